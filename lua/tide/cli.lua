@@ -1,0 +1,217 @@
+--- tide.cli: the `tide` command line: global options, configuration,
+-- commands and exit codes (0 ok, 1 error, 2 usage, 3 pending, 4 attention).
+local core = require "tide.core"
+local tide = require "tide"
+local ui = require "tide.ui"
+
+local cli = {}
+
+local USAGE = [[
+usage: tide [--url URL] [--dir DIR] [--json] [-q|-v] COMMAND [ARGS]
+
+commands:
+  inspect [URL] [TABLE]   the schema, or one table: columns, keys, indexes
+  help                    this text
+
+options:
+  --url URL     database (else $TIDE_URL, else tide.lua, else sqlite:tide.db)
+  --dir DIR     migrations folder (default ./migrations)
+  --json        machine-readable output
+  -q, -v        quieter, more verbose
+  --version     print the version
+  -h, --help    this text]]
+
+local EXIT = { ok = 0, error = 1, usage = 2, pending = 3, attention = 4 }
+cli.EXIT = EXIT
+
+-- A usage error: reported with the usage text, exit 2.
+local function usage_error(msg)
+  error(setmetatable({ usage = msg }, { __tostring = function(e) return e.usage end }), 0)
+end
+
+local function out(ctx, s)
+  if not ctx.quiet then io.stdout:write(s, "\n") end
+end
+
+--- Reads tide.lua from the current directory, if any: {url = ..., dir = ...}.
+local function project_config()
+  local f = io.open("tide.lua", "r")
+  if not f then return {} end
+  local src = f:read("a")
+  f:close()
+  local chunk, err = load(src, "@tide.lua", "t", {})
+  if not chunk then error("tide.lua: " .. err, 0) end
+  local ok, cfg = pcall(chunk)
+  if not ok then error("tide.lua: " .. tostring(cfg), 0) end
+  if type(cfg) ~= "table" then error("tide.lua: must return a table {url = ..., dir = ...}", 0) end
+  return cfg
+end
+
+local function resolve_url(ctx)
+  if ctx.url then return ctx.url end
+  local env = os.getenv("TIDE_URL")
+  if env and env ~= "" then return env end
+  local cfg = project_config()
+  return cfg.url or "sqlite:tide.db"
+end
+
+local function looks_like_url(s)
+  return s ~= nil and s:match("^%a[%w+.-]*:") ~= nil
+end
+
+-- ---- inspect ----------------------------------------------------------
+
+local function portable(c)
+  local t = tide.schema.portable_type(c)
+  return tide.schema.type_label({ type = t, length = c.length, precision = c.precision,
+                                  scale = c.scale })
+end
+
+local function list(cols) return "(" .. table.concat(cols or {}, ", ") .. ")" end
+
+local function render_table(d)
+  local rows = {}
+  local pk = {}
+  for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
+  for _, c in ipairs(d.columns) do
+    local extra = {}
+    if pk[c.name] then extra[#extra + 1] = "primary key" end
+    if c.autoincrement then extra[#extra + 1] = "autoincrement" end
+    rows[#rows + 1] = { c.name, portable(c), c.raw_type or "", c.nullable and "null" or "not null",
+                        c.default or "", table.concat(extra, ", ") }
+  end
+  local lines = { ui.colour("bold", "table " .. d.name),
+                  ui.table({ "column", "type", "raw type", "nullable", "default", "" }, rows,
+                           { indent = "  " }) }
+  local cons = {}
+  if d.primary_key then
+    cons[#cons + 1] = { "primary key", d.primary_key.name or "", list(d.primary_key.columns) }
+  end
+  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", list(u.columns) } end
+  for _, x in ipairs(d.indexes) do
+    cons[#cons + 1] = { x.unique and "unique index" or "index", x.name or "",
+                        list(x.columns) .. (x.where and (" where " .. x.where) or "") }
+  end
+  for _, f in ipairs(d.foreign_keys) do
+    cons[#cons + 1] = { "foreign key", f.name or "", ("%s -> %s %s on delete %s on update %s")
+      :format(list(f.columns), f.ref_table, list(f.ref_columns), f.on_delete or "no action",
+              f.on_update or "no action") }
+  end
+  for _, c in ipairs(d.checks) do cons[#cons + 1] = { "check", c.name or "", c.expression or "" } end
+  if #cons > 0 then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = ui.table({ "constraint", "name", "definition" }, cons, { indent = "  " })
+  end
+  return table.concat(lines, "\n")
+end
+
+local function with_portable_types(desc)
+  for _, c in ipairs(desc.columns) do c.portable_type = portable(c) end
+  return desc
+end
+
+local no_options
+
+local function cmd_inspect(ctx, args)
+  no_options("inspect", args)
+  local url, tname = nil, nil
+  if looks_like_url(args[1]) then url, tname = args[1], args[2] else tname = args[1] end
+  if args[3] or (not url and args[2]) then usage_error("inspect: too many arguments") end
+  local db <close> = tide.open(url or resolve_url(ctx))
+  if tname then
+    local d = db:describe(tname)
+    if ctx.json then
+      out(ctx, ui.json({ backend = db.backend, table = with_portable_types(d) }))
+    else
+      out(ctx, render_table(d))
+    end
+    return EXIT.ok
+  end
+  local s = db:schema()
+  local names = {}
+  for n in pairs(s) do names[#names + 1] = n end
+  table.sort(names)
+  if ctx.json then
+    for _, n in ipairs(names) do with_portable_types(s[n]) end
+    out(ctx, ui.json({ backend = db.backend, tables = s }))
+    return EXIT.ok
+  end
+  local parts = { ("%s (%s): %d table%s"):format(db.url, db.backend, #names,
+                                                   #names == 1 and "" or "s") }
+  for _, n in ipairs(names) do parts[#parts + 1] = "\n" .. render_table(s[n]) end
+  out(ctx, table.concat(parts, "\n"))
+  return EXIT.ok
+end
+
+local COMMANDS = {
+  inspect = cmd_inspect,
+  help = function(ctx) out(ctx, USAGE) return EXIT.ok end,
+}
+
+-- Takes the global options from anywhere in argv; the first other word is
+-- the command, the rest (command options included) its arguments.
+local function parse(argv)
+  local ctx, rest, cmd = {}, {}, nil
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    if name == "--url" or name == "--dir" then
+      if not value then
+        i = i + 1
+        value = argv[i]
+        if not value then usage_error(name .. " needs a value") end
+      end
+      ctx[name:sub(3)] = value
+    elseif a == "--json" then ctx.json = true
+    elseif a == "-q" or a == "--quiet" then ctx.quiet = true
+    elseif a == "-v" or a == "--verbose" then ctx.verbose = true
+    elseif a == "-h" or a == "--help" then return ctx, "help", {}
+    elseif a == "--version" then return ctx, "version", {}
+    elseif not cmd and a:sub(1, 1) == "-" then usage_error("unknown option " .. a)
+    elseif not cmd then cmd = a
+    else rest[#rest + 1] = a end
+    i = i + 1
+  end
+  return ctx, cmd, rest
+end
+
+-- Rejects options a command does not take.
+function no_options(cmd, args)
+  for _, a in ipairs(args) do
+    if a:sub(1, 1) == "-" then usage_error(("%s: unknown option %s"):format(cmd, a)) end
+  end
+end
+
+--- Runs the command line `argv` (without the program name); returns the
+-- exit code. Errors are printed as one line on stderr.
+function cli.main(argv)
+  local ok, code = xpcall(function()
+    local ctx, cmd, args = parse(argv)
+    if cmd == "version" then
+      io.stdout:write("tide ", core.version, "\n")
+      return EXIT.ok
+    end
+    if not cmd then usage_error("no command given") end
+    local fn = COMMANDS[cmd]
+    if not fn then usage_error(("unknown command %q"):format(cmd)) end
+    return fn(ctx, args)
+  end, function(e)
+    if type(e) == "table" then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  if ok then return code or EXIT.ok end
+  if type(code) == "table" and code.usage then
+    io.stderr:write("tide: ", code.usage, " (see tide --help)\n")
+    return EXIT.usage
+  end
+  local msg = tostring(code)
+  if os.getenv("TIDE_DEBUG") == nil and type(code) == "string" then
+    msg = msg:match("^[^\n]*")             -- one line; the traceback with TIDE_DEBUG=1
+  end
+  io.stderr:write("tide: ", msg, "\n")
+  return EXIT.error
+end
+
+return cli

@@ -1,0 +1,266 @@
+--- tide.schema: the canonical, backend-independent form of table
+-- descriptions, and the diff between two of them.
+--
+-- Raw descriptions come from `db:describe` / `db:schema` (see DESIGN.md).
+-- `canonical` maps each backend's types, defaults and naming quirks onto the
+-- portable vocabulary, so that the same schema compares equal everywhere.
+local schema = {}
+
+-- raw type name (lower case, no arguments) -> portable type
+local TYPES = {
+  integer = "integer", int = "integer", int4 = "integer", mediumint = "integer",
+  serial = "integer",
+  bigint = "bigint", int8 = "bigint", bigserial = "bigint",
+  smallint = "smallint", int2 = "smallint", smallserial = "smallint",
+  boolean = "boolean", bool = "boolean",
+  varchar = "string", ["character varying"] = "string", nvarchar = "string",
+  text = "text", clob = "text", mediumtext = "text", longtext = "text",
+  real = "float", float4 = "float", float = "float",
+  double = "double", ["double precision"] = "double", float8 = "double",
+  decimal = "decimal", numeric = "decimal",
+  date = "date",
+  datetime = "datetime", timestamp = "datetime",
+  ["timestamp without time zone"] = "datetime",
+  time = "time", ["time without time zone"] = "time",
+  blob = "blob", bytea = "blob", longblob = "blob", mediumblob = "blob",
+  json = "json", jsonb = "json",
+  uuid = "uuid",
+}
+
+--- Portable type of a raw column: "string", "decimal", ..., or "raw:<type>"
+-- for a type tide does not know (so a diff still shows it).
+function schema.portable_type(col)
+  local t = col.type or ""
+  if t == "tinyint" then
+    return (col.length == 1) and "boolean" or "smallint"
+  end
+  return TYPES[t] or ("raw:" .. t)
+end
+
+--- The portable type with its arguments, for display: "string(30)".
+function schema.type_label(c)
+  if c.type == "string" and c.length then
+    return ("string(%d)"):format(c.length)
+  elseif c.type == "decimal" and c.precision then
+    return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
+  end
+  return c.type
+end
+
+local NOW = { current_timestamp = true, ["current_timestamp()"] = true, ["now()"] = true,
+              ["datetime('now')"] = true, ["localtimestamp"] = true }
+
+-- Strips redundant outer parentheses: "((x))" -> "x".
+local function unwrap(s)
+  while s:match("^%b()$") do s = s:sub(2, -2) end
+  return s
+end
+
+--- Canonical default: nil, "now", a number as text, "true"/"false", or a
+-- quoted string literal "'x'".
+function schema.canonical_default(raw, ptype)
+  if raw == nil then return nil end
+  local s = unwrap(tostring(raw):gsub("^%s+", ""):gsub("%s+$", ""))
+  -- PostgreSQL casts: 'x'::character varying, 0::integer
+  s = s:gsub("::[%w%s_]+$", "")
+  local lower = s:lower()
+  if lower == "null" then return nil end
+  if NOW[lower] then return "now" end
+  local lit = s:match("^'(.*)'$")
+  if ptype == "boolean" then
+    local v = (lit or lower):lower()
+    if v == "1" or v == "true" or v == "t" then return "true" end
+    if v == "0" or v == "false" or v == "f" then return "false" end
+  end
+  local n = tonumber(lit or s)
+  if n and (ptype == "integer" or ptype == "bigint" or ptype == "smallint"
+            or ptype == "float" or ptype == "double" or ptype == "decimal"
+            or not lit) then
+    if math.type(n) == "float" and n == math.floor(n) and math.abs(n) < 2^53 then
+      n = math.tointeger(n)
+    end
+    return tostring(n)
+  end
+  if lit then return "'" .. lit .. "'" end
+  return s
+end
+
+local function sorted_by_name(list, map)
+  local out = {}
+  for _, v in ipairs(list or {}) do out[#out + 1] = map(v) end
+  table.sort(out, function(a, b)
+    local ka = (a.name or "") .. "\0" .. table.concat(a.columns or {}, ",")
+    local kb = (b.name or "") .. "\0" .. table.concat(b.columns or {}, ",")
+    return ka < kb
+  end)
+  return out
+end
+
+local function copy(list)
+  local out = {}
+  for i, v in ipairs(list or {}) do out[i] = v end
+  return out
+end
+
+local function canonical_table(d)
+  local pk = {}
+  for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
+  local t = { name = d.name, columns = {}, primary_key = copy(d.primary_key and d.primary_key.columns) }
+  for i, c in ipairs(d.columns or {}) do
+    local ptype = schema.portable_type(c)
+    local col = {
+      name = c.name, type = ptype,
+      nullable = (c.nullable and not pk[c.name]) and true or false,
+      autoincrement = c.autoincrement and true or false,
+    }
+    if ptype == "string" then col.length = c.length end
+    if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
+    if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
+    t.columns[i] = col
+  end
+  t.uniques = sorted_by_name(d.uniques, function(u)
+    return { name = u.name, columns = copy(u.columns) }
+  end)
+  t.indexes = sorted_by_name(d.indexes, function(x)
+    return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
+             where = x.where and unwrap(x.where) }
+  end)
+  t.foreign_keys = sorted_by_name(d.foreign_keys, function(f)
+    return { name = f.name, columns = copy(f.columns), ref_table = f.ref_table,
+             ref_columns = copy(f.ref_columns),
+             on_delete = f.on_delete or "no action", on_update = f.on_update or "no action" }
+  end)
+  t.checks = sorted_by_name(d.checks, function(c)
+    return { name = c.name, expression = c.expression and unwrap(c.expression) }
+  end)
+  return t
+end
+
+--- Canonical form of one raw description, or of a whole schema
+-- ({name = description}) when given one.
+function schema.canonical(d)
+  assert(type(d) == "table", "canonical: expected a table description or a schema")
+  if d.columns then return canonical_table(d) end
+  local out = {}
+  for name, desc in pairs(d) do out[name] = canonical_table(desc) end
+  return out
+end
+
+local function fmt(v)
+  if v == nil then return "none" end
+  if type(v) == "table" then return "(" .. table.concat(v, ", ") .. ")" end
+  return tostring(v)
+end
+
+local function same(a, b)
+  if type(a) == "table" and type(b) == "table" then
+    if #a ~= #b then return false end
+    for i = 1, #a do if a[i] ~= b[i] then return false end end
+    return true
+  end
+  return a == b
+end
+
+local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
+                        "autoincrement" }
+
+local function describe_entry(kind, e)
+  if kind == "foreign key" then
+    return ("%s -> %s%s on delete %s on update %s"):format(fmt(e.columns), e.ref_table,
+      fmt(e.ref_columns), e.on_delete, e.on_update)
+  elseif kind == "check" then
+    return e.expression or ""
+  elseif kind == "index" then
+    return fmt(e.columns) .. (e.unique and " unique" or "") .. (e.where and (" where " .. e.where) or "")
+  end
+  return fmt(e.columns)
+end
+
+-- Entries are matched by name; unnamed ones by their columns.
+local function entry_key(e)
+  return e.name or ("(" .. table.concat(e.columns or {}, ",") .. ")")
+end
+
+local function diff_entries(out, tname, kind, la, lb, labels)
+  local ia, ib = {}, {}
+  for _, e in ipairs(la) do ia[entry_key(e)] = e end
+  for _, e in ipairs(lb) do ib[entry_key(e)] = e end
+  for _, e in ipairs(la) do
+    local k = entry_key(e)
+    local other = ib[k]
+    if not other then
+      out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1])
+    elseif describe_entry(kind, e) ~= describe_entry(kind, other) then
+      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e),
+        describe_entry(kind, other))
+    end
+  end
+  for _, e in ipairs(lb) do
+    if not ia[entry_key(e)] then
+      out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, entry_key(e), labels[2])
+    end
+  end
+end
+
+local function diff_table(out, a, b, labels)
+  local t = a.name or b.name
+  local ca, cb = {}, {}
+  for i, c in ipairs(a.columns) do ca[c.name] = i end
+  for i, c in ipairs(b.columns) do cb[c.name] = i end
+  for i, c in ipairs(a.columns) do
+    local j = cb[c.name]
+    if not j then
+      out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
+    else
+      local o = b.columns[j]
+      for _, f in ipairs(COLUMN_FIELDS) do
+        if c[f] ~= o[f] then
+          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, fmt(c[f]), fmt(o[f]))
+        end
+      end
+      if i ~= j then
+        out[#out + 1] = ("%s.%s: position %d vs %d"):format(t, c.name, i, j)
+      end
+    end
+  end
+  for _, c in ipairs(b.columns) do
+    if not ca[c.name] then
+      out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[2])
+    end
+  end
+  if not same(a.primary_key, b.primary_key) then
+    out[#out + 1] = ("%s: primary key %s vs %s"):format(t, fmt(a.primary_key), fmt(b.primary_key))
+  end
+  diff_entries(out, t, "unique", a.uniques, b.uniques, labels)
+  diff_entries(out, t, "index", a.indexes, b.indexes, labels)
+  diff_entries(out, t, "foreign key", a.foreign_keys, b.foreign_keys, labels)
+  diff_entries(out, t, "check", a.checks, b.checks, labels)
+end
+
+--- Differences between two canonical tables or two canonical schemas, as
+-- readable lines naming table, column and what differs; {} when equal.
+-- `labels` names the two sides in the output (default {"a", "b"}).
+function schema.diff(a, b, labels)
+  labels = labels or { "a", "b" }
+  local out = {}
+  if a.columns or b.columns then
+    diff_table(out, a, b, labels)
+    return out
+  end
+  local names = {}
+  for n in pairs(a) do names[#names + 1] = n end
+  for n in pairs(b) do if not a[n] then names[#names + 1] = n end end
+  table.sort(names)
+  for _, n in ipairs(names) do
+    if not b[n] then
+      out[#out + 1] = ("%s: table only in %s"):format(n, labels[1])
+    elseif not a[n] then
+      out[#out + 1] = ("%s: table only in %s"):format(n, labels[2])
+    else
+      diff_table(out, a[n], b[n], labels)
+    end
+  end
+  return out
+end
+
+return schema

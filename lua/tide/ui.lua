@@ -1,0 +1,111 @@
+--- tide.ui: terminal output: aligned tables, colours when stdout is a
+-- terminal, and JSON (an encoder only; tide never parses JSON).
+local core = require "tide.core"
+
+local ui = {}
+
+local use_colour = core.isatty(1) and os.getenv("NO_COLOR") == nil
+
+local CODES = { bold = "1", dim = "2", red = "31", green = "32", yellow = "33", cyan = "36" }
+
+--- Wraps `s` in an ANSI colour when stdout is a terminal.
+function ui.colour(name, s)
+  if not use_colour then return s end
+  return "\27[" .. CODES[name] .. "m" .. s .. "\27[0m"
+end
+
+-- Display width: counts UTF-8 code points, not bytes, so names in other
+-- scripts still line up.
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+--- Renders rows (arrays of strings) under `headers` as aligned columns.
+-- opts.indent prefixes each line; opts.max_width cuts long cells.
+function ui.table(headers, rows, opts)
+  opts = opts or {}
+  local w = {}
+  local all = { headers }
+  for _, r in ipairs(rows) do all[#all + 1] = r end
+  for _, r in ipairs(all) do
+    for i = 1, #headers do
+      local cell = tostring(r[i] == nil and "" or r[i])
+      if opts.max_width and width(cell) > opts.max_width then
+        cell = cell:sub(1, utf8.offset(cell, opts.max_width) - 1) .. "…"
+      end
+      r[i] = cell
+      w[i] = math.max(w[i] or 0, width(cell))
+    end
+  end
+  local lines = {}
+  local indent = opts.indent or ""
+  for n, r in ipairs(all) do
+    local cells = {}
+    for i = 1, #headers do
+      local pad = (i < #headers) and string.rep(" ", w[i] - width(r[i])) or ""
+      cells[i] = r[i] .. pad
+    end
+    local line = indent .. table.concat(cells, "  "):gsub("%s+$", "")
+    if n == 1 and opts.bold_header ~= false then line = ui.colour("bold", line) end
+    lines[#lines + 1] = line
+  end
+  return table.concat(lines, "\n")
+end
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function encode(v, out)
+  local t = type(v)
+  if t == "nil" then
+    out[#out + 1] = "null"
+  elseif t == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then
+      out[#out + 1] = "null"
+    else
+      out[#out + 1] = math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
+    end
+  elseif t == "string" then
+    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
+      return ESCAPES[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "table" then
+    local n = #v
+    local keys = {}
+    for k in pairs(v) do
+      if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+    end
+    if #keys == 0 then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v[i], out)
+      end
+      out[#out + 1] = "]"
+    else
+      for i = 1, n do keys[#keys + 1] = i end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        encode(tostring(k), out)
+        out[#out + 1] = ":"
+        encode(v[k], out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("json: cannot encode a " .. t)
+  end
+end
+
+--- JSON text of a Lua value (object keys sorted, so output is stable).
+function ui.json(v)
+  local out = {}
+  encode(v, out)
+  return table.concat(out)
+end
+
+return ui

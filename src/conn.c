@@ -1,0 +1,344 @@
+/*
+ * conn.c -- the Connection userdata: open/close/__gc/__close/__tostring,
+ * transactions and savepoints, locks, introspection entry points, ping and
+ * reconnect. Statement execution (exec/query/rows/prepare) lives in stmt.c.
+ *
+ * A handle is created closed and then opened, so a failed open leaves
+ * nothing to leak; one idempotent close serves close(), __gc and __close.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide.h"
+
+static const tide_driver *driver_for(const char *scheme) {
+  if (strcmp(scheme, "sqlite") == 0) return &tide_sqlite_driver;
+#ifdef TIDE_WITH_PG
+  if (strcmp(scheme, "postgres") == 0) return &tide_pg_driver;
+#endif
+#ifdef TIDE_WITH_MYSQL
+  if (strcmp(scheme, "mysql") == 0) return &tide_mysql_driver;
+#endif
+  return NULL;
+}
+
+static tide_conn *to_conn(lua_State *L, int idx) {
+  tide_conn *c = luaL_testudata(L, idx, TIDE_CONN_MT);
+  if (!c) tide_raise_misuse(L, "expected a tide connection, got %s", luaL_typename(L, idx));
+  return c;
+}
+
+tide_conn *tide_check_conn(lua_State *L, int idx) {
+  tide_conn *c = to_conn(L, idx);
+  if (!c->db) tide_raise_misuse(L, "connection is closed");
+  return c;
+}
+
+static void close_db(tide_conn *c) {
+  while (c->stmts) tide_stmt_finalize(c->stmts);
+  if (c->db) c->drv->close(c);
+  c->db = NULL;
+}
+
+/* Opens c->url with its driver; fills e on failure. */
+static int open_db(tide_conn *c, tide_err *e) {
+  tide_url u;
+  int rc;
+  if (tide_url_parse(c->url, &u, e) != TIDE_OK) return TIDE_ERR;
+  c->drv = driver_for(u.scheme);
+  if (!c->drv) {
+    tide_err_set(e, TE_MISUSE, "backend \"%s\" is not compiled into this tide", u.scheme);
+    tide_url_free(&u);
+    return TIDE_ERR;
+  }
+  rc = c->drv->open(c, &u, e);
+  tide_url_free(&u);
+  if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
+    char msg[sizeof e->message];
+    snprintf(msg, sizeof msg, "cannot open %s: %s", c->redacted, e->message);
+    memcpy(e->message, msg, sizeof msg);
+  }
+  return rc;
+}
+
+/* core.open(url) -> Connection; raises a tide error (class connection,
+ * permission or misuse) naming the redacted URL. */
+static int l_open(lua_State *L) {
+  const char *url;
+  tide_conn *c;
+  tide_err e;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return tide_raise_misuse(L, "open: URL must be a string, got %s", luaL_typename(L, 1));
+  url = lua_tostring(L, 1);
+  c = lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  luaL_setmetatable(L, TIDE_CONN_MT);
+  c->url = strdup(url);
+  c->redacted = tide_url_redact(url);
+  if (!c->url || !c->redacted) return luaL_error(L, "out of memory");
+  if (open_db(c, &e) != TIDE_OK)
+    return tide_raise(L, &e, c->drv ? c->drv->backend : NULL);
+  return 1;
+}
+
+/* close() and __close: the URL stays for __tostring; reconnect refuses. */
+static int conn_close(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  close_db(c);
+  free(c->url);
+  c->url = NULL;
+  return 0;
+}
+
+static int conn_gc(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  close_db(c);
+  free(c->url);
+  free(c->redacted);
+  c->url = c->redacted = NULL;
+  return 0;
+}
+
+static int conn_tostring(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  lua_pushfstring(L, "tide.Connection (%s%s)", c->redacted ? c->redacted : "?",
+                  c->db ? "" : ", closed");
+  return 1;
+}
+
+/* __index: methods first, then the read-only fields backend and url. */
+static int conn_index(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  const char *k = lua_tostring(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (k && strcmp(k, "backend") == 0 && c->drv) {
+    lua_pushstring(L, c->drv->backend);
+    return 1;
+  }
+  if (k && strcmp(k, "url") == 0 && c->redacted) {
+    lua_pushstring(L, c->redacted);
+    return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+/* Runs one parameterless statement; raises after cleaning up. */
+static void run_simple(lua_State *L, tide_conn *c, const char *sql) {
+  void *st = NULL;
+  tide_err e;
+  int rc = c->drv->prepare(c, sql, strlen(sql), &st, &e);
+  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, &e);
+  while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, &e)) == 1) rc = TIDE_OK;
+  if (st) c->drv->finalize(c, st);
+  if (rc == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
+}
+
+static int conn_begin(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  if (c->drv->in_transaction(c))
+    return tide_raise_misuse(L, "begin: a transaction is already open (use savepoints to nest)");
+  run_simple(L, c, c->drv->begin_sql);
+  return 0;
+}
+
+static int end_tx(lua_State *L, const char *what, const char *sql) {
+  tide_conn *c = tide_check_conn(L, 1);
+  if (!c->drv->in_transaction(c))
+    return tide_raise_misuse(L, "%s: no transaction is open", what);
+  run_simple(L, c, sql);
+  return 0;
+}
+
+static int conn_commit(lua_State *L) { return end_tx(L, "commit", "COMMIT"); }
+static int conn_rollback(lua_State *L) { return end_tx(L, "rollback", "ROLLBACK"); }
+
+static int conn_in_transaction(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  lua_pushboolean(L, c->drv->in_transaction(c));
+  return 1;
+}
+
+/* Pushes the quoted form of the string at idx; raises misuse for a
+ * non-string, an empty name or one with a NUL byte. */
+static const char *push_quoted(lua_State *L, tide_conn *c, int idx, const char *fn) {
+  size_t len, i;
+  const char *s;
+  luaL_Buffer b;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    tide_raise_misuse(L, "%s: name must be a string, got %s", fn, luaL_typename(L, idx));
+  s = lua_tolstring(L, idx, &len);
+  if (len == 0 || memchr(s, '\0', len))
+    tide_raise_misuse(L, "%s: invalid identifier (empty or containing a NUL byte)", fn);
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, c->drv->quote);
+  for (i = 0; i < len; i++) {
+    if (s[i] == c->drv->quote) luaL_addchar(&b, s[i]);
+    luaL_addchar(&b, s[i]);
+  }
+  luaL_addchar(&b, c->drv->quote);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+static int conn_quote_ident(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  push_quoted(L, c, 2, "quote_ident");
+  return 1;
+}
+
+static int savepoint_op(lua_State *L, const char *fn, const char *prefix) {
+  tide_conn *c = tide_check_conn(L, 1);
+  const char *q;
+  if (!c->drv->in_transaction(c))
+    return tide_raise_misuse(L, "%s: no transaction is open", fn);
+  q = push_quoted(L, c, 2, fn);
+  lua_pushfstring(L, "%s%s", prefix, q);
+  run_simple(L, c, lua_tostring(L, -1));
+  return 0;
+}
+
+static int conn_savepoint(lua_State *L) { return savepoint_op(L, "savepoint", "SAVEPOINT "); }
+static int conn_release(lua_State *L) { return savepoint_op(L, "release", "RELEASE SAVEPOINT "); }
+static int conn_rollback_to(lua_State *L) {
+  return savepoint_op(L, "rollback_to", "ROLLBACK TO SAVEPOINT ");
+}
+
+/* db:lock(name, timeout_ms) -> true, or false when the timeout passed */
+static int conn_lock(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  const char *name;
+  lua_Integer timeout;
+  tide_err e;
+  int rc;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return tide_raise_misuse(L, "lock: name must be a string, got %s", luaL_typename(L, 2));
+  name = lua_tostring(L, 2);
+  if (!lua_isnoneornil(L, 3) && !lua_isinteger(L, 3))
+    return tide_raise_misuse(L, "lock: timeout_ms must be an integer, got %s",
+                             luaL_typename(L, 3));
+  timeout = luaL_optinteger(L, 3, 0);
+  if (timeout < 0 || timeout > 86400000)
+    return tide_raise_misuse(L, "lock: timeout_ms must be between 0 and 86400000");
+  rc = c->drv->lock(c, name, (int)timeout, &e);
+  if (rc == TIDE_ERR) return tide_raise(L, &e, c->drv->backend);
+  lua_pushboolean(L, rc);
+  return 1;
+}
+
+/* db:unlock(name) -> true if it was held */
+static int conn_unlock(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  tide_err e;
+  int rc;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return tide_raise_misuse(L, "unlock: name must be a string, got %s", luaL_typename(L, 2));
+  rc = c->drv->unlock(c, lua_tostring(L, 2), &e);
+  if (rc == TIDE_ERR) return tide_raise(L, &e, c->drv->backend);
+  lua_pushboolean(L, rc);
+  return 1;
+}
+
+static int conn_schema(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  tide_err e;
+  if (c->drv->schema(L, c, NULL, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  return 1;
+}
+
+/* db:describe(name) -> description; raises undefined_object if absent */
+static int conn_describe(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  const char *name;
+  tide_err e;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return tide_raise_misuse(L, "describe: table name must be a string, got %s",
+                             luaL_typename(L, 2));
+  name = lua_tostring(L, 2);
+  if (c->drv->schema(L, c, name, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  if (lua_getfield(L, -1, name) == LUA_TNIL) {
+    tide_err_set(&e, TE_UNDEFINED, "no such table: %s", name);
+    snprintf(e.table, sizeof e.table, "%s", name);
+    return tide_raise(L, &e, c->drv->backend);
+  }
+  return 1;
+}
+
+static int conn_tables(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  tide_err e;
+  if (c->drv->tables(L, c, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  return 1;
+}
+
+/* db:ping() -> true, or false plus the error object */
+static int conn_ping(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  tide_err e;
+  if (c->drv->ping(c, &e) == TIDE_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  tide_push_error(L, &e, c->drv->backend);
+  return 2;
+}
+
+/* db:reconnect(): closes and opens again with the same URL (and so the same
+ * session settings). Statements of the old session are finalized. */
+static int conn_reconnect(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  tide_err e;
+  if (!c->url) return tide_raise_misuse(L, "reconnect: connection was closed by close()");
+  close_db(c);
+  if (open_db(c, &e) != TIDE_OK) return tide_raise(L, &e, c->drv ? c->drv->backend : NULL);
+  return 0;
+}
+
+static int conn_cancel(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  lua_pushboolean(L, c->drv->cancel(c) == TIDE_OK);
+  return 1;
+}
+
+/* db:server_version() -> "3.40.1", 3040001 */
+static int conn_server_version(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  char buf[64];
+  long num = 0;
+  c->drv->server_version(c, buf, sizeof buf, &num);
+  lua_pushstring(L, buf);
+  lua_pushinteger(L, num);
+  return 2;
+}
+
+void tide_open_conn(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"close", conn_close}, {"begin", conn_begin}, {"commit", conn_commit},
+    {"rollback", conn_rollback}, {"in_transaction", conn_in_transaction},
+    {"savepoint", conn_savepoint}, {"release", conn_release},
+    {"rollback_to", conn_rollback_to}, {"quote_ident", conn_quote_ident},
+    {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema},
+    {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
+    {"reconnect", conn_reconnect}, {"cancel", conn_cancel},
+    {"server_version", conn_server_version}, {NULL, NULL}
+  };
+  luaL_newmetatable(L, TIDE_CONN_MT);
+  luaL_newlib(L, methods);
+  tide_open_stmt(L);                      /* adds exec/query/rows/prepare */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "Connection");      /* core.Connection */
+  lua_pushcclosure(L, conn_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, conn_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, conn_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, conn_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_open);
+  lua_setfield(L, -2, "open");
+}

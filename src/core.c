@@ -1,0 +1,30 @@
+/*
+ * core.c -- luaopen_tide_core: the tide.core module table, with the
+ * Connection class, error objects, URL helpers and OS primitives.
+ */
+#include "tide.h"
+
+int luaopen_tide_core(lua_State *L);
+
+int luaopen_tide_core(lua_State *L) {
+  lua_newtable(L);
+  lua_pushliteral(L, TIDE_VERSION);
+  lua_setfield(L, -2, "version");
+  tide_open_error(L);
+  tide_open_url(L);
+  tide_open_conn(L);
+  tide_open_sys(L);
+  lua_newtable(L);                    /* backends compiled in */
+  lua_pushliteral(L, "sqlite");
+  lua_rawseti(L, -2, 1);
+#ifdef TIDE_WITH_PG
+  lua_pushliteral(L, "postgres");
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+#endif
+#ifdef TIDE_WITH_MYSQL
+  lua_pushliteral(L, "mysql");
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+#endif
+  lua_setfield(L, -2, "backends");
+  return 1;
+}

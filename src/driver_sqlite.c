@@ -1,0 +1,790 @@
+/*
+ * driver_sqlite.c -- the sqlite3 driver: open with tide's session settings,
+ * statements with bound parameters, error classes from extended result codes
+ * (and, where SQLite has no code, from the fixed start of its message),
+ * PRAGMA introspection in three queries, and process-wide named locks.
+ *
+ * Locks: SQLite has no advisory locks, so db:lock() takes a Linux
+ * open-file-description lock on one byte of "<database>-tidelock". OFD locks
+ * exclude other processes and other handles in this process alike, and the
+ * kernel drops them when the process dies, so a killed runner never leaves
+ * a stale lock. A ":memory:" database is private to its handle: its locks
+ * always succeed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "tide.h"
+
+#ifndef F_OFD_SETLK
+#error "tide's SQLite locks need open file description locks (Linux 3.15+)"
+#endif
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+typedef struct held_lock {
+  char *name;
+  off_t offset;
+  int count;                /* re-entrant, like pg_advisory_lock */
+  struct held_lock *next;
+} held_lock;
+
+typedef struct sq_conn {
+  sqlite3 *db;
+  char *lock_path;          /* NULL for :memory: */
+  int lock_fd;
+  held_lock *locks;
+} sq_conn;
+
+typedef struct sq_stmt {
+  sqlite3_stmt *st;
+  int ncols;
+  unsigned char *is_bool;   /* per column: declared BOOLEAN, returned as boolean */
+} sq_stmt;
+
+#define SQ(c) ((sq_conn *)(c)->db)
+
+static int starts(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "UNIQUE constraint failed: t.a, t.b" -> table t, columns a,b */
+static void table_columns(const char *msg, tide_err *e) {
+  const char *p = strstr(msg, "failed: ");
+  size_t o = 0;
+  if (!p) return;
+  p += 8;
+  while (*p) {
+    const char *dot = strchr(p, '.'), *end = strstr(p, ", ");
+    size_t n;
+    if (!dot || (end && dot > end)) break;
+    if (!e->table[0]) snprintf(e->table, sizeof e->table, "%.*s", (int)(dot - p), p);
+    p = dot + 1;
+    n = end ? (size_t)(end - p) : strlen(p);
+    if (o + n + 2 < sizeof e->columns) {
+      if (o) e->columns[o++] = ',';
+      memcpy(e->columns + o, p, n);
+      o += n;
+      e->columns[o] = '\0';
+    }
+    p += n + (end ? 2 : 0);
+  }
+}
+
+static void find_unique_name(sq_conn *sc, tide_err *e);
+
+/* Fills e from the connection's last error (rc is the failing call's code). */
+static int sq_error(sq_conn *sc, int rc, tide_err *e) {
+  int ext = sc && sc->db ? sqlite3_extended_errcode(sc->db) : rc;
+  const char *msg = sc && sc->db ? sqlite3_errmsg(sc->db) : sqlite3_errstr(rc);
+  tide_errclass cls = TE_OTHER;
+  if ((ext & 0xff) != (rc & 0xff)) ext = rc;
+  switch (ext) {
+  case SQLITE_CONSTRAINT_UNIQUE: case SQLITE_CONSTRAINT_PRIMARYKEY: cls = TE_UNIQUE; break;
+  case SQLITE_CONSTRAINT_FOREIGNKEY: cls = TE_FOREIGN_KEY; break;
+  case SQLITE_CONSTRAINT_NOTNULL: cls = TE_NOT_NULL; break;
+  case SQLITE_CONSTRAINT_CHECK: cls = TE_CHECK; break;
+  default:
+    switch (ext & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: cls = TE_LOCK_TIMEOUT; break;
+    case SQLITE_MISUSE: case SQLITE_RANGE: cls = TE_MISUSE; break;
+    case SQLITE_PERM: case SQLITE_AUTH: case SQLITE_READONLY: cls = TE_PERMISSION; break;
+    case SQLITE_TOOBIG: case SQLITE_MISMATCH: case SQLITE_CONSTRAINT: cls = TE_DATA; break;
+    case SQLITE_CANTOPEN: case SQLITE_NOTADB: cls = TE_CONNECTION; break;
+    case SQLITE_ERROR:
+      /* SQLite has no finer code for these; its message prefixes are fixed */
+      if (starts(msg, "no such ")) cls = TE_UNDEFINED;
+      else if (starts(msg, "near ") || strstr(msg, "syntax error") ||
+               starts(msg, "incomplete input") || starts(msg, "unrecognized token"))
+        cls = TE_SYNTAX;
+      break;
+    default: break;
+    }
+  }
+  tide_err_set(e, cls, "%s", msg);
+  e->code = ext;
+  if (cls == TE_UNIQUE || cls == TE_NOT_NULL) table_columns(msg, e);
+  if (cls == TE_CHECK && starts(msg, "CHECK constraint failed: "))
+    snprintf(e->constraint, sizeof e->constraint, "%s", msg + 25);
+  if (cls == TE_UNIQUE && sc) find_unique_name(sc, e);
+  return TIDE_ERR;
+}
+
+/* ---- statements ---- */
+
+/* True if only spaces, ';' and comments remain. */
+static int blank_tail(const char *p) {
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';') p++;
+    if (p[0] == '-' && p[1] == '-') {
+      while (*p && *p != '\n') p++;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      if (!e) return 1;
+      p = e + 2;
+    } else {
+      return *p == '\0';
+    }
+  }
+}
+
+static void sq_finalize(tide_conn *c, void *stp) {
+  sq_stmt *s = stp;
+  (void)c;
+  sqlite3_finalize(s->st);
+  free(s->is_bool);
+  free(s);
+}
+
+static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tide_err *e) {
+  sq_conn *sc = SQ(c);
+  sq_stmt *s = calloc(1, sizeof *s);
+  const char *tail = NULL;
+  int rc, i;
+  *out = NULL;
+  if (!s) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  rc = sqlite3_prepare_v2(sc->db, sql, (int)len, &s->st, &tail);
+  if (rc != SQLITE_OK) {
+    free(s);
+    return sq_error(sc, rc, e);
+  }
+  if (!s->st) {
+    free(s);
+    return tide_err_set(e, TE_MISUSE, "empty statement"), TIDE_ERR;
+  }
+  if (tail && tail < sql + len && !blank_tail(tail)) {
+    sq_finalize(c, s);
+    tide_err_set(e, TE_MISUSE, "more than one statement in one call (run them one by one)");
+    tide_err_sql(e, sql, len);
+    return TIDE_ERR;
+  }
+  s->ncols = sqlite3_column_count(s->st);
+  if (s->ncols > 0) {
+    s->is_bool = calloc((size_t)s->ncols, 1);
+    if (!s->is_bool) {
+      sq_finalize(c, s);
+      return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+    }
+    for (i = 0; i < s->ncols; i++) {
+      const char *d = sqlite3_column_decltype(s->st, i);
+      s->is_bool[i] = d && (strcasecmp(d, "BOOLEAN") == 0 || strcasecmp(d, "BOOL") == 0);
+    }
+  }
+  *out = s;
+  return TIDE_OK;
+}
+
+/* Text that is valid UTF-8 without NUL binds as TEXT, anything else as BLOB,
+ * so binary strings round-trip on every backend. */
+static int is_text(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (c == 0 || len == 0 || i + len > n) return 0;
+    for (k = 1; k < len; k++)
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int sq_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
+  sq_stmt *s = stp;
+  int i, rc = SQLITE_OK, want = sqlite3_bind_parameter_count(s->st);
+  if (want != n) {
+    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", want,
+                 want == 1 ? "" : "s", n);
+    return TIDE_ERR;
+  }
+  for (i = 0; i < n && rc == SQLITE_OK; i++) {
+    int idx = first + i;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: rc = sqlite3_bind_null(s->st, i + 1); break;
+    case LUA_TBOOLEAN: rc = sqlite3_bind_int(s->st, i + 1, lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx))
+        rc = sqlite3_bind_int64(s->st, i + 1, (sqlite3_int64)lua_tointeger(L, idx));
+      else
+        rc = sqlite3_bind_double(s->st, i + 1, lua_tonumber(L, idx));
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *v = lua_tolstring(L, idx, &len);
+      /* TRANSIENT: a rows() iterator steps after the Lua value may be gone */
+      if (is_text((const unsigned char *)v, len))
+        rc = sqlite3_bind_text64(s->st, i + 1, v, len, SQLITE_TRANSIENT, SQLITE_UTF8);
+      else
+        rc = sqlite3_bind_blob64(s->st, i + 1, v, len, SQLITE_TRANSIENT);
+      break;
+    }
+    default:
+      sqlite3_clear_bindings(s->st);
+      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
+      return TIDE_ERR;
+    }
+  }
+  if (rc != SQLITE_OK) return sq_error(SQ(c), rc, e);
+  return TIDE_OK;
+}
+
+static int sq_fetch(tide_conn *c, void *stp, tide_err *e) {
+  sq_stmt *s = stp;
+  int rc = sqlite3_step(s->st);
+  if (rc == SQLITE_ROW) return 1;
+  if (rc == SQLITE_DONE) return 0;
+  return sq_error(SQ(c), rc, e);
+}
+
+static int sq_ncols(void *stp) { return ((sq_stmt *)stp)->ncols; }
+
+static const char *sq_colname(void *stp, int i) {
+  return sqlite3_column_name(((sq_stmt *)stp)->st, i);
+}
+
+static void sq_push_col(lua_State *L, void *stp, int i) {
+  sq_stmt *s = stp;
+  switch (sqlite3_column_type(s->st, i)) {
+  case SQLITE_INTEGER:
+    if (s->is_bool[i]) lua_pushboolean(L, sqlite3_column_int64(s->st, i) != 0);
+    else lua_pushinteger(L, (lua_Integer)sqlite3_column_int64(s->st, i));
+    break;
+  case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(s->st, i)); break;
+  case SQLITE_TEXT:
+    lua_pushlstring(L, (const char *)sqlite3_column_text(s->st, i),
+                    (size_t)sqlite3_column_bytes(s->st, i));
+    break;
+  case SQLITE_BLOB: {
+    const void *b = sqlite3_column_blob(s->st, i);
+    lua_pushlstring(L, b ? b : "", (size_t)sqlite3_column_bytes(s->st, i));
+    break;
+  }
+  default: lua_pushnil(L); break;
+  }
+}
+
+static void sq_reset(tide_conn *c, void *stp) {
+  (void)c;
+  sqlite3_reset(((sq_stmt *)stp)->st);
+}
+
+static int64_t sq_changes(tide_conn *c, void *stp) {
+  if (sqlite3_stmt_readonly(((sq_stmt *)stp)->st)) return 0;
+  return sqlite3_changes64(SQ(c)->db);
+}
+
+static int64_t sq_last_id(tide_conn *c, void *stp) {
+  (void)stp;
+  return sqlite3_last_insert_rowid(SQ(c)->db);
+}
+
+static int sq_in_transaction(tide_conn *c) { return !sqlite3_get_autocommit(SQ(c)->db); }
+
+/* ---- open / close ---- */
+
+static void sq_close(tide_conn *c) {
+  sq_conn *sc = SQ(c);
+  held_lock *h, *nx;
+  if (!sc) return;
+  sqlite3_close_v2(sc->db);
+  if (sc->lock_fd >= 0) close(sc->lock_fd);   /* drops every OFD lock */
+  for (h = sc->locks; h; h = nx) {
+    nx = h->next;
+    free(h->name);
+    free(h);
+  }
+  free(sc->lock_path);
+  free(sc);
+  c->db = NULL;
+}
+
+/* A missing directory gets its own message instead of "unable to open". */
+static int check_dir(const char *path, tide_err *e) {
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  struct stat st;
+  if (!slash || slash == path) return TIDE_OK;
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    tide_err_set(e, TE_CONNECTION, "directory \"%s\" does not exist", dir);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
+static int run(sq_conn *sc, const char *sql, tide_err *e) {
+  int rc = sqlite3_exec(sc->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? TIDE_OK : sq_error(sc, rc, e);
+}
+
+static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
+  sq_conn *sc;
+  int i, rc, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  long busy = DEFAULT_BUSY_TIMEOUT_MS;
+  int memory = strcmp(u->database, ":memory:") == 0;
+  for (i = 0; i < u->nparams; i++) {
+    const char *k = u->params[i].key, *v = u->params[i].value;
+    char *end;
+    if (strcmp(k, "busy_timeout") == 0) {
+      busy = strtol(v, &end, 10);
+      if (*end || end == v || busy < 0) {
+        tide_err_set(e, TE_MISUSE, "busy_timeout must be milliseconds, got \"%s\"", v);
+        return TIDE_ERR;
+      }
+    } else if (strcmp(k, "mode") == 0) {
+      if (strcmp(v, "ro") == 0) flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+      else if (strcmp(v, "rw") == 0) flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+      else if (strcmp(v, "rwc") != 0) {
+        tide_err_set(e, TE_MISUSE, "mode must be ro, rw or rwc, got \"%s\"", v);
+        return TIDE_ERR;
+      }
+    } else {
+      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for sqlite "
+                   "(known: busy_timeout, mode)", k);
+      return TIDE_ERR;
+    }
+  }
+  if (!memory && check_dir(u->database, e) != TIDE_OK) return TIDE_ERR;
+  sc = calloc(1, sizeof *sc);
+  if (!sc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  sc->lock_fd = -1;
+  c->db = sc;
+  rc = sqlite3_open_v2(u->database, &sc->db, flags, NULL);
+  if (rc != SQLITE_OK) goto fail;
+  sqlite3_extended_result_codes(sc->db, 1);
+  sqlite3_busy_timeout(sc->db, (int)busy);
+  /* foreign keys on; reading the schema now makes "not a database" an open error */
+  if (run(sc, "PRAGMA foreign_keys = ON; SELECT count(*) FROM sqlite_schema", e) != TIDE_OK)
+    goto fail_e;
+  if (!memory) {
+    size_t n = strlen(u->database);
+    sc->lock_path = malloc(n + 10);
+    if (!sc->lock_path) {
+      tide_err_set(e, TE_OTHER, "out of memory");
+      goto fail_e;
+    }
+    memcpy(sc->lock_path, u->database, n);
+    memcpy(sc->lock_path + n, "-tidelock", 10);
+  }
+  return TIDE_OK;
+fail:
+  sq_error(sc, rc, e);
+fail_e:
+  e->cls = e->cls == TE_PERMISSION ? TE_PERMISSION : TE_CONNECTION;
+  sq_close(c);
+  return TIDE_ERR;
+}
+
+/* ---- locks ---- */
+
+static off_t lock_offset(const char *name) {
+  uint32_t h = 2166136261u;                  /* FNV-1a */
+  for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;
+  return (off_t)(h & 0x3fffffff);
+}
+
+static int sq_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
+  sq_conn *sc = SQ(c);
+  held_lock *h;
+  struct flock fl;
+  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
+  for (h = sc->locks; h; h = h->next)
+    if (strcmp(h->name, name) == 0) { h->count++; return 1; }
+  h = calloc(1, sizeof *h);
+  if (!h || !(h->name = strdup(name))) {
+    free(h);
+    return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  }
+  h->offset = lock_offset(name);
+  h->count = 1;
+  if (sc->lock_path) {
+    if (sc->lock_fd < 0) sc->lock_fd = open(sc->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (sc->lock_fd < 0) {
+      tide_err_set(e, TE_PERMISSION, "cannot open lock file %s: %s", sc->lock_path,
+                   strerror(errno));
+      goto fail;
+    }
+    for (;;) {
+      memset(&fl, 0, sizeof fl);
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      fl.l_start = h->offset;
+      fl.l_len = 1;
+      if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) == 0) break;
+      if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+        tide_err_set(e, TE_OTHER, "lock %s: %s", name, strerror(errno));
+        goto fail;
+      }
+      if (tide_now_ms() >= deadline) {
+        free(h->name);
+        free(h);
+        return 0;
+      }
+      tide_sleep_ms(5);
+    }
+  }
+  h->next = sc->locks;
+  sc->locks = h;
+  return 1;
+fail:
+  free(h->name);
+  free(h);
+  return TIDE_ERR;
+}
+
+static int sq_unlock(tide_conn *c, const char *name, tide_err *e) {
+  sq_conn *sc = SQ(c);
+  held_lock **pp, *h;
+  for (pp = &sc->locks; (h = *pp) != NULL; pp = &h->next)
+    if (strcmp(h->name, name) == 0) break;
+  if (!h) return 0;
+  if (--h->count > 0) return 1;
+  if (sc->lock_fd >= 0) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = h->offset;
+    fl.l_len = 1;
+    if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) != 0) {
+      h->count++;
+      tide_err_set(e, TE_OTHER, "unlock %s: %s", name, strerror(errno));
+      return TIDE_ERR;
+    }
+  }
+  *pp = h->next;
+  free(h->name);
+  free(h);
+  return 1;
+}
+
+/* ---- introspection ---- */
+
+/* Runs `sql` with ?1 = table (or NULL); calls fn for each row. */
+static int each_row(sq_conn *sc, const char *sql, const char *table,
+                    void (*fn)(lua_State *, sqlite3_stmt *, void *), lua_State *L,
+                    void *ud, tide_err *e) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(sc->db, sql, -1, &st, NULL);
+  if (rc != SQLITE_OK) return sq_error(sc, rc, e);
+  if (table) sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(L, st, ud);
+  if (rc != SQLITE_DONE) {
+    sq_error(sc, rc, e);
+    sqlite3_finalize(st);
+    return TIDE_ERR;
+  }
+  sqlite3_finalize(st);
+  return TIDE_OK;
+}
+
+static const char *text(sqlite3_stmt *st, int i) {
+  return (const char *)sqlite3_column_text(st, i);
+}
+
+#define USER_TABLES "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
+                    "AND (?1 IS NULL OR m.name = ?1)"
+
+/* Stack slots of the result being built and of name -> CREATE text. */
+typedef struct build { int schema, sqls; } build;
+
+static void column_row(lua_State *L, sqlite3_stmt *st, void *ud) {
+  build *b = ud;
+  int pk = sqlite3_column_int(st, 7);
+  const char *type = text(st, 4);
+  tide_desc_table(L, b->schema, text(st, 0));
+  if (lua_getfield(L, b->sqls, text(st, 0)) == LUA_TNIL) {
+    lua_pushstring(L, text(st, 1) ? text(st, 1) : "");
+    lua_setfield(L, b->sqls, text(st, 0));
+  }
+  lua_pop(L, 1);
+  tide_desc_list(L, -1, "columns");
+  lua_createtable(L, 0, 8);
+  tide_desc_str(L, -1, "name", text(st, 3));
+  tide_desc_type(L, -1, type ? type : "");
+  lua_pushboolean(L, !sqlite3_column_int(st, 5));
+  lua_setfield(L, -2, "nullable");
+  tide_desc_str(L, -1, "default", text(st, 6));
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "autoincrement");
+  if (pk > 0) {
+    lua_pushinteger(L, pk);
+    lua_setfield(L, -2, "pk_position");   /* temporary; removed in finish_table */
+  }
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 2);
+}
+
+static void index_row(lua_State *L, sqlite3_stmt *st, void *ud) {
+  const char *origin = text(st, 3);
+  if (strcmp(origin, "pk") == 0) return;
+  tide_desc_table(L, ((build *)ud)->schema, text(st, 0));
+  tide_desc_list(L, -1, strcmp(origin, "u") == 0 ? "uniques" : "indexes");
+  tide_desc_entry(L, -1, text(st, 1));
+  tide_desc_append(L, -1, "columns", text(st, 5) ? text(st, 5) : "<expression>");
+  if (strcmp(origin, "c") == 0) {
+    lua_pushboolean(L, sqlite3_column_int(st, 2));
+    lua_setfield(L, -2, "unique");
+    if (sqlite3_column_int(st, 4) && text(st, 6))
+      tide_desc_str(L, -1, "where", tide_index_where(text(st, 6)));
+  }
+  lua_pop(L, 3);
+}
+
+static void lower_str(lua_State *L, int idx, const char *field, const char *v) {
+  char buf[32];
+  size_t i;
+  for (i = 0; v && v[i] && i < sizeof buf - 1; i++)
+    buf[i] = (char)(v[i] >= 'A' && v[i] <= 'Z' ? v[i] + 32 : v[i]);
+  buf[i] = '\0';
+  tide_desc_str(L, idx, field, buf);
+}
+
+static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
+  char id[32];
+  snprintf(id, sizeof id, "#%d", sqlite3_column_int(st, 1));
+  tide_desc_table(L, ((build *)ud)->schema, text(st, 0));
+  tide_desc_list(L, -1, "foreign_keys");
+  tide_desc_entry(L, -1, id);
+  tide_desc_append(L, -1, "columns", text(st, 3));
+  if (text(st, 4)) tide_desc_append(L, -1, "ref_columns", text(st, 4));
+  tide_desc_str(L, -1, "ref_table", text(st, 2));
+  lower_str(L, -1, "on_update", text(st, 5));
+  lower_str(L, -1, "on_delete", text(st, 6));
+  lua_pop(L, 3);
+}
+
+/* Joins the array field `columns` of the table at idx with ','. */
+static void joined_columns(lua_State *L, int idx, char *buf, size_t size) {
+  lua_Integer i, n;
+  size_t o = 0;
+  buf[0] = '\0';
+  lua_getfield(L, idx, "columns");
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i > 1 ? "," : "",
+                          lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Gives the entries of list `field` the constraint names the CREATE text
+ * has for the same columns (nil where unnamed). */
+static void name_entries(lua_State *L, int desc, const char *field, int kind,
+                         const tide_create_info *info) {
+  lua_Integer i, n;
+  char cols[256];
+  int k;
+  tide_desc_list(L, desc, field);
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    const char *name = NULL;
+    lua_rawgeti(L, -1, i);
+    joined_columns(L, -1, cols, sizeof cols);
+    for (k = 0; k < info->nitems; k++)
+      if (info->items[k].kind == kind && strcmp(info->items[k].columns, cols) == 0) {
+        name = info->items[k].name[0] ? info->items[k].name : NULL;
+        break;
+      }
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Completes one description with what only the CREATE text tells:
+ * primary key name, constraint names, checks; and marks the rowid alias
+ * (a lone INTEGER PRIMARY KEY, auto-assigned) as autoincrement. */
+static void finish_table(lua_State *L, int desc, const char *sql, tide_create_info *info) {
+  lua_Integer i, n;
+  int k, npk = 0, nchecks = 0, cols, pkcols;
+  const char *pkname = NULL;
+  tide_parse_create(sql, info);
+  lua_getfield(L, desc, "columns");
+  cols = lua_gettop(L);
+  n = (lua_Integer)lua_rawlen(L, cols);
+  lua_newtable(L);                                 /* pk columns by position */
+  pkcols = lua_gettop(L);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, cols, i);
+    if (lua_getfield(L, -1, "pk_position") == LUA_TNUMBER) {
+      lua_getfield(L, -2, "name");
+      lua_rawseti(L, pkcols, lua_tointeger(L, -2));
+      lua_pushnil(L);
+      lua_setfield(L, -3, "pk_position");
+      npk++;
+    }
+    lua_pop(L, 2);
+  }
+  if (npk == 1) {
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, cols, i);
+      lua_getfield(L, -1, "name");
+      lua_rawgeti(L, pkcols, 1);
+      lua_getfield(L, -3, "raw_type");
+      if (lua_rawequal(L, -2, -3) && strcasecmp(lua_tostring(L, -1), "INTEGER") == 0) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -5, "autoincrement");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -5, "nullable");
+      }
+      lua_pop(L, 4);
+    }
+  }
+  if (npk > 0) {
+    for (k = 0; k < info->nitems; k++)
+      if (info->items[k].kind == 'p' && info->items[k].name[0]) pkname = info->items[k].name;
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, pkcols);
+    lua_setfield(L, -2, "columns");
+    tide_desc_str(L, -1, "name", pkname);
+    lua_setfield(L, desc, "primary_key");
+  }
+  lua_settop(L, cols - 1);
+  name_entries(L, desc, "uniques", 'u', info);
+  name_entries(L, desc, "foreign_keys", 'f', info);
+  lua_getfield(L, desc, "checks");
+  for (k = 0; k < info->nitems; k++) {
+    if (info->items[k].kind != 'c') continue;
+    lua_createtable(L, 0, 2);
+    tide_desc_str(L, -1, "name", info->items[k].name[0] ? info->items[k].name : NULL);
+    tide_desc_str(L, -1, "expression", info->items[k].expr);
+    lua_rawseti(L, -2, ++nchecks);
+  }
+  lua_pop(L, 1);
+}
+
+static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
+  sq_conn *sc = SQ(c);
+  tide_create_info *info;
+  build b;
+  lua_newtable(L);                                 /* result */
+  b.schema = lua_gettop(L);
+  lua_newtable(L);                                 /* name -> CREATE text */
+  b.sqls = lua_gettop(L);
+  if (each_row(sc, "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", "
+               "p.dflt_value, p.pk FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
+               "WHERE " USER_TABLES " AND p.hidden <> 1 ORDER BY m.name, p.cid",
+               table, column_row, L, &b, e) != TIDE_OK ||
+      each_row(sc, "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
+               "s.sql FROM sqlite_schema m JOIN pragma_index_list(m.name) il "
+               "JOIN pragma_index_info(il.name) ii LEFT JOIN sqlite_schema s "
+               "ON s.type = 'index' AND s.name = il.name WHERE " USER_TABLES
+               " ORDER BY m.name, il.name, ii.seqno", table, index_row, L, &b, e) != TIDE_OK ||
+      each_row(sc, "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, "
+               "f.on_delete FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
+               "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
+               table, fk_row, L, &b, e) != TIDE_OK) {
+    lua_settop(L, b.schema - 1);
+    return TIDE_ERR;
+  }
+  info = malloc(sizeof *info);
+  if (!info) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  lua_pushnil(L);
+  while (lua_next(L, b.sqls)) {
+    lua_getfield(L, b.schema, lua_tostring(L, -2));
+    finish_table(L, lua_gettop(L), lua_tostring(L, -2), info);
+    lua_pop(L, 2);
+  }
+  free(info);
+  lua_settop(L, b.schema);
+  return TIDE_OK;
+}
+
+static void table_name_row(lua_State *L, sqlite3_stmt *st, void *ud) {
+  (void)ud;
+  lua_pushstring(L, text(st, 0));
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+static int sq_tables(lua_State *L, tide_conn *c, tide_err *e) {
+  lua_newtable(L);
+  if (each_row(SQ(c), "SELECT m.name FROM sqlite_schema m WHERE " USER_TABLES
+               " ORDER BY m.name", NULL, table_name_row, L, NULL, e) != TIDE_OK) {
+    lua_pop(L, 1);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
+/* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in
+ * the CREATE text, else a unique index on exactly those columns. */
+static void find_unique_name(sq_conn *sc, tide_err *e) {
+  sqlite3_stmt *st = NULL;
+  tide_create_info *info;
+  char cols[256] = "", cur[128] = "";
+  int k, rc;
+  if (!e->table[0] || !e->columns[0]) return;
+  if (sqlite3_prepare_v2(sc->db, "SELECT sql FROM sqlite_schema WHERE type = 'table' "
+                         "AND name = ?1", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, e->table, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && text(st, 0) && (info = malloc(sizeof *info))) {
+      tide_parse_create(text(st, 0), info);
+      for (k = 0; k < info->nitems; k++)
+        if ((info->items[k].kind == 'u' || info->items[k].kind == 'p') &&
+            info->items[k].name[0] && strcmp(info->items[k].columns, e->columns) == 0)
+          snprintf(e->constraint, sizeof e->constraint, "%s", info->items[k].name);
+      free(info);
+    }
+    sqlite3_finalize(st);
+  }
+  if (e->constraint[0] || sqlite3_prepare_v2(sc->db,
+      "SELECT il.name, ii.name FROM pragma_index_list(?1) il "
+      "JOIN pragma_index_info(il.name) ii WHERE il.\"unique\" AND il.origin = 'c' "
+      "ORDER BY il.name, ii.seqno", -1, &st, NULL) != SQLITE_OK)
+    return;
+  sqlite3_bind_text(st, 1, e->table, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW || cur[0]) {
+    const char *ix = rc == SQLITE_ROW ? text(st, 0) : NULL;
+    if (cur[0] && (!ix || strcmp(ix, cur) != 0)) {   /* an index ended */
+      if (strcmp(cols, e->columns) == 0) {
+        snprintf(e->constraint, sizeof e->constraint, "%s", cur);
+        break;
+      }
+      cols[0] = cur[0] = '\0';
+    }
+    if (!ix) break;
+    snprintf(cur, sizeof cur, "%s", ix);
+    if (text(st, 1)) {
+      size_t o = strlen(cols);
+      snprintf(cols + o, sizeof cols - o, "%s%s", o ? "," : "", text(st, 1));
+    }
+  }
+  sqlite3_finalize(st);
+}
+
+static int sq_ping(tide_conn *c, tide_err *e) {
+  return run(SQ(c), "SELECT 1", e);
+}
+
+static int sq_cancel(tide_conn *c) {
+  sqlite3_interrupt(SQ(c)->db);      /* documented as safe from another thread */
+  return TIDE_OK;
+}
+
+static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
+  (void)c;
+  snprintf(buf, len, "%s", sqlite3_libversion());
+  *num = sqlite3_libversion_number();
+}
+
+/* BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
+ * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
+const tide_driver tide_sqlite_driver = {
+  "sqlite", '"', "BEGIN IMMEDIATE",
+  sq_open, sq_close, sq_prepare, sq_execute, sq_fetch, sq_ncols, sq_colname,
+  sq_push_col, sq_reset, sq_finalize, sq_changes, sq_last_id, sq_in_transaction,
+  sq_lock, sq_unlock, sq_schema, sq_tables, sq_ping, sq_cancel, sq_server_version
+};

@@ -1,0 +1,296 @@
+/*
+ * stmt.c -- the Statement userdata: a driver statement plus the column names
+ * rows are keyed by. Its user value is the Connection userdata, so a live
+ * statement keeps its connection alive; closing the connection finalizes the
+ * statement (it then raises "statement is closed").
+ *
+ * One-shot statements behind db:exec/query/rows use the same object, so a Lua
+ * error (even out of memory while building rows) never leaks a driver handle:
+ * __gc finalizes whatever the happy path did not.
+ */
+#include <string.h>
+
+#include "tide.h"
+
+static void link_stmt(tide_conn *c, tide_stmt *s) {
+  s->next = c->stmts;
+  s->prev = NULL;
+  if (c->stmts) c->stmts->prev = s;
+  c->stmts = s;
+}
+
+static void unlink_stmt(tide_stmt *s) {
+  if (s->prev) s->prev->next = s->next;
+  else if (s->conn && s->conn->stmts == s) s->conn->stmts = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+}
+
+/* Pushes a new Statement for `sql` on the connection at conn_idx; raises on
+ * a prepare error (a syntax error shows the statement). */
+tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, const char *sql, size_t len) {
+  tide_conn *c = tide_check_conn(L, conn_idx);
+  tide_stmt *s;
+  tide_err e;
+  conn_idx = lua_absindex(L, conn_idx);
+  s = lua_newuserdatauv(L, sizeof *s, 1);
+  memset(s, 0, sizeof *s);
+  s->names_ref = LUA_NOREF;
+  luaL_setmetatable(L, TIDE_STMT_MT);
+  lua_pushvalue(L, conn_idx);
+  lua_setiuservalue(L, -2, 1);
+  if (c->drv->prepare(c, sql, len, &s->st, &e) != TIDE_OK) {
+    if (e.cls == TE_SYNTAX && !e.sql[0]) tide_err_sql(&e, sql, len);
+    return (tide_raise(L, &e, c->drv->backend), NULL);
+  }
+  s->conn = c;
+  link_stmt(c, s);
+  return s;
+}
+
+/* Finalizes the driver statement; safe to call twice, and after the
+ * connection closed (which already finalized it). */
+void tide_stmt_finalize(tide_stmt *s) {
+  if (s->st && s->conn && s->conn->db) s->conn->drv->finalize(s->conn, s->st);
+  s->st = NULL;
+  s->executed = 0;
+  unlink_stmt(s);
+  s->conn = NULL;
+}
+
+static tide_stmt *check_stmt(lua_State *L, int idx) {
+  tide_stmt *s = luaL_testudata(L, idx, TIDE_STMT_MT);
+  if (!s) tide_raise_misuse(L, "expected a tide statement, got %s", luaL_typename(L, idx));
+  if (!s->st || !s->conn || !s->conn->db)
+    tide_raise_misuse(L, "statement is closed");
+  return s;
+}
+
+/* Binds the n values at stack [first, ...) and runs the statement; on error
+ * the statement is reset (no locks held) and the error raised. */
+void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
+  tide_conn *c = s->conn;
+  tide_err e;
+  if (s->executed) c->drv->reset(c, s->st);
+  s->executed = 1;
+  if (c->drv->execute(L, c, s->st, first, n, &e) != TIDE_OK) {
+    c->drv->reset(c, s->st);
+    s->executed = 0;
+    tide_raise(L, &e, c->drv->backend);
+  }
+}
+
+/* Builds the array of column names once per statement; leaves it pushed. */
+static void push_names(lua_State *L, tide_stmt *s) {
+  if (s->names_ref == LUA_NOREF) {
+    int i, n = s->conn->drv->ncols(s->st);
+    lua_createtable(L, n, 0);
+    for (i = 0; i < n; i++) {
+      lua_pushstring(L, s->conn->drv->colname(s->st, i));
+      lua_rawseti(L, -2, i + 1);
+    }
+    s->ncols = n;
+    s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->names_ref);
+}
+
+/* Fetches the next row: pushes {col = value} and returns 1, or returns 0
+ * (nothing pushed) when the statement is done. Raises on error. */
+int tide_stmt_push_row(lua_State *L, tide_stmt *s) {
+  tide_conn *c = s->conn;
+  tide_err e;
+  int i, rc = c->drv->fetch(c, s->st, &e);
+  if (rc == TIDE_ERR) {
+    c->drv->reset(c, s->st);
+    s->executed = 0;
+    return tide_raise(L, &e, c->drv->backend);
+  }
+  if (rc == 0) {
+    s->executed = 0;
+    c->drv->reset(c, s->st);
+    return 0;
+  }
+  push_names(L, s);
+  lua_createtable(L, 0, s->ncols);
+  for (i = 0; i < s->ncols; i++) {
+    lua_rawgeti(L, -2, i + 1);
+    c->drv->push_col(L, s->st, i);
+    lua_rawset(L, -3);
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* Pushes a fresh array copy of the column names (callers may modify it). */
+static void push_columns_copy(lua_State *L, tide_stmt *s) {
+  int i;
+  if (s->names_ref == LUA_NOREF && s->st) {
+    push_names(L, s);
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, s->ncols, 0);
+  if (s->names_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->names_ref);
+  for (i = 1; i <= s->ncols; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -3, i);
+  }
+  lua_pop(L, 1);
+}
+
+/* Runs s to completion: pushes affected rows and last insert id. */
+static int run_exec(lua_State *L, tide_stmt *s, int first, int n) {
+  tide_conn *c = s->conn;
+  tide_err e;
+  int rc;
+  tide_stmt_execute(L, s, first, n);
+  while ((rc = c->drv->fetch(c, s->st, &e)) == 1) {}
+  if (rc == TIDE_ERR) {
+    c->drv->reset(c, s->st);
+    s->executed = 0;
+    return tide_raise(L, &e, c->drv->backend);
+  }
+  lua_pushinteger(L, (lua_Integer)c->drv->changes(c, s->st));
+  lua_pushinteger(L, (lua_Integer)c->drv->last_id(c, s->st));
+  c->drv->reset(c, s->st);
+  s->executed = 0;
+  return 2;
+}
+
+/* Runs s and pushes (rows, columns). */
+static int run_query(lua_State *L, tide_stmt *s, int first, int n) {
+  int i = 0;
+  tide_stmt_execute(L, s, first, n);
+  lua_newtable(L);
+  while (tide_stmt_push_row(L, s)) lua_rawseti(L, -2, ++i);
+  push_columns_copy(L, s);
+  return 2;
+}
+
+static int rows_iter(lua_State *L) {
+  tide_stmt *s = lua_touserdata(L, lua_upvalueindex(1));
+  int one_shot = lua_toboolean(L, lua_upvalueindex(2));
+  if (!s->st || !s->executed) return 0;
+  if (!s->conn || !s->conn->db) return tide_raise_misuse(L, "connection is closed");
+  if (tide_stmt_push_row(L, s)) return 1;
+  if (one_shot) tide_stmt_finalize(s);
+  return 0;
+}
+
+/* Pushes the generic-for triple plus the statement as closing value, so a
+ * `break` out of the loop finalizes a one-shot statement at once. */
+static int push_rows(lua_State *L, int stmt_idx, int one_shot) {
+  stmt_idx = lua_absindex(L, stmt_idx);
+  lua_pushvalue(L, stmt_idx);
+  lua_pushboolean(L, one_shot);
+  lua_pushcclosure(L, rows_iter, 2);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  if (one_shot) lua_pushvalue(L, stmt_idx);
+  else lua_pushnil(L);
+  return 4;
+}
+
+static const char *check_sql(lua_State *L, const char *fn, size_t *len) {
+  if (lua_type(L, 2) != LUA_TSTRING)
+    tide_raise_misuse(L, "%s: SQL must be a string, got %s", fn, luaL_typename(L, 2));
+  return lua_tolstring(L, 2, len);
+}
+
+/* db:exec(sql, ...) -> affected_rows, last_insert_id */
+static int conn_exec(lua_State *L) {
+  size_t len;
+  const char *sql = check_sql(L, "exec", &len);
+  int n = lua_gettop(L) - 2, r;
+  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
+  r = run_exec(L, s, 3, n);
+  tide_stmt_finalize(s);
+  return r;
+}
+
+/* db:query(sql, ...) -> rows, columns */
+static int conn_query(lua_State *L) {
+  size_t len;
+  const char *sql = check_sql(L, "query", &len);
+  int n = lua_gettop(L) - 2, r;
+  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
+  r = run_query(L, s, 3, n);
+  tide_stmt_finalize(s);
+  return r;
+}
+
+/* db:rows(sql, ...) -> streaming iterator (constant memory) */
+static int conn_rows(lua_State *L) {
+  size_t len;
+  const char *sql = check_sql(L, "rows", &len);
+  int n = lua_gettop(L) - 2;
+  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
+  tide_stmt_execute(L, s, 3, n);
+  return push_rows(L, -1, 1);
+}
+
+/* db:prepare(sql) -> Statement */
+static int conn_prepare(lua_State *L) {
+  size_t len;
+  const char *sql = check_sql(L, "prepare", &len);
+  tide_new_stmt(L, 1, sql, len);
+  return 1;
+}
+
+static int stmt_exec(lua_State *L) {
+  tide_stmt *s = check_stmt(L, 1);
+  return run_exec(L, s, 2, lua_gettop(L) - 1);
+}
+
+static int stmt_query(lua_State *L) {
+  tide_stmt *s = check_stmt(L, 1);
+  return run_query(L, s, 2, lua_gettop(L) - 1);
+}
+
+static int stmt_rows(lua_State *L) {
+  tide_stmt *s = check_stmt(L, 1);
+  tide_stmt_execute(L, s, 2, lua_gettop(L) - 1);
+  return push_rows(L, 1, 0);
+}
+
+static int stmt_close(lua_State *L) {
+  tide_stmt *s = luaL_testudata(L, 1, TIDE_STMT_MT);
+  if (!s) return tide_raise_misuse(L, "expected a tide statement, got %s", luaL_typename(L, 1));
+  tide_stmt_finalize(s);
+  if (s->names_ref != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, s->names_ref);
+    s->names_ref = LUA_NOREF;
+  }
+  return 0;
+}
+
+static int stmt_tostring(lua_State *L) {
+  tide_stmt *s = luaL_checkudata(L, 1, TIDE_STMT_MT);
+  lua_pushfstring(L, "tide.Statement (%s)", s->st ? "open" : "closed");
+  return 1;
+}
+
+void tide_open_stmt(lua_State *L) {
+  static const luaL_Reg conn_methods[] = {
+    {"exec", conn_exec}, {"query", conn_query}, {"rows", conn_rows},
+    {"prepare", conn_prepare}, {NULL, NULL}
+  };
+  static const luaL_Reg stmt_methods[] = {
+    {"exec", stmt_exec}, {"query", stmt_query}, {"rows", stmt_rows},
+    {"close", stmt_close}, {NULL, NULL}
+  };
+  /* expects the Connection method table on top */
+  luaL_setfuncs(L, conn_methods, 0);
+  if (luaL_newmetatable(L, TIDE_STMT_MT)) {
+    luaL_newlib(L, stmt_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, stmt_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, stmt_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, stmt_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}

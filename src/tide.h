@@ -1,0 +1,166 @@
+/*
+ * tide.h -- types shared by the C core: error classes, the error record a
+ * driver fills, parsed URLs, the connection/statement structs and the driver
+ * vtable every backend implements.
+ *
+ * Drivers never raise: they return TIDE_ERR after filling a tide_err, so the
+ * caller can free C memory first and then raise (a Lua error longjmps).
+ */
+#ifndef TIDE_H
+#define TIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#define TIDE_VERSION "0.1.0"
+#define TIDE_CONN_MT "tide.Connection"
+#define TIDE_STMT_MT "tide.Statement"
+#define TIDE_ERROR_MT "tide.Error"
+
+enum { TIDE_OK = 0, TIDE_ERR = -1 };
+
+typedef enum {
+  TE_CONNECTION, TE_DEADLOCK, TE_SERIALIZATION, TE_LOCK_TIMEOUT,
+  TE_UNIQUE, TE_FOREIGN_KEY, TE_NOT_NULL, TE_CHECK, TE_UNDEFINED,
+  TE_SYNTAX, TE_PERMISSION, TE_DATA, TE_MISUSE, TE_OTHER
+} tide_errclass;
+
+/* What a failed primitive reports; fixed buffers so filling it never fails. */
+typedef struct tide_err {
+  tide_errclass cls;
+  int code;                 /* backend's numeric code (sqlite rc, mysql errno) */
+  char sqlstate[6];
+  char message[1024];
+  char constraint[128];
+  char table[128];
+  char columns[256];        /* comma separated */
+  char sql[512];            /* the statement, for syntax errors */
+} tide_err;
+
+/* A parsed URL; every string points into `buf` (one allocation). */
+typedef struct tide_url_param { const char *key, *value; } tide_url_param;
+typedef struct tide_url {
+  const char *scheme;       /* "sqlite" | "postgres" | "mysql" (normalised) */
+  const char *user, *password, *host, *port, *database;  /* NULL if absent */
+  tide_url_param *params;
+  int nparams;
+  char *buf;
+} tide_url;
+
+typedef struct tide_driver tide_driver;
+typedef struct tide_stmt tide_stmt;
+
+typedef struct tide_conn {
+  const tide_driver *drv;
+  void *db;                 /* driver's connection state; NULL when closed */
+  char *url;                /* kept for reconnect */
+  char *redacted;           /* password replaced, for __tostring and errors */
+  tide_stmt *stmts;         /* open statements, finalized when the conn closes */
+} tide_conn;
+
+struct tide_stmt {
+  tide_conn *conn;          /* kept alive through the userdata's user value */
+  void *st;                 /* driver's statement; NULL when finalized */
+  int names_ref;            /* registry ref: array of column names, or LUA_NOREF */
+  int ncols;
+  int executed;             /* execute() ran and rows may remain */
+  tide_stmt *prev, *next;
+};
+
+/* What each backend implements; conn.c and stmt.c hold the shared logic. */
+struct tide_driver {
+  const char *backend;
+  char quote;               /* identifier quote character */
+  const char *begin_sql;    /* how this backend starts a transaction */
+  int  (*open)(tide_conn *c, const tide_url *u, tide_err *e);
+  void (*close)(tide_conn *c);                         /* never fails */
+  int  (*prepare)(tide_conn *c, const char *sql, size_t len, void **st, tide_err *e);
+  /* binds args at stack [first, first+n) and starts execution */
+  int  (*execute)(lua_State *L, tide_conn *c, void *st, int first, int n, tide_err *e);
+  /* 1: a row is ready, 0: done, TIDE_ERR */
+  int  (*fetch)(tide_conn *c, void *st, tide_err *e);
+  int  (*ncols)(void *st);
+  const char *(*colname)(void *st, int i);
+  void (*push_col)(lua_State *L, void *st, int i);     /* current row's column i */
+  void (*reset)(tide_conn *c, void *st);               /* ready for execute again */
+  void (*finalize)(tide_conn *c, void *st);
+  int64_t (*changes)(tide_conn *c, void *st);
+  int64_t (*last_id)(tide_conn *c, void *st);
+  int  (*in_transaction)(tide_conn *c);
+  /* 1 acquired, 0 timed out, TIDE_ERR */
+  int  (*lock)(tide_conn *c, const char *name, int timeout_ms, tide_err *e);
+  int  (*unlock)(tide_conn *c, const char *name, tide_err *e);  /* 1 released, 0 not held */
+  /* pushes {name = description} for all tables, or only `table` */
+  int  (*schema)(lua_State *L, tide_conn *c, const char *table, tide_err *e);
+  int  (*tables)(lua_State *L, tide_conn *c, tide_err *e);     /* pushes array */
+  int  (*ping)(tide_conn *c, tide_err *e);
+  int  (*cancel)(tide_conn *c);
+  void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
+};
+
+extern const tide_driver tide_sqlite_driver;
+#ifdef TIDE_WITH_PG
+extern const tide_driver tide_pg_driver;
+#endif
+#ifdef TIDE_WITH_MYSQL
+extern const tide_driver tide_mysql_driver;
+#endif
+
+/* error.c */
+const char *tide_errclass_name(tide_errclass cls);
+int tide_errclass_retryable(tide_errclass cls);
+void tide_err_set(tide_err *e, tide_errclass cls, const char *fmt, ...);
+void tide_err_sql(tide_err *e, const char *sql, size_t len);
+void tide_push_error(lua_State *L, const tide_err *e, const char *backend);
+int tide_raise(lua_State *L, const tide_err *e, const char *backend);
+int tide_raise_misuse(lua_State *L, const char *fmt, ...);
+void tide_open_error(lua_State *L);
+
+/* url.c */
+int tide_url_parse(const char *s, tide_url *u, tide_err *e);
+void tide_url_free(tide_url *u);
+char *tide_url_redact(const char *s);   /* malloc'd; NULL on OOM */
+void tide_open_url(lua_State *L);
+
+/* conn.c / stmt.c */
+tide_conn *tide_check_conn(lua_State *L, int idx);   /* raises if closed */
+void tide_open_conn(lua_State *L);
+tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, const char *sql, size_t len);
+void tide_stmt_finalize(tide_stmt *s);
+void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n);
+int tide_stmt_push_row(lua_State *L, tide_stmt *s);  /* 1 pushed a row, 0 done */
+void tide_open_stmt(lua_State *L);
+
+/* describe.c: builders drivers share to assemble table descriptions */
+void tide_desc_table(lua_State *L, int schema_idx, const char *name);
+void tide_desc_list(lua_State *L, int tbl_idx, const char *field);
+void tide_desc_entry(lua_State *L, int list_idx, const char *name);
+void tide_desc_append(lua_State *L, int tbl_idx, const char *field, const char *value);
+void tide_desc_str(lua_State *L, int tbl_idx, const char *field, const char *value);
+void tide_desc_type(lua_State *L, int col_idx, const char *raw);
+
+/* sqlite_create.c: what SQLite's PRAGMAs leave out of CREATE TABLE text */
+typedef struct tide_create_item {
+  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check */
+  char name[128];           /* constraint name, "" if unnamed */
+  char columns[256];        /* comma separated; for a column constraint, that column */
+  char expr[1024];          /* check expression */
+} tide_create_item;
+typedef struct tide_create_info {
+  int autoincrement;        /* AUTOINCREMENT keyword present */
+  int nitems;
+  tide_create_item items[64];
+} tide_create_info;
+void tide_parse_create(const char *sql, tide_create_info *out);
+const char *tide_index_where(const char *sql);
+
+/* sys.c */
+void tide_open_sys(lua_State *L);
+void tide_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
+uint64_t tide_now_ms(void);
+void tide_sleep_ms(long ms);
+
+#endif
