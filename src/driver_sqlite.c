@@ -605,8 +605,10 @@ static void name_entries(lua_State *L, int desc, const char *field, int kind,
 }
 
 /* Completes one description with what only the CREATE text tells:
- * primary key name, constraint names, checks; and marks the rowid alias
- * (a lone INTEGER PRIMARY KEY, auto-assigned) as autoincrement. */
+ * primary key name, constraint names, checks. A lone INTEGER PRIMARY KEY is
+ * the rowid (never NULL); it counts as autoincrement only with the
+ * AUTOINCREMENT keyword, which like PostgreSQL identity and MariaDB
+ * AUTO_INCREMENT never reuses an id, so the same DDL compares equal. */
 static void finish_table(lua_State *L, int desc, const char *sql, tide_create_info *info) {
   lua_Integer i, n;
   int k, npk = 0, nchecks = 0, cols, pkcols;
@@ -635,7 +637,7 @@ static void finish_table(lua_State *L, int desc, const char *sql, tide_create_in
       lua_rawgeti(L, pkcols, 1);
       lua_getfield(L, -3, "raw_type");
       if (lua_rawequal(L, -2, -3) && strcasecmp(lua_tostring(L, -1), "INTEGER") == 0) {
-        lua_pushboolean(L, 1);
+        lua_pushboolean(L, info->autoincrement);
         lua_setfield(L, -5, "autoincrement");
         lua_pushboolean(L, 0);
         lua_setfield(L, -5, "nullable");

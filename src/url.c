@@ -173,7 +173,11 @@ int tide_url_parse(const char *s, tide_url *u, tide_err *e) {
         pcolon = memchr(hp, ':', (size_t)(hostend - hp));
         he = pcolon ? pcolon : hostend;
       }
-      if (he > hs) u->host = decode(hs, (size_t)(he - hs), &out);
+      if (he > hs && !(u->host = decode(hs, (size_t)(he - hs), &out))) {
+        tide_err_set(e, TE_MISUSE, "malformed URL \"%s\": bad %%-escape in host",
+                     red ? red : "?");
+        goto fail;
+      }
       if (pcolon) {
         const char *d;
         for (d = pcolon + 1; d < hostend; d++)
@@ -188,7 +192,12 @@ int tide_url_parse(const char *s, tide_url *u, tide_err *e) {
     }
     if (slash) {
       const char *dend = query ? query : slash + strlen(slash);
-      if (dend > slash + 1) u->database = decode(slash + 1, (size_t)(dend - slash - 1), &out);
+      if (dend > slash + 1 &&
+          !(u->database = decode(slash + 1, (size_t)(dend - slash - 1), &out))) {
+        tide_err_set(e, TE_MISUSE, "malformed URL \"%s\": bad %%-escape in database",
+                     red ? red : "?");
+        goto fail;
+      }
     }
   }
   if (query && parse_params(query + 1, u, &out, e) != TIDE_OK) goto fail;

@@ -11,6 +11,7 @@ usage: tide [--url URL] [--dir DIR] [--json] [-q|-v] COMMAND [ARGS]
 
 commands:
   inspect [URL] [TABLE]   the schema, or one table: columns, keys, indexes
+  run FILE [ARGS]         run a Lua script with `tide` and `url` set
   help                    this text
 
 options:
@@ -114,7 +115,7 @@ local no_options
 
 local function cmd_inspect(ctx, args)
   no_options("inspect", args)
-  local url, tname = nil, nil
+  local url, tname
   if looks_like_url(args[1]) then url, tname = args[1], args[2] else tname = args[1] end
   if args[3] or (not url and args[2]) then usage_error("inspect: too many arguments") end
   local db <close> = tide.open(url or resolve_url(ctx))
@@ -143,8 +144,23 @@ local function cmd_inspect(ctx, args)
   return EXIT.ok
 end
 
+-- tide run FILE [ARGS]: a Lua script with the globals `tide`, `url` (the
+-- configured database) and `arg` (FILE's arguments), for tooling.
+local function cmd_run(ctx, args)
+  local file = args[1]
+  if not file then usage_error("run: needs a FILE") end
+  local env = setmetatable({ tide = tide, url = resolve_url(ctx), arg = { [0] = file } },
+                           { __index = _G })
+  for i = 2, #args do env.arg[i - 1] = args[i] end
+  local chunk, err = loadfile(file, "t", env)
+  if not chunk then error(err, 0) end
+  local code = chunk(table.unpack(env.arg))
+  return math.type(code) == "integer" and code or EXIT.ok
+end
+
 local COMMANDS = {
   inspect = cmd_inspect,
+  run = cmd_run,
   help = function(ctx) out(ctx, USAGE) return EXIT.ok end,
 }
 

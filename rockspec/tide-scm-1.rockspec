@@ -1,0 +1,30 @@
+-- luarocks --lua-version=5.4 make rockspec/tide-scm-1.rockspec
+package = "tide"
+version = "scm-1"
+source = { url = "git+https://example.invalid/tide.git" }   -- `make` builds the checkout
+description = {
+  summary = "Database schema migrations for SQLite, PostgreSQL and MariaDB",
+  detailed = "A C core with per-backend drivers and a Lua migration runtime.",
+  license = "MIT",
+}
+dependencies = { "lua >= 5.4" }
+external_dependencies = {
+  SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["tide.core"] = {
+      sources = { "src/core.c", "src/conn.c", "src/stmt.c", "src/error.c", "src/url.c",
+                  "src/sys.c", "src/describe.c", "src/driver_sqlite.c", "src/sqlite_create.c" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "src", "$(SQLITE_INCDIR)" },
+      libdirs = { "$(SQLITE_LIBDIR)" },
+      libraries = { "sqlite3" },
+    },
+    ["tide"] = "lua/tide/init.lua",
+    ["tide.cli"] = "lua/tide/cli.lua",
+    ["tide.schema"] = "lua/tide/schema.lua",
+    ["tide.ui"] = "lua/tide/ui.lua",
+  },
+}

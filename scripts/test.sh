@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole suite (make test): installs what is missing, builds, runs every
+# spec, then the sanitizer pass (ASan+UBSan) and the luarocks install check.
+#   TIDE_REQUIRE_BACKENDS=1   a backend that cannot run fails the suite (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TIDE_ROOT=$PWD
+
+scripts/deps.sh
+make -s all
+
+status=0
+summary=()
+run_specs() {    # name, then busted arguments
+  local name=$1; shift
+  local log; log=$(mktemp)
+  echo "== specs: $name"
+  set +e
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local line; line=$(grep -E '^[0-9]+ successes / [0-9]+ failures' "$log" | tail -1)
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    summary+=("$name: no result line (exit $rc)"); status=1; return
+  fi
+  local ok fail err; read -r ok fail err <<<"$(echo "$line" | awk '{print $1, $4, $7}')"
+  summary+=("$name: $ok passed, $((fail + err)) failed")
+  [ "$rc" -eq 0 ] || status=1
+}
+
+run_specs "specs" lua5.4 /usr/bin/busted
+luacheck -q lua spec bench scripts >/dev/null && summary+=("luacheck: clean") || {
+  luacheck -q lua spec bench scripts | tail -20; summary+=("luacheck: FAILED"); status=1; }
+scripts/sanitize.sh && summary+=("sanitizers: clean") || { summary+=("sanitizers: FAILED"); status=1; }
+scripts/rock_check.sh && summary+=("luarocks install: ok") || { summary+=("luarocks install: FAILED"); status=1; }
+
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+total_ok=0; total_fail=0
+for s in "${summary[@]}"; do
+  if [[ $s =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    total_ok=$((total_ok + BASH_REMATCH[1])); total_fail=$((total_fail + BASH_REMATCH[2]))
+  fi
+done
+echo "$total_ok passed, $total_fail failed"
+exit $status

@@ -1,0 +1,106 @@
+-- The built `tide` binary: exit codes, usage, inspect.
+local core = require "tide.core"
+local h = require "helpers"
+
+describe("tide binary", function()
+  it("prints its version and help", function()
+    local out, _, code = h.run_tide({ "--version" })
+    assert.equal(0, code)
+    assert.equal("tide " .. core.version .. "\n", out)
+    out, _, code = h.run_tide({ "--help" })
+    assert.equal(0, code)
+    assert.matches("usage: tide", out)
+  end)
+
+  it("exits 2 on usage errors with one line", function()
+    for _, args in ipairs({ {}, { "frobnicate" }, { "--bogus", "inspect" }, { "--url" },
+                            { "inspect", "--nope" } }) do
+      local out, err, code = h.run_tide(args)
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("^tide: [^\n]+\n$", err)
+    end
+  end)
+
+  it("runs from any directory without LUA_PATH", function()
+    local out, _, code = h.run_tide({ "--version" },
+                                    { cwd = "/", env = { LUA_PATH = ";;", LUA_CPATH = ";;" } })
+    assert.equal(0, code)
+    assert.matches("^tide ", out)
+  end)
+
+  describe("inspect", function()
+    local url
+    before_each(function()
+      url = "sqlite:" .. h.tmpname(".db")
+      local db = core.open(url)
+      db:exec("CREATE TABLE owner (id INTEGER PRIMARY KEY)")
+      db:exec([[CREATE TABLE widget (id INTEGER PRIMARY KEY, name VARCHAR(30) NOT NULL,
+        owner_id INTEGER, CONSTRAINT uq_widget_name UNIQUE (name),
+        CONSTRAINT fk_widget_owner_id_owner FOREIGN KEY (owner_id) REFERENCES owner (id))]])
+      db:exec("CREATE INDEX ix_widget_owner_id ON widget (owner_id)")
+      db:close()
+    end)
+
+    it("lists the whole schema", function()
+      local out, _, code = h.run_tide({ "inspect", url })
+      assert.equal(0, code)
+      assert.matches("2 tables", out)
+      assert.matches("table owner", out)
+      assert.matches("table widget", out)
+    end)
+
+    it("shows one table aligned", function()
+      local out, _, code = h.run_tide({ "inspect", url, "widget" })
+      assert.equal(0, code)
+      local expected = table.concat({
+        "table widget",
+        "  column    type        raw type     nullable  default",
+        "  id        integer     INTEGER      not null           primary key",
+        "  name      string(30)  VARCHAR(30)  not null",
+        "  owner_id  integer     INTEGER      null",
+        "",
+        "  constraint   name                      definition",
+        "  primary key                            (id)",
+        "  unique       uq_widget_name            (name)",
+        "  index        ix_widget_owner_id        (owner_id)",
+        "  foreign key  fk_widget_owner_id_owner  (owner_id) -> owner (id) on delete no action " ..
+        "on update no action",
+      }, "\n") .. "\n"
+      assert.equal(expected, out)
+    end)
+
+    it("takes the URL from --url and TIDE_URL", function()
+      local out, _, code = h.run_tide({ "--url", url, "inspect", "owner" })
+      assert.equal(0, code)
+      assert.matches("table owner", out)
+      out, _, code = h.run_tide({ "inspect", "owner" }, { env = { TIDE_URL = url } })
+      assert.equal(0, code)
+      assert.matches("table owner", out)
+    end)
+
+    it("prints JSON with --json", function()
+      local out, _, code = h.run_tide({ "inspect", url, "widget", "--json" })
+      assert.equal(0, code)
+      assert.matches('^{"backend":"sqlite","table":{', out)
+      assert.matches('"name":"uq_widget_name"', out)
+      assert.matches('"portable_type":"string%(30%)"', out)
+    end)
+
+    it("fails with one line for an unknown table or a bad URL", function()
+      local out, err, code = h.run_tide({ "inspect", url, "nope" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.equal("tide: undefined_object: no such table: nope\n", err)
+      out, err, code = h.run_tide({ "inspect", "oracle://x" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert.matches('^tide: misuse: unknown URL scheme "oracle"', err)
+      out, err, code = h.run_tide({ "inspect", "sqlite:/no/such/dir/x.db" })
+      assert.equal("", out)
+      assert.equal(1, code)
+      assert.equal('tide: connection: cannot open sqlite:/no/such/dir/x.db: directory ' ..
+                   '"/no/such/dir" does not exist\n', err)
+    end)
+  end)
+end)

@@ -1,0 +1,135 @@
+-- Shared spec helpers: the backends under test, fresh databases, running
+-- the built binary, and asserting on tide error objects.
+--
+-- Server backends come from the environment that scripts/test.sh sets up:
+-- TIDE_TEST_PG_URL / TIDE_TEST_MYSQL_URL point at an admin database on the
+-- throwaway servers. TIDE_REQUIRE_BACKENDS=1 (CI) turns a missing backend
+-- into a failure instead of a skip.
+local core = require "tide.core"
+
+local helpers = {}
+
+helpers.root = os.getenv("TIDE_ROOT") or os.getenv("PWD") or "."
+helpers.build = helpers.root .. "/" .. (os.getenv("TIDE_BUILD") or "build")
+helpers.tide_bin = helpers.build .. "/tide"
+-- under ASan freed memory sits in quarantine, so RSS says nothing there
+helpers.sanitized = os.getenv("TIDE_BUILD") == "build/asan"
+
+local tmp_count = 0
+--- A fresh path under a per-run temporary directory.
+function helpers.tmpname(suffix)
+  if not helpers.tmpdir then
+    local p = io.popen("mktemp -d /tmp/tide-spec.XXXXXX")
+    helpers.tmpdir = p:read("l")
+    p:close()
+  end
+  tmp_count = tmp_count + 1
+  return ("%s/%d%s"):format(helpers.tmpdir, tmp_count, suffix or "")
+end
+
+local SERVER_ENV = { postgres = "TIDE_TEST_PG_URL", mysql = "TIDE_TEST_MYSQL_URL" }
+
+local function compiled(name)
+  for _, b in ipairs(core.backends) do if b == name then return true end end
+  return false
+end
+
+local db_count = 0
+-- Creates a new empty database on a server backend; returns its URL.
+local function fresh_server_db(admin_url)
+  db_count = db_count + 1
+  local dbname = ("tide_spec_%d_%d"):format(os.time() % 100000, db_count)
+  local admin = core.open(admin_url)
+  admin:exec("DROP DATABASE IF EXISTS " .. admin:quote_ident(dbname))
+  admin:exec("CREATE DATABASE " .. admin:quote_ident(dbname))
+  admin:close()
+  local url = admin_url:gsub("^(%a+://[^/]*/)[^?]*", "%1" .. dbname)
+  return url
+end
+
+--- The backends to run database specs on: {name =, fresh_url = fn}.
+function helpers.backends()
+  local list = {
+    { name = "sqlite", fresh_url = function() return "sqlite:" .. helpers.tmpname(".db") end },
+  }
+  local require_all = os.getenv("TIDE_REQUIRE_BACKENDS") == "1"
+  for _, name in ipairs({ "postgres", "mysql" }) do
+    local admin = os.getenv(SERVER_ENV[name])
+    if admin and admin ~= "" and compiled(name) then
+      list[#list + 1] = { name = name, fresh_url = function() return fresh_server_db(admin) end }
+    elseif require_all then
+      list[#list + 1] = { name = name, missing = not compiled(name)
+        and ("backend %s is not compiled in"):format(name)
+        or ("%s is not set"):format(SERVER_ENV[name]) }
+    end
+  end
+  return list
+end
+
+--- Runs `fn(backend)` inside a describe block per backend. A missing
+-- required backend becomes a failing test. Busted's describe/it are passed
+-- in: they are not globals outside spec files.
+function helpers.each_backend(describe, it, fn)
+  for _, b in ipairs(helpers.backends()) do
+    describe("[" .. b.name .. "]", function()
+      if b.missing then
+        it("is available", function() error(b.missing) end)
+      else
+        fn(b)
+      end
+    end)
+  end
+end
+
+--- Calls fn and returns the tide error it raised (fails if it did not).
+function helpers.catch(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error, got success")
+  assert(core.is_error(err), "expected a tide error object, got: " .. tostring(err))
+  return err
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+helpers.shell_quote = shell_quote
+
+--- Runs the built binary with args (and optional env table, cwd);
+-- returns stdout, stderr, exit code.
+function helpers.run_tide(args, opts)
+  opts = opts or {}
+  local parts = {}
+  for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  parts[#parts + 1] = shell_quote(helpers.tide_bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  local errfile = helpers.tmpname(".err")
+  local cmd = table.concat(parts, " ") .. " 2>" .. errfile
+  if opts.cwd then cmd = "cd " .. shell_quote(opts.cwd) .. " && " .. cmd end
+  if opts.stdin then cmd = "printf '%s' " .. shell_quote(opts.stdin) .. " | " .. cmd end
+  local p = io.popen(cmd, "r")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = io.open(errfile)
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  return out, err, code
+end
+
+--- Runs a Lua snippet in a separate lua5.4 process with tide on its paths;
+-- returns stdout and exit code.
+function helpers.run_lua(src)
+  local file = helpers.tmpname(".lua")
+  local f = assert(io.open(file, "w"))
+  f:write(src)
+  f:close()
+  local root = helpers.root
+  local cmd = ("LUA_PATH=%s LUA_CPATH=%s lua5.4 %s 2>&1"):format(
+    shell_quote(root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;"),
+    shell_quote(helpers.build .. "/lib/?.so;;"), shell_quote(file))
+  local p = io.popen(cmd, "r")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+return helpers

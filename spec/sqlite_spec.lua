@@ -1,0 +1,155 @@
+-- What is particular to SQLite: file URLs, session settings, streaming
+-- memory, and locks that exclude other processes.
+local core = require "tide.core"
+local h = require "helpers"
+
+describe("sqlite", function()
+  describe("open", function()
+    it("opens an absolute path, a relative path and :memory:", function()
+      local path = h.tmpname(".db")
+      local db = core.open("sqlite:" .. path)
+      db:exec("CREATE TABLE x (a INTEGER)")
+      db:close()
+      assert.truthy(io.open(path))
+      local up = select(2, os.getenv("PWD"):gsub("/[^/]+", ""))
+      local rel = core.open("sqlite:" .. string.rep("../", up) .. path:sub(2))
+      assert.same({ "x" }, rel:tables())
+      rel:close()
+      local abs = core.open("sqlite://" .. path)
+      assert.same({ "x" }, abs:tables())
+      abs:close()
+      local mem = core.open("sqlite::memory:")
+      assert.same({}, mem:tables())
+      mem:close()
+    end)
+
+    it("names a missing directory", function()
+      local e = h.catch(core.open, "sqlite:/nonexistent/dir/x.db")
+      assert.equal("connection", e.class)
+      assert.equal('cannot open sqlite:/nonexistent/dir/x.db: directory "/nonexistent/dir" ' ..
+                   'does not exist', e.message)
+    end)
+
+    it("refuses a file that is not a database", function()
+      local path = h.tmpname(".txt")
+      local f = io.open(path, "w")
+      f:write(string.rep("not a database\n", 100))
+      f:close()
+      local e = h.catch(core.open, "sqlite:" .. path)
+      assert.equal("connection", e.class)
+      assert.matches("not a database", e.message)
+    end)
+
+    it("rejects unknown URL parameters and bad values", function()
+      local e = h.catch(core.open, "sqlite::memory:?colour=blue")
+      assert.equal("misuse", e.class)
+      assert.matches('unknown URL parameter "colour"', e.message)
+      assert.matches("busy_timeout must be milliseconds",
+                     h.catch(core.open, "sqlite::memory:?busy_timeout=soon").message)
+    end)
+
+    it("opens read-only with mode=ro", function()
+      local path = h.tmpname(".db")
+      core.open("sqlite:" .. path):exec("CREATE TABLE x (a INTEGER)")
+      local ro = core.open("sqlite:" .. path .. "?mode=ro")
+      assert.equal("permission", h.catch(ro.exec, ro, "INSERT INTO x VALUES (1)").class)
+      ro:close()
+    end)
+
+    it("enforces foreign keys", function()
+      local db = core.open("sqlite::memory:")
+      assert.equal(1, db:query("PRAGMA foreign_keys")[1].foreign_keys)
+      db:close()
+    end)
+  end)
+
+  describe("rows", function()
+    it("streams a million rows in flat memory", function()
+      local db = core.open("sqlite::memory:")
+      local sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) " ..
+                  "SELECT i, i * 2 AS d, 'row ' || i AS s FROM n"
+      collectgarbage()
+      local rss0 = core.rss_kb()
+      local max_lua, count = 0, 0
+      for row in db:rows(sql) do
+        count = count + 1
+        if count % 100000 == 0 then
+          max_lua = math.max(max_lua, collectgarbage("count"))
+          assert.equal(count * 2, row.d)
+        end
+      end
+      assert.equal(1000000, count)
+      -- a million rows as tables would take >100 MB; streaming stays small
+      assert.is_true(max_lua < 20 * 1024, "Lua heap grew to " .. max_lua .. " KB")
+      if not h.sanitized then
+        assert.is_true(core.rss_kb() - rss0 < 50 * 1024, "RSS grew by " .. (core.rss_kb() - rss0) .. " KB")
+      end
+      db:close()
+    end)
+  end)
+
+  describe("locks", function()
+    local path
+    before_each(function() path = h.tmpname(".db") end)
+
+    it("are re-entrant and released by unlock", function()
+      local db = core.open("sqlite:" .. path)
+      assert.is_true(db:lock("migrate", 0))
+      assert.is_true(db:lock("migrate", 0))
+      assert.is_true(db:unlock("migrate"))
+      assert.is_true(db:unlock("migrate"))
+      assert.is_false(db:unlock("migrate"))
+      db:close()
+    end)
+
+    it("exclude another handle in the same process until released", function()
+      local a, b = core.open("sqlite:" .. path), core.open("sqlite:" .. path)
+      assert.is_true(a:lock("migrate", 0))
+      assert.is_false(b:lock("migrate", 50))
+      assert.is_true(b:lock("other", 0))
+      a:unlock("migrate")
+      assert.is_true(b:lock("migrate", 0))
+      a:close()
+      b:close()
+    end)
+
+    it("exclude another process, and die with it", function()
+      local a = core.open("sqlite:" .. path)
+      assert.is_true(a:lock("migrate", 0))
+      local out = h.run_lua(([[
+        local db = require("tide.core").open(%q)
+        print(db:lock("migrate", 100))
+      ]]):format("sqlite:" .. path))
+      assert.equal("false\n", out)
+      a:close()      -- closing (or the process dying) drops the lock
+      out = h.run_lua(([[
+        local db = require("tide.core").open(%q)
+        print(db:lock("migrate", 100))
+        os.exit(0)   -- exits holding it
+      ]]):format("sqlite:" .. path))
+      assert.equal("true\n", out)
+      local c = core.open("sqlite:" .. path)
+      assert.is_true(c:lock("migrate", 0))
+      c:close()
+    end)
+
+    it("validate their arguments", function()
+      local db = core.open("sqlite:" .. path)
+      assert.equal("misuse", h.catch(db.lock, db, 5).class)
+      assert.equal("misuse", h.catch(db.lock, db, "x", -1).class)
+      assert.equal("misuse", h.catch(db.lock, db, "x", 1.5).class)
+      db:close()
+    end)
+  end)
+
+  describe("cancel", function()
+    it("interrupts a running statement from a progress callback", function()
+      -- SQLite runs in this thread, so cancel comes from C (the REPL's
+      -- SIGINT handler); here we check it is harmless when idle.
+      local db = core.open("sqlite::memory:")
+      assert.is_true(db:cancel())
+      assert.equal(1, db:query("SELECT 1 AS x")[1].x)
+      db:close()
+    end)
+  end)
+end)

@@ -1,0 +1,22 @@
+-- OS primitives of tide.core.
+local core = require "tide.core"
+
+describe("sys", function()
+  it("sha256 matches the FIPS 180-4 test vectors", function()
+    assert.equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", core.sha256(""))
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", core.sha256("abc"))
+    assert.equal("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+                 core.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
+    assert.equal("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+                 core.sha256(string.rep("a", 1000000)))
+  end)
+  it("now_ms is monotonic and sleep waits", function()
+    local t0 = core.now_ms()
+    core.sleep(20)
+    assert.is_true(core.now_ms() - t0 >= 19)
+  end)
+  it("isatty and rss_kb answer", function()
+    assert.is_boolean(core.isatty(1))
+    assert.is_true(core.rss_kb() > 0)
+  end)
+end)
