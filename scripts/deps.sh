@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it names what is missing and fails.
 set -euo pipefail
 PKGS=(build-essential pkg-config lua5.4 liblua5.4-dev lua-busted luarocks lua-check
-      libsqlite3-dev sqlite3 lua-sql-sqlite3 valgrind "$@")
+      libsqlite3-dev sqlite3 lua-sql-sqlite3 valgrind libpq-dev libmariadb-dev
+      postgresql mariadb-server mariadb-client "$@")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole suite (make test): installs what is missing, builds, runs every
-# spec, then the sanitizer pass (ASan+UBSan) and the luarocks install check.
+# The whole suite (make test): installs what is missing, builds, starts
+# throwaway PostgreSQL and MariaDB servers (stopped at exit), runs every spec
+# on every backend, then the sanitizer pass (ASan+UBSan), luacheck and the
+# luarocks install check.
 #   TIDE_REQUIRE_BACKENDS=1   a backend that cannot run fails the suite (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +10,9 @@ export TIDE_ROOT=$PWD
 
 scripts/deps.sh
 make -s all
+# shellcheck source=scripts/servers.sh
+source scripts/servers.sh
+servers_start
 
 status=0
 summary=()

@@ -183,21 +183,6 @@ static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   return TIDE_OK;
 }
 
-/* Text that is valid UTF-8 without NUL binds as TEXT, anything else as BLOB,
- * so binary strings round-trip on every backend. */
-static int is_text(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (c == 0 || len == 0 || i + len > n) return 0;
-    for (k = 1; k < len; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-    i += len;
-  }
-  return 1;
-}
-
 static int sq_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
   sq_stmt *s = stp;
   int i, rc = SQLITE_OK, want = sqlite3_bind_parameter_count(s->st);
@@ -220,8 +205,9 @@ static int sq_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
     case LUA_TSTRING: {
       size_t len;
       const char *v = lua_tolstring(L, idx, &len);
-      /* TRANSIENT: a rows() iterator steps after the Lua value may be gone */
-      if (is_text((const unsigned char *)v, len))
+      /* TRANSIENT: a rows() iterator steps after the Lua value may be gone;
+       * text that is not UTF-8 (or has NUL) binds as BLOB so it round-trips */
+      if (tide_is_text(v, len))
         rc = sqlite3_bind_text64(s->st, i + 1, v, len, SQLITE_TRANSIENT, SQLITE_UTF8);
       else
         rc = sqlite3_bind_blob64(s->st, i + 1, v, len, SQLITE_TRANSIENT);

@@ -8,9 +8,42 @@
  * error (even out of memory while building rows) never leaks a driver handle:
  * __gc finalizes whatever the happy path did not.
  */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tide.h"
+
+/* True for valid UTF-8 without NUL bytes. Drivers bind anything else as
+ * binary (BLOB, bytea), so binary strings round-trip on every backend. */
+int tide_is_text(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (c == 0 || len == 0 || i + len > n) return 0;
+    for (k = 1; k < len; k++)
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+    i += len;
+  }
+  return 1;
+}
+
+/* Pushes a DECIMAL/NUMERIC value given as text: an integer when it is one
+ * and fits, else a float (as SQLite's NUMERIC affinity does). */
+void tide_push_decimal(lua_State *L, const char *v) {
+  char *end;
+  long long n;
+  if (!strpbrk(v, ".eEN")) {
+    n = strtoll(v, &end, 10);
+    if (*end == '\0' && n != LLONG_MAX && n != LLONG_MIN) {
+      lua_pushinteger(L, (lua_Integer)n);
+      return;
+    }
+  }
+  lua_pushnumber(L, strtod(v, NULL));
+}
 
 static void link_stmt(tide_conn *c, tide_stmt *s) {
   s->next = c->stmts;

@@ -133,6 +133,11 @@ void tide_stmt_finalize(tide_stmt *s);
 void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n);
 int tide_stmt_push_row(lua_State *L, tide_stmt *s);  /* 1 pushed a row, 0 done */
 void tide_open_stmt(lua_State *L);
+int tide_is_text(const char *s, size_t n);
+void tide_push_decimal(lua_State *L, const char *v);
+
+/* placeholders.c */
+char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);
 
 /* describe.c: builders drivers share to assemble table descriptions */
 void tide_desc_table(lua_State *L, int schema_idx, const char *name);

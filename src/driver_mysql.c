@@ -1,0 +1,779 @@
+/*
+ * driver_mysql.c -- the libmariadb driver (MariaDB and MySQL): connect with
+ * tide's session settings (utf8mb4, UTC, strict sql_mode), server-side
+ * prepared statements with bound parameters, unbuffered row fetch (flat
+ * memory), error classes from error numbers, information_schema
+ * introspection in four queries, GET_LOCK and KILL QUERY.
+ *
+ * GET_LOCK names are server-wide, so lock names are scoped by database
+ * ("db:name"): a lock means the same as PostgreSQL's per-database advisory
+ * locks and SQLite's per-file ones.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+
+#include "tide.h"
+
+#define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE," \
+                 "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+#define INITIAL_BUF 256
+
+typedef struct my_stmt my_stmt;
+
+typedef struct my_conn {
+  MYSQL *m;
+  char *db;                         /* database, scopes lock names */
+  /* what KILL QUERY needs to open a second connection */
+  char *host, *user, *password, *socket;
+  unsigned port;
+  my_stmt *active;                  /* statement whose rows are being read */
+} my_conn;
+
+enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
+
+typedef struct my_col {
+  int kind;
+  char *buf;                        /* strings; NUL-terminated after fetch */
+  unsigned long cap, len;
+  long long ival;
+  double dval;
+  my_bool is_null, error;
+} my_col;
+
+struct my_stmt {
+  MYSQL_STMT *st;
+  my_conn *conn;
+  int nparams, ncols;
+  MYSQL_BIND *params;
+  long long *pints;
+  double *pdbls;
+  MYSQL_BIND *binds;
+  my_col *cols;
+  char **names;
+  int running;
+  int64_t changes, last_id;
+};
+
+#define MY(c) ((my_conn *)(c)->db)
+
+/* Copies what lies between `open` and the next `close` after it in msg. */
+static void between(const char *msg, const char *open, char close, char *out, size_t size) {
+  const char *p = strstr(msg, open), *q;
+  if (!p) return;
+  p += strlen(open);
+  if (!(q = strchr(p, close))) return;
+  snprintf(out, size, "%.*s", (int)(q - p), p);
+}
+
+static tide_errclass class_of(unsigned n) {
+  switch (n) {
+  case 1062: case 1586: return TE_UNIQUE;
+  case 1451: case 1452: case 1216: case 1217: return TE_FOREIGN_KEY;
+  case 1048: case 1364: return TE_NOT_NULL;
+  case 4025: case 3819: return TE_CHECK;
+  case 1213: return TE_DEADLOCK;
+  case 1205: return TE_LOCK_TIMEOUT;
+  case 1064: case 1149: return TE_SYNTAX;
+  case 1146: case 1054: case 1049: case 1305: case 1091: case 1051: case 1176: return TE_UNDEFINED;
+  case 1044: case 1045: case 1142: case 1143: case 1227: case 1370: return TE_PERMISSION;
+  case 1264: case 1265: case 1366: case 1406: case 1292: case 1367: case 1416: return TE_DATA;
+  case 2002: case 2003: case 2005: case 2006: case 2013: case 2055: case 1927: case 1053:
+  case 1040: case 1152: case 1158: case 1159: case 1160: case 1161: case 5014: return TE_CONNECTION;
+  default: return TE_OTHER;
+  }
+}
+
+/* Fills e from an error number, SQLSTATE and message. */
+static int my_error(unsigned n, const char *state, const char *msg, tide_err *e) {
+  tide_err_set(e, class_of(n), "%s", msg && *msg ? msg : "unknown MariaDB error");
+  e->code = (int)n;
+  if (state && strcmp(state, "00000") != 0) snprintf(e->sqlstate, sizeof e->sqlstate, "%s", state);
+  switch (e->cls) {
+  case TE_UNIQUE: between(msg, "for key '", '\'', e->constraint, sizeof e->constraint); break;
+  case TE_FOREIGN_KEY:
+    between(msg, "CONSTRAINT `", '`', e->constraint, sizeof e->constraint);
+    between(msg, "`.`", '`', e->table, sizeof e->table);
+    between(msg, "FOREIGN KEY (`", '`', e->columns, sizeof e->columns);
+    break;
+  case TE_NOT_NULL:
+    between(msg, "Column '", '\'', e->columns, sizeof e->columns);
+    if (!e->columns[0]) between(msg, "Field '", '\'', e->columns, sizeof e->columns);
+    break;
+  case TE_CHECK:
+    between(msg, "CONSTRAINT `", '`', e->constraint, sizeof e->constraint);
+    between(msg, "`.`", '`', e->table, sizeof e->table);
+    break;
+  default: break;
+  }
+  return TIDE_ERR;
+}
+
+static int conn_error(my_conn *mc, tide_err *e) {
+  return my_error(mysql_errno(mc->m), mysql_sqlstate(mc->m), mysql_error(mc->m), e);
+}
+
+static void find_unique_table(my_conn *mc, tide_err *e);
+
+static int stmt_error(my_stmt *s, tide_err *e) {
+  my_error(mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), mysql_stmt_error(s->st), e);
+  if (e->cls == TE_UNIQUE && s->conn) find_unique_table(s->conn, e);
+  return TIDE_ERR;
+}
+
+/* ---- statements ---- */
+
+static void my_finalize(tide_conn *c, void *stp);
+
+static int kind_of(const MYSQL_FIELD *f) {
+  switch (f->type) {
+  case MYSQL_TYPE_TINY:
+    if (f->length == 1 && !(f->flags & UNSIGNED_FLAG)) return K_BOOL;   /* BOOLEAN */
+    /* fall through */
+  case MYSQL_TYPE_SHORT: case MYSQL_TYPE_LONG: case MYSQL_TYPE_INT24:
+  case MYSQL_TYPE_LONGLONG: case MYSQL_TYPE_YEAR:
+    return (f->flags & UNSIGNED_FLAG) ? K_UINT : K_INT;
+  case MYSQL_TYPE_FLOAT: case MYSQL_TYPE_DOUBLE: return K_DOUBLE;
+  case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_NEWDECIMAL: return K_DECIMAL;
+  default: return K_STRING;
+  }
+}
+
+/* Sets up the output binds from the result metadata (if any). */
+static int setup_result(my_stmt *s, tide_err *e) {
+  MYSQL_RES *meta = mysql_stmt_result_metadata(s->st);
+  MYSQL_FIELD *f;
+  int i;
+  if (!meta) return TIDE_OK;
+  s->ncols = (int)mysql_num_fields(meta);
+  f = mysql_fetch_fields(meta);
+  s->binds = calloc((size_t)s->ncols, sizeof *s->binds);
+  s->cols = calloc((size_t)s->ncols, sizeof *s->cols);
+  s->names = calloc((size_t)s->ncols, sizeof *s->names);
+  if (!s->binds || !s->cols || !s->names) goto oom;
+  for (i = 0; i < s->ncols; i++) {
+    my_col *col = &s->cols[i];
+    MYSQL_BIND *b = &s->binds[i];
+    if (!(s->names[i] = strdup(f[i].name))) goto oom;
+    col->kind = kind_of(&f[i]);
+    b->is_null = &col->is_null;
+    b->error = &col->error;
+    b->length = &col->len;
+    switch (col->kind) {
+    case K_INT: case K_UINT: case K_BOOL:
+      b->buffer_type = MYSQL_TYPE_LONGLONG;
+      b->buffer = &col->ival;
+      b->is_unsigned = col->kind == K_UINT;
+      break;
+    case K_DOUBLE:
+      b->buffer_type = MYSQL_TYPE_DOUBLE;
+      b->buffer = &col->dval;
+      break;
+    default:
+      col->cap = INITIAL_BUF;
+      if (!(col->buf = malloc(col->cap + 1))) goto oom;
+      b->buffer_type = MYSQL_TYPE_STRING;
+      b->buffer = col->buf;
+      b->buffer_length = col->cap;
+    }
+  }
+  mysql_free_result(meta);
+  return TIDE_OK;
+oom:
+  mysql_free_result(meta);
+  return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+}
+
+static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tide_err *e) {
+  my_conn *mc = MY(c);
+  my_stmt *s = calloc(1, sizeof *s);
+  *out = NULL;
+  if (!s) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  if (mc->active) {
+    free(s);
+    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
+                        "connection (finish or break that loop first)"), TIDE_ERR;
+  }
+  s->conn = mc;
+  if (!(s->st = mysql_stmt_init(mc->m))) {
+    free(s);
+    return conn_error(mc, e);
+  }
+  if (mysql_stmt_prepare(s->st, sql, (unsigned long)len) != 0) {
+    stmt_error(s, e);
+    my_finalize(c, s);
+    return TIDE_ERR;
+  }
+  s->nparams = (int)mysql_stmt_param_count(s->st);
+  if (s->nparams > 0) {
+    size_t n = (size_t)s->nparams;
+    s->params = calloc(n, sizeof *s->params);
+    s->pints = calloc(n, sizeof *s->pints);
+    s->pdbls = calloc(n, sizeof *s->pdbls);
+    if (!s->params || !s->pints || !s->pdbls) {
+      my_finalize(c, s);
+      return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+    }
+  }
+  if (setup_result(s, e) != TIDE_OK) {
+    my_finalize(c, s);
+    return TIDE_ERR;
+  }
+  *out = s;
+  return TIDE_OK;
+}
+
+static void my_reset(tide_conn *c, void *stp) {
+  my_stmt *s = stp;
+  my_conn *mc = MY(c);
+  if (s->running) mysql_stmt_free_result(s->st);   /* reads off what is left */
+  s->running = 0;
+  if (mc && mc->active == s) mc->active = NULL;
+}
+
+static void my_finalize(tide_conn *c, void *stp) {
+  my_stmt *s = stp;
+  int i;
+  if (c && c->db) my_reset(c, s);
+  if (s->st) mysql_stmt_close(s->st);
+  for (i = 0; i < s->ncols; i++) {
+    if (s->cols) free(s->cols[i].buf);
+    if (s->names) free(s->names[i]);
+  }
+  free(s->cols);
+  free(s->names);
+  free(s->binds);
+  free(s->params);
+  free(s->pints);
+  free(s->pdbls);
+  free(s);
+}
+
+/* Binds C strings (NULL for SQL NULL) and runs s; shared by the Lua path
+ * below (through bind_lua) and by locks and introspection. */
+static int run(my_conn *mc, my_stmt *s, tide_err *e) {
+  if (mc->active && mc->active != s)
+    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
+                        "connection (finish or break that loop first)"), TIDE_ERR;
+  if (s->nparams > 0 && mysql_stmt_bind_param(s->st, s->params) != 0) return stmt_error(s, e);
+  if (mysql_stmt_execute(s->st) != 0) return stmt_error(s, e);
+  s->changes = s->ncols > 0 ? 0 : (int64_t)mysql_stmt_affected_rows(s->st);
+  s->last_id = (int64_t)mysql_stmt_insert_id(s->st);
+  if (s->ncols > 0) {
+    if (mysql_stmt_bind_result(s->st, s->binds) != 0) return stmt_error(s, e);
+    s->running = 1;
+    mc->active = s;
+  }
+  return TIDE_OK;
+}
+
+static int my_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
+  my_stmt *s = stp;
+  int i;
+  if (n != s->nparams) {
+    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
+                 s->nparams == 1 ? "" : "s", n);
+    return TIDE_ERR;
+  }
+  for (i = 0; i < n; i++) {
+    MYSQL_BIND *b = &s->params[i];
+    int idx = first + i;
+    memset(b, 0, sizeof *b);
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: b->buffer_type = MYSQL_TYPE_NULL; break;
+    case LUA_TBOOLEAN:
+      s->pints[i] = lua_toboolean(L, idx);
+      b->buffer_type = MYSQL_TYPE_LONGLONG;
+      b->buffer = &s->pints[i];
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        s->pints[i] = (long long)lua_tointeger(L, idx);
+        b->buffer_type = MYSQL_TYPE_LONGLONG;
+        b->buffer = &s->pints[i];
+      } else {
+        s->pdbls[i] = lua_tonumber(L, idx);
+        b->buffer_type = MYSQL_TYPE_DOUBLE;
+        b->buffer = &s->pdbls[i];
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      /* sent by mysql_stmt_execute before this call returns */
+      b->buffer = (void *)lua_tolstring(L, idx, &len);
+      b->buffer_length = (unsigned long)len;
+      b->buffer_type = tide_is_text(b->buffer, len) ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+      break;
+    }
+    default:
+      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
+      return TIDE_ERR;
+    }
+  }
+  return run(MY(c), s, e);
+}
+
+/* After MYSQL_DATA_TRUNCATED: grows the buffers of cut columns and reads
+ * them again. */
+static int refetch_truncated(my_stmt *s, tide_err *e) {
+  int i, grew = 0;
+  for (i = 0; i < s->ncols; i++) {
+    my_col *col = &s->cols[i];
+    if (!col->error || col->kind == K_INT || col->kind == K_UINT || col->kind == K_BOOL ||
+        col->kind == K_DOUBLE)
+      continue;
+    if (col->len > col->cap) {
+      char *nb = realloc(col->buf, col->len + 1);
+      if (!nb) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+      col->buf = nb;
+      col->cap = col->len;
+      s->binds[i].buffer = nb;
+      s->binds[i].buffer_length = col->cap;
+      grew = 1;
+    }
+    if (mysql_stmt_fetch_column(s->st, &s->binds[i], (unsigned)i, 0) != 0) return stmt_error(s, e);
+  }
+  if (grew && mysql_stmt_bind_result(s->st, s->binds) != 0) return stmt_error(s, e);
+  return TIDE_OK;
+}
+
+static int my_fetch(tide_conn *c, void *stp, tide_err *e) {
+  my_stmt *s = stp;
+  int rc, i;
+  if (!s->running) return 0;
+  rc = mysql_stmt_fetch(s->st);
+  if (rc == MYSQL_NO_DATA) {
+    my_reset(c, s);
+    return 0;
+  }
+  if (rc == 1) {
+    stmt_error(s, e);
+    my_reset(c, s);
+    return TIDE_ERR;
+  }
+  if (rc == MYSQL_DATA_TRUNCATED && refetch_truncated(s, e) != TIDE_OK) {
+    my_reset(c, s);
+    return TIDE_ERR;
+  }
+  for (i = 0; i < s->ncols; i++)
+    if (s->cols[i].buf) s->cols[i].buf[s->cols[i].len < s->cols[i].cap ? s->cols[i].len : s->cols[i].cap] = '\0';
+  return 1;
+}
+
+static int my_ncols(void *stp) { return ((my_stmt *)stp)->ncols; }
+static const char *my_colname(void *stp, int i) { return ((my_stmt *)stp)->names[i]; }
+
+static void my_push_col(lua_State *L, void *stp, int i) {
+  my_col *col = &((my_stmt *)stp)->cols[i];
+  if (col->is_null) {
+    lua_pushnil(L);
+    return;
+  }
+  switch (col->kind) {
+  case K_BOOL: lua_pushboolean(L, col->ival != 0); break;
+  case K_INT: lua_pushinteger(L, (lua_Integer)col->ival); break;
+  case K_UINT:
+    if ((unsigned long long)col->ival > (unsigned long long)LLONG_MAX)
+      lua_pushnumber(L, (double)(unsigned long long)col->ival);
+    else
+      lua_pushinteger(L, (lua_Integer)col->ival);
+    break;
+  case K_DOUBLE: lua_pushnumber(L, col->dval); break;
+  case K_DECIMAL: tide_push_decimal(L, col->buf); break;
+  default: lua_pushlstring(L, col->buf, col->len); break;
+  }
+}
+
+static int64_t my_changes(tide_conn *c, void *stp) {
+  (void)c;
+  return ((my_stmt *)stp)->changes;
+}
+
+static int64_t my_last_id(tide_conn *c, void *stp) {
+  (void)c;
+  return ((my_stmt *)stp)->last_id;
+}
+
+static int my_in_transaction(tide_conn *c) {
+  unsigned int status = 0;
+  mariadb_get_infov(MY(c)->m, MARIADB_CONNECTION_SERVER_STATUS, &status);
+  return (status & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+/* ---- open / close ---- */
+
+static void my_close(tide_conn *c) {
+  my_conn *mc = MY(c);
+  if (!mc) return;
+  if (mc->m) mysql_close(mc->m);
+  free(mc->db);
+  free(mc->host);
+  free(mc->user);
+  free(mc->password);
+  free(mc->socket);
+  free(mc);
+  c->db = NULL;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Opens a MYSQL handle with tide's options; fills e on failure. */
+static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
+  MYSQL *m = mysql_init(NULL);
+  unsigned timeout = 10;
+  my_bool yes = 1;
+  int i;
+  if (!m) return tide_err_set(e, TE_OTHER, "out of memory"), NULL;
+  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  for (i = 0; u && i < u->nparams; i++) {
+    const char *k = u->params[i].key, *v = u->params[i].value;
+    unsigned num = (unsigned)strtoul(v, NULL, 10);
+    if (strcmp(k, "socket") == 0) continue;
+    else if (strcmp(k, "connect_timeout") == 0) mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &num);
+    else if (strcmp(k, "read_timeout") == 0) mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &num);
+    else if (strcmp(k, "write_timeout") == 0) mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &num);
+    else if (strcmp(k, "ssl_ca") == 0) mysql_options(m, MYSQL_OPT_SSL_CA, v);
+    else if (strcmp(k, "ssl_cert") == 0) mysql_options(m, MYSQL_OPT_SSL_CERT, v);
+    else if (strcmp(k, "ssl_key") == 0) mysql_options(m, MYSQL_OPT_SSL_KEY, v);
+    else if (strcmp(k, "ssl") == 0 && strcmp(v, "1") == 0) mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+    else if (strcmp(k, "ssl_verify") == 0 && strcmp(v, "1") == 0)
+      mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+    else if (strcmp(k, "ssl") != 0 && strcmp(k, "ssl_verify") != 0) {
+      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for mysql (known: socket, "
+                   "connect_timeout, read_timeout, write_timeout, ssl, ssl_verify, ssl_ca, "
+                   "ssl_cert, ssl_key)", k);
+      mysql_close(m);
+      return NULL;
+    }
+  }
+  /* CLIENT_FOUND_ROWS: UPDATE counts matched rows, as on the other backends */
+  if (!mysql_real_connect(m, mc->host, mc->user, mc->password, mc->db, mc->port, mc->socket,
+                          CLIENT_FOUND_ROWS)) {
+    my_error(mysql_errno(m), mysql_sqlstate(m), mysql_error(m), e);
+    mysql_close(m);
+    return NULL;
+  }
+  return m;
+}
+
+static int my_open(tide_conn *c, const tide_url *u, tide_err *e) {
+  my_conn *mc = calloc(1, sizeof *mc);
+  int i;
+  if (!mc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  c->db = mc;
+  mc->host = dup_or_null(u->host);
+  mc->user = dup_or_null(u->user);
+  mc->password = dup_or_null(u->password);
+  mc->db = dup_or_null(u->database);
+  mc->port = u->port ? (unsigned)strtoul(u->port, NULL, 10) : 0;
+  for (i = 0; i < u->nparams; i++)
+    if (strcmp(u->params[i].key, "socket") == 0) mc->socket = dup_or_null(u->params[i].value);
+  if (!(mc->m = connect_to(mc, u, e))) goto fail;
+  if (mysql_query(mc->m, "SET SESSION sql_mode = '" SQL_MODE "', time_zone = '+00:00'") != 0) {
+    conn_error(mc, e);
+    goto fail;
+  }
+  return TIDE_OK;
+fail:
+  my_close(c);
+  return TIDE_ERR;
+}
+
+/* ---- helpers for locks and introspection: string parameters ---- */
+
+static my_stmt *prepare_run(my_conn *mc, tide_conn *c, const char *sql, int n,
+                            const char *const *args, tide_err *e) {
+  my_stmt *s;
+  int i;
+  if (my_prepare(c, sql, strlen(sql), (void **)&s, e) != TIDE_OK) return NULL;
+  for (i = 0; i < n && i < s->nparams; i++) {
+    memset(&s->params[i], 0, sizeof s->params[i]);
+    s->params[i].buffer_type = args[i] ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
+    s->params[i].buffer = (void *)args[i];
+    s->params[i].buffer_length = args[i] ? (unsigned long)strlen(args[i]) : 0;
+  }
+  if (run(mc, s, e) != TIDE_OK) {
+    my_finalize(c, s);
+    return NULL;
+  }
+  return s;
+}
+
+/* Column i of the current row as text, or NULL. */
+static const char *text(my_stmt *s, int i) {
+  return s->cols[i].is_null ? NULL : s->cols[i].buf;
+}
+
+/* MariaDB names the key of a duplicate but not its table: the table is
+ * the one (if only one) in this database with a unique key of that name. */
+static void find_unique_table(my_conn *mc, tide_err *e) {
+  MYSQL_STMT *st;
+  MYSQL_BIND in[1], out[2];
+  char table[128], column[128];
+  unsigned long tlen = 0, clen = 0, n = (unsigned long)strlen(e->constraint);
+  char first[128] = "", cols[256] = "";
+  int ambiguous = 0;
+  const char *sql = "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 0 AND INDEX_NAME = ? "
+                    "ORDER BY TABLE_NAME, SEQ_IN_INDEX";
+  if (!e->constraint[0] || mc->active || !(st = mysql_stmt_init(mc->m))) return;
+  memset(in, 0, sizeof in);
+  memset(out, 0, sizeof out);
+  in[0].buffer_type = MYSQL_TYPE_STRING;
+  in[0].buffer = e->constraint;
+  in[0].buffer_length = n;
+  out[0].buffer_type = out[1].buffer_type = MYSQL_TYPE_STRING;
+  out[0].buffer = table;
+  out[0].buffer_length = sizeof table - 1;
+  out[0].length = &tlen;
+  out[1].buffer = column;
+  out[1].buffer_length = sizeof column - 1;
+  out[1].length = &clen;
+  if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0 &&
+      mysql_stmt_bind_param(st, in) == 0 && mysql_stmt_execute(st) == 0 &&
+      mysql_stmt_bind_result(st, out) == 0) {
+    while (mysql_stmt_fetch(st) == 0) {
+      table[tlen < sizeof table ? tlen : sizeof table - 1] = '\0';
+      column[clen < sizeof column ? clen : sizeof column - 1] = '\0';
+      if (!first[0]) snprintf(first, sizeof first, "%s", table);
+      else if (strcmp(first, table) != 0) ambiguous = 1;
+      if (!ambiguous) {
+        size_t o = strlen(cols);
+        snprintf(cols + o, sizeof cols - o, "%s%s", o ? "," : "", column);
+      }
+    }
+  }
+  mysql_stmt_close(st);
+  if (first[0] && !ambiguous) {
+    snprintf(e->table, sizeof e->table, "%s", first);
+    snprintf(e->columns, sizeof e->columns, "%s", cols);
+  }
+}
+
+static void lock_name(my_conn *mc, const char *name, char *out, size_t size) {
+  char full[512];
+  snprintf(full, sizeof full, "%s:%s", mc->db ? mc->db : "", name);
+  if (strlen(full) <= 64) {
+    snprintf(out, size, "%s", full);
+  } else {                                       /* GET_LOCK takes 64 characters */
+    uint64_t h = 1469598103934665603ull;
+    const char *p;
+    for (p = full; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    snprintf(out, size, "tide:%016llx", (unsigned long long)h);
+  }
+}
+
+/* Runs a one-row, one-column query; *out = its integer, -1 for NULL. */
+static int scalar(tide_conn *c, const char *sql, int n, const char *const *args, long long *out,
+                  tide_err *e) {
+  my_stmt *s = prepare_run(MY(c), c, sql, n, args, e);
+  int rc;
+  if (!s) return TIDE_ERR;
+  rc = my_fetch(c, s, e);
+  *out = rc == 1 && !s->cols[0].is_null ? s->cols[0].ival : -1;
+  my_finalize(c, s);
+  return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
+}
+
+static int my_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
+  char lname[80], secs[32];
+  const char *args[2] = {lname, secs};
+  long long got;
+  lock_name(MY(c), name, lname, sizeof lname);
+  snprintf(secs, sizeof secs, "%.3f", timeout_ms / 1000.0);
+  if (scalar(c, "SELECT GET_LOCK(?, CAST(? AS DOUBLE))", 2, args, &got, e) != TIDE_OK)
+    return TIDE_ERR;
+  if (got < 0) return tide_err_set(e, TE_OTHER, "GET_LOCK(%s) failed", lname), TIDE_ERR;
+  return got == 1;
+}
+
+static int my_unlock(tide_conn *c, const char *name, tide_err *e) {
+  char lname[80];
+  const char *args[1] = {lname};
+  long long released;
+  lock_name(MY(c), name, lname, sizeof lname);
+  if (scalar(c, "SELECT RELEASE_LOCK(?)", 1, args, &released, e) != TIDE_OK) return TIDE_ERR;
+  return released == 1;
+}
+
+static const char *rule(const char *r) {
+  static const char *const names[][2] = {
+    {"CASCADE", "cascade"}, {"SET NULL", "set null"}, {"SET DEFAULT", "set default"},
+    {"RESTRICT", "restrict"}, {NULL, NULL}
+  };
+  int i;
+  for (i = 0; r && names[i][0]; i++)
+    if (strcmp(r, names[i][0]) == 0) return names[i][1];
+  return "no action";
+}
+
+#define MY_TABLES(t) " AND (? IS NULL OR BINARY " t " = ?) AND " t " IN (SELECT TABLE_NAME " \
+  "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE')"
+
+static const char *const COLUMNS_SQL =
+  "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
+  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, ORDINAL_POSITION";
+
+static const char *const CONSTRAINTS_SQL =
+  "SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME, "
+  "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
+  "FROM information_schema.TABLE_CONSTRAINTS tc JOIN information_schema.KEY_COLUMN_USAGE k "
+  "ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME "
+  "AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
+  "LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = "
+  "tc.CONSTRAINT_SCHEMA AND r.TABLE_NAME = tc.TABLE_NAME AND r.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
+  "WHERE tc.CONSTRAINT_SCHEMA = DATABASE() AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', "
+  "'FOREIGN KEY')" MY_TABLES("tc.TABLE_NAME")
+  " ORDER BY tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION";
+
+static const char *const CHECKS_SQL =
+  "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+  "WHERE CONSTRAINT_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, CONSTRAINT_NAME";
+
+/* unique indexes are listed as UNIQUE constraints by MariaDB */
+static const char *const INDEXES_SQL =
+  "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+  "WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 1" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
+
+static void column_row(lua_State *L, my_stmt *s) {
+  const char *extra = text(s, 5);
+  int autoinc = extra && strstr(extra, "auto_increment") != NULL;
+  tide_desc_list(L, -1, "columns");
+  lua_createtable(L, 0, 8);
+  tide_desc_str(L, -1, "name", text(s, 1));
+  tide_desc_type(L, -1, text(s, 2));
+  lua_pushboolean(L, strcmp(text(s, 3), "YES") == 0);
+  lua_setfield(L, -2, "nullable");
+  lua_pushboolean(L, autoinc);
+  lua_setfield(L, -2, "autoincrement");
+  if (!autoinc && text(s, 4) && strcmp(text(s, 4), "NULL") != 0)
+    tide_desc_str(L, -1, "default", text(s, 4));
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+static void constraint_row(lua_State *L, my_stmt *s) {
+  const char *type = text(s, 2);
+  if (strcmp(type, "PRIMARY KEY") == 0) {
+    tide_desc_list(L, -1, "primary_key");          /* MariaDB cannot name it */
+    tide_desc_append(L, -1, "columns", text(s, 3));
+    lua_pop(L, 1);
+    return;
+  }
+  tide_desc_list(L, -1, type[0] == 'U' ? "uniques" : "foreign_keys");
+  tide_desc_entry(L, -1, text(s, 1));
+  tide_desc_append(L, -1, "columns", text(s, 3));
+  if (type[0] == 'F') {
+    tide_desc_str(L, -1, "ref_table", text(s, 4));
+    tide_desc_append(L, -1, "ref_columns", text(s, 5));
+    tide_desc_str(L, -1, "on_delete", rule(text(s, 6)));
+    tide_desc_str(L, -1, "on_update", rule(text(s, 7)));
+  }
+  lua_pop(L, 2);
+}
+
+static void check_row(lua_State *L, my_stmt *s) {
+  tide_desc_list(L, -1, "checks");
+  lua_createtable(L, 0, 2);
+  tide_desc_str(L, -1, "name", text(s, 1));
+  tide_desc_str(L, -1, "expression", text(s, 2));
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+static void index_row(lua_State *L, my_stmt *s) {
+  tide_desc_list(L, -1, "indexes");
+  tide_desc_entry(L, -1, text(s, 1));
+  tide_desc_append(L, -1, "columns", text(s, 2) ? text(s, 2) : "<expression>");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "unique");
+  lua_pop(L, 2);
+}
+
+static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
+  static const struct { const char *const *sql; void (*row)(lua_State *, my_stmt *); } q[] = {
+    {&COLUMNS_SQL, column_row}, {&CONSTRAINTS_SQL, constraint_row},
+    {&CHECKS_SQL, check_row}, {&INDEXES_SQL, index_row}
+  };
+  const char *args[2] = {table, table};
+  int i, rc, schema;
+  lua_newtable(L);
+  schema = lua_gettop(L);
+  for (i = 0; i < 4; i++) {
+    my_stmt *s = prepare_run(MY(c), c, *q[i].sql, 2, args, e);
+    if (!s) goto fail;
+    while ((rc = my_fetch(c, s, e)) == 1) {
+      tide_desc_table(L, schema, text(s, 0));
+      q[i].row(L, s);
+      lua_pop(L, 1);
+    }
+    my_finalize(c, s);
+    if (rc == TIDE_ERR) goto fail;
+  }
+  return TIDE_OK;
+fail:
+  lua_settop(L, schema - 1);
+  return TIDE_ERR;
+}
+
+static int my_tables(lua_State *L, tide_conn *c, tide_err *e) {
+  my_stmt *s = prepare_run(MY(c), c, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                           "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
+                           "ORDER BY BINARY TABLE_NAME", 0, NULL, e);
+  int rc, n = 0;
+  if (!s) return TIDE_ERR;
+  lua_newtable(L);
+  while ((rc = my_fetch(c, s, e)) == 1) {
+    lua_pushstring(L, text(s, 0));
+    lua_rawseti(L, -2, ++n);
+  }
+  my_finalize(c, s);
+  if (rc == TIDE_ERR) {
+    lua_pop(L, 1);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
+static int my_ping(tide_conn *c, tide_err *e) {
+  my_conn *mc = MY(c);
+  if (mc->active)
+    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
+                        "connection (finish or break that loop first)"), TIDE_ERR;
+  return mysql_ping(mc->m) == 0 ? TIDE_OK : conn_error(mc, e);
+}
+
+/* KILL QUERY from a second connection: the protocol has no out-of-band
+ * cancel. Blocking, so not for signal handlers. */
+static int my_cancel(tide_conn *c) {
+  my_conn *mc = MY(c);
+  tide_err e;
+  char sql[64];
+  MYSQL *k = connect_to(mc, NULL, &e);
+  int rc;
+  if (!k) return TIDE_ERR;
+  snprintf(sql, sizeof sql, "KILL QUERY %lu", mysql_thread_id(mc->m));
+  rc = mysql_query(k, sql) == 0 ? TIDE_OK : TIDE_ERR;
+  mysql_close(k);
+  return rc;
+}
+
+static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
+  unsigned long v = mysql_get_server_version(MY(c)->m);
+  *num = (long)v;
+  snprintf(buf, len, "%lu.%lu.%lu", v / 10000, v / 100 % 100, v % 100);
+}
+
+const tide_driver tide_mysql_driver = {
+  "mysql", '`', "START TRANSACTION",
+  my_open, my_close, my_prepare, my_execute, my_fetch, my_ncols, my_colname,
+  my_push_col, my_reset, my_finalize, my_changes, my_last_id, my_in_transaction,
+  my_lock, my_unlock, my_schema, my_tables, my_ping, my_cancel, my_server_version
+};

@@ -1,0 +1,696 @@
+/*
+ * driver_pg.c -- the libpq driver: connect with tide's session settings,
+ * parameters bound by PQsendQueryParams (typed from the Lua value), rows
+ * streamed in single-row mode, error classes from SQLSTATE, catalog
+ * introspection in four queries, advisory locks and PQcancel.
+ *
+ * Statements are sent unnamed each time (parse + bind + execute in one round
+ * trip): parameter types follow the Lua values of each call, which a
+ * server-side prepared statement would pin to the first call's types.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "tide.h"
+
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+       FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
+
+/* A streaming result larger than this is cancelled, not read to its end,
+ * when a loop breaks early outside a transaction. */
+#define DRAIN_BEFORE_CANCEL 1000
+
+typedef struct pg_stmt pg_stmt;
+
+typedef struct pg_conn {
+  PGconn *pg;
+  PGcancel *cancel;
+  pg_stmt *active;          /* statement whose results are being read */
+  int in_tx;                /* last known transaction state */
+} pg_conn;
+
+struct pg_stmt {
+  char *sql;                /* with ? rewritten to $n */
+  size_t sql_len;
+  int nparams;
+  PGresult *row;            /* the current row (single-row mode) */
+  int running;              /* results remain to be read */
+  int64_t changes;
+  int ncols;
+  char **names;             /* column names of the last execution */
+  Oid *types;
+  const char **values;      /* parameter buffers, nparams each */
+  int *lengths, *formats;
+  Oid *ptypes;
+  char *numbuf;             /* text of numeric parameters, 32 bytes each */
+};
+
+#define PG(c) ((pg_conn *)(c)->db)
+
+/* Copies libpq's multi-line message into one line. */
+static void one_line(char *dst, size_t size, const char *src) {
+  size_t o = 0;
+  for (; src && *src && o + 1 < size; src++) {
+    if (*src == '\n' || *src == '\t' || *src == '\r') {
+      if (o > 0 && dst[o - 1] != ' ' && src[1]) dst[o++] = ' ';
+    } else {
+      dst[o++] = *src;
+    }
+  }
+  while (o > 0 && dst[o - 1] == ' ') o--;
+  dst[o] = '\0';
+}
+
+static tide_errclass class_of(const char *st) {
+  static const struct { const char *code; tide_errclass cls; } exact[] = {
+    {"23505", TE_UNIQUE}, {"23503", TE_FOREIGN_KEY}, {"23502", TE_NOT_NULL},
+    {"23514", TE_CHECK}, {"40P01", TE_DEADLOCK}, {"40001", TE_SERIALIZATION},
+    {"55P03", TE_LOCK_TIMEOUT}, {"42601", TE_SYNTAX}, {"42P01", TE_UNDEFINED},
+    {"42703", TE_UNDEFINED}, {"42883", TE_UNDEFINED}, {"42704", TE_UNDEFINED},
+    {"3D000", TE_UNDEFINED}, {"3F000", TE_UNDEFINED}, {"3B001", TE_UNDEFINED},
+    {"42501", TE_PERMISSION}, {"57P01", TE_CONNECTION}, {"57P02", TE_CONNECTION},
+    {"57P03", TE_CONNECTION}, {"25P02", TE_MISUSE}, {NULL, TE_OTHER}
+  };
+  int i;
+  for (i = 0; exact[i].code; i++)
+    if (strcmp(st, exact[i].code) == 0) return exact[i].cls;
+  if (strncmp(st, "08", 2) == 0) return TE_CONNECTION;
+  if (strncmp(st, "28", 2) == 0) return TE_PERMISSION;
+  if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0) return TE_DATA;
+  return TE_OTHER;
+}
+
+/* Fills e from a failed result, or from the connection when res is NULL. */
+static int pg_error(pg_conn *pc, const PGresult *res, tide_err *e) {
+  const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  char line[sizeof e->message];
+  one_line(line, sizeof line, msg ? msg : PQerrorMessage(pc->pg));
+  if (st) {
+    const char *v, *detail;
+    tide_err_set(e, class_of(st), "%s", line);
+    snprintf(e->sqlstate, sizeof e->sqlstate, "%s", st);
+    if ((v = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME))) snprintf(e->constraint, sizeof e->constraint, "%s", v);
+    if ((v = PQresultErrorField(res, PG_DIAG_TABLE_NAME))) snprintf(e->table, sizeof e->table, "%s", v);
+    if ((v = PQresultErrorField(res, PG_DIAG_COLUMN_NAME))) snprintf(e->columns, sizeof e->columns, "%s", v);
+    detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    if (!e->columns[0] && detail && strncmp(detail, "Key (", 5) == 0) {  /* "Key (a, b)=(...)" */
+      const char *end = strstr(detail, ")=");
+      size_t i, o = 0;
+      for (i = 5; end && detail + i < end && o + 1 < sizeof e->columns; i++)
+        if (detail[i] != ' ') e->columns[o++] = detail[i];
+      e->columns[o] = '\0';
+    }
+  } else {
+    tide_err_set(e, PQstatus(pc->pg) == CONNECTION_BAD ? TE_CONNECTION : TE_OTHER, "%s",
+                 line[0] ? line : "unknown libpq error");
+  }
+  return TIDE_ERR;
+}
+
+/* ---- statements ---- */
+
+static void free_cols(pg_stmt *s) {
+  int i;
+  for (i = 0; i < s->ncols; i++) free(s->names[i]);
+  free(s->names);
+  free(s->types);
+  s->names = NULL;
+  s->types = NULL;
+  s->ncols = 0;
+}
+
+static void pg_finalize(tide_conn *c, void *stp);
+
+static int pg_prepare(tide_conn *c, const char *sql, size_t len, void **out, tide_err *e) {
+  pg_stmt *s = calloc(1, sizeof *s);
+  (void)c;
+  *out = NULL;
+  if (!s || !(s->sql = tide_pg_placeholders(sql, len, &s->nparams))) goto oom;
+  s->sql_len = len;
+  if (s->nparams > 0) {
+    size_t n = (size_t)s->nparams;
+    s->values = calloc(n, sizeof *s->values);
+    s->lengths = calloc(n, sizeof *s->lengths);
+    s->formats = calloc(n, sizeof *s->formats);
+    s->ptypes = calloc(n, sizeof *s->ptypes);
+    s->numbuf = malloc(n * 32);
+    if (!s->values || !s->lengths || !s->formats || !s->ptypes || !s->numbuf) goto oom;
+  }
+  *out = s;
+  return TIDE_OK;
+oom:
+  if (s) pg_finalize(c, s);
+  tide_err_set(e, TE_OTHER, "out of memory");
+  return TIDE_ERR;
+}
+
+/* Reads the results of the running statement to their end. */
+static void drain(pg_conn *pc, pg_stmt *s) {
+  PGresult *r;
+  int n = 0;
+  while ((r = PQgetResult(pc->pg)) != NULL) {
+    PQclear(r);
+    /* cancelling inside a transaction would abort it: read on instead */
+    if (++n == DRAIN_BEFORE_CANCEL && !pc->in_tx && pc->cancel) {
+      char buf[256];
+      PQcancel(pc->cancel, buf, sizeof buf);
+    }
+  }
+  s->running = 0;
+  if (pc->active == s) pc->active = NULL;
+}
+
+static void update_tx(pg_conn *pc) {
+  PGTransactionStatusType t = PQtransactionStatus(pc->pg);
+  if (t != PQTRANS_ACTIVE) pc->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+static void pg_reset(tide_conn *c, void *stp) {
+  pg_stmt *s = stp;
+  pg_conn *pc = PG(c);
+  if (s->row) PQclear(s->row);
+  s->row = NULL;
+  if (s->running) drain(pc, s);
+  update_tx(pc);
+}
+
+static void pg_finalize(tide_conn *c, void *stp) {
+  pg_stmt *s = stp;
+  if (c && c->db) pg_reset(c, s);
+  free_cols(s);
+  free(s->sql);
+  free(s->values);
+  free(s->lengths);
+  free(s->formats);
+  free(s->ptypes);
+  free(s->numbuf);
+  free(s);
+}
+
+static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
+  pg_stmt *s = stp;
+  pg_conn *pc = PG(c);
+  int i;
+  if (pc->active && pc->active != s) {
+    tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
+                 "connection (finish or break that loop first)");
+    return TIDE_ERR;
+  }
+  if (n != s->nparams) {
+    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
+                 s->nparams == 1 ? "" : "s", n);
+    return TIDE_ERR;
+  }
+  for (i = 0; i < n; i++) {
+    int idx = first + i;
+    char *num = s->numbuf + 32 * i;
+    s->formats[i] = 0;
+    s->lengths[i] = 0;
+    s->ptypes[i] = 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: s->values[i] = NULL; break;
+    case LUA_TBOOLEAN:
+      s->values[i] = lua_toboolean(L, idx) ? "true" : "false";
+      s->ptypes[i] = BOOLOID;
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        snprintf(num, 32, "%lld", (long long)lua_tointeger(L, idx));
+        s->ptypes[i] = INT8OID;
+      } else {
+        double d = lua_tonumber(L, idx);
+        if (isnan(d)) snprintf(num, 32, "NaN");
+        else if (isinf(d)) snprintf(num, 32, d > 0 ? "Infinity" : "-Infinity");
+        else snprintf(num, 32, "%.17g", d);
+        s->ptypes[i] = FLOAT8OID;
+      }
+      s->values[i] = num;
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      s->values[i] = lua_tolstring(L, idx, &len);
+      if (!tide_is_text(s->values[i], len)) {   /* binary: bytea in binary format */
+        s->formats[i] = 1;
+        s->lengths[i] = (int)len;
+        s->ptypes[i] = BYTEAOID;
+      }
+      break;
+    }
+    default:
+      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
+      return TIDE_ERR;
+    }
+  }
+  /* the values are copied into libpq's send buffer here */
+  if (!PQsendQueryParams(pc->pg, s->sql, n, s->ptypes, s->values, s->lengths, s->formats, 0))
+    return pg_error(pc, NULL, e);
+  PQsetSingleRowMode(pc->pg);
+  s->running = 1;
+  s->changes = 0;
+  pc->active = s;
+  return TIDE_OK;
+}
+
+static int keep_columns(pg_stmt *s, const PGresult *r) {
+  int i, n = PQnfields(r);
+  if (n < 0) n = 0;
+  if (s->names && s->ncols == n) {
+    for (i = 0; i < n; i++)
+      if (strcmp(s->names[i], PQfname(r, i)) != 0 || s->types[i] != PQftype(r, i)) break;
+    if (i == n) return TIDE_OK;
+  }
+  free_cols(s);
+  s->names = calloc((unsigned)n + 1u, sizeof *s->names);
+  s->types = calloc((unsigned)n + 1u, sizeof *s->types);
+  if (!s->names || !s->types) return TIDE_ERR;
+  for (i = 0; i < n; i++) {
+    if (!(s->names[i] = strdup(PQfname(r, i)))) return TIDE_ERR;
+    s->types[i] = PQftype(r, i);
+    s->ncols = i + 1;
+  }
+  return TIDE_OK;
+}
+
+static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
+  pg_stmt *s = stp;
+  pg_conn *pc = PG(c);
+  PGresult *r;
+  if (s->row) PQclear(s->row);
+  s->row = NULL;
+  if (!s->running) return 0;
+  r = PQgetResult(pc->pg);
+  if (!r) {
+    s->running = 0;
+    pc->active = NULL;
+    update_tx(pc);
+    return 0;
+  }
+  switch (PQresultStatus(r)) {
+  case PGRES_SINGLE_TUPLE:
+    if (keep_columns(s, r) != TIDE_OK) {
+      PQclear(r);
+      return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+    }
+    s->row = r;
+    return 1;
+  case PGRES_TUPLES_OK:
+  case PGRES_COMMAND_OK:
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && keep_columns(s, r) != TIDE_OK) {
+      PQclear(r);
+      return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+    }
+    s->changes = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    drain(pc, s);
+    update_tx(pc);
+    return 0;
+  case PGRES_EMPTY_QUERY:
+    PQclear(r);
+    drain(pc, s);
+    return tide_err_set(e, TE_MISUSE, "empty statement"), TIDE_ERR;
+  default:
+    pg_error(pc, r, e);
+    if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
+    PQclear(r);
+    drain(pc, s);
+    update_tx(pc);
+    return TIDE_ERR;
+  }
+}
+
+static int pg_ncols(void *stp) { return ((pg_stmt *)stp)->ncols; }
+static const char *pg_colname(void *stp, int i) { return ((pg_stmt *)stp)->names[i]; }
+
+static void push_bytea(lua_State *L, const char *v, size_t n) {
+  luaL_Buffer b;
+  size_t i;
+  if (n < 2 || v[0] != '\\' || v[1] != 'x') {   /* not hex output: pass through */
+    lua_pushlstring(L, v, n);
+    return;
+  }
+  luaL_buffinit(L, &b);
+  for (i = 2; i + 1 < n; i += 2) {
+    int hi = isdigit((unsigned char)v[i]) ? v[i] - '0' : (v[i] | 32) - 'a' + 10;
+    int lo = isdigit((unsigned char)v[i + 1]) ? v[i + 1] - '0' : (v[i + 1] | 32) - 'a' + 10;
+    luaL_addchar(&b, (char)(hi * 16 + lo));
+  }
+  luaL_pushresult(&b);
+}
+
+static void pg_push_col(lua_State *L, void *stp, int i) {
+  pg_stmt *s = stp;
+  const char *v;
+  if (PQgetisnull(s->row, 0, i)) {
+    lua_pushnil(L);
+    return;
+  }
+  v = PQgetvalue(s->row, 0, i);
+  switch (s->types[i]) {
+  case BOOLOID: lua_pushboolean(L, v[0] == 't'); break;
+  case INT2OID: case INT4OID: case INT8OID: case OIDOID:
+    lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
+    break;
+  case FLOAT4OID: case FLOAT8OID: lua_pushnumber(L, strtod(v, NULL)); break;
+  case NUMERICOID: tide_push_decimal(L, v); break;
+  case BYTEAOID: push_bytea(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
+  default: lua_pushlstring(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
+  }
+}
+
+static int64_t pg_changes(tide_conn *c, void *stp) {
+  (void)c;
+  return ((pg_stmt *)stp)->changes;
+}
+
+/* PostgreSQL has no last insert id; INSERT ... RETURNING gives it. */
+static int64_t pg_last_id(tide_conn *c, void *stp) {
+  (void)c;
+  (void)stp;
+  return 0;
+}
+
+static int pg_in_transaction(tide_conn *c) {
+  update_tx(PG(c));
+  return PG(c)->in_tx;
+}
+
+/* ---- open / close ---- */
+
+static void pg_close(tide_conn *c) {
+  pg_conn *pc = PG(c);
+  if (!pc) return;
+  if (pc->cancel) PQfreeCancel(pc->cancel);
+  PQfinish(pc->pg);
+  free(pc);
+  c->db = NULL;
+}
+
+static void ignore_notice(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
+static int known_keyword(const PQconninfoOption *opts, const char *k) {
+  for (; opts && opts->keyword; opts++)
+    if (strcmp(opts->keyword, k) == 0) return 1;
+  return 0;
+}
+
+#define MAX_KEYS 40
+
+static int pg_open(tide_conn *c, const tide_url *u, tide_err *e) {
+  const char *keys[MAX_KEYS], *vals[MAX_KEYS];
+  char options[512] = "-c TimeZone=UTC";
+  int n = 0, i;
+  pg_conn *pc;
+  PQconninfoOption *defaults = PQconndefaults();
+  for (i = 0; i < u->nparams; i++) {
+    const char *k = u->params[i].key;
+    if (!known_keyword(defaults, k) || strcmp(k, "dbname") == 0 || strcmp(k, "password") == 0 ||
+        strcmp(k, "client_encoding") == 0) {
+      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for postgres", k);
+      PQconninfoFree(defaults);
+      return TIDE_ERR;
+    }
+    if (n >= MAX_KEYS - 10) break;
+    if (strcmp(k, "options") == 0) {
+      snprintf(options, sizeof options, "-c TimeZone=UTC %s", u->params[i].value);
+      continue;
+    }
+    keys[n] = k;
+    vals[n++] = u->params[i].value;
+  }
+  PQconninfoFree(defaults);
+  /* parts the URL leaves out stay NULL: libpq then reads PG* and ~/.pgpass */
+  if (u->host) { keys[n] = "host"; vals[n++] = u->host; }
+  if (u->port) { keys[n] = "port"; vals[n++] = u->port; }
+  if (u->user) { keys[n] = "user"; vals[n++] = u->user; }
+  if (u->password) { keys[n] = "password"; vals[n++] = u->password; }
+  if (u->database) { keys[n] = "dbname"; vals[n++] = u->database; }
+  keys[n] = "application_name"; vals[n++] = "tide";
+  keys[n] = "client_encoding"; vals[n++] = "UTF8";
+  keys[n] = "options"; vals[n++] = options;
+  keys[n] = NULL; vals[n] = NULL;
+  pc = calloc(1, sizeof *pc);
+  if (!pc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  c->db = pc;
+  pc->pg = PQconnectdbParams(keys, vals, 0);
+  if (!pc->pg || PQstatus(pc->pg) != CONNECTION_OK) {
+    char line[sizeof e->message];
+    const char *m = pc->pg ? PQerrorMessage(pc->pg) : "out of memory";
+    tide_errclass cls = TE_CONNECTION;
+    one_line(line, sizeof line, m);
+    /* libpq gives no SQLSTATE before the session exists: its fixed texts */
+    if (strstr(m, "password authentication failed") || strstr(m, "no password supplied") ||
+        (strstr(m, "role \"") && strstr(m, "does not exist")) ||
+        strstr(m, "no pg_hba.conf entry"))
+      cls = TE_PERMISSION;
+    else if (strstr(m, "database \"") && strstr(m, "does not exist"))
+      cls = TE_UNDEFINED;
+    tide_err_set(e, cls, "%s", line);
+    pg_close(c);
+    return TIDE_ERR;
+  }
+  PQsetNoticeProcessor(pc->pg, ignore_notice, NULL);
+  pc->cancel = PQgetCancel(pc->pg);
+  return TIDE_OK;
+}
+
+/* ---- synchronous helpers for locks and introspection ---- */
+
+static PGresult *query(pg_conn *pc, const char *sql, int n, const char *const *vals, tide_err *e) {
+  PGresult *r;
+  if (pc->active) {
+    tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
+                 "connection (finish or break that loop first)");
+    return NULL;
+  }
+  r = PQexecParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0);
+  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+    pg_error(pc, r, e);
+    PQclear(r);
+    update_tx(pc);
+    return NULL;
+  }
+  return r;
+}
+
+static long long lock_key(const char *name) {
+  uint64_t h = 1469598103934665603ull;            /* FNV-1a, 64 bit */
+  for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211ull;
+  return (long long)h;
+}
+
+static int pg_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
+  pg_conn *pc = PG(c);
+  char key[32];
+  const char *vals[1] = {key};
+  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
+  snprintf(key, sizeof key, "%lld", lock_key(name));
+  for (;;) {
+    PGresult *r = query(pc, "SELECT pg_try_advisory_lock($1::bigint)", 1, vals, e);
+    int got;
+    if (!r) return TIDE_ERR;
+    got = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (got) return 1;
+    if (tide_now_ms() >= deadline) return 0;
+    tide_sleep_ms(10);
+  }
+}
+
+static int pg_unlock(tide_conn *c, const char *name, tide_err *e) {
+  char key[32];
+  const char *vals[1] = {key};
+  PGresult *r;
+  int released;
+  snprintf(key, sizeof key, "%lld", lock_key(name));
+  r = query(PG(c), "SELECT pg_advisory_unlock($1::bigint)", 1, vals, e);
+  if (!r) return TIDE_ERR;
+  released = PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  return released;
+}
+
+static const char *val(PGresult *r, int row, int col) {
+  return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* Appends each name of the comma list to tbl[field]. */
+static void append_list(lua_State *L, int tbl, const char *field, const char *list) {
+  char name[256];
+  while (list && *list) {
+    const char *comma = strchr(list, ',');
+    size_t n = comma ? (size_t)(comma - list) : strlen(list);
+    snprintf(name, sizeof name, "%.*s", (int)n, list);
+    tide_desc_append(L, tbl, field, name);
+    list += n + (comma ? 1 : 0);
+  }
+}
+
+static const char *fk_action(const char *code) {
+  switch (code ? code[0] : 'a') {
+  case 'r': return "restrict";
+  case 'c': return "cascade";
+  case 'n': return "set null";
+  case 'd': return "set default";
+  default: return "no action";
+  }
+}
+
+#define PG_TABLES "n.nspname = current_schema() AND c.relkind IN ('r', 'p') " \
+                  "AND ($1::text IS NULL OR c.relname = $1)"
+/* a comma list of the attribute names of `keys` (an int2 array) of `rel` */
+#define PG_ATTNAMES(keys, rel) \
+  "(SELECT string_agg(COALESCE(a.attname, '<expression>'), ',' ORDER BY k.ord) " \
+  "FROM unnest(" keys ") WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a " \
+  "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
+
+static const char *const COLUMNS_SQL =
+  "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+  "pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '' OR "
+  "coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) "
+  "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+  "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+  "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+  "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum";
+
+static const char *const CONSTRAINTS_SQL =
+  "SELECT c.relname, con.conname, con.contype, " PG_ATTNAMES("con.conkey", "con.conrelid") ", "
+  "rc.relname, " PG_ATTNAMES("con.confkey", "con.confrelid") ", con.confdeltype, "
+  "con.confupdtype, pg_get_expr(con.conbin, con.conrelid) "
+  "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+  "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class rc ON rc.oid = con.confrelid "
+  "WHERE " PG_TABLES " AND con.contype IN ('p', 'u', 'f', 'c') ORDER BY c.relname, con.conname";
+
+/* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns */
+static const char *const INDEXES_SQL =
+  "SELECT c.relname, i.relname, ix.indisunique, " PG_ATTNAMES("ix.indkey::int2[]", "ix.indrelid") ", "
+  "pg_get_expr(ix.indpred, ix.indrelid) "
+  "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
+  "JOIN pg_class c ON c.oid = ix.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+  "WHERE " PG_TABLES " AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
+  "WHERE k.conindid = ix.indexrelid AND k.contype IN ('p', 'u', 'x')) "
+  "ORDER BY c.relname, i.relname";
+
+static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
+  pg_conn *pc = PG(c);
+  const char *vals[1] = {table};
+  PGresult *r;
+  int i, n, schema;
+  lua_newtable(L);
+  schema = lua_gettop(L);
+  if (!(r = query(pc, COLUMNS_SQL, 1, vals, e))) goto fail;
+  for (i = 0, n = PQntuples(r); i < n; i++) {
+    tide_desc_table(L, schema, val(r, i, 0));
+    tide_desc_list(L, -1, "columns");
+    lua_createtable(L, 0, 8);
+    tide_desc_str(L, -1, "name", val(r, i, 1));
+    tide_desc_type(L, -1, val(r, i, 2));
+    lua_pushboolean(L, val(r, i, 3)[0] != 't');
+    lua_setfield(L, -2, "nullable");
+    lua_pushboolean(L, val(r, i, 5)[0] == 't');
+    lua_setfield(L, -2, "autoincrement");
+    if (val(r, i, 5)[0] != 't') tide_desc_str(L, -1, "default", val(r, i, 4));
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
+  }
+  PQclear(r);
+  if (!(r = query(pc, CONSTRAINTS_SQL, 1, vals, e))) goto fail;
+  for (i = 0, n = PQntuples(r); i < n; i++) {
+    char type = val(r, i, 2)[0];
+    tide_desc_table(L, schema, val(r, i, 0));
+    if (type == 'p') {
+      lua_createtable(L, 0, 2);
+      tide_desc_str(L, -1, "name", val(r, i, 1));
+      append_list(L, -1, "columns", val(r, i, 3));
+      lua_setfield(L, -2, "primary_key");
+    } else if (type == 'c') {
+      tide_desc_list(L, -1, "checks");
+      lua_createtable(L, 0, 2);
+      tide_desc_str(L, -1, "name", val(r, i, 1));
+      tide_desc_str(L, -1, "expression", val(r, i, 8));
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 1);
+    } else {
+      tide_desc_list(L, -1, type == 'u' ? "uniques" : "foreign_keys");
+      tide_desc_entry(L, -1, val(r, i, 1));
+      append_list(L, -1, "columns", val(r, i, 3));
+      if (type == 'f') {
+        tide_desc_str(L, -1, "ref_table", val(r, i, 4));
+        append_list(L, -1, "ref_columns", val(r, i, 5));
+        tide_desc_str(L, -1, "on_delete", fk_action(val(r, i, 6)));
+        tide_desc_str(L, -1, "on_update", fk_action(val(r, i, 7)));
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+  PQclear(r);
+  if (!(r = query(pc, INDEXES_SQL, 1, vals, e))) goto fail;
+  for (i = 0, n = PQntuples(r); i < n; i++) {
+    tide_desc_table(L, schema, val(r, i, 0));
+    tide_desc_list(L, -1, "indexes");
+    tide_desc_entry(L, -1, val(r, i, 1));
+    append_list(L, -1, "columns", val(r, i, 3));
+    lua_pushboolean(L, val(r, i, 2)[0] == 't');
+    lua_setfield(L, -2, "unique");
+    tide_desc_str(L, -1, "where", val(r, i, 4));
+    lua_pop(L, 3);
+  }
+  PQclear(r);
+  return TIDE_OK;
+fail:
+  lua_settop(L, schema - 1);
+  return TIDE_ERR;
+}
+
+static int pg_tables(lua_State *L, tide_conn *c, tide_err *e) {
+  const char *vals[1] = {NULL};
+  PGresult *r = query(PG(c), "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                      "ON n.oid = c.relnamespace WHERE " PG_TABLES " ORDER BY c.relname",
+                      1, vals, e);
+  int i, n;
+  if (!r) return TIDE_ERR;
+  lua_createtable(L, PQntuples(r), 0);
+  for (i = 0, n = PQntuples(r); i < n; i++) {
+    lua_pushstring(L, PQgetvalue(r, i, 0));
+    lua_rawseti(L, -2, i + 1);
+  }
+  PQclear(r);
+  return TIDE_OK;
+}
+
+static int pg_ping(tide_conn *c, tide_err *e) {
+  PGresult *r = query(PG(c), "SELECT 1", 0, NULL, e);
+  if (!r) return TIDE_ERR;
+  PQclear(r);
+  return TIDE_OK;
+}
+
+/* PQcancel is documented as safe to call from a signal handler. */
+static int pg_cancel(tide_conn *c) {
+  char buf[256];
+  pg_conn *pc = PG(c);
+  return pc->cancel && PQcancel(pc->cancel, buf, sizeof buf) ? TIDE_OK : TIDE_ERR;
+}
+
+static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
+  int v = PQserverVersion(PG(c)->pg);
+  *num = v;
+  if (v >= 100000) snprintf(buf, len, "%d.%d", v / 10000, v % 10000);
+  else snprintf(buf, len, "%d.%d.%d", v / 10000, v / 100 % 100, v % 100);
+}
+
+const tide_driver tide_pg_driver = {
+  "postgres", '"', "BEGIN",
+  pg_open, pg_close, pg_prepare, pg_execute, pg_fetch, pg_ncols, pg_colname,
+  pg_push_col, pg_reset, pg_finalize, pg_changes, pg_last_id, pg_in_transaction,
+  pg_lock, pg_unlock, pg_schema, pg_tables, pg_ping, pg_cancel, pg_server_version
+};
