@@ -11,12 +11,12 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
 CPPFLAGS += -DTIDE_WITH_PG -DTIDE_WITH_MYSQL $(shell pkg-config --cflags libmariadb 2>/dev/null)
-DRIVER_LIBS := -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb)
+DRIVER_LIBS := -pthread -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb)
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
             src/describe.c src/driver_sqlite.c src/sqlite_create.c \
-            src/driver_pg.c src/placeholders.c src/driver_mysql.c
+            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h
 

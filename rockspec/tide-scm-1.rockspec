@@ -10,17 +10,20 @@ description = {
 dependencies = { "lua >= 5.4" }
 external_dependencies = {
   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+  PG = { header = "postgresql/libpq-fe.h", library = "pq" },
+  MARIADB = { header = "mariadb/mysql.h", library = "mariadb" },
 }
 build = {
   type = "builtin",
   modules = {
     ["tide.core"] = {
       sources = { "src/core.c", "src/conn.c", "src/stmt.c", "src/error.c", "src/url.c",
-                  "src/sys.c", "src/describe.c", "src/driver_sqlite.c", "src/sqlite_create.c" },
-      defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "src", "$(SQLITE_INCDIR)" },
-      libdirs = { "$(SQLITE_LIBDIR)" },
-      libraries = { "sqlite3" },
+                  "src/sys.c", "src/describe.c", "src/driver_sqlite.c", "src/sqlite_create.c",
+                  "src/driver_pg.c", "src/placeholders.c", "src/driver_mysql.c", "src/cancel.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "TIDE_WITH_PG", "TIDE_WITH_MYSQL" },
+      incdirs = { "src", "$(SQLITE_INCDIR)", "$(PG_INCDIR)/postgresql", "$(MARIADB_INCDIR)/mariadb" },
+      libdirs = { "$(SQLITE_LIBDIR)", "$(PG_LIBDIR)", "$(MARIADB_LIBDIR)" },
+      libraries = { "sqlite3", "pq", "mariadb", "pthread" },
     },
     ["tide"] = "lua/tide/init.lua",
     ["tide.cli"] = "lua/tide/cli.lua",

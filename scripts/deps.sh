@@ -2,7 +2,7 @@
 # Installs the Debian packages tide builds and tests with, when missing.
 # As root it runs apt-get; otherwise it names what is missing and fails.
 set -euo pipefail
-PKGS=(build-essential pkg-config lua5.4 liblua5.4-dev lua-busted luarocks lua-check
+PKGS=(build-essential pkg-config lua5.4 liblua5.4-dev lua-busted lua-socket luarocks lua-check
       libsqlite3-dev sqlite3 lua-sql-sqlite3 valgrind libpq-dev libmariadb-dev
       postgresql mariadb-server mariadb-client "$@")
 missing=()

@@ -27,4 +27,6 @@ lua5.4 -e '
   db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(10))")
   local d = tide.schema.canonical(db:describe("t"))
   assert(d.columns[2].type == "string" and d.columns[2].length == 10)
-  print("rock_check: tide " .. tide.version .. " installed and loaded from a luarocks tree")'
+  local backends = table.concat(tide.core.backends, ",")
+  assert(backends == "sqlite,postgres,mysql", "backends compiled in: " .. backends)
+  print("rock_check: tide " .. tide.version .. " (" .. backends .. ") installed and loaded from a luarocks tree")'

@@ -131,3 +131,30 @@ describe("tide binary", function()
     end)
   end)
 end)
+
+h.each_backend(describe, it, function(b)
+  it("tide inspect shows a table the same way", function()
+    local url = b.fresh_url()
+    local db = core.open(url)
+    db:exec("CREATE TABLE owner (id INTEGER NOT NULL, CONSTRAINT pk_owner PRIMARY KEY (id))")
+    db:exec([[CREATE TABLE widget (id INTEGER NOT NULL, name VARCHAR(30) NOT NULL,
+      owner_id INTEGER, CONSTRAINT pk_widget PRIMARY KEY (id),
+      CONSTRAINT uq_widget_name UNIQUE (name),
+      CONSTRAINT fk_widget_owner_id_owner FOREIGN KEY (owner_id) REFERENCES owner (id))]])
+    db:close()
+    local out, err, code = h.run_tide({ "inspect", url, "widget" })
+    assert.equal(0, code, err)
+    for _, col in ipairs({ { "id", "integer", "not null" }, { "name", "string%(30%)", "not null" },
+                           { "owner_id", "integer", "null" } }) do
+      local line = out:match("\n  " .. col[1] .. "%s+" .. col[2] .. " [^\n]*")
+      assert.is_string(line, col[1])
+      assert.matches("  " .. col[3] .. "  ", line .. "  ")
+    end
+    assert.matches("unique%s+uq_widget_name%s+%(name%)", out)
+    assert.matches("foreign key%s+fk_widget_owner_id_owner%s+%(owner_id%) %-> owner %(id%)", out)
+    assert.not_matches("tide%-secret%-pw", out)
+    out, err, code = h.run_tide({ "inspect", url })
+    assert.equal(0, code, err)
+    assert.matches("%(" .. b.name .. "%): 2 tables", out)
+  end)
+end)

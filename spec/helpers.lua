@@ -37,6 +37,7 @@ end
 local db_count = 0
 -- Creates a new empty database on a server backend; returns its URL.
 local function fresh_server_db(admin_url)
+  -- one database per spec: specs never see each other's tables
   db_count = db_count + 1
   local dbname = ("tide_spec_%d_%d"):format(os.time() % 100000, db_count)
   local admin = core.open(admin_url)
@@ -56,7 +57,8 @@ function helpers.backends()
   for _, name in ipairs({ "postgres", "mysql" }) do
     local admin = os.getenv(SERVER_ENV[name])
     if admin and admin ~= "" and compiled(name) then
-      list[#list + 1] = { name = name, fresh_url = function() return fresh_server_db(admin) end }
+      list[#list + 1] = { name = name, admin = admin,
+                          fresh_url = function() return fresh_server_db(admin) end }
     elseif require_all then
       list[#list + 1] = { name = name, missing = not compiled(name)
         and ("backend %s is not compiled in"):format(name)
@@ -115,21 +117,46 @@ function helpers.run_tide(args, opts)
   return out, err, code
 end
 
---- Runs a Lua snippet in a separate lua5.4 process with tide on its paths;
--- returns stdout and exit code.
-function helpers.run_lua(src)
+local function lua_command(src, env)
   local file = helpers.tmpname(".lua")
   local f = assert(io.open(file, "w"))
   f:write(src)
   f:close()
   local root = helpers.root
-  local cmd = ("LUA_PATH=%s LUA_CPATH=%s lua5.4 %s 2>&1"):format(
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  return ("%s LUA_PATH=%s LUA_CPATH=%s lua5.4 %s 2>&1"):format(table.concat(parts, " "),
     shell_quote(root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;"),
     shell_quote(helpers.build .. "/lib/?.so;;"), shell_quote(file))
-  local p = io.popen(cmd, "r")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
+end
+
+--- Starts a Lua snippet in another process; returns a handle whose
+-- :line() reads one line of its output and :wait() the rest and its exit code.
+function helpers.spawn_lua(src, env)
+  local p = io.popen(lua_command(src, env), "r")
+  return {
+    line = function() return p:read("l") end,
+    wait = function()
+      local out = p:read("a")
+      local _, _, code = p:close()
+      return out, code
+    end,
+  }
+end
+
+--- A URL for another user or database on the same server as admin_url.
+function helpers.server_url(admin_url, parts)
+  local u = core.parse_url(admin_url)
+  for k, v in pairs(parts) do u[k] = v or nil end
+  local auth = u.user and (u.user .. (u.password and (":" .. u.password) or "") .. "@") or ""
+  return ("%s://%s%s%s/%s"):format(u.scheme, auth, u.host or "", u.port and (":" .. u.port) or "",
+                                    u.database or "")
+end
+
+--- Runs a Lua snippet in a separate lua5.4 process with tide on its paths;
+-- returns stdout and exit code.
+function helpers.run_lua(src, env)
+  return helpers.spawn_lua(src, env).wait()
 end
 
 return helpers

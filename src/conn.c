@@ -36,6 +36,7 @@ tide_conn *tide_check_conn(lua_State *L, int idx) {
 }
 
 static void close_db(tide_conn *c) {
+  tide_watch_stop(c);
   while (c->stmts) tide_stmt_finalize(c->stmts);
   if (c->db) c->drv->close(c);
   c->db = NULL;
@@ -297,6 +298,20 @@ static int conn_reconnect(lua_State *L) {
   return 0;
 }
 
+/* db:cancel_after(ms): cancel the statement running ms from now (a
+ * statement timeout); db:cancel_after(nil) disarms. */
+static int conn_cancel_after(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  lua_Integer ms = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    if (!lua_isinteger(L, 2) || (ms = lua_tointeger(L, 2)) < 0 || ms > 86400000)
+      return tide_raise_misuse(L, "cancel_after: ms must be an integer from 0 to 86400000");
+  }
+  if (tide_watch_arm(c, (long)ms) != TIDE_OK)
+    return tide_raise_misuse(L, "cancel_after: cannot start the watcher thread");
+  return 0;
+}
+
 static int conn_cancel(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   lua_pushboolean(L, c->drv->cancel(c) == TIDE_OK);
@@ -322,7 +337,7 @@ void tide_open_conn(lua_State *L) {
     {"rollback_to", conn_rollback_to}, {"quote_ident", conn_quote_ident},
     {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema},
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
-    {"reconnect", conn_reconnect}, {"cancel", conn_cancel},
+    {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);

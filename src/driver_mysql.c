@@ -119,7 +119,11 @@ static int conn_error(my_conn *mc, tide_err *e) {
 static void find_unique_table(my_conn *mc, tide_err *e);
 
 static int stmt_error(my_stmt *s, tide_err *e) {
-  my_error(mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), mysql_stmt_error(s->st), e);
+  /* an error packet in the middle of a result lands on the connection */
+  if (mysql_stmt_errno(s->st) == 0 && s->conn && mysql_errno(s->conn->m) != 0)
+    conn_error(s->conn, e);
+  else
+    my_error(mysql_stmt_errno(s->st), mysql_stmt_sqlstate(s->st), mysql_stmt_error(s->st), e);
   if (e->cls == TE_UNIQUE && s->conn) find_unique_table(s->conn, e);
   return TIDE_ERR;
 }

@@ -221,8 +221,11 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
       break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) {
-        snprintf(num, 32, "%lld", (long long)lua_tointeger(L, idx));
-        s->ptypes[i] = INT8OID;
+        lua_Integer v = lua_tointeger(L, idx);
+        snprintf(num, 32, "%lld", (long long)v);
+        /* typed as PostgreSQL types a literal: int4 resolves int4-only
+         * functions and casts up to int8/numeric where needed */
+        s->ptypes[i] = (v >= INT32_MIN && v <= INT32_MAX) ? INT4OID : INT8OID;
       } else {
         double d = lua_tonumber(L, idx);
         if (isnan(d)) snprintf(num, 32, "NaN");

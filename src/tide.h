@@ -52,6 +52,7 @@ typedef struct tide_url {
 
 typedef struct tide_driver tide_driver;
 typedef struct tide_stmt tide_stmt;
+typedef struct tide_watch tide_watch;
 
 typedef struct tide_conn {
   const tide_driver *drv;
@@ -59,6 +60,7 @@ typedef struct tide_conn {
   char *url;                /* kept for reconnect */
   char *redacted;           /* password replaced, for __tostring and errors */
   tide_stmt *stmts;         /* open statements, finalized when the conn closes */
+  tide_watch *watch;        /* cancel_after's thread, or NULL */
 } tide_conn;
 
 struct tide_stmt {
@@ -138,6 +140,10 @@ void tide_push_decimal(lua_State *L, const char *v);
 
 /* placeholders.c */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);
+
+/* cancel.c */
+int tide_watch_arm(tide_conn *c, long ms);
+void tide_watch_stop(tide_conn *c);
 
 /* describe.c: builders drivers share to assemble table descriptions */
 void tide_desc_table(lua_State *L, int schema_idx, const char *name);

@@ -230,10 +230,24 @@ local function canonical_table(d)
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
   end
-  t.uniques = sorted_by_name(d.uniques, function(u)
+  -- MariaDB lists unique indexes as UNIQUE constraints, so a unique index
+  -- without WHERE counts as a unique constraint everywhere; and it creates
+  -- an index named like each foreign key that has none, which is dropped.
+  local uniques, indexes, fk_index = copy(d.uniques), {}, {}
+  for _, f in ipairs(d.foreign_keys or {}) do
+    fk_index[(f.name or "") .. "\0" .. table.concat(f.columns, ",")] = true
+  end
+  for _, x in ipairs(d.indexes or {}) do
+    if x.unique and not x.where then
+      uniques[#uniques + 1] = x
+    elseif not fk_index[(x.name or "") .. "\0" .. table.concat(x.columns, ",")] then
+      indexes[#indexes + 1] = x
+    end
+  end
+  t.uniques = sorted_by_name(uniques, function(u)
     return { name = u.name, columns = copy(u.columns) }
   end)
-  t.indexes = sorted_by_name(d.indexes, function(x)
+  t.indexes = sorted_by_name(indexes, function(x)
     return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
              where = schema.canonical_expression(x.where) }
   end)
