@@ -318,6 +318,18 @@ static int conn_cancel(lua_State *L) {
   return 1;
 }
 
+/* db:schema_queries() -> the SQL statements db:schema() runs */
+static int conn_schema_queries(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  int i;
+  lua_newtable(L);
+  for (i = 0; c->drv->schema_sql[i]; i++) {
+    lua_pushstring(L, c->drv->schema_sql[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 /* db:server_version() -> "3.40.1", 3040001 */
 static int conn_server_version(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
@@ -338,7 +350,8 @@ void tide_open_conn(lua_State *L) {
     {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema},
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
-    {"server_version", conn_server_version}, {NULL, NULL}
+    {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
+    {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);
   luaL_newlib(L, methods);

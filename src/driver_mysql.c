@@ -618,34 +618,6 @@ static const char *rule(const char *r) {
 #define MY_TABLES(t) " AND (? IS NULL OR BINARY " t " = ?) AND " t " IN (SELECT TABLE_NAME " \
   "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE')"
 
-static const char *const COLUMNS_SQL =
-  "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
-  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, ORDINAL_POSITION";
-
-static const char *const CONSTRAINTS_SQL =
-  "SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME, "
-  "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
-  "FROM information_schema.TABLE_CONSTRAINTS tc JOIN information_schema.KEY_COLUMN_USAGE k "
-  "ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME "
-  "AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
-  "LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = "
-  "tc.CONSTRAINT_SCHEMA AND r.TABLE_NAME = tc.TABLE_NAME AND r.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
-  "WHERE tc.CONSTRAINT_SCHEMA = DATABASE() AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', "
-  "'FOREIGN KEY')" MY_TABLES("tc.TABLE_NAME")
-  " ORDER BY tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION";
-
-static const char *const CHECKS_SQL =
-  "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-  "WHERE CONSTRAINT_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, CONSTRAINT_NAME";
-
-/* unique indexes are listed as UNIQUE constraints by MariaDB */
-static const char *const INDEXES_SQL =
-  "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
-  "WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 1" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
-
 static void column_row(lua_State *L, my_stmt *s) {
   const char *extra = text(s, 5);
   int autoinc = extra && strstr(extra, "auto_increment") != NULL;
@@ -701,21 +673,44 @@ static void index_row(lua_State *L, my_stmt *s) {
   lua_pop(L, 2);
 }
 
+static const char *const SCHEMA_SQL[] = {
+  "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
+  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, ORDINAL_POSITION",
+  "SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME, "
+  "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
+  "FROM information_schema.TABLE_CONSTRAINTS tc JOIN information_schema.KEY_COLUMN_USAGE k "
+  "ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME "
+  "AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
+  "LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = "
+  "tc.CONSTRAINT_SCHEMA AND r.TABLE_NAME = tc.TABLE_NAME AND r.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
+  "WHERE tc.CONSTRAINT_SCHEMA = DATABASE() AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', "
+  "'FOREIGN KEY')" MY_TABLES("tc.TABLE_NAME")
+  " ORDER BY tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+  "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+  "WHERE CONSTRAINT_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, CONSTRAINT_NAME",
+  /* unique indexes are listed as UNIQUE constraints by MariaDB */
+  "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+  "WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 1" MY_TABLES("TABLE_NAME")
+  " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+  NULL
+};
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
-  static const struct { const char *const *sql; void (*row)(lua_State *, my_stmt *); } q[] = {
-    {&COLUMNS_SQL, column_row}, {&CONSTRAINTS_SQL, constraint_row},
-    {&CHECKS_SQL, check_row}, {&INDEXES_SQL, index_row}
+  static void (*const row[])(lua_State *, my_stmt *) = {
+    column_row, constraint_row, check_row, index_row
   };
   const char *args[2] = {table, table};
   int i, rc, schema;
   lua_newtable(L);
   schema = lua_gettop(L);
   for (i = 0; i < 4; i++) {
-    my_stmt *s = prepare_run(MY(c), c, *q[i].sql, 2, args, e);
+    my_stmt *s = prepare_run(MY(c), c, SCHEMA_SQL[i], 2, args, e);
     if (!s) goto fail;
     while ((rc = my_fetch(c, s, e)) == 1) {
       tide_desc_table(L, schema, text(s, 0));
-      q[i].row(L, s);
+      row[i](L, s);
       lua_pop(L, 1);
     }
     my_finalize(c, s);
@@ -779,5 +774,6 @@ const tide_driver tide_mysql_driver = {
   "mysql", '`', "START TRANSACTION",
   my_open, my_close, my_prepare, my_execute, my_fetch, my_ncols, my_colname,
   my_push_col, my_reset, my_finalize, my_changes, my_last_id, my_in_transaction,
-  my_lock, my_unlock, my_schema, my_tables, my_ping, my_cancel, my_server_version
+  my_lock, my_unlock, my_schema, my_tables, my_ping, my_cancel, my_server_version,
+  SCHEMA_SQL
 };

@@ -555,32 +555,30 @@ static const char *fk_action(const char *code) {
   "FROM unnest(" keys ") WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a " \
   "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
 
-static const char *const COLUMNS_SQL =
+static const char *const SCHEMA_SQL[] = {
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
   "pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '' OR "
   "coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
-  "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum";
-
-static const char *const CONSTRAINTS_SQL =
+  "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum",
   "SELECT c.relname, con.conname, con.contype, " PG_ATTNAMES("con.conkey", "con.conrelid") ", "
   "rc.relname, " PG_ATTNAMES("con.confkey", "con.confrelid") ", con.confdeltype, "
   "con.confupdtype, pg_get_expr(con.conbin, con.conrelid) "
   "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
   "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class rc ON rc.oid = con.confrelid "
-  "WHERE " PG_TABLES " AND con.contype IN ('p', 'u', 'f', 'c') ORDER BY c.relname, con.conname";
-
-/* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns */
-static const char *const INDEXES_SQL =
+  "WHERE " PG_TABLES " AND con.contype IN ('p', 'u', 'f', 'c') ORDER BY c.relname, con.conname",
+  /* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns */
   "SELECT c.relname, i.relname, ix.indisunique, " PG_ATTNAMES("ix.indkey::int2[]", "ix.indrelid") ", "
   "pg_get_expr(ix.indpred, ix.indrelid) "
   "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
   "JOIN pg_class c ON c.oid = ix.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
   "WHERE " PG_TABLES " AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
   "WHERE k.conindid = ix.indexrelid AND k.contype IN ('p', 'u', 'x')) "
-  "ORDER BY c.relname, i.relname";
+  "ORDER BY c.relname, i.relname",
+  NULL
+};
 
 static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   pg_conn *pc = PG(c);
@@ -589,7 +587,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   int i, n, schema;
   lua_newtable(L);
   schema = lua_gettop(L);
-  if (!(r = query(pc, COLUMNS_SQL, 1, vals, e))) goto fail;
+  if (!(r = query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     tide_desc_table(L, schema, val(r, i, 0));
     tide_desc_list(L, -1, "columns");
@@ -605,7 +603,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pop(L, 2);
   }
   PQclear(r);
-  if (!(r = query(pc, CONSTRAINTS_SQL, 1, vals, e))) goto fail;
+  if (!(r = query(pc, SCHEMA_SQL[1], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     char type = val(r, i, 2)[0];
     tide_desc_table(L, schema, val(r, i, 0));
@@ -636,7 +634,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pop(L, 1);
   }
   PQclear(r);
-  if (!(r = query(pc, INDEXES_SQL, 1, vals, e))) goto fail;
+  if (!(r = query(pc, SCHEMA_SQL[2], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     tide_desc_table(L, schema, val(r, i, 0));
     tide_desc_list(L, -1, "indexes");
@@ -695,5 +693,6 @@ const tide_driver tide_pg_driver = {
   "postgres", '"', "BEGIN",
   pg_open, pg_close, pg_prepare, pg_execute, pg_fetch, pg_ncols, pg_colname,
   pg_push_col, pg_reset, pg_finalize, pg_changes, pg_last_id, pg_in_transaction,
-  pg_lock, pg_unlock, pg_schema, pg_tables, pg_ping, pg_cancel, pg_server_version
+  pg_lock, pg_unlock, pg_schema, pg_tables, pg_ping, pg_cancel, pg_server_version,
+  SCHEMA_SQL
 };

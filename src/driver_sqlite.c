@@ -480,6 +480,20 @@ static const char *text(sqlite3_stmt *st, int i) {
 #define USER_TABLES "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
                     "AND (?1 IS NULL OR m.name = ?1)"
 
+static const char *const SCHEMA_SQL[] = {
+  "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
+  "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
+  "WHERE " USER_TABLES " AND p.hidden <> 1 ORDER BY m.name, p.cid",
+  "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, s.sql "
+  "FROM sqlite_schema m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii "
+  "LEFT JOIN sqlite_schema s ON s.type = 'index' AND s.name = il.name "
+  "WHERE " USER_TABLES " ORDER BY m.name, il.name, ii.seqno",
+  "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete "
+  "FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
+  "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
+  NULL
+};
+
 /* Stack slots of the result being built and of name -> CREATE text. */
 typedef struct build { int schema, sqls; } build;
 
@@ -662,18 +676,10 @@ static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   b.schema = lua_gettop(L);
   lua_newtable(L);                                 /* name -> CREATE text */
   b.sqls = lua_gettop(L);
-  if (each_row(sc, "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", "
-               "p.dflt_value, p.pk FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
-               "WHERE " USER_TABLES " AND p.hidden <> 1 ORDER BY m.name, p.cid",
+  if (each_row(sc, SCHEMA_SQL[0],
                table, column_row, L, &b, e) != TIDE_OK ||
-      each_row(sc, "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
-               "s.sql FROM sqlite_schema m JOIN pragma_index_list(m.name) il "
-               "JOIN pragma_index_info(il.name) ii LEFT JOIN sqlite_schema s "
-               "ON s.type = 'index' AND s.name = il.name WHERE " USER_TABLES
-               " ORDER BY m.name, il.name, ii.seqno", table, index_row, L, &b, e) != TIDE_OK ||
-      each_row(sc, "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, "
-               "f.on_delete FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
-               "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
+      each_row(sc, SCHEMA_SQL[1], table, index_row, L, &b, e) != TIDE_OK ||
+      each_row(sc, SCHEMA_SQL[2],
                table, fk_row, L, &b, e) != TIDE_OK) {
     lua_settop(L, b.schema - 1);
     return TIDE_ERR;
@@ -774,5 +780,6 @@ const tide_driver tide_sqlite_driver = {
   "sqlite", '"', "BEGIN IMMEDIATE",
   sq_open, sq_close, sq_prepare, sq_execute, sq_fetch, sq_ncols, sq_colname,
   sq_push_col, sq_reset, sq_finalize, sq_changes, sq_last_id, sq_in_transaction,
-  sq_lock, sq_unlock, sq_schema, sq_tables, sq_ping, sq_cancel, sq_server_version
+  sq_lock, sq_unlock, sq_schema, sq_tables, sq_ping, sq_cancel, sq_server_version,
+  SCHEMA_SQL
 };

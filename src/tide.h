@@ -101,6 +101,9 @@ struct tide_driver {
   int  (*ping)(tide_conn *c, tide_err *e);
   int  (*cancel)(tide_conn *c);
   void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
+  /* the statements schema() runs (NULL-terminated; the table filter is
+   * its one parameter, NULL for all), for benchmarks and debugging */
+  const char *const *schema_sql;
 };
 
 extern const tide_driver tide_sqlite_driver;
