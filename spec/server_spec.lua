@@ -72,6 +72,19 @@ h.each_backend(describe, it, function(b)
     assert.matches('unknown URL parameter "frobnicate"', e.message)
   end)
 
+  it("passes TLS options on (the test server has no TLS, so requiring it fails)", function()
+    local params = b.name == "postgres" and { "sslmode=require", "sslmode=verify-full" }
+                   or { "ssl=1", "ssl_verify=1" }
+    for _, param in ipairs(params) do
+      local e = h.catch(core.open, b.admin .. "?" .. param)
+      assert.equal("connection", e.class)
+      assert.matches("SSL", e.message)
+    end
+    if b.name == "mysql" then
+      assert.equal("misuse", h.catch(core.open, b.admin .. "?ssl=yes").class)
+    end
+  end)
+
   it("never shows the password in tostring, url or errors", function()
     local db = core.open(b.admin)
     assert.not_matches(PASSWORD, tostring(db))

@@ -6,7 +6,26 @@
 
 int luaopen_tide_core(lua_State *L);
 
+#ifdef TIDE_WITH_MYSQL
+/* Finalized when the Lua state closes: after every connection (created
+ * later, so finalized earlier) and before the C library is unloaded. */
+static int library_gc(lua_State *L) {
+  (void)L;
+  tide_mysql_library(0);
+  return 0;
+}
+#endif
+
 int luaopen_tide_core(lua_State *L) {
+#ifdef TIDE_WITH_MYSQL
+  lua_newuserdatauv(L, 0, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, library_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "tide.core.library");
+  tide_mysql_library(1);
+#endif
   lua_newtable(L);
   lua_pushliteral(L, TIDE_VERSION);
   lua_setfield(L, -2, "version");

@@ -81,7 +81,7 @@ static tide_errclass class_of(unsigned n) {
   case 1146: case 1054: case 1049: case 1305: case 1091: case 1051: case 1176: return TE_UNDEFINED;
   case 1044: case 1045: case 1142: case 1143: case 1227: case 1370: return TE_PERMISSION;
   case 1264: case 1265: case 1366: case 1406: case 1292: case 1367: case 1416: return TE_DATA;
-  case 2002: case 2003: case 2005: case 2006: case 2013: case 2055: case 1927: case 1053:
+  case 2002: case 2003: case 2005: case 2006: case 2013: case 2026: case 2055: case 1927: case 1053:
   case 1040: case 1152: case 1158: case 1159: case 1160: case 1161: case 5014: return TE_CONNECTION;
   default: return TE_OTHER;
   }
@@ -429,13 +429,19 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
   MYSQL *m = mysql_init(NULL);
   unsigned timeout = 10;
   my_bool yes = 1;
-  int i;
+  int i, require_tls = 0;
   if (!m) return tide_err_set(e, TE_OTHER, "out of memory"), NULL;
   mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   for (i = 0; u && i < u->nparams; i++) {
     const char *k = u->params[i].key, *v = u->params[i].value;
     unsigned num = (unsigned)strtoul(v, NULL, 10);
+    if ((strcmp(k, "ssl") == 0 || strcmp(k, "ssl_verify") == 0) && strcmp(v, "0") != 0 &&
+        strcmp(v, "1") != 0) {
+      tide_err_set(e, TE_MISUSE, "URL parameter %s must be 0 or 1, got \"%s\"", k, v);
+      mysql_close(m);
+      return NULL;
+    }
     if (strcmp(k, "socket") == 0) continue;
     else if (strcmp(k, "connect_timeout") == 0) mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &num);
     else if (strcmp(k, "read_timeout") == 0) mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &num);
@@ -443,7 +449,13 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
     else if (strcmp(k, "ssl_ca") == 0) mysql_options(m, MYSQL_OPT_SSL_CA, v);
     else if (strcmp(k, "ssl_cert") == 0) mysql_options(m, MYSQL_OPT_SSL_CERT, v);
     else if (strcmp(k, "ssl_key") == 0) mysql_options(m, MYSQL_OPT_SSL_KEY, v);
-    else if (strcmp(k, "ssl") == 0 && strcmp(v, "1") == 0) mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+    else if (strcmp(k, "ssl") == 0 && strcmp(v, "1") == 0) {
+      /* Connector/C turns TLS on through mysql_ssl_set(); some versions
+       * still fall back to plaintext, so connect_to() checks afterwards */
+      mysql_ssl_set(m, NULL, NULL, NULL, NULL, NULL);
+      mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+      require_tls = 1;
+    }
     else if (strcmp(k, "ssl_verify") == 0 && strcmp(v, "1") == 0)
       mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
     else if (strcmp(k, "ssl") != 0 && strcmp(k, "ssl_verify") != 0) {
@@ -458,6 +470,12 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
   if (!mysql_real_connect(m, mc->host, mc->user, mc->password, mc->db, mc->port, mc->socket,
                           CLIENT_FOUND_ROWS)) {
     my_error(mysql_errno(m), mysql_sqlstate(m), mysql_error(m), e);
+    mysql_close(m);
+    return NULL;
+  }
+  if (require_tls && !mysql_get_ssl_cipher(m)) {
+    tide_err_set(e, TE_CONNECTION, "TLS/SSL is required (ssl=1) but the server did not "
+                 "negotiate it (use ssl_verify=1 to refuse before authenticating)");
     mysql_close(m);
     return NULL;
   }
@@ -762,6 +780,19 @@ static int my_cancel(tide_conn *c) {
   rc = mysql_query(k, sql) == 0 ? TIDE_OK : TIDE_ERR;
   mysql_close(k);
   return rc;
+}
+
+/* libmariadb's global state: initialised once (mysql_init would do it
+ * implicitly, but not thread-safely) and released when the last Lua state
+ * that loaded tide.core closes, so that nothing is left allocated. */
+static int library_users;
+
+void tide_mysql_library(int start) {
+  if (start) {
+    if (library_users++ == 0) mysql_library_init(0, NULL, NULL);
+  } else if (library_users > 0 && --library_users == 0) {
+    mysql_library_end();
+  }
 }
 
 static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {

@@ -112,6 +112,7 @@ extern const tide_driver tide_pg_driver;
 #endif
 #ifdef TIDE_WITH_MYSQL
 extern const tide_driver tide_mysql_driver;
+void tide_mysql_library(int start);
 #endif
 
 /* error.c */
