@@ -18,7 +18,8 @@
 
 #include "tide.h"
 
-#define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE," \
+/* NO_BACKSLASH_ESCAPES: string literals mean the same as on the other backends */
+#define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,NO_BACKSLASH_ESCAPES," \
                  "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 #define INITIAL_BUF 256
 
