@@ -1,5 +1,6 @@
 std = "lua54"
-max_line_length = 110
+max_line_length = 120
+self = false   -- methods need not use self
 files["spec/"] = { std = "+busted" }
 exclude_files = { "build/" }
 -- scripts run by `tide run`, which sets these globals

@@ -65,7 +65,7 @@ function schema.canonical_default(raw, ptype)
   s = s:gsub("::[%w%s_]+$", "")
   local lower = s:lower()
   if lower == "null" then return nil end
-  if NOW[lower] then return "now" end
+  if NOW[lower] or lower:match("^current_timestamp%(%d*%)$") then return "now" end
   local lit = s:match("^'(.*)'$")
   if ptype == "boolean" then
     local v = (lit or lower):lower()
@@ -225,6 +225,9 @@ local function canonical_table(d)
       nullable = (c.nullable and not pk[c.name]) and true or false,
       autoincrement = c.autoincrement and true or false,
     }
+    -- SQLite's autoincrement key is its 64-bit rowid, declared INTEGER
+    -- whatever width was asked for: such keys compare as integer
+    if col.autoincrement and ptype == "bigint" then col.type = "integer" end
     if ptype == "string" then col.length = c.length end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
@@ -259,6 +262,16 @@ local function canonical_table(d)
   t.checks = sorted_by_name(d.checks, function(c)
     return { name = c.name, expression = schema.canonical_expression(c.expression) }
   end)
+  -- MariaDB's JSON is LONGTEXT with a CHECK json_valid(col) named after it
+  for i = #t.checks, 1, -1 do
+    local col = t.checks[i].expression:match("^json_valid%(([%w_]+)%)$")
+    for _, c in ipairs(t.columns) do
+      if col and c.name:lower() == col and c.type == "text" and t.checks[i].name == c.name then
+        c.type = "json"
+        table.remove(t.checks, i)
+      end
+    end
+  end
   return t
 end
 

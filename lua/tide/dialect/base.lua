@@ -1,0 +1,146 @@
+--- tide.dialect.base: the SQL every dialect shares (quoting, literals,
+-- column definitions, constraints, CREATE/DROP statements). The three
+-- dialects inherit from it and override what their backend spells
+-- differently. Renderers take canonical column tables
+-- {name, type, length, precision, scale, nullable, default, autoincrement}.
+local base = {}
+base.__index = base
+
+base.quote_char = '"'
+
+--- Quotes an identifier (doubling the quote character inside it).
+function base:quote(name)
+  local q = self.quote_char
+  return q .. name:gsub(q, q .. q) .. q
+end
+
+function base:quote_list(cols)
+  local out = {}
+  for i, c in ipairs(cols) do out[i] = self:quote(c) end
+  return table.concat(out, ", ")
+end
+
+--- A literal for a DDL default. Defaults arrive in canonical text form:
+-- "now", "true"/"false", a number, or a quoted string "'x'".
+function base:literal(v)
+  if v == "now" then return "CURRENT_TIMESTAMP" end
+  if v == "true" or v == "false" then return v:upper() end
+  return v
+end
+
+function base:type_sql(c)
+  local t = self.types[c.type]
+  if c.type == "string" then return t:format(c.length) end
+  if c.type == "decimal" then return t:format(c.precision, c.scale or 0) end
+  return t
+end
+
+--- Column definition without table-level constraints. A column read from
+-- the database keeps its exact raw type and default text.
+function base:column_sql(c)
+  local parts = { self:quote(c.name), c.raw_type or self:type_sql(c) }
+  if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
+  if not c.nullable then parts[#parts + 1] = "NOT NULL" end
+  if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
+  elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default) end
+  return table.concat(parts, " ")
+end
+
+function base:fk_sql(fk)
+  return ("CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s) ON DELETE %s ON UPDATE %s")
+    :format(self:quote(fk.name), self:quote_list(fk.columns), self:quote(fk.ref_table),
+            self:quote_list(fk.ref_columns), fk.on_delete:upper(), fk.on_update:upper())
+end
+
+function base:check_sql(ck)
+  return ("CONSTRAINT %s CHECK (%s)"):format(self:quote(ck.name), ck.source or ck.expression)
+end
+
+function base:unique_sql(u)
+  return ("CONSTRAINT %s UNIQUE (%s)"):format(self:quote(u.name), self:quote_list(u.columns))
+end
+
+--- CREATE TABLE for a canonical table description; then its indexes.
+function base:create_table(t)
+  local defs = {}
+  for _, c in ipairs(t.columns) do defs[#defs + 1] = "  " .. self:column_sql(c, t) end
+  if #t.primary_key > 0 and not self:inline_primary_key(t) then
+    defs[#defs + 1] = ("  CONSTRAINT %s PRIMARY KEY (%s)"):format(self:quote(t.primary_key_name),
+                                                               self:quote_list(t.primary_key))
+  end
+  if not self.uniques_as_indexes then
+    for _, u in ipairs(t.uniques) do defs[#defs + 1] = "  " .. self:unique_sql(u) end
+  end
+  for _, fk in ipairs(t.foreign_keys) do defs[#defs + 1] = "  " .. self:fk_sql(fk) end
+  for _, ck in ipairs(t.checks) do defs[#defs + 1] = "  " .. self:check_sql(ck) end
+  local out = { ("CREATE TABLE %s (\n%s\n)%s"):format(self:quote(t.name), table.concat(defs, ",\n"),
+                                                       self.table_suffix or "") }
+  if self.uniques_as_indexes then
+    for _, u in ipairs(t.uniques) do out[#out + 1] = self:add_unique(t.name, u)[1] end
+  end
+  for _, ix in ipairs(t.indexes) do out[#out + 1] = self:create_index(t.name, ix)[1] end
+  return out
+end
+
+function base:inline_primary_key() return false end
+
+function base:drop_table(name) return { "DROP TABLE " .. self:quote(name) } end
+
+function base:rename_table(old, new)
+  return { ("ALTER TABLE %s RENAME TO %s"):format(self:quote(old), self:quote(new)) }
+end
+
+function base:add_column(t, c)
+  return { ("ALTER TABLE %s ADD COLUMN %s"):format(self:quote(t), self:column_sql(c)) }
+end
+
+function base:drop_column(t, name)
+  return { ("ALTER TABLE %s DROP COLUMN %s"):format(self:quote(t), self:quote(name)) }
+end
+
+function base:rename_column(t, old, new)
+  return { ("ALTER TABLE %s RENAME COLUMN %s TO %s"):format(self:quote(t), self:quote(old),
+                                                           self:quote(new)) }
+end
+
+function base:create_index(t, ix)
+  local sql = ("CREATE %sINDEX %s ON %s (%s)"):format(ix.unique and "UNIQUE " or "",
+    self:quote(ix.name), self:quote(t), self:quote_list(ix.columns))
+  if ix.where then sql = sql .. " WHERE " .. (ix.source or ix.where) end
+  return { sql }
+end
+
+function base:drop_index(_, name) return { "DROP INDEX " .. self:quote(name) } end
+
+function base:add_unique(t, u)
+  return { ("ALTER TABLE %s ADD %s"):format(self:quote(t), self:unique_sql(u)) }
+end
+
+--- A unique made as a unique index is dropped as an index.
+function base:drop_unique(t, name, is_index)
+  if is_index then return self:drop_index(t, name) end
+  return { ("ALTER TABLE %s DROP CONSTRAINT %s"):format(self:quote(t), self:quote(name)) }
+end
+
+function base:add_foreign_key(t, fk)
+  return { ("ALTER TABLE %s ADD %s"):format(self:quote(t), self:fk_sql(fk)) }
+end
+
+function base:drop_foreign_key(t, name)
+  return { ("ALTER TABLE %s DROP CONSTRAINT %s"):format(self:quote(t), self:quote(name)) }
+end
+
+function base:add_check(t, ck)
+  return { ("ALTER TABLE %s ADD %s"):format(self:quote(t), self:check_sql(ck)) }
+end
+
+function base:drop_check(t, name)
+  return { ("ALTER TABLE %s DROP CONSTRAINT %s"):format(self:quote(t), self:quote(name)) }
+end
+
+--- A new dialect inheriting from base.
+function base.extend(d)
+  return setmetatable(d, base)
+end
+
+return base

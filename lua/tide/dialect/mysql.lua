@@ -1,0 +1,47 @@
+--- tide.dialect.mysql: MariaDB/MySQL spellings. DDL commits by itself, so
+-- the runner records progress step by step here.
+local base = require "tide.dialect.base"
+
+local my = base.extend {
+  name = "mysql",
+  quote_char = "`",
+  transactional_ddl = false,
+  partial_indexes = false,
+  autoincrement_sql = "AUTO_INCREMENT",
+  table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+  types = {
+    integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
+    string = "VARCHAR(%d)", text = "LONGTEXT", float = "FLOAT", double = "DOUBLE",
+    decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(6)", time = "TIME(6)",
+    blob = "LONGBLOB", json = "JSON", uuid = "UUID",
+  },
+}
+my.__index = my
+
+function my:literal(v)
+  if v == "true" then return "1" end
+  if v == "false" then return "0" end
+  if v == "now" then return "CURRENT_TIMESTAMP(6)" end
+  return base.literal(self, v)
+end
+
+function my:drop_index(t, name)
+  return { ("DROP INDEX %s ON %s"):format(self:quote(name), self:quote(t)) }
+end
+
+function my:drop_unique(t, name) return self:drop_index(t, name) end
+
+--- Dropping a foreign key leaves the index InnoDB made for it; that goes
+-- too when it carries the key's name (`implicit_index`), as on the others.
+function my:drop_foreign_key(t, name, implicit_index)
+  local out = { ("ALTER TABLE %s DROP FOREIGN KEY %s"):format(self:quote(t), self:quote(name)) }
+  if implicit_index then out[#out + 1] = self:drop_index(t, name)[1] end
+  return out
+end
+
+--- MODIFY restates the whole column.
+function my:alter_column(t, _, new)
+  return { ("ALTER TABLE %s MODIFY COLUMN %s"):format(self:quote(t), self:column_sql(new)) }
+end
+
+return my

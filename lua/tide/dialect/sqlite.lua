@@ -1,0 +1,78 @@
+--- tide.dialect.sqlite: SQLite spellings, and the table rebuild that does
+-- what its ALTER TABLE cannot (SQLite's documented procedure: create the new
+-- table, copy the rows, drop the old one, rename, then recreate indexes,
+-- triggers and views). tide.migrate runs it inside the migration's
+-- transaction with foreign keys off, and checks them before committing.
+local base = require "tide.dialect.base"
+
+local sq = base.extend {
+  name = "sqlite",
+  transactional_ddl = true,
+  partial_indexes = true,
+  -- unique constraints are unique indexes here, so dropping one needs no rebuild
+  uniques_as_indexes = true,
+  types = {
+    integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
+    string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
+    decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME", time = "TIME",
+    blob = "BLOB", json = "JSON", uuid = "UUID",
+  },
+}
+sq.__index = sq
+
+-- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
+local function rowid_column(t)
+  for _, c in ipairs(t.columns) do
+    if c.autoincrement then return c end
+  end
+end
+
+function sq:inline_primary_key(t)
+  return rowid_column(t) ~= nil
+end
+
+function sq:column_sql(c, t)
+  if c.autoincrement then
+    return ("%s INTEGER CONSTRAINT %s PRIMARY KEY AUTOINCREMENT NOT NULL")
+      :format(self:quote(c.name), self:quote(t and t.primary_key_name or ("pk_" .. c.name)))
+  end
+  return base.column_sql(self, c)
+end
+
+function sq:add_unique(t, u)
+  return self:create_index(t, { name = u.name, columns = u.columns, unique = true })
+end
+
+function sq:drop_unique(_, name) return self:drop_index(nil, name) end
+
+-- What plain ALTER TABLE ... ADD COLUMN cannot add.
+function sq:add_column_needs_rebuild(c)
+  return c.default == "now" or (not c.nullable and c.default == nil) or c.autoincrement
+end
+
+--- The statements that turn table `old` into `new` (canonical models) by a
+-- rebuild. `keep` lists the columns whose values are copied (by name, they
+-- exist in both); `saved` holds the CREATE text of the table's triggers and
+-- of all views, read before the rebuild.
+function sq:rebuild(new, keep, saved)
+  local tmp = "_tide_new_" .. new.name
+  local shadow = {}
+  for k, v in pairs(new) do shadow[k] = v end
+  shadow.name = tmp
+  shadow.uniques, shadow.indexes = {}, {}
+  local out = {}
+  for _, v in ipairs(saved.views) do out[#out + 1] = "DROP VIEW " .. self:quote(v.name) end
+  out[#out + 1] = self:create_table(shadow)[1]
+  local cols = self:quote_list(keep)
+  out[#out + 1] = ("INSERT INTO %s (%s) SELECT %s FROM %s"):format(self:quote(tmp), cols, cols,
+                                                                 self:quote(new.name))
+  out[#out + 1] = "DROP TABLE " .. self:quote(new.name)
+  out[#out + 1] = ("ALTER TABLE %s RENAME TO %s"):format(self:quote(tmp), self:quote(new.name))
+  for _, u in ipairs(new.uniques) do out[#out + 1] = self:add_unique(new.name, u)[1] end
+  for _, ix in ipairs(new.indexes) do out[#out + 1] = self:create_index(new.name, ix)[1] end
+  for _, tr in ipairs(saved.triggers) do out[#out + 1] = tr.sql end
+  for _, v in ipairs(saved.views) do out[#out + 1] = v.sql end
+  return out
+end
+
+return sq

@@ -1,0 +1,88 @@
+--- tide.migrate: runs one migration body against a database, in one
+-- transaction where the backend's DDL allows it, after checking every
+-- operation it can before anything reaches the database.
+local core = require "tide.core"
+local ddl = require "tide.ddl"
+
+local migrate = {}
+
+local STOP = setmetatable({}, { __tostring = function() return "stop" end })
+
+local function load_model(db)
+  local model = {}
+  for name, desc in pairs(db:schema()) do model[name] = ddl.model_of(desc) end
+  return model
+end
+
+-- Checks fn against the model without a database, up to its first data
+-- step (which needs the database, so the check ends there).
+local function check(db, fn, name, model)
+  local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
+                      on_db = function() error(STOP, 0) end }
+  local ok, err = pcall(fn, m)
+  if not ok and err ~= STOP then error(err, 0) end
+end
+
+local function fk_violations(db)
+  local rows = db:query("PRAGMA foreign_key_check")
+  if #rows == 0 then return end
+  local r = rows[1]
+  error(core.error { class = "foreign_key_violation", table = r.table,
+    message = ("after the migration, %d row(s) break foreign keys (first: %s row %s -> %s)")
+      :format(#rows, r.table, tostring(r.rowid), r.parent) }, 0)
+end
+
+--- Runs fn(m) on db. opts.name names the migration in errors. Returns the
+-- SQL that ran and the steps ({op =, sql =}).
+function migrate.run(db, fn, opts)
+  opts = opts or {}
+  local name = opts.name or "migration"
+  if type(fn) ~= "function" then
+    error(core.error { class = "misuse", message = "tide.migrate: expected a function(m)" }, 0)
+  end
+  check(db, fn, name, load_model(db))
+  local sqlite = db.backend == "sqlite"
+  local outer = db:in_transaction()
+  local transactional = db.backend ~= "mysql"
+  if sqlite and outer and db:query("PRAGMA foreign_keys")[1].foreign_keys == 1 then
+    error(core.error { class = "misuse", message = "tide.migrate on SQLite inside an open " ..
+      "transaction needs PRAGMA foreign_keys = OFF before it began (a table rebuild must not " ..
+      "cascade); let tide.migrate open the transaction" }, 0)
+  end
+  -- foreign keys off, so that a rebuild's DROP TABLE cascades nowhere; they
+  -- are checked before the commit instead
+  if sqlite and not outer then db:exec("PRAGMA foreign_keys = OFF") end
+  if transactional then
+    if outer then db:savepoint("tide_migrate") else db:begin() end
+  end
+  local ok, err, steps = pcall(function()
+    local m = ddl.new { db = db, dialect = db.backend, model = load_model(db), complete = true,
+                        name = name }
+    fn(m)
+    local sql, steps = ddl.finish(m)
+    if sqlite then fk_violations(db) end
+    return sql, steps
+  end)
+  if transactional then
+    if ok then
+      if outer then db:release("tide_migrate") else db:commit() end
+    elseif db:in_transaction() then
+      if outer then db:rollback_to("tide_migrate") db:release("tide_migrate") else db:rollback() end
+    end
+  end
+  if sqlite and not outer then db:exec("PRAGMA foreign_keys = ON") end
+  if not ok then error(err, 0) end
+  return err, steps
+end
+
+--- The SQL fn(m) makes for a dialect, without a database.
+function migrate.sql(dialect, fn)
+  if type(fn) ~= "function" then
+    error(core.error { class = "misuse", message = "tide.sql: expected a function(m)" }, 0)
+  end
+  local m = ddl.new { dialect = dialect, name = "tide.sql" }
+  fn(m)
+  return (ddl.finish(m))
+end
+
+return migrate
