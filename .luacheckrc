@@ -4,6 +4,5 @@ self = false   -- methods need not use self
 files["spec/"] = { std = "+busted" }
 exclude_files = { "build/" }
 -- scripts run by `tide run`, which sets these globals
-files["scripts/demo_schema.lua"] = { read_globals = { "tide", "url" } }
 files["bench/introspect.lua"] = { read_globals = { "tide", "url" } }
 files["bench/ddl.lua"] = { read_globals = { "tide", "url" } }

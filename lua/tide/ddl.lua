@@ -142,10 +142,11 @@ local function flush(m)
   if not p then return end
   m._pending = nil
   local saved = { triggers = {}, views = {} }
-  if m.db_ then
-    saved.triggers = m.db_:query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' " ..
+  local reader = m.db_ or m._reader
+  if reader then
+    saved.triggers = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' " ..
                                  "AND tbl_name = ? ORDER BY name", p.table)
-    saved.views = m.db_:query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY name")
+    saved.views = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY name")
   end
   local keep = {}
   for _, c in ipairs(m._model[p.table].columns) do
@@ -719,6 +720,26 @@ function M:sql(per_dialect)
   end_op(self)
 end
 
+local OPS = {}
+for _, k in ipairs({ "create_table", "drop_table", "rename_table", "add_column", "drop_column",
+                     "rename_column", "alter_column", "create_index", "drop_index", "add_unique",
+                     "drop_unique", "add_foreign_key", "drop_foreign_key", "add_check", "drop_check",
+                     "sql" }) do OPS[k] = true end
+
+-- Operations are numbered steps. on_step(n, description) runs before step
+-- n; when resuming, steps before resume_from are skipped (done earlier) and
+-- step resume_from too if took_effect(op, args) says it completed.
+local function stepped(k, f)
+  return function(self, ...)
+    self._op_count = self._op_count + 1
+    local n, args = self._op_count, { ... }
+    local from = self._resume_from
+    if from and (n < from or (n == from and self._took_effect(k, args))) then return end
+    if self._on_step then self._on_step(n, k .. "(" .. fmt_args(args) .. ")") end
+    return f(self, ...)
+  end
+end
+
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
   if k == "db" then
@@ -729,13 +750,16 @@ local function index(m, k)
     end
     return m.db_
   end
+  if OPS[k] and (m._on_step or m._resume_from) then return stepped(k, M[k]) end
   return M[k]
 end
 
 --- A new DSL object. opts: db (a connection, or nil to only render),
 -- dialect (name), model ({name = model table}), complete (the model lists
 -- every table), name (the migration, for messages), on_db (called when m.db
--- is used without a database).
+-- is used without a database), on_step / resume_from / took_effect (see
+-- stepped), reader (a connection used only to read triggers and views when
+-- rendering a rebuild without running it).
 function ddl.new(opts)
   local d = DIALECTS[opts.dialect]
   if not d then error(core.error { class = "misuse", message = ("unknown dialect %q (sqlite, postgres, mysql)")
@@ -743,6 +767,8 @@ function ddl.new(opts)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
+                        _on_step = opts.on_step, _resume_from = opts.resume_from,
+                        _took_effect = opts.took_effect, _op_count = 0, _reader = opts.reader,
                         now = ddl.now, none = ddl.none }, { __index = index })
 end
 

@@ -16,9 +16,10 @@ end
 
 -- Checks fn against the model without a database, up to its first data
 -- step (which needs the database, so the check ends there).
-local function check(db, fn, name, model)
+local function check(db, fn, name, model, opts)
   local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
-                      on_db = function() error(STOP, 0) end }
+                      on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
+                      took_effect = opts.took_effect }
   local ok, err = pcall(fn, m)
   if not ok and err ~= STOP then error(err, 0) end
 end
@@ -32,7 +33,9 @@ local function fk_violations(db)
       :format(#rows, r.table, tostring(r.rowid), r.parent) }, 0)
 end
 
---- Runs fn(m) on db. opts.name names the migration in errors. Returns the
+--- Runs fn(m) on db. opts.name names the migration in errors; on_step,
+-- resume_from and took_effect are passed to the DSL (see tide.ddl); after(db)
+-- runs last inside the transaction (the runner's history row). Returns the
 -- SQL that ran and the steps ({op =, sql =}).
 function migrate.run(db, fn, opts)
   opts = opts or {}
@@ -40,7 +43,7 @@ function migrate.run(db, fn, opts)
   if type(fn) ~= "function" then
     error(core.error { class = "misuse", message = "tide.migrate: expected a function(m)" }, 0)
   end
-  check(db, fn, name, load_model(db))
+  check(db, fn, name, load_model(db), opts)
   local sqlite = db.backend == "sqlite"
   local outer = db:in_transaction()
   local transactional = db.backend ~= "mysql"
@@ -57,10 +60,12 @@ function migrate.run(db, fn, opts)
   end
   local ok, err, steps = pcall(function()
     local m = ddl.new { db = db, dialect = db.backend, model = load_model(db), complete = true,
-                        name = name }
+                        name = name, on_step = opts.on_step, resume_from = opts.resume_from,
+                        took_effect = opts.took_effect }
     fn(m)
     local sql, steps = ddl.finish(m)
     if sqlite then fk_violations(db) end
+    if opts.after then opts.after(db, steps) end
     return sql, steps
   end)
   if transactional then

@@ -1,0 +1,102 @@
+--- tide.history: the tide_history table. Every run of a migration is one
+-- event row (name, checksum, direction, status, step reached, times,
+-- duration, user@host, tide version); rows are added, never deleted, and an
+-- event's row only moves forward (running -> applied | failed). A
+-- migration's state is its latest row.
+local core = require "tide.core"
+local migrate = require "tide.migrate"
+
+local history = {}
+
+history.TABLE = "tide_history"
+
+local function define(m)
+  m:create_table(history.TABLE, {
+    { "id", "integer", primary_key = true, autoincrement = true },
+    { "name", "string", length = 255, null = false },
+    { "checksum", "string", length = 64 },
+    { "direction", "string", length = 16, null = false },
+    { "status", "string", length = 16, null = false },
+    { "step", "integer", null = false, default = 0 },
+    { "steps", "integer" },
+    { "step_op", "string", length = 255 },
+    { "started_at", "string", length = 32, null = false },
+    { "finished_at", "string", length = 32 },
+    { "duration_ms", "bigint" },
+    { "who", "string", length = 255 },
+    { "tide_version", "string", length = 32 },
+    { "message", "text" },
+  }, { indexes = { { "name" } } })
+end
+
+--- Creates the table if it is missing.
+function history.ensure(db)
+  for _, t in ipairs(db:tables()) do if t == history.TABLE then return end end
+  for _, sql in ipairs(migrate.sql(db.backend, define)) do db:exec(sql) end
+end
+
+function history.exists(db)
+  for _, t in ipairs(db:tables()) do if t == history.TABLE then return true end end
+  return false
+end
+
+local who_cache
+--- "user@host" of this process.
+function history.who()
+  if not who_cache then
+    local f = io.open("/etc/hostname")
+    local host = f and f:read("l") or "localhost"
+    if f then f:close() end
+    local user = os.getenv("USER") or os.getenv("LOGNAME")
+    if not user then
+      local p = io.popen("id -un 2>/dev/null")
+      user = p and p:read("l")
+      if p then p:close() end
+    end
+    who_cache = (user or "unknown") .. "@" .. host
+  end
+  return who_cache
+end
+
+function history.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+--- Adds an event row; returns its id. ev: name, checksum, direction,
+-- status, step, steps, step_op, message, duration_ms.
+function history.add(db, ev)
+  local t = history.now()
+  local done = ev.status ~= "running"
+  db:exec("INSERT INTO " .. history.TABLE .. " (name, checksum, direction, status, step, steps, " ..
+          "step_op, started_at, finished_at, duration_ms, who, tide_version, message) " ..
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          ev.name, ev.checksum, ev.direction, ev.status, ev.step or 0, ev.steps, ev.step_op,
+          ev.started_at or t, done and t or nil, ev.duration_ms, history.who(), core.version,
+          ev.message)
+  return db:query("SELECT max(id) AS id FROM " .. history.TABLE .. " WHERE name = ?", ev.name)[1].id
+end
+
+--- Moves a running event on: fields step, step_op, status, steps, message.
+function history.update(db, id, f)
+  local done = f.status and f.status ~= "running"
+  db:exec("UPDATE " .. history.TABLE .. " SET step = COALESCE(?, step), step_op = COALESCE(?, step_op), " ..
+          "status = COALESCE(?, status), steps = COALESCE(?, steps), message = COALESCE(?, message), " ..
+          "finished_at = ?, duration_ms = COALESCE(?, duration_ms) WHERE id = ?",
+          f.step, f.step_op, f.status, f.steps, f.message, done and history.now() or nil,
+          f.duration_ms, id)
+end
+
+--- All events, oldest first.
+function history.events(db)
+  if not history.exists(db) then return {} end
+  return db:query("SELECT id, name, checksum, direction, status, step, steps, step_op, started_at, " ..
+                  "finished_at, duration_ms, who, tide_version, message FROM " .. history.TABLE ..
+                  " ORDER BY id")
+end
+
+--- name -> latest event.
+function history.latest(events)
+  local out = {}
+  for _, e in ipairs(events) do out[e.name] = e end
+  return out
+end
+
+return history

@@ -1,0 +1,138 @@
+--- tide.plan: the migrations folder and its plan file. `tide.plan` lists
+-- one migration name per line, oldest first (`#` starts a comment); each
+-- name is a file NAME.lua in the same folder that returns a table with
+-- `up` (and usually `down`). Two branches that both add a migration collide
+-- on one line of the plan: a plain merge conflict, no renumbering.
+local core = require "tide.core"
+
+local plan = {}
+
+plan.FILE = "tide.plan"
+local NAME = "^[%w_][%w_%.%-]*$"
+
+local function err(class, fmt, ...)
+  error(core.error { class = class, message = fmt:format(...) }, 0)
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Lua files in dir (names without .lua), via ls: no LuaFileSystem needed.
+local function lua_files(dir)
+  local out = {}
+  local p = io.popen("ls -1 -- '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  for line in p:lines() do
+    local name = line:match("^(.+)%.lua$")
+    if name then out[name] = true end
+  end
+  p:close()
+  return out
+end
+
+--- Reads dir/tide.plan and the files it names. Returns {dir, entries =
+-- {{name, line, file, source, checksum}}}; raises on a missing plan, a bad
+-- or duplicate name, a missing file, or a file the plan does not list.
+function plan.load(dir)
+  local path = dir .. "/" .. plan.FILE
+  local text = read(path)
+  if not text then err("misuse", "%s: no plan file (create it with `tide new NAME`)", path) end
+  local entries, seen = {}, {}
+  local n = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    local name = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    if name ~= "" then
+      if name:match("^<<<<<<<") or name:match("^=======") or name:match("^>>>>>>>") then
+        err("misuse", "%s:%d: unresolved merge conflict: keep both lines, in the order they " ..
+            "should run", path, n)
+      end
+      if not name:match(NAME) then err("misuse", "%s:%d: bad migration name %q", path, n, name) end
+      if seen[name] then
+        err("misuse", "%s:%d: migration %q is listed twice (first on line %d)", path, n, name, seen[name])
+      end
+      seen[name] = n
+      local file = dir .. "/" .. name .. ".lua"
+      local source = read(file)
+      if not source then err("misuse", "%s:%d: no file %s for migration %q", path, n, file, name) end
+      entries[#entries + 1] = { name = name, line = n, file = file, source = source,
+                                checksum = core.sha256(source) }
+    end
+  end
+  local extra = {}
+  for name in pairs(lua_files(dir)) do
+    if not seen[name] then extra[#extra + 1] = name end
+  end
+  table.sort(extra)
+  if #extra > 0 then
+    err("misuse", "%s: %s.lua %s not in the plan (add %s to %s, or move %s away)", dir,
+        table.concat(extra, ".lua, "), #extra == 1 and "is" or "are",
+        #extra == 1 and "its name" or "their names", plan.FILE, #extra == 1 and "it" or "them")
+  end
+  return { dir = dir, entries = entries }
+end
+
+--- Compiles one entry's file: returns its migration table (up, down,
+-- description, ...). Errors name the file and line.
+function plan.compile(entry)
+  local chunk, msg = load(entry.source, "@" .. entry.file, "t")
+  if not chunk then err("syntax", "%s", msg) end
+  local ok, mig = pcall(chunk)
+  if not ok then err("misuse", "%s: %s", entry.file, tostring(mig)) end
+  if type(mig) ~= "table" then err("misuse", "%s: must return a table {up = function(m) ... end}", entry.file) end
+  if type(mig.up) ~= "function" then err("misuse", "%s: has no up function", entry.file) end
+  if mig.down ~= nil and type(mig.down) ~= "function" then
+    err("misuse", "%s: down must be a function", entry.file)
+  end
+  return mig
+end
+
+--- Checks every file compiles; returns the plan.
+function plan.validate(dir)
+  local p = plan.load(dir)
+  for _, e in ipairs(p.entries) do plan.compile(e) end
+  return p
+end
+
+local SKELETON = [[
+-- %s
+return {
+  description = "%s",
+  up = function(m)
+  end,
+  down = function(m)
+  end,
+}
+]]
+
+--- Writes dir/NAME.lua and appends NAME to the plan (creating both the
+-- folder and the plan if needed). Returns the file's path.
+function plan.new(dir, name)
+  if type(name) ~= "string" or not name:match(NAME) then
+    err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
+  end
+  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  local path = dir .. "/" .. plan.FILE
+  local text = read(path) or "# tide migration plan: one name per line, oldest first\n"
+  for line in text:gmatch("[^\n]+") do
+    if line:gsub("#.*$", ""):match("^%s*(.-)%s*$") == name then
+      err("misuse", "%s: migration %q exists already", path, name)
+    end
+  end
+  local file = dir .. "/" .. name .. ".lua"
+  if read(file) then err("misuse", "%s exists already", file) end
+  local f = assert(io.open(file, "w"))
+  f:write(SKELETON:format(name, name:gsub("_", " ")))
+  f:close()
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
+  f = assert(io.open(path, "w"))
+  f:write(text, name, "\n")
+  f:close()
+  return file
+end
+
+return plan

@@ -1,0 +1,356 @@
+--- tide.runner: applies and rolls back the migrations of a plan. One
+-- runner at a time per database (a session lock, gone with the session).
+-- History is linear: what the database has applied must be a prefix of the
+-- plan. On SQLite and PostgreSQL a migration and its history row commit
+-- together; on MariaDB, whose DDL commits by itself, the runner records the
+-- step it is on, so an interrupted migration is reported with the step and
+-- resumed from it (`tide up`) or settled by hand (`tide resolve`).
+local core = require "tide.core"
+local history = require "tide.history"
+local migrate = require "tide.migrate"
+local plan = require "tide.plan"
+local ddl = require "tide.ddl"
+local names = require "tide.names"
+
+local runner = {}
+
+runner.LOCK = "tide_migrate"
+
+local function err(class, fmt, ...)
+  error(core.error { class = class, message = fmt:format(...) }, 0)
+end
+
+local function transactional(db) return db.backend ~= "mysql" end
+
+local function is_applied(ev)
+  return ev and ev.status == "applied" and ev.direction == "up"
+end
+
+local function is_interrupted(db, ev)
+  return ev and (ev.status == "running" or
+    (ev.status == "failed" and ev.step > 0 and not transactional(db)))
+end
+
+--- The state of every migration of plan p on db: {entries = {{name,
+-- state = applied|pending|interrupted, event}}, problems = {{kind,
+-- message}}, events, code = 0 | 3 (pending) | 4 (needs attention)}.
+function runner.status(db, p)
+  local events = history.events(db)
+  local latest = history.latest(events)
+  local in_plan, out, problems = {}, {}, {}
+  for i, e in ipairs(p.entries) do in_plan[e.name] = i end
+  for _, e in ipairs(p.entries) do
+    local ev = latest[e.name]
+    local state = is_interrupted(db, ev) and "interrupted" or is_applied(ev) and "applied" or "pending"
+    out[#out + 1] = { name = e.name, entry = e, state = state, event = ev }
+    if state == "interrupted" then
+      problems[#problems + 1] = { kind = "interrupted", name = e.name,
+        message = ("%s interrupted at step %d%s: %s"):format(e.name, ev.step,
+          ev.steps and (" of " .. ev.steps) or "", ev.step_op or "?") }
+    elseif state == "applied" and ev.checksum ~= e.checksum then
+      problems[#problems + 1] = { kind = "checksum", name = e.name,
+        message = ("%s was edited after it was applied (sha256 %s when applied, %s now); " ..
+                   "`tide accept %s` records the new file"):format(e.name, (ev.checksum or "?"):sub(1, 12),
+                   e.checksum:sub(1, 12), e.name) }
+    end
+  end
+  local gap
+  for _, s in ipairs(out) do
+    if s.state ~= "applied" then
+      gap = gap or s
+    elseif gap then
+      problems[#problems + 1] = { kind = "order", name = gap.name,
+        message = ("%s is pending but comes before %s, which is applied (was it added before an " ..
+                   "applied migration? --allow-out-of-order applies it anyway)"):format(gap.name, s.name) }
+      gap = nil
+    end
+  end
+  local gone = {}
+  for name, ev in pairs(latest) do
+    if not in_plan[name] and (is_applied(ev) or is_interrupted(db, ev)) then gone[#gone + 1] = name end
+  end
+  table.sort(gone)
+  for _, name in ipairs(gone) do
+    problems[#problems + 1] = { kind = "missing", name = name,
+      message = ("%s is applied but no longer in the plan"):format(name) }
+  end
+  local pending = 0
+  for _, s in ipairs(out) do if s.state ~= "applied" then pending = pending + 1 end end
+  return { entries = out, problems = problems, events = events,
+           code = #problems > 0 and 4 or pending > 0 and 3 or 0 }
+end
+
+-- Runs fn holding the runner lock.
+local function locked(db, opts, fn)
+  local timeout = opts.lock_timeout_ms or 30000
+  local t0 = core.now_ms()
+  if not db:lock(runner.LOCK, timeout) then
+    err("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s; --lock-timeout " ..
+        "waits longer)", db.url, (core.now_ms() - t0) / 1000)
+  end
+  local ok, e = pcall(fn)
+  db:unlock(runner.LOCK)
+  if not ok then error(e, 0) end
+  return e
+end
+
+local function log(opts, fmt, ...)
+  if opts.log then opts.log(fmt:format(...)) end
+end
+
+-- Whether operation `op` of an interrupted MariaDB step already took effect,
+-- told from the schema. Raw SQL cannot be told: the user settles it.
+local function took_effect(db, name)
+  return function(op, args)
+    local tables = {}
+    for _, t in ipairs(db:tables()) do tables[t] = true end
+    local function desc(t) return tables[t] and db:describe(t) or nil end
+    local function has_col(t, c)
+      local d = desc(t)
+      if not d then return false end
+      for _, x in ipairs(d.columns) do if x.name == c then return true end end
+      return false
+    end
+    local function has_named(t, n)
+      local d = desc(t)
+      if not d then return false end
+      for _, list in ipairs({ d.indexes, d.uniques, d.foreign_keys, d.checks }) do
+        for _, x in ipairs(list) do if x.name == n then return true end end
+      end
+      return false
+    end
+    local t = args[1]
+    if op == "create_table" then return tables[t] == true
+    elseif op == "drop_table" then return not tables[t]
+    elseif op == "rename_table" then return tables[args[2]] == true and not tables[t]
+    elseif op == "add_column" then return has_col(t, args[2][1])
+    elseif op == "drop_column" then return not has_col(t, args[2])
+    elseif op == "rename_column" then return has_col(t, args[3]) and not has_col(t, args[2])
+    elseif op == "alter_column" then return false          -- MODIFY again is harmless
+    elseif op == "create_index" then
+      local n = args[3] and args[3].name or names.index(t, args[2])
+      return has_named(t, n)
+    elseif op == "drop_index" then
+      return not has_named(t, type(args[2]) == "string" and args[2] or names.index(t, args[2]))
+    elseif op == "add_unique" then
+      return has_named(t, args[3] and args[3].name or names.unique(t, args[2]))
+    elseif op == "drop_unique" then
+      return not has_named(t, type(args[2]) == "string" and args[2] or names.unique(t, args[2]))
+    elseif op == "add_foreign_key" then
+      return has_named(t, args[5] and args[5].name or names.foreign_key(t, args[2], args[3]))
+    elseif op == "add_check" then return has_named(t, names.check(t, args[2]))
+    elseif op == "drop_check" then return not has_named(t, names.check(t, args[2]))
+    end
+    err("misuse", "%s: cannot tell whether step %s took effect; check the database and run " ..
+        "`tide resolve %s --applied` or `--rolled-back`", name, op, name)
+  end
+end
+
+-- Applies (direction "up") or rolls back ("down") one migration.
+local function run_one(db, e, direction, latest, opts)
+  local mig = plan.compile(e)
+  local fn = direction == "up" and mig.up or mig.down
+  if not fn then
+    err("misuse", "%s has no down function: it cannot be rolled back (write one, or undo it by " ..
+        "hand and run `tide resolve %s --rolled-back`)", e.name, e.name)
+  end
+  local t0 = core.now_ms()
+  local ev = { name = e.name, checksum = e.checksum, direction = direction }
+  log(opts, "%s %s", direction == "up" and "applying" or "rolling back", e.name)
+  if transactional(db) then
+    local ok, res = pcall(migrate.run, db, fn, { name = e.name, after = function(_, steps)
+      ev.status, ev.step, ev.steps, ev.duration_ms = "applied", #steps, #steps, core.now_ms() - t0
+      history.add(db, ev)
+    end })
+    if not ok then
+      ev.status, ev.message, ev.duration_ms = "failed", tostring(res), core.now_ms() - t0
+      if not db:in_transaction() then history.add(db, ev) end
+      error(res, 0)
+    end
+    return
+  end
+  local resume = is_interrupted(db, latest) and latest.direction == direction and latest.step or nil
+  ev.status = "running"
+  ev.message = resume and ("resumed at step %d"):format(resume) or nil
+  local id = history.add(db, ev)
+  local count = 0
+  local ok, res = pcall(migrate.run, db, fn, {
+    name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name),
+    on_step = function(n, op)
+      count = n
+      history.update(db, id, { step = n, step_op = op:sub(1, 255) })
+    end,
+  })
+  if ok then
+    history.update(db, id, { status = "applied", steps = count, duration_ms = core.now_ms() - t0 })
+  else
+    history.update(db, id, { status = "failed", message = tostring(res), duration_ms = core.now_ms() - t0 })
+    error(res, 0)
+  end
+end
+
+-- Refuses to run over problems, except those opts allows.
+local function refuse_problems(st, opts, resumable)
+  for _, p in ipairs(st.problems) do
+    local allowed = (p.kind == "order" and opts.allow_out_of_order) or
+                    (p.kind == "interrupted" and resumable)
+    if not allowed then err("misuse", "%s", p.message) end
+  end
+end
+
+local function index_of(st, name)
+  for i, s in ipairs(st.entries) do if s.name == name then return i end end
+  err("misuse", "no migration %q in the plan", tostring(name))
+end
+
+--- Applies the pending migrations (up to opts.to). opts: to,
+-- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
+function runner.up(db, p, opts)
+  opts = opts or {}
+  for _, e in ipairs(p.entries) do plan.compile(e) end    -- every file loads, before anything runs
+  return locked(db, opts, function()
+    history.ensure(db)
+    local st = runner.status(db, p)
+    refuse_problems(st, opts, not transactional(db))
+    local last = opts.to and index_of(st, opts.to) or #st.entries
+    local todo = {}
+    for i = 1, last do
+      if st.entries[i].state ~= "applied" then todo[#todo + 1] = st.entries[i] end
+    end
+    if opts.single_transaction then return runner.up_at_once(db, todo, opts) end
+    for _, s in ipairs(todo) do run_one(db, s.entry, "up", s.event, opts) end
+    return #todo
+  end)
+end
+
+--- All of `todo` in one transaction (SQLite, PostgreSQL): all or nothing.
+function runner.up_at_once(db, todo, opts)
+  if not transactional(db) then
+    err("misuse", "--single-transaction needs transactional DDL; %s commits each DDL statement " ..
+        "by itself", db.backend)
+  end
+  local sqlite = db.backend == "sqlite"
+  if sqlite then db:exec("PRAGMA foreign_keys = OFF") end
+  db:begin()
+  local ok, e = pcall(function()
+    for _, s in ipairs(todo) do run_one(db, s.entry, "up", s.event, opts) end
+    if sqlite and #db:query("PRAGMA foreign_key_check") > 0 then
+      err("foreign_key_violation", "rows break foreign keys after the migrations")
+    end
+  end)
+  if ok then db:commit() else db:rollback() end
+  if sqlite then db:exec("PRAGMA foreign_keys = ON") end
+  if not ok then error(e, 0) end
+  return #todo
+end
+
+--- Rolls back applied migrations: the last opts.steps (default 1), or all
+-- after opts.to.
+function runner.down(db, p, opts)
+  opts = opts or {}
+  return locked(db, opts, function()
+    history.ensure(db)
+    local st = runner.status(db, p)
+    refuse_problems(st, opts, false)
+    local applied = {}
+    for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
+    local stop = #applied - (opts.steps or 1)
+    if opts.to then
+      local i = index_of(st, opts.to)
+      if st.entries[i].state ~= "applied" then err("misuse", "%s is not applied", opts.to) end
+      stop = 0
+      for j, s in ipairs(applied) do if s.name == opts.to then stop = j end end
+    end
+    local n = 0
+    for j = #applied, math.max(stop, 0) + 1, -1 do
+      run_one(db, applied[j].entry, "down", applied[j].event, opts)
+      n = n + 1
+    end
+    return n
+  end)
+end
+
+--- The SQL `up` (or `down`) would run, without running it: printed per
+-- migration, ending where a data step needs the database.
+function runner.sql(db, p, direction, opts)
+  opts = opts or {}
+  local st = runner.status(db, p)
+  local model = {}
+  for name, desc in pairs(db:schema()) do model[name] = ddl.model_of(desc) end
+  local todo = {}
+  if direction == "up" then
+    local last = opts.to and index_of(st, opts.to) or #st.entries
+    for i = 1, last do if st.entries[i].state ~= "applied" then todo[#todo + 1] = st.entries[i] end end
+  else
+    local applied = {}
+    for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
+    for j = #applied, math.max(#applied - (opts.steps or 1), 0) + 1, -1 do todo[#todo + 1] = applied[j] end
+  end
+  local out = {}
+  for _, s in ipairs(todo) do
+    local mig = plan.compile(s.entry)
+    local fn = direction == "up" and mig.up or mig.down
+    out[#out + 1] = ("-- %s %s%s"):format(direction, s.name, mig.description and (": " .. mig.description) or "")
+    if not fn then err("misuse", "%s has no down function", s.name) end
+    local stopped = false
+    local m = ddl.new { dialect = db.backend, model = model, complete = true, name = s.name, reader = db,
+                        on_db = function() stopped = true error("tide:stop", 0) end }
+    local ok, e = pcall(fn, m)
+    if not ok and not stopped then error(e, 0) end
+    for _, sql in ipairs((ddl.finish(m))) do out[#out + 1] = sql .. ";" end
+    if stopped then
+      out[#out + 1] = "-- (a data step follows, which needs the database: the rest of " .. s.name ..
+                      " is not shown)"
+    end
+  end
+  return out
+end
+
+--- Records migrations up to `name` as applied without running them (to
+-- adopt a database whose schema already has them).
+function runner.stamp(db, p, name, opts)
+  return locked(db, opts or {}, function()
+    history.ensure(db)
+    local st = runner.status(db, p)
+    local last = index_of(st, name)
+    local n = 0
+    for i = 1, last do
+      local s = st.entries[i]
+      if s.state == "interrupted" then err("misuse", "%s is interrupted: resolve it first", s.name) end
+      if s.state ~= "applied" then
+        history.add(db, { name = s.name, checksum = s.entry.checksum, direction = "up",
+                          status = "applied", message = "stamped" })
+        n = n + 1
+      end
+    end
+    return n
+  end)
+end
+
+--- Settles an interrupted migration by hand: as "applied" or "rolled_back".
+function runner.resolve(db, p, name, as, opts)
+  return locked(db, opts or {}, function()
+    history.ensure(db)
+    local st = runner.status(db, p)
+    local s = st.entries[index_of(st, name)]
+    if s.state ~= "interrupted" then err("misuse", "%s is not interrupted (it is %s)", name, s.state) end
+    history.add(db, { name = name, checksum = s.entry.checksum,
+                      direction = as == "applied" and "up" or "down", status = "applied",
+                      step = s.event.step, message = "resolved by hand as " .. as:gsub("_", " ") })
+  end)
+end
+
+--- Records the current file of an applied migration as accepted.
+function runner.accept(db, p, name, opts)
+  return locked(db, opts or {}, function()
+    history.ensure(db)
+    local st = runner.status(db, p)
+    local s = st.entries[index_of(st, name)]
+    if s.state ~= "applied" then err("misuse", "%s is not applied", name) end
+    if s.event.checksum == s.entry.checksum then err("misuse", "%s is unchanged", name) end
+    history.add(db, { name = name, checksum = s.entry.checksum, direction = "up", status = "applied",
+                      message = "accepted an edited file (was sha256 " .. (s.event.checksum or "?") .. ")" })
+  end)
+end
+
+return runner
