@@ -6,3 +6,4 @@ exclude_files = { "build/" }
 -- scripts run by `tide run`, which sets these globals
 files["bench/introspect.lua"] = { read_globals = { "tide", "url" } }
 files["bench/ddl.lua"] = { read_globals = { "tide", "url" } }
+files["bench/runner.lua"] = { read_globals = { "tide", "url" } }

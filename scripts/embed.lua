@@ -12,6 +12,9 @@ for i = 2, #arg do
   local src = f:read("a")
   f:close()
   local name = path:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+  -- precompiled (with debug info, so errors still name file and line):
+  -- the binary starts without parsing its own modules
+  src = string.dump(assert(load(src, "=[tide] " .. name)), false)
   local bytes = {}
   for j = 1, #src do bytes[j] = src:byte(j) end
   parts[#parts + 1] = ("static const char m%d[] = {%s, 0};\n"):format(i, table.concat(bytes, ","))

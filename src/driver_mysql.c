@@ -483,9 +483,12 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
   return m;
 }
 
+static void library_start(void);
+
 static int my_open(tide_conn *c, const tide_url *u, tide_err *e) {
   my_conn *mc = calloc(1, sizeof *mc);
   int i;
+  library_start();
   if (!mc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   c->db = mc;
   mc->host = dup_or_null(u->host);
@@ -783,16 +786,22 @@ static int my_cancel(tide_conn *c) {
   return rc;
 }
 
-/* libmariadb's global state: initialised once (mysql_init would do it
- * implicitly, but not thread-safely) and released when the last Lua state
- * that loaded tide.core closes, so that nothing is left allocated. */
-static int library_users;
+/* libmariadb's global state: initialised on the first MariaDB connection
+ * (mysql_init would do it implicitly, but not thread-safely; and not at
+ * start-up, which most runs never need) and released when the last Lua
+ * state that loaded tide.core closes, so that nothing is left allocated. */
+static int library_users, library_started;
+
+static void library_start(void) {
+  if (!library_started) library_started = mysql_library_init(0, NULL, NULL) == 0;
+}
 
 void tide_mysql_library(int start) {
   if (start) {
-    if (library_users++ == 0) mysql_library_init(0, NULL, NULL);
-  } else if (library_users > 0 && --library_users == 0) {
+    library_users++;
+  } else if (library_users > 0 && --library_users == 0 && library_started) {
     mysql_library_end();
+    library_started = 0;
   }
 }
 

@@ -250,8 +250,10 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
       return TIDE_ERR;
     }
   }
-  /* the values are copied into libpq's send buffer here */
-  if (!PQsendQueryParams(pc->pg, s->sql, n, s->ptypes, s->values, s->lengths, s->formats, 0))
+  /* the values are copied into libpq's send buffer here; without any, the
+   * simple protocol saves the server a parse/bind/describe exchange */
+  if (n == 0 ? !PQsendQuery(pc->pg, s->sql)
+             : !PQsendQueryParams(pc->pg, s->sql, n, s->ptypes, s->values, s->lengths, s->formats, 0))
     return pg_error(pc, NULL, e);
   PQsetSingleRowMode(pc->pg);
   s->running = 1;

@@ -24,7 +24,7 @@ static int search_embedded(lua_State *L) {
   for (m = tide_embedded; m->name; m++) {
     if (strcmp(m->name, name) == 0) {
       lua_pushfstring(L, "=[tide] %s", name);
-      if (luaL_loadbufferx(L, m->src, m->len, lua_tostring(L, -1), "t") != LUA_OK)
+      if (luaL_loadbufferx(L, m->src, m->len, lua_tostring(L, -1), "b") != LUA_OK)
         return lua_error(L);
       lua_pushfstring(L, "[tide] %s", name);
       return 2;

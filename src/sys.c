@@ -3,6 +3,7 @@
  * isatty, terminal width, process RSS, and SHA-256 (migration checksums;
  * written here so the core needs no crypto library).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,10 +86,41 @@ static int l_sha256(lua_State *L) {
   size_t len, i;
   const char *s = luaL_checklstring(L, 1, &len);
   unsigned char d[32];
-  char hex[65];
+  char hex[64];
+  static const char digits[] = "0123456789abcdef";
   tide_sha256((const unsigned char *)s, len, d);
-  for (i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+  for (i = 0; i < 32; i++) {
+    hex[2 * i] = digits[d[i] >> 4];
+    hex[2 * i + 1] = digits[d[i] & 15];
+  }
   lua_pushlstring(L, hex, 64);
+  return 1;
+}
+
+/* core.list_dir(path) -> sorted array of entry names (no "." or ".."), or
+ * nil and a message */
+static int l_list_dir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR *d = opendir(path);
+  struct dirent *ent;
+  int n = 0;
+  if (!d) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_newtable(L);
+  while ((ent = readdir(d)) != NULL) {
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+    lua_pushstring(L, ent->d_name);     /* cannot raise but for memory */
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -134,6 +166,7 @@ void tide_open_sys(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"sha256", l_sha256}, {"sleep", l_sleep}, {"now_ms", l_now_ms},
     {"isatty", l_isatty}, {"term_width", l_term_width}, {"rss_kb", l_rss_kb},
+    {"list_dir", l_list_dir},
     {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);

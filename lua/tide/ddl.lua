@@ -155,6 +155,7 @@ local function flush(m)
   local op = m._op
   m._op = { name = "rebuild", args = { p.table } }
   run(m, m._dialect:rebuild(m._model[p.table], keep, saved))
+  rawset(m, "_rebuilt", true)
   m._op = op
   m._dirty[p.table] = true
 end
@@ -715,6 +716,7 @@ function M:sql(per_dialect)
   local s = per_dialect[self._dialect.name] or per_dialect.default
   if s == nil then fail(self, "misuse", "no SQL for %s and no default", self._dialect.name) end
   run(self, type(s) == "table" and s or { s })
+  self._raw = true
   for name in pairs(self._model) do self._dirty[name] = true end
   self._complete = false               -- it may have created tables we do not know
   end_op(self)
@@ -744,6 +746,7 @@ end
 local function index(m, k)
   if k == "db" then
     flush(m)
+    rawset(m, "_raw", true)
     if not m.db_ then
       if m._on_db then m._on_db() end
       fail(m, "misuse", "data steps (m.db) need a database; tide.sql only renders SQL")

@@ -10,7 +10,8 @@ local history = {}
 
 history.TABLE = "tide_history"
 
-local function define(m)
+--- The table's definition, as a migration body.
+function history.define(m)
   m:create_table(history.TABLE, {
     { "id", "integer", primary_key = true, autoincrement = true },
     { "name", "string", length = 255, null = false },
@@ -32,7 +33,7 @@ end
 --- Creates the table if it is missing.
 function history.ensure(db)
   for _, t in ipairs(db:tables()) do if t == history.TABLE then return end end
-  for _, sql in ipairs(migrate.sql(db.backend, define)) do db:exec(sql) end
+  for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
 end
 
 function history.exists(db)
@@ -60,9 +61,9 @@ end
 
 function history.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
---- Adds an event row; returns its id. ev: name, checksum, direction,
--- status, step, steps, step_op, message, duration_ms.
-function history.add(db, ev)
+--- Adds an event row; returns its id when want_id. ev: name, checksum,
+-- direction, status, step, steps, step_op, message, duration_ms.
+function history.add(db, ev, want_id)
   local t = history.now()
   local done = ev.status ~= "running"
   db:exec("INSERT INTO " .. history.TABLE .. " (name, checksum, direction, status, step, steps, " ..
@@ -71,6 +72,7 @@ function history.add(db, ev)
           ev.name, ev.checksum, ev.direction, ev.status, ev.step or 0, ev.steps, ev.step_op,
           ev.started_at or t, done and t or nil, ev.duration_ms, history.who(), core.version,
           ev.message)
+  if not want_id then return nil end
   return db:query("SELECT max(id) AS id FROM " .. history.TABLE .. " WHERE name = ?", ev.name)[1].id
 end
 

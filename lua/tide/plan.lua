@@ -22,15 +22,13 @@ local function read(path)
   return s
 end
 
--- Lua files in dir (names without .lua), via ls: no LuaFileSystem needed.
+-- Lua files in dir (names without .lua).
 local function lua_files(dir)
   local out = {}
-  local p = io.popen("ls -1 -- '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  for line in p:lines() do
-    local name = line:match("^(.+)%.lua$")
+  for _, entry in ipairs(core.list_dir(dir) or {}) do
+    local name = entry:match("^(.+)%.lua$")
     if name then out[name] = true end
   end
-  p:close()
   return out
 end
 

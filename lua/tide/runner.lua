@@ -146,7 +146,8 @@ local function took_effect(db, name)
   end
 end
 
--- Applies (direction "up") or rolls back ("down") one migration.
+-- Applies (direction "up") or rolls back ("down") one migration. opts.model
+-- is the schema model kept across a run; dropped when it may be stale.
 local function run_one(db, e, direction, latest, opts)
   local mig = plan.compile(e)
   local fn = direction == "up" and mig.up or mig.down
@@ -157,11 +158,14 @@ local function run_one(db, e, direction, latest, opts)
   local t0 = core.now_ms()
   local ev = { name = e.name, checksum = e.checksum, direction = direction }
   log(opts, "%s %s", direction == "up" and "applying" or "rolling back", e.name)
+  opts.model = opts.model or migrate.load_model(db)
   if transactional(db) then
-    local ok, res = pcall(migrate.run, db, fn, { name = e.name, after = function(_, steps)
+    local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
+                                                          after = function(_, steps)
       ev.status, ev.step, ev.steps, ev.duration_ms = "applied", #steps, #steps, core.now_ms() - t0
       history.add(db, ev)
     end })
+    if raw or not ok then opts.model = nil end
     if not ok then
       ev.status, ev.message, ev.duration_ms = "failed", tostring(res), core.now_ms() - t0
       if not db:in_transaction() then history.add(db, ev) end
@@ -172,15 +176,17 @@ local function run_one(db, e, direction, latest, opts)
   local resume = is_interrupted(db, latest) and latest.direction == direction and latest.step or nil
   ev.status = "running"
   ev.message = resume and ("resumed at step %d"):format(resume) or nil
-  local id = history.add(db, ev)
+  local id = history.add(db, ev, true)
   local count = 0
-  local ok, res = pcall(migrate.run, db, fn, {
+  local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name),
+    model = not resume and opts.model or nil,
     on_step = function(n, op)
       count = n
       history.update(db, id, { step = n, step_op = op:sub(1, 255) })
     end,
   })
+  if raw or not ok or resume then opts.model = nil end
   if ok then
     history.update(db, id, { status = "applied", steps = count, duration_ms = core.now_ms() - t0 })
   else

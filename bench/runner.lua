@@ -1,0 +1,118 @@
+-- Driven by bench/runner (tide run): see there.
+local core = tide.core
+local N = tonumber(os.getenv("MIGRATIONS")) or 1000
+local plan = require "tide.plan"
+local runner = require "tide.runner"
+local history = require "tide.history"
+local dir = "build/bench/runner-migrations"
+
+local function sh(cmd) assert(os.execute(cmd), "failed: " .. cmd) end
+local function write(path, s) local f = assert(io.open(path, "w")) f:write(s) f:close() end
+
+-- migration i: odd ones create a table, even ones add a column to it
+local function body(i)
+  if i % 2 == 1 then
+    return ('m:create_table("t%04d", {{"id", "integer", primary_key = true}, {"a", "string", length = 40}})')
+      :format(i)
+  end
+  return ('m:add_column("t%04d", {"b", "integer"})'):format(i - 1)
+end
+
+sh("rm -rf " .. dir .. " && mkdir -p " .. dir)
+local names = {}
+for i = 1, N do
+  names[i] = ("m%04d"):format(i)
+  write(dir .. "/" .. names[i] .. ".lua", ("return { up = function(m) %s end }\n"):format(body(i)))
+end
+write(dir .. "/tide.plan", table.concat(names, "\n") .. "\n")
+local p = plan.load(dir)
+
+-- the floor's script: the SQL tide renders, plus the history insert, per commit
+local function raw_script(backend, single)
+  local parts = {}
+  for _, sql in ipairs(tide.sql(backend, function(m) history.define(m) end)) do parts[#parts + 1] = sql end
+  if single then parts[#parts + 1] = "BEGIN" end
+  for i = 1, N do
+    if not single then parts[#parts + 1] = "BEGIN" end
+    local fn = load("return function(m) " .. body(i) .. " end")()
+    local model = {}
+    if i % 2 == 0 then
+      model[("t%04d"):format(i - 1)] = { name = ("t%04d"):format(i - 1), columns = {
+        { name = "id", type = "integer", nullable = false }, { name = "a", type = "string", length = 40 } },
+        primary_key = { "id" }, uniques = {}, indexes = {}, foreign_keys = {}, checks = {} }
+    end
+    local m = require("tide.ddl").new { dialect = backend, model = model }
+    fn(m)
+    for _, sql in ipairs((require("tide.ddl").finish(m))) do parts[#parts + 1] = sql end
+    parts[#parts + 1] = ("INSERT INTO tide_history (name, checksum, direction, status, step, steps, " ..
+      "started_at, finished_at, duration_ms, who, tide_version) VALUES ('%s', '%s', 'up', 'applied', " ..
+      "1, 1, '%s', '%s', 1, '%s', '%s')"):format(names[i], p.entries[i].checksum, history.now(),
+      history.now(), history.who(), core.version)
+    if not single then parts[#parts + 1] = "COMMIT" end
+  end
+  if single then parts[#parts + 1] = "COMMIT" end
+  local file = "build/bench/runner-raw-" .. backend .. (single and "-single" or "") .. ".sql"
+  write(file, table.concat(parts, "\n;;\n"))
+  return file
+end
+
+local function fresh(backend)
+  if backend == "sqlite" then
+    os.remove("build/bench/runner.db")
+    os.remove("build/bench/runner-raw.db")
+    return "sqlite:build/bench/runner.db", "build/bench/runner-raw.db"
+  end
+  local admin = os.getenv("TIDE_TEST_PG_URL")
+  local a = tide.open(admin)
+  for _, d in ipairs({ "tide_bench_runner", "tide_bench_raw" }) do
+    a:exec("DROP DATABASE IF EXISTS " .. d)
+    a:exec("CREATE DATABASE " .. d)
+  end
+  a:close()
+  local u = core.parse_url(admin)
+  return admin:gsub("/postgres$", "/tide_bench_runner"),
+    ("host=%s port=%s user=%s password=%s dbname=tide_bench_raw"):format(u.host, u.port, u.user, u.password)
+end
+
+print(("runner: %d migrations (create table / add column), one transaction each"):format(N))
+for _, backend in ipairs({ "sqlite", "postgres" }) do
+  local url, raw_target = fresh(backend)
+  local script = raw_script(backend)
+  local pr = io.popen(("build/bench/runner_raw %s '%s' %s"):format(backend, raw_target, script))
+  local t_raw, raw_first, raw_last = pr:read("n", "n", "n")
+  pr:close()
+  local db = tide.open(url)
+  local marks = {}
+  local t0 = core.now_ms()
+  runner.up(db, p, { log = function() marks[#marks + 1] = core.now_ms() end })
+  local t_tide = core.now_ms() - t0
+  marks[#marks + 1] = core.now_ms()
+  db:close()
+  local first, last = marks[101] - marks[1], marks[#marks] - marks[#marks - 100]
+  print(("  %-8s tide up %6d ms   raw C loop %6d ms   ratio %.2fx (target <= 1.3)")
+    :format(backend, t_tide, t_raw, t_tide / t_raw))
+  print(("           first 100: %d ms, last 100: %d ms (raw C loop: %d ms, %d ms)")
+    :format(first, last, raw_first, raw_last))
+  -- tide status on the up-to-date database, as a user runs it
+  local best = math.huge
+  for _ = 1, 5 do
+    local s0 = core.now_ms()
+    sh(("build/tide --url '%s' --dir %s status > /dev/null"):format(url, dir))
+    best = math.min(best, core.now_ms() - s0)
+  end
+  print(("           tide status (up to date, whole process): %d ms (target <= 30)"):format(best))
+end
+
+os.remove("build/bench/runner-single.db")
+os.remove("build/bench/runner-raw-single.db")
+local pr = io.popen(("build/bench/runner_raw sqlite build/bench/runner-raw-single.db %s")
+  :format(raw_script("sqlite", true)))
+local t_raw_single = pr:read("n")
+pr:close()
+local db = tide.open("sqlite:build/bench/runner-single.db")
+local t0 = core.now_ms()
+runner.up(db, p, { single_transaction = true })
+local t_single = core.now_ms() - t0
+db:close()
+print(("  sqlite   --single-transaction: %d ms for %d migrations; raw C loop in one transaction %d ms, " ..
+  "ratio %.2fx (target <= 200 ms)"):format(t_single, N, t_raw_single, t_single / t_raw_single))
