@@ -193,12 +193,24 @@ h.each_backend(describe, it, function(b)
         local out
         out, _, code = tide({ "--dir", dir, "status" })
         assert.equal(4, code)
-        assert.matches("a interrupted at step 1: create_table%(t1, {%.%.%.}%)", out)
+        assert.matches("a interrupted at step 1: create_table%(t1, {%.%.%.}%)", out)   -- a data step hides n
       end
       _, err, code = tide({ "--dir", dir, "up" })       -- resumes (mysql) or runs again
       assert.equal(0, code, err)
       assert.same({ "t1", "t2" }, tables())
       assert.equal(0, select(3, tide({ "--dir", dir, "status" })))
+    end)
+
+    it("an interrupted migration is reported with its step of n", function()
+      if b.name ~= "mysql" then return end
+      local body = 'm:create_table("t1", {{"id", "integer"}})\nm:sql{default = "SELECT * FROM no_such_table"}\n' ..
+                   'm:create_table("t2", {{"id", "integer"}})'
+      local dir = folder({ { "a", body, false } })
+      assert.equal(1, select(3, tide({ "--dir", dir, "up" })))
+      local out, _, code = tide({ "--dir", dir, "--json", "status" })
+      assert.equal(4, code)
+      assert.matches('"state":"interrupted"', out)
+      assert.matches("a interrupted at step 2 of 3: sql%({%.%.%.}%)", out)
     end)
 
     it("an interrupted migration can be resolved by hand", function()
@@ -234,6 +246,28 @@ h.each_backend(describe, it, function(b)
     for _, r in ipairs(rows) do assert.equal(1, r.n) end
   end)
 
+  it("waits for another runner's lock, then fails clearly", function()
+    local dir = folder({ table_mig("a", "ta") })
+    local holder = core.open(url)
+    assert.is_true(holder:lock("tide_migrate", 0))
+    local t0 = core.now_ms()
+    local _, err, code = tide({ "--dir", dir, "--lock-timeout", "1", "up" })
+    assert.equal(1, code)
+    assert.is_true(core.now_ms() - t0 >= 1000)
+    assert.matches("another tide runner holds the lock on .* %(waited 1%.%d s", err)
+    holder:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+  end)
+
+  it("status --json lists every migration", function()
+    local dir = folder({ table_mig("a", "ta"), table_mig("b", "tb") })
+    tide({ "--dir", dir, "up", "--to", "a" })
+    local out, _, code = tide({ "--dir", dir, "--json", "status" })
+    assert.equal(3, code)
+    assert.matches('"name":"a","state":"applied"', out)
+    assert.matches('"name":"b","state":"pending"', out)
+  end)
+
   it("--sql prints the SQL and touches nothing", function()
     local dir = folder({ table_mig("a", "ta") })
     local out, err, code = tide({ "--dir", dir, "up", "--sql" })
@@ -255,6 +289,24 @@ h.each_backend(describe, it, function(b)
       assert.matches("boom", err)
     end
     assert.same({}, tables())
+  end)
+end)
+
+describe("configuration", function()
+  it("tide.lua in the current directory gives url and dir", function()
+    local cwd = h.tmpname(".proj")
+    os.execute("mkdir -p " .. cwd .. "/db")
+    write(cwd .. "/tide.lua", 'return { url = "sqlite:' .. cwd .. '/app.db", dir = "db" }\n')
+    local out, err, code = h.run_tide({ "new", "first" }, { cwd = cwd })
+    assert.equal(0, code, err)
+    assert.matches("db/first.lua", out)
+    out, err, code = h.run_tide({ "status" }, { cwd = cwd })
+    assert.equal(3, code, err)
+    assert.matches("sqlite:" .. cwd:gsub("%p", "%%%0") .. "/app.db", out)
+    write(cwd .. "/tide.lua", "return {")
+    _, err, code = h.run_tide({ "status" }, { cwd = cwd })
+    assert.equal(1, code)
+    assert.matches("^tide: tide.lua:1:", err)
   end)
 end)
 

@@ -55,7 +55,7 @@ local function project_config()
   local src = f:read("a")
   f:close()
   local chunk, err = load(src, "@tide.lua", "t", {})
-  if not chunk then error("tide.lua: " .. err, 0) end
+  if not chunk then error(err, 0) end             -- already "tide.lua:LINE: ..."
   local ok, cfg = pcall(chunk)
   if not ok then error("tide.lua: " .. tostring(cfg), 0) end
   if type(cfg) ~= "table" then error("tide.lua: must return a table {url = ..., dir = ...}", 0) end

@@ -736,7 +736,7 @@ local function stepped(k, f)
     self._op_count = self._op_count + 1
     local n, args = self._op_count, { ... }
     local from = self._resume_from
-    if from and (n < from or (n == from and self._took_effect(k, args))) then return end
+    if from and (n < from or (n == from and self._took_effect and self._took_effect(k, args))) then return end
     if self._on_step then self._on_step(n, k .. "(" .. fmt_args(args) .. ")") end
     return f(self, ...)
   end
@@ -753,7 +753,7 @@ local function index(m, k)
     end
     return m.db_
   end
-  if OPS[k] and (m._on_step or m._resume_from) then return stepped(k, M[k]) end
+  if OPS[k] then return stepped(k, M[k]) end
   return M[k]
 end
 

@@ -52,13 +52,15 @@ local function overlay(base)
 end
 
 -- Checks fn against the model without a database, up to its first data
--- step (which needs the database, so the check ends there).
+-- step (which needs the database, so the check ends there). Returns the
+-- number of steps if it saw them all.
 local function check(db, fn, name, model, opts)
   local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
                       on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
                       took_effect = opts.took_effect }
   local ok, err = pcall(fn, m)
   if not ok and err ~= STOP then error(err, 0) end
+  return ok and m._op_count or nil          -- every step seen, when no data step stopped it
 end
 
 local function fk_violations(db)
@@ -71,7 +73,8 @@ local function fk_violations(db)
 end
 
 --- Runs fn(m) on db. opts.name names the migration in errors; on_step,
--- resume_from and took_effect are passed to the DSL (see tide.ddl); after(db)
+-- resume_from and took_effect are passed to the DSL (see tide.ddl);
+-- on_plan(n) learns the number of steps (nil if a data step hides it); after(db)
 -- runs last inside the transaction (the runner's history row); model is a
 -- schema model to use and keep up to date (else it is read from db).
 -- Returns the SQL that ran, the steps ({op =, sql =}), and whether raw SQL
@@ -83,7 +86,8 @@ function migrate.run(db, fn, opts)
     error(core.error { class = "misuse", message = "tide.migrate: expected a function(m)" }, 0)
   end
   local model = opts.model or load_model(db)
-  check(db, fn, name, overlay(model), opts)
+  local planned = check(db, fn, name, overlay(model), opts)
+  if opts.on_plan then opts.on_plan(planned) end
   local sqlite = db.backend == "sqlite"
   local outer = db:in_transaction()
   local transactional = db.backend ~= "mysql"

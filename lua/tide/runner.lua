@@ -181,6 +181,7 @@ local function run_one(db, e, direction, latest, opts)
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name),
     model = not resume and opts.model or nil,
+    on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
     on_step = function(n, op)
       count = n
       history.update(db, id, { step = n, step_op = op:sub(1, 255) })
