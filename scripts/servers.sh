@@ -5,7 +5,8 @@
 # TIDE_TEST_PG_URL / TIDE_TEST_MYSQL_URL (admin URLs with a password), and
 # tears everything down at exit, on failure and on Ctrl-C.
 # A server that fails to start is reported; the specs then fail or skip it
-# (TIDE_REQUIRE_BACKENDS decides).
+# (TIDE_REQUIRE_BACKENDS decides). $TIDE_TEST_SERVERS_DIR/{pg,my}-{start,stop}
+# restart a server with the same settings (fault-injection specs use them).
 
 TIDE_SERVERS_DIR=""
 TIDE_TEST_PASSWORD="tide-secret-pw"
@@ -52,9 +53,20 @@ start_pg() {
   as_server "$bin/initdb" -D "$dir" -U tide --pwfile="$TIDE_SERVERS_DIR/pgpw" -A scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 >"$TIDE_SERVERS_DIR/pg-init.log" 2>&1 ||
     { cat "$TIDE_SERVERS_DIR/pg-init.log"; return 1; }
-  as_server "$bin/pg_ctl" -D "$dir" -w -t 60 -l "$TIDE_SERVERS_DIR/pg.log" \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >/dev/null || { cat "$TIDE_SERVERS_DIR/pg.log"; return 1; }
+  local as="" ; [ "$(id -u)" -eq 0 ] && as="runuser -u nobody --"
+  cat > "$TIDE_SERVERS_DIR/pg-start" <<SH
+#!/bin/sh
+$as "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1 && exit 0
+exec $as "$bin/pg_ctl" -D "$dir" -w -t 60 -l "$TIDE_SERVERS_DIR/pg.log" -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null
+SH
+  # a clean shutdown: the servers run without synchronous commits, so a
+  # crash could lose the last transactions
+  cat > "$TIDE_SERVERS_DIR/pg-stop" <<SH
+#!/bin/sh
+exec $as "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+SH
+  chmod +x "$TIDE_SERVERS_DIR/pg-start" "$TIDE_SERVERS_DIR/pg-stop"
+  "$TIDE_SERVERS_DIR/pg-start" || { cat "$TIDE_SERVERS_DIR/pg.log"; return 1; }
   export TIDE_TEST_PG_URL="postgres://tide:$TIDE_TEST_PASSWORD@127.0.0.1:$port/postgres"
   export TIDE_TEST_PG_SOCKET_DIR=$dir TIDE_TEST_PG_PORT=$port
   echo "servers: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
@@ -74,17 +86,31 @@ CREATE USER IF NOT EXISTS 'tide'@'%' IDENTIFIED BY '$TIDE_TEST_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'tide'@'%' WITH GRANT OPTION;
 SQL
   chmod 644 "$TIDE_SERVERS_DIR/my-init.sql"
-  as_server /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port="$port" --bind-address=127.0.0.1 \
-    --socket="$TIDE_SERVERS_DIR/my.sock" --pid-file="$TIDE_SERVERS_DIR/my.pid" \
-    --init-file="$TIDE_SERVERS_DIR/my-init.sql" --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
-    --innodb-buffer-pool-size=256M --innodb-log-file-size=64M --max-connections=300 \
-    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    --log-error="$TIDE_SERVERS_DIR/my.log" >/dev/null 2>&1 &
-  for _ in $(seq 300); do
-    [ -S "$TIDE_SERVERS_DIR/my.sock" ] && (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-    sleep 0.1
-  done
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || { cat "$TIDE_SERVERS_DIR/my.log"; return 1; }
+  local as="" ; [ "$(id -u)" -eq 0 ] && as="runuser -u nobody --"
+  cat > "$TIDE_SERVERS_DIR/my-start" <<SH
+#!/bin/bash
+kill -0 "\$(cat "$TIDE_SERVERS_DIR/my.pid" 2>/dev/null)" 2>/dev/null && exit 0
+$as /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port="$port" --bind-address=127.0.0.1 \
+  --socket="$TIDE_SERVERS_DIR/my.sock" --pid-file="$TIDE_SERVERS_DIR/my.pid" \
+  --init-file="$TIDE_SERVERS_DIR/my-init.sql" --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
+  --innodb-buffer-pool-size=256M --innodb-log-file-size=64M --max-connections=300 \
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+  --log-error="$TIDE_SERVERS_DIR/my.log" >/dev/null 2>&1 &
+for _ in \$(seq 300); do
+  [ -S "$TIDE_SERVERS_DIR/my.sock" ] && (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && exit 0
+  sleep 0.1
+done
+exit 1
+SH
+  cat > "$TIDE_SERVERS_DIR/my-stop" <<SH
+#!/bin/sh
+pid=\$(cat "$TIDE_SERVERS_DIR/my.pid" 2>/dev/null) || exit 0
+kill -TERM "\$pid" 2>/dev/null
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
+rm -f "$TIDE_SERVERS_DIR/my.sock" "$TIDE_SERVERS_DIR/my.pid"
+SH
+  chmod +x "$TIDE_SERVERS_DIR/my-start" "$TIDE_SERVERS_DIR/my-stop"
+  "$TIDE_SERVERS_DIR/my-start" || { cat "$TIDE_SERVERS_DIR/my.log"; return 1; }
   export TIDE_TEST_MYSQL_URL="mysql://tide:$TIDE_TEST_PASSWORD@127.0.0.1:$port/mysql"
   export TIDE_TEST_MYSQL_SOCKET=$TIDE_SERVERS_DIR/my.sock TIDE_TEST_MYSQL_PORT=$port
   echo "servers: MariaDB $(/usr/sbin/mariadbd --version | awk '{print $3}') on 127.0.0.1:$port"
@@ -92,6 +118,7 @@ SQL
 
 servers_start() {
   TIDE_SERVERS_DIR=$(mktemp -d /tmp/tide-servers.XXXXXX)
+  export TIDE_TEST_SERVERS_DIR=$TIDE_SERVERS_DIR
   chmod 755 "$TIDE_SERVERS_DIR"
   [ "$(id -u)" -eq 0 ] && chown nobody "$TIDE_SERVERS_DIR"
   trap servers_stop EXIT

@@ -153,7 +153,34 @@ static int end_tx(lua_State *L, const char *what, const char *sql) {
   return 0;
 }
 
-static int conn_commit(lua_State *L) { return end_tx(L, "commit", "COMMIT"); }
+static int conn_commit(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  void *st = NULL;
+  tide_err e;
+  int rc;
+  if (!c->drv->in_transaction(c)) return tide_raise_misuse(L, "commit: no transaction is open");
+  rc = c->drv->prepare(c, "COMMIT", 6, &st, &e);
+  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, &e);
+  while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, &e)) == 1) rc = TIDE_OK;
+  if (st) c->drv->finalize(c, st);
+  if (rc == TIDE_ERR) {
+    /* the server may have committed before the connection went, unless
+     * the driver knows it never ran the COMMIT */
+    if (e.cls == TE_CONNECTION && !e.not_run) c->commit_unknown = 1;
+    return tide_raise(L, &e, c->drv->backend);
+  }
+  c->commits++;
+  return 0;
+}
+
+/* db:commits() -> number of commits so far, and whether the outcome of a
+ * COMMIT is unknown (it failed because the connection was lost) */
+static int conn_commits(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  lua_pushinteger(L, c->commits);
+  lua_pushboolean(L, c->commit_unknown);
+  return 2;
+}
 static int conn_rollback(lua_State *L) { return end_tx(L, "rollback", "ROLLBACK"); }
 
 static int conn_in_transaction(lua_State *L) {
@@ -351,6 +378,7 @@ void tide_open_conn(lua_State *L) {
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
+    {"commits", conn_commits},
     {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);

@@ -92,6 +92,7 @@ static tide_errclass class_of(unsigned n) {
 static int my_error(unsigned n, const char *state, const char *msg, tide_err *e) {
   tide_err_set(e, class_of(n), "%s", msg && *msg ? msg : "unknown MariaDB error");
   e->code = (int)n;
+  e->not_run = n == 2006;       /* "server has gone away": found before sending */
   if (state && strcmp(state, "00000") != 0) snprintf(e->sqlstate, sizeof e->sqlstate, "%s", state);
   switch (e->cls) {
   case TE_UNIQUE: between(msg, "for key '", '\'', e->constraint, sizeof e->constraint); break;

@@ -95,6 +95,8 @@ static int pg_error(pg_conn *pc, const PGresult *res, tide_err *e) {
     const char *v, *detail;
     tide_err_set(e, class_of(st), "%s", line);
     snprintf(e->sqlstate, sizeof e->sqlstate, "%s", st);
+    /* the server ended the session (57P0x): whatever was open rolled back */
+    e->not_run = strncmp(st, "57P0", 4) == 0;
     if ((v = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME))) snprintf(e->constraint, sizeof e->constraint, "%s", v);
     if ((v = PQresultErrorField(res, PG_DIAG_TABLE_NAME))) snprintf(e->table, sizeof e->table, "%s", v);
     if ((v = PQresultErrorField(res, PG_DIAG_COLUMN_NAME))) snprintf(e->columns, sizeof e->columns, "%s", v);
@@ -253,8 +255,11 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
   /* the values are copied into libpq's send buffer here; without any, the
    * simple protocol saves the server a parse/bind/describe exchange */
   if (n == 0 ? !PQsendQuery(pc->pg, s->sql)
-             : !PQsendQueryParams(pc->pg, s->sql, n, s->ptypes, s->values, s->lengths, s->formats, 0))
-    return pg_error(pc, NULL, e);
+             : !PQsendQueryParams(pc->pg, s->sql, n, s->ptypes, s->values, s->lengths, s->formats, 0)) {
+    pg_error(pc, NULL, e);
+    e->not_run = 1;                     /* it never left this process */
+    return TIDE_ERR;
+  }
   PQsetSingleRowMode(pc->pg);
   s->running = 1;
   s->changes = 0;

@@ -176,7 +176,7 @@ static void push_columns_copy(lua_State *L, tide_stmt *s) {
 static int run_exec(lua_State *L, tide_stmt *s, int first, int n) {
   tide_conn *c = s->conn;
   tide_err e;
-  int rc;
+  int rc, autocommit = !c->drv->in_transaction(c);
   tide_stmt_execute(L, s, first, n);
   while ((rc = c->drv->fetch(c, s->st, &e)) == 1) {}
   if (rc == TIDE_ERR) {
@@ -188,6 +188,7 @@ static int run_exec(lua_State *L, tide_stmt *s, int first, int n) {
   lua_pushinteger(L, (lua_Integer)c->drv->last_id(c, s->st));
   c->drv->reset(c, s->st);
   s->executed = 0;
+  if (autocommit && !c->drv->in_transaction(c)) c->commits++;
   return 2;
 }
 

@@ -38,6 +38,7 @@ typedef struct tide_err {
   char table[128];
   char columns[256];        /* comma separated */
   char sql[512];            /* the statement, for syntax errors */
+  int not_run;              /* known: the server did not run the statement */
 } tide_err;
 
 /* A parsed URL; every string points into `buf` (one allocation). */
@@ -61,6 +62,10 @@ typedef struct tide_conn {
   char *redacted;           /* password replaced, for __tostring and errors */
   tide_stmt *stmts;         /* open statements, finalized when the conn closes */
   tide_watch *watch;        /* cancel_after's thread, or NULL */
+  /* work made durable: COMMITs, and statements run outside a transaction;
+   * lets a retry policy tell whether repeating a failed unit is safe */
+  lua_Integer commits;
+  int commit_unknown;       /* a COMMIT failed on a lost connection: outcome unknown */
 } tide_conn;
 
 struct tide_stmt {

@@ -16,6 +16,13 @@ end
 
 local migrate = require "tide.migrate"
 local ddl = require "tide.ddl"
+local retry = require "tide.retry"
+
+--- Retries fn(db) on retryable errors; see tide.retry.
+tide.retry = retry.run
+
+--- db:transaction(fn, {retry = opts}): fn in a transaction (retried).
+core.Connection.transaction = retry.transaction
 
 --- Runs a migration body fn(m) on db now: DSL operations and data steps
 -- (m.db), in one transaction where the backend's DDL allows. Operations are
