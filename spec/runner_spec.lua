@@ -259,6 +259,38 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
   end)
 
+  it("survives its session being killed mid-migration: reconnects, resumes, applies once", function()
+    if b.name == "sqlite" then return end
+    local sleep = b.name == "postgres" and "SELECT pg_sleep(1)" or "SELECT SLEEP(1)"
+    local dir = folder({ table_mig("a", "ta"),
+      { "b", 'm:create_table("tb", {{"id", "integer"}})\nm.db:query("' .. sleep .. '")', false },
+      table_mig("c", "tc") })
+    local find = b.name == "postgres"
+      and "SELECT pid AS id FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' AND pid <> pg_backend_pid()"
+      or "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(1)%' AND ID <> CONNECTION_ID()"
+    local kill = b.name == "postgres" and "SELECT pg_terminate_backend(%d)" or "KILL %d"
+    local killer = h.spawn_lua(([[
+      local core = require "tide.core"
+      local admin = core.open(%q)
+      for _ = 1, 500 do
+        local rows = admin:query(%q)
+        if rows[1] then admin:exec((%q):format(math.tointeger(rows[1].id))) print("killed") return end
+        core.sleep(10)
+      end
+      print("no session found")
+    ]]):format(b.admin, find, kill))
+    local out, err, code = tide({ "--dir", dir, "up" })
+    assert.equal("killed\n", killer.wait())
+    assert.equal(0, code, out .. err)
+    assert.matches("retry 1: connection", err)
+    assert.same({ "ta", "tb", "tc" }, tables())
+    local db = core.open(url)
+    local rows = db:query("SELECT name, count(*) AS n FROM tide_history WHERE status = 'applied' " ..
+                          "GROUP BY name ORDER BY name")
+    db:close()
+    assert.same({ { name = "a", n = 1 }, { name = "b", n = 1 }, { name = "c", n = 1 } }, rows)
+  end)
+
   it("status --json lists every migration", function()
     local dir = folder({ table_mig("a", "ta"), table_mig("b", "tb") })
     tide({ "--dir", dir, "up", "--to", "a" })

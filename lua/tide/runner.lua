@@ -11,6 +11,7 @@ local migrate = require "tide.migrate"
 local plan = require "tide.plan"
 local ddl = require "tide.ddl"
 local names = require "tide.names"
+local retry = require "tide.retry"
 
 local runner = {}
 
@@ -80,18 +81,26 @@ function runner.status(db, p)
            code = #problems > 0 and 4 or pending > 0 and 3 or 0 }
 end
 
--- Runs fn holding the runner lock.
+-- Runs fn holding the runner lock, as one retried unit: after a lost
+-- connection, a deadlock or a lock wait timeout it reconnects, takes the
+-- lock again and runs fn again. That is safe because fn starts from the
+-- recorded history each time: on SQLite and PostgreSQL a migration commits
+-- with its history row; on MariaDB the step reached is recorded.
 local function locked(db, opts, fn)
   local timeout = opts.lock_timeout_ms or 30000
-  local t0 = core.now_ms()
-  if not db:lock(runner.LOCK, timeout) then
-    err("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s; --lock-timeout " ..
-        "waits longer)", db.url, (core.now_ms() - t0) / 1000)
-  end
-  local ok, e = pcall(fn)
-  db:unlock(runner.LOCK)
-  if not ok then error(e, 0) end
-  return e
+  return retry.run(db, function()
+    local t0 = core.now_ms()
+    if not db:lock(runner.LOCK, timeout) then
+      error(core.error { class = "lock_timeout", retryable = false, message = ("another tide runner " ..
+        "holds the lock on %s (waited %.1f s; --lock-timeout waits longer)"):format(db.url,
+        (core.now_ms() - t0) / 1000) }, 0)
+    end
+    local ok, e = pcall(fn)
+    pcall(db.unlock, db, runner.LOCK)
+    if not ok then error(e, 0) end
+    return e
+  end, { resumable = true, interval = 200, max_elapsed = opts.retry_max_elapsed_ms or 60000,
+         log = opts.log or function() end })
 end
 
 local function log(opts, fmt, ...)
