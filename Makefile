@@ -26,9 +26,10 @@ $(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC)
 	@mkdir -p $(BUILD)
 	$(LUA) scripts/embed.lua $@ $(LUA_SRC)
 
-$(BUILD)/tide: src/main.c $(CORE_SRC) $(BUILD)/embedded.c $(HDRS)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Isrc -o $@ src/main.c $(CORE_SRC) \
-	  $(BUILD)/embedded.c -llua5.4 $(DRIVER_LIBS) $(LDFLAGS)
+# The binary alone has line editing (repl.c, libedit) for `tide repl`.
+$(BUILD)/tide: src/main.c src/repl.c $(CORE_SRC) $(BUILD)/embedded.c $(HDRS)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Isrc -o $@ src/main.c src/repl.c $(CORE_SRC) \
+	  $(BUILD)/embedded.c -llua5.4 $(DRIVER_LIBS) -ledit $(LDFLAGS)
 
 # The module takes Lua's symbols from the interpreter that loads it.
 $(BUILD)/lib/tide/core.so: $(CORE_SRC) $(HDRS)

@@ -30,6 +30,7 @@ build = {
     ["tide.ddl"] = "lua/tide/ddl.lua",
     ["tide.history"] = "lua/tide/history.lua",
     ["tide.plan"] = "lua/tide/plan.lua",
+    ["tide.repl"] = "lua/tide/repl.lua",
     ["tide.retry"] = "lua/tide/retry.lua",
     ["tide.runner"] = "lua/tide/runner.lua",
     ["tide.dialect.base"] = "lua/tide/dialect/base.lua",

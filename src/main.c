@@ -16,6 +16,7 @@ typedef struct embedded { const char *name; const char *src; size_t len; } embed
 extern const embedded tide_embedded[];
 
 int luaopen_tide_core(lua_State *L);
+int luaopen_tide_lineedit(lua_State *L);
 
 /* package.searchers entry: finds a module among the embedded sources. */
 static int search_embedded(lua_State *L) {
@@ -40,6 +41,8 @@ static void install_loaders(lua_State *L) {
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_tide_core);
   lua_setfield(L, -2, "tide.core");
+  lua_pushcfunction(L, luaopen_tide_lineedit);
+  lua_setfield(L, -2, "tide.lineedit");
   lua_pop(L, 1);
   if (dir && *dir) {
     lua_getfield(L, -1, "path");

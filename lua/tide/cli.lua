@@ -25,6 +25,7 @@ commands:
   accept NAME             record the edited file of an applied migration
   inspect [URL] [TABLE]   the schema, or one table: columns, keys, indexes
   run FILE [ARGS]         run a Lua script with `tide` and `url` set
+  repl [URL]              a Lua/SQL prompt with `db` connected (\\help inside)
   help                    this text
 
 options:
@@ -115,52 +116,8 @@ end
 
 -- ---- inspect ----------------------------------------------------------
 
-local function portable(c)
-  local t = tide.schema.portable_type(c)
-  return tide.schema.type_label({ type = t, length = c.length, precision = c.precision,
-                                  scale = c.scale })
-end
-
-local function list(cols) return "(" .. table.concat(cols or {}, ", ") .. ")" end
-
-local function render_table(d)
-  local rows = {}
-  local pk = {}
-  for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
-  for _, c in ipairs(d.columns) do
-    local extra = {}
-    if pk[c.name] then extra[#extra + 1] = "primary key" end
-    if c.autoincrement then extra[#extra + 1] = "autoincrement" end
-    rows[#rows + 1] = { c.name, portable(c), c.raw_type or "", c.nullable and "null" or "not null",
-                        c.default or "", table.concat(extra, ", ") }
-  end
-  local lines = { ui.colour("bold", "table " .. d.name),
-                  ui.table({ "column", "type", "raw type", "nullable", "default", "" }, rows,
-                           { indent = "  " }) }
-  local cons = {}
-  if d.primary_key then
-    cons[#cons + 1] = { "primary key", d.primary_key.name or "", list(d.primary_key.columns) }
-  end
-  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", list(u.columns) } end
-  for _, x in ipairs(d.indexes) do
-    cons[#cons + 1] = { x.unique and "unique index" or "index", x.name or "",
-                        list(x.columns) .. (x.where and (" where " .. x.where) or "") }
-  end
-  for _, f in ipairs(d.foreign_keys) do
-    cons[#cons + 1] = { "foreign key", f.name or "", ("%s -> %s %s on delete %s on update %s")
-      :format(list(f.columns), f.ref_table, list(f.ref_columns), f.on_delete or "no action",
-              f.on_update or "no action") }
-  end
-  for _, c in ipairs(d.checks) do cons[#cons + 1] = { "check", c.name or "", c.expression or "" } end
-  if #cons > 0 then
-    lines[#lines + 1] = ""
-    lines[#lines + 1] = ui.table({ "constraint", "name", "definition" }, cons, { indent = "  " })
-  end
-  return table.concat(lines, "\n")
-end
-
 local function with_portable_types(desc)
-  for _, c in ipairs(desc.columns) do c.portable_type = portable(c) end
+  for _, c in ipairs(desc.columns) do c.portable_type = ui.portable_type(c) end
   return desc
 end
 
@@ -177,7 +134,7 @@ local function cmd_inspect(ctx, args)
     if ctx.json then
       out(ctx, ui.json({ backend = db.backend, table = with_portable_types(d) }))
     else
-      out(ctx, render_table(d))
+      out(ctx, ui.describe_table(d))
     end
     return EXIT.ok
   end
@@ -192,7 +149,7 @@ local function cmd_inspect(ctx, args)
   end
   local parts = { ("%s (%s): %d table%s"):format(db.url, db.backend, #names,
                                                    #names == 1 and "" or "s") }
-  for _, n in ipairs(names) do parts[#parts + 1] = "\n" .. render_table(s[n]) end
+  for _, n in ipairs(names) do parts[#parts + 1] = "\n" .. ui.describe_table(s[n]) end
   out(ctx, table.concat(parts, "\n"))
   return EXIT.ok
 end
@@ -364,11 +321,20 @@ local function cmd_accept(ctx, args)
   return EXIT.ok
 end
 
+-- tide repl [URL]: see tide.repl
+local function cmd_repl(ctx, args)
+  local _, rest = options("repl", args, {})
+  if #rest > 1 then usage_error("repl: takes at most a URL") end
+  local db <close> = tide.open(rest[1] or resolve_url(ctx))
+  return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
+end
+
 local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
   inspect = cmd_inspect,
   run = cmd_run,
+  repl = cmd_repl,
   help = function(ctx) out(ctx, USAGE) return EXIT.ok end,
 }
 

@@ -1,6 +1,7 @@
 --- tide.ui: terminal output: aligned tables, colours when stdout is a
 -- terminal, and JSON (an encoder only; tide never parses JSON).
 local core = require "tide.core"
+local schema = require "tide.schema"
 
 local ui = {}
 
@@ -107,5 +108,58 @@ function ui.json(v)
   encode(v, out)
   return table.concat(out)
 end
+
+--- The portable type of a raw column, for display: "string(30)".
+function ui.portable_type(c)
+  local t = schema.portable_type(c)
+  return schema.type_label({ type = t, length = c.length, precision = c.precision,
+                                  scale = c.scale })
+end
+
+local function list(cols) return "(" .. table.concat(cols or {}, ", ") .. ")" end
+
+--- A table description as aligned text: columns, then keys, indexes,
+-- foreign keys and checks; `referenced_by` lists foreign keys of other
+-- tables pointing at it ({table =, fk =}).
+function ui.describe_table(d, referenced_by)
+  local rows = {}
+  local pk = {}
+  for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
+  for _, c in ipairs(d.columns) do
+    local extra = {}
+    if pk[c.name] then extra[#extra + 1] = "primary key" end
+    if c.autoincrement then extra[#extra + 1] = "autoincrement" end
+    rows[#rows + 1] = { c.name, ui.portable_type(c), c.raw_type or "", c.nullable and "null" or "not null",
+                        c.default or "", table.concat(extra, ", ") }
+  end
+  local lines = { ui.colour("bold", "table " .. d.name),
+                  ui.table({ "column", "type", "raw type", "nullable", "default", "" }, rows,
+                           { indent = "  " }) }
+  local cons = {}
+  if d.primary_key then
+    cons[#cons + 1] = { "primary key", d.primary_key.name or "", list(d.primary_key.columns) }
+  end
+  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", list(u.columns) } end
+  for _, x in ipairs(d.indexes) do
+    cons[#cons + 1] = { x.unique and "unique index" or "index", x.name or "",
+                        list(x.columns) .. (x.where and (" where " .. x.where) or "") }
+  end
+  for _, f in ipairs(d.foreign_keys) do
+    cons[#cons + 1] = { "foreign key", f.name or "", ("%s -> %s %s on delete %s on update %s")
+      :format(list(f.columns), f.ref_table, list(f.ref_columns), f.on_delete or "no action",
+              f.on_update or "no action") }
+  end
+  for _, c in ipairs(d.checks) do cons[#cons + 1] = { "check", c.name or "", c.expression or "" } end
+  for _, r in ipairs(referenced_by or {}) do
+    cons[#cons + 1] = { "referenced by", r.fk.name or "", ("%s %s -> %s"):format(r.table, list(r.fk.columns),
+                                                                                 list(r.fk.ref_columns)) }
+  end
+  if #cons > 0 then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = ui.table({ "constraint", "name", "definition" }, cons, { indent = "  " })
+  end
+  return table.concat(lines, "\n")
+end
+
 
 return ui

@@ -1,0 +1,339 @@
+--- tide.repl: `tide repl` — a Lua 5.4 prompt with `db` connected and
+-- `tide` loaded, backslash commands to look around a schema (\dt, \d, \di),
+-- an SQL mode, aligned result tables, and Ctrl-C that cancels the running
+-- statement. Without a terminal it reads standard input, for scripts.
+local core = require "tide.core"
+local tide = require "tide"
+local ui = require "tide.ui"
+
+local repl = {}
+
+local HELP = [[
+  \dt            tables, with row counts (estimates on PostgreSQL and MariaDB)
+  \d TABLE       columns, keys, indexes, foreign keys out and in
+  \di            indexes of every table
+  \sql           toggle SQL mode (statements end with ;)
+  \timing        toggle showing how long each statement took
+  \x             toggle one column per line
+  \debug         toggle Lua tracebacks on errors
+  \help          this text
+  \q             quit (or Ctrl-D)
+Lua: `db` is the connection, `tide` the library; an expression prints its value.]]
+
+local COMMANDS = { "\\dt", "\\d", "\\di", "\\sql", "\\timing", "\\x", "\\debug", "\\help", "\\q" }
+
+local ROW_COUNTS = {
+  postgres = "SELECT c.relname AS name, c.reltuples::bigint AS estimate FROM pg_class c " ..
+             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() " ..
+             "AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+  mysql = "SELECT TABLE_NAME AS name, TABLE_ROWS AS estimate FROM information_schema.TABLES " ..
+          "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME",
+}
+
+local function cell(v, width)
+  if v == nil then return ui.colour("dim", "NULL") end
+  local s
+  if type(v) == "string" and not utf8.len(v) then
+    s = "\\x" .. v:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  else
+    s = tostring(v)
+  end
+  s = s:gsub("[\r\n\t]", " ")
+  if width and (utf8.len(s) or #s) > width then s = s:sub(1, (utf8.offset(s, width) or width + 1) - 1) .. "…" end
+  return s
+end
+
+-- Rows (arrays of {column = value}) under their column names.
+local function render_rows(st, rows, columns)
+  local width = math.max(20, ((core.term_width() or 100) - 2 * #columns) // math.max(#columns, 1))
+  if st.expanded then
+    local out = {}
+    for i, r in ipairs(rows) do
+      out[#out + 1] = ui.colour("bold", ("-[ row %d ]-"):format(i))
+      local pairs_ = {}
+      for _, c in ipairs(columns) do pairs_[#pairs_ + 1] = { c, cell(r[c]) } end
+      out[#out + 1] = ui.table({ "", "" }, pairs_, { bold_header = false }):gsub("^%s*\n", "")
+    end
+    out[#out + 1] = ("(%d row%s)"):format(#rows, #rows == 1 and "" or "s")
+    return table.concat(out, "\n")
+  end
+  local lines = {}
+  for i, r in ipairs(rows) do
+    local line = {}
+    for j, c in ipairs(columns) do line[j] = cell(r[c], width) end
+    lines[i] = line
+  end
+  return ui.table(columns, lines) .. ("\n(%d row%s)"):format(#rows, #rows == 1 and "" or "s")
+end
+
+-- Readable text of any Lua value (tables nested to a few levels).
+local function show(v, depth, seen)
+  depth, seen = depth or 0, seen or {}
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) ~= "table" or core.is_error(v) then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  if depth > 3 then return "{...}" end
+  seen[v] = true
+  local parts, n = {}, #v
+  for i = 1, n do parts[#parts + 1] = show(v[i], depth + 1, seen) end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[" .. show(k, depth + 1, seen) .. "]")
+    parts[#parts + 1] = key .. " = " .. show(v[k], depth + 1, seen)
+  end
+  seen[v] = nil
+  local s = "{ " .. table.concat(parts, ", ") .. " }"
+  if #s > 100 then
+    local pad = ("  "):rep(depth + 1)
+    s = "{\n" .. pad .. table.concat(parts, ",\n" .. pad) .. "\n" .. ("  "):rep(depth) .. "}"
+  end
+  return #parts == 0 and "{}" or s
+end
+
+local function is_rows(v)
+  if type(v) ~= "table" or getmetatable(v) then return false end
+  for k, r in pairs(v) do
+    if math.type(k) ~= "integer" or type(r) ~= "table" then return false end
+  end
+  return true
+end
+
+-- Prints the values a Lua chunk returned; db:query's (rows, columns) as a table.
+local function print_values(st, vals)
+  if vals.n == 0 then return end
+  if vals.n == 2 and is_rows(vals[1]) and type(vals[2]) == "table" and type(vals[2][1]) == "string" then
+    st.out(render_rows(st, vals[1], vals[2]))
+    return
+  end
+  local parts = {}
+  for i = 1, vals.n do parts[i] = show(vals[i]) end
+  st.out(table.concat(parts, "\t"))
+end
+
+local function report(st, e)
+  st.failed = true
+  local msg
+  if core.is_error(e) then msg = tostring(e)
+  elseif st.debug then msg = debug.traceback(tostring(e), 2)
+  else msg = tostring(e):match("^[^\n]*") end
+  st.err(msg)
+end
+
+-- Runs fn with Ctrl-C cancelling the statement; prints timing if asked.
+local function guarded(st, fn)
+  local t0 = core.now_ms()
+  local ok, res
+  if st.le then
+    ok, res = pcall(function() return table.pack(st.le.guard(st.db, fn)) end)
+  else
+    ok, res = pcall(function() return table.pack(fn()) end)
+  end
+  if st.timing then st.out(("Time: %d ms"):format(core.now_ms() - t0)) end
+  if not ok then report(st, res) return nil end
+  return res
+end
+
+local QUERY_WORDS = { select = true, with = true, show = true, pragma = true, explain = true,
+                      values = true, describe = true, table = true }
+
+local function run_sql(st, sql)
+  sql = sql:gsub(";%s*$", "")
+  local word = (sql:match("^%s*(%a+)") or ""):lower()
+  local returns = QUERY_WORDS[word] or sql:lower():find("%f[%a]returning%f[%A]")
+  local res = guarded(st, function()
+    if returns then return st.db:query(sql) end
+    return st.db:exec(sql)
+  end)
+  if not res then return end
+  if returns then st.out(render_rows(st, res[1], res[2]))
+  else st.out(("OK, %d row%s affected"):format(res[1], res[1] == 1 and "" or "s")) end
+  st.schema = nil                                   -- completion may need new names
+end
+
+local function run_lua(st, chunk)
+  local fn, err = load("return " .. chunk, "=repl", "t", st.env)
+  if not fn then fn, err = load(chunk, "=repl", "t", st.env) end
+  if not fn then return report(st, err) end
+  local res = guarded(st, fn)
+  if res then print_values(st, res) end
+end
+
+local function schema_of(st)
+  if not st.schema then
+    local ok, s = pcall(st.db.schema, st.db)
+    st.schema = ok and s or {}
+  end
+  return st.schema
+end
+
+local function cmd_dt(st)
+  local rows = {}
+  local estimates = {}
+  local sql = ROW_COUNTS[st.db.backend]
+  if sql then
+    for _, r in ipairs(st.db:query(sql)) do estimates[r.name] = r.estimate end
+  end
+  for _, t in ipairs(st.db:tables()) do
+    local n = estimates[t]
+    if not sql then n = st.db:query("SELECT count(*) AS n FROM " .. st.db:quote_ident(t))[1].n end
+    rows[#rows + 1] = { t, (n == nil or n < 0) and "?" or tostring(math.tointeger(n) or n) }
+  end
+  st.out(#rows == 0 and "no tables" or ui.table({ "table", sql and "rows (estimate)" or "rows" }, rows))
+end
+
+local function cmd_d(st, name)
+  if not name or name == "" then return cmd_dt(st) end
+  local d = st.db:describe(name)
+  local refs = {}
+  for tname, other in pairs(st.db:schema()) do
+    for _, fk in ipairs(other.foreign_keys) do
+      if fk.ref_table == name and tname ~= name then refs[#refs + 1] = { table = tname, fk = fk } end
+    end
+  end
+  table.sort(refs, function(a, b) return a.table .. (a.fk.name or "") < b.table .. (b.fk.name or "") end)
+  st.out(ui.describe_table(d, refs))
+end
+
+local function cmd_di(st)
+  local rows = {}
+  local s = st.db:schema()
+  local names = {}
+  for n in pairs(s) do names[#names + 1] = n end
+  table.sort(names)
+  for _, t in ipairs(names) do
+    for _, u in ipairs(s[t].uniques) do
+      rows[#rows + 1] = { u.name or "", t, table.concat(u.columns, ", "), "unique", "" }
+    end
+    for _, x in ipairs(s[t].indexes) do
+      rows[#rows + 1] = { x.name or "", t, table.concat(x.columns, ", "), x.unique and "unique" or "", x.where or "" }
+    end
+  end
+  st.out(#rows == 0 and "no indexes" or ui.table({ "index", "table", "columns", "unique", "where" }, rows))
+end
+
+local function toggle(st, field, label)
+  st[field] = not st[field]
+  st.out(("%s %s"):format(label, st[field] and "on" or "off"))
+end
+
+-- Returns false to quit.
+local function command(st, line)
+  local cmd, arg = line:match("^%s*(\\%a+)%s*(.-)%s*;?%s*$")
+  local ok, e = pcall(function()
+    if cmd == "\\q" then error("quit", 0)
+    elseif cmd == "\\dt" then cmd_dt(st)
+    elseif cmd == "\\d" then cmd_d(st, arg)
+    elseif cmd == "\\di" then cmd_di(st)
+    elseif cmd == "\\sql" then toggle(st, "sql", "SQL mode")
+    elseif cmd == "\\timing" then toggle(st, "timing", "timing")
+    elseif cmd == "\\x" then toggle(st, "expanded", "one column per line")
+    elseif cmd == "\\debug" then toggle(st, "debug", "tracebacks")
+    elseif cmd == "\\help" or cmd == "\\?" then st.out(HELP)
+    else
+      error(core.error { class = "misuse", message = ("unknown command %s (\\help lists them)"):format(line) }, 0)
+    end
+  end)
+  if not ok then
+    if e == "quit" then return false end
+    report(st, e)
+  end
+  return true
+end
+
+--- Completion candidates for `word`, given the line before it.
+function repl.complete(st, word, before)
+  local out = {}
+  local function add(c) if c:sub(1, #word) == word then out[#out + 1] = c end end
+  if before:match("\\$") or word:sub(1, 1) == "\\" then
+    for _, c in ipairs(COMMANDS) do add(c:sub(2)) end
+    return out
+  end
+  -- libedit may hand over "db:que" as one word, readline "que" after "db:"
+  local prefix = word:match("^(.-db:)") or (before:match("db:$") and "" or nil)
+  if prefix then
+    local methods = {}
+    for k in pairs(core.Connection) do methods[#methods + 1] = k end
+    table.sort(methods)
+    for _, k in ipairs(methods) do add(prefix .. k) end
+    return out
+  end
+  local s = schema_of(st)
+  local seen = {}
+  local names = {}
+  for t, d in pairs(s) do
+    names[#names + 1] = t
+    for _, c in ipairs(d.columns) do names[#names + 1] = c.name end
+  end
+  table.sort(names)
+  for _, n in ipairs(names) do if not seen[n] then seen[n] = true add(n) end end
+  return out
+end
+
+-- Whether a Lua chunk is incomplete (lua.c's test: the error ends at <eof>).
+local function incomplete(chunk)
+  local _, err = load(chunk, "=repl", "t")
+  return err ~= nil and err:sub(-5) == "<eof>"
+end
+
+--- Runs the REPL on db. opts.interactive (a terminal: prompts, line
+-- editing); returns the exit code (1 if any input failed when scripted).
+function repl.run(db, opts)
+  opts = opts or {}
+  local ok_le, le = pcall(require, "tide.lineedit")
+  local st = { db = db, le = ok_le and opts.interactive and le or nil,
+               out = function(s) io.stdout:write(s, "\n") io.stdout:flush() end,
+               err = function(s) io.stderr:write(s, "\n") io.stderr:flush() end }
+  st.env = setmetatable({ db = db, tide = tide }, { __index = _G })
+  local history = (os.getenv("HOME") or ".") .. "/.tide_history"
+  if st.le then
+    st.le.read_history(history)
+    st.le.set_completer(function(word, before) return repl.complete(st, word, before) end)
+    st.out(("tide %s  %s (%s)  \\help for help"):format(core.version, db.url, db.backend))
+  end
+  local buffer
+  while true do
+    local prompt = (st.sql and "sql" or "lua") .. (buffer and "..> " or "> ")
+    local line
+    if st.le then line = st.le.readline(prompt) else line = io.read("l") end
+    if line == nil then break end
+    if line == false then                              -- Ctrl-C at the prompt
+      buffer = nil
+      goto continue
+    end
+    if not buffer and line:match("^%s*\\") then
+      if st.le then st.le.add_history(line) end
+      if not command(st, line) then break end
+      goto continue
+    end
+    if not buffer and line:match("^%s*$") then goto continue end
+    buffer = buffer and (buffer .. "\n" .. line) or line
+    if st.sql then
+      if buffer:match(";%s*$") then
+        if st.le then st.le.add_history(buffer) end
+        run_sql(st, buffer)
+        buffer = nil
+      end
+    elseif not (load("return " .. buffer, "=repl", "t") or not incomplete(buffer)) then
+      goto continue                                     -- wait for the rest of the chunk
+    else
+      if st.le then st.le.add_history(buffer) end
+      run_lua(st, buffer)
+      buffer = nil
+    end
+    ::continue::
+  end
+  if buffer then
+    if st.sql then run_sql(st, buffer) else run_lua(st, buffer) end
+  end
+  if st.le then
+    st.le.write_history(history)
+    io.stdout:write("\n")
+  end
+  return st.failed and not opts.interactive and 1 or 0
+end
+
+return repl

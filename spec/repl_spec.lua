@@ -1,0 +1,128 @@
+-- tide repl: scripted through standard input, and at a real terminal
+-- (tmux) for line editing, completion, multi-line input and Ctrl-C.
+local core = require "tide.core"
+local h = require "helpers"
+
+local LONG = {
+  sqlite = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+  postgres = "SELECT pg_sleep(30)",
+  mysql = "SELECT SLEEP(30)",
+}
+
+-- A tide repl in a tmux pane.
+local function terminal(url)
+  local name = ("tide%d"):format(math.random(1, 1e9))
+  local home = h.tmpname(".home")
+  os.execute("mkdir -p " .. home)
+  assert(os.execute(("tmux new-session -d -s %s -x 150 -y 50 %s"):format(name,
+    h.shell_quote(("HOME=%s %s repl %s"):format(home, h.shell_quote(h.tide_bin), h.shell_quote(url))))))
+  local t = {}
+  function t.keys(...)                            -- literal text, or {key names}
+    for _, k in ipairs({ ... }) do
+      if type(k) == "table" then
+        os.execute(("tmux send-keys -t %s %s"):format(name, table.concat(k, " ")))
+      else
+        -- tmux reads a trailing ";" as its own separator: send those as hex
+        for part, semi in k:gmatch("([^;]*)(;?)") do
+          if part ~= "" then os.execute(("tmux send-keys -t %s -l %s"):format(name, h.shell_quote(part))) end
+          if semi ~= "" then os.execute(("tmux send-keys -t %s -H 3b"):format(name)) end
+        end
+      end
+    end
+  end
+  function t.screen()
+    local p = io.popen(("tmux capture-pane -t %s -p -S -200"):format(name))
+    local s = p:read("a")
+    p:close()
+    return s
+  end
+  function t.wait_for(pattern, ms)
+    local deadline = core.now_ms() + (ms or 5000)
+    repeat
+      local s = t.screen()
+      if s:find(pattern) then return s end
+      core.sleep(20)
+    until core.now_ms() > deadline
+    error(("screen never showed %q:\n%s"):format(pattern, t.screen()), 2)
+  end
+  function t.close() os.execute(("tmux kill-session -t %s 2>/dev/null"):format(name)) end
+  return t
+end
+
+h.each_backend(describe, it, function(b)
+  local url
+  before_each(function()
+    url = b.fresh_url()
+    local db = core.open(url)
+    db:exec("CREATE TABLE owner (id INTEGER NOT NULL, CONSTRAINT pk_owner PRIMARY KEY (id))")
+    db:exec([[CREATE TABLE widget (id INTEGER NOT NULL, name VARCHAR(30) NOT NULL, owner_id INTEGER,
+      CONSTRAINT pk_widget PRIMARY KEY (id), CONSTRAINT uq_widget_name UNIQUE (name),
+      CONSTRAINT fk_widget_owner_id_owner FOREIGN KEY (owner_id) REFERENCES owner (id))]])
+    db:exec("INSERT INTO owner (id) VALUES (1)")
+    db:exec("INSERT INTO widget (id, name, owner_id) VALUES (1, 'spanner', 1)")
+    db:close()
+  end)
+
+  it("is scriptable through standard input", function()
+    local out, err, code = h.run_tide({ "repl", url }, {
+      stdin = "\\dt\nx = 40 +\n  2\nx\n\\sql\nSELECT name, NULL AS missing, '' AS empty FROM widget;\nSELEC;\n" })
+    assert.equal(1, code)                         -- one input failed
+    assert.matches("owner%s+%S+\n", out)
+    assert.matches("widget%s+%S+\n", out)
+    assert.matches("\n42\n", out)
+    assert.matches("name%s+missing%s+empty\nspanner%s+NULL%s*\n%(1 row%)", out)
+    assert.matches("^syntax: ", err)
+    assert.equal(1, select(2, err:gsub("\n", "")))   -- one line per error
+  end)
+
+  it("shows tables, a table's keys both ways, and indexes at a terminal", function()
+    local t = terminal(url)
+    finally(t.close)
+    t.wait_for("lua>")
+    t.keys("\\dt", { "Enter" })
+    t.wait_for("widget")
+    t.keys("\\d owner", { "Enter" })
+    t.wait_for("referenced by%s+fk_widget_owner_id_owner%s+widget %(owner_id%) %-> %(id%)")
+    t.keys("\\d widget", { "Enter" })
+    local s = t.wait_for("foreign key%s+fk_widget_owner_id_owner")
+    assert.matches("name%s+string%(30%)", s)
+    assert.matches("unique%S*%s+uq_widget_name", s)
+    t.keys("\\di", { "Enter" })
+    t.wait_for("uq_widget_name%s+widget%s+name%s+unique")
+  end)
+
+  it("completes commands, tables and db: methods, and takes multi-line input", function()
+    local t = terminal(url)
+    finally(t.close)
+    t.wait_for("lua>")
+    t.keys("\\d wid", { "Tab" }, { "Enter" })
+    t.wait_for("table widget")
+    t.keys("rows = db:que", { "Tab" })
+    t.keys('("SELECT name FROM widget")', { "Enter" })
+    t.keys("t = {", { "Enter" })
+    t.wait_for("lua%.%.>")
+    t.keys("  #rows, rows[1].name }", { "Enter" })
+    t.keys("t", { "Enter" })
+    t.wait_for('{ 1, "spanner" }')
+    t.keys("\\tim", { "Tab" }, { "Enter" })
+    t.wait_for("timing on")
+  end)
+
+  it("Ctrl-C stops a long statement within a second and keeps the session", function()
+    local t = terminal(url)
+    finally(t.close)
+    t.wait_for("lua>")
+    t.keys("\\sql", { "Enter" })
+    t.wait_for("SQL mode on")
+    t.keys(LONG[b.name] .. ";", { "Enter" })
+    core.sleep(300)                              -- the statement is running
+    local t0 = core.now_ms()
+    t.keys({ "C-c" })
+    t.wait_for(b.name == "sqlite" and "interrupted" or b.name == "postgres" and "canceling statement"
+               or "interrupted", 1000)
+    assert.is_true(core.now_ms() - t0 < 1000)
+    t.keys("SELECT 7 AS seven;", { "Enter" })
+    t.wait_for("seven\n7")
+    t.keys("\\q", { "Enter" })
+  end)
+end)

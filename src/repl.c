@@ -1,0 +1,190 @@
+/*
+ * repl.c -- line editing for `tide repl`, the binary's preloaded module
+ * "tide.lineedit": libedit's readline with a history file and a completion
+ * hook into Lua, and Ctrl-C that cancels the running statement instead of
+ * ending the process. The cancel runs in a helper thread woken by the
+ * signal handler (sem_post is async-signal-safe; MariaDB's KILL QUERY over a
+ * second connection is not).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <editline/readline.h>
+
+#include "tide.h"
+
+static volatile sig_atomic_t interrupted;
+static tide_conn *volatile running;      /* whose statement Ctrl-C cancels */
+static sem_t cancel_sem;
+static int cancel_started;
+
+static lua_State *completion_L;
+static int completion_ref = LUA_NOREF;
+static char **candidates;
+static int ncandidates;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+  if (running) sem_post(&cancel_sem);
+}
+
+static void *cancel_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    tide_conn *c;
+    while (sem_wait(&cancel_sem) != 0) {}
+    c = running;
+    if (c && c->db) c->drv->cancel(c);
+  }
+  return NULL;
+}
+
+static void install_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);            /* no SA_RESTART: readline returns */
+}
+
+/* lineedit.readline(prompt) -> line, or nil at end of input, or false when
+ * Ctrl-C interrupted the line */
+static int l_readline(lua_State *L) {
+  const char *prompt = luaL_optstring(L, 1, "> ");
+  char *line;
+  interrupted = 0;
+  install_sigint();
+  line = readline(prompt);
+  if (!line) {
+    if (interrupted) {
+      interrupted = 0;
+      lua_pushboolean(L, 0);
+    } else {
+      lua_pushnil(L);
+    }
+    return 1;
+  }
+  lua_pushstring(L, line);
+  free(line);
+  return 1;
+}
+
+static int l_add_history(lua_State *L) {
+  add_history(luaL_checkstring(L, 1));
+  return 0;
+}
+
+static int l_read_history(lua_State *L) {
+  read_history(luaL_checkstring(L, 1));
+  return 0;
+}
+
+static int l_write_history(lua_State *L) {
+  write_history(luaL_checkstring(L, 1));
+  return 0;
+}
+
+static char *next_candidate(const char *text, int state) {
+  static int i;
+  (void)text;
+  if (state == 0) i = 0;
+  if (i < ncandidates) return strdup(candidates[i++]);
+  return NULL;
+}
+
+static void free_candidates(void) {
+  int i;
+  for (i = 0; i < ncandidates; i++) free(candidates[i]);
+  free(candidates);
+  candidates = NULL;
+  ncandidates = 0;
+}
+
+/* Asks the Lua completer(word, line_before_word) for candidates. */
+static char **complete(const char *text, int start, int end) {
+  lua_State *L = completion_L;
+  int n, i;
+  (void)end;
+  rl_attempted_completion_over = 1;        /* no file-name completion */
+  free_candidates();
+  if (!L || completion_ref == LUA_NOREF) return NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, completion_ref);
+  lua_pushstring(L, text);
+  lua_pushlstring(L, rl_line_buffer, (size_t)start);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  n = (int)lua_rawlen(L, -1);
+  candidates = calloc((size_t)n + 1, sizeof *candidates);
+  for (i = 0; candidates && i < n; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    candidates[ncandidates] = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    if (candidates[ncandidates]) ncandidates++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return ncandidates ? rl_completion_matches(text, next_candidate) : NULL;
+}
+
+/* lineedit.set_completer(fn) */
+static int l_set_completer(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  if (completion_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, completion_ref);
+  completion_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  completion_L = L;
+  rl_attempted_completion_function = complete;
+  rl_completer_word_break_characters = " \t\n\"'`()[]{},;=+-*/<>\\.:";
+  rl_completion_append_character = '\0';
+  return 0;
+}
+
+/* lineedit.guard(db, fn, ...) -> fn(...) with Ctrl-C cancelling db's
+ * running statement; errors pass through. */
+static int l_guard(lua_State *L) {
+  tide_conn *c = luaL_checkudata(L, 1, TIDE_CONN_MT);
+  int status, n = lua_gettop(L) - 2;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!cancel_started) {
+    pthread_t t;
+    sem_init(&cancel_sem, 0, 0);
+    if (pthread_create(&t, NULL, cancel_main, NULL) == 0) {
+      pthread_detach(t);
+      cancel_started = 1;
+    }
+  }
+  interrupted = 0;
+  install_sigint();
+  running = c;
+  status = lua_pcall(L, n, LUA_MULTRET, 0);
+  running = NULL;
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L) - 1;
+}
+
+/* lineedit.interrupted() -> whether Ctrl-C came since the last call */
+static int l_interrupted(lua_State *L) {
+  lua_pushboolean(L, interrupted);
+  interrupted = 0;
+  return 1;
+}
+
+int luaopen_tide_lineedit(lua_State *L);
+
+int luaopen_tide_lineedit(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"readline", l_readline}, {"add_history", l_add_history},
+    {"read_history", l_read_history}, {"write_history", l_write_history},
+    {"set_completer", l_set_completer}, {"guard", l_guard},
+    {"interrupted", l_interrupted}, {NULL, NULL}
+  };
+  luaL_newlib(L, fns);
+  return 1;
+}
