@@ -54,8 +54,11 @@ start_pg() {
     -E UTF8 --locale=C.UTF-8 >"$TIDE_SERVERS_DIR/pg-init.log" 2>&1 ||
     { cat "$TIDE_SERVERS_DIR/pg-init.log"; return 1; }
   local as="" ; [ "$(id -u)" -eq 0 ] && as="runuser -u nobody --"
+  # the scripts clear LD_PRELOAD: the sanitizer pass preloads libasan,
+  # which must not reach the servers
   cat > "$TIDE_SERVERS_DIR/pg-start" <<SH
 #!/bin/sh
+unset LD_PRELOAD
 $as "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1 && exit 0
 exec $as "$bin/pg_ctl" -D "$dir" -w -t 60 -l "$TIDE_SERVERS_DIR/pg.log" -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null
 SH
@@ -63,6 +66,7 @@ SH
   # crash could lose the last transactions
   cat > "$TIDE_SERVERS_DIR/pg-stop" <<SH
 #!/bin/sh
+unset LD_PRELOAD
 exec $as "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
 SH
   chmod +x "$TIDE_SERVERS_DIR/pg-start" "$TIDE_SERVERS_DIR/pg-stop"
@@ -89,6 +93,7 @@ SQL
   local as="" ; [ "$(id -u)" -eq 0 ] && as="runuser -u nobody --"
   cat > "$TIDE_SERVERS_DIR/my-start" <<SH
 #!/bin/bash
+unset LD_PRELOAD
 kill -0 "\$(cat "$TIDE_SERVERS_DIR/my.pid" 2>/dev/null)" 2>/dev/null && exit 0
 $as /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port="$port" --bind-address=127.0.0.1 \
   --socket="$TIDE_SERVERS_DIR/my.sock" --pid-file="$TIDE_SERVERS_DIR/my.pid" \
@@ -104,6 +109,7 @@ exit 1
 SH
   cat > "$TIDE_SERVERS_DIR/my-stop" <<SH
 #!/bin/sh
+unset LD_PRELOAD
 pid=\$(cat "$TIDE_SERVERS_DIR/my.pid" 2>/dev/null) || exit 0
 kill -TERM "\$pid" 2>/dev/null
 while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
