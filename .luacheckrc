@@ -4,6 +4,4 @@ self = false   -- methods need not use self
 files["spec/"] = { std = "+busted" }
 exclude_files = { "build/" }
 -- scripts run by `tide run`, which sets these globals
-files["bench/introspect.lua"] = { read_globals = { "tide", "url" } }
-files["bench/ddl.lua"] = { read_globals = { "tide", "url" } }
-files["bench/runner.lua"] = { read_globals = { "tide", "url" } }
+files["bench/"] = { read_globals = { "tide", "url" } }

@@ -1,11 +1,10 @@
 -- Driven by bench/ddl (tide run): see there.
-local core = tide.core
+local measure = dofile("bench/measure.lua")
+local sh = measure.sh
 local ROWS = tonumber(os.getenv("ROWS")) or 1000000
 local RUNS = 3
 local base = "build/bench/ddl-base.db"
 local work = "build/bench/ddl-work.db"
-
-local function sh(cmd) assert(os.execute(cmd), "command failed: " .. cmd) end
 
 os.remove(base)
 local db = tide.open("sqlite:" .. base)
@@ -44,20 +43,9 @@ COMMIT;
 PRAGMA foreign_keys = ON;
 ]]
 local hand_file = "build/bench/ddl-hand.sql"
-local f = assert(io.open(hand_file, "w"))
-f:write(HAND)
-f:close()
+measure.write(hand_file, HAND)
 
-local function best(prepare, fn)
-  local b = math.huge
-  for _ = 1, RUNS do
-    prepare()
-    local t0 = core.now_ms()
-    fn()
-    b = math.min(b, core.now_ms() - t0)
-  end
-  return b
-end
+local function best(prepare, fn) return measure.best(RUNS, fn, prepare) end
 
 local function fresh() sh(("cp %s %s && rm -f %s-journal"):format(base, work, work)) end
 

@@ -1,12 +1,9 @@
 -- Driven by bench/introspect (tide run): see there.
 local core = tide.core
+local measure = dofile("bench/measure.lua")
+local sh, write = measure.sh, measure.write
 local TABLES = tonumber(os.getenv("TABLES")) or 2000
 local RUNS = 3
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  if not ok then error("command failed: " .. cmd) end
-end
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
@@ -30,21 +27,7 @@ local function ddl(backend)
   return table.concat(out, "\n")
 end
 
-local function write(path, s)
-  local f = assert(io.open(path, "w"))
-  f:write(s)
-  f:close()
-end
-
-local function best(fn)
-  local b = math.huge
-  for _ = 1, RUNS do
-    local t0 = core.now_ms()
-    fn()
-    b = math.min(b, core.now_ms() - t0)
-  end
-  return b
-end
+local function best(fn) return measure.best(RUNS, fn) end
 
 -- backend -> how to create the database, run a SQL file through the client,
 -- and the catalog queries with their parameter replaced by NULL

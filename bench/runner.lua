@@ -1,13 +1,13 @@
 -- Driven by bench/runner (tide run): see there.
 local core = tide.core
+local measure = dofile("bench/measure.lua")
+local sh, write = measure.sh, measure.write
 local N = tonumber(os.getenv("MIGRATIONS")) or 1000
 local plan = require "tide.plan"
 local runner = require "tide.runner"
 local history = require "tide.history"
 local dir = "build/bench/runner-migrations"
 
-local function sh(cmd) assert(os.execute(cmd), "failed: " .. cmd) end
-local function write(path, s) local f = assert(io.open(path, "w")) f:write(s) f:close() end
 
 -- migration i: odd ones create a table, even ones add a column to it
 local function body(i)

@@ -1,0 +1,29 @@
+-- Helpers the benchmark scripts share (loaded with dofile; they run under
+-- `tide run`, so `tide` is a global).
+local measure = {}
+
+--- Runs a shell command; raises if it fails.
+function measure.sh(cmd)
+  assert(os.execute(cmd), "command failed: " .. cmd)
+end
+
+--- Writes text to a file.
+function measure.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+--- Best wall time in ms of `runs` calls of fn, each after prepare() (untimed).
+function measure.best(runs, fn, prepare)
+  local b = math.huge
+  for _ = 1, runs do
+    if prepare then prepare() end
+    local t0 = tide.core.now_ms()
+    fn()
+    b = math.min(b, tide.core.now_ms() - t0)
+  end
+  return b
+end
+
+return measure
