@@ -606,14 +606,20 @@ function M:drop_unique(t, which)
   local tm = table_model(self, t)
   local cols, name = cols_arg(self, which, "unique")
   name = name or names.unique(t, cols)
-  local is_index = false
+  local is_index, i = false, nil
   if tm then
-    local u, i = find(tm.uniques, "name", name)
+    local u
+    u, i = find(tm.uniques, "name", name)
     if not i then fail(self, "undefined_object", "table %q has no unique constraint %q", t, name) end
     is_index = u.is_index
-    table.remove(tm.uniques, i)
   end
-  run(self, self._dialect:drop_unique(t, name, is_index))
+  if self._dialect.rebuild and tm and not is_index then
+    -- a UNIQUE written into SQLite's CREATE TABLE only goes with a rebuild
+    rebuild(self, tm, function(model) table.remove(model.uniques, i) end)
+  else
+    run(self, self._dialect:drop_unique(t, name, is_index))
+    if tm then table.remove(tm.uniques, i) end
+  end
   end_op(self)
 end
 
