@@ -1,5 +1,7 @@
--- Helpers the benchmark scripts share (loaded with dofile; they run under
--- `tide run`, so `tide` is a global).
+-- Helpers the benchmark scripts share (loaded with dofile from scripts
+-- that `tide run` runs).
+local core = require "tide.core"
+
 local measure = {}
 
 --- Runs a shell command; raises if it fails.
@@ -19,9 +21,9 @@ function measure.best(runs, fn, prepare)
   local b = math.huge
   for _ = 1, runs do
     if prepare then prepare() end
-    local t0 = tide.core.now_ms()
+    local t0 = core.now_ms()
     fn()
-    b = math.min(b, tide.core.now_ms() - t0)
+    b = math.min(b, core.now_ms() - t0)
   end
   return b
 end
