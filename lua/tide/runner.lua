@@ -229,18 +229,18 @@ function runner.up(db, p, opts)
     local st = runner.status(db, p)
     refuse_problems(st, opts, not transactional(db))
     local last = opts.to and index_of(st, opts.to) or #st.entries
-    local todo = {}
+    local batch = {}
     for i = 1, last do
-      if st.entries[i].state ~= "applied" then todo[#todo + 1] = st.entries[i] end
+      if st.entries[i].state ~= "applied" then batch[#batch + 1] = st.entries[i] end
     end
-    if opts.single_transaction then return runner.up_at_once(db, todo, opts) end
-    for _, s in ipairs(todo) do run_one(db, s.entry, "up", s.event, opts) end
-    return #todo
+    if opts.single_transaction then return runner.up_at_once(db, batch, opts) end
+    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
+    return #batch
   end)
 end
 
---- All of `todo` in one transaction (SQLite, PostgreSQL): all or nothing.
-function runner.up_at_once(db, todo, opts)
+--- All of `batch` in one transaction (SQLite, PostgreSQL): all or nothing.
+function runner.up_at_once(db, batch, opts)
   if not transactional(db) then
     err("misuse", "--single-transaction needs transactional DDL; %s commits each DDL statement " ..
         "by itself", db.backend)
@@ -249,7 +249,7 @@ function runner.up_at_once(db, todo, opts)
   if sqlite then db:exec("PRAGMA foreign_keys = OFF") end
   db:begin()
   local ok, e = pcall(function()
-    for _, s in ipairs(todo) do run_one(db, s.entry, "up", s.event, opts) end
+    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
     if sqlite and #db:query("PRAGMA foreign_key_check") > 0 then
       err("foreign_key_violation", "rows break foreign keys after the migrations")
     end
@@ -257,7 +257,7 @@ function runner.up_at_once(db, todo, opts)
   if ok then db:commit() else db:rollback() end
   if sqlite then db:exec("PRAGMA foreign_keys = ON") end
   if not ok then error(e, 0) end
-  return #todo
+  return #batch
 end
 
 --- Rolls back applied migrations: the last opts.steps (default 1), or all
@@ -293,17 +293,17 @@ function runner.sql(db, p, direction, opts)
   local st = runner.status(db, p)
   local model = {}
   for name, desc in pairs(db:schema()) do model[name] = ddl.model_of(desc) end
-  local todo = {}
+  local batch = {}
   if direction == "up" then
     local last = opts.to and index_of(st, opts.to) or #st.entries
-    for i = 1, last do if st.entries[i].state ~= "applied" then todo[#todo + 1] = st.entries[i] end end
+    for i = 1, last do if st.entries[i].state ~= "applied" then batch[#batch + 1] = st.entries[i] end end
   else
     local applied = {}
     for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
-    for j = #applied, math.max(#applied - (opts.steps or 1), 0) + 1, -1 do todo[#todo + 1] = applied[j] end
+    for j = #applied, math.max(#applied - (opts.steps or 1), 0) + 1, -1 do batch[#batch + 1] = applied[j] end
   end
   local out = {}
-  for _, s in ipairs(todo) do
+  for _, s in ipairs(batch) do
     local mig = plan.compile(s.entry)
     local fn = direction == "up" and mig.up or mig.down
     out[#out + 1] = ("-- %s %s%s"):format(direction, s.name, mig.description and (": " .. mig.description) or "")
