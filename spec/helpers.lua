@@ -19,7 +19,7 @@ local tmp_count = 0
 --- A fresh path under a per-run temporary directory.
 function helpers.tmpname(suffix)
   if not helpers.tmpdir then
-    local p = io.popen("mktemp -d /tmp/tide-spec.XXXXXX")
+    local p = io.popen("mktemp -d")
     helpers.tmpdir = p:read("l")
     p:close()
   end

@@ -126,15 +126,20 @@ static int conn_index(lua_State *L) {
   return 1;
 }
 
-/* Runs one parameterless statement; raises after cleaning up. */
-static void run_simple(lua_State *L, tide_conn *c, const char *sql) {
+/* Runs one parameterless statement to its end; fills e on failure. */
+static int exec_simple(lua_State *L, tide_conn *c, const char *sql, tide_err *e) {
   void *st = NULL;
-  tide_err e;
-  int rc = c->drv->prepare(c, sql, strlen(sql), &st, &e);
-  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, &e);
-  while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, &e)) == 1) rc = TIDE_OK;
+  int rc = c->drv->prepare(c, sql, strlen(sql), &st, e);
+  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, e);
+  while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, e)) == 1) rc = TIDE_OK;
   if (st) c->drv->finalize(c, st);
-  if (rc == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
+  return rc;
+}
+
+/* The same, raising after cleaning up. */
+static void run_simple(lua_State *L, tide_conn *c, const char *sql) {
+  tide_err e;
+  if (exec_simple(L, c, sql, &e) == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
 }
 
 static int conn_begin(lua_State *L) {
@@ -155,15 +160,9 @@ static int end_tx(lua_State *L, const char *what, const char *sql) {
 
 static int conn_commit(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
-  void *st = NULL;
   tide_err e;
-  int rc;
   if (!c->drv->in_transaction(c)) return tide_raise_misuse(L, "commit: no transaction is open");
-  rc = c->drv->prepare(c, "COMMIT", 6, &st, &e);
-  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, &e);
-  while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, &e)) == 1) rc = TIDE_OK;
-  if (st) c->drv->finalize(c, st);
-  if (rc == TIDE_ERR) {
+  if (exec_simple(L, c, "COMMIT", &e) == TIDE_ERR) {
     /* the server may have committed before the connection went, unless
      * the driver knows it never ran the COMMIT */
     if (e.cls == TE_CONNECTION && !e.not_run) c->commit_unknown = 1;

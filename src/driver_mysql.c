@@ -200,8 +200,7 @@ static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   if (!s) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   if (mc->active) {
     free(s);
-    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
-                        "connection (finish or break that loop first)"), TIDE_ERR;
+    return tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE), TIDE_ERR;
   }
   s->conn = mc;
   if (!(s->st = mysql_stmt_init(mc->m))) {
@@ -262,8 +261,7 @@ static void my_finalize(tide_conn *c, void *stp) {
  * below (through bind_lua) and by locks and introspection. */
 static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   if (mc->active && mc->active != s)
-    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
-                        "connection (finish or break that loop first)"), TIDE_ERR;
+    return tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE), TIDE_ERR;
   if (s->nparams > 0 && mysql_stmt_bind_param(s->st, s->params) != 0) return stmt_error(s, e);
   if (mysql_stmt_execute(s->st) != 0) return stmt_error(s, e);
   s->changes = s->ncols > 0 ? 0 : (int64_t)mysql_stmt_affected_rows(s->st);
@@ -767,8 +765,7 @@ static int my_tables(lua_State *L, tide_conn *c, tide_err *e) {
 static int my_ping(tide_conn *c, tide_err *e) {
   my_conn *mc = MY(c);
   if (mc->active)
-    return tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
-                        "connection (finish or break that loop first)"), TIDE_ERR;
+    return tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE), TIDE_ERR;
   return mysql_ping(mc->m) == 0 ? TIDE_OK : conn_error(mc, e);
 }
 

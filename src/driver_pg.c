@@ -200,8 +200,7 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
   pg_conn *pc = PG(c);
   int i;
   if (pc->active && pc->active != s) {
-    tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
-                 "connection (finish or break that loop first)");
+    tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return TIDE_ERR;
   }
   if (n != s->nparams) {
@@ -477,8 +476,7 @@ static int pg_open(tide_conn *c, const tide_url *u, tide_err *e) {
 static PGresult *query(pg_conn *pc, const char *sql, int n, const char *const *vals, tide_err *e) {
   PGresult *r;
   if (pc->active) {
-    tide_err_set(e, TE_MISUSE, "another statement's rows are still being read on this "
-                 "connection (finish or break that loop first)");
+    tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return NULL;
   }
   r = PQexecParams(pc->pg, sql, n, NULL, vals, NULL, NULL, 0);

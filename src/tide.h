@@ -22,6 +22,10 @@
 
 enum { TIDE_OK = 0, TIDE_ERR = -1 };
 
+/* PostgreSQL and MariaDB read one result at a time per connection */
+#define TIDE_BUSY_MESSAGE "another statement's rows are still being read on this " \
+                          "connection (finish or break that loop first)"
+
 typedef enum {
   TE_CONNECTION, TE_DEADLOCK, TE_SERIALIZATION, TE_LOCK_TIMEOUT,
   TE_UNIQUE, TE_FOREIGN_KEY, TE_NOT_NULL, TE_CHECK, TE_UNDEFINED,

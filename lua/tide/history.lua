@@ -30,15 +30,16 @@ function history.define(m)
   }, { indexes = { { "name" } } })
 end
 
---- Creates the table if it is missing.
-function history.ensure(db)
-  for _, t in ipairs(db:tables()) do if t == history.TABLE then return end end
-  for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
-end
-
+--- Whether the table exists.
 function history.exists(db)
   for _, t in ipairs(db:tables()) do if t == history.TABLE then return true end end
   return false
+end
+
+--- Creates the table if it is missing.
+function history.ensure(db)
+  if history.exists(db) then return end
+  for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
 end
 
 local who_cache

@@ -219,6 +219,32 @@ local function index_of(st, name)
   err("misuse", "no migration %q in the plan", tostring(name))
 end
 
+-- What `up` applies: the migrations not applied, up to opts.to, oldest first.
+local function to_apply(st, opts)
+  local last = opts.to and index_of(st, opts.to) or #st.entries
+  local batch = {}
+  for i = 1, last do
+    if st.entries[i].state ~= "applied" then batch[#batch + 1] = st.entries[i] end
+  end
+  return batch
+end
+
+-- What `down` rolls back: the last opts.steps (default 1) applied
+-- migrations, or all those after opts.to; newest first.
+local function to_roll_back(st, opts)
+  local applied = {}
+  for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
+  local stop = #applied - (opts.steps or 1)
+  if opts.to then
+    local i = index_of(st, opts.to)
+    if st.entries[i].state ~= "applied" then err("misuse", "%s is not applied", opts.to) end
+    for j, s in ipairs(applied) do if s.name == opts.to then stop = j end end
+  end
+  local batch = {}
+  for j = #applied, math.max(stop, 0) + 1, -1 do batch[#batch + 1] = applied[j] end
+  return batch
+end
+
 --- Applies the pending migrations (up to opts.to). opts: to,
 -- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
 function runner.up(db, p, opts)
@@ -228,11 +254,7 @@ function runner.up(db, p, opts)
     history.ensure(db)
     local st = runner.status(db, p)
     refuse_problems(st, opts, not transactional(db))
-    local last = opts.to and index_of(st, opts.to) or #st.entries
-    local batch = {}
-    for i = 1, last do
-      if st.entries[i].state ~= "applied" then batch[#batch + 1] = st.entries[i] end
-    end
+    local batch = to_apply(st, opts)
     if opts.single_transaction then return runner.up_at_once(db, batch, opts) end
     for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
     return #batch
@@ -268,21 +290,9 @@ function runner.down(db, p, opts)
     history.ensure(db)
     local st = runner.status(db, p)
     refuse_problems(st, opts, false)
-    local applied = {}
-    for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
-    local stop = #applied - (opts.steps or 1)
-    if opts.to then
-      local i = index_of(st, opts.to)
-      if st.entries[i].state ~= "applied" then err("misuse", "%s is not applied", opts.to) end
-      stop = 0
-      for j, s in ipairs(applied) do if s.name == opts.to then stop = j end end
-    end
-    local n = 0
-    for j = #applied, math.max(stop, 0) + 1, -1 do
-      run_one(db, applied[j].entry, "down", applied[j].event, opts)
-      n = n + 1
-    end
-    return n
+    local batch = to_roll_back(st, opts)
+    for _, s in ipairs(batch) do run_one(db, s.entry, "down", s.event, opts) end
+    return #batch
   end)
 end
 
@@ -291,17 +301,8 @@ end
 function runner.sql(db, p, direction, opts)
   opts = opts or {}
   local st = runner.status(db, p)
-  local model = {}
-  for name, desc in pairs(db:schema()) do model[name] = ddl.model_of(desc) end
-  local batch = {}
-  if direction == "up" then
-    local last = opts.to and index_of(st, opts.to) or #st.entries
-    for i = 1, last do if st.entries[i].state ~= "applied" then batch[#batch + 1] = st.entries[i] end end
-  else
-    local applied = {}
-    for _, s in ipairs(st.entries) do if s.state == "applied" then applied[#applied + 1] = s end end
-    for j = #applied, math.max(#applied - (opts.steps or 1), 0) + 1, -1 do batch[#batch + 1] = applied[j] end
-  end
+  local model = migrate.load_model(db)
+  local batch = direction == "up" and to_apply(st, opts) or to_roll_back(st, opts)
   local out = {}
   for _, s in ipairs(batch) do
     local mig = plan.compile(s.entry)
