@@ -39,7 +39,10 @@ local db_count = 0
 local function fresh_server_db(admin_url)
   -- one database per spec: specs never see each other's tables
   db_count = db_count + 1
-  local dbname = ("tide_spec_%d_%d"):format(os.time() % 100000, db_count)
+  -- the run's temporary directory makes the name unique across concurrent runs
+  helpers.tmpname()
+  local run = helpers.tmpdir:match("([%w]+)$"):lower()
+  local dbname = ("tide_spec_%s_%d"):format(run, db_count)
   local admin = core.open(admin_url)
   admin:exec("DROP DATABASE IF EXISTS " .. admin:quote_ident(dbname))
   admin:exec("CREATE DATABASE " .. admin:quote_ident(dbname))
