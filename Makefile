@@ -15,7 +15,7 @@ DRIVER_LIBS := -pthread -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/d
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
-            src/describe.c src/driver_sqlite.c src/sqlite_create.c \
+            src/value.c src/describe.c src/driver_sqlite.c src/sqlite_create.c \
             src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h

@@ -1,7 +1,7 @@
 /*
  * conn.c -- the Connection userdata: open/close/__gc/__close/__tostring,
  * transactions and savepoints, locks, introspection entry points, ping and
- * reconnect. Statement execution (exec/query/rows/prepare) lives in stmt.c.
+ * reconnect, and exec/query/rows/prepare on top of the statements of stmt.c.
  *
  * A handle is created closed and then opened, so a failed open leaves
  * nothing to leak; one idempotent close serves close(), __gc and __close.
@@ -127,10 +127,10 @@ static int conn_index(lua_State *L) {
 }
 
 /* Runs one parameterless statement to its end; fills e on failure. */
-static int exec_simple(lua_State *L, tide_conn *c, const char *sql, tide_err *e) {
+static int exec_simple(tide_conn *c, const char *sql, tide_err *e) {
   void *st = NULL;
   int rc = c->drv->prepare(c, sql, strlen(sql), &st, e);
-  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, e);
+  if (rc == TIDE_OK) rc = c->drv->execute(c, st, NULL, 0, e);
   while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, e)) == 1) rc = TIDE_OK;
   if (st) c->drv->finalize(c, st);
   return rc;
@@ -139,7 +139,7 @@ static int exec_simple(lua_State *L, tide_conn *c, const char *sql, tide_err *e)
 /* The same, raising after cleaning up. */
 static void run_simple(lua_State *L, tide_conn *c, const char *sql) {
   tide_err e;
-  if (exec_simple(L, c, sql, &e) == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
+  if (exec_simple(c, sql, &e) == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
 }
 
 static int conn_begin(lua_State *L) {
@@ -162,7 +162,7 @@ static int conn_commit(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   tide_err e;
   if (!c->drv->in_transaction(c)) return tide_raise_misuse(L, "commit: no transaction is open");
-  if (exec_simple(L, c, "COMMIT", &e) == TIDE_ERR) {
+  if (exec_simple(c, "COMMIT", &e) == TIDE_ERR) {
     /* the server may have committed before the connection went, unless
      * the driver knows it never ran the COMMIT */
     if (e.cls == TE_CONNECTION && !e.not_run) c->commit_unknown = 1;
@@ -344,6 +344,56 @@ static int conn_cancel(lua_State *L) {
   return 1;
 }
 
+static const char *check_sql(lua_State *L, const char *fn, size_t *len) {
+  if (lua_type(L, 2) != LUA_TSTRING)
+    tide_raise_misuse(L, "%s: SQL must be a string, got %s", fn, luaL_typename(L, 2));
+  return lua_tolstring(L, 2, len);
+}
+
+/* db:exec(sql, ...) -> affected_rows, last_insert_id */
+static int conn_exec(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "exec", &len);
+  int n = lua_gettop(L) - 2, r;
+  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
+  r = tide_stmt_exec(L, s, 3, n);
+  tide_stmt_finalize(s);
+  return r;
+}
+
+/* db:query(sql, ...) -> rows, columns */
+static int conn_query(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "query", &len);
+  int n = lua_gettop(L) - 2, r;
+  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
+  r = tide_stmt_query(L, s, 3, n);
+  tide_stmt_finalize(s);
+  return r;
+}
+
+/* db:rows(sql, ...) -> streaming iterator (constant memory) */
+static int conn_rows(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "rows", &len);
+  int n = lua_gettop(L) - 2;
+  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
+  tide_stmt_execute(L, s, 3, n);
+  return tide_stmt_push_rows(L, -1, 1);
+}
+
+/* db:prepare(sql) -> Statement */
+static int conn_prepare(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "prepare", &len);
+  tide_new_stmt(L, 1, c, sql, len);
+  return 1;
+}
+
 /* db:schema_queries() -> the SQL statements db:schema() runs */
 static int conn_schema_queries(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
@@ -377,12 +427,12 @@ void tide_open_conn(lua_State *L) {
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
-    {"commits", conn_commits},
+    {"commits", conn_commits}, {"exec", conn_exec}, {"query", conn_query},
+    {"rows", conn_rows}, {"prepare", conn_prepare},
     {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);
   luaL_newlib(L, methods);
-  tide_open_stmt(L);                      /* adds exec/query/rows/prepare */
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "Connection");      /* core.Connection */
   lua_pushcclosure(L, conn_index, 1);
@@ -394,6 +444,7 @@ void tide_open_conn(lua_State *L) {
   lua_pushcfunction(L, conn_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  tide_open_stmt(L);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "open");
 }

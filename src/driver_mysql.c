@@ -274,50 +274,40 @@ static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   return TIDE_OK;
 }
 
-static int my_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
-  my_stmt *s = stp;
+static int my_nparams(void *stp) { return ((my_stmt *)stp)->nparams; }
+
+/* Points the parameter binds at args; strings are sent by
+ * mysql_stmt_execute before the caller's values go. */
+static void bind_args(my_stmt *s, const tide_value *args, int n) {
   int i;
-  if (n != s->nparams) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
-                 s->nparams == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
   for (i = 0; i < n; i++) {
     MYSQL_BIND *b = &s->params[i];
-    int idx = first + i;
+    const tide_value *v = &args[i];
     memset(b, 0, sizeof *b);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: b->buffer_type = MYSQL_TYPE_NULL; break;
-    case LUA_TBOOLEAN:
-      s->pints[i] = lua_toboolean(L, idx);
+    switch (v->type) {
+    case TIDE_NULL: b->buffer_type = MYSQL_TYPE_NULL; break;
+    case TIDE_BOOL: case TIDE_INT:
+      s->pints[i] = (long long)v->v.i;
       b->buffer_type = MYSQL_TYPE_LONGLONG;
       b->buffer = &s->pints[i];
       break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        s->pints[i] = (long long)lua_tointeger(L, idx);
-        b->buffer_type = MYSQL_TYPE_LONGLONG;
-        b->buffer = &s->pints[i];
-      } else {
-        s->pdbls[i] = lua_tonumber(L, idx);
-        b->buffer_type = MYSQL_TYPE_DOUBLE;
-        b->buffer = &s->pdbls[i];
-      }
+    case TIDE_FLOAT:
+      s->pdbls[i] = v->v.f;
+      b->buffer_type = MYSQL_TYPE_DOUBLE;
+      b->buffer = &s->pdbls[i];
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      /* sent by mysql_stmt_execute before this call returns */
-      b->buffer = (void *)lua_tolstring(L, idx, &len);
-      b->buffer_length = (unsigned long)len;
-      b->buffer_type = tide_is_text(b->buffer, len) ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+    case TIDE_TEXT: case TIDE_BLOB:
+      b->buffer = (void *)v->v.s.p;
+      b->buffer_length = (unsigned long)v->v.s.len;
+      b->buffer_type = v->type == TIDE_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
       break;
-    }
-    default:
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
     }
   }
-  return run(MY(c), s, e);
+}
+
+static int my_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
+  bind_args(stp, args, n);
+  return run(MY(c), stp, e);
 }
 
 /* After MYSQL_DATA_TRUNCATED: grows the buffers of cut columns and reads
@@ -514,13 +504,14 @@ static my_stmt *prepare_run(my_conn *mc, tide_conn *c, const char *sql, int n,
                             const char *const *args, tide_err *e) {
   my_stmt *s;
   int i;
+  tide_value vals[2];                  /* these queries take at most two */
   if (my_prepare(c, sql, strlen(sql), (void **)&s, e) != TIDE_OK) return NULL;
-  for (i = 0; i < n && i < s->nparams; i++) {
-    memset(&s->params[i], 0, sizeof s->params[i]);
-    s->params[i].buffer_type = args[i] ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
-    s->params[i].buffer = (void *)args[i];
-    s->params[i].buffer_length = args[i] ? (unsigned long)strlen(args[i]) : 0;
+  for (i = 0; i < n && i < s->nparams && i < 2; i++) {
+    vals[i].type = args[i] ? TIDE_TEXT : TIDE_NULL;
+    vals[i].v.s.p = args[i];
+    vals[i].v.s.len = args[i] ? strlen(args[i]) : 0;
   }
+  bind_args(s, vals, i);
   if (run(mc, s, e) != TIDE_OK) {
     my_finalize(c, s);
     return NULL;
@@ -810,9 +801,11 @@ static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 }
 
 const tide_driver tide_mysql_driver = {
-  "mysql", '`', "START TRANSACTION",
-  my_open, my_close, my_prepare, my_execute, my_fetch, my_ncols, my_colname,
-  my_push_col, my_reset, my_finalize, my_changes, my_last_id, my_in_transaction,
-  my_lock, my_unlock, my_schema, my_tables, my_ping, my_cancel, my_server_version,
-  SCHEMA_SQL
+  .backend = "mysql", .quote = '`', .begin_sql = "START TRANSACTION",
+  .open = my_open, .close = my_close, .prepare = my_prepare, .nparams = my_nparams,
+  .execute = my_execute, .fetch = my_fetch, .ncols = my_ncols, .colname = my_colname,
+  .push_col = my_push_col, .reset = my_reset, .finalize = my_finalize, .changes = my_changes,
+  .last_id = my_last_id, .in_transaction = my_in_transaction, .lock = my_lock,
+  .unlock = my_unlock, .schema = my_schema, .tables = my_tables, .ping = my_ping,
+  .cancel = my_cancel, .server_version = my_server_version, .schema_sql = SCHEMA_SQL
 };

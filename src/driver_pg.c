@@ -195,7 +195,9 @@ static void pg_finalize(tide_conn *c, void *stp) {
   free(s);
 }
 
-static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
+static int pg_nparams(void *stp) { return ((pg_stmt *)stp)->nparams; }
+
+static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
   int i;
@@ -203,52 +205,37 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
     tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return TIDE_ERR;
   }
-  if (n != s->nparams) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
-                 s->nparams == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
   for (i = 0; i < n; i++) {
-    int idx = first + i;
+    const tide_value *v = &args[i];
     char *num = s->numbuf + 32 * i;
     s->formats[i] = 0;
     s->lengths[i] = 0;
     s->ptypes[i] = 0;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: s->values[i] = NULL; break;
-    case LUA_TBOOLEAN:
-      s->values[i] = lua_toboolean(L, idx) ? "true" : "false";
+    s->values[i] = num;
+    switch (v->type) {
+    case TIDE_NULL: s->values[i] = NULL; break;
+    case TIDE_BOOL:
+      s->values[i] = v->v.i ? "true" : "false";
       s->ptypes[i] = BOOLOID;
       break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        snprintf(num, 32, "%lld", (long long)v);
-        /* typed as PostgreSQL types a literal: int4 resolves int4-only
-         * functions and casts up to int8/numeric where needed */
-        s->ptypes[i] = (v >= INT32_MIN && v <= INT32_MAX) ? INT4OID : INT8OID;
-      } else {
-        double d = lua_tonumber(L, idx);
-        if (isnan(d)) snprintf(num, 32, "NaN");
-        else if (isinf(d)) snprintf(num, 32, d > 0 ? "Infinity" : "-Infinity");
-        else snprintf(num, 32, "%.17g", d);
-        s->ptypes[i] = FLOAT8OID;
-      }
-      s->values[i] = num;
+    case TIDE_INT:
+      snprintf(num, 32, "%lld", (long long)v->v.i);
+      /* typed as PostgreSQL types a literal: int4 resolves int4-only
+       * functions and casts up to int8/numeric where needed */
+      s->ptypes[i] = (v->v.i >= INT32_MIN && v->v.i <= INT32_MAX) ? INT4OID : INT8OID;
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      s->values[i] = lua_tolstring(L, idx, &len);
-      if (!tide_is_text(s->values[i], len)) {   /* binary: bytea in binary format */
-        s->formats[i] = 1;
-        s->lengths[i] = (int)len;
-        s->ptypes[i] = BYTEAOID;
-      }
+    case TIDE_FLOAT:
+      snprintf(num, 32, "%.17g", v->v.f);
+      s->ptypes[i] = FLOAT8OID;
       break;
-    }
-    default:
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
+    case TIDE_TEXT: s->values[i] = v->v.s.p; break;
+    case TIDE_BLOB:
+      /* raw bytes in binary format, typed by the statement: a bytea takes
+       * them as they are, a text refuses them (never the hex of a bytea) */
+      s->values[i] = v->v.s.p;
+      s->formats[i] = 1;
+      s->lengths[i] = (int)v->v.s.len;
+      break;
     }
   }
   /* the values are copied into libpq's send buffer here; without any, the
@@ -695,9 +682,11 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 }
 
 const tide_driver tide_pg_driver = {
-  "postgres", '"', "BEGIN",
-  pg_open, pg_close, pg_prepare, pg_execute, pg_fetch, pg_ncols, pg_colname,
-  pg_push_col, pg_reset, pg_finalize, pg_changes, pg_last_id, pg_in_transaction,
-  pg_lock, pg_unlock, pg_schema, pg_tables, pg_ping, pg_cancel, pg_server_version,
-  SCHEMA_SQL
+  .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
+  .open = pg_open, .close = pg_close, .prepare = pg_prepare, .nparams = pg_nparams,
+  .execute = pg_execute, .fetch = pg_fetch, .ncols = pg_ncols, .colname = pg_colname,
+  .push_col = pg_push_col, .reset = pg_reset, .finalize = pg_finalize, .changes = pg_changes,
+  .last_id = pg_last_id, .in_transaction = pg_in_transaction, .lock = pg_lock,
+  .unlock = pg_unlock, .schema = pg_schema, .tables = pg_tables, .ping = pg_ping,
+  .cancel = pg_cancel, .server_version = pg_server_version, .schema_sql = SCHEMA_SQL
 };

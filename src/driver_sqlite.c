@@ -183,40 +183,22 @@ static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   return TIDE_OK;
 }
 
-static int sq_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
-  sq_stmt *s = stp;
-  int i, rc = SQLITE_OK, want = sqlite3_bind_parameter_count(s->st);
-  if (want != n) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", want,
-                 want == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
+static int sq_nparams(void *stp) { return sqlite3_bind_parameter_count(((sq_stmt *)stp)->st); }
+
+/* TRANSIENT: a rows() iterator steps after the Lua strings may be gone. */
+static int sq_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
+  sqlite3_stmt *st = ((sq_stmt *)stp)->st;
+  int i, rc = SQLITE_OK;
   for (i = 0; i < n && rc == SQLITE_OK; i++) {
-    int idx = first + i;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: rc = sqlite3_bind_null(s->st, i + 1); break;
-    case LUA_TBOOLEAN: rc = sqlite3_bind_int(s->st, i + 1, lua_toboolean(L, idx)); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx))
-        rc = sqlite3_bind_int64(s->st, i + 1, (sqlite3_int64)lua_tointeger(L, idx));
-      else
-        rc = sqlite3_bind_double(s->st, i + 1, lua_tonumber(L, idx));
+    const tide_value *v = &args[i];
+    switch (v->type) {
+    case TIDE_NULL: rc = sqlite3_bind_null(st, i + 1); break;
+    case TIDE_BOOL: case TIDE_INT: rc = sqlite3_bind_int64(st, i + 1, v->v.i); break;
+    case TIDE_FLOAT: rc = sqlite3_bind_double(st, i + 1, v->v.f); break;
+    case TIDE_TEXT:
+      rc = sqlite3_bind_text64(st, i + 1, v->v.s.p, v->v.s.len, SQLITE_TRANSIENT, SQLITE_UTF8);
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *v = lua_tolstring(L, idx, &len);
-      /* TRANSIENT: a rows() iterator steps after the Lua value may be gone;
-       * text that is not UTF-8 (or has NUL) binds as BLOB so it round-trips */
-      if (tide_is_text(v, len))
-        rc = sqlite3_bind_text64(s->st, i + 1, v, len, SQLITE_TRANSIENT, SQLITE_UTF8);
-      else
-        rc = sqlite3_bind_blob64(s->st, i + 1, v, len, SQLITE_TRANSIENT);
-      break;
-    }
-    default:
-      sqlite3_clear_bindings(s->st);
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
+    case TIDE_BLOB: rc = sqlite3_bind_blob64(st, i + 1, v->v.s.p, v->v.s.len, SQLITE_TRANSIENT); break;
     }
   }
   if (rc != SQLITE_OK) return sq_error(SQ(c), rc, e);
@@ -782,9 +764,11 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 /* BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
  * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
 const tide_driver tide_sqlite_driver = {
-  "sqlite", '"', "BEGIN IMMEDIATE",
-  sq_open, sq_close, sq_prepare, sq_execute, sq_fetch, sq_ncols, sq_colname,
-  sq_push_col, sq_reset, sq_finalize, sq_changes, sq_last_id, sq_in_transaction,
-  sq_lock, sq_unlock, sq_schema, sq_tables, sq_ping, sq_cancel, sq_server_version,
-  SCHEMA_SQL
+  .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
+  .open = sq_open, .close = sq_close, .prepare = sq_prepare, .nparams = sq_nparams,
+  .execute = sq_execute, .fetch = sq_fetch, .ncols = sq_ncols, .colname = sq_colname,
+  .push_col = sq_push_col, .reset = sq_reset, .finalize = sq_finalize, .changes = sq_changes,
+  .last_id = sq_last_id, .in_transaction = sq_in_transaction, .lock = sq_lock,
+  .unlock = sq_unlock, .schema = sq_schema, .tables = sq_tables, .ping = sq_ping,
+  .cancel = sq_cancel, .server_version = sq_server_version, .schema_sql = SCHEMA_SQL
 };

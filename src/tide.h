@@ -81,6 +81,18 @@ struct tide_stmt {
   tide_stmt *prev, *next;
 };
 
+/* One statement argument, read from Lua by value.c; strings point into the
+ * Lua value, which stays on the stack while the driver binds it. */
+typedef enum { TIDE_NULL, TIDE_BOOL, TIDE_INT, TIDE_FLOAT, TIDE_TEXT, TIDE_BLOB } tide_vtype;
+typedef struct tide_value {
+  tide_vtype type;
+  union {
+    int64_t i;              /* TIDE_BOOL (0 or 1), TIDE_INT */
+    double f;               /* TIDE_FLOAT, always finite */
+    struct { const char *p; size_t len; } s;   /* TIDE_TEXT (UTF-8, no NUL), TIDE_BLOB */
+  } v;
+} tide_value;
+
 /* What each backend implements; conn.c and stmt.c hold the shared logic. */
 struct tide_driver {
   const char *backend;
@@ -89,8 +101,9 @@ struct tide_driver {
   int  (*open)(tide_conn *c, const tide_url *u, tide_err *e);
   void (*close)(tide_conn *c);                         /* never fails */
   int  (*prepare)(tide_conn *c, const char *sql, size_t len, void **st, tide_err *e);
-  /* binds args at stack [first, first+n) and starts execution */
-  int  (*execute)(lua_State *L, tide_conn *c, void *st, int first, int n, tide_err *e);
+  int  (*nparams)(void *st);                           /* placeholders in the statement */
+  /* binds args[0..n) (n == nparams) and starts execution */
+  int  (*execute)(tide_conn *c, void *st, const tide_value *args, int n, tide_err *e);
   /* 1: a row is ready, 0: done, TIDE_ERR */
   int  (*fetch)(tide_conn *c, void *st, tide_err *e);
   int  (*ncols)(void *st);
@@ -140,15 +153,23 @@ void tide_url_free(tide_url *u);
 char *tide_url_redact(const char *s);   /* malloc'd; NULL on OOM */
 void tide_open_url(lua_State *L);
 
-/* conn.c / stmt.c */
+/* conn.c */
 tide_conn *tide_check_conn(lua_State *L, int idx);   /* raises if closed */
 void tide_open_conn(lua_State *L);
-tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, const char *sql, size_t len);
+
+/* stmt.c (uses nothing of conn.c) */
+tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, tide_conn *c, const char *sql, size_t len);
 void tide_stmt_finalize(tide_stmt *s);
 void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n);
 int tide_stmt_push_row(lua_State *L, tide_stmt *s);  /* 1 pushed a row, 0 done */
+int tide_stmt_exec(lua_State *L, tide_stmt *s, int first, int n);   /* pushes changes, id */
+int tide_stmt_query(lua_State *L, tide_stmt *s, int first, int n);  /* pushes rows, columns */
+int tide_stmt_push_rows(lua_State *L, int stmt_idx, int one_shot);  /* generic-for values */
 void tide_open_stmt(lua_State *L);
+
+/* value.c: the codec between Lua values and drivers */
 int tide_is_text(const char *s, size_t n);
+int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *e);
 void tide_push_decimal(lua_State *L, const char *v);
 
 /* placeholders.c */
