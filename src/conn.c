@@ -191,23 +191,14 @@ static int conn_in_transaction(lua_State *L) {
 /* Pushes the quoted form of the string at idx; raises misuse for a
  * non-string, an empty name or one with a NUL byte. */
 static const char *push_quoted(lua_State *L, tide_conn *c, int idx, const char *fn) {
-  size_t len, i;
+  size_t len;
   const char *s;
-  luaL_Buffer b;
   if (lua_type(L, idx) != LUA_TSTRING)
     tide_raise_misuse(L, "%s: name must be a string, got %s", fn, luaL_typename(L, idx));
   s = lua_tolstring(L, idx, &len);
   if (len == 0 || memchr(s, '\0', len))
     tide_raise_misuse(L, "%s: invalid identifier (empty or containing a NUL byte)", fn);
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, c->drv->quote);
-  for (i = 0; i < len; i++) {
-    if (s[i] == c->drv->quote) luaL_addchar(&b, s[i]);
-    luaL_addchar(&b, s[i]);
-  }
-  luaL_addchar(&b, c->drv->quote);
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
+  return tide_push_quoted(L, s, len, c->drv->quote);
 }
 
 static int conn_quote_ident(lua_State *L) {

@@ -709,6 +709,75 @@ static const char *const SCHEMA_SQL[] = {
   NULL
 };
 
+/* True if the column description on top holds a string literal default. */
+static int literal_default(lua_State *L) {
+  const char *d;
+  lua_getfield(L, -1, "default");
+  d = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return d && d[0] == '\'';
+}
+
+/* information_schema re-escapes string defaults with backslashes and holds
+ * them in a 3-byte charset (4-byte characters become '?'): the exact value
+ * comes from DEFAULT(column), written back as a standard SQL literal. */
+static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
+  int cols, i, n, k = 0, rc;
+  my_stmt *s;
+  lua_getfield(L, desc, "columns");
+  cols = lua_gettop(L);
+  n = (int)lua_rawlen(L, cols);
+  lua_pushliteral(L, "SELECT ");
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    const char *name;
+    lua_rawgeti(L, cols, i);
+    if (literal_default(L)) {
+      lua_getfield(L, -1, "name");
+      name = lua_tolstring(L, -1, &len);
+      lua_pushvalue(L, cols + 1);
+      lua_pushstring(L, k++ ? ", DEFAULT(" : "DEFAULT(");
+      tide_push_quoted(L, name, len, '`');
+      lua_pushliteral(L, ")");
+      lua_concat(L, 4);
+      lua_replace(L, cols + 1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (k == 0) {
+    lua_settop(L, cols - 1);
+    return TIDE_OK;
+  }
+  lua_getfield(L, desc, "name");
+  lua_pushliteral(L, " FROM (SELECT 1) AS one LEFT JOIN ");
+  lua_insert(L, -2);
+  {
+    size_t len;
+    const char *t = lua_tolstring(L, -1, &len);
+    tide_push_quoted(L, t, len, '`');
+    lua_replace(L, -2);
+  }
+  lua_pushliteral(L, " ON FALSE");
+  lua_concat(L, 4);
+  s = prepare_run(MY(c), c, lua_tostring(L, -1), 0, NULL, e);
+  if (!s) return lua_settop(L, cols - 1), TIDE_ERR;
+  if ((rc = my_fetch(c, s, e)) == 1) {
+    for (i = 1, k = 0; i <= n; i++) {
+      lua_rawgeti(L, cols, i);
+      if (literal_default(L)) {
+        my_col *col = &s->cols[k++];
+        tide_push_quoted(L, col->buf, col->len, '\'');
+        lua_setfield(L, -2, "default");
+      }
+      lua_pop(L, 1);
+    }
+  }
+  my_finalize(c, s);
+  lua_settop(L, cols - 1);
+  return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
+}
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   static void (*const row[])(lua_State *, my_stmt *) = {
     column_row, constraint_row, check_row, index_row
@@ -727,6 +796,11 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     }
     my_finalize(c, s);
     if (rc == TIDE_ERR) goto fail;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, schema)) {
+    if (exact_defaults(L, c, lua_gettop(L), e) != TIDE_OK) goto fail;
+    lua_pop(L, 1);
   }
   return TIDE_OK;
 fail:

@@ -101,6 +101,10 @@ static int pg_error(pg_conn *pc, const PGresult *res, tide_err *e) {
     if ((v = PQresultErrorField(res, PG_DIAG_TABLE_NAME))) snprintf(e->table, sizeof e->table, "%s", v);
     if ((v = PQresultErrorField(res, PG_DIAG_COLUMN_NAME))) snprintf(e->columns, sizeof e->columns, "%s", v);
     detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    v = PQresultErrorField(res, PG_DIAG_CONTEXT);
+    if (strcmp(st, "22021") == 0 && v && (v = strstr(v, "parameter $")))   /* binary as text */
+      snprintf(e->message, sizeof e->message, "parameter %d is a binary string (not UTF-8, or "
+               "with a NUL byte) where text is expected: %s", atoi(v + 11), line);
     if (!e->columns[0] && detail && strncmp(detail, "Key (", 5) == 0) {  /* "Key (a, b)=(...)" */
       const char *end = strstr(detail, ")=");
       size_t i, o = 0;
@@ -273,6 +277,36 @@ static int keep_columns(pg_stmt *s, const PGresult *r) {
   return TIDE_OK;
 }
 
+static int statement_error(pg_conn *pc, pg_stmt *s, PGresult *r, tide_err *e) {
+  pg_error(pc, r, e);
+  if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
+  PQclear(r);
+  drain(pc, s);
+  update_tx(pc);
+  return TIDE_ERR;
+}
+
+/* After the first statement of a multi-statement string (no parameters:
+ * the simple protocol) the later ones still report: each one's error is
+ * raised as its own, and `changes` is the last statement's count. */
+static int finish(pg_conn *pc, pg_stmt *s, tide_err *e) {
+  PGresult *r;
+  while ((r = PQgetResult(pc->pg)) != NULL) {
+    switch (PQresultStatus(r)) {
+    case PGRES_SINGLE_TUPLE: case PGRES_EMPTY_QUERY: break;
+    case PGRES_TUPLES_OK: case PGRES_COMMAND_OK:
+      s->changes = strtoll(PQcmdTuples(r), NULL, 10);
+      break;
+    default: return statement_error(pc, s, r, e);
+    }
+    PQclear(r);
+  }
+  s->running = 0;
+  if (pc->active == s) pc->active = NULL;
+  update_tx(pc);
+  return 0;
+}
+
 static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
@@ -303,20 +337,13 @@ static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
     }
     s->changes = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
-    drain(pc, s);
-    update_tx(pc);
-    return 0;
+    return finish(pc, s, e);
   case PGRES_EMPTY_QUERY:
     PQclear(r);
     drain(pc, s);
     return tide_err_set(e, TE_MISUSE, "empty statement"), TIDE_ERR;
   default:
-    pg_error(pc, r, e);
-    if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
-    PQclear(r);
-    drain(pc, s);
-    update_tx(pc);
-    return TIDE_ERR;
+    return statement_error(pc, s, r, e);
   }
 }
 

@@ -171,6 +171,7 @@ void tide_open_stmt(lua_State *L);
 int tide_is_text(const char *s, size_t n);
 int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *e);
 void tide_push_decimal(lua_State *L, const char *v);
+const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote);
 
 /* placeholders.c */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);

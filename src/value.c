@@ -87,3 +87,19 @@ void tide_push_decimal(lua_State *L, const char *v) {
   }
   lua_pushnumber(L, strtod(v, NULL));
 }
+
+/* Pushes s between two `quote` characters, each quote inside doubled: an
+ * identifier, or a string literal as standard SQL writes it. */
+const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote) {
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, quote);
+  for (i = 0; i < len; i++) {
+    if (s[i] == quote) luaL_addchar(&b, quote);
+    luaL_addchar(&b, s[i]);
+  }
+  luaL_addchar(&b, quote);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
