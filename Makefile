@@ -15,10 +15,10 @@ DRIVER_LIBS := -pthread -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/d
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
-            src/value.c src/describe.c src/driver_sqlite.c src/sqlite_create.c \
+            src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
             src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
-HDRS     := src/tide.h
+HDRS     := src/tide.h src/sqlite_driver.h
 
 all: $(BUILD)/tide $(BUILD)/lib/tide/core.so
 

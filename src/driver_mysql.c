@@ -10,6 +10,7 @@
  * locks and SQLite's per-file ones.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct my_stmt {
   MYSQL_BIND *params;
   long long *pints;
   double *pdbls;
+  char *ptext;                      /* 32 bytes per parameter: floats as text */
   MYSQL_BIND *binds;
   my_col *cols;
   char **names;
@@ -218,7 +220,8 @@ static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
     s->params = calloc(n, sizeof *s->params);
     s->pints = calloc(n, sizeof *s->pints);
     s->pdbls = calloc(n, sizeof *s->pdbls);
-    if (!s->params || !s->pints || !s->pdbls) {
+    s->ptext = malloc(n * 32);
+    if (!s->params || !s->pints || !s->pdbls || !s->ptext) {
       my_finalize(c, s);
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
@@ -254,6 +257,7 @@ static void my_finalize(tide_conn *c, void *stp) {
   free(s->params);
   free(s->pints);
   free(s->pdbls);
+  free(s->ptext);
   free(s);
 }
 
@@ -292,6 +296,15 @@ static void bind_args(my_stmt *s, const tide_value *args, int n) {
       b->buffer = &s->pints[i];
       break;
     case TIDE_FLOAT:
+      if (v->v.f >= 9223372036854775808.0 || v->v.f < -9223372036854775808.0) {
+        /* MariaDB clamps 2^63 as a DOUBLE into a BIGINT column without an
+         * error; as exact text strict mode refuses it, a DOUBLE reads it */
+        b->buffer = s->ptext + 32 * i;
+        b->buffer_length = (unsigned long)snprintf(b->buffer, 32, fabs(v->v.f) < 1e20 ? "%.0f"
+                                                   : "%.17g", v->v.f);
+        b->buffer_type = MYSQL_TYPE_STRING;
+        break;
+      }
       s->pdbls[i] = v->v.f;
       b->buffer_type = MYSQL_TYPE_DOUBLE;
       b->buffer = &s->pdbls[i];
@@ -576,10 +589,7 @@ static void lock_name(my_conn *mc, const char *name, char *out, size_t size) {
   if (strlen(full) <= 64) {
     snprintf(out, size, "%s", full);
   } else {                                       /* GET_LOCK takes 64 characters */
-    uint64_t h = 1469598103934665603ull;
-    const char *p;
-    for (p = full; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    snprintf(out, size, "tide:%016llx", (unsigned long long)h);
+    snprintf(out, size, "tide:%016llx", (unsigned long long)tide_lock_hash(full));
   }
 }
 

@@ -503,28 +503,24 @@ static PGresult *query(pg_conn *pc, const char *sql, int n, const char *const *v
   return r;
 }
 
-static long long lock_key(const char *name) {
-  uint64_t h = 1469598103934665603ull;            /* FNV-1a, 64 bit */
-  for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211ull;
-  return (long long)h;
+typedef struct pg_try { pg_conn *pc; const char *key; } pg_try;
+
+static int pg_try_lock(void *ctx, tide_err *e) {
+  pg_try *t = ctx;
+  const char *vals[1] = {t->key};
+  PGresult *r = query(t->pc, "SELECT pg_try_advisory_lock($1::bigint)", 1, vals, e);
+  int got;
+  if (!r) return TIDE_ERR;
+  got = PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  return got;
 }
 
 static int pg_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
-  pg_conn *pc = PG(c);
   char key[32];
-  const char *vals[1] = {key};
-  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
-  snprintf(key, sizeof key, "%lld", lock_key(name));
-  for (;;) {
-    PGresult *r = query(pc, "SELECT pg_try_advisory_lock($1::bigint)", 1, vals, e);
-    int got;
-    if (!r) return TIDE_ERR;
-    got = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (got) return 1;
-    if (tide_now_ms() >= deadline) return 0;
-    tide_sleep_ms(10);
-  }
+  pg_try t = {PG(c), key};
+  snprintf(key, sizeof key, "%lld", (long long)tide_lock_hash(name));
+  return tide_lock_wait(pg_try_lock, &t, timeout_ms, e);
 }
 
 static int pg_unlock(tide_conn *c, const char *name, tide_err *e) {
@@ -532,7 +528,7 @@ static int pg_unlock(tide_conn *c, const char *name, tide_err *e) {
   const char *vals[1] = {key};
   PGresult *r;
   int released;
-  snprintf(key, sizeof key, "%lld", lock_key(name));
+  snprintf(key, sizeof key, "%lld", (long long)tide_lock_hash(name));
   r = query(PG(c), "SELECT pg_advisory_unlock($1::bigint)", 1, vals, e);
   if (!r) return TIDE_ERR;
   released = PQgetvalue(r, 0, 0)[0] == 't';

@@ -2,47 +2,22 @@
  * driver_sqlite.c -- the sqlite3 driver: open with tide's session settings,
  * statements with bound parameters, error classes from extended result codes
  * (and, where SQLite has no code, from the fixed start of its message),
- * PRAGMA introspection in three queries, and process-wide named locks.
- *
- * Locks: SQLite has no advisory locks, so db:lock() takes a Linux
- * open-file-description lock on one byte of "<database>-tidelock". OFD locks
- * exclude other processes and other handles in this process alike, and the
- * kernel drops them when the process dies, so a killed runner never leaves
- * a stale lock. A ":memory:" database is private to its handle: its locks
- * always succeed.
+ * PRAGMA introspection in three queries, and named locks (sqlite_lock.c).
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "tide.h"
-
-#ifndef F_OFD_SETLK
-#error "tide's SQLite locks need open file description locks (Linux 3.15+)"
-#endif
+#include "sqlite_driver.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
-typedef struct held_lock {
-  char *name;
-  off_t offset;
-  int count;                /* re-entrant, like pg_advisory_lock */
-  struct held_lock *next;
-} held_lock;
-
 typedef struct sq_conn {
   sqlite3 *db;
-  char *lock_path;          /* NULL for :memory: */
-  int lock_fd;
-  held_lock *locks;
+  tide_sqlite_held *locks;  /* names held by db:lock() */
 } sq_conn;
 
 typedef struct sq_stmt {
@@ -266,16 +241,9 @@ static int sq_in_transaction(tide_conn *c) { return !sqlite3_get_autocommit(SQ(c
 
 static void sq_close(tide_conn *c) {
   sq_conn *sc = SQ(c);
-  held_lock *h, *nx;
   if (!sc) return;
+  if (sc->db) tide_sqlite_unlock_all(sc->db, &sc->locks);
   sqlite3_close_v2(sc->db);
-  if (sc->lock_fd >= 0) close(sc->lock_fd);   /* drops every OFD lock */
-  for (h = sc->locks; h; h = nx) {
-    nx = h->next;
-    free(h->name);
-    free(h);
-  }
-  free(sc->lock_path);
   free(sc);
   c->db = NULL;
 }
@@ -329,7 +297,6 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
   if (!memory && check_dir(u->database, e) != TIDE_OK) return TIDE_ERR;
   sc = calloc(1, sizeof *sc);
   if (!sc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
-  sc->lock_fd = -1;
   c->db = sc;
   rc = sqlite3_open_v2(u->database, &sc->db, flags, NULL);
   if (rc != SQLITE_OK) goto fail;
@@ -338,16 +305,6 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
   /* foreign keys on; reading the schema now makes "not a database" an open error */
   if (run(sc, "PRAGMA foreign_keys = ON; SELECT count(*) FROM sqlite_schema", e) != TIDE_OK)
     goto fail_e;
-  if (!memory) {
-    size_t n = strlen(u->database);
-    sc->lock_path = malloc(n + 10);
-    if (!sc->lock_path) {
-      tide_err_set(e, TE_OTHER, "out of memory");
-      goto fail_e;
-    }
-    memcpy(sc->lock_path, u->database, n);
-    memcpy(sc->lock_path + n, "-tidelock", 10);
-  }
   return TIDE_OK;
 fail:
   sq_error(sc, rc, e);
@@ -359,85 +316,12 @@ fail_e:
 
 /* ---- locks ---- */
 
-static off_t lock_offset(const char *name) {
-  uint32_t h = 2166136261u;                  /* FNV-1a */
-  for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;
-  return (off_t)(h & 0x3fffffff);
-}
-
 static int sq_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
-  sq_conn *sc = SQ(c);
-  held_lock *h;
-  struct flock fl;
-  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
-  for (h = sc->locks; h; h = h->next)
-    if (strcmp(h->name, name) == 0) { h->count++; return 1; }
-  h = calloc(1, sizeof *h);
-  if (!h || !(h->name = strdup(name))) {
-    free(h);
-    return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
-  }
-  h->offset = lock_offset(name);
-  h->count = 1;
-  if (sc->lock_path) {
-    if (sc->lock_fd < 0) sc->lock_fd = open(sc->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (sc->lock_fd < 0) {
-      tide_err_set(e, TE_PERMISSION, "cannot open lock file %s: %s", sc->lock_path,
-                   strerror(errno));
-      goto fail;
-    }
-    for (;;) {
-      memset(&fl, 0, sizeof fl);
-      fl.l_type = F_WRLCK;
-      fl.l_whence = SEEK_SET;
-      fl.l_start = h->offset;
-      fl.l_len = 1;
-      if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) == 0) break;
-      if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
-        tide_err_set(e, TE_OTHER, "lock %s: %s", name, strerror(errno));
-        goto fail;
-      }
-      if (tide_now_ms() >= deadline) {
-        free(h->name);
-        free(h);
-        return 0;
-      }
-      tide_sleep_ms(5);
-    }
-  }
-  h->next = sc->locks;
-  sc->locks = h;
-  return 1;
-fail:
-  free(h->name);
-  free(h);
-  return TIDE_ERR;
+  return tide_sqlite_lock(SQ(c)->db, &SQ(c)->locks, name, timeout_ms, e);
 }
 
 static int sq_unlock(tide_conn *c, const char *name, tide_err *e) {
-  sq_conn *sc = SQ(c);
-  held_lock **pp, *h;
-  for (pp = &sc->locks; (h = *pp) != NULL; pp = &h->next)
-    if (strcmp(h->name, name) == 0) break;
-  if (!h) return 0;
-  if (--h->count > 0) return 1;
-  if (sc->lock_fd >= 0) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = h->offset;
-    fl.l_len = 1;
-    if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) != 0) {
-      h->count++;
-      tide_err_set(e, TE_OTHER, "unlock %s: %s", name, strerror(errno));
-      return TIDE_ERR;
-    }
-  }
-  *pp = h->next;
-  free(h->name);
-  free(h);
-  return 1;
+  return tide_sqlite_unlock(SQ(c)->db, &SQ(c)->locks, name, e);
 }
 
 /* ---- introspection ---- */

@@ -173,6 +173,13 @@ int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *
 void tide_push_decimal(lua_State *L, const char *v);
 const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote);
 
+/* lock.c */
+uint64_t tide_lock_hash(const char *name);
+/* calls try_lock until it returns 1 (taken) or TIDE_ERR, or until timeout_ms
+ * passed (returns 0); try_lock returns 0 while someone else holds the lock */
+int tide_lock_wait(int (*try_lock)(void *ctx, tide_err *e), void *ctx, int timeout_ms,
+                   tide_err *e);
+
 /* placeholders.c */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);
 
@@ -187,21 +194,6 @@ void tide_desc_entry(lua_State *L, int list_idx, const char *name);
 void tide_desc_append(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_str(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_type(lua_State *L, int col_idx, const char *raw);
-
-/* sqlite_create.c: what SQLite's PRAGMAs leave out of CREATE TABLE text */
-typedef struct tide_create_item {
-  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check */
-  char name[128];           /* constraint name, "" if unnamed */
-  char columns[256];        /* comma separated; for a column constraint, that column */
-  char expr[1024];          /* check expression */
-} tide_create_item;
-typedef struct tide_create_info {
-  int autoincrement;        /* AUTOINCREMENT keyword present */
-  int nitems;
-  tide_create_item items[64];
-} tide_create_info;
-void tide_parse_create(const char *sql, tide_create_info *out);
-const char *tide_index_where(const char *sql);
 
 /* sys.c */
 void tide_open_sys(lua_State *L);
