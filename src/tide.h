@@ -138,7 +138,6 @@ void tide_mysql_library(int start);
 #endif
 
 /* error.c */
-const char *tide_errclass_name(tide_errclass cls);
 int tide_errclass_retryable(tide_errclass cls);
 void tide_err_set(tide_err *e, tide_errclass cls, const char *fmt, ...);
 void tide_err_sql(tide_err *e, const char *sql, size_t len);
