@@ -341,29 +341,23 @@ static const char *check_sql(lua_State *L, const char *fn, size_t *len) {
   return lua_tolstring(L, 2, len);
 }
 
-/* db:exec(sql, ...) -> affected_rows, last_insert_id */
-static int conn_exec(lua_State *L) {
+/* Runs sql with the arguments after it as a one-shot statement. */
+static int one_shot(lua_State *L, const char *fn, int (*run)(lua_State *, tide_stmt *, int, int)) {
   tide_conn *c = tide_check_conn(L, 1);
   size_t len;
-  const char *sql = check_sql(L, "exec", &len);
+  const char *sql = check_sql(L, fn, &len);
   int n = lua_gettop(L) - 2, r;
   tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
-  r = tide_stmt_exec(L, s, 3, n);
+  r = run(L, s, 3, n);
   tide_stmt_finalize(s);
   return r;
 }
 
+/* db:exec(sql, ...) -> affected_rows, last_insert_id */
+static int conn_exec(lua_State *L) { return one_shot(L, "exec", tide_stmt_exec); }
+
 /* db:query(sql, ...) -> rows, columns */
-static int conn_query(lua_State *L) {
-  tide_conn *c = tide_check_conn(L, 1);
-  size_t len;
-  const char *sql = check_sql(L, "query", &len);
-  int n = lua_gettop(L) - 2, r;
-  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
-  r = tide_stmt_query(L, s, 3, n);
-  tide_stmt_finalize(s);
-  return r;
-}
+static int conn_query(lua_State *L) { return one_shot(L, "query", tide_stmt_query); }
 
 /* db:rows(sql, ...) -> streaming iterator (constant memory) */
 static int conn_rows(lua_State *L) {

@@ -28,14 +28,22 @@ typedef struct my_stmt my_stmt;
 
 typedef struct my_conn {
   MYSQL *m;
-  char *db;                         /* database, scopes lock names */
-  /* what KILL QUERY needs to open a second connection */
-  char *host, *user, *password, *socket;
+  /* what KILL QUERY needs to open a second connection: pointers into url,
+   * the connection's own parsed copy of its URL */
+  tide_url url;
+  const char *db;                   /* database, also scopes lock names */
+  const char *host, *user, *password, *socket;
   unsigned port;
   my_stmt *active;                  /* statement whose rows are being read */
 } my_conn;
 
 enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
+
+typedef struct my_param {
+  long long i;
+  double d;
+  char text[32];                    /* a float past the BIGINT range */
+} my_param;
 
 typedef struct my_col {
   int kind;
@@ -51,9 +59,7 @@ struct my_stmt {
   my_conn *conn;
   int nparams, ncols;
   MYSQL_BIND *params;
-  long long *pints;
-  double *pdbls;
-  char *ptext;                      /* 32 bytes per parameter: floats as text */
+  my_param *pvals;                  /* what params point at, one per parameter */
   MYSQL_BIND *binds;
   my_col *cols;
   char **names;
@@ -217,14 +223,13 @@ static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   s->nparams = (int)mysql_stmt_param_count(s->st);
   if (s->nparams > 0) {
     size_t n = (size_t)s->nparams;
-    s->params = calloc(n, sizeof *s->params);
-    s->pints = calloc(n, sizeof *s->pints);
-    s->pdbls = calloc(n, sizeof *s->pdbls);
-    s->ptext = malloc(n * 32);
-    if (!s->params || !s->pints || !s->pdbls || !s->ptext) {
+    /* the binds and what they point at, in one block */
+    s->params = calloc(n, sizeof *s->params + sizeof *s->pvals);
+    if (!s->params) {
       my_finalize(c, s);
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
+    s->pvals = (my_param *)(void *)(s->params + n);   /* MYSQL_BIND keeps 8-byte alignment */
   }
   if (setup_result(s, e) != TIDE_OK) {
     my_finalize(c, s);
@@ -255,14 +260,11 @@ static void my_finalize(tide_conn *c, void *stp) {
   free(s->names);
   free(s->binds);
   free(s->params);
-  free(s->pints);
-  free(s->pdbls);
-  free(s->ptext);
   free(s);
 }
 
-/* Binds C strings (NULL for SQL NULL) and runs s; shared by the Lua path
- * below (through bind_lua) and by locks and introspection. */
+/* Runs s with its parameters bound (bind_args); shared by db:exec and
+ * friends and by locks and introspection. */
 static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   if (mc->active && mc->active != s)
     return tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE), TIDE_ERR;
@@ -291,23 +293,23 @@ static void bind_args(my_stmt *s, const tide_value *args, int n) {
     switch (v->type) {
     case TIDE_NULL: b->buffer_type = MYSQL_TYPE_NULL; break;
     case TIDE_BOOL: case TIDE_INT:
-      s->pints[i] = (long long)v->v.i;
+      s->pvals[i].i = (long long)v->v.i;
       b->buffer_type = MYSQL_TYPE_LONGLONG;
-      b->buffer = &s->pints[i];
+      b->buffer = &s->pvals[i].i;
       break;
     case TIDE_FLOAT:
       if (v->v.f >= 9223372036854775808.0 || v->v.f < -9223372036854775808.0) {
         /* MariaDB clamps 2^63 as a DOUBLE into a BIGINT column without an
          * error; as exact text strict mode refuses it, a DOUBLE reads it */
-        b->buffer = s->ptext + 32 * i;
-        b->buffer_length = (unsigned long)snprintf(b->buffer, 32, fabs(v->v.f) < 1e20 ? "%.0f"
+        b->buffer = s->pvals[i].text;
+        b->buffer_length = (unsigned long)snprintf(b->buffer, sizeof s->pvals[i].text, fabs(v->v.f) < 1e20 ? "%.0f"
                                                    : "%.17g", v->v.f);
         b->buffer_type = MYSQL_TYPE_STRING;
         break;
       }
-      s->pdbls[i] = v->v.f;
+      s->pvals[i].d = v->v.f;
       b->buffer_type = MYSQL_TYPE_DOUBLE;
-      b->buffer = &s->pdbls[i];
+      b->buffer = &s->pvals[i].d;
       break;
     case TIDE_TEXT: case TIDE_BLOB:
       b->buffer = (void *)v->v.s.p;
@@ -416,16 +418,10 @@ static void my_close(tide_conn *c) {
   my_conn *mc = MY(c);
   if (!mc) return;
   if (mc->m) mysql_close(mc->m);
-  free(mc->db);
-  free(mc->host);
-  free(mc->user);
-  free(mc->password);
-  free(mc->socket);
+  tide_url_free(&mc->url);
   free(mc);
   c->db = NULL;
 }
-
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 /* Opens a MYSQL handle with tide's options; fills e on failure. */
 static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
@@ -493,13 +489,14 @@ static int my_open(tide_conn *c, const tide_url *u, tide_err *e) {
   library_start();
   if (!mc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   c->db = mc;
-  mc->host = dup_or_null(u->host);
-  mc->user = dup_or_null(u->user);
-  mc->password = dup_or_null(u->password);
-  mc->db = dup_or_null(u->database);
+  if (tide_url_parse(c->url, &mc->url, e) != TIDE_OK) goto fail;
+  mc->host = mc->url.host;
+  mc->user = mc->url.user;
+  mc->password = mc->url.password;
+  mc->db = mc->url.database;
   mc->port = u->port ? (unsigned)strtoul(u->port, NULL, 10) : 0;
-  for (i = 0; i < u->nparams; i++)
-    if (strcmp(u->params[i].key, "socket") == 0) mc->socket = dup_or_null(u->params[i].value);
+  for (i = 0; i < mc->url.nparams; i++)
+    if (strcmp(mc->url.params[i].key, "socket") == 0) mc->socket = mc->url.params[i].value;
   if (!(mc->m = connect_to(mc, u, e))) goto fail;
   if (mysql_query(mc->m, "SET SESSION sql_mode = '" SQL_MODE "', time_zone = '+00:00'") != 0) {
     conn_error(mc, e);
@@ -886,10 +883,5 @@ static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_mysql_driver = {
   .backend = "mysql", .quote = '`', .begin_sql = "START TRANSACTION",
-  .open = my_open, .close = my_close, .prepare = my_prepare, .nparams = my_nparams,
-  .execute = my_execute, .fetch = my_fetch, .ncols = my_ncols, .colname = my_colname,
-  .push_col = my_push_col, .reset = my_reset, .finalize = my_finalize, .changes = my_changes,
-  .last_id = my_last_id, .in_transaction = my_in_transaction, .lock = my_lock,
-  .unlock = my_unlock, .schema = my_schema, .tables = my_tables, .ping = my_ping,
-  .cancel = my_cancel, .server_version = my_server_version, .schema_sql = SCHEMA_SQL
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(my)
 };

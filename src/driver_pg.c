@@ -44,7 +44,7 @@ struct pg_stmt {
   int ncols;
   char **names;             /* column names of the last execution */
   Oid *types;
-  const char **values;      /* parameter buffers, nparams each */
+  const char **values;      /* parameter arrays, nparams each (one allocation) */
   int *lengths, *formats;
   Oid *ptypes;
   char *numbuf;             /* text of numeric parameters, 32 bytes each */
@@ -140,13 +140,16 @@ static int pg_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   if (!s || !(s->sql = tide_pg_placeholders(sql, len, &s->nparams))) goto oom;
   s->sql_len = len;
   if (s->nparams > 0) {
+    /* the parameter arrays libpq takes, in one block (widest first) */
     size_t n = (size_t)s->nparams;
-    s->values = calloc(n, sizeof *s->values);
-    s->lengths = calloc(n, sizeof *s->lengths);
-    s->formats = calloc(n, sizeof *s->formats);
-    s->ptypes = calloc(n, sizeof *s->ptypes);
-    s->numbuf = malloc(n * 32);
-    if (!s->values || !s->lengths || !s->formats || !s->ptypes || !s->numbuf) goto oom;
+    char *block = calloc(n, sizeof *s->values + sizeof *s->lengths + sizeof *s->formats +
+                         sizeof *s->ptypes + 32);
+    if (!block) goto oom;
+    s->values = (const char **)(void *)block;
+    s->lengths = (int *)(void *)(block + n * sizeof *s->values);
+    s->formats = s->lengths + n;
+    s->ptypes = (Oid *)(s->formats + n);
+    s->numbuf = (char *)(s->ptypes + n);
   }
   *out = s;
   return TIDE_OK;
@@ -192,10 +195,6 @@ static void pg_finalize(tide_conn *c, void *stp) {
   free_cols(s);
   free(s->sql);
   free(s->values);
-  free(s->lengths);
-  free(s->formats);
-  free(s->ptypes);
-  free(s->numbuf);
   free(s);
 }
 
@@ -706,10 +705,5 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_pg_driver = {
   .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
-  .open = pg_open, .close = pg_close, .prepare = pg_prepare, .nparams = pg_nparams,
-  .execute = pg_execute, .fetch = pg_fetch, .ncols = pg_ncols, .colname = pg_colname,
-  .push_col = pg_push_col, .reset = pg_reset, .finalize = pg_finalize, .changes = pg_changes,
-  .last_id = pg_last_id, .in_transaction = pg_in_transaction, .lock = pg_lock,
-  .unlock = pg_unlock, .schema = pg_schema, .tables = pg_tables, .ping = pg_ping,
-  .cancel = pg_cancel, .server_version = pg_server_version, .schema_sql = SCHEMA_SQL
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg)
 };

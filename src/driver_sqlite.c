@@ -649,10 +649,5 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
  * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
 const tide_driver tide_sqlite_driver = {
   .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
-  .open = sq_open, .close = sq_close, .prepare = sq_prepare, .nparams = sq_nparams,
-  .execute = sq_execute, .fetch = sq_fetch, .ncols = sq_ncols, .colname = sq_colname,
-  .push_col = sq_push_col, .reset = sq_reset, .finalize = sq_finalize, .changes = sq_changes,
-  .last_id = sq_last_id, .in_transaction = sq_in_transaction, .lock = sq_lock,
-  .unlock = sq_unlock, .schema = sq_schema, .tables = sq_tables, .ping = sq_ping,
-  .cancel = sq_cancel, .server_version = sq_server_version, .schema_sql = SCHEMA_SQL
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq)
 };

@@ -128,6 +128,15 @@ struct tide_driver {
   const char *const *schema_sql;
 };
 
+/* A driver names its functions <prefix>_open, <prefix>_close, ... */
+#define TIDE_DRIVER_FUNCTIONS(p) \
+  .open = p##_open, .close = p##_close, .prepare = p##_prepare, .nparams = p##_nparams, \
+  .execute = p##_execute, .fetch = p##_fetch, .ncols = p##_ncols, .colname = p##_colname, \
+  .push_col = p##_push_col, .reset = p##_reset, .finalize = p##_finalize, \
+  .changes = p##_changes, .last_id = p##_last_id, .in_transaction = p##_in_transaction, \
+  .lock = p##_lock, .unlock = p##_unlock, .schema = p##_schema, .tables = p##_tables, \
+  .ping = p##_ping, .cancel = p##_cancel, .server_version = p##_server_version
+
 extern const tide_driver tide_sqlite_driver;
 #ifdef TIDE_WITH_PG
 extern const tide_driver tide_pg_driver;
