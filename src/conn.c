@@ -284,10 +284,19 @@ static int conn_describe(lua_State *L) {
   return 1;
 }
 
+/* db:tables() -> array of the user tables' names, sorted */
 static int conn_tables(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
-  tide_err e;
-  if (c->drv->tables(L, c, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  tide_stmt *s = tide_new_stmt(L, 1, c, c->drv->tables_sql, strlen(c->drv->tables_sql));
+  lua_Integer n = 0;
+  tide_stmt_execute(L, s, 1, 0);
+  lua_newtable(L);
+  while (tide_stmt_push_row(L, s)) {
+    lua_getfield(L, -1, "name");
+    lua_rawseti(L, -3, ++n);
+    lua_pop(L, 1);
+  }
+  tide_stmt_finalize(s);
   return 1;
 }
 

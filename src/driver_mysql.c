@@ -623,19 +623,33 @@ static int my_unlock(tide_conn *c, const char *name, tide_err *e) {
   return released == 1;
 }
 
-static const char *rule(const char *r) {
-  static const char *const names[][2] = {
-    {"CASCADE", "cascade"}, {"SET NULL", "set null"}, {"SET DEFAULT", "set default"},
-    {"RESTRICT", "restrict"}, {NULL, NULL}
-  };
-  int i;
-  for (i = 0; r && names[i][0]; i++)
-    if (strcmp(r, names[i][0]) == 0) return names[i][1];
-  return "no action";
-}
-
 #define MY_TABLES(t) " AND (? IS NULL OR BINARY " t " = ?) AND " t " IN (SELECT TABLE_NAME " \
   "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE')"
+
+/* Pushes information_schema's 'it''s\\n' (backslash escapes as MariaDB
+ * writes them) as the standard SQL literal of the same string. */
+static void push_literal(lua_State *L, const char *v) {
+  static const char escapes[][2] = {{'n', '\n'}, {'r', '\r'}, {'t', '\t'}, {'0', '\0'},
+                                    {'Z', '\032'}, {'b', '\b'}};
+  luaL_Buffer b;
+  size_t i, n = strlen(v), k;
+  luaL_buffinit(L, &b);
+  for (i = 1; i + 1 < n; i++) {
+    char ch = v[i];
+    if (ch == '\'' && v[i + 1] == '\'') {
+      i++;
+    } else if (ch == '\\' && i + 2 < n) {
+      ch = v[++i];
+      for (k = 0; k < sizeof escapes / sizeof escapes[0]; k++)
+        if (escapes[k][0] == ch) ch = escapes[k][1];
+    }
+    luaL_addchar(&b, ch);
+  }
+  luaL_pushresult(&b);
+  v = lua_tolstring(L, -1, &n);
+  tide_push_quoted(L, v, n, '\'');
+  lua_remove(L, -2);
+}
 
 static void column_row(lua_State *L, my_stmt *s) {
   const char *extra = text(s, 5);
@@ -648,8 +662,12 @@ static void column_row(lua_State *L, my_stmt *s) {
   lua_setfield(L, -2, "nullable");
   lua_pushboolean(L, autoinc);
   lua_setfield(L, -2, "autoincrement");
-  if (!autoinc && text(s, 4) && strcmp(text(s, 4), "NULL") != 0)
+  if (!autoinc && text(s, 4) && text(s, 4)[0] == '\'') {
+    push_literal(L, text(s, 4));
+    lua_setfield(L, -2, "default");
+  } else if (!autoinc && text(s, 4) && strcmp(text(s, 4), "NULL") != 0) {
     tide_desc_str(L, -1, "default", text(s, 4));
+  }
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   lua_pop(L, 1);
 }
@@ -668,8 +686,8 @@ static void constraint_row(lua_State *L, my_stmt *s) {
   if (type[0] == 'F') {
     tide_desc_str(L, -1, "ref_table", text(s, 4));
     tide_desc_append(L, -1, "ref_columns", text(s, 5));
-    tide_desc_str(L, -1, "on_delete", rule(text(s, 6)));
-    tide_desc_str(L, -1, "on_update", rule(text(s, 7)));
+    tide_desc_fk_action(L, -1, "on_delete", text(s, 6));
+    tide_desc_fk_action(L, -1, "on_update", text(s, 7));
   }
   lua_pop(L, 2);
 }
@@ -725,19 +743,47 @@ static int literal_default(lua_State *L) {
   return d && d[0] == '\'';
 }
 
-/* information_schema re-escapes string defaults with backslashes and holds
- * them in a 3-byte charset (4-byte characters become '?'): the exact value
- * comes from DEFAULT(column), written back as a standard SQL literal. */
+/* Runs `sql` (one DEFAULT() per literal default of the columns at stack
+ * index cols) and takes the values it returns; *missing counts the NULLs
+ * (DEFAULT() of a NOT NULL column on an outer-joined row is NULL). */
+static int take_defaults(lua_State *L, tide_conn *c, int cols, const char *sql, int *missing,
+                         tide_err *e) {
+  int i, k = 0, rc, n = (int)lua_rawlen(L, cols);
+  my_stmt *s = prepare_run(MY(c), c, sql, 0, NULL, e);
+  *missing = 0;
+  if (!s) return TIDE_ERR;
+  if ((rc = my_fetch(c, s, e)) == 1) {
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, cols, i);
+      if (literal_default(L)) {
+        my_col *col = &s->cols[k++];
+        if (col->is_null) {
+          (*missing)++;
+        } else {
+          tide_push_quoted(L, col->buf, col->len, '\'');
+          lua_setfield(L, -2, "default");
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  my_finalize(c, s);
+  return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
+}
+
+/* information_schema holds string defaults in a 3-byte charset (4-byte
+ * characters become '?'): the exact value comes from DEFAULT(column), on a
+ * row outer-joined to nothing or, for a NOT NULL column, on any row. An
+ * empty table's NOT NULL column keeps what column_row decoded. */
 static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
-  int cols, i, n, k = 0, rc;
-  my_stmt *s;
+  int cols, i, n, k = 0, missing = 0, rc;
+  size_t len;
+  const char *name;
   lua_getfield(L, desc, "columns");
   cols = lua_gettop(L);
   n = (int)lua_rawlen(L, cols);
   lua_pushliteral(L, "SELECT ");
   for (i = 1; i <= n; i++) {
-    size_t len;
-    const char *name;
     lua_rawgeti(L, cols, i);
     if (literal_default(L)) {
       lua_getfield(L, -1, "name");
@@ -752,37 +798,18 @@ static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
     }
     lua_pop(L, 1);
   }
-  if (k == 0) {
-    lua_settop(L, cols - 1);
-    return TIDE_OK;
-  }
   lua_getfield(L, desc, "name");
-  lua_pushliteral(L, " FROM (SELECT 1) AS one LEFT JOIN ");
-  lua_insert(L, -2);
-  {
-    size_t len;
-    const char *t = lua_tolstring(L, -1, &len);
-    tide_push_quoted(L, t, len, '`');
-    lua_replace(L, -2);
+  name = lua_tolstring(L, -1, &len);
+  tide_push_quoted(L, name, len, '`');                     /* cols+3 */
+  lua_pushfstring(L, "%s FROM (SELECT 1) AS one LEFT JOIN %s ON FALSE", lua_tostring(L, cols + 1),
+                  lua_tostring(L, cols + 3));
+  rc = k == 0 ? TIDE_OK : take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
+  if (rc == TIDE_OK && missing > 0) {
+    lua_pushfstring(L, "%s FROM %s LIMIT 1", lua_tostring(L, cols + 1), lua_tostring(L, cols + 3));
+    rc = take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
   }
-  lua_pushliteral(L, " ON FALSE");
-  lua_concat(L, 4);
-  s = prepare_run(MY(c), c, lua_tostring(L, -1), 0, NULL, e);
-  if (!s) return lua_settop(L, cols - 1), TIDE_ERR;
-  if ((rc = my_fetch(c, s, e)) == 1) {
-    for (i = 1, k = 0; i <= n; i++) {
-      lua_rawgeti(L, cols, i);
-      if (literal_default(L)) {
-        my_col *col = &s->cols[k++];
-        tide_push_quoted(L, col->buf, col->len, '\'');
-        lua_setfield(L, -2, "default");
-      }
-      lua_pop(L, 1);
-    }
-  }
-  my_finalize(c, s);
   lua_settop(L, cols - 1);
-  return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
+  return rc;
 }
 
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
@@ -813,25 +840,6 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
 fail:
   lua_settop(L, schema - 1);
   return TIDE_ERR;
-}
-
-static int my_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  my_stmt *s = prepare_run(MY(c), c, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
-                           "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
-                           "ORDER BY BINARY TABLE_NAME", 0, NULL, e);
-  int rc, n = 0;
-  if (!s) return TIDE_ERR;
-  lua_newtable(L);
-  while ((rc = my_fetch(c, s, e)) == 1) {
-    lua_pushstring(L, text(s, 0));
-    lua_rawseti(L, -2, ++n);
-  }
-  my_finalize(c, s);
-  if (rc == TIDE_ERR) {
-    lua_pop(L, 1);
-    return TIDE_ERR;
-  }
-  return TIDE_OK;
 }
 
 static int my_ping(tide_conn *c, tide_err *e) {
@@ -883,5 +891,7 @@ static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_mysql_driver = {
   .backend = "mysql", .quote = '`', .begin_sql = "START TRANSACTION",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(my)
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(my),
+  .tables_sql = "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE "
+                "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
 };

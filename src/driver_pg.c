@@ -551,18 +551,8 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   }
 }
 
-static const char *fk_action(const char *code) {
-  switch (code ? code[0] : 'a') {
-  case 'r': return "restrict";
-  case 'c': return "cascade";
-  case 'n': return "set null";
-  case 'd': return "set default";
-  default: return "no action";
-  }
-}
-
-#define PG_TABLES "n.nspname = current_schema() AND c.relkind IN ('r', 'p') " \
-                  "AND ($1::text IS NULL OR c.relname = $1)"
+#define PG_TABLE "n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+#define PG_TABLES PG_TABLE "AND ($1::text IS NULL OR c.relname = $1)"
 /* a comma list of the attribute names of `keys` (an int2 array) of `rel` */
 #define PG_ATTNAMES(keys, rel) \
   "(SELECT string_agg(COALESCE(a.attname, '<expression>'), ',' ORDER BY k.ord) " \
@@ -640,8 +630,8 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
       if (type == 'f') {
         tide_desc_str(L, -1, "ref_table", val(r, i, 4));
         append_list(L, -1, "ref_columns", val(r, i, 5));
-        tide_desc_str(L, -1, "on_delete", fk_action(val(r, i, 6)));
-        tide_desc_str(L, -1, "on_update", fk_action(val(r, i, 7)));
+        tide_desc_fk_action(L, -1, "on_delete", val(r, i, 6));
+        tide_desc_fk_action(L, -1, "on_update", val(r, i, 7));
       }
       lua_pop(L, 2);
     }
@@ -664,22 +654,6 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
 fail:
   lua_settop(L, schema - 1);
   return TIDE_ERR;
-}
-
-static int pg_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  const char *vals[1] = {NULL};
-  PGresult *r = query(PG(c), "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                      "ON n.oid = c.relnamespace WHERE " PG_TABLES " ORDER BY c.relname",
-                      1, vals, e);
-  int i, n;
-  if (!r) return TIDE_ERR;
-  lua_createtable(L, PQntuples(r), 0);
-  for (i = 0, n = PQntuples(r); i < n; i++) {
-    lua_pushstring(L, PQgetvalue(r, i, 0));
-    lua_rawseti(L, -2, i + 1);
-  }
-  PQclear(r);
-  return TIDE_OK;
 }
 
 static int pg_ping(tide_conn *c, tide_err *e) {
@@ -705,5 +679,7 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_pg_driver = {
   .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg)
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg),
+  .tables_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE " PG_TABLE "ORDER BY c.relname"
 };

@@ -348,8 +348,8 @@ static const char *text(sqlite3_stmt *st, int i) {
   return (const char *)sqlite3_column_text(st, i);
 }
 
-#define USER_TABLES "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
-                    "AND (?1 IS NULL OR m.name = ?1)"
+#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+#define USER_TABLES USER_TABLE "AND (?1 IS NULL OR m.name = ?1)"
 
 static const char *const SCHEMA_SQL[] = {
   "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
@@ -411,15 +411,6 @@ static void index_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   lua_pop(L, 3);
 }
 
-static void lower_str(lua_State *L, int idx, const char *field, const char *v) {
-  char buf[32];
-  size_t i;
-  for (i = 0; v && v[i] && i < sizeof buf - 1; i++)
-    buf[i] = (char)(v[i] >= 'A' && v[i] <= 'Z' ? v[i] + 32 : v[i]);
-  buf[i] = '\0';
-  tide_desc_str(L, idx, field, buf);
-}
-
 static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   char id[32];
   snprintf(id, sizeof id, "#%d", sqlite3_column_int(st, 1));
@@ -429,8 +420,8 @@ static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   tide_desc_append(L, -1, "columns", text(st, 3));
   if (text(st, 4)) tide_desc_append(L, -1, "ref_columns", text(st, 4));
   tide_desc_str(L, -1, "ref_table", text(st, 2));
-  lower_str(L, -1, "on_update", text(st, 5));
-  lower_str(L, -1, "on_delete", text(st, 6));
+  tide_desc_fk_action(L, -1, "on_update", text(st, 5));
+  tide_desc_fk_action(L, -1, "on_delete", text(st, 6));
   lua_pop(L, 3);
 }
 
@@ -568,22 +559,6 @@ static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   return TIDE_OK;
 }
 
-static void table_name_row(lua_State *L, sqlite3_stmt *st, void *ud) {
-  (void)ud;
-  lua_pushstring(L, text(st, 0));
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-}
-
-static int sq_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  lua_newtable(L);
-  if (each_row(SQ(c), "SELECT m.name FROM sqlite_schema m WHERE " USER_TABLES
-               " ORDER BY m.name", NULL, table_name_row, L, NULL, e) != TIDE_OK) {
-    lua_pop(L, 1);
-    return TIDE_ERR;
-  }
-  return TIDE_OK;
-}
-
 /* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in
  * the CREATE text, else a unique index on exactly those columns. */
 static void find_unique_name(sq_conn *sc, tide_err *e) {
@@ -649,5 +624,6 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
  * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
 const tide_driver tide_sqlite_driver = {
   .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq)
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq),
+  .tables_sql = "SELECT m.name AS name FROM sqlite_schema m WHERE " USER_TABLE "ORDER BY m.name"
 };

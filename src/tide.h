@@ -119,13 +119,13 @@ struct tide_driver {
   int  (*unlock)(tide_conn *c, const char *name, tide_err *e);  /* 1 released, 0 not held */
   /* pushes {name = description} for all tables, or only `table` */
   int  (*schema)(lua_State *L, tide_conn *c, const char *table, tide_err *e);
-  int  (*tables)(lua_State *L, tide_conn *c, tide_err *e);     /* pushes array */
   int  (*ping)(tide_conn *c, tide_err *e);
   int  (*cancel)(tide_conn *c);
   void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
   /* the statements schema() runs (NULL-terminated; the table filter is
    * its one parameter, NULL for all), for benchmarks and debugging */
   const char *const *schema_sql;
+  const char *tables_sql;   /* the user tables' names, as column "name", sorted */
 };
 
 /* A driver names its functions <prefix>_open, <prefix>_close, ... */
@@ -134,7 +134,7 @@ struct tide_driver {
   .execute = p##_execute, .fetch = p##_fetch, .ncols = p##_ncols, .colname = p##_colname, \
   .push_col = p##_push_col, .reset = p##_reset, .finalize = p##_finalize, \
   .changes = p##_changes, .last_id = p##_last_id, .in_transaction = p##_in_transaction, \
-  .lock = p##_lock, .unlock = p##_unlock, .schema = p##_schema, .tables = p##_tables, \
+  .lock = p##_lock, .unlock = p##_unlock, .schema = p##_schema, \
   .ping = p##_ping, .cancel = p##_cancel, .server_version = p##_server_version
 
 extern const tide_driver tide_sqlite_driver;
@@ -202,6 +202,7 @@ void tide_desc_entry(lua_State *L, int list_idx, const char *name);
 void tide_desc_append(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_str(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_type(lua_State *L, int col_idx, const char *raw);
+void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule);
 
 /* sys.c */
 void tide_open_sys(lua_State *L);

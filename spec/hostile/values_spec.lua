@@ -167,6 +167,20 @@ h.each_backend(describe, it, function(b)
       tide.migrate(db, function(m) m:alter_column("d", "s", { null = false }) end)
       db:exec("INSERT INTO d (id) VALUES (2)")
       assert.equal(DEFAULT, db:query("SELECT s FROM d WHERE id = 2")[1].s)
+      tide.migrate(db, function(m) m:alter_column("d", "s", { length = 90 }) end)  -- NOT NULL now
+      db:exec("INSERT INTO d (id) VALUES (3)")
+      assert.equal(DEFAULT, db:query("SELECT s FROM d WHERE id = 3")[1].s)
+    end)
+
+    it("without 4-byte characters survive an alter_column of an empty table", function()
+      local plain = "a\\b 'q' \n\n%_ é"
+      tide.migrate(db, function(m)
+        m:create_table("e", { { "id", "integer", primary_key = true },
+                              { "s", "string", length = 60, null = false, default = plain } })
+      end)
+      tide.migrate(db, function(m) m:alter_column("e", "s", { length = 80 }) end)
+      db:exec("INSERT INTO e (id) VALUES (1)")
+      assert.equal(plain, db:query("SELECT s FROM e")[1].s)
     end)
   end)
 end)
