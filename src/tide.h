@@ -176,7 +176,6 @@ int tide_stmt_push_rows(lua_State *L, int stmt_idx, int one_shot);  /* generic-f
 void tide_open_stmt(lua_State *L);
 
 /* value.c: the codec between Lua values and drivers */
-int tide_is_text(const char *s, size_t n);
 int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *e);
 void tide_push_decimal(lua_State *L, const char *v);
 const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote);

@@ -16,7 +16,7 @@
 #include "tide.h"
 
 /* True for valid UTF-8 (shortest forms, no surrogates) without NUL bytes. */
-int tide_is_text(const char *str, size_t n) {
+static int is_text(const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
   while (i < n) {
@@ -63,7 +63,7 @@ int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *
       break;
     case LUA_TSTRING:
       v->v.s.p = lua_tolstring(L, idx, &v->v.s.len);
-      v->type = tide_is_text(v->v.s.p, v->v.s.len) ? TIDE_TEXT : TIDE_BLOB;
+      v->type = is_text(v->v.s.p, v->v.s.len) ? TIDE_TEXT : TIDE_BLOB;
       break;
     default:
       tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
