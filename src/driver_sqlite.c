@@ -4,7 +4,6 @@
  * (and, where SQLite has no code, from the fixed start of its message),
  * PRAGMA introspection in three queries, and named locks (sqlite_lock.c).
  */
-#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
