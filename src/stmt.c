@@ -91,6 +91,7 @@ void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
     s->executed = 0;
     tide_raise(L, &e, c->drv->backend);
   }
+  if (args != inline_args) lua_pop(L, 1);   /* drivers keep copies, not args */
 }
 
 /* Builds the array of column names once per statement; leaves it pushed. */
