@@ -42,6 +42,25 @@ static void close_db(tide_conn *c) {
   c->db = NULL;
 }
 
+/* Refuses a URL parameter the driver does not take, naming those it does. */
+static int check_params(const tide_driver *d, const tide_url *u, tide_err *e) {
+  const char *const *known = d->url_params;
+  char list[256];
+  size_t o = 0;
+  int i, k;
+  for (i = 0; known && i < u->nparams; i++) {
+    for (k = 0; known[k] && strcmp(known[k], u->params[i].key) != 0; k++) {}
+    if (known[k]) continue;
+    for (k = 0, list[0] = '\0'; known[k]; k++)
+      o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
+                            k ? ", " : "", known[k]);
+    tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for %s (known: %s)",
+                 u->params[i].key, d->backend, list);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
 /* Opens c->url with its driver; fills e on failure. */
 static int open_db(tide_conn *c, tide_err *e) {
   tide_url u;
@@ -53,7 +72,8 @@ static int open_db(tide_conn *c, tide_err *e) {
     tide_url_free(&u);
     return TIDE_ERR;
   }
-  rc = c->drv->open(c, &u, e);
+  rc = check_params(c->drv, &u, e);
+  if (rc == TIDE_OK) rc = c->drv->open(c, &u, e);
   tide_url_free(&u);
   if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
     char msg[sizeof e->message];

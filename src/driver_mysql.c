@@ -457,13 +457,6 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
     }
     else if (strcmp(k, "ssl_verify") == 0 && strcmp(v, "1") == 0)
       mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
-    else if (strcmp(k, "ssl") != 0 && strcmp(k, "ssl_verify") != 0) {
-      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for mysql (known: socket, "
-                   "connect_timeout, read_timeout, write_timeout, ssl, ssl_verify, ssl_ca, "
-                   "ssl_cert, ssl_key)", k);
-      mysql_close(m);
-      return NULL;
-    }
   }
   /* CLIENT_FOUND_ROWS: UPDATE counts matched rows, as on the other backends */
   if (!mysql_real_connect(m, mc->host, mc->user, mc->password, mc->db, mc->port, mc->socket,
@@ -892,6 +885,9 @@ static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 const tide_driver tide_mysql_driver = {
   .backend = "mysql", .quote = '`', .begin_sql = "START TRANSACTION",
   .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(my),
+  .url_params = (const char *const[]){"socket", "connect_timeout", "read_timeout",
+                                      "write_timeout", "ssl", "ssl_verify", "ssl_ca", "ssl_cert",
+                                      "ssl_key", NULL},
   .tables_sql = "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE "
                 "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
 };

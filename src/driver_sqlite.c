@@ -287,10 +287,6 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
         tide_err_set(e, TE_MISUSE, "mode must be ro, rw or rwc, got \"%s\"", v);
         return TIDE_ERR;
       }
-    } else {
-      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for sqlite "
-                   "(known: busy_timeout, mode)", k);
-      return TIDE_ERR;
     }
   }
   if (!memory && check_dir(u->database, e) != TIDE_OK) return TIDE_ERR;
@@ -624,5 +620,6 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 const tide_driver tide_sqlite_driver = {
   .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
   .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq),
+  .url_params = (const char *const[]){"busy_timeout", "mode", NULL},
   .tables_sql = "SELECT m.name AS name FROM sqlite_schema m WHERE " USER_TABLE "ORDER BY m.name"
 };

@@ -126,6 +126,9 @@ struct tide_driver {
    * its one parameter, NULL for all), for benchmarks and debugging */
   const char *const *schema_sql;
   const char *tables_sql;   /* the user tables' names, as column "name", sorted */
+  /* the URL parameters open() takes (NULL-terminated), checked before it
+   * runs; NULL: open() checks them itself */
+  const char *const *url_params;
 };
 
 /* A driver names its functions <prefix>_open, <prefix>_close, ... */
