@@ -1,5 +1,6 @@
 # tide -- build, test, bench, lint, install.
 #   make            build/tide (the binary) and build/lib/tide/core.so (the module)
+#   make module     the module alone (what the rockspec builds)
 #   make test       the whole suite: deps, database servers, specs, sanitizers
 #   make bench      benchmarks under bench/
 #   make lint       luacheck
@@ -9,18 +10,21 @@ PKGS    := lua5.4 sqlite3 libpq
 CFLAGS  ?= -O2 -g
 # Truncating into the fixed buffers of an error record is intended.
 WARN    := -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
-CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
+CPPFLAGS += $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
 CPPFLAGS += -DTIDE_WITH_PG -DTIDE_WITH_MYSQL $(shell pkg-config --cflags libmariadb 2>/dev/null)
 DRIVER_LIBS := -pthread -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb)
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
-            src/describe.c src/driver_sqlite.c src/sqlite_create.c \
+            src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
             src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
-HDRS     := src/tide.h
+HDRS     := src/tide.h src/sqlite_driver.h
 
 all: $(BUILD)/tide $(BUILD)/lib/tide/core.so
+
+module: $(BUILD)/lib/tide/core.so
 
 $(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC)
 	@mkdir -p $(BUILD)
@@ -52,4 +56,4 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all test spec bench lint clean
+.PHONY: all module test spec bench lint clean

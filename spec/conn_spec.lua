@@ -93,6 +93,17 @@ h.each_backend(describe, it, function(b)
       assert.same({}, db:query("SELECT id FROM t"))
     end)
 
+    it("binds more parameters than fit the first argument buffer", function()
+      local args = {}
+      for i = 1, 20 do args[i] = i end
+      local sql = "SELECT " .. ("? + "):rep(19) .. "? AS x"
+      for row in db:rows(sql, table.unpack(args)) do assert.equal(210, row.x) end
+      local st = db:prepare(sql)
+      for row in st:rows(table.unpack(args)) do assert.equal(210, row.x) end
+      assert.equal(210, st:query(table.unpack(args))[1].x)
+      st:close()
+    end)
+
     it("refuses a wrong number of parameters", function()
       local e = h.catch(db.exec, db, "INSERT INTO t (id, s) VALUES (?, ?)", 1)
       assert.equal("misuse", e.class)

@@ -1,7 +1,7 @@
 /*
  * conn.c -- the Connection userdata: open/close/__gc/__close/__tostring,
  * transactions and savepoints, locks, introspection entry points, ping and
- * reconnect. Statement execution (exec/query/rows/prepare) lives in stmt.c.
+ * reconnect, and exec/query/rows/prepare on top of the statements of stmt.c.
  *
  * A handle is created closed and then opened, so a failed open leaves
  * nothing to leak; one idempotent close serves close(), __gc and __close.
@@ -42,6 +42,25 @@ static void close_db(tide_conn *c) {
   c->db = NULL;
 }
 
+/* Refuses a URL parameter the driver does not take, naming those it does. */
+static int check_params(const tide_driver *d, const tide_url *u, tide_err *e) {
+  const char *const *known = d->url_params;
+  char list[256];
+  size_t o = 0;
+  int i, k;
+  for (i = 0; known && i < u->nparams; i++) {
+    for (k = 0; known[k] && strcmp(known[k], u->params[i].key) != 0; k++) {}
+    if (known[k]) continue;
+    for (k = 0, list[0] = '\0'; known[k]; k++)
+      o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
+                            k ? ", " : "", known[k]);
+    tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for %s (known: %s)",
+                 u->params[i].key, d->backend, list);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
 /* Opens c->url with its driver; fills e on failure. */
 static int open_db(tide_conn *c, tide_err *e) {
   tide_url u;
@@ -53,7 +72,8 @@ static int open_db(tide_conn *c, tide_err *e) {
     tide_url_free(&u);
     return TIDE_ERR;
   }
-  rc = c->drv->open(c, &u, e);
+  rc = check_params(c->drv, &u, e);
+  if (rc == TIDE_OK) rc = c->drv->open(c, &u, e);
   tide_url_free(&u);
   if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
     char msg[sizeof e->message];
@@ -127,10 +147,10 @@ static int conn_index(lua_State *L) {
 }
 
 /* Runs one parameterless statement to its end; fills e on failure. */
-static int exec_simple(lua_State *L, tide_conn *c, const char *sql, tide_err *e) {
+static int exec_simple(tide_conn *c, const char *sql, tide_err *e) {
   void *st = NULL;
   int rc = c->drv->prepare(c, sql, strlen(sql), &st, e);
-  if (rc == TIDE_OK) rc = c->drv->execute(L, c, st, 1, 0, e);
+  if (rc == TIDE_OK) rc = c->drv->execute(c, st, NULL, 0, e);
   while (rc == TIDE_OK && (rc = c->drv->fetch(c, st, e)) == 1) rc = TIDE_OK;
   if (st) c->drv->finalize(c, st);
   return rc;
@@ -139,7 +159,7 @@ static int exec_simple(lua_State *L, tide_conn *c, const char *sql, tide_err *e)
 /* The same, raising after cleaning up. */
 static void run_simple(lua_State *L, tide_conn *c, const char *sql) {
   tide_err e;
-  if (exec_simple(L, c, sql, &e) == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
+  if (exec_simple(c, sql, &e) == TIDE_ERR) tide_raise(L, &e, c->drv->backend);
 }
 
 static int conn_begin(lua_State *L) {
@@ -162,7 +182,7 @@ static int conn_commit(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   tide_err e;
   if (!c->drv->in_transaction(c)) return tide_raise_misuse(L, "commit: no transaction is open");
-  if (exec_simple(L, c, "COMMIT", &e) == TIDE_ERR) {
+  if (exec_simple(c, "COMMIT", &e) == TIDE_ERR) {
     /* the server may have committed before the connection went, unless
      * the driver knows it never ran the COMMIT */
     if (e.cls == TE_CONNECTION && !e.not_run) c->commit_unknown = 1;
@@ -191,23 +211,14 @@ static int conn_in_transaction(lua_State *L) {
 /* Pushes the quoted form of the string at idx; raises misuse for a
  * non-string, an empty name or one with a NUL byte. */
 static const char *push_quoted(lua_State *L, tide_conn *c, int idx, const char *fn) {
-  size_t len, i;
+  size_t len;
   const char *s;
-  luaL_Buffer b;
   if (lua_type(L, idx) != LUA_TSTRING)
     tide_raise_misuse(L, "%s: name must be a string, got %s", fn, luaL_typename(L, idx));
   s = lua_tolstring(L, idx, &len);
   if (len == 0 || memchr(s, '\0', len))
     tide_raise_misuse(L, "%s: invalid identifier (empty or containing a NUL byte)", fn);
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, c->drv->quote);
-  for (i = 0; i < len; i++) {
-    if (s[i] == c->drv->quote) luaL_addchar(&b, s[i]);
-    luaL_addchar(&b, s[i]);
-  }
-  luaL_addchar(&b, c->drv->quote);
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
+  return tide_push_quoted(L, s, len, c->drv->quote);
 }
 
 static int conn_quote_ident(lua_State *L) {
@@ -293,10 +304,19 @@ static int conn_describe(lua_State *L) {
   return 1;
 }
 
+/* db:tables() -> array of the user tables' names, sorted */
 static int conn_tables(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
-  tide_err e;
-  if (c->drv->tables(L, c, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  tide_stmt *s = tide_new_stmt(L, 1, c, c->drv->tables_sql, strlen(c->drv->tables_sql));
+  lua_Integer n = 0;
+  tide_stmt_execute(L, s, 1, 0);
+  lua_newtable(L);
+  while (tide_stmt_push_row(L, s)) {
+    lua_getfield(L, -1, "name");
+    lua_rawseti(L, -3, ++n);
+    lua_pop(L, 1);
+  }
+  tide_stmt_finalize(s);
   return 1;
 }
 
@@ -344,6 +364,50 @@ static int conn_cancel(lua_State *L) {
   return 1;
 }
 
+static const char *check_sql(lua_State *L, const char *fn, size_t *len) {
+  if (lua_type(L, 2) != LUA_TSTRING)
+    tide_raise_misuse(L, "%s: SQL must be a string, got %s", fn, luaL_typename(L, 2));
+  return lua_tolstring(L, 2, len);
+}
+
+/* Runs sql with the arguments after it as a one-shot statement. */
+static int one_shot(lua_State *L, const char *fn, int (*run)(lua_State *, tide_stmt *, int, int)) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, fn, &len);
+  int n = lua_gettop(L) - 2, r;
+  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
+  r = run(L, s, 3, n);
+  tide_stmt_finalize(s);
+  return r;
+}
+
+/* db:exec(sql, ...) -> affected_rows, last_insert_id */
+static int conn_exec(lua_State *L) { return one_shot(L, "exec", tide_stmt_exec); }
+
+/* db:query(sql, ...) -> rows, columns */
+static int conn_query(lua_State *L) { return one_shot(L, "query", tide_stmt_query); }
+
+/* db:rows(sql, ...) -> streaming iterator (constant memory) */
+static int conn_rows(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "rows", &len);
+  int n = lua_gettop(L) - 2;
+  tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
+  tide_stmt_execute(L, s, 3, n);
+  return tide_stmt_push_rows(L, -1, 1);
+}
+
+/* db:prepare(sql) -> Statement */
+static int conn_prepare(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  size_t len;
+  const char *sql = check_sql(L, "prepare", &len);
+  tide_new_stmt(L, 1, c, sql, len);
+  return 1;
+}
+
 /* db:schema_queries() -> the SQL statements db:schema() runs */
 static int conn_schema_queries(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
@@ -377,12 +441,12 @@ void tide_open_conn(lua_State *L) {
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
-    {"commits", conn_commits},
+    {"commits", conn_commits}, {"exec", conn_exec}, {"query", conn_query},
+    {"rows", conn_rows}, {"prepare", conn_prepare},
     {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);
   luaL_newlib(L, methods);
-  tide_open_stmt(L);                      /* adds exec/query/rows/prepare */
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "Connection");      /* core.Connection */
   lua_pushcclosure(L, conn_index, 1);
@@ -394,6 +458,7 @@ void tide_open_conn(lua_State *L) {
   lua_pushcfunction(L, conn_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  tide_open_stmt(L);
   lua_pushcfunction(L, l_open);
   lua_setfield(L, -2, "open");
 }

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tide.h"
 
@@ -137,4 +138,18 @@ void tide_desc_type(lua_State *L, int col_idx, const char *raw) {
     lua_pushinteger(L, args[0]);
     lua_setfield(L, col_idx, "length");
   }
+}
+
+/* Sets tbl[field] to a foreign key action as descriptions spell it, from
+ * the catalog's "CASCADE", "SET NULL", ... or PostgreSQL's one-letter code. */
+void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule) {
+  static const char *const names[][3] = {     /* code, SQL, description */
+    {"r", "RESTRICT", "restrict"}, {"c", "CASCADE", "cascade"}, {"n", "SET NULL", "set null"},
+    {"d", "SET DEFAULT", "set default"}, {NULL, NULL, NULL}
+  };
+  const char *v = "no action";
+  int i;
+  for (i = 0; rule && names[i][0]; i++)
+    if (strcmp(rule, names[i][0]) == 0 || strcasecmp(rule, names[i][1]) == 0) v = names[i][2];
+  tide_desc_str(L, tbl_idx, field, v);
 }

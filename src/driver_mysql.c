@@ -10,6 +10,7 @@
  * locks and SQLite's per-file ones.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +28,22 @@ typedef struct my_stmt my_stmt;
 
 typedef struct my_conn {
   MYSQL *m;
-  char *db;                         /* database, scopes lock names */
-  /* what KILL QUERY needs to open a second connection */
-  char *host, *user, *password, *socket;
+  /* what KILL QUERY needs to open a second connection: pointers into url,
+   * the connection's own parsed copy of its URL */
+  tide_url url;
+  const char *db;                   /* database, also scopes lock names */
+  const char *host, *user, *password, *socket;
   unsigned port;
   my_stmt *active;                  /* statement whose rows are being read */
 } my_conn;
 
 enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
+
+typedef struct my_param {
+  long long i;
+  double d;
+  char text[32];                    /* a float past the BIGINT range */
+} my_param;
 
 typedef struct my_col {
   int kind;
@@ -50,8 +59,7 @@ struct my_stmt {
   my_conn *conn;
   int nparams, ncols;
   MYSQL_BIND *params;
-  long long *pints;
-  double *pdbls;
+  my_param *pvals;                  /* what params point at, one per parameter */
   MYSQL_BIND *binds;
   my_col *cols;
   char **names;
@@ -215,13 +223,13 @@ static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   s->nparams = (int)mysql_stmt_param_count(s->st);
   if (s->nparams > 0) {
     size_t n = (size_t)s->nparams;
-    s->params = calloc(n, sizeof *s->params);
-    s->pints = calloc(n, sizeof *s->pints);
-    s->pdbls = calloc(n, sizeof *s->pdbls);
-    if (!s->params || !s->pints || !s->pdbls) {
+    /* the binds and what they point at, in one block */
+    s->params = calloc(n, sizeof *s->params + sizeof *s->pvals);
+    if (!s->params) {
       my_finalize(c, s);
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
+    s->pvals = (my_param *)(void *)(s->params + n);   /* MYSQL_BIND keeps 8-byte alignment */
   }
   if (setup_result(s, e) != TIDE_OK) {
     my_finalize(c, s);
@@ -252,13 +260,11 @@ static void my_finalize(tide_conn *c, void *stp) {
   free(s->names);
   free(s->binds);
   free(s->params);
-  free(s->pints);
-  free(s->pdbls);
   free(s);
 }
 
-/* Binds C strings (NULL for SQL NULL) and runs s; shared by the Lua path
- * below (through bind_lua) and by locks and introspection. */
+/* Runs s with its parameters bound (bind_args); shared by db:exec and
+ * friends and by locks and introspection. */
 static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   if (mc->active && mc->active != s)
     return tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE), TIDE_ERR;
@@ -274,50 +280,49 @@ static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   return TIDE_OK;
 }
 
-static int my_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
-  my_stmt *s = stp;
+static int my_nparams(void *stp) { return ((my_stmt *)stp)->nparams; }
+
+/* Points the parameter binds at args; strings are sent by
+ * mysql_stmt_execute before the caller's values go. */
+static void bind_args(my_stmt *s, const tide_value *args, int n) {
   int i;
-  if (n != s->nparams) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
-                 s->nparams == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
   for (i = 0; i < n; i++) {
     MYSQL_BIND *b = &s->params[i];
-    int idx = first + i;
+    const tide_value *v = &args[i];
     memset(b, 0, sizeof *b);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: b->buffer_type = MYSQL_TYPE_NULL; break;
-    case LUA_TBOOLEAN:
-      s->pints[i] = lua_toboolean(L, idx);
+    switch (v->type) {
+    case TIDE_NULL: b->buffer_type = MYSQL_TYPE_NULL; break;
+    case TIDE_BOOL: case TIDE_INT:
+      s->pvals[i].i = (long long)v->v.i;
       b->buffer_type = MYSQL_TYPE_LONGLONG;
-      b->buffer = &s->pints[i];
+      b->buffer = &s->pvals[i].i;
       break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        s->pints[i] = (long long)lua_tointeger(L, idx);
-        b->buffer_type = MYSQL_TYPE_LONGLONG;
-        b->buffer = &s->pints[i];
-      } else {
-        s->pdbls[i] = lua_tonumber(L, idx);
-        b->buffer_type = MYSQL_TYPE_DOUBLE;
-        b->buffer = &s->pdbls[i];
+    case TIDE_FLOAT:
+      if (v->v.f >= 9223372036854775808.0 || v->v.f < -9223372036854775808.0) {
+        /* MariaDB clamps 2^63 as a DOUBLE into a BIGINT column without an
+         * error; as exact text strict mode refuses it, a DOUBLE reads it */
+        b->buffer = s->pvals[i].text;
+        b->buffer_length = (unsigned long)snprintf(b->buffer, sizeof s->pvals[i].text, fabs(v->v.f) < 1e20 ? "%.0f"
+                                                   : "%.17g", v->v.f);
+        b->buffer_type = MYSQL_TYPE_STRING;
+        break;
       }
+      s->pvals[i].d = v->v.f;
+      b->buffer_type = MYSQL_TYPE_DOUBLE;
+      b->buffer = &s->pvals[i].d;
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      /* sent by mysql_stmt_execute before this call returns */
-      b->buffer = (void *)lua_tolstring(L, idx, &len);
-      b->buffer_length = (unsigned long)len;
-      b->buffer_type = tide_is_text(b->buffer, len) ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+    case TIDE_TEXT: case TIDE_BLOB:
+      b->buffer = (void *)v->v.s.p;
+      b->buffer_length = (unsigned long)v->v.s.len;
+      b->buffer_type = v->type == TIDE_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
       break;
-    }
-    default:
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
     }
   }
-  return run(MY(c), s, e);
+}
+
+static int my_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
+  bind_args(stp, args, n);
+  return run(MY(c), stp, e);
 }
 
 /* After MYSQL_DATA_TRUNCATED: grows the buffers of cut columns and reads
@@ -413,16 +418,10 @@ static void my_close(tide_conn *c) {
   my_conn *mc = MY(c);
   if (!mc) return;
   if (mc->m) mysql_close(mc->m);
-  free(mc->db);
-  free(mc->host);
-  free(mc->user);
-  free(mc->password);
-  free(mc->socket);
+  tide_url_free(&mc->url);
   free(mc);
   c->db = NULL;
 }
-
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 /* Opens a MYSQL handle with tide's options; fills e on failure. */
 static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
@@ -458,13 +457,6 @@ static MYSQL *connect_to(my_conn *mc, const tide_url *u, tide_err *e) {
     }
     else if (strcmp(k, "ssl_verify") == 0 && strcmp(v, "1") == 0)
       mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
-    else if (strcmp(k, "ssl") != 0 && strcmp(k, "ssl_verify") != 0) {
-      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for mysql (known: socket, "
-                   "connect_timeout, read_timeout, write_timeout, ssl, ssl_verify, ssl_ca, "
-                   "ssl_cert, ssl_key)", k);
-      mysql_close(m);
-      return NULL;
-    }
   }
   /* CLIENT_FOUND_ROWS: UPDATE counts matched rows, as on the other backends */
   if (!mysql_real_connect(m, mc->host, mc->user, mc->password, mc->db, mc->port, mc->socket,
@@ -490,13 +482,14 @@ static int my_open(tide_conn *c, const tide_url *u, tide_err *e) {
   library_start();
   if (!mc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   c->db = mc;
-  mc->host = dup_or_null(u->host);
-  mc->user = dup_or_null(u->user);
-  mc->password = dup_or_null(u->password);
-  mc->db = dup_or_null(u->database);
+  if (tide_url_parse(c->url, &mc->url, e) != TIDE_OK) goto fail;
+  mc->host = mc->url.host;
+  mc->user = mc->url.user;
+  mc->password = mc->url.password;
+  mc->db = mc->url.database;
   mc->port = u->port ? (unsigned)strtoul(u->port, NULL, 10) : 0;
-  for (i = 0; i < u->nparams; i++)
-    if (strcmp(u->params[i].key, "socket") == 0) mc->socket = dup_or_null(u->params[i].value);
+  for (i = 0; i < mc->url.nparams; i++)
+    if (strcmp(mc->url.params[i].key, "socket") == 0) mc->socket = mc->url.params[i].value;
   if (!(mc->m = connect_to(mc, u, e))) goto fail;
   if (mysql_query(mc->m, "SET SESSION sql_mode = '" SQL_MODE "', time_zone = '+00:00'") != 0) {
     conn_error(mc, e);
@@ -514,13 +507,14 @@ static my_stmt *prepare_run(my_conn *mc, tide_conn *c, const char *sql, int n,
                             const char *const *args, tide_err *e) {
   my_stmt *s;
   int i;
+  tide_value vals[2];                  /* these queries take at most two */
   if (my_prepare(c, sql, strlen(sql), (void **)&s, e) != TIDE_OK) return NULL;
-  for (i = 0; i < n && i < s->nparams; i++) {
-    memset(&s->params[i], 0, sizeof s->params[i]);
-    s->params[i].buffer_type = args[i] ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
-    s->params[i].buffer = (void *)args[i];
-    s->params[i].buffer_length = args[i] ? (unsigned long)strlen(args[i]) : 0;
+  for (i = 0; i < n && i < s->nparams && i < 2; i++) {
+    vals[i].type = args[i] ? TIDE_TEXT : TIDE_NULL;
+    vals[i].v.s.p = args[i];
+    vals[i].v.s.len = args[i] ? strlen(args[i]) : 0;
   }
+  bind_args(s, vals, i);
   if (run(mc, s, e) != TIDE_OK) {
     my_finalize(c, s);
     return NULL;
@@ -585,10 +579,7 @@ static void lock_name(my_conn *mc, const char *name, char *out, size_t size) {
   if (strlen(full) <= 64) {
     snprintf(out, size, "%s", full);
   } else {                                       /* GET_LOCK takes 64 characters */
-    uint64_t h = 1469598103934665603ull;
-    const char *p;
-    for (p = full; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    snprintf(out, size, "tide:%016llx", (unsigned long long)h);
+    snprintf(out, size, "tide:%016llx", (unsigned long long)tide_lock_hash(full));
   }
 }
 
@@ -625,19 +616,33 @@ static int my_unlock(tide_conn *c, const char *name, tide_err *e) {
   return released == 1;
 }
 
-static const char *rule(const char *r) {
-  static const char *const names[][2] = {
-    {"CASCADE", "cascade"}, {"SET NULL", "set null"}, {"SET DEFAULT", "set default"},
-    {"RESTRICT", "restrict"}, {NULL, NULL}
-  };
-  int i;
-  for (i = 0; r && names[i][0]; i++)
-    if (strcmp(r, names[i][0]) == 0) return names[i][1];
-  return "no action";
-}
-
 #define MY_TABLES(t) " AND (? IS NULL OR BINARY " t " = ?) AND " t " IN (SELECT TABLE_NAME " \
   "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE')"
+
+/* Pushes information_schema's 'it''s\\n' (backslash escapes as MariaDB
+ * writes them) as the standard SQL literal of the same string. */
+static void push_literal(lua_State *L, const char *v) {
+  static const char escapes[][2] = {{'n', '\n'}, {'r', '\r'}, {'t', '\t'}, {'0', '\0'},
+                                    {'Z', '\032'}, {'b', '\b'}};
+  luaL_Buffer b;
+  size_t i, n = strlen(v), k;
+  luaL_buffinit(L, &b);
+  for (i = 1; i + 1 < n; i++) {
+    char ch = v[i];
+    if (ch == '\'' && v[i + 1] == '\'') {
+      i++;
+    } else if (ch == '\\' && i + 2 < n) {
+      ch = v[++i];
+      for (k = 0; k < sizeof escapes / sizeof escapes[0]; k++)
+        if (escapes[k][0] == ch) ch = escapes[k][1];
+    }
+    luaL_addchar(&b, ch);
+  }
+  luaL_pushresult(&b);
+  v = lua_tolstring(L, -1, &n);
+  tide_push_quoted(L, v, n, '\'');
+  lua_remove(L, -2);
+}
 
 static void column_row(lua_State *L, my_stmt *s) {
   const char *extra = text(s, 5);
@@ -650,8 +655,12 @@ static void column_row(lua_State *L, my_stmt *s) {
   lua_setfield(L, -2, "nullable");
   lua_pushboolean(L, autoinc);
   lua_setfield(L, -2, "autoincrement");
-  if (!autoinc && text(s, 4) && strcmp(text(s, 4), "NULL") != 0)
+  if (!autoinc && text(s, 4) && text(s, 4)[0] == '\'') {
+    push_literal(L, text(s, 4));
+    lua_setfield(L, -2, "default");
+  } else if (!autoinc && text(s, 4) && strcmp(text(s, 4), "NULL") != 0) {
     tide_desc_str(L, -1, "default", text(s, 4));
+  }
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   lua_pop(L, 1);
 }
@@ -670,8 +679,8 @@ static void constraint_row(lua_State *L, my_stmt *s) {
   if (type[0] == 'F') {
     tide_desc_str(L, -1, "ref_table", text(s, 4));
     tide_desc_append(L, -1, "ref_columns", text(s, 5));
-    tide_desc_str(L, -1, "on_delete", rule(text(s, 6)));
-    tide_desc_str(L, -1, "on_update", rule(text(s, 7)));
+    tide_desc_fk_action(L, -1, "on_delete", text(s, 6));
+    tide_desc_fk_action(L, -1, "on_update", text(s, 7));
   }
   lua_pop(L, 2);
 }
@@ -718,6 +727,84 @@ static const char *const SCHEMA_SQL[] = {
   NULL
 };
 
+/* True if the column description on top holds a string literal default. */
+static int literal_default(lua_State *L) {
+  const char *d;
+  lua_getfield(L, -1, "default");
+  d = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return d && d[0] == '\'';
+}
+
+/* Runs `sql` (one DEFAULT() per literal default of the columns at stack
+ * index cols) and takes the values it returns; *missing counts the NULLs
+ * (DEFAULT() of a NOT NULL column on an outer-joined row is NULL). */
+static int take_defaults(lua_State *L, tide_conn *c, int cols, const char *sql, int *missing,
+                         tide_err *e) {
+  int i, k = 0, rc, n = (int)lua_rawlen(L, cols);
+  my_stmt *s = prepare_run(MY(c), c, sql, 0, NULL, e);
+  *missing = 0;
+  if (!s) return TIDE_ERR;
+  if ((rc = my_fetch(c, s, e)) == 1) {
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, cols, i);
+      if (literal_default(L)) {
+        my_col *col = &s->cols[k++];
+        if (col->is_null) {
+          (*missing)++;
+        } else {
+          tide_push_quoted(L, col->buf, col->len, '\'');
+          lua_setfield(L, -2, "default");
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  my_finalize(c, s);
+  return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
+}
+
+/* information_schema holds string defaults in a 3-byte charset (4-byte
+ * characters become '?'): the exact value comes from DEFAULT(column), on a
+ * row outer-joined to nothing or, for a NOT NULL column, on any row. An
+ * empty table's NOT NULL column keeps what column_row decoded. */
+static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
+  int cols, i, n, k = 0, missing = 0, rc;
+  size_t len;
+  const char *name;
+  lua_getfield(L, desc, "columns");
+  cols = lua_gettop(L);
+  n = (int)lua_rawlen(L, cols);
+  lua_pushliteral(L, "SELECT ");
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, cols, i);
+    if (literal_default(L)) {
+      lua_getfield(L, -1, "name");
+      name = lua_tolstring(L, -1, &len);
+      lua_pushvalue(L, cols + 1);
+      lua_pushstring(L, k++ ? ", DEFAULT(" : "DEFAULT(");
+      tide_push_quoted(L, name, len, '`');
+      lua_pushliteral(L, ")");
+      lua_concat(L, 4);
+      lua_replace(L, cols + 1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, desc, "name");
+  name = lua_tolstring(L, -1, &len);
+  tide_push_quoted(L, name, len, '`');                     /* cols+3 */
+  lua_pushfstring(L, "%s FROM (SELECT 1) AS one LEFT JOIN %s ON FALSE", lua_tostring(L, cols + 1),
+                  lua_tostring(L, cols + 3));
+  rc = k == 0 ? TIDE_OK : take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
+  if (rc == TIDE_OK && missing > 0) {
+    lua_pushfstring(L, "%s FROM %s LIMIT 1", lua_tostring(L, cols + 1), lua_tostring(L, cols + 3));
+    rc = take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
+  }
+  lua_settop(L, cols - 1);
+  return rc;
+}
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   static void (*const row[])(lua_State *, my_stmt *) = {
     column_row, constraint_row, check_row, index_row
@@ -737,29 +824,15 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     my_finalize(c, s);
     if (rc == TIDE_ERR) goto fail;
   }
+  lua_pushnil(L);
+  while (lua_next(L, schema)) {
+    if (exact_defaults(L, c, lua_gettop(L), e) != TIDE_OK) goto fail;
+    lua_pop(L, 1);
+  }
   return TIDE_OK;
 fail:
   lua_settop(L, schema - 1);
   return TIDE_ERR;
-}
-
-static int my_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  my_stmt *s = prepare_run(MY(c), c, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
-                           "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
-                           "ORDER BY BINARY TABLE_NAME", 0, NULL, e);
-  int rc, n = 0;
-  if (!s) return TIDE_ERR;
-  lua_newtable(L);
-  while ((rc = my_fetch(c, s, e)) == 1) {
-    lua_pushstring(L, text(s, 0));
-    lua_rawseti(L, -2, ++n);
-  }
-  my_finalize(c, s);
-  if (rc == TIDE_ERR) {
-    lua_pop(L, 1);
-    return TIDE_ERR;
-  }
-  return TIDE_OK;
 }
 
 static int my_ping(tide_conn *c, tide_err *e) {
@@ -810,9 +883,11 @@ static void my_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 }
 
 const tide_driver tide_mysql_driver = {
-  "mysql", '`', "START TRANSACTION",
-  my_open, my_close, my_prepare, my_execute, my_fetch, my_ncols, my_colname,
-  my_push_col, my_reset, my_finalize, my_changes, my_last_id, my_in_transaction,
-  my_lock, my_unlock, my_schema, my_tables, my_ping, my_cancel, my_server_version,
-  SCHEMA_SQL
+  .backend = "mysql", .quote = '`', .begin_sql = "START TRANSACTION",
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(my),
+  .url_params = (const char *const[]){"socket", "connect_timeout", "read_timeout",
+                                      "write_timeout", "ssl", "ssl_verify", "ssl_ca", "ssl_cert",
+                                      "ssl_key", NULL},
+  .tables_sql = "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE "
+                "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
 };

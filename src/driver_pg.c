@@ -44,7 +44,7 @@ struct pg_stmt {
   int ncols;
   char **names;             /* column names of the last execution */
   Oid *types;
-  const char **values;      /* parameter buffers, nparams each */
+  const char **values;      /* parameter arrays, nparams each (one allocation) */
   int *lengths, *formats;
   Oid *ptypes;
   char *numbuf;             /* text of numeric parameters, 32 bytes each */
@@ -101,6 +101,10 @@ static int pg_error(pg_conn *pc, const PGresult *res, tide_err *e) {
     if ((v = PQresultErrorField(res, PG_DIAG_TABLE_NAME))) snprintf(e->table, sizeof e->table, "%s", v);
     if ((v = PQresultErrorField(res, PG_DIAG_COLUMN_NAME))) snprintf(e->columns, sizeof e->columns, "%s", v);
     detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    v = PQresultErrorField(res, PG_DIAG_CONTEXT);
+    if (strcmp(st, "22021") == 0 && v && (v = strstr(v, "parameter $")))   /* binary as text */
+      snprintf(e->message, sizeof e->message, "parameter %d is a binary string (not UTF-8, or "
+               "with a NUL byte) where text is expected: %s", atoi(v + 11), line);
     if (!e->columns[0] && detail && strncmp(detail, "Key (", 5) == 0) {  /* "Key (a, b)=(...)" */
       const char *end = strstr(detail, ")=");
       size_t i, o = 0;
@@ -136,13 +140,16 @@ static int pg_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   if (!s || !(s->sql = tide_pg_placeholders(sql, len, &s->nparams))) goto oom;
   s->sql_len = len;
   if (s->nparams > 0) {
+    /* the parameter arrays libpq takes, in one block (widest first) */
     size_t n = (size_t)s->nparams;
-    s->values = calloc(n, sizeof *s->values);
-    s->lengths = calloc(n, sizeof *s->lengths);
-    s->formats = calloc(n, sizeof *s->formats);
-    s->ptypes = calloc(n, sizeof *s->ptypes);
-    s->numbuf = malloc(n * 32);
-    if (!s->values || !s->lengths || !s->formats || !s->ptypes || !s->numbuf) goto oom;
+    char *block = calloc(n, sizeof *s->values + sizeof *s->lengths + sizeof *s->formats +
+                         sizeof *s->ptypes + 32);
+    if (!block) goto oom;
+    s->values = (const char **)(void *)block;
+    s->lengths = (int *)(void *)(block + n * sizeof *s->values);
+    s->formats = s->lengths + n;
+    s->ptypes = (Oid *)(s->formats + n);
+    s->numbuf = (char *)(s->ptypes + n);
   }
   *out = s;
   return TIDE_OK;
@@ -188,14 +195,12 @@ static void pg_finalize(tide_conn *c, void *stp) {
   free_cols(s);
   free(s->sql);
   free(s->values);
-  free(s->lengths);
-  free(s->formats);
-  free(s->ptypes);
-  free(s->numbuf);
   free(s);
 }
 
-static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
+static int pg_nparams(void *stp) { return ((pg_stmt *)stp)->nparams; }
+
+static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
   int i;
@@ -203,52 +208,37 @@ static int pg_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, t
     tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return TIDE_ERR;
   }
-  if (n != s->nparams) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", s->nparams,
-                 s->nparams == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
   for (i = 0; i < n; i++) {
-    int idx = first + i;
+    const tide_value *v = &args[i];
     char *num = s->numbuf + 32 * i;
     s->formats[i] = 0;
     s->lengths[i] = 0;
     s->ptypes[i] = 0;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: s->values[i] = NULL; break;
-    case LUA_TBOOLEAN:
-      s->values[i] = lua_toboolean(L, idx) ? "true" : "false";
+    s->values[i] = num;
+    switch (v->type) {
+    case TIDE_NULL: s->values[i] = NULL; break;
+    case TIDE_BOOL:
+      s->values[i] = v->v.i ? "true" : "false";
       s->ptypes[i] = BOOLOID;
       break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        snprintf(num, 32, "%lld", (long long)v);
-        /* typed as PostgreSQL types a literal: int4 resolves int4-only
-         * functions and casts up to int8/numeric where needed */
-        s->ptypes[i] = (v >= INT32_MIN && v <= INT32_MAX) ? INT4OID : INT8OID;
-      } else {
-        double d = lua_tonumber(L, idx);
-        if (isnan(d)) snprintf(num, 32, "NaN");
-        else if (isinf(d)) snprintf(num, 32, d > 0 ? "Infinity" : "-Infinity");
-        else snprintf(num, 32, "%.17g", d);
-        s->ptypes[i] = FLOAT8OID;
-      }
-      s->values[i] = num;
+    case TIDE_INT:
+      snprintf(num, 32, "%lld", (long long)v->v.i);
+      /* typed as PostgreSQL types a literal: int4 resolves int4-only
+       * functions and casts up to int8/numeric where needed */
+      s->ptypes[i] = (v->v.i >= INT32_MIN && v->v.i <= INT32_MAX) ? INT4OID : INT8OID;
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      s->values[i] = lua_tolstring(L, idx, &len);
-      if (!tide_is_text(s->values[i], len)) {   /* binary: bytea in binary format */
-        s->formats[i] = 1;
-        s->lengths[i] = (int)len;
-        s->ptypes[i] = BYTEAOID;
-      }
+    case TIDE_FLOAT:
+      snprintf(num, 32, "%.17g", v->v.f);
+      s->ptypes[i] = FLOAT8OID;
       break;
-    }
-    default:
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
+    case TIDE_TEXT: s->values[i] = v->v.s.p; break;
+    case TIDE_BLOB:
+      /* raw bytes in binary format, typed by the statement: a bytea takes
+       * them as they are, a text refuses them (never the hex of a bytea) */
+      s->values[i] = v->v.s.p;
+      s->formats[i] = 1;
+      s->lengths[i] = (int)v->v.s.len;
+      break;
     }
   }
   /* the values are copied into libpq's send buffer here; without any, the
@@ -286,6 +276,36 @@ static int keep_columns(pg_stmt *s, const PGresult *r) {
   return TIDE_OK;
 }
 
+static int statement_error(pg_conn *pc, pg_stmt *s, PGresult *r, tide_err *e) {
+  pg_error(pc, r, e);
+  if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
+  PQclear(r);
+  drain(pc, s);
+  update_tx(pc);
+  return TIDE_ERR;
+}
+
+/* After the first statement of a multi-statement string (no parameters:
+ * the simple protocol) the later ones still report: each one's error is
+ * raised as its own, and `changes` is the last statement's count. */
+static int finish(pg_conn *pc, pg_stmt *s, tide_err *e) {
+  PGresult *r;
+  while ((r = PQgetResult(pc->pg)) != NULL) {
+    switch (PQresultStatus(r)) {
+    case PGRES_SINGLE_TUPLE: case PGRES_EMPTY_QUERY: break;
+    case PGRES_TUPLES_OK: case PGRES_COMMAND_OK:
+      s->changes = strtoll(PQcmdTuples(r), NULL, 10);
+      break;
+    default: return statement_error(pc, s, r, e);
+    }
+    PQclear(r);
+  }
+  s->running = 0;
+  if (pc->active == s) pc->active = NULL;
+  update_tx(pc);
+  return 0;
+}
+
 static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
@@ -316,20 +336,13 @@ static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
     }
     s->changes = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
-    drain(pc, s);
-    update_tx(pc);
-    return 0;
+    return finish(pc, s, e);
   case PGRES_EMPTY_QUERY:
     PQclear(r);
     drain(pc, s);
     return tide_err_set(e, TE_MISUSE, "empty statement"), TIDE_ERR;
   default:
-    pg_error(pc, r, e);
-    if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
-    PQclear(r);
-    drain(pc, s);
-    update_tx(pc);
-    return TIDE_ERR;
+    return statement_error(pc, s, r, e);
   }
 }
 
@@ -489,28 +502,24 @@ static PGresult *query(pg_conn *pc, const char *sql, int n, const char *const *v
   return r;
 }
 
-static long long lock_key(const char *name) {
-  uint64_t h = 1469598103934665603ull;            /* FNV-1a, 64 bit */
-  for (; *name; name++) h = (h ^ (unsigned char)*name) * 1099511628211ull;
-  return (long long)h;
+typedef struct pg_try { pg_conn *pc; const char *key; } pg_try;
+
+static int pg_try_lock(void *ctx, tide_err *e) {
+  pg_try *t = ctx;
+  const char *vals[1] = {t->key};
+  PGresult *r = query(t->pc, "SELECT pg_try_advisory_lock($1::bigint)", 1, vals, e);
+  int got;
+  if (!r) return TIDE_ERR;
+  got = PQgetvalue(r, 0, 0)[0] == 't';
+  PQclear(r);
+  return got;
 }
 
 static int pg_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
-  pg_conn *pc = PG(c);
   char key[32];
-  const char *vals[1] = {key};
-  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
-  snprintf(key, sizeof key, "%lld", lock_key(name));
-  for (;;) {
-    PGresult *r = query(pc, "SELECT pg_try_advisory_lock($1::bigint)", 1, vals, e);
-    int got;
-    if (!r) return TIDE_ERR;
-    got = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    if (got) return 1;
-    if (tide_now_ms() >= deadline) return 0;
-    tide_sleep_ms(10);
-  }
+  pg_try t = {PG(c), key};
+  snprintf(key, sizeof key, "%lld", (long long)tide_lock_hash(name));
+  return tide_lock_wait(pg_try_lock, &t, timeout_ms, e);
 }
 
 static int pg_unlock(tide_conn *c, const char *name, tide_err *e) {
@@ -518,7 +527,7 @@ static int pg_unlock(tide_conn *c, const char *name, tide_err *e) {
   const char *vals[1] = {key};
   PGresult *r;
   int released;
-  snprintf(key, sizeof key, "%lld", lock_key(name));
+  snprintf(key, sizeof key, "%lld", (long long)tide_lock_hash(name));
   r = query(PG(c), "SELECT pg_advisory_unlock($1::bigint)", 1, vals, e);
   if (!r) return TIDE_ERR;
   released = PQgetvalue(r, 0, 0)[0] == 't';
@@ -542,18 +551,8 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   }
 }
 
-static const char *fk_action(const char *code) {
-  switch (code ? code[0] : 'a') {
-  case 'r': return "restrict";
-  case 'c': return "cascade";
-  case 'n': return "set null";
-  case 'd': return "set default";
-  default: return "no action";
-  }
-}
-
-#define PG_TABLES "n.nspname = current_schema() AND c.relkind IN ('r', 'p') " \
-                  "AND ($1::text IS NULL OR c.relname = $1)"
+#define PG_TABLE "n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+#define PG_TABLES PG_TABLE "AND ($1::text IS NULL OR c.relname = $1)"
 /* a comma list of the attribute names of `keys` (an int2 array) of `rel` */
 #define PG_ATTNAMES(keys, rel) \
   "(SELECT string_agg(COALESCE(a.attname, '<expression>'), ',' ORDER BY k.ord) " \
@@ -631,8 +630,8 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
       if (type == 'f') {
         tide_desc_str(L, -1, "ref_table", val(r, i, 4));
         append_list(L, -1, "ref_columns", val(r, i, 5));
-        tide_desc_str(L, -1, "on_delete", fk_action(val(r, i, 6)));
-        tide_desc_str(L, -1, "on_update", fk_action(val(r, i, 7)));
+        tide_desc_fk_action(L, -1, "on_delete", val(r, i, 6));
+        tide_desc_fk_action(L, -1, "on_update", val(r, i, 7));
       }
       lua_pop(L, 2);
     }
@@ -657,22 +656,6 @@ fail:
   return TIDE_ERR;
 }
 
-static int pg_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  const char *vals[1] = {NULL};
-  PGresult *r = query(PG(c), "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                      "ON n.oid = c.relnamespace WHERE " PG_TABLES " ORDER BY c.relname",
-                      1, vals, e);
-  int i, n;
-  if (!r) return TIDE_ERR;
-  lua_createtable(L, PQntuples(r), 0);
-  for (i = 0, n = PQntuples(r); i < n; i++) {
-    lua_pushstring(L, PQgetvalue(r, i, 0));
-    lua_rawseti(L, -2, i + 1);
-  }
-  PQclear(r);
-  return TIDE_OK;
-}
-
 static int pg_ping(tide_conn *c, tide_err *e) {
   PGresult *r = query(PG(c), "SELECT 1", 0, NULL, e);
   if (!r) return TIDE_ERR;
@@ -695,9 +678,8 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 }
 
 const tide_driver tide_pg_driver = {
-  "postgres", '"', "BEGIN",
-  pg_open, pg_close, pg_prepare, pg_execute, pg_fetch, pg_ncols, pg_colname,
-  pg_push_col, pg_reset, pg_finalize, pg_changes, pg_last_id, pg_in_transaction,
-  pg_lock, pg_unlock, pg_schema, pg_tables, pg_ping, pg_cancel, pg_server_version,
-  SCHEMA_SQL
+  .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg),
+  .tables_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE " PG_TABLE "ORDER BY c.relname"
 };

@@ -2,47 +2,21 @@
  * driver_sqlite.c -- the sqlite3 driver: open with tide's session settings,
  * statements with bound parameters, error classes from extended result codes
  * (and, where SQLite has no code, from the fixed start of its message),
- * PRAGMA introspection in three queries, and process-wide named locks.
- *
- * Locks: SQLite has no advisory locks, so db:lock() takes a Linux
- * open-file-description lock on one byte of "<database>-tidelock". OFD locks
- * exclude other processes and other handles in this process alike, and the
- * kernel drops them when the process dies, so a killed runner never leaves
- * a stale lock. A ":memory:" database is private to its handle: its locks
- * always succeed.
+ * PRAGMA introspection in three queries, and named locks (sqlite_lock.c).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <sqlite3.h>
-
-#include "tide.h"
-
-#ifndef F_OFD_SETLK
-#error "tide's SQLite locks need open file description locks (Linux 3.15+)"
-#endif
+#include "sqlite_driver.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
-typedef struct held_lock {
-  char *name;
-  off_t offset;
-  int count;                /* re-entrant, like pg_advisory_lock */
-  struct held_lock *next;
-} held_lock;
-
 typedef struct sq_conn {
   sqlite3 *db;
-  char *lock_path;          /* NULL for :memory: */
-  int lock_fd;
-  held_lock *locks;
+  tide_sqlite_held *locks;  /* names held by db:lock() */
 } sq_conn;
 
 typedef struct sq_stmt {
@@ -183,40 +157,22 @@ static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   return TIDE_OK;
 }
 
-static int sq_execute(lua_State *L, tide_conn *c, void *stp, int first, int n, tide_err *e) {
-  sq_stmt *s = stp;
-  int i, rc = SQLITE_OK, want = sqlite3_bind_parameter_count(s->st);
-  if (want != n) {
-    tide_err_set(e, TE_MISUSE, "statement takes %d parameter%s, got %d", want,
-                 want == 1 ? "" : "s", n);
-    return TIDE_ERR;
-  }
+static int sq_nparams(void *stp) { return sqlite3_bind_parameter_count(((sq_stmt *)stp)->st); }
+
+/* TRANSIENT: a rows() iterator steps after the Lua strings may be gone. */
+static int sq_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
+  sqlite3_stmt *st = ((sq_stmt *)stp)->st;
+  int i, rc = SQLITE_OK;
   for (i = 0; i < n && rc == SQLITE_OK; i++) {
-    int idx = first + i;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: rc = sqlite3_bind_null(s->st, i + 1); break;
-    case LUA_TBOOLEAN: rc = sqlite3_bind_int(s->st, i + 1, lua_toboolean(L, idx)); break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx))
-        rc = sqlite3_bind_int64(s->st, i + 1, (sqlite3_int64)lua_tointeger(L, idx));
-      else
-        rc = sqlite3_bind_double(s->st, i + 1, lua_tonumber(L, idx));
+    const tide_value *v = &args[i];
+    switch (v->type) {
+    case TIDE_NULL: rc = sqlite3_bind_null(st, i + 1); break;
+    case TIDE_BOOL: case TIDE_INT: rc = sqlite3_bind_int64(st, i + 1, v->v.i); break;
+    case TIDE_FLOAT: rc = sqlite3_bind_double(st, i + 1, v->v.f); break;
+    case TIDE_TEXT:
+      rc = sqlite3_bind_text64(st, i + 1, v->v.s.p, v->v.s.len, SQLITE_TRANSIENT, SQLITE_UTF8);
       break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *v = lua_tolstring(L, idx, &len);
-      /* TRANSIENT: a rows() iterator steps after the Lua value may be gone;
-       * text that is not UTF-8 (or has NUL) binds as BLOB so it round-trips */
-      if (tide_is_text(v, len))
-        rc = sqlite3_bind_text64(s->st, i + 1, v, len, SQLITE_TRANSIENT, SQLITE_UTF8);
-      else
-        rc = sqlite3_bind_blob64(s->st, i + 1, v, len, SQLITE_TRANSIENT);
-      break;
-    }
-    default:
-      sqlite3_clear_bindings(s->st);
-      tide_err_set(e, TE_MISUSE, "cannot bind a %s (parameter %d)", luaL_typename(L, idx), i + 1);
-      return TIDE_ERR;
+    case TIDE_BLOB: rc = sqlite3_bind_blob64(st, i + 1, v->v.s.p, v->v.s.len, SQLITE_TRANSIENT); break;
     }
   }
   if (rc != SQLITE_OK) return sq_error(SQ(c), rc, e);
@@ -284,16 +240,9 @@ static int sq_in_transaction(tide_conn *c) { return !sqlite3_get_autocommit(SQ(c
 
 static void sq_close(tide_conn *c) {
   sq_conn *sc = SQ(c);
-  held_lock *h, *nx;
   if (!sc) return;
+  if (sc->db) tide_sqlite_unlock_all(sc->db, &sc->locks);
   sqlite3_close_v2(sc->db);
-  if (sc->lock_fd >= 0) close(sc->lock_fd);   /* drops every OFD lock */
-  for (h = sc->locks; h; h = nx) {
-    nx = h->next;
-    free(h->name);
-    free(h);
-  }
-  free(sc->lock_path);
   free(sc);
   c->db = NULL;
 }
@@ -338,16 +287,11 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
         tide_err_set(e, TE_MISUSE, "mode must be ro, rw or rwc, got \"%s\"", v);
         return TIDE_ERR;
       }
-    } else {
-      tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for sqlite "
-                   "(known: busy_timeout, mode)", k);
-      return TIDE_ERR;
     }
   }
   if (!memory && check_dir(u->database, e) != TIDE_OK) return TIDE_ERR;
   sc = calloc(1, sizeof *sc);
   if (!sc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
-  sc->lock_fd = -1;
   c->db = sc;
   rc = sqlite3_open_v2(u->database, &sc->db, flags, NULL);
   if (rc != SQLITE_OK) goto fail;
@@ -356,16 +300,6 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
   /* foreign keys on; reading the schema now makes "not a database" an open error */
   if (run(sc, "PRAGMA foreign_keys = ON; SELECT count(*) FROM sqlite_schema", e) != TIDE_OK)
     goto fail_e;
-  if (!memory) {
-    size_t n = strlen(u->database);
-    sc->lock_path = malloc(n + 10);
-    if (!sc->lock_path) {
-      tide_err_set(e, TE_OTHER, "out of memory");
-      goto fail_e;
-    }
-    memcpy(sc->lock_path, u->database, n);
-    memcpy(sc->lock_path + n, "-tidelock", 10);
-  }
   return TIDE_OK;
 fail:
   sq_error(sc, rc, e);
@@ -377,85 +311,12 @@ fail_e:
 
 /* ---- locks ---- */
 
-static off_t lock_offset(const char *name) {
-  uint32_t h = 2166136261u;                  /* FNV-1a */
-  for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;
-  return (off_t)(h & 0x3fffffff);
-}
-
 static int sq_lock(tide_conn *c, const char *name, int timeout_ms, tide_err *e) {
-  sq_conn *sc = SQ(c);
-  held_lock *h;
-  struct flock fl;
-  uint64_t deadline = tide_now_ms() + (uint64_t)timeout_ms;
-  for (h = sc->locks; h; h = h->next)
-    if (strcmp(h->name, name) == 0) { h->count++; return 1; }
-  h = calloc(1, sizeof *h);
-  if (!h || !(h->name = strdup(name))) {
-    free(h);
-    return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
-  }
-  h->offset = lock_offset(name);
-  h->count = 1;
-  if (sc->lock_path) {
-    if (sc->lock_fd < 0) sc->lock_fd = open(sc->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (sc->lock_fd < 0) {
-      tide_err_set(e, TE_PERMISSION, "cannot open lock file %s: %s", sc->lock_path,
-                   strerror(errno));
-      goto fail;
-    }
-    for (;;) {
-      memset(&fl, 0, sizeof fl);
-      fl.l_type = F_WRLCK;
-      fl.l_whence = SEEK_SET;
-      fl.l_start = h->offset;
-      fl.l_len = 1;
-      if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) == 0) break;
-      if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
-        tide_err_set(e, TE_OTHER, "lock %s: %s", name, strerror(errno));
-        goto fail;
-      }
-      if (tide_now_ms() >= deadline) {
-        free(h->name);
-        free(h);
-        return 0;
-      }
-      tide_sleep_ms(5);
-    }
-  }
-  h->next = sc->locks;
-  sc->locks = h;
-  return 1;
-fail:
-  free(h->name);
-  free(h);
-  return TIDE_ERR;
+  return tide_sqlite_lock(SQ(c)->db, &SQ(c)->locks, name, timeout_ms, e);
 }
 
 static int sq_unlock(tide_conn *c, const char *name, tide_err *e) {
-  sq_conn *sc = SQ(c);
-  held_lock **pp, *h;
-  for (pp = &sc->locks; (h = *pp) != NULL; pp = &h->next)
-    if (strcmp(h->name, name) == 0) break;
-  if (!h) return 0;
-  if (--h->count > 0) return 1;
-  if (sc->lock_fd >= 0) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = h->offset;
-    fl.l_len = 1;
-    if (fcntl(sc->lock_fd, F_OFD_SETLK, &fl) != 0) {
-      h->count++;
-      tide_err_set(e, TE_OTHER, "unlock %s: %s", name, strerror(errno));
-      return TIDE_ERR;
-    }
-  }
-  *pp = h->next;
-  free(h->name);
-  free(h);
-  return 1;
+  return tide_sqlite_unlock(SQ(c)->db, &SQ(c)->locks, name, e);
 }
 
 /* ---- introspection ---- */
@@ -482,8 +343,8 @@ static const char *text(sqlite3_stmt *st, int i) {
   return (const char *)sqlite3_column_text(st, i);
 }
 
-#define USER_TABLES "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
-                    "AND (?1 IS NULL OR m.name = ?1)"
+#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+#define USER_TABLES USER_TABLE "AND (?1 IS NULL OR m.name = ?1)"
 
 static const char *const SCHEMA_SQL[] = {
   "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
@@ -545,15 +406,6 @@ static void index_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   lua_pop(L, 3);
 }
 
-static void lower_str(lua_State *L, int idx, const char *field, const char *v) {
-  char buf[32];
-  size_t i;
-  for (i = 0; v && v[i] && i < sizeof buf - 1; i++)
-    buf[i] = (char)(v[i] >= 'A' && v[i] <= 'Z' ? v[i] + 32 : v[i]);
-  buf[i] = '\0';
-  tide_desc_str(L, idx, field, buf);
-}
-
 static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   char id[32];
   snprintf(id, sizeof id, "#%d", sqlite3_column_int(st, 1));
@@ -563,8 +415,8 @@ static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
   tide_desc_append(L, -1, "columns", text(st, 3));
   if (text(st, 4)) tide_desc_append(L, -1, "ref_columns", text(st, 4));
   tide_desc_str(L, -1, "ref_table", text(st, 2));
-  lower_str(L, -1, "on_update", text(st, 5));
-  lower_str(L, -1, "on_delete", text(st, 6));
+  tide_desc_fk_action(L, -1, "on_update", text(st, 5));
+  tide_desc_fk_action(L, -1, "on_delete", text(st, 6));
   lua_pop(L, 3);
 }
 
@@ -702,22 +554,6 @@ static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   return TIDE_OK;
 }
 
-static void table_name_row(lua_State *L, sqlite3_stmt *st, void *ud) {
-  (void)ud;
-  lua_pushstring(L, text(st, 0));
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-}
-
-static int sq_tables(lua_State *L, tide_conn *c, tide_err *e) {
-  lua_newtable(L);
-  if (each_row(SQ(c), "SELECT m.name FROM sqlite_schema m WHERE " USER_TABLES
-               " ORDER BY m.name", NULL, table_name_row, L, NULL, e) != TIDE_OK) {
-    lua_pop(L, 1);
-    return TIDE_ERR;
-  }
-  return TIDE_OK;
-}
-
 /* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in
  * the CREATE text, else a unique index on exactly those columns. */
 static void find_unique_name(sq_conn *sc, tide_err *e) {
@@ -782,9 +618,8 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 /* BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
  * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
 const tide_driver tide_sqlite_driver = {
-  "sqlite", '"', "BEGIN IMMEDIATE",
-  sq_open, sq_close, sq_prepare, sq_execute, sq_fetch, sq_ncols, sq_colname,
-  sq_push_col, sq_reset, sq_finalize, sq_changes, sq_last_id, sq_in_transaction,
-  sq_lock, sq_unlock, sq_schema, sq_tables, sq_ping, sq_cancel, sq_server_version,
-  SCHEMA_SQL
+  .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq),
+  .url_params = (const char *const[]){"busy_timeout", "mode", NULL},
+  .tables_sql = "SELECT m.name AS name FROM sqlite_schema m WHERE " USER_TABLE "ORDER BY m.name"
 };

@@ -17,10 +17,6 @@ static const char *const class_names[] = {
   "misuse", "other", NULL
 };
 
-const char *tide_errclass_name(tide_errclass cls) {
-  return class_names[cls];
-}
-
 /* Retrying makes sense where the same work may succeed on a second try. */
 int tide_errclass_retryable(tide_errclass cls) {
   return cls == TE_CONNECTION || cls == TE_DEADLOCK ||

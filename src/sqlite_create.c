@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tide.h"
+#include "sqlite_driver.h"
 
 typedef struct tok {
   const char *s;            /* start in the source */

@@ -1,6 +1,7 @@
 /*
  * stmt.c -- the Statement userdata: a driver statement plus the column names
- * rows are keyed by. Its user value is the Connection userdata, so a live
+ * rows are keyed by, and running one (exec/query/rows) for Connection and
+ * Statement methods alike. Its user value is the Connection userdata, so a live
  * statement keeps its connection alive; closing the connection finalizes the
  * statement (it then raises "statement is closed").
  *
@@ -8,42 +9,10 @@
  * error (even out of memory while building rows) never leaks a driver handle:
  * __gc finalizes whatever the happy path did not.
  */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tide.h"
-
-/* True for valid UTF-8 without NUL bytes. Drivers bind anything else as
- * binary (BLOB, bytea), so binary strings round-trip on every backend. */
-int tide_is_text(const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (c == 0 || len == 0 || i + len > n) return 0;
-    for (k = 1; k < len; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-    i += len;
-  }
-  return 1;
-}
-
-/* Pushes a DECIMAL/NUMERIC value given as text: an integer when it is one
- * and fits, else a float (as SQLite's NUMERIC affinity does). */
-void tide_push_decimal(lua_State *L, const char *v) {
-  char *end;
-  long long n;
-  if (!strpbrk(v, ".eEN")) {
-    n = strtoll(v, &end, 10);
-    if (*end == '\0' && n != LLONG_MAX && n != LLONG_MIN) {
-      lua_pushinteger(L, (lua_Integer)n);
-      return;
-    }
-  }
-  lua_pushnumber(L, strtod(v, NULL));
-}
 
 static void link_stmt(tide_conn *c, tide_stmt *s) {
   s->next = c->stmts;
@@ -59,10 +28,10 @@ static void unlink_stmt(tide_stmt *s) {
   s->prev = s->next = NULL;
 }
 
-/* Pushes a new Statement for `sql` on the connection at conn_idx; raises on
- * a prepare error (a syntax error shows the statement). */
-tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, const char *sql, size_t len) {
-  tide_conn *c = tide_check_conn(L, conn_idx);
+/* Pushes a new Statement for `sql` on the open connection c (the userdata
+ * at conn_idx); raises on a prepare error (a syntax error shows the
+ * statement). */
+tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, tide_conn *c, const char *sql, size_t len) {
   tide_stmt *s;
   tide_err e;
   conn_idx = lua_absindex(L, conn_idx);
@@ -99,18 +68,30 @@ static tide_stmt *check_stmt(lua_State *L, int idx) {
   return s;
 }
 
+#define INLINE_ARGS 16      /* statements with more arguments use a userdata */
+
 /* Binds the n values at stack [first, ...) and runs the statement; on error
  * the statement is reset (no locks held) and the error raised. */
 void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
   tide_conn *c = s->conn;
+  tide_value inline_args[INLINE_ARGS], *args = inline_args;
   tide_err e;
+  int want = c->drv->nparams(s->st);
+  if (n != want) {
+    tide_err_set(&e, TE_MISUSE, "statement takes %d parameter%s, got %d", want,
+                 want == 1 ? "" : "s", n);
+    tide_raise(L, &e, c->drv->backend);
+  }
+  if (n > INLINE_ARGS) args = lua_newuserdatauv(L, (size_t)n * sizeof *args, 0);
+  if (tide_values_read(L, first, n, args, &e) != TIDE_OK) tide_raise(L, &e, c->drv->backend);
   if (s->executed) c->drv->reset(c, s->st);
   s->executed = 1;
-  if (c->drv->execute(L, c, s->st, first, n, &e) != TIDE_OK) {
+  if (c->drv->execute(c, s->st, args, n, &e) != TIDE_OK) {
     c->drv->reset(c, s->st);
     s->executed = 0;
     tide_raise(L, &e, c->drv->backend);
   }
+  if (args != inline_args) lua_pop(L, 1);   /* drivers keep copies, not args */
 }
 
 /* Builds the array of column names once per statement; leaves it pushed. */
@@ -173,7 +154,7 @@ static void push_columns_copy(lua_State *L, tide_stmt *s) {
 }
 
 /* Runs s to completion: pushes affected rows and last insert id. */
-static int run_exec(lua_State *L, tide_stmt *s, int first, int n) {
+int tide_stmt_exec(lua_State *L, tide_stmt *s, int first, int n) {
   tide_conn *c = s->conn;
   tide_err e;
   int rc, autocommit = !c->drv->in_transaction(c);
@@ -193,7 +174,7 @@ static int run_exec(lua_State *L, tide_stmt *s, int first, int n) {
 }
 
 /* Runs s and pushes (rows, columns). */
-static int run_query(lua_State *L, tide_stmt *s, int first, int n) {
+int tide_stmt_query(lua_State *L, tide_stmt *s, int first, int n) {
   int i = 0;
   tide_stmt_execute(L, s, first, n);
   lua_newtable(L);
@@ -214,7 +195,7 @@ static int rows_iter(lua_State *L) {
 
 /* Pushes the generic-for triple plus the statement as closing value, so a
  * `break` out of the loop finalizes a one-shot statement at once. */
-static int push_rows(lua_State *L, int stmt_idx, int one_shot) {
+int tide_stmt_push_rows(lua_State *L, int stmt_idx, int one_shot) {
   stmt_idx = lua_absindex(L, stmt_idx);
   lua_pushvalue(L, stmt_idx);
   lua_pushboolean(L, one_shot);
@@ -226,66 +207,20 @@ static int push_rows(lua_State *L, int stmt_idx, int one_shot) {
   return 4;
 }
 
-static const char *check_sql(lua_State *L, const char *fn, size_t *len) {
-  if (lua_type(L, 2) != LUA_TSTRING)
-    tide_raise_misuse(L, "%s: SQL must be a string, got %s", fn, luaL_typename(L, 2));
-  return lua_tolstring(L, 2, len);
-}
-
-/* db:exec(sql, ...) -> affected_rows, last_insert_id */
-static int conn_exec(lua_State *L) {
-  size_t len;
-  const char *sql = check_sql(L, "exec", &len);
-  int n = lua_gettop(L) - 2, r;
-  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
-  r = run_exec(L, s, 3, n);
-  tide_stmt_finalize(s);
-  return r;
-}
-
-/* db:query(sql, ...) -> rows, columns */
-static int conn_query(lua_State *L) {
-  size_t len;
-  const char *sql = check_sql(L, "query", &len);
-  int n = lua_gettop(L) - 2, r;
-  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
-  r = run_query(L, s, 3, n);
-  tide_stmt_finalize(s);
-  return r;
-}
-
-/* db:rows(sql, ...) -> streaming iterator (constant memory) */
-static int conn_rows(lua_State *L) {
-  size_t len;
-  const char *sql = check_sql(L, "rows", &len);
-  int n = lua_gettop(L) - 2;
-  tide_stmt *s = tide_new_stmt(L, 1, sql, len);
-  tide_stmt_execute(L, s, 3, n);
-  return push_rows(L, -1, 1);
-}
-
-/* db:prepare(sql) -> Statement */
-static int conn_prepare(lua_State *L) {
-  size_t len;
-  const char *sql = check_sql(L, "prepare", &len);
-  tide_new_stmt(L, 1, sql, len);
-  return 1;
-}
-
 static int stmt_exec(lua_State *L) {
   tide_stmt *s = check_stmt(L, 1);
-  return run_exec(L, s, 2, lua_gettop(L) - 1);
+  return tide_stmt_exec(L, s, 2, lua_gettop(L) - 1);
 }
 
 static int stmt_query(lua_State *L) {
   tide_stmt *s = check_stmt(L, 1);
-  return run_query(L, s, 2, lua_gettop(L) - 1);
+  return tide_stmt_query(L, s, 2, lua_gettop(L) - 1);
 }
 
 static int stmt_rows(lua_State *L) {
   tide_stmt *s = check_stmt(L, 1);
   tide_stmt_execute(L, s, 2, lua_gettop(L) - 1);
-  return push_rows(L, 1, 0);
+  return tide_stmt_push_rows(L, 1, 0);
 }
 
 static int stmt_close(lua_State *L) {
@@ -305,17 +240,12 @@ static int stmt_tostring(lua_State *L) {
   return 1;
 }
 
+/* Registers the Statement metatable. */
 void tide_open_stmt(lua_State *L) {
-  static const luaL_Reg conn_methods[] = {
-    {"exec", conn_exec}, {"query", conn_query}, {"rows", conn_rows},
-    {"prepare", conn_prepare}, {NULL, NULL}
-  };
   static const luaL_Reg stmt_methods[] = {
     {"exec", stmt_exec}, {"query", stmt_query}, {"rows", stmt_rows},
     {"close", stmt_close}, {NULL, NULL}
   };
-  /* expects the Connection method table on top */
-  luaL_setfuncs(L, conn_methods, 0);
   if (luaL_newmetatable(L, TIDE_STMT_MT)) {
     luaL_newlib(L, stmt_methods);
     lua_setfield(L, -2, "__index");

@@ -81,6 +81,18 @@ struct tide_stmt {
   tide_stmt *prev, *next;
 };
 
+/* One statement argument, read from Lua by value.c; strings point into the
+ * Lua value, which stays on the stack while the driver binds it. */
+typedef enum { TIDE_NULL, TIDE_BOOL, TIDE_INT, TIDE_FLOAT, TIDE_TEXT, TIDE_BLOB } tide_vtype;
+typedef struct tide_value {
+  tide_vtype type;
+  union {
+    int64_t i;              /* TIDE_BOOL (0 or 1), TIDE_INT */
+    double f;               /* TIDE_FLOAT, always finite */
+    struct { const char *p; size_t len; } s;   /* TIDE_TEXT (UTF-8, no NUL), TIDE_BLOB */
+  } v;
+} tide_value;
+
 /* What each backend implements; conn.c and stmt.c hold the shared logic. */
 struct tide_driver {
   const char *backend;
@@ -89,8 +101,9 @@ struct tide_driver {
   int  (*open)(tide_conn *c, const tide_url *u, tide_err *e);
   void (*close)(tide_conn *c);                         /* never fails */
   int  (*prepare)(tide_conn *c, const char *sql, size_t len, void **st, tide_err *e);
-  /* binds args at stack [first, first+n) and starts execution */
-  int  (*execute)(lua_State *L, tide_conn *c, void *st, int first, int n, tide_err *e);
+  int  (*nparams)(void *st);                           /* placeholders in the statement */
+  /* binds args[0..n) (n == nparams) and starts execution */
+  int  (*execute)(tide_conn *c, void *st, const tide_value *args, int n, tide_err *e);
   /* 1: a row is ready, 0: done, TIDE_ERR */
   int  (*fetch)(tide_conn *c, void *st, tide_err *e);
   int  (*ncols)(void *st);
@@ -106,14 +119,26 @@ struct tide_driver {
   int  (*unlock)(tide_conn *c, const char *name, tide_err *e);  /* 1 released, 0 not held */
   /* pushes {name = description} for all tables, or only `table` */
   int  (*schema)(lua_State *L, tide_conn *c, const char *table, tide_err *e);
-  int  (*tables)(lua_State *L, tide_conn *c, tide_err *e);     /* pushes array */
   int  (*ping)(tide_conn *c, tide_err *e);
   int  (*cancel)(tide_conn *c);
   void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
   /* the statements schema() runs (NULL-terminated; the table filter is
    * its one parameter, NULL for all), for benchmarks and debugging */
   const char *const *schema_sql;
+  const char *tables_sql;   /* the user tables' names, as column "name", sorted */
+  /* the URL parameters open() takes (NULL-terminated), checked before it
+   * runs; NULL: open() checks them itself */
+  const char *const *url_params;
 };
+
+/* A driver names its functions <prefix>_open, <prefix>_close, ... */
+#define TIDE_DRIVER_FUNCTIONS(p) \
+  .open = p##_open, .close = p##_close, .prepare = p##_prepare, .nparams = p##_nparams, \
+  .execute = p##_execute, .fetch = p##_fetch, .ncols = p##_ncols, .colname = p##_colname, \
+  .push_col = p##_push_col, .reset = p##_reset, .finalize = p##_finalize, \
+  .changes = p##_changes, .last_id = p##_last_id, .in_transaction = p##_in_transaction, \
+  .lock = p##_lock, .unlock = p##_unlock, .schema = p##_schema, \
+  .ping = p##_ping, .cancel = p##_cancel, .server_version = p##_server_version
 
 extern const tide_driver tide_sqlite_driver;
 #ifdef TIDE_WITH_PG
@@ -125,7 +150,6 @@ void tide_mysql_library(int start);
 #endif
 
 /* error.c */
-const char *tide_errclass_name(tide_errclass cls);
 int tide_errclass_retryable(tide_errclass cls);
 void tide_err_set(tide_err *e, tide_errclass cls, const char *fmt, ...);
 void tide_err_sql(tide_err *e, const char *sql, size_t len);
@@ -140,16 +164,31 @@ void tide_url_free(tide_url *u);
 char *tide_url_redact(const char *s);   /* malloc'd; NULL on OOM */
 void tide_open_url(lua_State *L);
 
-/* conn.c / stmt.c */
+/* conn.c */
 tide_conn *tide_check_conn(lua_State *L, int idx);   /* raises if closed */
 void tide_open_conn(lua_State *L);
-tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, const char *sql, size_t len);
+
+/* stmt.c (uses nothing of conn.c) */
+tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, tide_conn *c, const char *sql, size_t len);
 void tide_stmt_finalize(tide_stmt *s);
 void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n);
 int tide_stmt_push_row(lua_State *L, tide_stmt *s);  /* 1 pushed a row, 0 done */
+int tide_stmt_exec(lua_State *L, tide_stmt *s, int first, int n);   /* pushes changes, id */
+int tide_stmt_query(lua_State *L, tide_stmt *s, int first, int n);  /* pushes rows, columns */
+int tide_stmt_push_rows(lua_State *L, int stmt_idx, int one_shot);  /* generic-for values */
 void tide_open_stmt(lua_State *L);
-int tide_is_text(const char *s, size_t n);
+
+/* value.c: the codec between Lua values and drivers */
+int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *e);
 void tide_push_decimal(lua_State *L, const char *v);
+const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote);
+
+/* lock.c */
+uint64_t tide_lock_hash(const char *name);
+/* calls try_lock until it returns 1 (taken) or TIDE_ERR, or until timeout_ms
+ * passed (returns 0); try_lock returns 0 while someone else holds the lock */
+int tide_lock_wait(int (*try_lock)(void *ctx, tide_err *e), void *ctx, int timeout_ms,
+                   tide_err *e);
 
 /* placeholders.c */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);
@@ -165,21 +204,7 @@ void tide_desc_entry(lua_State *L, int list_idx, const char *name);
 void tide_desc_append(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_str(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_type(lua_State *L, int col_idx, const char *raw);
-
-/* sqlite_create.c: what SQLite's PRAGMAs leave out of CREATE TABLE text */
-typedef struct tide_create_item {
-  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check */
-  char name[128];           /* constraint name, "" if unnamed */
-  char columns[256];        /* comma separated; for a column constraint, that column */
-  char expr[1024];          /* check expression */
-} tide_create_item;
-typedef struct tide_create_info {
-  int autoincrement;        /* AUTOINCREMENT keyword present */
-  int nitems;
-  tide_create_item items[64];
-} tide_create_info;
-void tide_parse_create(const char *sql, tide_create_info *out);
-const char *tide_index_where(const char *sql);
+void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule);
 
 /* sys.c */
 void tide_open_sys(lua_State *L);

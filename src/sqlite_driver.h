@@ -1,0 +1,35 @@
+/*
+ * sqlite_driver.h -- what the files of the SQLite driver share and no other
+ * backend needs: the CREATE TABLE reader and the named-lock manager.
+ */
+#ifndef TIDE_SQLITE_DRIVER_H
+#define TIDE_SQLITE_DRIVER_H
+
+#include <sqlite3.h>
+
+#include "tide.h"
+
+/* sqlite_create.c: what SQLite's PRAGMAs leave out of CREATE TABLE text */
+typedef struct tide_create_item {
+  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check */
+  char name[128];           /* constraint name, "" if unnamed */
+  char columns[256];        /* comma separated; for a column constraint, that column */
+  char expr[1024];          /* check expression */
+} tide_create_item;
+typedef struct tide_create_info {
+  int autoincrement;        /* AUTOINCREMENT keyword present */
+  int nitems;
+  tide_create_item items[64];
+} tide_create_info;
+void tide_parse_create(const char *sql, tide_create_info *out);
+const char *tide_index_where(const char *sql);
+
+/* sqlite_lock.c: db:lock() on SQLite, keyed by the database file itself */
+typedef struct tide_sqlite_held tide_sqlite_held;      /* one held name */
+int tide_sqlite_lock(sqlite3 *db, tide_sqlite_held **held, const char *name, int timeout_ms,
+                     tide_err *e);
+int tide_sqlite_unlock(sqlite3 *db, tide_sqlite_held **held, const char *name, tide_err *e);
+/* releases every lock (before the connection closes) and frees the list */
+void tide_sqlite_unlock_all(sqlite3 *db, tide_sqlite_held **held);
+
+#endif
