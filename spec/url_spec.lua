@@ -30,7 +30,7 @@ describe("parse_url", function()
       { "sqlite:", "no database path" },
       { "postgres:x", "expected postgres://" },
       { "postgres://h:port/db", "port must be a number" },
-      { "postgres://h/db?x", "malformed URL parameter" },
+      { "postgres://h/db?x", "parameter \"x\" is not key=value" },
       { "postgres://h/db%zz", "bad %%%-escape" },
     }
     for _, c in ipairs(cases) do

@@ -71,7 +71,7 @@ static int l_open(lua_State *L) {
   tide_err e;
   if (lua_type(L, 1) != LUA_TSTRING)
     return tide_raise_misuse(L, "open: URL must be a string, got %s", luaL_typename(L, 1));
-  url = lua_tostring(L, 1);
+  url = tide_url_arg(L, 1);          /* a NUL byte must not cut the URL short */
   c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   luaL_setmetatable(L, TIDE_CONN_MT);
