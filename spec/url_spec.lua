@@ -72,6 +72,9 @@ describe("redact_url", function()
     assert.equal("a/b?c", core.parse_url("mysql://me:a%2Fb%3Fc@h/db").password)
     assert.equal("postgres://me:***@h/db?password=***",
                  core.redact_url("postgres://me:x@h/db?password=y%26z"))
+    -- parameters named like a password: libpq's sslpassword, typos, any case
+    assert.equal("postgres://h/db?sslpassword=***&sslmode=require&PWD=***",
+                 core.redact_url("postgres://h/db?sslpassword=k3y&sslmode=require&PWD=x"))
   end)
 
   it("hides everything up to the last '@' of text that does not parse", function()
@@ -85,6 +88,7 @@ describe("redact_url", function()
       { "me:pw@h/db", "me:***@h/db" },
       { "pw@ss@h:5/db", "***@h:5/db" },
       { "postgres://h/db?password=%zz", "postgres://h/db?password=***" },
+      { "postgres://h:x/db?=s3&my_pass=s4&a=1", "postgres://h:x/db?=***&my_pass=***&a=1" },
     }
     for _, c in ipairs(cases) do
       assert.equal(c[2], core.redact_url(c[1]))

@@ -21,15 +21,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tide.h"
 
 /* Where a secret lies in the URL text: [at, at+len). */
 typedef struct span { size_t at, len; } span;
 
-/* The secrets of a parsed URL: the userinfo password and the value of a
- * password= parameter (a second one is refused as a duplicate). */
-typedef struct secrets { span s[2]; int n; } secrets;
+/* The secrets of a parsed URL, in text order: the userinfo password and the
+ * values of parameters whose name says password (password, sslpassword, ...). */
+typedef struct secrets { span *s; int n; } secrets;
+
+/* A parameter name that says its value is secret: with "pass" or "pwd" in
+ * it, whatever the case; an empty name too, since nothing says what it is. */
+static int secret_key(const char *k, size_t n) {
+  size_t i;
+  if (n == 0) return 1;
+  for (i = 0; i + 3 <= n; i++) {
+    if (strncasecmp(k + i, "pwd", 3) == 0) return 1;
+    if (i + 4 <= n && strncasecmp(k + i, "pass", 4) == 0) return 1;
+  }
+  return 0;
+}
 
 /* Numeric parameters: refused unless digits within [min, max]. */
 static const struct numeric {
@@ -75,7 +88,7 @@ static int in_range(const char *v, long min, long max, long *out) {
  * for text that does not parse, where no parser can say where it ends. */
 static char *redact_unparsed(const char *s) {
   size_t len = strlen(s);
-  char *r = malloc(len + 16), *o = r;
+  char *r = malloc(len * 4 + 16), *o = r;   /* "=" may become "=***" */
   const char *p = s, *start = strstr(s, "://"), *at = strrchr(s, '@');
   if (!r) return NULL;
   if (start) start += 3;
@@ -88,12 +101,15 @@ static char *redact_unparsed(const char *s) {
     o += 3;
     p = at;
   }
-  for (; *p; ) {
-    if ((p == s || p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
-      memcpy(o, "password=***", 12);
-      o += 12;
-      p += 9;
-      while (*p && *p != '&') p++;
+  while (*p) {
+    size_t k = strcspn(p, "=&");
+    if (p > s && (p[-1] == '?' || p[-1] == '&') && p[k] == '=' && secret_key(p, k)) {
+      memcpy(o, p, k + 1);          /* key=***, up to the next parameter */
+      o += k + 1;
+      memcpy(o, "***", 3);
+      o += 3;
+      p += k + 1;
+      p += strcspn(p, "&");
     } else {
       *o++ = *p++;
     }
@@ -195,7 +211,7 @@ static int parse_params(parser *ps, const char *q, tide_url *u) {
                  num->key, num->unit, num->min, num->max, pr->value);
         return fail(ps, why);
       }
-      if (strcmp(pr->key, "password") == 0 && ps->sec->n < 2) {
+      if (secret_key(pr->key, strlen(pr->key))) {
         ps->sec->s[ps->sec->n].at = (size_t)(eq + 1 - ps->s);
         ps->sec->s[ps->sec->n++].len = n - (size_t)(eq - q) - 1;
       }
@@ -248,7 +264,7 @@ static int parse_authority(parser *ps, const char *auth, const char *end, tide_u
         return TIDE_ERR;
       ps->sec->s[0].at = (size_t)(pc + 1 - ps->s);
       ps->sec->s[0].len = (size_t)(at - pc - 1);
-      ps->sec->n = 1;
+      ps->sec->n = 1;                 /* the first secret in the text */
     }
     hp = at + 1;
   } else {
@@ -279,13 +295,19 @@ static int parse_authority(parser *ps, const char *auth, const char *end, tide_u
   return TIDE_OK;
 }
 
-/* The one parser: fills `u` and `sec`; on error fills `e` if not NULL. */
+/* The one parser: fills `u` and `sec` (free sec->s after); on error fills
+ * `e` if not NULL. */
 static int parse(const char *s, tide_url *u, tide_err *e, secrets *sec) {
-  size_t len = strlen(s);
-  const char *colon = strchr(s, ':'), *rest, *query;
+  size_t len = strlen(s), cap = 2;
+  const char *colon = strchr(s, ':'), *rest, *query, *p;
   parser ps;
   memset(u, 0, sizeof *u);
   memset(sec, 0, sizeof *sec);
+  for (p = s; *p; p++) cap += *p == '&';
+  if (!(sec->s = malloc(cap * sizeof *sec->s))) {
+    if (e) tide_err_set(e, TE_OTHER, "out of memory");
+    return TIDE_ERR;
+  }
   ps.s = s;
   ps.e = e;
   ps.sec = sec;
@@ -355,7 +377,9 @@ fail:
 /* Fills `u`; on error fills `e` (the message shows the redacted URL). */
 int tide_url_parse(const char *s, tide_url *u, tide_err *e) {
   secrets sec;
-  return parse(s, u, e, &sec);
+  int rc = parse(s, u, e, &sec);
+  free(sec.s);
+  return rc;
 }
 
 void tide_url_free(tide_url *u) {
@@ -374,10 +398,16 @@ char *tide_url_redact(const char *s) {
   size_t len = strlen(s), from = 0;
   char *r, *o;
   int i;
-  if (parse(s, &u, NULL, &sec) != TIDE_OK) return redact_unparsed(s);
+  if (parse(s, &u, NULL, &sec) != TIDE_OK) {
+    free(sec.s);
+    return redact_unparsed(s);
+  }
   tide_url_free(&u);
-  r = o = malloc(len + 3 * 2 + 1);
-  if (!r) return NULL;
+  r = o = malloc(len + 3 * (size_t)sec.n + 1);
+  if (!r) {
+    free(sec.s);
+    return NULL;
+  }
   for (i = 0; i < sec.n; i++) {     /* spans come in text order */
     memcpy(o, s + from, sec.s[i].at - from);
     o += sec.s[i].at - from;
@@ -386,6 +416,7 @@ char *tide_url_redact(const char *s) {
     from = sec.s[i].at + sec.s[i].len;
   }
   memcpy(o, s + from, len - from + 1);
+  free(sec.s);
   return r;
 }
 
