@@ -224,6 +224,17 @@ h.each_backend(describe, it, function(b)
     local e = h.catch(core.open, (good:gsub("/[^/]*$", "/no%%2Fsuch")))
     assert.is_truthy(e.message:find("no/such", 1, true), e.message)
   end)
+
+  it("20. a parameter that repeats a part of the URL or cannot fit is refused", function()
+    if b.name == "postgres" then
+      refused(good .. "?port=1", "misuse", 'URL parameter "port" repeats a part of the URL')
+      refused(good .. "?host=elsewhere", "misuse", 'URL parameter "host" repeats a part of the URL')
+      refused(good .. "?options=" .. string.rep("-c%20a%3Db%20", 80), "misuse",
+              "URL parameter options is longer than")
+    else
+      refused(good .. "?socket=/nonexistent&socket=/x", "misuse", 'parameter "socket" is given twice')
+    end
+  end)
 end)
 
 describe("[sqlite] hostile paths", function()
@@ -242,28 +253,28 @@ describe("[sqlite] hostile paths", function()
     return list
   end
 
-  it("20. a NUL byte in the path, raw or %00, is refused and creates no file", function()
+  it("21. a NUL byte in the path, raw or %00, is refused and creates no file", function()
     local dir = fresh_dir()
     refused("sqlite:" .. dir .. "/a\0b.db", "misuse", "%00 (a NUL byte) in the database path")
     refused("sqlite:" .. dir .. "/a%00b.db", "misuse", "%00 (a NUL byte) in the database path")
     assert.equal("", files(dir))
   end)
 
-  it("21. a path starting with file: is a file of that name, not a URI", function()
+  it("22. a path starting with file: is a file of that name, not a URI", function()
     local dir = fresh_dir()
     local _, err, code = run_in(dir, "sqlite:file:x.db%3Fmode=memory")
     assert.equal(0, code, err)
     assert.equal("file:x.db?mode=memory\n", files(dir))
   end)
 
-  it("22. odd but valid names are used exactly as written", function()
+  it("23. odd but valid names are used exactly as written", function()
     local dir = fresh_dir()
     local _, err, code = run_in(dir, "sqlite:a b%20c%3Fd%23e%25 \u{e9}.db")
     assert.equal(0, code, err)
     assert.equal("a b c?d#e% \u{e9}.db\n", files(dir))
   end)
 
-  it("23. no path, a bad escape or an unknown parameter is refused", function()
+  it("24. no path, a bad escape or an unknown parameter is refused", function()
     refused("sqlite:", "misuse", "no database path")
     refused("sqlite:?mode=ro", "misuse", "no database path")
     refused("sqlite:x%zz.db", "misuse", "bad %-escape in the database path")
