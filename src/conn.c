@@ -57,7 +57,9 @@ static int open_db(tide_conn *c, tide_err *e) {
   tide_url_free(&u);
   if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
     char msg[sizeof e->message];
-    snprintf(msg, sizeof msg, "cannot open %s: %s", c->redacted, e->message);
+    /* a long URL is cut so that the reason still fits */
+    snprintf(msg, sizeof msg, "cannot open %.300s%s: %s", c->redacted,
+             strlen(c->redacted) > 300 ? "..." : "", e->message);
     memcpy(e->message, msg, sizeof msg);
   }
   return rc;

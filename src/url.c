@@ -127,9 +127,13 @@ typedef struct parser {
   secrets *sec;
 } parser;
 
+/* A long URL is cut in messages so that the reason still fits. */
+#define SHOWN 300
+
 static int fail(parser *ps, const char *why) {
-  if (ps->e) tide_err_set(ps->e, TE_MISUSE, "malformed URL \"%s\": %s",
-                          ps->red ? ps->red : "?", why);
+  if (ps->e) tide_err_set(ps->e, TE_MISUSE, "malformed URL \"%.*s%s\": %s", SHOWN,
+                          ps->red ? ps->red : "?", ps->red && strlen(ps->red) > SHOWN ? "..." : "",
+                          why);
   return TIDE_ERR;
 }
 
@@ -318,9 +322,10 @@ static int parse(const char *s, tide_url *u, tide_err *e, secrets *sec) {
     goto fail;
   }
   if (!scheme_of(s, (size_t)(colon - s), &u->scheme)) {
-    if (e) tide_err_set(e, TE_MISUSE, "unknown URL scheme \"%.*s\" in \"%s\" (expected sqlite, "
-                        "postgres, postgresql, mysql or mariadb)", (int)(colon - s), s,
-                        ps.red ? ps.red : "?");
+    if (e) tide_err_set(e, TE_MISUSE, "unknown URL scheme \"%.*s\" in \"%.*s%s\" (expected "
+                        "sqlite, postgres, postgresql, mysql or mariadb)", (int)(colon - s), s,
+                        SHOWN, ps.red ? ps.red : "?",
+                        ps.red && strlen(ps.red) > SHOWN ? "..." : "");
     goto fail;
   }
   u->buf = ps.out = malloc(len + 16);   /* decoded parts are never longer */
