@@ -4,6 +4,7 @@
 #   make test       the whole suite: deps, database servers, specs, sanitizers
 #   make bench      benchmarks under bench/
 #   make lint       luacheck
+#   make fuzz       libFuzzer harnesses under fuzz/, FUZZ_SECONDS each (clang)
 CC      ?= cc
 LUA     ?= lua5.4
 PKGS    := lua5.4 sqlite3 libpq
@@ -53,7 +54,42 @@ bench: all
 lint:
 	luacheck lua spec bench scripts
 
+# Parsers of untrusted text under libFuzzer with ASan+UBSan: each harness
+# starts from its committed corpus (fuzz/corpus/NAME, reproducers kept
+# there) and writes what it finds to build/fuzz/new-NAME.
+FUZZ_SECONDS ?= 8
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZERS      := url placeholders sqlite_create
+
+$(BUILD)/fuzz/url: fuzz/url_fuzz.c src/url.c src/error.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Isrc -o $@ fuzz/url_fuzz.c src/error.c -llua5.4
+
+$(BUILD)/fuzz/placeholders: fuzz/placeholders_fuzz.c src/placeholders.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Isrc -o $@ fuzz/placeholders_fuzz.c src/placeholders.c
+
+$(BUILD)/fuzz/sqlite_create: fuzz/sqlite_create_fuzz.c src/sqlite_create.c src/sqlite_driver.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Isrc -o $@ fuzz/sqlite_create_fuzz.c src/sqlite_create.c
+
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p $(BUILD)/fuzz/new-$$f; \
+	  if $(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	       -artifact_prefix=$(BUILD)/fuzz/$$f- $(BUILD)/fuzz/new-$$f fuzz/corpus/$$f \
+	       > $(BUILD)/fuzz/$$f.log 2>&1; then \
+	    echo "fuzz $$f: $$(grep -o 'number_of_executed_units: *[0-9]*' $(BUILD)/fuzz/$$f.log | \
+	      grep -o '[0-9]*$$') runs in $(FUZZ_SECONDS) s, clean"; \
+	  else \
+	    tail -40 $(BUILD)/fuzz/$$f.log; \
+	    echo "fuzz $$f: FAILED (log: $(BUILD)/fuzz/$$f.log, input: $(BUILD)/fuzz/$$f-*)"; exit 1; \
+	  fi; \
+	done
+
 clean:
 	rm -rf build
 
-.PHONY: all module test spec bench lint clean
+.PHONY: all module test spec bench lint clean fuzz

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite (make test): installs what is missing, builds, starts
 # throwaway PostgreSQL and MariaDB servers (stopped at exit), runs every spec
-# on every backend, then the sanitizer pass (ASan+UBSan), luacheck and the
-# luarocks install check.
+# on every backend, then the sanitizer pass (ASan+UBSan), luacheck, the
+# fuzz pass (make fuzz) and the luarocks install check.
 #   TIDE_REQUIRE_BACKENDS=1   a backend that cannot run fails the suite (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,12 @@ run_specs "specs" lua5.4 /usr/bin/busted
 luacheck -q lua spec bench scripts >/dev/null && summary+=("luacheck: clean") || {
   luacheck -q lua spec bench scripts | tail -20; summary+=("luacheck: FAILED"); status=1; }
 scripts/sanitize.sh && summary+=("sanitizers: clean") || { summary+=("sanitizers: FAILED"); status=1; }
+# the parsers under libFuzzer, FUZZ_SECONDS (8) each: about 30 s with the build
+if command -v clang >/dev/null; then
+  make -s fuzz && summary+=("fuzz: clean") || { summary+=("fuzz: FAILED"); status=1; }
+else
+  summary+=("fuzz: skipped (no clang)")
+fi
 scripts/rock_check.sh && summary+=("luarocks install: ok") || { summary+=("luarocks install: FAILED"); status=1; }
 
 echo

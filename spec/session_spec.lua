@@ -211,3 +211,126 @@ h.each_backend(describe, it, function(b)
     end)
   end)
 end)
+
+-- Authenticating with a password made of URL delimiters: every way opening
+-- can fail names the URL, and none of them shows the password, written raw
+-- (refused: no parser can tell where it ends) or percent-encoded.
+h.each_backend(describe, it, function(b)
+  if b.name == "sqlite" then return end
+  -- distinct three-character tokens between the delimiters: none may leak
+  local NASTY = "Zq7/Kx9?Wm4@Hv2#Jd5:Rb8 %Ny6&Lp3=Tc1"
+  local TOKENS = { "Zq7", "Kx9", "Wm4", "Hv2", "Jd5", "Rb8", "Ny6", "Lp3", "Tc1" }
+  local admin = core.parse_url(b.admin)
+  local role = ("tide_nasty_%d"):format(math.random(1, 999999))
+  local dbname
+
+  local function esc(s)
+    return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+  local function url_for(password, opts)
+    opts = opts or {}
+    return ("%s://%s:%s@%s:%s/%s%s"):format(b.name, role, password, admin.host,
+      opts.port or admin.port, opts.database or dbname, opts.query or "")
+  end
+  local function assert_hidden(text, what)
+    text = tostring(text)
+    assert.is_nil(text:find(NASTY, 1, true), what .. " shows the password: " .. text)
+    assert.is_nil(text:find(esc(NASTY), 1, true), what .. " shows the encoded password: " .. text)
+    for _, t in ipairs(TOKENS) do
+      assert.is_nil(text:find(t, 1, true), what .. " shows part of the password (" .. t .. "): " .. text)
+    end
+  end
+  local function assert_error_hidden(e, what)
+    assert_hidden(tostring(e), what)
+    for k, v in pairs(e) do
+      if type(v) == "string" then assert_hidden(v, what .. " field " .. k) end
+    end
+  end
+
+  setup(function()
+    local url = b.fresh_url()
+    dbname = core.parse_url(url).database
+    local a = core.open(b.admin)
+    if b.name == "postgres" then
+      a:exec("DROP ROLE IF EXISTS " .. role)
+      a:exec(("CREATE ROLE %s LOGIN PASSWORD '%s'"):format(role, NASTY))
+    else
+      a:exec(("DROP USER IF EXISTS '%s'@'%%'"):format(role))
+      a:exec(("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'"):format(role, NASTY))
+      a:exec(("GRANT ALL ON `%s`.* TO '%s'@'%%'"):format(dbname, role))
+    end
+    a:close()
+  end)
+
+  teardown(function()
+    local a = core.open(b.admin)
+    if b.name == "postgres" then
+      a:exec("DROP DATABASE IF EXISTS " .. a:quote_ident(dbname))
+      a:exec("DROP ROLE IF EXISTS " .. role)
+    else
+      a:exec(("DROP USER IF EXISTS '%s'@'%%'"):format(role))
+    end
+    a:close()
+  end)
+
+  it("connects with the password percent-encoded; tostring, url and errors hide it", function()
+    local db = core.open(url_for(esc(NASTY)))
+    assert.equal(1, db:query("SELECT 1 AS x")[1].x)
+    assert_hidden(tostring(db), "tostring(db)")
+    assert_hidden(db.url, "db.url")
+    assert.matches(role .. ":%*%*%*@", db.url)
+    assert_error_hidden(h.catch(db.exec, db, "SELEC 1"), "a statement's error")
+    db:close()
+    assert_hidden(tostring(db), "tostring of a closed db")
+  end)
+
+  it("refuses the password written raw, without showing it", function()
+    for _, url in ipairs({ url_for(NASTY), url_for(NASTY, { port = "99999" }),
+                           url_for(NASTY, { query = "?frobnicate=1" }) }) do
+      local e = h.catch(core.open, url)
+      assert_error_hidden(e, "open")
+      assert.equal("misuse", e.class)
+      assert.matches("'@' after the host", e.message)
+      assert_error_hidden(h.catch(core.parse_url, url), "parse_url")
+      assert_hidden(core.redact_url(url), "redact_url")
+    end
+  end)
+
+  it("hides the encoded password on every way opening fails", function()
+    -- {url, class, message fragment, how the URL is named}: text that does
+    -- not parse is redacted up to its last '@', user name included
+    local parsed, unparsed = "cannot open %a+://" .. role .. ":%*%*%*@", 'malformed URL "%a+://%*%*%*@'
+    local cases = {
+      { url_for(esc(NASTY), { port = "99999" }), "misuse", "port must be a number from 1 to 65535", unparsed },
+      { url_for(esc(NASTY), { port = "0" }), "misuse", "port must be a number from 1 to 65535", unparsed },
+      { url_for(esc(NASTY), { query = "?connect_timeout=soon" }), "misuse",
+        "parameter connect_timeout must be seconds", unparsed },
+      { url_for(esc(NASTY), { query = "?frobnicate=1" }), "misuse", 'unknown URL parameter "frobnicate"', parsed },
+      { url_for(esc(NASTY .. "x")), "permission", "", parsed },
+      { url_for(esc(NASTY), { database = "no_such_db_here" }), b.name == "postgres" and "undefined_object"
+        or "permission", "no_such_db_here", parsed },
+      { url_for(esc(NASTY), { port = tostring(admin.port == "1" and 2 or 1) }), "connection", "", parsed },
+    }
+    for _, c in ipairs(cases) do
+      local e = h.catch(core.open, c[1])
+      assert.equal(c[2], e.class, e.message)
+      assert.is_truthy(e.message:find(c[3], 1, true), e.message)
+      assert.matches(c[4], e.message)
+      assert_error_hidden(e, c[1])
+    end
+  end)
+
+  it("keeps the password out of the CLI's stderr with --url", function()
+    for _, url in ipairs({ url_for(NASTY), url_for(esc(NASTY .. "x")),
+                           url_for(esc(NASTY), { database = "no_such_db_here" }) }) do
+      local dir = h.tmpname()
+      os.execute("mkdir " .. h.shell_quote(dir))
+      local out, err, code = h.run_tide({ "--url", url, "inspect" }, { cwd = dir })
+      assert.equal(1, code, err)
+      assert.equal("", out)
+      assert.matches("^tide: [%a_]+: ", err)
+      assert.equal(1, select(2, err:gsub("\n", "")), err)       -- one line
+      assert_hidden(err, "stderr")
+    end
+  end)
+end)

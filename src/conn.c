@@ -77,7 +77,9 @@ static int open_db(tide_conn *c, tide_err *e) {
   tide_url_free(&u);
   if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
     char msg[sizeof e->message];
-    snprintf(msg, sizeof msg, "cannot open %s: %s", c->redacted, e->message);
+    /* a long URL is cut so that the reason still fits */
+    snprintf(msg, sizeof msg, "cannot open %.300s%s: %s", c->redacted,
+             strlen(c->redacted) > 300 ? "..." : "", e->message);
     memcpy(e->message, msg, sizeof msg);
   }
   return rc;
@@ -91,7 +93,7 @@ static int l_open(lua_State *L) {
   tide_err e;
   if (lua_type(L, 1) != LUA_TSTRING)
     return tide_raise_misuse(L, "open: URL must be a string, got %s", luaL_typename(L, 1));
-  url = lua_tostring(L, 1);
+  url = tide_url_arg(L, 1);          /* a NUL byte must not cut the URL short */
   c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   luaL_setmetatable(L, TIDE_CONN_MT);

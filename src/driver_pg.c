@@ -424,45 +424,80 @@ static int known_keyword(const PQconninfoOption *opts, const char *k) {
   return 0;
 }
 
-#define MAX_KEYS 40
+/* The URL's own parts: a parameter naming one of them too is refused, since
+ * libpq would silently keep only one of the two. */
+static const char *url_part(const tide_url *u, const char *k) {
+  if (strcmp(k, "host") == 0) return u->host;
+  if (strcmp(k, "port") == 0) return u->port;
+  if (strcmp(k, "user") == 0) return u->user;
+  return NULL;
+}
 
 static int pg_open(tide_conn *c, const tide_url *u, tide_err *e) {
-  const char *keys[MAX_KEYS], *vals[MAX_KEYS];
+  /* every parameter is passed on (none dropped), plus tide's 9 */
+  const char **keys = calloc((size_t)u->nparams + 10, sizeof *keys);
+  const char **vals = calloc((size_t)u->nparams + 10, sizeof *vals);
   char options[512] = "-c TimeZone=UTC";
-  int n = 0, i;
+  int n = 0, i, has_timeout = 0, has_app = 0;
   pg_conn *pc;
   PQconninfoOption *defaults = PQconndefaults();
+  if (!keys || !vals) {
+    tide_err_set(e, TE_OTHER, "out of memory");
+    goto fail;
+  }
   for (i = 0; i < u->nparams; i++) {
     const char *k = u->params[i].key;
     if (!known_keyword(defaults, k) || strcmp(k, "dbname") == 0 || strcmp(k, "password") == 0 ||
         strcmp(k, "client_encoding") == 0) {
       tide_err_set(e, TE_MISUSE, "unknown URL parameter \"%s\" for postgres", k);
-      PQconninfoFree(defaults);
-      return TIDE_ERR;
+      goto fail;
     }
-    if (n >= MAX_KEYS - 10) break;
+    if (url_part(u, k)) {
+      tide_err_set(e, TE_MISUSE, "URL parameter \"%s\" repeats a part of the URL "
+                   "(give it once)", k);
+      goto fail;
+    }
     if (strcmp(k, "options") == 0) {
-      snprintf(options, sizeof options, "-c TimeZone=UTC %s", u->params[i].value);
+      if (snprintf(options, sizeof options, "-c TimeZone=UTC %s", u->params[i].value) >=
+          (int)sizeof options) {
+        tide_err_set(e, TE_MISUSE, "URL parameter options is longer than %d bytes",
+                     (int)sizeof options - 17);
+        goto fail;
+      }
       continue;
     }
+    has_timeout |= strcmp(k, "connect_timeout") == 0;
+    has_app |= strcmp(k, "application_name") == 0;
     keys[n] = k;
     vals[n++] = u->params[i].value;
   }
   PQconninfoFree(defaults);
+  defaults = NULL;
   /* parts the URL leaves out stay NULL: libpq then reads PG* and ~/.pgpass */
   if (u->host) { keys[n] = "host"; vals[n++] = u->host; }
   if (u->port) { keys[n] = "port"; vals[n++] = u->port; }
   if (u->user) { keys[n] = "user"; vals[n++] = u->user; }
   if (u->password) { keys[n] = "password"; vals[n++] = u->password; }
   if (u->database) { keys[n] = "dbname"; vals[n++] = u->database; }
-  keys[n] = "application_name"; vals[n++] = "tide";
+  /* libpq waits forever for a server that accepts and never answers */
+  if (!has_timeout && !getenv("PGCONNECT_TIMEOUT")) {
+    keys[n] = "connect_timeout";
+    vals[n++] = "10";
+  }
+  if (!has_app) { keys[n] = "application_name"; vals[n++] = "tide"; }
   keys[n] = "client_encoding"; vals[n++] = "UTF8";
   keys[n] = "options"; vals[n++] = options;
   keys[n] = NULL; vals[n] = NULL;
   pc = calloc(1, sizeof *pc);
-  if (!pc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  if (!pc) {
+    tide_err_set(e, TE_OTHER, "out of memory");
+    goto fail;
+  }
   c->db = pc;
   pc->pg = PQconnectdbParams(keys, vals, 0);
+  free(keys);
+  free(vals);
+  keys = vals = NULL;
   if (!pc->pg || PQstatus(pc->pg) != CONNECTION_OK) {
     char line[sizeof e->message];
     const char *m = pc->pg ? PQerrorMessage(pc->pg) : "out of memory";
@@ -482,6 +517,11 @@ static int pg_open(tide_conn *c, const tide_url *u, tide_err *e) {
   PQsetNoticeProcessor(pc->pg, ignore_notice, NULL);
   pc->cancel = PQgetCancel(pc->pg);
   return TIDE_OK;
+fail:
+  PQconninfoFree(defaults);
+  free(keys);
+  free(vals);
+  return TIDE_ERR;
 }
 
 /* ---- synchronous helpers for locks and introspection ---- */

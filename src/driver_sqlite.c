@@ -293,7 +293,21 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
   sc = calloc(1, sizeof *sc);
   if (!sc) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   c->db = sc;
-  rc = sqlite3_open_v2(u->database, &sc->db, flags, NULL);
+  if (strncmp(u->database, "file:", 5) == 0) {
+    /* SQLite builds with SQLITE_USE_URI read "file:..." as a URI (another
+     * file, or memory): "./" keeps it the file name the URL gave */
+    char *path = malloc(strlen(u->database) + 3);
+    if (!path) {
+      tide_err_set(e, TE_OTHER, "out of memory");
+      goto fail_e;
+    }
+    memcpy(path, "./", 2);
+    strcpy(path + 2, u->database);
+    rc = sqlite3_open_v2(path, &sc->db, flags, NULL);
+    free(path);
+  } else {
+    rc = sqlite3_open_v2(u->database, &sc->db, flags, NULL);
+  }
   if (rc != SQLITE_OK) goto fail;
   sqlite3_extended_result_codes(sc->db, 1);
   sqlite3_busy_timeout(sc->db, (int)busy);

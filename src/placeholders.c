@@ -5,6 +5,7 @@
  * operators stay usable there); `??` stands for a literal `?`.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,26 @@ static size_t dollar_tag(const char *p, const char *end) {
   return q < end && *q == '$' ? (size_t)(q - p + 1) : 0;
 }
 
+/* The number of $n at p (p[1] is a digit), read within end; saturates
+ * instead of overflowing (PostgreSQL refuses such a number itself). */
+static int dollar_number(const char *p, const char *end) {
+  int v = 0;
+  for (p++; p < end && isdigit((unsigned char)*p); p++)
+    v = v > (INT_MAX - 9) / 10 ? INT_MAX : v * 10 + (*p - '0');
+  return v;
+}
+
 /* Returns a malloc'd copy with ? rewritten (NULL on OOM) and sets *nparams
  * to the number of parameters the statement takes. */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams) {
   const char *p = sql, *end = sql + len;
-  char *out = malloc(len * 8 + 1), *o = out;   /* "?" -> "$1234567" at most */
+  size_t marks = 0;
+  char *out, *o;
   int n = 0, max_dollar = 0, rewrite = 1;
   const char *s;
-  if (!out) return NULL;
+  for (s = sql; s < end; s++) marks += *s == '?';
+  /* each '?' becomes "$" and up to 10 digits */
+  if (!(out = o = malloc(len + marks * 10 + 1))) return NULL;
   /* a statement with $n parameters is left as written */
   for (s = sql; s < end; s++)
     if (*s == '$' && s + 1 < end && isdigit((unsigned char)s[1])) { rewrite = 0; break; }
@@ -48,7 +61,7 @@ char *tide_pg_placeholders(const char *sql, size_t len, int *nparams) {
       q = q + 1 < end ? q + 2 : end;
       memcpy(o, p, (size_t)(q - p)); o += q - p; p = q;
     } else if (c == '$' && p + 1 < end && isdigit((unsigned char)p[1])) {
-      int v = atoi(p + 1);
+      int v = dollar_number(p, end);
       if (v > max_dollar) max_dollar = v;
       *o++ = *p++;
     } else if (c == '$' && dollar_tag(p, end)) {  /* $tag$ ... $tag$ */

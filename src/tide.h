@@ -162,6 +162,7 @@ void tide_open_error(lua_State *L);
 int tide_url_parse(const char *s, tide_url *u, tide_err *e);
 void tide_url_free(tide_url *u);
 char *tide_url_redact(const char *s);   /* malloc'd; NULL on OOM */
+const char *tide_url_arg(lua_State *L, int idx);  /* raw NUL bytes written as %00 */
 void tide_open_url(lua_State *L);
 
 /* conn.c */

@@ -51,7 +51,7 @@ end
 
 local function check_name(m, what, v)
   if type(v) ~= "string" or v == "" then fail(m, "misuse", "%s must be a non-empty string", what) end
-  if #v > names.MAX then fail(m, "misuse", "%s %q is longer than %d characters", what, v, names.MAX) end
+  if #v > names.MAX then fail(m, "misuse", "%s %q is longer than %d bytes", what, v, names.MAX) end
   if v:find("%z") then fail(m, "misuse", "%s contains a NUL byte", what) end
   return v
 end

@@ -1,18 +1,26 @@
 --- tide.names: deterministic constraint and index names, the same on every
 -- backend: pk_<table>, uq_<table>_<cols>, ix_<table>_<cols>,
--- fk_<table>_<cols>_<ref>, ck_<table>_<name>. A name longer than 63
--- characters (PostgreSQL's limit; MariaDB allows 64) is cut and given a hash
--- suffix, so that it stays unique and deterministic.
+-- fk_<table>_<cols>_<ref>, ck_<table>_<name>. A name longer than 63 bytes
+-- (PostgreSQL's limit; MariaDB allows 64 characters) is cut and given a hash
+-- suffix, so that it stays unique and deterministic. The cut falls between
+-- UTF-8 characters: half a character is an invalid name on the servers.
 local core = require "tide.core"
 
 local names = {}
 
 names.MAX = 63
 
---- Shortens `name` to names.MAX characters with a hash suffix if needed.
+--- Shortens `name` to at most names.MAX bytes with a hash suffix if needed.
 function names.fit(name)
   if #name <= names.MAX then return name end
-  return name:sub(1, names.MAX - 9) .. "_" .. core.sha256(name):sub(1, 8)
+  local cut = names.MAX - 9
+  -- back off while the byte after the cut continues a character (10xxxxxx)
+  while cut > 0 do
+    local nextb = name:byte(cut + 1)
+    if nextb < 0x80 or nextb >= 0xC0 then break end
+    cut = cut - 1
+  end
+  return name:sub(1, cut) .. "_" .. core.sha256(name):sub(1, 8)
 end
 
 function names.primary_key(t) return names.fit("pk_" .. t) end
