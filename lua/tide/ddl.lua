@@ -7,14 +7,10 @@
 local core = require "tide.core"
 local schema = require "tide.schema"
 local names = require "tide.names"
+local dialect = require "tide.dialect"
+local migration_db = require "tide.migration_db"
 
 local ddl = {}
-
-local DIALECTS = {
-  sqlite = require "tide.dialect.sqlite",
-  postgres = require "tide.dialect.postgres",
-  mysql = require "tide.dialect.mysql",
-}
 
 local TYPES = { integer = true, bigint = true, smallint = true, boolean = true, string = true,
                 text = true, float = true, double = true, decimal = true, date = true,
@@ -56,6 +52,13 @@ local function check_name(m, what, v)
   return v
 end
 
+-- A table name, which may not be one the runner owns.
+local function check_table(m, what, v)
+  check_name(m, what, v)
+  if m._reserved[v:lower()] then fail(m, "misuse", "%s is tide's own table; a migration may not touch it", v) end
+  return v
+end
+
 local function copy(v)
   if type(v) ~= "table" or getmetatable(v) then return v end
   local out = {}
@@ -91,7 +94,7 @@ end
 -- The model table `t`, refreshed from the database if raw SQL or a native
 -- operation may have changed it. Fails if it does not exist (when known).
 local function table_model(m, t)
-  check_name(m, "table name", t)
+  check_table(m, "table name", t)
   if m.db_ and m._dirty[t] then
     m._dirty[t] = nil
     local ok, d = pcall(m.db_.describe, m.db_, t)
@@ -141,13 +144,8 @@ local function flush(m)
   local p = m._pending
   if not p then return end
   m._pending = nil
-  local saved = { triggers = {}, views = {} }
   local reader = m.db_ or m._reader
-  if reader then
-    saved.triggers = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' " ..
-                                 "AND tbl_name = ? ORDER BY name", p.table)
-    saved.views = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY name")
-  end
+  local saved = reader and m._dialect:rebuild_dependents(reader, p.table) or { triggers = {}, views = {} }
   local keep = {}
   for _, c in ipairs(m._model[p.table].columns) do
     if p.base_columns[c.name] then keep[#keep + 1] = c.name end
@@ -253,7 +251,7 @@ end
 local function fk_model(m, t, fk, self_model)
   if type(fk) ~= "table" then fail(m, "misuse", "a foreign key is {{cols}, ref_table, {ref_cols}, ...}") end
   local cols, ref, ref_cols = fk[1], fk[2], fk[3]
-  check_name(m, "referenced table", ref)
+  check_table(m, "referenced table", ref)
   local rm = ref == t and self_model or table_model(m, ref)
   if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
     fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
@@ -303,7 +301,7 @@ end
 --- m:create_table(name, columns, opts)
 function M:create_table(t, cols, opts)
   begin_op(self, "create_table", { t }, true)
-  check_name(self, "table name", t)
+  check_table(self, "table name", t)
   if self._model[t] then fail(self, "misuse", "table %q exists already", t) end
   if type(cols) ~= "table" or #cols == 0 then fail(self, "misuse", "needs a list of columns") end
   opts = opts or {}
@@ -388,7 +386,7 @@ end
 function M:rename_table(old, new)
   begin_op(self, "rename_table", { old, new }, true)
   local tm = table_model(self, old)
-  check_name(self, "new table name", new)
+  check_table(self, "new table name", new)
   if self._model[new] then fail(self, "misuse", "table %q exists already", new) end
   run(self, self._dialect:rename_table(old, new))
   self._model[old] = nil
@@ -455,10 +453,10 @@ function M:drop_column(t, name)
     column_model(self, tm, name)
     c, i = find(tm.columns, "name", name)
     local users = users_of(tm, name)
-    for other, om in pairs(self._model) do
+    for _, om in pairs(self._model) do
       for _, fk in ipairs(om.foreign_keys) do
         for _, rc in ipairs(fk.ref_columns) do
-          if fk.ref_table == t and rc == name and other then users[#users + 1] = "foreign key " .. fk.name end
+          if fk.ref_table == t and rc == name then users[#users + 1] = "foreign key " .. fk.name end
         end
       end
     end
@@ -530,6 +528,16 @@ function M:alter_column(t, name, changes)
     new.raw_type = old.raw_type
   end
   local d = self._dialect
+  -- values that would not fit are refused, never truncated (SQLite stores
+  -- anything, PostgreSQL's casts shorten strings)
+  local queued = self._pending and self._pending.table == t and not self._pending.base_columns[name]
+  local misfits = self.db_ and not queued and d:misfits_sql(t, old, new)
+  if misfits then
+    local n = self.db_:query(misfits)[1].n
+    if n > 0 then
+      fail(self, "data", "%d row(s) of %s.%s do not fit the new type; change them first", n, t, name)
+    end
+  end
   if d.rebuild then
     rebuild(self, tm, function(model)
       local _, i = find(model.columns, "name", name)
@@ -664,13 +672,7 @@ function M:drop_foreign_key(t, which)
     rebuild(self, tm, function(model) table.remove(model.foreign_keys, i) end)
   else
     flush(self)
-    local implicit = false
-    if self.db_ then                  -- InnoDB's own index for the key, if it made one
-      for _, x in ipairs(self.db_:describe(t).indexes) do
-        if x.name == name then implicit = true end
-      end
-    end
-    run(self, self._dialect:drop_foreign_key(t, name, implicit))
+    run(self, self._dialect:drop_foreign_key(t, name, self.db_))
     if tm then table.remove(tm.foreign_keys, i) end
   end
   end_op(self)
@@ -721,6 +723,10 @@ function M:sql(per_dialect)
   if type(per_dialect) ~= "table" then fail(self, "misuse", "needs {postgres = ..., default = ...}") end
   local s = per_dialect[self._dialect.name] or per_dialect.default
   if s == nil then fail(self, "misuse", "no SQL for %s and no default", self._dialect.name) end
+  for _, sql in ipairs(type(s) == "table" and s or { s }) do
+    local why = type(sql) == "string" and migration_db.refusal(sql, self._reserved)
+    if why then fail(self, "misuse", "%s", why) end
+  end
   run(self, type(s) == "table" and s or { s })
   self._raw = true
   for name in pairs(self._model) do self._dirty[name] = true end
@@ -728,24 +734,102 @@ function M:sql(per_dialect)
   end_op(self)
 end
 
-local OPS = {}
-for _, k in ipairs({ "create_table", "drop_table", "rename_table", "add_column", "drop_column",
-                     "rename_column", "alter_column", "create_index", "drop_index", "add_unique",
-                     "drop_unique", "add_foreign_key", "drop_foreign_key", "add_check", "drop_check",
-                     "sql" }) do OPS[k] = true end
+-- How to tell from the live schema whether each operation took effect (for
+-- resuming where DDL is not transactional). v: has_table(t), has_column(t,
+-- c), has_named(t, name); the arguments are the operation's own. Raw SQL
+-- has none: it cannot be told.
+local TOOK_EFFECT = {
+  create_table = function(v, t) return v.has_table(t) end,
+  drop_table = function(v, t) return not v.has_table(t) end,
+  rename_table = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
+  add_column = function(v, t, spec) return v.has_column(t, type(spec) == "table" and spec[1]) end,
+  drop_column = function(v, t, c) return not v.has_column(t, c) end,
+  rename_column = function(v, t, old, new) return v.has_column(t, new) and not v.has_column(t, old) end,
+  alter_column = function() return false end,            -- restating a column again is harmless
+  create_index = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.index(t, cols)) end,
+  drop_index = function(v, t, which)
+    return not v.has_named(t, type(which) == "string" and which or names.index(t, which))
+  end,
+  add_unique = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.unique(t, cols)) end,
+  drop_unique = function(v, t, which)
+    return not v.has_named(t, type(which) == "string" and which or names.unique(t, which))
+  end,
+  add_foreign_key = function(v, t, cols, ref, _, opts)
+    return v.has_named(t, opts and opts.name or names.foreign_key(t, cols, ref))
+  end,
+  drop_foreign_key = function(v, t, which)
+    if type(which) == "string" then return not v.has_named(t, which) end     -- by columns: cannot tell
+  end,
+  add_check = function(v, t, name) return v.has_named(t, names.check(t, name)) end,
+  drop_check = function(v, t, name) return not v.has_named(t, names.check(t, name)) end,
+  sql = false,
+}
 
--- Operations are numbered steps. on_step(n, description) runs before step
--- n; when resuming, steps before resume_from are skipped (done earlier) and
--- step resume_from too if took_effect(op, args) says it completed.
+--- Whether operation `op` (called with `args`) has taken effect on db, told
+-- from its schema; nil when it cannot be told (raw SQL, data steps).
+function ddl.took_effect(db, op, args)
+  local te = TOOK_EFFECT[op]
+  if not te then return nil end
+  local tables = {}
+  for _, t in ipairs(db:tables()) do tables[t] = true end
+  local function desc(t) return tables[t] and db:describe(t) or nil end
+  local v = {}
+  function v.has_table(t) return tables[t] == true end
+  function v.has_column(t, c)
+    for _, x in ipairs((desc(t) or { columns = {} }).columns) do if x.name == c then return true end end
+    return false
+  end
+  function v.has_named(t, n)
+    local d = desc(t)
+    if not d then return false end
+    for _, list in ipairs({ d.indexes, d.uniques, d.foreign_keys, d.checks }) do
+      for _, x in ipairs(list) do if x.name == n then return true end end
+    end
+    return false
+  end
+  return te(v, table.unpack(args, 1, args.n or #args))
+end
+
+-- Everything that reaches the database is a numbered step. on_step(n,
+-- description) runs before step n and on_step_end(n, description, err)
+-- after it (err nil when it completed); when resuming, steps before
+-- resume_from are skipped (done earlier) and step resume_from too if
+-- took_effect(op, args) says it completed.
+local function step(m, k, args, desc, f)
+  m._op_count = m._op_count + 1
+  local n = m._op_count
+  local from = m._resume_from
+  if from and (n < from or (n == from and m._took_effect and m._took_effect(k, args))) then return end
+  if m._on_step then m._on_step(n, desc) end
+  if not m._on_step_end then return f() end
+  local res = table.pack(pcall(f))
+  m._on_step_end(n, desc, not res[1] and res[2] or nil)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 local function stepped(k, f)
   return function(self, ...)
-    self._op_count = self._op_count + 1
-    local n, args = self._op_count, { ... }
-    local from = self._resume_from
-    if from and (n < from or (n == from and self._took_effect and self._took_effect(k, args))) then return end
-    if self._on_step then self._on_step(n, k .. "(" .. fmt_args(args) .. ")") end
-    return f(self, ...)
+    local args = table.pack(...)
+    return step(self, k, args, k .. "(" .. fmt_args(args) .. ")",
+                function() return f(self, table.unpack(args, 1, args.n)) end)
   end
+end
+
+-- The wrapped connection handed out as m.db (see tide.migration_db).
+local function data_db(m)
+  local w = rawget(m, "_db_proxy")
+  if w then return w end
+  w = migration_db.wrap(m.db_, {
+    reserved = m._reserved,
+    fail = function(fmt, ...)
+      m._op = nil
+      fail(m, "misuse", fmt, ...)
+    end,
+    step = function(desc, f) return step(m, "data", { desc }, desc, f) end,
+  })
+  rawset(m, "_db_proxy", w)
+  return w
 end
 
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
@@ -757,26 +841,26 @@ local function index(m, k)
       if m._on_db then m._on_db() end
       fail(m, "misuse", "data steps (m.db) need a database; tide.sql only renders SQL")
     end
-    return m.db_
+    return data_db(m)
   end
-  if OPS[k] then return stepped(k, M[k]) end
+  if TOOK_EFFECT[k] ~= nil then return stepped(k, M[k]) end
   return M[k]
 end
 
 --- A new DSL object. opts: db (a connection, or nil to only render),
--- dialect (name), model ({name = model table}), complete (the model lists
+-- dialect (name), reserved ({lower-case table name = true} a migration
+-- may not touch), model ({name = model table}), complete (the model lists
 -- every table), name (the migration, for messages), on_db (called when m.db
 -- is used without a database), on_step / resume_from / took_effect (see
 -- stepped), reader (a connection used only to read triggers and views when
 -- rendering a rebuild without running it).
 function ddl.new(opts)
-  local d = DIALECTS[opts.dialect]
-  if not d then error(core.error { class = "misuse", message = ("unknown dialect %q (sqlite, postgres, mysql)")
-                                   :format(tostring(opts.dialect)) }, 0) end
+  local d = dialect.named(opts.dialect)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
-                        _on_step = opts.on_step, _resume_from = opts.resume_from,
+                        _on_step = opts.on_step, _on_step_end = opts.on_step_end,
+                        _reserved = opts.reserved or {}, _resume_from = opts.resume_from,
                         _took_effect = opts.took_effect, _op_count = 0, _reader = opts.reader,
                         now = ddl.now, none = ddl.none }, { __index = index })
 end
@@ -786,7 +870,5 @@ function ddl.finish(m)
   flush(m)
   return m._sql, m._steps
 end
-
-ddl.dialects = DIALECTS
 
 return ddl

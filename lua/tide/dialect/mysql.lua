@@ -32,8 +32,14 @@ end
 function my:drop_unique(t, name) return self:drop_index(t, name) end
 
 --- Dropping a foreign key leaves the index InnoDB made for it; that goes
--- too when it carries the key's name (`implicit_index`), as on the others.
-function my:drop_foreign_key(t, name, implicit_index)
+-- too when it carries the key's name (read through `reader`), as on the others.
+function my:drop_foreign_key(t, name, reader)
+  local implicit_index = false
+  if reader then
+    for _, x in ipairs(reader:describe(t).indexes) do
+      if x.name == name then implicit_index = true end
+    end
+  end
   local out = { ("ALTER TABLE %s DROP FOREIGN KEY %s"):format(self:quote(t), self:quote(name)) }
   if implicit_index then out[#out + 1] = self:drop_index(t, name)[1] end
   return out
