@@ -791,8 +791,9 @@ function ddl.took_effect(db, op, args)
 end
 
 -- Everything that reaches the database is a numbered step. on_step(n,
--- description) runs before step n and on_step_end(n, description, err)
--- after it (err nil when it completed); when resuming, steps before
+-- description) runs before step n and on_step_end(n, description, err,
+-- clean) after it (err nil when it completed; clean when none of its DDL
+-- statements had completed); when resuming, steps before
 -- resume_from are skipped (done earlier) and step resume_from too if
 -- took_effect(op, args) says it completed.
 local function step(m, k, args, desc, f)
@@ -802,8 +803,9 @@ local function step(m, k, args, desc, f)
   if from and (n < from or (n == from and m._took_effect and m._took_effect(k, args))) then return end
   if m._on_step then m._on_step(n, desc) end
   if not m._on_step_end then return f() end
+  local ran = #m._sql
   local res = table.pack(pcall(f))
-  m._on_step_end(n, desc, not res[1] and res[2] or nil)
+  m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran)
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
 end

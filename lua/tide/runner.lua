@@ -32,9 +32,16 @@ local function is_applied(ev)
   return ev and ev.status == "applied" and ev.direction == "up"
 end
 
+-- Whether the step a failed event stopped at was refused whole (nothing of
+-- it reached the database).
+local function failed_clean(ev)
+  return ev.status == "failed" and (ev.step_op or ""):sub(-#FAILED) == FAILED
+end
+
 local function is_interrupted(db, ev)
   return ev and (ev.status == "running" or
-    (ev.status == "failed" and ev.step > 0 and not transactional(db)))
+    (ev.status == "failed" and ev.step > 0 and not transactional(db) and
+     not (ev.step == 1 and failed_clean(ev))))
 end
 
 -- Whether event ev changed anything: a failure that was rolled back (or
@@ -47,8 +54,7 @@ end
 -- ended mid-statement): it is never run again silently.
 local function uncertain(ev)
   local op = ev.step_op or ""
-  return op:sub(1, 5) == "m.db:" and op:sub(-#DONE) ~= DONE and
-         not (ev.status == "failed" and op:sub(-#FAILED) == FAILED)
+  return op:sub(1, 5) == "m.db:" and op:sub(-#DONE) ~= DONE and not failed_clean(ev)
 end
 
 --- name -> the latest event of each migration that changed something, and
@@ -114,7 +120,7 @@ function runner.status(db, p)
       if prev and id < prev.id then
         problems[#problems + 1] = { kind = "reordered", name = s.name,
           message = ("%s was applied before %s but comes after it in the plan (was the plan " ..
-                     "reordered?)"):format(prev.name, s.name) }
+                     "reordered?)"):format(s.name, prev.name) }
       end
       prev = { name = s.name, id = id }
     end
@@ -162,11 +168,9 @@ end
 -- cannot be told: the user settles it.
 local function took_effect(db, name, latest)
   return function(op, args)
-    if op == "data" then
-      local mark = latest.step_op or ""
-      if mark:sub(-#DONE) == DONE then return true end
-      if latest.status == "failed" and mark:sub(-#FAILED) == FAILED then return false end
-    else
+    if failed_clean(latest) then return false end
+    if (latest.step_op or ""):sub(-#DONE) == DONE then return true end
+    if op ~= "data" then
       local done = ddl.took_effect(db, op, args)
       if done ~= nil then return done end
     end
@@ -221,9 +225,9 @@ local function run_one(db, e, direction, latest, opts)
     end,
     -- a data step is marked done (or refused by the database) as soon as
     -- that is known; unmarked, a resume cannot tell and does not guess
-    on_step_end = function(_, op, failure)
-      if op:sub(1, 5) ~= "m.db:" then return end
-      local mark = failure == nil and DONE or (core.is_error(failure) and failure.class ~= "connection" and FAILED)
+    on_step_end = function(_, op, failure, clean)
+      local mark = failure == nil and op:sub(1, 5) == "m.db:" and DONE or
+        failure ~= nil and clean and core.is_error(failure) and failure.class ~= "connection" and FAILED
       if mark then history.update(db, id, { step_op = op:sub(1, 240) .. mark }) end
     end,
   })
