@@ -104,7 +104,10 @@ local function data_db(m)
       m._op = nil
       fail(m, "misuse", fmt, ...)
     end,
-    step = function(desc, f) return step(m, "data", { desc }, desc, f) end,
+    step = function(desc, f, sql)
+      if m._wrap_data then f = m._wrap_data(desc, f, sql) end
+      return step(m, "data", { desc }, desc, f)
+    end,
   })
   rawset(m, "_db_proxy", w)
   return w
@@ -128,8 +131,9 @@ end
 -- dialect (name), reserved ({lower-case table name = true} a migration
 -- may not touch), model ({name = model table}), complete (the model lists
 -- every table), name (the migration, for messages), on_db (called when m.db
--- is used without a database), on_step / resume_from / took_effect (see
--- stepped), reader (a connection used only to read triggers and views when
+-- is used without a database), on_step / on_step_end / resume_from /
+-- took_effect (see step), wrap_data(description, fn, sql) -> fn (runs a data
+-- step, e.g. in a transaction with its journal mark), reader (a connection used only to read triggers and views when
 -- rendering a rebuild without running it).
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
@@ -137,6 +141,7 @@ function ddl.new(opts)
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
                         _on_step = opts.on_step, _on_step_end = opts.on_step_end,
+                        _wrap_data = opts.wrap_data,
                         _reserved = opts.reserved or {}, _resume_from = opts.resume_from,
                         _took_effect = opts.took_effect, _op_count = 0, _reader = opts.reader,
                         now = ddl.now, none = ddl.none }, { __index = index })

@@ -63,8 +63,8 @@ end
 
 --- Wraps db. guard.fail(fmt, ...) raises a misuse error naming the
 -- migration; guard.reserved is the set of table names a migration may not
--- touch; guard.step(description, fn) runs fn as one numbered step (or skips
--- it on a resume) and returns its results.
+-- touch; guard.step(description, fn, sql) runs fn as one numbered step (or
+-- skips it on a resume) and returns its results.
 function migration_db.wrap(db, guard)
   local function check(method, sql)
     if type(sql) ~= "string" then return end           -- the driver says what is wrong
@@ -81,7 +81,7 @@ function migration_db.wrap(db, guard)
       local args = table.pack(...)
       return guard.step(("m.db:%s(%s)"):format(method, short(tostring(text))), function()
         return target[method](target, sql, table.unpack(args, 1, args.n))
-      end)
+      end, text)
     end
   end
   local proxy = {}

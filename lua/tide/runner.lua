@@ -50,11 +50,14 @@ local function effective(db, ev)
   return ev.status ~= "failed" or is_interrupted(db, ev)
 end
 
--- An interrupted data step that may or may not have completed (the process
--- ended mid-statement): it is never run again silently.
-local function uncertain(ev)
+-- An interrupted data step that may or may not have completed: one whose
+-- statement committed by itself (a data step otherwise commits with its
+-- journal mark, so unmarked means undone). It is never run again silently.
+local function uncertain(db, ev)
   local op = ev.step_op or ""
-  return op:sub(1, 5) == "m.db:" and op:sub(-#DONE) ~= DONE and not failed_clean(ev)
+  local sql = op:match("^m%.db:[%w_]+%((.*)$")
+  return sql ~= nil and op:sub(-#DONE) ~= DONE and not failed_clean(ev) and
+         dialect.of(db):commits_implicitly(sql)
 end
 
 --- name -> the latest event of each migration that changed something, and
@@ -86,7 +89,7 @@ function runner.status(db, p)
     local state = is_interrupted(db, ev) and "interrupted" or is_applied(ev) and "applied" or "pending"
     out[#out + 1] = { name = e.name, entry = e, state = state, event = ev }
     if state == "interrupted" then
-      local unsure = uncertain(ev)
+      local unsure = uncertain(db, ev)
       problems[#problems + 1] = { kind = unsure and "uncertain" or "interrupted", name = e.name,
         direction = ev.direction,
         message = ("%s interrupted at step %d%s: %s%s"):format(e.name, ev.step,
@@ -170,6 +173,7 @@ local function took_effect(db, name, latest)
   return function(op, args)
     if failed_clean(latest) then return false end
     if (latest.step_op or ""):sub(-#DONE) == DONE then return true end
+    if op == "data" and not uncertain(db, latest) then return false end
     if op ~= "data" then
       local done = ddl.took_effect(db, op, args)
       if done ~= nil then return done end
@@ -223,8 +227,22 @@ local function run_one(db, e, direction, latest, opts)
       count = n
       history.update(db, id, { step = n, step_op = op:sub(1, 240) })
     end,
-    -- a data step is marked done (or refused by the database) as soon as
-    -- that is known; unmarked, a resume cannot tell and does not guess
+    -- a data step commits with its journal mark where its statement lets it
+    wrap_data = function(desc, f, sql)
+      if type(sql) ~= "string" or dialect.of(db):commits_implicitly(sql) then return f end
+      return function()
+        db:begin()
+        local res = table.pack(pcall(f))
+        if res[1] then
+          history.update(db, id, { step_op = desc:sub(1, 240) .. DONE })
+          db:commit()
+          return table.unpack(res, 2, res.n)
+        end
+        if db:in_transaction() then pcall(db.rollback, db) end
+        error(res[2], 0)
+      end
+    end,
+    -- a step is marked done (data) or refused whole as soon as that is known
     on_step_end = function(_, op, failure, clean)
       local mark = failure == nil and op:sub(1, 5) == "m.db:" and DONE or
         failure ~= nil and clean and core.is_error(failure) and failure.class ~= "connection" and FAILED

@@ -148,6 +148,11 @@ base.transactional_ddl = true
 -- on db (nothing to refuse by default).
 function base:check_outer_transaction(_) end
 
+--- Whether statement `sql` commits by itself (so a data step running it
+-- cannot commit atomically with its journal mark). Never, where DDL is
+-- transactional.
+function base:commits_implicitly(_) return false end
+
 --- Runs before a migration's (or a batch's) own transaction begins.
 function base:before_batch(_) end
 

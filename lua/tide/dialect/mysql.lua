@@ -45,6 +45,17 @@ function my:drop_foreign_key(t, name, reader)
   return out
 end
 
+-- Statements after which MariaDB has committed by itself (DDL and kin).
+local IMPLICIT_COMMIT = { CREATE = true, ALTER = true, DROP = true, RENAME = true, TRUNCATE = true,
+                          GRANT = true, REVOKE = true, LOCK = true, UNLOCK = true, ANALYZE = true,
+                          OPTIMIZE = true, REPAIR = true, FLUSH = true, CALL = true, LOAD = true,
+                          INSTALL = true, UNINSTALL = true }
+
+function my:commits_implicitly(sql)
+  local w = sql:gsub("/%*.-%*/", " "):match("^[%s(]*([%a_]+)")
+  return w ~= nil and IMPLICIT_COMMIT[w:upper()] == true
+end
+
 --- MODIFY restates the whole column.
 function my:alter_column(t, _, new)
   return { ("ALTER TABLE %s MODIFY COLUMN %s"):format(self:quote(t), self:column_sql(new)) }
