@@ -133,8 +133,9 @@ end
 -- every table), name (the migration, for messages), on_db (called when m.db
 -- is used without a database), on_step / on_step_end / resume_from /
 -- took_effect (see step), wrap_data(description, fn, sql) -> fn (runs a data
--- step, e.g. in a transaction with its journal mark), reader (a connection used only to read triggers and views when
--- rendering a rebuild without running it).
+-- step, e.g. in a transaction with its journal mark), reader (a connection
+-- used only to read triggers and views when rendering a rebuild without
+-- running it).
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
