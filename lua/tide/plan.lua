@@ -84,7 +84,13 @@ local function migration_env(entry)
     err("misuse", "%s: os.exit inside a migration: a migration must return or raise an error, " ..
         "not end the process", entry.file)
   end }, { __index = os })
-  return setmetatable({ os = os_ }, { __index = _G })
+  local env = setmetatable({ os = os_ }, { __index = _G })
+  env._G = env
+  env.require = function(name, ...)
+    if name == "os" then return os_ end
+    return require(name, ...)
+  end
+  return env
 end
 
 function plan.compile(entry)
