@@ -218,7 +218,7 @@ local function run_one(db, e, direction, latest, opts)
   ev.status = "running"
   ev.message = resume and ("resumed at step %d"):format(resume) or ev.message
   local id = history.add(db, ev, true)
-  local count = 0
+  local count, marked = 0, false
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name, latest),
     model = not resume and opts.model or nil, reserved = RESERVED,
@@ -236,6 +236,7 @@ local function run_one(db, e, direction, latest, opts)
         if res[1] then
           history.update(db, id, { step_op = desc:sub(1, 240) .. DONE })
           db:commit()
+          marked = true
           return table.unpack(res, 2, res.n)
         end
         if db:in_transaction() then pcall(db.rollback, db) end
@@ -244,6 +245,7 @@ local function run_one(db, e, direction, latest, opts)
     end,
     -- a step is marked done (data) or refused whole as soon as that is known
     on_step_end = function(_, op, failure, clean)
+      if marked then marked = false return end
       local mark = failure == nil and op:sub(1, 5) == "m.db:" and DONE or
         failure ~= nil and clean and core.is_error(failure) and failure.class ~= "connection" and FAILED
       if mark then history.update(db, id, { step_op = op:sub(1, 240) .. mark }) end
