@@ -39,6 +39,12 @@ build = {
       ["tide.names"] = "lua/tide/names.lua",
       ["tide.schema"] = "lua/tide/schema.lua",
       ["tide.ui"] = "lua/tide/ui.lua",
+      ["tide.dialect"] = "lua/tide/dialect/init.lua",
+      ["tide.ddl.model"] = "lua/tide/ddl/model.lua",
+      ["tide.ddl.parse"] = "lua/tide/ddl/parse.lua",
+      ["tide.ddl.rebuild"] = "lua/tide/ddl/rebuild.lua",
+      ["tide.ddl.ops"] = "lua/tide/ddl/ops.lua",
+      ["tide.migration_db"] = "lua/tide/migration_db.lua",
     },
   },
 }

@@ -210,6 +210,22 @@ static int conn_in_transaction(lua_State *L) {
   return 1;
 }
 
+/* db:transaction(fn, opts): the policy (savepoints, retries) is Lua's, in
+ * tide.retry; loaded here so a connection behaves the same whether or not
+ * the `tide` module was required. */
+static int conn_transaction(lua_State *L) {
+  int n = lua_gettop(L);
+  tide_check_conn(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "tide.retry");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "transaction");
+  lua_remove(L, -2);
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 /* Pushes the quoted form of the string at idx; raises misuse for a
  * non-string, an empty name or one with a NUL byte. */
 static const char *push_quoted(lua_State *L, tide_conn *c, int idx, const char *fn) {
@@ -443,7 +459,8 @@ void tide_open_conn(lua_State *L) {
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
-    {"commits", conn_commits}, {"exec", conn_exec}, {"query", conn_query},
+    {"commits", conn_commits}, {"transaction", conn_transaction},
+    {"exec", conn_exec}, {"query", conn_query},
     {"rows", conn_rows}, {"prepare", conn_prepare},
     {NULL, NULL}
   };

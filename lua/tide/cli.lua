@@ -180,6 +180,13 @@ local function runner_opts(ctx, o)
            allow_out_of_order = o.allow_out_of_order, single_transaction = o.single_transaction }
 end
 
+-- The exit code of `status`: 4 needs attention, 3 pending, 0 up to date.
+local function status_code(st)
+  if #st.problems > 0 then return EXIT.attention end
+  for _, s in ipairs(st.entries) do if s.state ~= "applied" then return EXIT.pending end end
+  return EXIT.ok
+end
+
 local function status_report(ctx, st, db)
   if ctx.json then
     local migrations = {}
@@ -192,7 +199,7 @@ local function status_report(ctx, st, db)
     for _, p in ipairs(st.problems) do
       problems[#problems + 1] = { kind = p.kind, name = p.name, message = p.message }
     end
-    out(ctx, ui.json({ url = db.url, backend = db.backend, code = st.code, migrations = migrations,
+    out(ctx, ui.json({ url = db.url, backend = db.backend, code = status_code(st), migrations = migrations,
                        problems = problems }))
     return
   end
@@ -219,7 +226,7 @@ local function cmd_status(ctx, args)
   local db <close> = tide.open(resolve_url(ctx))
   local st = runner.status(db, p)
   status_report(ctx, st, db)
-  return st.code
+  return status_code(st)
 end
 
 local function cmd_up(ctx, args)

@@ -21,9 +21,6 @@ local retry = require "tide.retry"
 --- Retries fn(db) on retryable errors; see tide.retry.
 tide.retry = retry.run
 
---- db:transaction(fn, {retry = opts}): fn in a transaction (retried).
-core.Connection.transaction = retry.transaction
-
 --- Runs a migration body fn(m) on db now: DSL operations and data steps
 -- (m.db), in one transaction where the backend's DDL allows. Operations are
 -- checked before anything reaches the database. Returns the SQL that ran.

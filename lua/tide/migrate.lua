@@ -3,6 +3,7 @@
 -- operation it can before anything reaches the database.
 local core = require "tide.core"
 local ddl = require "tide.ddl"
+local dialect = require "tide.dialect"
 
 local migrate = {}
 
@@ -57,28 +58,20 @@ end
 local function check(db, fn, name, model, opts)
   local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
                       on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
-                      took_effect = opts.took_effect }
+                      took_effect = opts.took_effect, reserved = opts.reserved }
   local ok, err = pcall(fn, m)
   if not ok and err ~= STOP then error(err, 0) end
   return ok and m._op_count or nil          -- every step seen, when no data step stopped it
 end
 
-local function fk_violations(db)
-  local rows = db:query("PRAGMA foreign_key_check")
-  if #rows == 0 then return end
-  local r = rows[1]
-  error(core.error { class = "foreign_key_violation", table = r.table,
-    message = ("after the migration, %d row(s) break foreign keys (first: %s row %s -> %s)")
-      :format(#rows, r.table, tostring(r.rowid), r.parent) }, 0)
-end
-
 --- Runs fn(m) on db. opts.name names the migration in errors; on_step,
--- resume_from and took_effect are passed to the DSL (see tide.ddl);
--- on_plan(n) learns the number of steps (nil if a data step hides it); after(db)
--- runs last inside the transaction (the runner's history row); model is a
--- schema model to use and keep up to date (else it is read from db).
--- Returns the SQL that ran, the steps ({op =, sql =}), and whether raw SQL
--- or a data step ran (after which a kept model may be out of date).
+-- on_step_end, wrap_data, resume_from, took_effect and reserved are passed to the DSL
+-- (see tide.ddl); on_plan(n) learns the number of steps (nil if a data step
+-- hides it); after(db) runs last inside the transaction (the runner's
+-- history row); model is a schema model to use and keep up to date (else it
+-- is read from db). Returns the SQL that ran, the steps ({op =, sql =}), and
+-- whether raw SQL or a data step ran (after which a kept model may be out of
+-- date). The body may not end the transaction: that is an error.
 function migrate.run(db, fn, opts)
   opts = opts or {}
   local name = opts.name or "migration"
@@ -88,29 +81,27 @@ function migrate.run(db, fn, opts)
   local model = opts.model or load_model(db)
   local planned = check(db, fn, name, overlay(model), opts)
   if opts.on_plan then opts.on_plan(planned) end
-  local sqlite = db.backend == "sqlite"
+  local d = dialect.of(db)
   local outer = db:in_transaction()
-  local transactional = db.backend ~= "mysql"
-  if sqlite and outer and db:query("PRAGMA foreign_keys")[1].foreign_keys == 1 then
-    error(core.error { class = "misuse", message = "tide.migrate on SQLite inside an open " ..
-      "transaction needs PRAGMA foreign_keys = OFF before it began (a table rebuild must not " ..
-      "cascade); let tide.migrate open the transaction" }, 0)
-  end
-  -- foreign keys off, so that a rebuild's DROP TABLE cascades nowhere; they
-  -- are checked before the commit instead
-  if sqlite and not outer then db:exec("PRAGMA foreign_keys = OFF") end
+  local transactional = d.transactional_ddl
+  if outer then d:check_outer_transaction(db) else d:before_batch(db) end
   if transactional then
     if outer then db:savepoint("tide_migrate") else db:begin() end
   end
   local ok, err, steps, raw = pcall(function()
     local m = ddl.new { db = db, dialect = db.backend, model = model, complete = true,
-                        name = name, on_step = opts.on_step, resume_from = opts.resume_from,
-                        took_effect = opts.took_effect }
+                        name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
+                        wrap_data = opts.wrap_data,
+                        resume_from = opts.resume_from, took_effect = opts.took_effect,
+                        reserved = opts.reserved }
     fn(m)
     local sql, steps = ddl.finish(m)
-    -- rows can break a foreign key only through a rebuild or a data step
-    -- (foreign keys are off meanwhile); an outer transaction checks at its end
-    if sqlite and not outer and (m._raw or m._rebuilt) then fk_violations(db) end
+    if transactional and not db:in_transaction() then
+      error(core.error { class = "misuse", message = ("%s: the migration ended the runner's " ..
+        "transaction (a COMMIT or ROLLBACK inside it); the runner owns the transaction"):format(name) }, 0)
+    end
+    -- an outer transaction checks at its end
+    if not outer then d:check_batch(db, m._raw or m._rebuilt) end
     if opts.after then opts.after(db, steps) end
     return sql, steps, m._raw
   end)
@@ -121,17 +112,17 @@ function migrate.run(db, fn, opts)
       if outer then db:rollback_to("tide_migrate") db:release("tide_migrate") else db:rollback() end
     end
   end
-  if sqlite and not outer then db:exec("PRAGMA foreign_keys = ON") end
+  if not outer then d:after_batch(db) end
   if not ok then error(err, 0) end
   return err, steps, raw
 end
 
 --- The SQL fn(m) makes for a dialect, without a database.
-function migrate.sql(dialect, fn)
+function migrate.sql(dialect_name, fn)
   if type(fn) ~= "function" then
     error(core.error { class = "misuse", message = "tide.sql: expected a function(m)" }, 0)
   end
-  local m = ddl.new { dialect = dialect, name = "tide.sql" }
+  local m = ddl.new { dialect = dialect_name, name = "tide.sql" }
   fn(m)
   return (ddl.finish(m))
 end

@@ -76,8 +76,25 @@ end
 
 --- Compiles one entry's file: returns its migration table (up, down,
 -- description, ...). Errors name the file and line.
+-- The environment a migration file runs in: the globals, except that
+-- os.exit raises (a migration that ended the process would look like
+-- success with nothing applied).
+local function migration_env(entry)
+  local os_ = setmetatable({ exit = function()
+    err("misuse", "%s: os.exit inside a migration: a migration must return or raise an error, " ..
+        "not end the process", entry.file)
+  end }, { __index = os })
+  local env = setmetatable({ os = os_ }, { __index = _G })
+  env._G = env
+  env.require = function(name, ...)
+    if name == "os" then return os_ end
+    return require(name, ...)
+  end
+  return env
+end
+
 function plan.compile(entry)
-  local chunk, msg = load(entry.source, "@" .. entry.file, "t")
+  local chunk, msg = load(entry.source, "@" .. entry.file, "t", migration_env(entry))
   if not chunk then err("syntax", "%s", msg) end
   local ok, mig = pcall(chunk)
   if not ok then err("misuse", "%s: %s", entry.file, tostring(mig)) end

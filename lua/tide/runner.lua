@@ -10,7 +10,7 @@ local history = require "tide.history"
 local migrate = require "tide.migrate"
 local plan = require "tide.plan"
 local ddl = require "tide.ddl"
-local names = require "tide.names"
+local dialect = require "tide.dialect"
 local retry = require "tide.retry"
 
 local runner = {}
@@ -21,23 +21,67 @@ local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function transactional(db) return db.backend ~= "mysql" end
+local function transactional(db) return dialect.of(db).transactional_ddl end
+
+-- Tables a migration may not touch.
+local RESERVED = { [history.TABLE] = true }
+
+local DONE, FAILED = " [done]", " [failed]"
 
 local function is_applied(ev)
   return ev and ev.status == "applied" and ev.direction == "up"
 end
 
+-- Whether the step a failed event stopped at was refused whole (nothing of
+-- it reached the database).
+local function failed_clean(ev)
+  return ev.status == "failed" and (ev.step_op or ""):sub(-#FAILED) == FAILED
+end
+
 local function is_interrupted(db, ev)
   return ev and (ev.status == "running" or
-    (ev.status == "failed" and ev.step > 0 and not transactional(db)))
+    (ev.status == "failed" and ev.step > 0 and not transactional(db) and
+     not (ev.step == 1 and failed_clean(ev))))
+end
+
+-- Whether event ev changed anything: a failure that was rolled back (or
+-- failed before its first step) did not, so it does not decide the state.
+local function effective(db, ev)
+  return ev.status ~= "failed" or is_interrupted(db, ev)
+end
+
+-- An interrupted data step that may or may not have completed: one whose
+-- statement committed by itself (a data step otherwise commits with its
+-- journal mark, so unmarked means undone). It is never run again silently.
+local function uncertain(db, ev)
+  local op = ev.step_op or ""
+  local sql = op:match("^m%.db:[%w_]+%((.*)$")
+  return sql ~= nil and op:sub(-#DONE) ~= DONE and not failed_clean(ev) and
+         dialect.of(db):commits_implicitly(sql)
+end
+
+--- name -> the latest event of each migration that changed something, and
+-- name -> the id of the event that made it applied (its place in history).
+local function settle(db, events)
+  local latest, since = {}, {}
+  for _, ev in ipairs(events) do
+    if effective(db, ev) then
+      if not is_applied(ev) then since[ev.name] = nil
+      elseif not is_applied(latest[ev.name]) then
+        since[ev.name] = ev.message ~= "applied out of order" and ev.id or false
+      end
+      latest[ev.name] = ev
+    end
+  end
+  return latest, since
 end
 
 --- The state of every migration of plan p on db: {entries = {{name,
 -- state = applied|pending|interrupted, event}}, problems = {{kind,
--- message}}, events, code = 0 | 3 (pending) | 4 (needs attention)}.
+-- message}}, events}.
 function runner.status(db, p)
   local events = history.events(db)
-  local latest = history.latest(events)
+  local latest, since = settle(db, events)
   local in_plan, out, problems = {}, {}, {}
   for i, e in ipairs(p.entries) do in_plan[e.name] = i end
   for _, e in ipairs(p.entries) do
@@ -45,9 +89,13 @@ function runner.status(db, p)
     local state = is_interrupted(db, ev) and "interrupted" or is_applied(ev) and "applied" or "pending"
     out[#out + 1] = { name = e.name, entry = e, state = state, event = ev }
     if state == "interrupted" then
-      problems[#problems + 1] = { kind = "interrupted", name = e.name,
-        message = ("%s interrupted at step %d%s: %s"):format(e.name, ev.step,
-          ev.steps and (" of " .. ev.steps) or "", ev.step_op or "?") }
+      local unsure = uncertain(db, ev)
+      problems[#problems + 1] = { kind = unsure and "uncertain" or "interrupted", name = e.name,
+        direction = ev.direction,
+        message = ("%s interrupted at step %d%s: %s%s"):format(e.name, ev.step,
+          ev.steps and (" of " .. ev.steps) or "", ev.step_op or "?", unsure and
+          ("; whether that data step completed is unknown, so it is not run again: check the " ..
+           "database and run `tide resolve %s --applied` or `--rolled-back`"):format(e.name) or "") }
     elseif state == "applied" and ev.checksum ~= e.checksum then
       problems[#problems + 1] = { kind = "checksum", name = e.name,
         message = ("%s was edited after it was applied (sha256 %s when applied, %s now); " ..
@@ -66,6 +114,20 @@ function runner.status(db, p)
       gap = nil
     end
   end
+  -- applied migrations in the order they were applied must keep that order
+  -- in the plan (one moved in the plan would run out of order on a rebuild)
+  local prev
+  for _, s in ipairs(out) do
+    local id = s.state == "applied" and since[s.name]
+    if id then
+      if prev and id < prev.id then
+        problems[#problems + 1] = { kind = "reordered", name = s.name,
+          message = ("%s was applied before %s but comes after it in the plan (was the plan " ..
+                     "reordered?)"):format(s.name, prev.name) }
+      end
+      prev = { name = s.name, id = id }
+    end
+  end
   local gone = {}
   for name, ev in pairs(latest) do
     if not in_plan[name] and (is_applied(ev) or is_interrupted(db, ev)) then gone[#gone + 1] = name end
@@ -75,10 +137,7 @@ function runner.status(db, p)
     problems[#problems + 1] = { kind = "missing", name = name,
       message = ("%s is applied but no longer in the plan"):format(name) }
   end
-  local pending = 0
-  for _, s in ipairs(out) do if s.state ~= "applied" then pending = pending + 1 end end
-  return { entries = out, problems = problems, events = events,
-           code = #problems > 0 and 4 or pending > 0 and 3 or 0 }
+  return { entries = out, problems = problems, events = events }
 end
 
 -- Runs fn holding the runner lock, as one retried unit: after a lost
@@ -107,48 +166,17 @@ local function log(opts, fmt, ...)
   if opts.log then opts.log(fmt:format(...)) end
 end
 
--- Whether operation `op` of an interrupted MariaDB step already took effect,
--- told from the schema. Raw SQL cannot be told: the user settles it.
-local function took_effect(db, name)
+-- Whether step `op` of an interrupted migration already took effect: for
+-- DDL told from the schema, for a data step from its journal mark. Raw SQL
+-- cannot be told: the user settles it.
+local function took_effect(db, name, latest)
   return function(op, args)
-    local tables = {}
-    for _, t in ipairs(db:tables()) do tables[t] = true end
-    local function desc(t) return tables[t] and db:describe(t) or nil end
-    local function has_col(t, c)
-      local d = desc(t)
-      if not d then return false end
-      for _, x in ipairs(d.columns) do if x.name == c then return true end end
-      return false
-    end
-    local function has_named(t, n)
-      local d = desc(t)
-      if not d then return false end
-      for _, list in ipairs({ d.indexes, d.uniques, d.foreign_keys, d.checks }) do
-        for _, x in ipairs(list) do if x.name == n then return true end end
-      end
-      return false
-    end
-    local t = args[1]
-    if op == "create_table" then return tables[t] == true
-    elseif op == "drop_table" then return not tables[t]
-    elseif op == "rename_table" then return tables[args[2]] == true and not tables[t]
-    elseif op == "add_column" then return has_col(t, args[2][1])
-    elseif op == "drop_column" then return not has_col(t, args[2])
-    elseif op == "rename_column" then return has_col(t, args[3]) and not has_col(t, args[2])
-    elseif op == "alter_column" then return false          -- MODIFY again is harmless
-    elseif op == "create_index" then
-      local n = args[3] and args[3].name or names.index(t, args[2])
-      return has_named(t, n)
-    elseif op == "drop_index" then
-      return not has_named(t, type(args[2]) == "string" and args[2] or names.index(t, args[2]))
-    elseif op == "add_unique" then
-      return has_named(t, args[3] and args[3].name or names.unique(t, args[2]))
-    elseif op == "drop_unique" then
-      return not has_named(t, type(args[2]) == "string" and args[2] or names.unique(t, args[2]))
-    elseif op == "add_foreign_key" then
-      return has_named(t, args[5] and args[5].name or names.foreign_key(t, args[2], args[3]))
-    elseif op == "add_check" then return has_named(t, names.check(t, args[2]))
-    elseif op == "drop_check" then return not has_named(t, names.check(t, args[2]))
+    if failed_clean(latest) then return false end
+    if (latest.step_op or ""):sub(-#DONE) == DONE then return true end
+    if op == "data" and not uncertain(db, latest) then return false end
+    if op ~= "data" then
+      local done = ddl.took_effect(db, op, args)
+      if done ~= nil then return done end
     end
     err("misuse", "%s: cannot tell whether step %s took effect; check the database and run " ..
         "`tide resolve %s --applied` or `--rolled-back`", name, op, name)
@@ -166,10 +194,14 @@ local function run_one(db, e, direction, latest, opts)
   end
   local t0 = core.now_ms()
   local ev = { name = e.name, checksum = e.checksum, direction = direction }
+  if direction == "up" and opts.out_of_order and opts.out_of_order[e.name] then
+    ev.message = "applied out of order"
+  end
   log(opts, "%s %s", direction == "up" and "applying" or "rolling back", e.name)
   opts.model = opts.model or migrate.load_model(db)
   if transactional(db) then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
+                                                          reserved = RESERVED,
                                                           after = function(_, steps)
       ev.status, ev.step, ev.steps, ev.duration_ms = "applied", #steps, #steps, core.now_ms() - t0
       history.add(db, ev)
@@ -184,16 +216,39 @@ local function run_one(db, e, direction, latest, opts)
   end
   local resume = is_interrupted(db, latest) and latest.direction == direction and latest.step or nil
   ev.status = "running"
-  ev.message = resume and ("resumed at step %d"):format(resume) or nil
+  ev.message = resume and ("resumed at step %d"):format(resume) or ev.message
   local id = history.add(db, ev, true)
-  local count = 0
+  local count, marked = 0, false
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
-    name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name),
-    model = not resume and opts.model or nil,
+    name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name, latest),
+    model = not resume and opts.model or nil, reserved = RESERVED,
     on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
     on_step = function(n, op)
       count = n
-      history.update(db, id, { step = n, step_op = op:sub(1, 255) })
+      history.update(db, id, { step = n, step_op = op:sub(1, 240) })
+    end,
+    -- a data step commits with its journal mark where its statement lets it
+    wrap_data = function(desc, f, sql)
+      if type(sql) ~= "string" or dialect.of(db):commits_implicitly(sql) then return f end
+      return function()
+        db:begin()
+        local res = table.pack(pcall(f))
+        if res[1] then
+          history.update(db, id, { step_op = desc:sub(1, 240) .. DONE })
+          db:commit()
+          marked = true
+          return table.unpack(res, 2, res.n)
+        end
+        if db:in_transaction() then pcall(db.rollback, db) end
+        error(res[2], 0)
+      end
+    end,
+    -- a step is marked done (data) or refused whole as soon as that is known
+    on_step_end = function(_, op, failure, clean)
+      if marked then marked = false return end
+      local mark = failure == nil and op:sub(1, 5) == "m.db:" and DONE or
+        failure ~= nil and clean and core.is_error(failure) and failure.class ~= "connection" and FAILED
+      if mark then history.update(db, id, { step_op = op:sub(1, 240) .. mark }) end
     end,
   })
   if raw or not ok or resume then opts.model = nil end
@@ -209,7 +264,7 @@ end
 local function refuse_problems(st, opts, resumable)
   for _, p in ipairs(st.problems) do
     local allowed = (p.kind == "order" and opts.allow_out_of_order) or
-                    (p.kind == "interrupted" and resumable)
+                    (p.kind == "interrupted" and resumable and p.direction == "up")
     if not allowed then err("misuse", "%s", p.message) end
   end
 end
@@ -255,6 +310,8 @@ function runner.up(db, p, opts)
     local st = runner.status(db, p)
     refuse_problems(st, opts, not transactional(db))
     local batch = to_apply(st, opts)
+    opts.out_of_order = {}
+    for _, pb in ipairs(st.problems) do if pb.kind == "order" then opts.out_of_order[pb.name] = true end end
     if opts.single_transaction then return runner.up_at_once(db, batch, opts) end
     for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
     return #batch
@@ -267,18 +324,16 @@ function runner.up_at_once(db, batch, opts)
     err("misuse", "--single-transaction needs transactional DDL; %s commits each DDL statement " ..
         "by itself", db.backend)
   end
-  local sqlite = db.backend == "sqlite"
-  if sqlite then db:exec("PRAGMA foreign_keys = OFF") end
+  local d = dialect.of(db)
+  d:before_batch(db)
   db:begin()
-  local ok, e = pcall(function()
+  local ok, failure = pcall(function()
     for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
-    if sqlite and #db:query("PRAGMA foreign_key_check") > 0 then
-      err("foreign_key_violation", "rows break foreign keys after the migrations")
-    end
+    d:check_batch(db, true)
   end)
-  if ok then db:commit() else db:rollback() end
-  if sqlite then db:exec("PRAGMA foreign_keys = ON") end
-  if not ok then error(e, 0) end
+  if ok then db:commit() elseif db:in_transaction() then db:rollback() end
+  d:after_batch(db)
+  if not ok then error(failure, 0) end
   return #batch
 end
 
@@ -311,6 +366,7 @@ function runner.sql(db, p, direction, opts)
     if not fn then err("misuse", "%s has no down function", s.name) end
     local stopped = false
     local m = ddl.new { dialect = db.backend, model = model, complete = true, name = s.name, reader = db,
+                        reserved = RESERVED,
                         on_db = function() stopped = true error("tide:stop", 0) end }
     local ok, e = pcall(fn, m)
     if not ok and not stopped then error(e, 0) end
@@ -349,11 +405,24 @@ function runner.resolve(db, p, name, as, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
     local st = runner.status(db, p)
-    local s = st.entries[index_of(st, name)]
-    if s.state ~= "interrupted" then err("misuse", "%s is not interrupted (it is %s)", name, s.state) end
+    local i = index_of(st, name)
+    local s = st.entries[i]
+    if s.state == "applied" and as == "rolled_back" then
+      -- undone by hand (the advice for a migration without down): only the
+      -- last applied one, so that history stays a prefix of the plan
+      for j = i + 1, #st.entries do
+        if st.entries[j].state ~= "pending" then
+          err("misuse", "%s is not the last applied migration (%s comes after it): roll that back first",
+              name, st.entries[j].name)
+        end
+      end
+    elseif s.state ~= "interrupted" then
+      err("misuse", "%s is not interrupted (it is %s)%s", name, s.state,
+          s.state == "applied" and "; `--rolled-back` records it undone by hand" or "")
+    end
     history.add(db, { name = name, checksum = s.entry.checksum,
                       direction = as == "applied" and "up" or "down", status = "applied",
-                      step = s.event.step, message = "resolved by hand as " .. as:gsub("_", " ") })
+                      step = s.event and s.event.step, message = "resolved by hand as " .. as:gsub("_", " ") })
   end)
 end
 

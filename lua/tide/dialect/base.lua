@@ -138,6 +138,67 @@ function base:drop_check(t, name)
   return { ("ALTER TABLE %s DROP CONSTRAINT %s"):format(self:quote(t), self:quote(name)) }
 end
 
+-- ---- policy hooks: what differs in how a migration runs ----------------
+
+--- Whether DDL runs inside a transaction (and rolls back with it). Where it
+-- does not, the runner journals each step so an interruption can resume.
+base.transactional_ddl = true
+
+--- Raises if a migration may not run inside the transaction already open
+-- on db (nothing to refuse by default).
+function base:check_outer_transaction(_) end
+
+--- Whether statement `sql` commits by itself (so a data step running it
+-- cannot commit atomically with its journal mark). Never, where DDL is
+-- transactional.
+function base:commits_implicitly(_) return false end
+
+--- Runs before a migration's (or a batch's) own transaction begins.
+function base:before_batch(_) end
+
+--- Runs last inside the transaction; `touched` says a rebuild or a data
+-- step ran (so rows may break constraints checked only here).
+function base:check_batch(_, _) end
+
+--- Runs after the transaction ended, committed or not.
+function base:after_batch(_) end
+
+--- What a table rebuild must restore: {triggers = {{name, sql}}, views =
+-- {{name, sql}}}, read through `reader` (none by default).
+function base:rebuild_dependents(_, _)
+  return { triggers = {}, views = {} }
+end
+
+--- SQL counting rows of t whose column `old` would not fit `new` (a
+-- shorter string, a narrower number), or nil when every value fits.
+function base:misfits_sql(t, old, new)
+  local q, conds = self:quote(new.name), {}
+  local LEN = self.char_length or "CHAR_LENGTH"
+  if new.type == "string" and (old.type == "text" or (old.type == "string" and new.length < old.length)) then
+    conds[#conds + 1] = ("%s(%s) > %d"):format(LEN, q, new.length)
+  end
+  -- how wide a numeric type is: integers by range, the rest wider still
+  local RANK = { smallint = 1, integer = 2, bigint = 3, decimal = 4, float = 4, double = 4 }
+  local MAX = { smallint = 32767, integer = 2147483647 }
+  if RANK[old.type] and MAX[new.type] and RANK[old.type] > RANK[new.type] then
+    conds[#conds + 1] = ("%s > %d OR %s < %d"):format(q, MAX[new.type], q, -MAX[new.type] - 1)
+  end
+  if RANK[new.type] and RANK[new.type] < 4 and (old.type == "float" or old.type == "double" or
+     (old.type == "decimal" and old.scale > 0)) then
+    conds[#conds + 1] = ("%s <> ROUND(%s)"):format(q, q)
+  end
+  if new.type == "decimal" and RANK[old.type] and
+     (old.type ~= "decimal" or new.precision - new.scale < old.precision - old.scale) then
+    conds[#conds + 1] = ("ABS(%s) >= %s"):format(q, "1" .. ("0"):rep(new.precision - new.scale))
+  end
+  if new.type == "decimal" and old.type == "decimal" and new.scale < old.scale then
+    conds[#conds + 1] = ("%s <> ROUND(%s, %d)"):format(q, q, new.scale)
+  end
+  if #conds == 0 then return nil end
+  return ("SELECT COUNT(*) AS n FROM %s WHERE %s IS NOT NULL AND (%s)"):format(self:quote(t), q,
+    table.concat(conds, " OR "))
+end
+
 --- A new dialect inheriting from base.
 function base.extend(d)
   return setmetatable(d, base)

@@ -32,11 +32,28 @@ end
 function my:drop_unique(t, name) return self:drop_index(t, name) end
 
 --- Dropping a foreign key leaves the index InnoDB made for it; that goes
--- too when it carries the key's name (`implicit_index`), as on the others.
-function my:drop_foreign_key(t, name, implicit_index)
+-- too when it carries the key's name (read through `reader`), as on the others.
+function my:drop_foreign_key(t, name, reader)
+  local implicit_index = false
+  if reader then
+    for _, x in ipairs(reader:describe(t).indexes) do
+      if x.name == name then implicit_index = true end
+    end
+  end
   local out = { ("ALTER TABLE %s DROP FOREIGN KEY %s"):format(self:quote(t), self:quote(name)) }
   if implicit_index then out[#out + 1] = self:drop_index(t, name)[1] end
   return out
+end
+
+-- Statements after which MariaDB has committed by itself (DDL and kin).
+local IMPLICIT_COMMIT = { CREATE = true, ALTER = true, DROP = true, RENAME = true, TRUNCATE = true,
+                          GRANT = true, REVOKE = true, LOCK = true, UNLOCK = true, ANALYZE = true,
+                          OPTIMIZE = true, REPAIR = true, FLUSH = true, CALL = true, LOAD = true,
+                          INSTALL = true, UNINSTALL = true }
+
+function my:commits_implicitly(sql)
+  local w = sql:gsub("/%*.-%*/", " "):match("^[%s(]*([%a_]+)")
+  return w ~= nil and IMPLICIT_COMMIT[w:upper()] == true
 end
 
 --- MODIFY restates the whole column.

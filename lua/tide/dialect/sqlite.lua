@@ -3,11 +3,12 @@
 -- table, copy the rows, drop the old one, rename, then recreate indexes,
 -- triggers and views). tide.migrate runs it inside the migration's
 -- transaction with foreign keys off, and checks them before committing.
+local core = require "tide.core"
 local base = require "tide.dialect.base"
 
 local sq = base.extend {
   name = "sqlite",
-  transactional_ddl = true,
+  char_length = "LENGTH",
   partial_indexes = true,
   -- unique constraints are unique indexes here, so dropping one needs no rebuild
   uniques_as_indexes = true,
@@ -48,6 +49,42 @@ function sq:drop_unique(_, name) return self:drop_index(nil, name) end
 -- What plain ALTER TABLE ... ADD COLUMN cannot add.
 function sq:add_column_needs_rebuild(c)
   return c.default == "now" or (not c.nullable and c.default == nil) or c.autoincrement
+end
+
+--- A migration inside a transaction the caller opened cannot turn foreign
+-- keys off (SQLite ignores that PRAGMA inside a transaction).
+function sq:check_outer_transaction(db)
+  if db:query("PRAGMA foreign_keys")[1].foreign_keys == 1 then
+    error(core.error { class = "misuse", message = "tide.migrate on SQLite inside an open " ..
+      "transaction needs PRAGMA foreign_keys = OFF before it began (a table rebuild must not " ..
+      "cascade); let tide.migrate open the transaction" }, 0)
+  end
+end
+
+-- Foreign keys off, so that a rebuild's DROP TABLE cascades nowhere; they
+-- are checked before the commit instead.
+function sq:before_batch(db) db:exec("PRAGMA foreign_keys = OFF") end
+
+function sq:after_batch(db) db:exec("PRAGMA foreign_keys = ON") end
+
+--- Rows can break a foreign key only through a rebuild or a data step.
+function sq:check_batch(db, touched)
+  if not touched then return end
+  local rows = db:query("PRAGMA foreign_key_check")
+  if #rows == 0 then return end
+  local r = rows[1]
+  error(core.error { class = "foreign_key_violation", table = r.table,
+    message = ("after the migration, %d row(s) break foreign keys (first: %s row %s -> %s)")
+      :format(#rows, r.table, tostring(r.rowid), r.parent) }, 0)
+end
+
+--- The table's triggers and every view, which a rebuild drops.
+function sq:rebuild_dependents(reader, t)
+  return {
+    triggers = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' " ..
+                            "AND tbl_name = ? ORDER BY name", t),
+    views = reader:query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY name"),
+  }
 end
 
 --- The statements that turn table `old` into `new` (canonical models) by a

@@ -1,0 +1,138 @@
+--- tide.ddl.model: the schema model a migration is checked against
+-- (canonical tables, see tide.schema), the error every check raises, and
+-- the lookups operations share.
+local core = require "tide.core"
+local schema = require "tide.schema"
+local names = require "tide.names"
+
+local model = {}
+
+--- "a, {b, c}": an operation's arguments as shown in errors and steps.
+function model.fmt_args(args)
+  local out = {}
+  for i, a in ipairs(args) do
+    out[i] = type(a) == "table" and (type(a[1]) == "string" and ("{" .. table.concat(a, ", ") .. "}")
+      or "{...}") or tostring(a)
+  end
+  return table.concat(out, ", ")
+end
+
+--- Raises a tide error naming the migration, the operation and its arguments.
+function model.fail(m, class, fmt, ...)
+  local where = m._op and (m._op.name .. "(" .. model.fmt_args(m._op.args) .. ")") or "migration"
+  error(core.error { class = class, message = ("%s: %s: %s"):format(m._name, where, fmt:format(...)) }, 0)
+end
+local fail = model.fail
+
+--- A valid identifier, or a misuse error naming `what`.
+function model.check_name(m, what, v)
+  if type(v) ~= "string" or v == "" then fail(m, "misuse", "%s must be a non-empty string", what) end
+  if #v > names.MAX then fail(m, "misuse", "%s %q is longer than %d bytes", what, v, names.MAX) end
+  if v:find("%z") then fail(m, "misuse", "%s contains a NUL byte", what) end
+  return v
+end
+
+--- A table name, which may not be one the runner owns.
+function model.check_table(m, what, v)
+  model.check_name(m, what, v)
+  if m._reserved[v:lower()] then fail(m, "misuse", "%s is tide's own table; a migration may not touch it", v) end
+  return v
+end
+
+--- A deep copy of plain tables (sentinels are shared).
+function model.copy(v)
+  if type(v) ~= "table" or getmetatable(v) then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = model.copy(x) end
+  return out
+end
+
+--- The first element of list whose `key` is `value`, and its index.
+function model.find(list, key, value)
+  for i, x in ipairs(list) do if x[key] == value then return x, i end end
+end
+local find = model.find
+
+--- Canonical table plus what is needed to render its existing parts again
+-- exactly: raw column types and defaults, check and index expression text.
+function model.of(desc)
+  local t = schema.canonical(desc)
+  for i, c in ipairs(t.columns) do
+    local raw = desc.columns[i]
+    c.raw_type = raw.raw_type
+    c.default_sql = not c.autoincrement and raw.default or nil
+  end
+  local src = {}
+  for _, ck in ipairs(desc.checks or {}) do if ck.name then src[ck.name] = ck.expression end end
+  for _, ck in ipairs(t.checks) do ck.source = src[ck.name] or ck.expression end
+  local unique_index = {}
+  for _, ix in ipairs(desc.indexes or {}) do
+    src[ix.name or ""] = ix.where
+    if ix.unique then unique_index[ix.name or ""] = true end
+  end
+  for _, ix in ipairs(t.indexes) do ix.source = src[ix.name or ""] end
+  for _, u in ipairs(t.uniques) do u.is_index = unique_index[u.name or ""] end
+  t.primary_key_name = desc.primary_key and desc.primary_key.name or names.primary_key(t.name)
+  return t
+end
+
+--- The model table `t`, refreshed from the database if raw SQL or a native
+-- operation may have changed it. Fails if it does not exist (when known).
+function model.table(m, t)
+  model.check_table(m, "table name", t)
+  if m.db_ and m._dirty[t] then
+    m._dirty[t] = nil
+    local ok, d = pcall(m.db_.describe, m.db_, t)
+    m._model[t] = ok and model.of(d) or nil
+  end
+  local tm = m._model[t]
+  if not tm and m._complete then fail(m, "undefined_object", "no table %q", t) end
+  return tm
+end
+
+--- Column `name` of model table tm (nil when tm is not known).
+function model.column(m, tm, name)
+  model.check_name(m, "column name", name)
+  if not tm then return nil end
+  local c = find(tm.columns, "name", name)
+  if not c then fail(m, "undefined_object", "table %q has no column %q", tm.name, name) end
+  return c
+end
+
+--- Names of the keys, indexes and checks of tm that use column `name`.
+function model.users_of(tm, name)
+  local out = {}
+  local function scan(kind, list, field)
+    for _, x in ipairs(list) do
+      for _, c in ipairs(x[field] or {}) do
+        if c == name then out[#out + 1] = kind .. " " .. (x.name or "") break end
+      end
+    end
+  end
+  scan("unique", tm.uniques, "columns")
+  scan("index", tm.indexes, "columns")
+  scan("foreign key", tm.foreign_keys, "columns")
+  for _, c in ipairs(tm.primary_key) do if c == name then out[#out + 1] = "the primary key" end end
+  for _, ck in ipairs(tm.checks) do
+    for word in (ck.expression or ""):gmatch("[%w_]+") do
+      if word == name:lower() then out[#out + 1] = "check " .. ck.name break end
+    end
+  end
+  return out
+end
+
+--- Foreign keys of other tables that point at t: "fk (table)", sorted.
+function model.referrers(m, t)
+  local out = {}
+  for name, tm in pairs(m._model) do
+    if name ~= t then
+      for _, fk in ipairs(tm.foreign_keys) do
+        if fk.ref_table == t then out[#out + 1] = ("%s (%s)"):format(fk.name, name) end
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+return model

@@ -1,0 +1,478 @@
+--- tide.ddl.ops: every DSL operation, declared once. A declaration is
+--   shows       how many leading arguments name the operation in errors
+--               (or label(args...) -> list)
+--   first       a queued rebuild runs before the check (the operation reads
+--               or changes the table outside the queue)
+--   check(m, ...) -> plan   validates against the model; raises on a mistake
+--   render(m, plan) -> {sql...} | "rebuild"   the statements, or (SQLite)
+--               a table rebuild
+--   apply(m, plan, tm)      the effect on the model (tm: the table's model,
+--               nil when it is not known)
+--   took_effect(v, ...)     whether it completed, told from the live schema
+--               (v.has_table, v.has_column, v.has_named); nil: cannot tell
+-- tide.ddl runs them (see perform there).
+local schema = require "tide.schema"
+local names = require "tide.names"
+local model = require "tide.ddl.model"
+local parse = require "tide.ddl.parse"
+local rebuild = require "tide.ddl.rebuild"
+local migration_db = require "tide.migration_db"
+
+local fail, find = model.fail, model.find
+
+local ops = {}
+
+ops.create_table = {
+  shows = 1, first = true,
+  check = function(m, t, cols, opts)
+    model.check_table(m, "table name", t)
+    if m._model[t] then fail(m, "misuse", "table %q exists already", t) end
+    if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
+    opts = opts or {}
+    for k in pairs(opts) do
+      if k ~= "primary_key" and k ~= "uniques" and k ~= "indexes" and k ~= "foreign_keys" and k ~= "checks" then
+        fail(m, "misuse", "unknown option %q", tostring(k))
+      end
+    end
+    local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
+                 foreign_keys = {}, checks = {}, primary_key_name = names.primary_key(t) }
+    for _, spec in ipairs(cols) do
+      local c = parse.column(m, spec)
+      if find(tm.columns, "name", c.name) then fail(m, "misuse", "column %q appears twice", c.name) end
+      if c.primary_key then tm.primary_key[#tm.primary_key + 1] = c.name end
+      c.primary_key = nil
+      tm.columns[#tm.columns + 1] = c
+    end
+    if opts.primary_key then
+      if #tm.primary_key > 0 then fail(m, "misuse", "primary key given twice") end
+      parse.check_columns(m, tm, opts.primary_key, "primary_key")
+      for i, c in ipairs(opts.primary_key) do
+        tm.primary_key[i] = c
+        find(tm.columns, "name", c).nullable = false
+      end
+    end
+    if #tm.primary_key > 0 then parse.check_columns(m, tm, tm.primary_key, "primary key") end
+    for _, c in ipairs(tm.columns) do
+      if c.autoincrement and (#tm.primary_key ~= 1 or tm.primary_key[1] ~= c.name) then
+        fail(m, "misuse", "column %q: autoincrement needs it to be the whole primary key", c.name)
+      end
+    end
+    for _, u in ipairs(opts.uniques or {}) do tm.uniques[#tm.uniques + 1] = parse.unique_model(m, t, tm, u) end
+    for _, ix in ipairs(opts.indexes or {}) do
+      local x = parse.index_model(m, t, tm, ix)
+      if x.unique and not x.where then
+        tm.uniques[#tm.uniques + 1] = { name = x.name, columns = x.columns, is_index = true }
+      else
+        tm.indexes[#tm.indexes + 1] = x
+      end
+    end
+    for _, fk in ipairs(opts.foreign_keys or {}) do
+      local f = parse.fk_model(m, t, fk, tm)
+      parse.check_columns(m, tm, f.columns, "foreign key columns")
+      tm.foreign_keys[#tm.foreign_keys + 1] = f
+    end
+    for _, ck in ipairs(opts.checks or {}) do
+      if type(ck) ~= "table" or type(ck[2]) ~= "string" then
+        fail(m, "misuse", "a check is {name, expression}")
+      end
+      tm.checks[#tm.checks + 1] = { name = names.check(t, model.check_name(m, "check name", ck[1])),
+                                    source = ck[2], expression = schema.canonical_expression(ck[2]) }
+    end
+    return { new = tm }
+  end,
+  render = function(m, p) return m._dialect:create_table(p.new) end,
+  apply = function(m, p) m._model[p.new.name] = p.new end,
+  took_effect = function(v, t) return v.has_table(t) end,
+}
+
+ops.drop_table = {
+  shows = 1, first = true,
+  check = function(m, t)
+    model.table(m, t)
+    local refs = model.referrers(m, t)
+    if #refs > 0 then fail(m, "misuse", "foreign keys point at it: %s; drop them first", table.concat(refs, ", ")) end
+    return { t = t }
+  end,
+  render = function(m, p) return m._dialect:drop_table(p.t) end,
+  apply = function(m, p) m._model[p.t] = nil end,
+  took_effect = function(v, t) return not v.has_table(t) end,
+}
+
+ops.rename_table = {
+  shows = 2, first = true,
+  check = function(m, old, new)
+    local tm = model.table(m, old)
+    model.check_table(m, "new table name", new)
+    if m._model[new] then fail(m, "misuse", "table %q exists already", new) end
+    return { tm = tm, old = old, new = new }
+  end,
+  render = function(m, p) return m._dialect:rename_table(p.old, p.new) end,
+  apply = function(m, p, tm)
+    m._model[p.old] = nil
+    if tm then
+      tm.name = p.new
+      m._model[p.new] = tm
+    end
+    for _, other in pairs(m._model) do
+      for _, fk in ipairs(other.foreign_keys) do if fk.ref_table == p.old then fk.ref_table = p.new end end
+    end
+  end,
+  took_effect = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
+}
+
+ops.add_column = {
+  label = function(t, spec) return { t, type(spec) == "table" and spec[1] or spec } end,
+  check = function(m, t, spec)
+    local tm = model.table(m, t)
+    local c = parse.column(m, spec)
+    if tm and find(tm.columns, "name", c.name) then fail(m, "misuse", "column %q exists already", c.name) end
+    if c.primary_key or c.autoincrement then
+      fail(m, "misuse", "a primary key or autoincrement column cannot be added to an existing table")
+    end
+    if not c.nullable and c.default == nil then
+      fail(m, "misuse", "column %q is NOT NULL without a default: existing rows would have no value", c.name)
+    end
+    c.primary_key = nil
+    return { tm = tm, t = t, column = c }
+  end,
+  render = function(m, p)
+    local d = m._dialect
+    if d.add_column_needs_rebuild and d:add_column_needs_rebuild(p.column) then return "rebuild" end
+    return d:add_column(p.t, p.column)
+  end,
+  apply = function(_, p, tm) if tm then tm.columns[#tm.columns + 1] = p.column end end,
+  took_effect = function(v, t, spec) return v.has_column(t, type(spec) == "table" and spec[1]) end,
+}
+
+ops.drop_column = {
+  shows = 2, first = true,
+  check = function(m, t, name)
+    local tm = model.table(m, t)
+    if tm then
+      model.column(m, tm, name)
+      local users = model.users_of(tm, name)
+      for _, om in pairs(m._model) do
+        for _, fk in ipairs(om.foreign_keys) do
+          for _, rc in ipairs(fk.ref_columns) do
+            if fk.ref_table == t and rc == name then users[#users + 1] = "foreign key " .. fk.name end
+          end
+        end
+      end
+      if #users > 0 then
+        fail(m, "misuse", "column %q is used by %s; drop those first", name, table.concat(users, ", "))
+      end
+      if #tm.columns == 1 then fail(m, "misuse", "cannot drop the only column of %q", t) end
+    end
+    return { tm = tm, t = t, name = name }
+  end,
+  render = function(m, p) return m._dialect:drop_column(p.t, p.name) end,
+  apply = function(_, p, tm)
+    local _, i = find(tm and tm.columns or {}, "name", p.name)
+    if i then table.remove(tm.columns, i) end
+  end,
+  took_effect = function(v, t, c) return not v.has_column(t, c) end,
+}
+
+ops.rename_column = {
+  shows = 3, first = true,
+  check = function(m, t, old, new)
+    local tm = model.table(m, t)
+    model.column(m, tm, old)
+    model.check_name(m, "new column name", new)
+    if tm and find(tm.columns, "name", new) then fail(m, "misuse", "column %q exists already", new) end
+    return { tm = tm, t = t, old = old, new = new }
+  end,
+  render = function(m, p) return m._dialect:rename_column(p.t, p.old, p.new) end,
+  apply = function(m, p, tm)
+    if not tm then return end
+    local old, new = p.old, p.new
+    find(tm.columns, "name", old).name = new
+    local function ren(list) for i, c in ipairs(list) do if c == old then list[i] = new end end end
+    ren(tm.primary_key)
+    for _, x in ipairs(tm.uniques) do ren(x.columns) end
+    for _, x in ipairs(tm.indexes) do ren(x.columns) end
+    for _, x in ipairs(tm.foreign_keys) do ren(x.columns) end
+    for _, om in pairs(m._model) do
+      for _, fk in ipairs(om.foreign_keys) do if fk.ref_table == p.t then ren(fk.ref_columns) end end
+    end
+    m._dirty[p.t] = true            -- check texts were rewritten by the database
+  end,
+  took_effect = function(v, t, old, new) return v.has_column(t, new) and not v.has_column(t, old) end,
+}
+
+local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
+                        default = true }
+
+ops.alter_column = {
+  shows = 2,
+  check = function(m, t, name, changes)
+    local tm = model.table(m, t)
+    local old = model.column(m, tm, name)
+    if type(changes) ~= "table" or next(changes) == nil then fail(m, "misuse", "needs a table of changes") end
+    for k in pairs(changes) do
+      if not ALTER_OPTIONS[k] then fail(m, "misuse", "unknown change %q", tostring(k)) end
+    end
+    if not old then fail(m, "misuse", "altering a column needs its current definition") end
+    local spec = { name, changes.type or old.type, null = old.nullable,
+                   length = old.type == "string" and old.length or nil,
+                   precision = old.type == "decimal" and old.precision or nil,
+                   scale = old.type == "decimal" and old.scale or nil }
+    if changes.type and changes.type ~= old.type then spec.length, spec.precision, spec.scale = nil, nil, nil end
+    for _, k in ipairs({ "length", "precision", "scale" }) do
+      if changes[k] ~= nil then spec[k] = changes[k] end
+    end
+    if changes.null ~= nil then spec.null = changes.null end
+    local new = parse.column(m, spec)
+    new.primary_key = nil
+    new.autoincrement = old.autoincrement
+    if changes.default == parse.none then
+      new.default = nil
+    elseif changes.default ~= nil then
+      new.default = parse.canonical_default(m, changes.default, new.type)
+    else
+      new.default = old.default
+      new.default_sql = old.default_sql
+    end
+    if not changes.type and not changes.length and not changes.precision and not changes.scale then
+      new.raw_type = old.raw_type
+    end
+    -- values that would not fit are refused, never truncated (SQLite stores
+    -- anything, PostgreSQL's casts shorten strings)
+    local misfits = m.db_ and rebuild.column_is_live(m, t, name) and m._dialect:misfits_sql(t, old, new)
+    if misfits then
+      local n = m.db_:query(misfits)[1].n
+      if n > 0 then
+        fail(m, "data", "%d row(s) of %s.%s do not fit the new type; change them first", n, t, name)
+      end
+    end
+    return { tm = tm, t = t, old = old, new = new }
+  end,
+  render = function(m, p)
+    if m._dialect.rebuild then return "rebuild" end
+    return m._dialect:alter_column(p.t, p.old, p.new)
+  end,
+  apply = function(_, p, tm)
+    local _, i = find(tm.columns, "name", p.old.name)
+    tm.columns[i] = p.new
+  end,
+  took_effect = function() return false end,            -- restating a column again is harmless
+}
+
+ops.create_index = {
+  shows = 2, first = true,
+  check = function(m, t, cols, opts)
+    local tm = model.table(m, t)
+    local spec = {}
+    for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
+    for k, v in pairs(opts or {}) do
+      if k ~= "unique" and k ~= "name" and k ~= "where" then fail(m, "misuse", "unknown option %q", tostring(k)) end
+      spec[k] = v
+    end
+    local ix = parse.index_model(m, t, tm, spec)
+    if tm and (find(tm.indexes, "name", ix.name) or find(tm.uniques, "name", ix.name)) then
+      fail(m, "misuse", "index %q exists already", ix.name)
+    end
+    return { tm = tm, t = t, index = ix }
+  end,
+  render = function(m, p) return m._dialect:create_index(p.t, p.index) end,
+  apply = function(_, p, tm)
+    if not tm then return end
+    local ix = p.index
+    if ix.unique and not ix.where then
+      tm.uniques[#tm.uniques + 1] = { name = ix.name, columns = ix.columns, is_index = true }
+    else
+      tm.indexes[#tm.indexes + 1] = ix
+    end
+  end,
+  took_effect = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.index(t, cols)) end,
+}
+
+ops.drop_index = {
+  shows = 2, first = true,
+  check = function(m, t, which)
+    local tm = model.table(m, t)
+    local cols, name = parse.cols_arg(m, which, "index")
+    name = name or names.index(t, cols)
+    if tm and not find(tm.indexes, "name", name) and not find(tm.uniques, "name", name) then
+      fail(m, "undefined_object", "table %q has no index %q", t, name)
+    end
+    return { tm = tm, t = t, name = name }
+  end,
+  render = function(m, p) return m._dialect:drop_index(p.t, p.name) end,
+  apply = function(_, p, tm)
+    if not tm then return end
+    local _, i = find(tm.indexes, "name", p.name)
+    if i then table.remove(tm.indexes, i) return end
+    table.remove(tm.uniques, (select(2, find(tm.uniques, "name", p.name))))
+  end,
+  took_effect = function(v, t, which)
+    return not v.has_named(t, type(which) == "string" and which or names.index(t, which))
+  end,
+}
+
+ops.add_unique = {
+  shows = 2, first = true,
+  check = function(m, t, cols, opts)
+    local tm = model.table(m, t)
+    local spec = {}
+    for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
+    spec.name = opts and opts.name
+    local u = parse.unique_model(m, t, tm, spec)
+    if tm and find(tm.uniques, "name", u.name) then fail(m, "misuse", "unique %q exists already", u.name) end
+    return { tm = tm, t = t, unique = u }
+  end,
+  render = function(m, p) return m._dialect:add_unique(p.t, p.unique) end,
+  apply = function(_, p, tm) if tm then tm.uniques[#tm.uniques + 1] = p.unique end end,
+  took_effect = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.unique(t, cols)) end,
+}
+
+ops.drop_unique = {
+  shows = 2, first = true,
+  check = function(m, t, which)
+    local tm = model.table(m, t)
+    local cols, name = parse.cols_arg(m, which, "unique")
+    name = name or names.unique(t, cols)
+    local is_index = false
+    if tm then
+      local u = find(tm.uniques, "name", name)
+      if not u then fail(m, "undefined_object", "table %q has no unique constraint %q", t, name) end
+      is_index = u.is_index
+    end
+    return { tm = tm, t = t, name = name, is_index = is_index }
+  end,
+  render = function(m, p)
+    -- a UNIQUE written into SQLite's CREATE TABLE only goes with a rebuild
+    if m._dialect.rebuild and p.tm and not p.is_index then return "rebuild" end
+    return m._dialect:drop_unique(p.t, p.name, p.is_index)
+  end,
+  apply = function(_, p, tm)
+    local _, i = find(tm and tm.uniques or {}, "name", p.name)
+    if i then table.remove(tm.uniques, i) end
+  end,
+  took_effect = function(v, t, which)
+    return not v.has_named(t, type(which) == "string" and which or names.unique(t, which))
+  end,
+}
+
+ops.add_foreign_key = {
+  shows = 3,
+  check = function(m, t, cols, ref, ref_cols, opts)
+    local tm = model.table(m, t)
+    local spec = { cols, ref, ref_cols }
+    for k, v in pairs(opts or {}) do spec[k] = v end
+    local fk = parse.fk_model(m, t, spec, tm)
+    parse.check_columns(m, tm, fk.columns, "foreign key columns")
+    if tm and find(tm.foreign_keys, "name", fk.name) then
+      fail(m, "misuse", "foreign key %q exists already", fk.name)
+    end
+    return { tm = tm, t = t, fk = fk }
+  end,
+  render = function(m, p)
+    if m._dialect.rebuild then return "rebuild" end
+    return m._dialect:add_foreign_key(p.t, p.fk)
+  end,
+  apply = function(_, p, tm) if tm then tm.foreign_keys[#tm.foreign_keys + 1] = p.fk end end,
+  took_effect = function(v, t, cols, ref, _, opts)
+    return v.has_named(t, opts and opts.name or names.foreign_key(t, cols, ref))
+  end,
+}
+
+ops.drop_foreign_key = {
+  shows = 2,
+  check = function(m, t, which)
+    local tm = model.table(m, t)
+    local cols, name = parse.cols_arg(m, which, "foreign key")
+    if tm then
+      local fk
+      if name then fk = find(tm.foreign_keys, "name", name)
+      else
+        for _, f in ipairs(tm.foreign_keys) do
+          if table.concat(f.columns, ",") == table.concat(cols, ",") then fk = f end
+        end
+      end
+      if not fk then fail(m, "undefined_object", "table %q has no such foreign key", t) end
+      name = fk.name
+    elseif not name then
+      fail(m, "misuse", "give the foreign key's name: its table is not known here")
+    end
+    return { tm = tm, t = t, name = name }
+  end,
+  render = function(m, p)
+    if m._dialect.rebuild then return "rebuild" end
+    return m._dialect:drop_foreign_key(p.t, p.name, m.db_)
+  end,
+  apply = function(_, p, tm)
+    local _, i = find(tm and tm.foreign_keys or {}, "name", p.name)
+    if i then table.remove(tm.foreign_keys, i) end
+  end,
+  took_effect = function(v, t, which)
+    if type(which) == "string" then return not v.has_named(t, which) end     -- by columns: cannot tell
+  end,
+}
+
+ops.add_check = {
+  shows = 2,
+  check = function(m, t, name, expression)
+    local tm = model.table(m, t)
+    model.check_name(m, "check name", name)
+    if type(expression) ~= "string" or expression == "" then fail(m, "misuse", "expression must be SQL text") end
+    local ck = { name = names.check(t, name), source = expression,
+                 expression = schema.canonical_expression(expression) }
+    if tm and find(tm.checks, "name", ck.name) then fail(m, "misuse", "check %q exists already", ck.name) end
+    return { tm = tm, t = t, check = ck }
+  end,
+  render = function(m, p)
+    if m._dialect.rebuild then return "rebuild" end
+    return m._dialect:add_check(p.t, p.check)
+  end,
+  apply = function(_, p, tm) if tm then tm.checks[#tm.checks + 1] = p.check end end,
+  took_effect = function(v, t, name) return v.has_named(t, names.check(t, name)) end,
+}
+
+ops.drop_check = {
+  shows = 2,
+  check = function(m, t, name)
+    local tm = model.table(m, t)
+    model.check_name(m, "check name", name)
+    local full = names.check(t, name)
+    if tm and not find(tm.checks, "name", full) then
+      fail(m, "undefined_object", "table %q has no check %q", t, full)
+    end
+    return { tm = tm, t = t, name = full }
+  end,
+  render = function(m, p)
+    if m._dialect.rebuild then return "rebuild" end
+    return m._dialect:drop_check(p.t, p.name)
+  end,
+  apply = function(_, p, tm)
+    local _, i = find(tm and tm.checks or {}, "name", p.name)
+    if i then table.remove(tm.checks, i) end
+  end,
+  took_effect = function(v, t, name) return not v.has_named(t, names.check(t, name)) end,
+}
+
+--- m:sql{postgres = ..., mysql = ..., sqlite = ..., default = ...}: raw SQL
+-- for this backend (a string or a list of statements).
+ops.sql = {
+  shows = 0, first = true,
+  check = function(m, per_dialect)
+    if type(per_dialect) ~= "table" then fail(m, "misuse", "needs {postgres = ..., default = ...}") end
+    local s = per_dialect[m._dialect.name] or per_dialect.default
+    if s == nil then fail(m, "misuse", "no SQL for %s and no default", m._dialect.name) end
+    s = type(s) == "table" and s or { s }
+    for _, sql in ipairs(s) do
+      local why = type(sql) == "string" and migration_db.refusal(sql, m._reserved)
+      if why then fail(m, "misuse", "%s", why) end
+    end
+    return { sql = s }
+  end,
+  render = function(_, p) return p.sql end,
+  apply = function(m)
+    m._raw = true
+    for name in pairs(m._model) do m._dirty[name] = true end
+    m._complete = false               -- it may have created tables we do not know
+  end,
+  took_effect = function() return nil end,
+}
+
+return ops

@@ -1,0 +1,157 @@
+--- tide.ddl.parse: the arguments of DSL operations (column specs, keys,
+-- indexes, defaults) checked and turned into canonical model parts.
+local schema = require "tide.schema"
+local names = require "tide.names"
+local model = require "tide.ddl.model"
+
+local parse = {}
+local fail = model.fail
+
+local TYPES = { integer = true, bigint = true, smallint = true, boolean = true, string = true,
+                text = true, float = true, double = true, decimal = true, date = true,
+                datetime = true, time = true, blob = true, json = true, uuid = true }
+local TYPE_LIST = "integer, bigint, smallint, boolean, string, text, float, double, decimal, " ..
+                  "date, datetime, time, blob, json, uuid"
+local UNINDEXABLE = { text = true, blob = true, json = true }
+local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
+                     restrict = true, ["no action"] = true }
+local COLUMN_OPTIONS = { length = true, precision = true, scale = true, null = true, default = true,
+                         primary_key = true, autoincrement = true }
+
+--- Sentinels: `default = m.now` is the current time, `default = m.none`
+-- (in alter_column) removes a default.
+parse.now = setmetatable({}, { __tostring = function() return "m.now" end })
+parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
+
+--- Columns of model table tm named in `cols` (a key, an index, a check).
+function parse.check_columns(m, tm, cols, what)
+  if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
+  for _, c in ipairs(cols) do
+    local col = model.column(m, tm, c)
+    if col and UNINDEXABLE[col.type] and what ~= "check" then
+      fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend",
+           c, col.type)
+    end
+  end
+end
+
+function parse.canonical_default(m, v, ctype)
+  if v == nil then return nil end
+  if v == parse.now then
+    if ctype ~= "datetime" and ctype ~= "date" and ctype ~= "time" then
+      fail(m, "misuse", "default m.now needs a date, time or datetime column, not %s", ctype)
+    end
+    return "now"
+  end
+  local tv = type(v)
+  if tv == "boolean" then
+    if ctype ~= "boolean" then fail(m, "misuse", "boolean default for a %s column", ctype) end
+    return tostring(v)
+  elseif tv == "number" then
+    return schema.canonical_default(math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v), ctype)
+  elseif tv == "string" then
+    if v:find("%z") then fail(m, "misuse", "default contains a NUL byte") end
+    return "'" .. v:gsub("'", "''") .. "'"
+  end
+  fail(m, "misuse", "default must be a number, string, boolean or m.now, got %s", tv)
+end
+
+-- A column spec {name, type, option = value} -> canonical column.
+function parse.column(m, spec)
+  if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
+  local name = model.check_name(m, "column name", spec[1])
+  local ctype = spec[2]
+  if not TYPES[ctype] then
+    fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
+  end
+  for k in pairs(spec) do
+    if k ~= 1 and k ~= 2 and not COLUMN_OPTIONS[k] then
+      fail(m, "misuse", "column %q: unknown option %q", name, tostring(k))
+    end
+  end
+  local c = { name = name, type = ctype, nullable = spec.null ~= false and not spec.primary_key,
+              autoincrement = spec.autoincrement and true or false, primary_key = spec.primary_key }
+  if ctype == "string" then
+    c.length = spec.length or 255
+    if math.type(c.length) ~= "integer" or c.length < 1 or c.length > 16000 then
+      fail(m, "misuse", "column %q: length must be an integer from 1 to 16000", name)
+    end
+  elseif spec.length then
+    fail(m, "misuse", "column %q: length applies to string columns only", name)
+  end
+  if ctype == "decimal" then
+    c.precision, c.scale = spec.precision or 10, spec.scale or 0
+    if math.type(c.precision) ~= "integer" or c.precision < 1 or c.precision > 38 or
+       math.type(c.scale) ~= "integer" or c.scale < 0 or c.scale > c.precision then
+      fail(m, "misuse", "column %q: decimal needs 1 <= precision <= 38 and 0 <= scale <= precision", name)
+    end
+  elseif spec.precision or spec.scale then
+    fail(m, "misuse", "column %q: precision and scale apply to decimal columns only", name)
+  end
+  if c.autoincrement and ctype ~= "integer" and ctype ~= "bigint" then
+    fail(m, "misuse", "column %q: autoincrement needs an integer or bigint column", name)
+  end
+  c.default = parse.canonical_default(m, spec.default, ctype)
+  if c.autoincrement and c.default then fail(m, "misuse", "column %q: autoincrement with a default", name) end
+  return c
+end
+
+function parse.fk_model(m, t, fk, self_model)
+  if type(fk) ~= "table" then fail(m, "misuse", "a foreign key is {{cols}, ref_table, {ref_cols}, ...}") end
+  local cols, ref, ref_cols = fk[1], fk[2], fk[3]
+  model.check_table(m, "referenced table", ref)
+  local rm = ref == t and self_model or model.table(m, ref)
+  if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
+    fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
+  end
+  for _, c in ipairs(ref_cols) do model.column(m, rm, c) end
+  for k in pairs(fk) do
+    if k ~= 1 and k ~= 2 and k ~= 3 and k ~= "on_delete" and k ~= "on_update" and k ~= "name" then
+      fail(m, "misuse", "foreign key to %q: unknown option %q", ref, tostring(k))
+    end
+  end
+  local out = { columns = model.copy(cols), ref_table = ref, ref_columns = model.copy(ref_cols),
+                on_delete = fk.on_delete or "no action", on_update = fk.on_update or "no action" }
+  for _, a in ipairs({ "on_delete", "on_update" }) do
+    if not FK_ACTIONS[out[a]] then fail(m, "misuse", "%s must be cascade, set null, set default, " ..
+                                        "restrict or no action, got %q", a, tostring(out[a])) end
+  end
+  out.name = fk.name and model.check_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
+  return out
+end
+
+function parse.index_model(m, t, tm, spec, unique)
+  if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
+  local cols = {}
+  for i, c in ipairs(spec) do cols[i] = c end
+  parse.check_columns(m, tm, cols, "index columns")
+  local where = spec.where
+  if where ~= nil then
+    if type(where) ~= "string" then fail(m, "misuse", "where must be SQL text") end
+    if not m._dialect.partial_indexes then
+      fail(m, "misuse", "partial indexes (where = ...) are not supported by %s", m._dialect.name)
+    end
+  end
+  local is_unique = unique or spec.unique and true or false
+  local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
+  return { name = name, columns = cols, unique = is_unique, where = where, source = where }
+end
+
+function parse.unique_model(m, t, tm, spec)
+  if type(spec) ~= "table" then fail(m, "misuse", "a unique constraint is a list of columns") end
+  local cols = {}
+  for i, c in ipairs(spec) do cols[i] = c end
+  parse.check_columns(m, tm, cols, "unique columns")
+  return { name = spec.name and model.check_name(m, "unique name", spec.name) or names.unique(t, cols),
+           columns = cols }
+end
+
+
+--- A name, or a list of columns (from which the name is made).
+function parse.cols_arg(m, v, what)
+  if type(v) == "string" then return nil, v end
+  if type(v) ~= "table" or #v == 0 then fail(m, "misuse", "%s must be a name or a list of columns", what) end
+  return v, nil
+end
+
+return parse
