@@ -242,15 +242,12 @@ end
 local QUERY_WORDS = { select = true, with = true, show = true, pragma = true, explain = true,
                       values = true, describe = true, table = true }
 
--- Streams a query's rows to the screen as they are fetched.
+-- Streams a query's rows to the screen as they are fetched. <close>, not
+-- pcall: no Lua runs while a cancelled statement's error unwinds, so the
+-- Ctrl-C hook does not replace that error with its own.
 local function stream_query(st, sql)
-  local stmt = st.db:prepare(sql)
-  local ok, e = pcall(function()
-    local next_row = stmt:rows()
-    print_rows(st, function() return stmt:columns() end, next_row)
-  end)
-  stmt:close()
-  if not ok then error(e, 0) end
+  local stmt <close> = st.db:prepare(sql)
+  print_rows(st, function() return stmt:columns() end, stmt:rows())
 end
 
 local function run_sql(st, sql)
@@ -441,7 +438,9 @@ function repl.run(db, opts)
     end
     ::continue::
   end
-  if buffer then
+  -- input ending mid-chunk: a script's last statement runs (its ; is
+  -- optional); Ctrl-D at a terminal drops the unfinished chunk, as psql does
+  if buffer and not st.le then
     if st.sql then run_sql(st, buffer) else run_lua(st, buffer) end
   end
   if st.le then
