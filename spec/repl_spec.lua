@@ -9,6 +9,14 @@ local LONG = {
   mysql = "SELECT SLEEP(30)",
 }
 
+-- 1500 rows of (i, label): past the 1000 the REPL holds to size columns.
+local ROWS_1500 = {
+  sqlite = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) " ..
+           "SELECT i, 'row ' || i AS label FROM n",
+  postgres = "SELECT i, 'row ' || i AS label FROM generate_series(1, 1500) AS g(i)",
+  mysql = "SELECT seq AS i, CONCAT('row ', seq) AS label FROM seq_1_to_1500",
+}
+
 -- A tide repl in a tmux pane.
 local function terminal(url)
   local name = ("tide%d"):format(math.random(1, 1e9))
@@ -73,6 +81,17 @@ h.each_backend(describe, it, function(b)
     assert.matches("name%s+missing%s+empty\nspanner%s+NULL%s*\n%(1 row%)", out)
     assert.matches("^syntax: ", err)
     assert.equal(1, select(2, err:gsub("\n", "")))   -- one line per error
+  end)
+
+  it("streams a long result in the widths of its first rows, and with \\x", function()
+    local out, err, code = h.run_tide({ "repl", url }, {
+      stdin = "\\sql\n" .. ROWS_1500[b.name] .. ";\n\\x\n" .. ROWS_1500[b.name] .. ";\n" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.matches("^SQL mode on\ni     label\n1     row 1\n2     row 2\n", out)
+    assert.matches("\n999   row 999\n1000  row 1000\n1001  row 1001\n", out)
+    assert.matches("\n1500  row 1500\n%(1500 rows%)\none column per line on\n%-%[ row 1 %]%-\ni%s+1\nlabel%s+row 1\n", out)
+    assert.matches("\n%-%[ row 1500 %]%-\ni%s+1500\nlabel%s+row 1500\n%(1500 rows%)\n$", out)
   end)
 
   it("shows tables, a table's keys both ways, and indexes at a terminal", function()

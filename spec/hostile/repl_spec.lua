@@ -21,6 +21,13 @@ local MANY = {
   mysql = "SELECT seq AS i, CONCAT('row number ', seq) AS label FROM seq_1_to_200000",
 }
 
+-- Rows until cancelled, streamed as they come.
+local ENDLESS = {
+  sqlite = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n",
+  postgres = "SELECT generate_series(1, 1000000000) AS i",   -- in FROM it would materialize
+  mysql = "SELECT seq AS i FROM seq_1_to_1000000000",
+}
+
 local TEXT = { sqlite = "TEXT", postgres = "TEXT", mysql = "LONGTEXT" }
 local BLOB = { sqlite = "BLOB", postgres = "BYTEA", mysql = "LONGBLOB" }
 
@@ -204,6 +211,20 @@ h.each_backend(describe, it, function(b)
     t.wait_for(b.name == "postgres" and "canceling statement" or "interrupted")
     t.keys("db:query('SELECT 6 AS six')[1].six", { "Enter" })
     t.wait_for("%[1%]%.six\n6\nlua>")
+  end)
+
+  it("Ctrl-C stops an endless result while it prints and the connection is reused", function()
+    local t = terminal(url)
+    finally(t.close)
+    t.wait_for("lua>")
+    t.keys("\\sql", { "Enter" })
+    t.wait_for("SQL mode on")
+    t.keys(ENDLESS[b.name] .. ";", { "Enter" })
+    t.wait_for("\n%d%d%d%d+\n")                -- rows are streaming
+    t.keys({ "C-c" })
+    t.wait_for("\nsql>%s*$")
+    t.keys("SELECT 8 AS eight;", { "Enter" })
+    t.wait_for("\neight\n8\n%(1 row%)\nsql>")
   end)
 
   it("Ctrl-D mid multi-line input drops the chunk and ends cleanly", function()
