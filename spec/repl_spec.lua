@@ -90,7 +90,8 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, code)
     assert.matches("^SQL mode on\ni     label\n1     row 1\n2     row 2\n", out)
     assert.matches("\n999   row 999\n1000  row 1000\n1001  row 1001\n", out)
-    assert.matches("\n1500  row 1500\n%(1500 rows%)\none column per line on\n%-%[ row 1 %]%-\ni%s+1\nlabel%s+row 1\n", out)
+    assert.matches("\n1500  row 1500\n%(1500 rows%)\none column per line on\n" ..
+                   "%-%[ row 1 %]%-\ni%s+1\nlabel%s+row 1\n", out)
     assert.matches("\n%-%[ row 1500 %]%-\ni%s+1500\nlabel%s+row 1500\n%(1500 rows%)\n$", out)
   end)
 

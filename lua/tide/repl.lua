@@ -1,7 +1,9 @@
 --- tide.repl: `tide repl` — a Lua 5.4 prompt with `db` connected and
 -- `tide` loaded, backslash commands to look around a schema (\dt, \d, \di),
--- an SQL mode, aligned result tables, and Ctrl-C that cancels the running
--- statement. Without a terminal it reads standard input, for scripts.
+-- an SQL mode, aligned result tables streamed row by row (memory flat in
+-- result size), Ctrl-C that cancels the running statement or stops running
+-- Lua code, and printing that survives any value. Without a terminal it
+-- reads standard input, for scripts.
 local core = require "tide.core"
 local tide = require "tide"
 local ui = require "tide.ui"

@@ -116,7 +116,9 @@ h.each_backend(describe, it, function(b)
     local out, err, code = script(url, table.concat({
       'setmetatable({}, { __pairs = function() error("no pairs", 0) end })',
       '{ [setmetatable({}, { __tostring = function() error("no text", 0) end })] = 1 }',
-      'setmetatable({ 1, 2 }, { __index = function() error("no index", 0) end })',
+      'setmetatable({ 1, 2 }, { __index = function() error("no index", 0) end, ' ..
+        '__len = function() error("no len", 0) end, ' ..
+        '__pairs = function(t) return function(_, k) if k == nil then return 1, t[1] end end, t end })',
       'setmetatable({}, { __name = {} })',
       '1, setmetatable({}, { __pairs = function() error("second", 0) end }), "three"',
       "db:query('SELECT 2 AS two')[1].two", "" }, "\n"))
