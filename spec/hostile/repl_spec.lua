@@ -121,12 +121,14 @@ h.each_backend(describe, it, function(b)
         '__pairs = function(t) return function(_, k) if k == nil then return 1, t[1] end end, t end })',
       'setmetatable({}, { __name = {} })',
       '1, setmetatable({}, { __pairs = function() error("second", 0) end }), "three"',
+      'bad = setmetatable({}, { __tostring = function() error("no cell", 0) end })',
+      '{ { a = 1 }, { a = bad } }, { "a" }',
       "db:query('SELECT 2 AS two')[1].two", "" }, "\n"))
     assert.equal(1, code)
     assert.equal("<unprintable table>\n<unprintable table>\n{ 1, 2 }\n{}\n" ..
-                 '1\t<unprintable table>\t"three"\n2\n', out)
+                 '1\t<unprintable table>\t"three"\n<unprintable rows>\n2\n', out)
     assert.equal("cannot print value 1: no pairs\ncannot print value 1: no text\n" ..
-                 "cannot print value 2: second\n", err)
+                 "cannot print value 2: second\ncannot print rows: no cell\n", err)
   end)
 
   it("prints deeply nested and cyclic tables cut short", function()
