@@ -4,7 +4,9 @@
  * hook into Lua, and Ctrl-C that cancels the running statement instead of
  * ending the process. The cancel runs in a helper thread woken by the
  * signal handler (sem_post is async-signal-safe; MariaDB's KILL QUERY over a
- * second connection is not).
+ * second connection is not). Ctrl-C also stops Lua code running under
+ * guard: the handler sets a hook that raises "interrupted" at the next Lua
+ * instruction (lua_sethook is the async-signal-safe call, as in lua.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -20,6 +22,7 @@
 
 static volatile sig_atomic_t interrupted;
 static tide_conn *volatile running;      /* whose statement Ctrl-C cancels */
+static lua_State *volatile guarded_L;    /* the Lua code Ctrl-C stops */
 static sem_t cancel_sem;
 static int cancel_started;
 
@@ -28,9 +31,22 @@ static int completion_ref = LUA_NOREF;
 static char **candidates;
 static int ncandidates;
 
+/* One-shot: unset before raising, so a chunk that catches the error can be
+ * stopped by the next Ctrl-C and code after it runs normally. Counting Lua
+ * instructions only: a C __close (a statement's) still runs while a
+ * cancelled statement's error unwinds, and that error is the one shown. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  lua_pushliteral(L, "interrupted");
+  lua_error(L);
+}
+
 static void on_sigint(int sig) {
+  lua_State *L = guarded_L;
   (void)sig;
   interrupted = 1;
+  if (L) lua_sethook(L, stop_hook, LUA_MASKCOUNT, 1);
   if (running) sem_post(&cancel_sem);
 }
 
@@ -154,16 +170,27 @@ static int l_guard(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!cancel_started) {
     pthread_t t;
+    sigset_t block, old;
+    /* the thread inherits SIGINT blocked: the handler must run on this
+     * thread, the one whose Lua state it hooks */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     sem_init(&cancel_sem, 0, 0);
     if (pthread_create(&t, NULL, cancel_main, NULL) == 0) {
       pthread_detach(t);
       cancel_started = 1;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   interrupted = 0;
   install_sigint();
   running = c;
+  guarded_L = L;
   status = lua_pcall(L, n, LUA_MULTRET, 0);
+  /* in this order: once guarded_L is NULL no handler sets the hook again */
+  guarded_L = NULL;
+  lua_sethook(L, NULL, 0, 0);
   running = NULL;
   if (status != LUA_OK) return lua_error(L);
   return lua_gettop(L) - 1;

@@ -234,6 +234,15 @@ static int stmt_close(lua_State *L) {
   return 0;
 }
 
+/* stmt:columns() -> the column names in order, once the statement has
+ * run (the row tables db:rows yields do not keep the order) */
+static int stmt_columns(lua_State *L) {
+  tide_stmt *s = luaL_testudata(L, 1, TIDE_STMT_MT);
+  if (!s) return tide_raise_misuse(L, "expected a tide statement, got %s", luaL_typename(L, 1));
+  push_columns_copy(L, s);
+  return 1;
+}
+
 static int stmt_tostring(lua_State *L) {
   tide_stmt *s = luaL_checkudata(L, 1, TIDE_STMT_MT);
   lua_pushfstring(L, "tide.Statement (%s)", s->st ? "open" : "closed");
@@ -244,7 +253,7 @@ static int stmt_tostring(lua_State *L) {
 void tide_open_stmt(lua_State *L) {
   static const luaL_Reg stmt_methods[] = {
     {"exec", stmt_exec}, {"query", stmt_query}, {"rows", stmt_rows},
-    {"close", stmt_close}, {NULL, NULL}
+    {"close", stmt_close}, {"columns", stmt_columns}, {NULL, NULL}
   };
   if (luaL_newmetatable(L, TIDE_STMT_MT)) {
     luaL_newlib(L, stmt_methods);

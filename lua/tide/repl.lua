@@ -1,7 +1,9 @@
 --- tide.repl: `tide repl` — a Lua 5.4 prompt with `db` connected and
 -- `tide` loaded, backslash commands to look around a schema (\dt, \d, \di),
--- an SQL mode, aligned result tables, and Ctrl-C that cancels the running
--- statement. Without a terminal it reads standard input, for scripts.
+-- an SQL mode, aligned result tables streamed row by row (memory flat in
+-- result size), Ctrl-C that cancels the running statement or stops running
+-- Lua code, and printing that survives any value. Without a terminal it
+-- reads standard input, for scripts.
 local core = require "tide.core"
 local tide = require "tide"
 local ui = require "tide.ui"
@@ -22,13 +24,23 @@ Lua: `db` is the connection, `tide` the library; an expression prints its value.
 
 local COMMANDS = { "\\dt", "\\d", "\\di", "\\sql", "\\timing", "\\x", "\\debug", "\\help", "\\q" }
 
-local ROW_COUNTS = {
-  postgres = "SELECT c.relname AS name, c.reltuples::bigint AS estimate FROM pg_class c " ..
-             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() " ..
-             "AND c.relkind IN ('r', 'p') ORDER BY c.relname",
-  mysql = "SELECT TABLE_NAME AS name, TABLE_ROWS AS estimate FROM information_schema.TABLES " ..
-          "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME",
-}
+-- Rows held back to size the columns of a result; later rows are printed
+-- as they arrive with those widths, so memory stays flat in result size.
+local SIZING_ROWS = 1000
+-- Entries shown of one Lua table, and nesting levels.
+local SHOW_ENTRIES, SHOW_DEPTH = 200, 3
+-- The error the Ctrl-C hook raises inside a running Lua chunk (src/repl.c).
+local INTERRUPTED = "interrupted"
+
+-- The backend's catalog hooks (tide.dialect.*).
+local function dialect_of(db)
+  return require("tide.dialect." .. db.backend)
+end
+
+-- Bytes that are not UTF-8 as \xHH, so they cannot garble the terminal.
+local function hex_bytes(s)
+  return (s:gsub("[\128-\255]", function(c) return ("\\x%02x"):format(c:byte()) end))
+end
 
 local function cell(v, width)
   if v == nil then return ui.colour("dim", "NULL") end
@@ -38,53 +50,115 @@ local function cell(v, width)
   else
     s = tostring(v)
   end
-  s = s:gsub("[\r\n\t]", " ")
+  s = s:gsub("[%z\1-\31]", " ")
   if width and (utf8.len(s) or #s) > width then s = s:sub(1, (utf8.offset(s, width) or width + 1) - 1) .. "…" end
   return s
 end
 
--- Rows (arrays of {column = value}) under their column names.
-local function render_rows(st, rows, columns)
-  local width = math.max(20, ((core.term_width() or 100) - 2 * #columns) // math.max(#columns, 1))
+local function width_of(s) return utf8.len(s) or #s end
+
+local function row_count(n) return ("(%d row%s)"):format(n, n == 1 and "" or "s") end
+
+-- Prints the rows next_row() returns (nil at the end), each {column = value},
+-- under the names columns() gives once the first row (or the end) is known.
+-- Only the first SIZING_ROWS are held: \x needs none, the table uses them to
+-- size its columns (ui.table's layout), and rows after them take those
+-- widths. Errors (Ctrl-C included) pass through after what was printed.
+local function print_rows(st, columns, next_row)
+  local n, names = 0, nil
   if st.expanded then
-    local out = {}
-    for i, r in ipairs(rows) do
-      out[#out + 1] = ui.colour("bold", ("-[ row %d ]-"):format(i))
+    for r in next_row do
+      names = names or columns()
+      n = n + 1
       local pairs_ = {}
-      for _, c in ipairs(columns) do pairs_[#pairs_ + 1] = { c, cell(r[c]) } end
-      out[#out + 1] = ui.table({ "", "" }, pairs_, { bold_header = false }):gsub("^%s*\n", "")
+      for _, c in ipairs(names) do pairs_[#pairs_ + 1] = { c, cell(r[c]) } end
+      st.write(ui.colour("bold", ("-[ row %d ]-"):format(n)) .. "\n" ..
+               ui.table({ "", "" }, pairs_, { bold_header = false }):gsub("^%s*\n", ""))
     end
-    out[#out + 1] = ("(%d row%s)"):format(#rows, #rows == 1 and "" or "s")
-    return table.concat(out, "\n")
+    st.out(row_count(n))
+    return
   end
-  local lines = {}
-  for i, r in ipairs(rows) do
-    local line = {}
-    for j, c in ipairs(columns) do line[j] = cell(r[c], width) end
-    lines[i] = line
+  local held, widths, limit = {}, nil, nil
+  local function line_of(cells)
+    local parts = {}
+    for i = 1, #names do
+      local c = cells[i]
+      parts[i] = i < #names and c .. (" "):rep(math.max(widths[i] - width_of(c), 0)) or c
+    end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
   end
-  return ui.table(columns, lines) .. ("\n(%d row%s)"):format(#rows, #rows == 1 and "" or "s")
+  for r in next_row do
+    if not names then
+      names = columns()
+      limit = math.max(20, ((core.term_width() or 100) - 2 * #names) // math.max(#names, 1))
+    end
+    n = n + 1
+    local cells = {}
+    for j, c in ipairs(names) do cells[j] = cell(r[c], limit) end
+    if widths then
+      st.write(line_of(cells))
+    else
+      held[n] = cells
+      if n == SIZING_ROWS then
+        widths = {}
+        for i, c in ipairs(names) do widths[i] = width_of(c) end
+        for _, h in ipairs(held) do
+          for i = 1, #names do widths[i] = math.max(widths[i], width_of(h[i])) end
+        end
+        local header = {}
+        for i, c in ipairs(names) do header[i] = c end
+        st.write(ui.table(header, held))
+        held = nil
+      end
+    end
+  end
+  names = names or columns()
+  if widths then st.out(row_count(n))
+  else st.out(ui.table(names, held) .. "\n" .. row_count(n)) end
 end
 
--- Readable text of any Lua value (tables nested to a few levels).
+-- print_rows over an array of rows (db:query's result).
+local function print_array(st, rows, columns)
+  local i = 0
+  print_rows(st, function() return columns end, function()
+    i = i + 1
+    return rows[i]
+  end)
+end
+
+-- A string as a Lua literal; bytes that are not UTF-8 escaped.
+local function quote(s)
+  local q = ("%q"):format(s)
+  if utf8.len(s) then return q end
+  return hex_bytes(q)
+end
+
+-- Readable text of any Lua value (tables nested to a few levels, long ones
+-- cut). Raw access for the array part: only __pairs and __tostring of
+-- keys run user code, and print_values catches what they raise.
 local function show(v, depth, seen)
   depth, seen = depth or 0, seen or {}
-  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) == "string" then return quote(v) end
   if type(v) ~= "table" or core.is_error(v) then return tostring(v) end
   if seen[v] then return "<cycle>" end
-  if depth > 3 then return "{...}" end
+  if depth >= SHOW_DEPTH then return "{...}" end
   seen[v] = true
-  local parts, n = {}, #v
-  for i = 1, n do parts[#parts + 1] = show(v[i], depth + 1, seen) end
-  local keys = {}
-  for k in pairs(v) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  local parts, n = {}, rawlen(v)
+  for i = 1, math.min(n, SHOW_ENTRIES) do parts[#parts + 1] = show(rawget(v, i), depth + 1, seen) end
+  local rest, more = {}, n > SHOW_ENTRIES
+  for k, val in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then
+      if #rest + #parts >= SHOW_ENTRIES then more = true break end
+      rest[#rest + 1] = { key = k, name = tostring(k), value = val }
+    end
   end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  for _, k in ipairs(keys) do
+  table.sort(rest, function(a, b) return a.name < b.name end)
+  for _, e in ipairs(rest) do
+    local k = e.key
     local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[" .. show(k, depth + 1, seen) .. "]")
-    parts[#parts + 1] = key .. " = " .. show(v[k], depth + 1, seen)
+    parts[#parts + 1] = key .. " = " .. show(e.value, depth + 1, seen)
   end
+  if more then parts[#parts + 1] = "..." end
   seen[v] = nil
   local s = "{ " .. table.concat(parts, ", ") .. " }"
   if #s > 100 then
@@ -97,33 +171,63 @@ end
 local function is_rows(v)
   if type(v) ~= "table" or getmetatable(v) then return false end
   for k, r in pairs(v) do
-    if math.type(k) ~= "integer" or type(r) ~= "table" then return false end
+    if math.type(k) ~= "integer" or type(r) ~= "table" or getmetatable(r) then return false end
   end
   return true
 end
 
--- Prints the values a Lua chunk returned; db:query's (rows, columns) as a table.
+-- One line of text for an error value, whatever it is: its __tostring may
+-- raise or return anything, and NULs and control bytes are shown escaped.
+local function message_of(e, traceback)
+  local ok, msg = pcall(tostring, e)
+  if not ok or type(msg) ~= "string" then
+    msg = ("(error object is a %s value)"):format(type(e))
+  end
+  if traceback then msg = debug.traceback(msg, 3) end
+  if not core.is_error(e) and not traceback then msg = msg:match("^[^\n]*") end
+  return (msg:gsub("%z", "\\0"):gsub("[\1-\8\11\12\14-\31]", function(c) return ("\\%d"):format(c:byte()) end))
+end
+
+-- Prints the values a Lua chunk returned; db:query's (rows, columns) as a
+-- table. A value that cannot be printed (its __pairs, __tostring, ... raise)
+-- shows as a placeholder and its error; Ctrl-C still passes through.
 local function print_values(st, vals)
   if vals.n == 0 then return end
-  if vals.n == 2 and is_rows(vals[1]) and type(vals[2]) == "table" and type(vals[2][1]) == "string" then
-    st.out(render_rows(st, vals[1], vals[2]))
-    return
+  local ok, e = pcall(function()
+    if vals.n == 2 and is_rows(vals[1]) and type(vals[2]) == "table" and not getmetatable(vals[2])
+       and type(rawget(vals[2], 1)) == "string" then
+      print_array(st, vals[1], vals[2])
+      return
+    end
+    local parts = {}
+    for i = 1, vals.n do
+      local shown, s = pcall(show, vals[i])
+      if not shown then
+        if s == INTERRUPTED then error(s, 0) end
+        st.failed = true
+        st.err("cannot print value " .. i .. ": " .. message_of(s))
+        s = ("<unprintable %s>"):format(type(vals[i]))
+      end
+      parts[i] = s
+    end
+    st.out(table.concat(parts, "\t"))
+  end)
+  if not ok then
+    if e == INTERRUPTED then error(e, 0) end
+    st.failed = true
+    st.out("<unprintable rows>")
+    st.err("cannot print rows: " .. message_of(e))
   end
-  local parts = {}
-  for i = 1, vals.n do parts[i] = show(vals[i]) end
-  st.out(table.concat(parts, "\t"))
 end
 
 local function report(st, e)
   st.failed = true
-  local msg
-  if core.is_error(e) then msg = tostring(e)
-  elseif st.debug then msg = debug.traceback(tostring(e), 2)
-  else msg = tostring(e):match("^[^\n]*") end
-  st.err(msg)
+  st.err(message_of(e, st.debug and not core.is_error(e)))
 end
 
--- Runs fn with Ctrl-C cancelling the statement; prints timing if asked.
+-- Runs fn with Ctrl-C cancelling the statement and stopping Lua code (at a
+-- terminal); prints timing if asked. Returns fn's values packed, or nil
+-- after reporting its error.
 local function guarded(st, fn)
   local t0 = core.now_ms()
   local ok, res
@@ -140,17 +244,25 @@ end
 local QUERY_WORDS = { select = true, with = true, show = true, pragma = true, explain = true,
                       values = true, describe = true, table = true }
 
+-- Streams a query's rows to the screen as they are fetched. <close>, not
+-- pcall: no Lua runs while a cancelled statement's error unwinds, so the
+-- Ctrl-C hook does not replace that error with its own.
+local function stream_query(st, sql)
+  local stmt <close> = st.db:prepare(sql)
+  print_rows(st, function() return stmt:columns() end, stmt:rows())
+end
+
 local function run_sql(st, sql)
   sql = sql:gsub(";%s*$", "")
   local word = (sql:match("^%s*(%a+)") or ""):lower()
   local returns = QUERY_WORDS[word] or sql:lower():find("%f[%a]returning%f[%A]")
   local res = guarded(st, function()
-    if returns then return st.db:query(sql) end
+    if returns then return stream_query(st, sql) end
     return st.db:exec(sql)
   end)
+  io.stdout:flush()
   if not res then return end
-  if returns then st.out(render_rows(st, res[1], res[2]))
-  else st.out(("OK, %d row%s affected"):format(res[1], res[1] == 1 and "" or "s")) end
+  if not returns then st.out(("OK, %d row%s affected"):format(res[1], res[1] == 1 and "" or "s")) end
   st.schema = nil                                   -- completion may need new names
 end
 
@@ -158,8 +270,9 @@ local function run_lua(st, chunk)
   local fn, err = load("return " .. chunk, "=repl", "t", st.env)
   if not fn then fn, err = load(chunk, "=repl", "t", st.env) end
   if not fn then return report(st, err) end
-  local res = guarded(st, fn)
-  if res then print_values(st, res) end
+  -- printed under the guard too: Ctrl-C stops a long print
+  guarded(st, function() print_values(st, table.pack(fn())) end)
+  io.stdout:flush()
 end
 
 local function schema_of(st)
@@ -173,7 +286,7 @@ end
 local function cmd_dt(st)
   local rows = {}
   local estimates = {}
-  local sql = ROW_COUNTS[st.db.backend]
+  local sql = dialect_of(st.db):row_counts_sql()
   if sql then
     for _, r in ipairs(st.db:query(sql)) do estimates[r.name] = r.estimate end
   end
@@ -286,6 +399,7 @@ function repl.run(db, opts)
   local ok_le, le = pcall(require, "tide.lineedit")
   local st = { db = db, le = ok_le and opts.interactive and le or nil,
                out = function(s) io.stdout:write(s, "\n") io.stdout:flush() end,
+               write = function(s) io.stdout:write(s, "\n") end,  -- row by row, flushed at the end
                err = function(s) io.stderr:write(s, "\n") io.stderr:flush() end }
   st.env = setmetatable({ db = db, tide = tide }, { __index = _G })
   local history = (os.getenv("HOME") or ".") .. "/.tide_history"
@@ -326,7 +440,9 @@ function repl.run(db, opts)
     end
     ::continue::
   end
-  if buffer then
+  -- input ending mid-chunk: a script's last statement runs (its ; is
+  -- optional); Ctrl-D at a terminal drops the unfinished chunk, as psql does
+  if buffer and not st.le then
     if st.sql then run_sql(st, buffer) else run_lua(st, buffer) end
   end
   if st.le then

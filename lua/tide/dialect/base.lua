@@ -204,4 +204,8 @@ function base.extend(d)
   return setmetatable(d, base)
 end
 
+--- SQL listing each table's row-count estimate as (name, estimate) for the
+-- REPL's \dt, or nil when the backend keeps none (the REPL counts rows).
+function base:row_counts_sql() return nil end
+
 return base

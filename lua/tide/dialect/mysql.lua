@@ -61,4 +61,10 @@ function my:alter_column(t, _, new)
   return { ("ALTER TABLE %s MODIFY COLUMN %s"):format(self:quote(t), self:column_sql(new)) }
 end
 
+--- Row-count estimates InnoDB keeps in information_schema.
+function my:row_counts_sql()
+  return "SELECT TABLE_NAME AS name, TABLE_ROWS AS estimate FROM information_schema.TABLES " ..
+         "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
+end
+
 return my

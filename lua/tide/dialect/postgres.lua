@@ -38,4 +38,12 @@ function pg:alter_column(t, old, new)
   return out
 end
 
+--- Row-count estimates from the planner's statistics (pg_class.reltuples;
+-- -1 before the first ANALYZE).
+function pg:row_counts_sql()
+  return "SELECT c.relname AS name, c.reltuples::bigint AS estimate FROM pg_class c " ..
+         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() " ..
+         "AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+end
+
 return pg
