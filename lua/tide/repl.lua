@@ -32,11 +32,6 @@ local SHOW_ENTRIES, SHOW_DEPTH = 200, 3
 -- The error the Ctrl-C hook raises inside a running Lua chunk (src/repl.c).
 local INTERRUPTED = "interrupted"
 
--- The backend's catalog hooks (tide.dialect.*).
-local function dialect_of(db)
-  return require("tide.dialect." .. db.backend)
-end
-
 -- Bytes that are not UTF-8 as \xHH, so they cannot garble the terminal.
 local function hex_bytes(s)
   return (s:gsub("[\128-\255]", function(c) return ("\\x%02x"):format(c:byte()) end))
@@ -286,7 +281,7 @@ end
 local function cmd_dt(st)
   local rows = {}
   local estimates = {}
-  local sql = dialect_of(st.db):row_counts_sql()
+  local sql = require("tide.dialect").of(st.db):row_counts_sql()
   if sql then
     for _, r in ipairs(st.db:query(sql)) do estimates[r.name] = r.estimate end
   end
