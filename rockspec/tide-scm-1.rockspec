@@ -27,6 +27,7 @@ build = {
     },
     ["tide"] = "lua/tide/init.lua",
     ["tide.cli"] = "lua/tide/cli.lua",
+    ["tide.cli_help"] = "lua/tide/cli_help.lua",
     ["tide.ddl"] = "lua/tide/ddl.lua",
     ["tide.history"] = "lua/tide/history.lua",
     ["tide.plan"] = "lua/tide/plan.lua",
