@@ -3,6 +3,7 @@
 #   make test       the whole suite: deps, database servers, specs, sanitizers
 #   make bench      benchmarks under bench/
 #   make lint       luacheck
+#   make docs       regenerate docs/migrations.md and docs/cli.md
 CC      ?= cc
 LUA     ?= lua5.4
 PKGS    := lua5.4 sqlite3 libpq
@@ -49,7 +50,11 @@ bench: all
 lint:
 	luacheck lua spec bench scripts
 
+# Generated from tide itself; spec/docs_spec.lua checks they are current.
+docs: all
+	$(BUILD)/tide run scripts/gen_docs.lua docs
+
 clean:
 	rm -rf build
 
-.PHONY: all test spec bench lint clean
+.PHONY: all test spec bench lint docs clean
