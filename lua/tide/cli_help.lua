@@ -63,7 +63,8 @@ interrupted migration is resumed after its last completed step.
   --allow-out-of-order    apply a pending migration that comes before an
                           applied one
 
---json: {url, backend, applied: [{name, status, duration_ms}]}.
+--json: {url, backend, applied: [{name, direction, status, duration_ms, message}],
+error} (error only when it failed; what ran until then is listed).
 
 Examples:
   tide up
@@ -79,7 +80,8 @@ Rolls back applied migrations, newest first, with their down functions.
   --to NAME     every applied migration after NAME (NAME stays applied)
   --sql         print the SQL instead of running it (read-only)
 
---json: {url, backend, rolled_back: [{name, status, duration_ms}]}.
+--json: {url, backend, rolled_back: [{name, direction, status, duration_ms, message}],
+error} (error only when it failed; what ran until then is listed).
 
 Examples:
   tide down
@@ -131,7 +133,7 @@ Example:
 Records every migration up to NAME as applied without running it: for
 adopting a database whose schema already has them.
 
---json: {url, backend, stamped: [{name, status}]}.
+--json: {url, backend, stamped: [{name, direction, status, message}]}.
 
 Example:
   tide stamp create_widget]],
