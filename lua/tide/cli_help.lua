@@ -17,12 +17,12 @@ help.EXIT_CODES = {
 
 --- Global options, taken anywhere on the command line.
 help.GLOBAL_OPTIONS = {
-  { "--url URL", "database (else $TIDE_URL, else `url` in ./tide.lua, else sqlite:tide.db)" },
-  { "--dir DIR", "migrations folder (else `dir` in ./tide.lua, else ./migrations)" },
-  { "--json", "machine-readable output on stdout (a usage error for run, repl, help)" },
-  { "--lock-timeout SECONDS", "how long to wait for another runner, 0 to 86400 (default 30)" },
-  { "-q, --quiet", "print nothing on success (errors still go to stderr)" },
-  { "-v, --verbose", "after up, down and stamp: one line per migration run, with its time, on stderr" },
+  { "--url URL", "database (else $TIDE_URL, else url in ./tide.lua, else sqlite:tide.db)" },
+  { "--dir DIR", "migrations folder (else dir in ./tide.lua, else ./migrations)" },
+  { "--json", "JSON on stdout (a usage error for run, repl and help)" },
+  { "--lock-timeout SECONDS", "wait for another runner, 0 to 86400 (default 30)" },
+  { "-q, --quiet", "print nothing but errors" },
+  { "-v, --verbose", "each migration run and its time, on stderr (up, down, stamp)" },
   { "--version", "print the version" },
   { "-h, --help", "usage, or the help of the command it follows" },
 }
