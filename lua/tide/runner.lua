@@ -159,8 +159,11 @@ end
 -- table whose __tostring fails, must still be recorded as a failure.
 local function failure_note(e)
   if type(e) == "string" then return e end
-  local ok, s = pcall(tostring, e)
-  if ok and type(s) == "string" and not s:match("^table: 0x") then return s end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then     -- tide errors, and errors made like them
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
   return ("raised a non-string error (%s)"):format(type(e))
 end
 

@@ -193,6 +193,11 @@ h.each_backend(describe, it, function(b)
   it("a migration raising a table whose __tostring fails", function()
     refused({ "up" }, 1, "migration b raised a non-string error (table)", with_b(b_with(
       'error(setmetatable({}, {__tostring = function() error("x") end}))')), true)
+    -- the history records the failure too, not a migration left running
+    local db = core.open(url)
+    local last = db:query("SELECT name, status, message FROM tide_history ORDER BY id DESC")[1]
+    db:close()
+    assert.same({ name = "b", status = "failed", message = "raised a non-string error (table)" }, last)
   end)
 
   it("a migration raising after DDL: rolled back, or (MariaDB) interrupted at its step", function()
