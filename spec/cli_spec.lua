@@ -58,6 +58,24 @@ describe("tide binary", function()
     assert.equal("", out .. err)
   end)
 
+  it("read-only commands work on a SQLite file a killed writer left with a hot journal", function()
+    local path = h.tmpname(".db")
+    local _, code = h.run_lua(([[
+      local db = require("tide.core").open("sqlite:%s")
+      db:exec("PRAGMA cache_size = 10")
+      db:exec("CREATE TABLE t (x TEXT)")
+      db:begin()
+      for _ = 1, 20000 do db:exec("INSERT INTO t VALUES (?)", ("x"):rep(100)) end
+      os.exit(0, false)          -- no rollback, no close: the journal stays
+    ]]):format(path))
+    assert.equal(0, code)
+    assert.truthy(io.open(path .. "-journal"), "expected a hot journal")
+    local out, err
+    out, err, code = h.run_tide({ "inspect", "sqlite:" .. path })
+    assert.equal(0, code, err)
+    assert.matches(": 1 table\n", out)
+  end)
+
   it("validate reports every broken file, and as JSON", function()
     local dir = h.tmpname(".mig")
     os.execute("mkdir -p " .. dir)

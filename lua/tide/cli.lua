@@ -99,8 +99,10 @@ local function looks_like_url(s)
 end
 
 -- Opens url for a command that only reads. A SQLite file must exist (it is
--- never created by a typo) and is opened read-only unless the URL gives a
--- mode. Returns the connection and the URL to show.
+-- never created by a typo): it is opened with mode=rw unless the URL gives a
+-- mode; not mode=ro, which cannot roll back the journal a killed runner
+-- left, so status would fail exactly when it is needed. Returns the
+-- connection and the URL to show.
 local function open_readonly(url)
   local u = core.parse_url(url)
   if u.scheme ~= "sqlite" or u.database == ":memory:" then
@@ -113,7 +115,7 @@ local function open_readonly(url)
   end
   f:close()
   if url:find("[?&]mode=") then return tide.open(url), url end
-  return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=ro"), url
+  return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=rw"), url
 end
 
 -- ---- inspect ----------------------------------------------------------
