@@ -5,6 +5,7 @@
 #   make bench      benchmarks under bench/
 #   make lint       luacheck
 #   make fuzz       libFuzzer harnesses under fuzz/, FUZZ_SECONDS each (clang)
+#   make docs       regenerate docs/migrations.md and docs/cli.md
 CC      ?= cc
 LUA     ?= lua5.4
 PKGS    := lua5.4 sqlite3 libpq
@@ -89,7 +90,18 @@ fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
 	  fi; \
 	done
 
+# What the rockspec installs (luarocks passes LUADIR and LIBDIR).
+rock-install: module
+	@test -n "$(LUADIR)" && test -n "$(LIBDIR)" || { echo "rock-install: LUADIR and LIBDIR are luarocks'"; exit 2; }
+	mkdir -p $(LIBDIR)/tide
+	cp $(BUILD)/lib/tide/core.so $(LIBDIR)/tide/core.so
+	cd lua && for f in $$(find tide -name '*.lua'); do mkdir -p $(LUADIR)/$$(dirname $$f) && cp $$f $(LUADIR)/$$f; done
+
+# Generated from tide itself; spec/docs_spec.lua checks they are current.
+docs: all
+	$(BUILD)/tide run scripts/gen_docs.lua docs
+
 clean:
 	rm -rf build
 
-.PHONY: all module test spec bench lint clean fuzz
+.PHONY: all module rock-install test spec bench lint docs clean fuzz

@@ -22,6 +22,83 @@ describe("tide binary", function()
     end
   end)
 
+  it("help COMMAND prints that command's help, the same as COMMAND --help", function()
+    local help = require "tide.cli_help"
+    for _, name in ipairs(help.ORDER) do
+      local out, err, code = h.run_tide({ "help", name })
+      assert.equal(0, code, err)
+      assert.equal(help.command(name) .. "\n", out)
+      assert.matches("^usage: tide " .. name, out)
+    end
+    assert.equal(h.run_tide({ "help", "down" }), (h.run_tide({ "down", "--help" })))
+    local out, _, code = h.run_tide({ "help" })
+    assert.equal(0, code)
+    assert.equal(help.usage() .. "\n", out)
+    local err
+    out, err, code = h.run_tide({ "help", "nosuch" })
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.equal('tide: help: unknown command "nosuch" (see tide --help)\n', err)
+  end)
+
+  it("-v reports each migration run on stderr; -q prints nothing", function()
+    local dir = h.tmpname(".mig")
+    local url = "sqlite:" .. h.tmpname(".db")
+    assert.equal(0, select(3, h.run_tide({ "--dir", dir, "new", "first" })))
+    local out, err, code = h.run_tide({ "--url", url, "--dir", dir, "-v", "up" })
+    assert.equal(0, code, err)
+    assert.equal("applied 1 migration\n", out)
+    assert.matches("\nfirst: up applied in %d+ ms\n$", err)
+    out, err, code = h.run_tide({ "--url", url, "--dir", dir, "-v", "down" })
+    assert.equal(0, code, err)
+    assert.equal("rolled back 1 migration\n", out)
+    assert.matches("\nfirst: down applied in %d+ ms\n$", err)
+    out, err, code = h.run_tide({ "--url", url, "--dir", dir, "-q", "up" })
+    assert.equal(0, code, err)
+    assert.equal("", out .. err)
+  end)
+
+  it("read-only commands work on a SQLite file a killed writer left with a hot journal", function()
+    local path = h.tmpname(".db")
+    local _, code = h.run_lua(([[
+      local db = require("tide.core").open("sqlite:%s")
+      db:exec("PRAGMA cache_size = 10")
+      db:exec("CREATE TABLE t (x TEXT)")
+      db:begin()
+      for _ = 1, 20000 do db:exec("INSERT INTO t VALUES (?)", ("x"):rep(100)) end
+      os.exit(0, false)          -- no rollback, no close: the journal stays
+    ]]):format(path))
+    assert.equal(0, code)
+    assert.truthy(io.open(path .. "-journal"), "expected a hot journal")
+    local out, err
+    out, err, code = h.run_tide({ "inspect", "sqlite:" .. path })
+    assert.equal(0, code, err)
+    assert.matches(": 1 table\n", out)
+  end)
+
+  it("validate reports every broken file, and as JSON", function()
+    local dir = h.tmpname(".mig")
+    os.execute("mkdir -p " .. dir)
+    for name, src in pairs({ a = "return 1\n", b = "return {\n", c = "return { up = function() end }\n" }) do
+      local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+      f:write(src)
+      f:close()
+    end
+    local f = assert(io.open(dir .. "/tide.plan", "w"))
+    f:write("a\nb\nc\n")
+    f:close()
+    local out, err, code = h.run_tide({ "--dir", dir, "validate" })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches("^tide: [^\n]*a%.lua: must return a table[^\n]*\ntide: [^\n]*b%.lua:2: [^\n]*\n$", err)
+    out, err, code = h.run_tide({ "--dir", dir, "--json", "validate" })
+    assert.equal(1, code, err)
+    assert.matches('"problems":%[{"message":"[^"]*a%.lua: must return a table[^"]*","name":"a"},' ..
+                   '{"message":"[^"]*b%.lua:2:[^"]*","name":"b"}%]', out)
+    assert.matches('"valid":false', out)
+    assert.matches('"name":"c"', out)
+  end)
+
   it("runs from any directory without LUA_PATH", function()
     local out, _, code = h.run_tide({ "--version" },
                                     { cwd = "/", env = { LUA_PATH = ";;", LUA_CPATH = ";;" } })
@@ -126,8 +203,7 @@ describe("tide binary", function()
       out, err, code = h.run_tide({ "inspect", "sqlite:/no/such/dir/x.db" })
       assert.equal("", out)
       assert.equal(1, code)
-      assert.equal('tide: connection: cannot open sqlite:/no/such/dir/x.db: directory ' ..
-                   '"/no/such/dir" does not exist\n', err)
+      assert.equal("tide: connection: no database at /no/such/dir/x.db (sqlite:/no/such/dir/x.db)\n", err)
     end)
   end)
 end)

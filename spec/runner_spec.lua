@@ -302,6 +302,7 @@ h.each_backend(describe, it, function(b)
 
   it("--sql prints the SQL and touches nothing", function()
     local dir = folder({ table_mig("a", "ta") })
+    core.open(url):close()             -- read-only commands never create a SQLite file
     local out, err, code = tide({ "--dir", dir, "up", "--sql" })
     assert.equal(0, code, err)
     assert.matches("%-%- up a\nCREATE TABLE", out)
@@ -345,6 +346,7 @@ describe("configuration", function()
     local out, err, code = h.run_tide({ "new", "first" }, { cwd = cwd })
     assert.equal(0, code, err)
     assert.matches("db/first.lua", out)
+    core.open("sqlite:" .. cwd .. "/app.db"):close()    -- status never creates it
     out, err, code = h.run_tide({ "status" }, { cwd = cwd })
     assert.equal(3, code, err)
     assert.matches("sqlite:" .. cwd:gsub("%p", "%%%0") .. "/app.db", out)

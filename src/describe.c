@@ -1,6 +1,6 @@
 /*
  * describe.c -- builders every driver uses to turn catalog rows into table
- * descriptions (DESIGN.md, "Table description"). Drivers run a fixed number
+ * descriptions (docs/DESIGN.md, "Table description"). Drivers run a fixed number
  * of catalog queries ordered by table (and constraint), and feed each row
  * through these, so the shape of a description is defined in one place.
  */

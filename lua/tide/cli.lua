@@ -6,37 +6,6 @@ local ui = require "tide.ui"
 
 local cli = {}
 
-local USAGE = [[
-usage: tide [--url URL] [--dir DIR] [--json] [-q|-v] COMMAND [ARGS]
-
-commands:
-  status                  applied, pending and problems (exit 0 up to date,
-                          3 pending, 4 needs attention)
-  up [--to NAME] [--sql] [--single-transaction] [--allow-out-of-order]
-                          apply pending migrations (--sql: print, touch nothing)
-  down [--to NAME | --steps N] [--sql]
-                          roll back the last migration (or more)
-  new NAME                write migrations/NAME.lua and add it to the plan
-  history                 every recorded event
-  validate                check the plan and every file (no database)
-  stamp NAME              record migrations up to NAME as applied, unrun
-  resolve NAME --applied|--rolled-back
-                          settle an interrupted migration by hand
-  accept NAME             record the edited file of an applied migration
-  inspect [URL] [TABLE]   the schema, or one table: columns, keys, indexes
-  run FILE [ARGS]         run a Lua script with `tide` and `url` set
-  repl [URL]              a Lua/SQL prompt with `db` connected (\\help inside)
-  help                    this text
-
-options:
-  --url URL     database (else $TIDE_URL, else tide.lua, else sqlite:tide.db)
-  --dir DIR     migrations folder (default ./migrations)
-  --json        machine-readable output (status, history, inspect)
-  --lock-timeout SECONDS  how long to wait for another runner (default 30)
-  -q, -v        quieter, more verbose
-  --version     print the version
-  -h, --help    this text]]
-
 local EXIT = { ok = 0, error = 1, usage = 2, pending = 3, attention = 4 }
 cli.EXIT = EXIT
 
@@ -104,14 +73,49 @@ local function options(cmd, args, spec)
   return opts, rest
 end
 
-local function positive(cmd, opt, v)
+-- A count option (--steps): a whole number, at least 1.
+local function count(cmd, opt, v)
   local n = math.tointeger(tonumber(v))
-  if not n or n < 0 then usage_error(("%s: %s must be a whole number, got %q"):format(cmd, opt, v)) end
+  if not n or n < 1 then
+    usage_error(("%s: %s must be a whole number of at least 1, got %q"):format(cmd, opt, v))
+  end
   return n
+end
+
+-- The longest lock wait the drivers accept, in seconds (a day).
+local MAX_LOCK_TIMEOUT = 86400
+
+-- --lock-timeout: seconds (fractions allowed), 0 to a day; returns milliseconds.
+local function lock_timeout_ms(v)
+  local n = v:match("^%d*%.?%d*$") and tonumber(v)
+  if not n or n > MAX_LOCK_TIMEOUT then
+    usage_error(("--lock-timeout must be seconds from 0 to %d, got %q"):format(MAX_LOCK_TIMEOUT, v))
+  end
+  return math.floor(n * 1000)
 end
 
 local function looks_like_url(s)
   return s ~= nil and s:match("^%a[%w+.-]*:") ~= nil
+end
+
+-- Opens url for a command that only reads. A SQLite file must exist (it is
+-- never created by a typo): it is opened with mode=rw unless the URL gives a
+-- mode; not mode=ro, which cannot roll back the journal a killed runner
+-- left, so status would fail exactly when it is needed. Returns the
+-- connection and the URL to show.
+local function open_readonly(url)
+  local u = core.parse_url(url)
+  if u.scheme ~= "sqlite" or u.database == ":memory:" then
+    local db = tide.open(url)
+    return db, db.url
+  end
+  local f = io.open(u.database, "rb")
+  if not f then
+    error(core.error { class = "connection", message = ("no database at %s (%s)"):format(u.database, url) }, 0)
+  end
+  f:close()
+  if url:find("[?&]mode=") then return tide.open(url), url end
+  return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=rw"), url
 end
 
 -- ---- inspect ----------------------------------------------------------
@@ -128,7 +132,7 @@ local function cmd_inspect(ctx, args)
   local url, tname
   if looks_like_url(args[1]) then url, tname = args[1], args[2] else tname = args[1] end
   if args[3] or (not url and args[2]) then usage_error("inspect: too many arguments") end
-  local db <close> = tide.open(url or resolve_url(ctx))
+  local db <close>, shown = open_readonly(url or resolve_url(ctx))
   if tname then
     local d = db:describe(tname)
     if ctx.json then
@@ -147,7 +151,7 @@ local function cmd_inspect(ctx, args)
     out(ctx, ui.json({ backend = db.backend, tables = s }))
     return EXIT.ok
   end
-  local parts = { ("%s (%s): %d table%s"):format(db.url, db.backend, #names,
+  local parts = { ("%s (%s): %d table%s"):format(shown, db.backend, #names,
                                                    #names == 1 and "" or "s") }
   for _, n in ipairs(names) do parts[#parts + 1] = "\n" .. ui.describe_table(s[n]) end
   out(ctx, table.concat(parts, "\n"))
@@ -172,22 +176,66 @@ end
 
 local plan = require "tide.plan"
 local runner = require "tide.runner"
+local history = require "tide.history"
 
+local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
+
+-- The runner's options. Its log lines also tell which migration is running,
+-- so that an error without a message can still name it.
 local function runner_opts(ctx, o)
-  return { lock_timeout_ms = ctx.lock_timeout and positive("tide", "--lock-timeout", ctx.lock_timeout) * 1000,
-           log = not ctx.quiet and function(msg) io.stderr:write(msg, "\n") end or nil,
-           to = o.to, steps = o.steps and positive("down", "--steps", o.steps),
+  return { lock_timeout_ms = ctx.lock_timeout_ms,
+           log = function(msg)
+             ctx.running = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$") or ctx.running
+             if not ctx.quiet then io.stderr:write(msg, "\n") end
+           end,
+           to = o.to, steps = o.steps and count("down", "--steps", o.steps),
            allow_out_of_order = o.allow_out_of_order, single_transaction = o.single_transaction }
 end
 
--- The exit code of `status`: 4 needs attention, 3 pending, 0 up to date.
+-- The id of the newest history event (0 if none): what a run adds comes after.
+local function last_event_id(db)
+  local events = history.events(db)
+  return #events > 0 and events[#events].id or 0
+end
+
+-- Runs fn (a runner call) and reports the history events it added: on
+-- stderr with -v, as JSON under `key` with --json. Returns fn's result;
+-- its error is raised again after the report.
+local function reported(ctx, db, shown, key, fn)
+  local since = last_event_id(db)
+  local ok, res = pcall(fn)
+  local events = {}
+  local okh, all = pcall(history.events, db)
+  for _, e in ipairs(okh and all or {}) do
+    if e.id > since then
+      events[#events + 1] = { name = e.name, direction = e.direction, status = e.status,
+                              duration_ms = e.duration_ms, message = e.message }
+    end
+  end
+  if ctx.verbose then
+    for _, e in ipairs(events) do
+      io.stderr:write(("%s: %s %s%s\n"):format(e.name, e.direction, e.status,
+                                               e.duration_ms and (" in " .. e.duration_ms .. " ms") or ""))
+    end
+  end
+  if ctx.json then
+    out(ctx, ui.json({ url = shown, backend = db.backend, [key] = events,
+                       error = not ok and cli.error_message(res, ctx) or nil }))
+  end
+  if not ok then error(res, 0) end
+  return res
+end
+
+-- Exit code of a status: problems first, then pending migrations.
 local function status_code(st)
   if #st.problems > 0 then return EXIT.attention end
-  for _, s in ipairs(st.entries) do if s.state ~= "applied" then return EXIT.pending end end
+  for _, s in ipairs(st.entries) do
+    if s.state ~= "applied" then return EXIT.pending end
+  end
   return EXIT.ok
 end
 
-local function status_report(ctx, st, db)
+local function status_report(ctx, st, db, shown)
   if ctx.json then
     local migrations = {}
     for _, s in ipairs(st.entries) do
@@ -199,7 +247,7 @@ local function status_report(ctx, st, db)
     for _, p in ipairs(st.problems) do
       problems[#problems + 1] = { kind = p.kind, name = p.name, message = p.message }
     end
-    out(ctx, ui.json({ url = db.url, backend = db.backend, code = status_code(st), migrations = migrations,
+    out(ctx, ui.json({ url = shown, backend = db.backend, code = status_code(st), migrations = migrations,
                        problems = problems }))
     return
   end
@@ -212,8 +260,8 @@ local function status_report(ctx, st, db)
   end
   local pending = 0
   for _, s in ipairs(st.entries) do if s.state ~= "applied" then pending = pending + 1 end end
-  local lines = { ("%s (%s): %d migration%s, %d applied, %d pending"):format(db.url, db.backend,
-    #st.entries, #st.entries == 1 and "" or "s", #st.entries - pending, pending) }
+  local lines = { ("%s (%s): %s, %d applied, %d pending"):format(shown, db.backend,
+    plural(#st.entries, "migration"), #st.entries - pending, pending) }
   if #rows > 0 then lines[#lines + 1] = ui.table({ "migration", "state", "applied at" }, rows, { indent = "  " }) end
   for _, p in ipairs(st.problems) do lines[#lines + 1] = ui.colour("red", "problem: ") .. p.message end
   out(ctx, table.concat(lines, "\n"))
@@ -223,24 +271,31 @@ local function cmd_status(ctx, args)
   local _, rest = options("status", args, {})
   if #rest > 0 then usage_error("status: takes no arguments") end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = tide.open(resolve_url(ctx))
+  local db <close>, shown = open_readonly(resolve_url(ctx))
   local st = runner.status(db, p)
-  status_report(ctx, st, db)
+  status_report(ctx, st, db, shown)
   return status_code(st)
+end
+
+-- up --sql / down --sql: what would run, touching nothing.
+local function print_sql(ctx, direction, o, ro)
+  if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
+  local p = plan.load(resolve_dir(ctx))
+  local db <close> = open_readonly(resolve_url(ctx))
+  out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
+  return EXIT.ok
 end
 
 local function cmd_up(ctx, args)
   local o, rest = options("up", args, { ["--to"] = "value", ["--sql"] = "flag",
     ["--single-transaction"] = "flag", ["--allow-out-of-order"] = "flag" })
   if #rest > 0 then usage_error("up: unexpected " .. rest[1]) end
+  if o.sql then return print_sql(ctx, "up", o) end
+  local ro = runner_opts(ctx, o)
   local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  if o.sql then
-    out(ctx, table.concat(runner.sql(db, p, "up", { to = o.to }), "\n"))
-    return EXIT.ok
-  end
-  local n = runner.up(db, p, runner_opts(ctx, o))
-  out(ctx, n == 0 and "up to date" or ("applied %d migration%s"):format(n, n == 1 and "" or "s"))
+  local n = reported(ctx, db, db.url, "applied", function() return runner.up(db, p, ro) end)
+  if not ctx.json then out(ctx, n == 0 and "up to date" or ("applied " .. plural(n, "migration"))) end
   return EXIT.ok
 end
 
@@ -248,15 +303,12 @@ local function cmd_down(ctx, args)
   local o, rest = options("down", args, { ["--to"] = "value", ["--steps"] = "value", ["--sql"] = "flag" })
   if #rest > 0 then usage_error("down: unexpected " .. rest[1]) end
   if o.to and o.steps then usage_error("down: give --to or --steps, not both") end
+  local ro = runner_opts(ctx, o)
+  if o.sql then return print_sql(ctx, "down", o, ro) end
   local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  local ro = runner_opts(ctx, o)
-  if o.sql then
-    out(ctx, table.concat(runner.sql(db, p, "down", ro), "\n"))
-    return EXIT.ok
-  end
-  local n = runner.down(db, p, ro)
-  out(ctx, ("rolled back %d migration%s"):format(n, n == 1 and "" or "s"))
+  local n = reported(ctx, db, db.url, "rolled_back", function() return runner.down(db, p, ro) end)
+  if not ctx.json then out(ctx, "rolled back " .. plural(n, "migration")) end
   return EXIT.ok
 end
 
@@ -268,25 +320,44 @@ end
 
 local function cmd_new(ctx, args)
   local name = one_name("new", args)
-  out(ctx, "created " .. plan.new(resolve_dir(ctx), name))
+  local file = plan.new(resolve_dir(ctx), name)
+  out(ctx, ctx.json and ui.json({ created = file }) or ("created " .. file))
   return EXIT.ok
 end
 
+-- Every problem of the plan and its files, instead of only the first.
 local function cmd_validate(ctx, args)
   local _, rest = options("validate", args, {})
   if #rest > 0 then usage_error("validate: takes no arguments") end
-  local p = plan.validate(resolve_dir(ctx))
-  out(ctx, ("%s: %d migration%s, all valid"):format(p.dir, #p.entries, #p.entries == 1 and "" or "s"))
-  return EXIT.ok
+  local dir = resolve_dir(ctx)
+  local migrations, problems = {}, {}
+  local ok, p = pcall(plan.load, dir)
+  if not ok then
+    problems[1] = { message = cli.error_message(p, ctx) }
+  else
+    for _, e in ipairs(p.entries) do
+      migrations[#migrations + 1] = { name = e.name, file = e.file, checksum = e.checksum }
+      local cok, cerr = pcall(plan.compile, e)
+      if not cok then problems[#problems + 1] = { name = e.name, message = cli.error_message(cerr, ctx) } end
+    end
+  end
+  if ctx.json then
+    out(ctx, ui.json({ dir = dir, valid = #problems == 0, migrations = migrations, problems = problems }))
+  elseif #problems == 0 then
+    out(ctx, ("%s: %s, all valid"):format(dir, plural(#migrations, "migration")))
+  else
+    for _, pr in ipairs(problems) do io.stderr:write("tide: ", pr.message, "\n") end
+  end
+  return #problems == 0 and EXIT.ok or EXIT.error
 end
 
 local function cmd_history(ctx, args)
   local _, rest = options("history", args, {})
   if #rest > 0 then usage_error("history: takes no arguments") end
-  local db <close> = tide.open(resolve_url(ctx))
-  local events = require("tide.history").events(db)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local events = history.events(db)
   if ctx.json then
-    out(ctx, ui.json({ url = db.url, events = events }))
+    out(ctx, ui.json({ url = shown, events = events }))
     return EXIT.ok
   end
   local rows = {}
@@ -302,9 +373,11 @@ end
 
 local function cmd_stamp(ctx, args)
   local name = one_name("stamp", args)
+  local ro = runner_opts(ctx, {})
+  local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  local n = runner.stamp(db, plan.load(resolve_dir(ctx)), name, runner_opts(ctx, {}))
-  out(ctx, ("stamped %d migration%s as applied"):format(n, n == 1 and "" or "s"))
+  local n = reported(ctx, db, db.url, "stamped", function() return runner.stamp(db, p, name, ro) end)
+  if not ctx.json then out(ctx, ("stamped %s as applied"):format(plural(n, "migration"))) end
   return EXIT.ok
 end
 
@@ -313,18 +386,23 @@ local function cmd_resolve(ctx, args)
   if (o.applied and o.rolled_back) or not (o.applied or o.rolled_back) then
     usage_error("resolve: give --applied or --rolled-back")
   end
+  local ro = runner_opts(ctx, {})
+  local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  runner.resolve(db, plan.load(resolve_dir(ctx)), name, o.applied and "applied" or "rolled_back",
-                 runner_opts(ctx, {}))
-  out(ctx, ("%s resolved as %s"):format(name, o.applied and "applied" or "rolled back"))
+  local as = o.applied and "applied" or "rolled_back"
+  runner.resolve(db, p, name, as, ro)
+  out(ctx, ctx.json and ui.json({ name = name, resolved_as = as })
+           or ("%s resolved as %s"):format(name, o.applied and "applied" or "rolled back"))
   return EXIT.ok
 end
 
 local function cmd_accept(ctx, args)
   local name = one_name("accept", args)
+  local ro = runner_opts(ctx, {})
+  local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  runner.accept(db, plan.load(resolve_dir(ctx)), name, runner_opts(ctx, {}))
-  out(ctx, name .. ": the edited file is accepted")
+  runner.accept(db, p, name, ro)
+  out(ctx, ctx.json and ui.json({ name = name, accepted = true }) or (name .. ": the edited file is accepted"))
   return EXIT.ok
 end
 
@@ -336,17 +414,33 @@ local function cmd_repl(ctx, args)
   return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
 end
 
+-- tide help [COMMAND]
+local function cmd_help(ctx, args)
+  local help = require "tide.cli_help"
+  if #args > 1 then usage_error("help: takes at most one COMMAND") end
+  if not args[1] then out(ctx, help.usage()) return EXIT.ok end
+  local text = help.command(args[1])
+  if not text then usage_error(("help: unknown command %q"):format(args[1])) end
+  out(ctx, text)
+  return EXIT.ok
+end
+
 local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
   inspect = cmd_inspect,
   run = cmd_run,
   repl = cmd_repl,
-  help = function(ctx) out(ctx, USAGE) return EXIT.ok end,
+  help = cmd_help,
 }
 
+-- Commands with a JSON output; --json with any other is a usage error.
+local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
+               stamp = true, resolve = true, accept = true, inspect = true }
+
 -- Takes the global options from anywhere in argv; the first other word is
--- the command, the rest (command options included) its arguments.
+-- the command, the rest (command options included) its arguments. -h after
+-- a command asks for that command's help.
 local function parse(argv)
   local ctx, rest, cmd = {}, {}, nil
   local i = 1
@@ -364,13 +458,15 @@ local function parse(argv)
     elseif a == "--json" then ctx.json = true
     elseif a == "-q" or a == "--quiet" then ctx.quiet = true
     elseif a == "-v" or a == "--verbose" then ctx.verbose = true
-    elseif a == "-h" or a == "--help" then return ctx, "help", {}
+    elseif a == "-h" or a == "--help" then return ctx, "help", { COMMANDS[cmd] and cmd or nil }
     elseif a == "--version" then return ctx, "version", {}
     elseif not cmd and a:sub(1, 1) == "-" then usage_error("unknown option " .. a)
     elseif not cmd then cmd = a
     else rest[#rest + 1] = a end
     i = i + 1
   end
+  if ctx.quiet and ctx.verbose then usage_error("-q and -v contradict each other") end
+  if ctx.lock_timeout then ctx.lock_timeout_ms = lock_timeout_ms(ctx.lock_timeout) end
   return ctx, cmd, rest
 end
 
@@ -381,11 +477,34 @@ function no_options(cmd, args)
   end
 end
 
+-- What to call a value raised that is not a string or a tide error.
+local function describe_raised(e, ctx)
+  if type(e) == "table" or type(e) == "userdata" then
+    local mt = getmetatable(e)
+    if type(mt) == "table" and mt.__tostring then
+      local ok, s = pcall(tostring, e)
+      if ok and type(s) == "string" then return s end
+    end
+  end
+  local who = ctx and ctx.running and ("migration " .. ctx.running) or "something"
+  return ("%s raised a non-string error (%s)"):format(who, type(e))
+end
+
+--- One line for an error value of any type: a string, a tide error, or
+-- anything a migration raised (nil, a table, a table whose __tostring fails).
+function cli.error_message(e, ctx)
+  if type(e) == "string" then return e end
+  if core.is_error(e) then return tostring(e) end
+  return describe_raised(e, ctx)
+end
+
 --- Runs the command line `argv` (without the program name); returns the
 -- exit code. Errors are printed as one line on stderr.
 function cli.main(argv)
+  local ctx = {}
   local ok, code = xpcall(function()
-    local ctx, cmd, args = parse(argv)
+    local cmd, args
+    ctx, cmd, args = parse(argv)
     if cmd == "version" then
       io.stdout:write("tide ", core.version, "\n")
       return EXIT.ok
@@ -393,18 +512,20 @@ function cli.main(argv)
     if not cmd then usage_error("no command given") end
     local fn = COMMANDS[cmd]
     if not fn then usage_error(("unknown command %q"):format(cmd)) end
+    if ctx.json and not JSON[cmd] then usage_error(("--json: %s has no JSON output"):format(cmd)) end
     return fn(ctx, args)
   end, function(e)
-    if type(e) == "table" then return e end
-    return debug.traceback(tostring(e), 2)
+    if type(e) == "table" and getmetatable(e) and rawget(e, "usage") then return e end
+    if type(e) == "string" and os.getenv("TIDE_DEBUG") then return debug.traceback(e, 2) end
+    return { raised = e }
   end)
   if ok then return code or EXIT.ok end
-  if type(code) == "table" and code.usage then
+  if code.usage then
     io.stderr:write("tide: ", code.usage, " (see tide --help)\n")
     return EXIT.usage
   end
-  local msg = tostring(code)
-  if os.getenv("TIDE_DEBUG") == nil and type(code) == "string" then
+  local msg = type(code) == "string" and code or cli.error_message(code.raised, ctx)
+  if os.getenv("TIDE_DEBUG") == nil then
     msg = msg:match("^[^\n]*")             -- one line; the traceback with TIDE_DEBUG=1
   end
   io.stderr:write("tide: ", msg, "\n")

@@ -183,6 +183,18 @@ local function took_effect(db, name, latest)
   end
 end
 
+-- The history note for what a migration raised: anything, even nil or a
+-- table whose __tostring fails, must still be recorded as a failure.
+local function failure_note(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then     -- tide errors, and errors made like them
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return ("raised a non-string error (%s)"):format(type(e))
+end
+
 -- Applies (direction "up") or rolls back ("down") one migration. opts.model
 -- is the schema model kept across a run; dropped when it may be stale.
 local function run_one(db, e, direction, latest, opts)
@@ -208,7 +220,7 @@ local function run_one(db, e, direction, latest, opts)
     end })
     if raw or not ok then opts.model = nil end
     if not ok then
-      ev.status, ev.message, ev.duration_ms = "failed", tostring(res), core.now_ms() - t0
+      ev.status, ev.message, ev.duration_ms = "failed", failure_note(res), core.now_ms() - t0
       if not db:in_transaction() then history.add(db, ev) end
       error(res, 0)
     end
@@ -255,7 +267,7 @@ local function run_one(db, e, direction, latest, opts)
   if ok then
     history.update(db, id, { status = "applied", steps = count, duration_ms = core.now_ms() - t0 })
   else
-    history.update(db, id, { status = "failed", message = tostring(res), duration_ms = core.now_ms() - t0 })
+    history.update(db, id, { status = "failed", message = failure_note(res), duration_ms = core.now_ms() - t0 })
     error(res, 0)
   end
 end

@@ -1,7 +1,7 @@
 --- tide.schema: the canonical, backend-independent form of table
 -- descriptions, and the diff between two of them.
 --
--- Raw descriptions come from `db:describe` / `db:schema` (see DESIGN.md).
+-- Raw descriptions come from `db:describe` / `db:schema` (see docs/DESIGN.md).
 -- `canonical` maps each backend's types, defaults and naming quirks onto the
 -- portable vocabulary, so that the same schema compares equal everywhere.
 local schema = {}

@@ -1,0 +1,258 @@
+--- tide.cli_help: the help text of the command line, one source for
+-- `tide help [COMMAND]` and docs/cli.md (scripts/gen_docs.lua renders it).
+local help = {}
+
+--- The commands in the order usage and the reference list them.
+help.ORDER = { "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
+               "inspect", "run", "repl", "help" }
+
+--- Exit codes of every command.
+help.EXIT_CODES = {
+  { 0, "success (status: everything in the plan is applied)" },
+  { 1, "error: the database, a migration or the plan failed; one line on stderr" },
+  { 2, "usage error: unknown command or option, bad option value; one line on stderr" },
+  { 3, "status only: migrations are pending" },
+  { 4, "status only: something needs attention (interrupted, edited, out of order, missing)" },
+}
+
+--- Global options, taken anywhere on the command line.
+help.GLOBAL_OPTIONS = {
+  { "--url URL", "database (else $TIDE_URL, else url in ./tide.lua, else sqlite:tide.db)" },
+  { "--dir DIR", "migrations folder (else dir in ./tide.lua, else ./migrations)" },
+  { "--json", "JSON on stdout (a usage error for run, repl and help)" },
+  { "--lock-timeout SECONDS", "wait for another runner, 0 to 86400 (default 30)" },
+  { "-q, --quiet", "print nothing but errors" },
+  { "-v, --verbose", "each migration run and its time, on stderr (up, down, stamp)" },
+  { "--version", "print the version" },
+  { "-h, --help", "usage, or the help of the command it follows" },
+}
+
+--- Per command: synopsis, one-line summary, and the body (options,
+-- what it does, examples), as plain text.
+help.COMMANDS = {
+  status = {
+    synopsis = "tide status",
+    summary = "applied, pending and problems",
+    body = [[
+Lists every migration of the plan with its state (applied, pending,
+interrupted) and the problems found: an applied file edited since, a pending
+migration before an applied one, an applied migration gone from the plan, a
+MariaDB migration interrupted at step k of n. Read-only: a missing SQLite
+database is an error ("no database at PATH"), never created.
+
+Exit codes: 0 up to date, 3 pending, 4 needs attention.
+--json: {url, backend, migrations: [{name, state, checksum, applied_at, step}],
+problems: [{kind, name, message}]}.
+
+Examples:
+  tide status
+  tide --json status | jq '.migrations[] | select(.state != "applied")']],
+  },
+  up = {
+    synopsis = "tide up [--to NAME] [--sql] [--single-transaction] [--allow-out-of-order]",
+    summary = "apply pending migrations",
+    body = [[
+Applies the pending migrations, oldest first, each in its own transaction
+where the backend's DDL is transactional (SQLite, PostgreSQL). On MariaDB an
+interrupted migration is resumed after its last completed step.
+
+  --to NAME               stop after NAME
+  --sql                   print the SQL instead of running it (read-only; a
+                          data step ends the listing of its migration)
+  --single-transaction    everything in one transaction (not on MariaDB)
+  --allow-out-of-order    apply a pending migration that comes before an
+                          applied one
+
+--json: {url, backend, applied: [{name, direction, status, duration_ms, message}],
+error} (error only when it failed; what ran until then is listed).
+
+Examples:
+  tide up
+  tide up --to add_widget_status --sql]],
+  },
+  down = {
+    synopsis = "tide down [--to NAME | --steps N] [--sql]",
+    summary = "roll back the last migration (or more)",
+    body = [[
+Rolls back applied migrations, newest first, with their down functions.
+
+  --steps N     the last N applied migrations (N >= 1, default 1)
+  --to NAME     every applied migration after NAME (NAME stays applied)
+  --sql         print the SQL instead of running it (read-only)
+
+--json: {url, backend, rolled_back: [{name, direction, status, duration_ms, message}],
+error} (error only when it failed; what ran until then is listed).
+
+Examples:
+  tide down
+  tide down --steps 3 --sql]],
+  },
+  new = {
+    synopsis = "tide new NAME",
+    summary = "write migrations/NAME.lua and add it to the plan",
+    body = [[
+Writes a skeleton migration file and appends NAME to tide.plan (creating the
+folder and the plan if needed). NAME: letters, digits, _ . -
+
+--json: {created: PATH}.
+
+Example:
+  tide new add_widget_status]],
+  },
+  history = {
+    synopsis = "tide history",
+    summary = "every recorded event",
+    body = [[
+Every event of tide_history, oldest first: each run, failure, resume, stamp,
+resolve and accept, never overwritten. Read-only.
+
+--json: {url, events: [{id, name, checksum, direction, status, step, steps,
+step_op, started_at, finished_at, duration_ms, who, tide_version, message}]}.
+
+Example:
+  tide history]],
+  },
+  validate = {
+    synopsis = "tide validate",
+    summary = "check the plan and every file (no database)",
+    body = [[
+Reads the plan and compiles every migration file it names: bad or duplicate
+names, missing files, files not in the plan, syntax errors, files not
+returning {up = function(m) ... end}. Needs no database. Every problem is
+reported, one line each; exit 1 if there is any.
+
+--json: {dir, valid, migrations: [{name, file, checksum}], problems: [{name, message}]}.
+
+Example:
+  tide validate]],
+  },
+  stamp = {
+    synopsis = "tide stamp NAME",
+    summary = "record migrations up to NAME as applied, unrun",
+    body = [[
+Records every migration up to NAME as applied without running it: for
+adopting a database whose schema already has them.
+
+--json: {url, backend, stamped: [{name, direction, status, message}]}.
+
+Example:
+  tide stamp create_widget]],
+  },
+  resolve = {
+    synopsis = "tide resolve NAME --applied|--rolled-back",
+    summary = "settle an interrupted migration by hand",
+    body = [[
+A MariaDB migration interrupted at a step tide cannot judge (raw SQL, a data
+step) is settled by hand: check the database, finish or undo the step
+yourself, then record the outcome.
+
+  --applied       the migration is now fully applied
+  --rolled-back   the migration is now fully undone
+
+--json: {name, resolved_as}.
+
+Example:
+  tide resolve widget_backfill --applied]],
+  },
+  accept = {
+    synopsis = "tide accept NAME",
+    summary = "record the edited file of an applied migration",
+    body = [[
+An applied migration whose file changed is a problem (status exit 4, up
+refuses). After checking the edit changes nothing that ran, accept records the
+new checksum.
+
+--json: {name, accepted}.
+
+Example:
+  tide accept create_widget]],
+  },
+  inspect = {
+    synopsis = "tide inspect [URL] [TABLE]",
+    summary = "the schema, or one table: columns, keys, indexes",
+    body = [[
+Every table, or one: columns with portable and raw types, keys, indexes,
+foreign keys and checks. URL defaults to the configured database. Read-only.
+
+--json: {backend, tables: {NAME: description}} or {backend, table: description}.
+
+Examples:
+  tide inspect
+  tide inspect postgres://app@db/app widget --json]],
+  },
+  run = {
+    synopsis = "tide run FILE [ARGS]",
+    summary = "run a Lua script with `tide` and `url` set",
+    body = [[
+Runs a Lua script with the globals `tide` (the library), `url` (the
+configured database) and `arg` (FILE and ARGS). An integer the script returns
+is the exit code. --json is a usage error.
+
+Example:
+  tide run scripts/report.lua 2026-01]],
+  },
+  repl = {
+    synopsis = "tide repl [URL]",
+    summary = "a Lua/SQL prompt with `db` connected",
+    body = [[
+A Lua 5.4 prompt with `db` connected and `tide` loaded; \help inside lists
+its commands (\dt, \d TABLE, \sql, ...). Without a terminal it reads
+standard input. --json is a usage error.
+
+Example:
+  echo '\dt' | tide repl sqlite:app.db]],
+  },
+  help = {
+    synopsis = "tide help [COMMAND]",
+    summary = "this text, or one command's",
+    body = [[
+Without COMMAND, the usage; with it, that command's help (the same text as
+`tide COMMAND --help`). An unknown COMMAND is a usage error.
+
+Example:
+  tide help up]],
+  },
+}
+
+local function column(rows, indent)
+  local w = 0
+  for _, r in ipairs(rows) do w = math.max(w, #tostring(r[1])) end
+  local out = {}
+  for _, r in ipairs(rows) do
+    out[#out + 1] = indent .. tostring(r[1]) .. string.rep(" ", w - #tostring(r[1]) + 2) .. r[2]
+  end
+  return table.concat(out, "\n")
+end
+
+--- The usage text (`tide help`, `tide --help`).
+function help.usage()
+  local cmds = {}
+  for _, name in ipairs(help.ORDER) do
+    local c = help.COMMANDS[name]
+    cmds[#cmds + 1] = { c.synopsis:gsub("^tide ", ""), c.summary }
+  end
+  local lines = { "usage: tide [--url URL] [--dir DIR] [--json] [-q|-v] COMMAND [ARGS]", "",
+                  "commands:" }
+  for _, c in ipairs(cmds) do
+    lines[#lines + 1] = "  " .. c[1]
+    lines[#lines + 1] = "      " .. c[2]
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "options:"
+  lines[#lines + 1] = column(help.GLOBAL_OPTIONS, "  ")
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "exit codes:"
+  lines[#lines + 1] = column(help.EXIT_CODES, "  ")
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "`tide help COMMAND` describes one command."
+  return table.concat(lines, "\n")
+end
+
+--- The help of one command, or nil if there is no such command.
+function help.command(name)
+  local c = help.COMMANDS[name]
+  if not c then return nil end
+  return ("usage: %s\n\n%s.\n\n%s"):format(c.synopsis, c.summary:gsub("^%l", string.upper), c.body)
+end
+
+return help

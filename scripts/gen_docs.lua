@@ -1,0 +1,261 @@
+-- Generates docs/migrations.md (every DSL operation with the SQL each
+-- backend gets, rendered by tide itself) and docs/cli.md (from
+-- tide.cli_help), so neither can drift from the code.
+--   build/tide run scripts/gen_docs.lua OUTDIR        (make docs: OUTDIR = docs)
+-- spec/docs_spec.lua regenerates both and compares them with docs/.
+local tide = require "tide"
+local help = require "tide.cli_help"
+
+local outdir = arg and arg[1]
+if not outdir then
+  io.stderr:write("usage: tide run scripts/gen_docs.lua OUTDIR\n")
+  return 2
+end
+
+local BACKENDS = { { "sqlite", "SQLite" }, { "postgres", "PostgreSQL" }, { "mysql", "MariaDB" } }
+
+-- The tables every example starts from.
+local BASE = [[
+m:create_table("owner", {
+  {"id", "integer", primary_key = true, autoincrement = true},
+  {"name", "string", length = 50, null = false},
+})
+m:create_table("widget", {
+  {"id", "integer", primary_key = true, autoincrement = true},
+  {"name", "string", length = 30, null = false},
+  {"owner_id", "integer"},
+  {"price", "decimal", precision = 10, scale = 2},
+  {"status", "integer", null = false, default = 0},
+})]]
+
+-- Each operation: what it does, its example (Lua, m in scope), and what
+-- must exist before it (besides BASE).
+local OPS = {
+  { "create_table", [[
+`m:create_table(name, columns, opts)`: a table. A column is `{name, type,
+length =, precision =, scale =, null = false, default =, primary_key = true,
+autoincrement = true}`; portable types: integer bigint smallint boolean
+string text float double decimal date datetime time blob json uuid.
+`default = m.now` is the current time. opts: `primary_key = {cols}`,
+`uniques = {{cols}}`, `indexes = {{cols, unique =, where =}}`,
+`foreign_keys = {{cols, ref_table, ref_cols, on_delete =, on_update =}}`,
+`checks = {{name, expression}}`.]], [[
+m:create_table("tag", {
+  {"id", "integer", primary_key = true, autoincrement = true},
+  {"widget_id", "integer", null = false},
+  {"label", "string", length = 40, null = false},
+  {"created_at", "datetime", null = false, default = m.now},
+}, {
+  uniques = {{"widget_id", "label"}},
+  foreign_keys = {{{"widget_id"}, "widget", {"id"}, on_delete = "cascade"}},
+})]] },
+  { "drop_table", [[
+`m:drop_table(name)`: refused while another table's foreign key points at it.]],
+    [[m:drop_table("widget")]] },
+  { "rename_table", [[`m:rename_table(old, new)`.]], [[m:rename_table("widget", "gadget")]] },
+  { "add_column", [[
+`m:add_column(table, column)`: a column spec as in create_table. A NOT NULL
+column needs a default (existing rows need a value); a primary key or
+autoincrement column cannot be added to an existing table.]],
+    [[m:add_column("widget", {"weight", "double", null = false, default = 0})]] },
+  { "drop_column", [[
+`m:drop_column(table, column)`: refused while an index, key or check uses it.]],
+    [[m:drop_column("widget", "price")]] },
+  { "rename_column", [[`m:rename_column(table, old, new)`.]],
+    [[m:rename_column("widget", "name", "title")]] },
+  { "alter_column", [[
+`m:alter_column(table, column, changes)`: changes among `type`, `length`,
+`precision`, `scale`, `null`, `default` (`m.none` removes it); the rest of the
+column stays as it is.]],
+    [[m:alter_column("widget", "name", {length = 60, null = true})]] },
+  { "create_index", [[
+`m:create_index(table, columns, opts)`: opts `unique = true`, `name =`,
+`where =` (a partial index; not on MariaDB). The default name is
+`ix_TABLE_COLUMNS`.]],
+    [[m:create_index("widget", {"owner_id", "status"})]] },
+  { "drop_index", [[`m:drop_index(table, columns or name)`.]],
+    [[m:drop_index("widget", {"owner_id"})]], [[m:create_index("widget", {"owner_id"})]] },
+  { "add_unique", [[
+`m:add_unique(table, columns, opts)`: a UNIQUE constraint, named
+`uq_TABLE_COLUMNS` unless opts.name.]],
+    [[m:add_unique("widget", {"owner_id", "name"})]] },
+  { "drop_unique", [[`m:drop_unique(table, columns or name)`.]],
+    [[m:drop_unique("widget", {"name"})]], [[m:add_unique("widget", {"name"})]] },
+  { "add_foreign_key", [[
+`m:add_foreign_key(table, columns, ref_table, ref_columns, opts)`: opts
+`on_delete`, `on_update` (cascade, set null, set default, restrict, no action),
+`name`. Default name `fk_TABLE_COLUMNS_REF`.]],
+    [[m:add_foreign_key("widget", {"owner_id"}, "owner", {"id"}, {on_delete = "set null"})]] },
+  { "drop_foreign_key", [[`m:drop_foreign_key(table, columns or name)`.]],
+    [[m:drop_foreign_key("widget", {"owner_id"})]],
+    [[m:add_foreign_key("widget", {"owner_id"}, "owner", {"id"})]] },
+  { "add_check", [[
+`m:add_check(table, name, expression)`: the constraint is named `ck_TABLE_NAME`.]],
+    [[m:add_check("widget", "price_positive", "price >= 0")]] },
+  { "drop_check", [[`m:drop_check(table, name)`.]],
+    [[m:drop_check("widget", "price_positive")]], [[m:add_check("widget", "price_positive", "price >= 0")]] },
+  { "sql", [[
+`m:sql{sqlite =, postgres =, mysql =, default =}`: raw SQL for the backend
+(a string or a list of statements), `default` for the others. tide cannot
+check raw SQL against its schema model, nor tell on MariaDB whether an
+interrupted raw step took effect (`tide resolve` settles it).]], [[
+m:sql{
+  postgres = "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+  default = {},
+}]] },
+}
+
+local function compile(src, what)
+  local fn, err = load("local m = ...\n" .. src, "=" .. what, "t", _ENV)
+  if not fn then error(err, 0) end
+  return fn
+end
+
+local function statements(list)
+  local out = {}
+  for _, s in ipairs(list) do out[#out + 1] = s .. ";" end
+  return #out > 0 and table.concat(out, "\n") or "-- (nothing)"
+end
+
+-- The SQL op makes on each backend after BASE and its setup. SQLite runs
+-- it for real (in memory), so rebuilds show the table's actual definition.
+local function render(op)
+  local base, setup, body = compile(BASE, "base"), compile(op[4] or "", "setup"), compile(op[3], op[1])
+  local out = {}
+  for _, b in ipairs(BACKENDS) do
+    local sql
+    if b[1] == "sqlite" then
+      local db <close> = tide.open("sqlite::memory:")
+      tide.migrate(db, base)
+      tide.migrate(db, setup)
+      sql = tide.migrate(db, body)
+    else
+      local before = #tide.sql(b[1], function(m) base(m) setup(m) end)
+      local all = tide.sql(b[1], function(m) base(m) setup(m) body(m) end)
+      sql = table.move(all, before + 1, #all, 1, {})
+    end
+    out[#out + 1] = ("%s:\n\n```sql\n%s\n```\n"):format(b[2], statements(sql))
+  end
+  return table.concat(out, "\n")
+end
+
+local function migrations_md()
+  local parts = { [[
+<!-- Generated by scripts/gen_docs.lua (make docs) from tide itself; do not edit. -->
+# Writing migrations
+
+A migration is a file `migrations/NAME.lua` named on a line of
+`migrations/tide.plan` (oldest first; `tide new NAME` writes both). It returns
+a table:
+
+```lua
+return {
+  description = "widgets get a status",
+  up = function(m)
+    m:add_column("widget", {"status", "integer", null = false, default = 0})
+  end,
+  down = function(m)
+    m:drop_column("widget", "status")
+  end,
+}
+```
+
+`up` (and `down`, which `tide down` needs) receive `m`, the DSL. Every
+operation is checked against tide's model of the schema before any SQL
+reaches the database: a missing table or column, a duplicate name, an index
+on a text column, a column still in use fail with one line naming the
+migration, the operation and its arguments. On SQLite and PostgreSQL a
+migration runs in one transaction with its history row; on MariaDB each DDL
+statement commits by itself and tide records the step reached (see
+docs/DESIGN.md). A migration must not commit or roll back itself, and must
+not touch tide's own tables (`tide_history`).
+
+Names of keys and indexes are deterministic (`pk_`, `uq_`, `ix_`, `fk_`,
+`ck_` + table and columns, cut to 63 characters with a hash suffix), so the
+same migration gives the same schema on every backend.
+
+Below, every operation with an example and the SQL each backend gets. The
+examples start from this schema:
+
+```lua
+]] .. BASE .. [[
+
+```
+
+What SQLite's ALTER TABLE cannot do is a table rebuild: a new table, the rows
+copied, the old one dropped, the new one renamed, indexes and triggers made
+again, all inside the migration's transaction, with foreign keys checked
+before the commit. Consecutive operations on one table share one rebuild.
+]] }
+  for _, op in ipairs(OPS) do
+    parts[#parts + 1] = ("## %s\n\n%s\n\n```lua\n%s\n```\n\n%s"):format(op[1], op[2], op[3], render(op))
+  end
+  parts[#parts + 1] = [[
+## Data steps: m.db
+
+`m.db` is the connection, inside the migration's transaction: `m.db:exec(sql,
+...)`, `m.db:query(sql, ...)`, `m.db:rows(sql, ...)` with `?` placeholders
+(values are always bound). A queued SQLite rebuild runs first, so a data step
+sees the schema so far. The SQL is yours, run as written; `tide up --sql`
+stops listing a migration at its first data step, since what follows may
+depend on the data.
+
+```lua
+up = function(m)
+  m:add_column("widget", {"status", "integer", null = false, default = 0})
+  m.db:exec("UPDATE widget SET status = ? WHERE price IS NULL", 2)
+end
+```
+
+On MariaDB a data step is not rolled back with the migration when a later
+step fails: write data steps so that running them again is harmless, or
+settle an interruption with `tide resolve`.
+
+## Trying an operation without a database
+
+```lua
+local tide = require "tide"
+print(table.concat(tide.sql("postgres", function(m)
+  m:create_index("widget", {"owner_id"})
+end), ";\n"))
+```
+
+`tide.sql(dialect, fn)` renders without a database ("sqlite", "postgres",
+"mysql"); a SQLite rebuild needs the table's definition, so it needs a
+database: `tide.migrate(db, fn)` runs fn and returns the SQL that ran.
+]]
+  return table.concat(parts, "\n")
+end
+
+local function cli_md()
+  local parts = { [[
+<!-- Generated by scripts/gen_docs.lua (make docs) from lua/tide/cli_help.lua; do not edit. -->
+# The tide command line
+
+`tide help` prints the usage below; `tide help COMMAND` (or `tide COMMAND
+--help`) prints the section of that command.
+
+```
+]] .. help.usage() .. "\n```\n" }
+  parts[#parts + 1] = "## Exit codes\n\n| code | meaning |\n| --- | --- |"
+  for _, e in ipairs(help.EXIT_CODES) do parts[#parts + 1] = ("| %d | %s |"):format(e[1], e[2]) end
+  parts[#parts + 1] = "\n## Global options\n\n| option | |\n| --- | --- |"
+  for _, o in ipairs(help.GLOBAL_OPTIONS) do
+    parts[#parts + 1] = ("| `%s` | %s |"):format(o[1], (o[2]:gsub("|", "\\|")))
+  end
+  parts[#parts + 1] = ""
+  for _, name in ipairs(help.ORDER) do
+    parts[#parts + 1] = ("## %s\n\n```\n%s\n```\n"):format(name, help.command(name))
+  end
+  return table.concat(parts, "\n")
+end
+
+local function write(name, text)
+  local f = assert(io.open(outdir .. "/" .. name, "w"))
+  f:write(text)
+  f:close()
+end
+
+write("migrations.md", migrations_md())
+write("cli.md", cli_md())
+return 0
