@@ -16,7 +16,7 @@ BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
             src/describe.c src/driver_sqlite.c src/sqlite_create.c \
-            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
+            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h
 

@@ -19,4 +19,16 @@ describe("sys", function()
     assert.is_boolean(core.isatty(1))
     assert.is_true(core.rss_kb() > 0)
   end)
+  it("json sorts object keys and escapes strings", function()
+    assert.equal('{"a":[1,2.5,true],"b":{"y":false},"c":[]}',
+                 core.json({ c = {}, b = { y = false }, a = { 1, 2.5, true } }))
+    assert.equal('{"1":"x","k":"v"}', core.json({ "x", k = "v" }))
+    assert.equal('"q\\"\\\\\\n\\u0001/é"', core.json('q"\\\n\1/é'))
+    assert.equal(tostring(math.maxinteger), core.json(math.maxinteger))
+    assert.equal("null", core.json(0 / 0))
+    local cycle = {}
+    cycle.self = cycle
+    assert.has_error(function() core.json(cycle) end)
+    assert.has_error(function() core.json({ f = print }) end, "json: cannot encode a function")
+  end)
 end)

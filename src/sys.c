@@ -162,11 +162,13 @@ static int l_rss_kb(lua_State *L) {
   return 1;
 }
 
+int tide_l_json(lua_State *L);        /* json.c */
+
 void tide_open_sys(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"sha256", l_sha256}, {"sleep", l_sleep}, {"now_ms", l_now_ms},
     {"isatty", l_isatty}, {"term_width", l_term_width}, {"rss_kb", l_rss_kb},
-    {"list_dir", l_list_dir},
+    {"list_dir", l_list_dir}, {"json", tide_l_json},
     {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);
