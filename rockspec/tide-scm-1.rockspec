@@ -19,7 +19,8 @@ build = {
     ["tide.core"] = {
       sources = { "src/core.c", "src/conn.c", "src/stmt.c", "src/error.c", "src/url.c",
                   "src/sys.c", "src/describe.c", "src/driver_sqlite.c", "src/sqlite_create.c",
-                  "src/driver_pg.c", "src/placeholders.c", "src/driver_mysql.c", "src/cancel.c" },
+                  "src/driver_pg.c", "src/placeholders.c", "src/driver_mysql.c", "src/cancel.c",
+                  "src/json.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "TIDE_WITH_PG", "TIDE_WITH_MYSQL" },
       incdirs = { "src", "$(SQLITE_INCDIR)", "$(PG_INCDIR)/postgresql", "$(MARIADB_INCDIR)/mariadb" },
       libdirs = { "$(SQLITE_LIBDIR)", "$(PG_LIBDIR)", "$(MARIADB_LIBDIR)" },
