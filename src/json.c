@@ -74,9 +74,10 @@ static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
   PUTLIT(L, b, "\"");
 }
 
-/* One object member: its key as text (anchored on the Lua stack or by the
- * table) and where to find the original key again. */
-typedef struct member { const char *s; size_t len; int anchor; } member;
+/* One object member: its key as text and the stack slot of its value; the
+ * key string stays on the stack below its value while the object is
+ * written, so the text is anchored. */
+typedef struct member { const char *s; size_t len; int v; } member;
 
 static int member_cmp(const void *a, const void *b) {
   const member *x = a, *y = b;
@@ -87,17 +88,43 @@ static int member_cmp(const void *a, const void *b) {
 
 static void encode(lua_State *L, jbuf *b, int idx, int depth);
 
+/* Room for one more member; a larger array goes into a userdata slotted
+ * in below the two values on top (not yet recorded as a member). */
+static member *reserve(lua_State *L, member *m, size_t nk, size_t *cap) {
+  member *bigger;
+  if (nk < *cap) return m;
+  *cap *= 2;
+  bigger = lua_newuserdatauv(L, *cap * sizeof *m, 0);
+  memcpy(bigger, m, nk * sizeof *m);
+  lua_insert(L, -3);
+  return bigger;
+}
+
 static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, t), i;
-  size_t nk = 0, k;
-  member *m;
-  int anchors, top = lua_gettop(L);
+  member small[16], *m = small;
+  size_t nk = 0, cap = sizeof small / sizeof small[0], k;
+  int top = lua_gettop(L);
   if (depth > MAX_DEPTH) luaL_error(L, "json: nested too deep (a cycle?)");
-  luaL_checkstack(L, 8, "json");
+  /* one pass: array keys are skipped; every other key is kept on the stack
+   * with its value, and a copy of the key goes on top for lua_next */
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (!(lua_isinteger(L, -1) && (i = lua_tointeger(L, -1)) >= 1 && i <= n)) nk++;
+    if (lua_isinteger(L, -2) && (i = lua_tointeger(L, -2)) >= 1 && i <= n) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!lua_checkstack(L, 4)) luaL_error(L, "json: object too large");
+    m = reserve(L, m, nk, &cap);
+    m[nk].v = lua_gettop(L);
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      m[nk].s = lua_tolstring(L, -2, &m[nk].len);
+      lua_pushvalue(L, -2);
+    } else {
+      m[nk].s = luaL_tolstring(L, -2, &m[nk].len);
+      lua_pushvalue(L, -3);
+    }
+    nk++;
   }
   if (nk == 0) {
     PUTLIT(L, b, "[");
@@ -110,28 +137,15 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
     PUTLIT(L, b, "]");
     return;
   }
-  nk += (size_t)n;
-  m = lua_newuserdatauv(L, nk * sizeof *m, 0);
-  /* keys that are not strings: the key at 2j-1, its tostring at 2j */
-  lua_newtable(L);
-  anchors = lua_gettop(L);
-  k = 0;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      m[k].s = lua_tolstring(L, -1, &m[k].len);       /* anchored by the table */
-      m[k].anchor = 0;
-    } else {
-      int j = (int)lua_rawlen(L, anchors) + 1;
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, anchors, j);
-      luaL_tolstring(L, -1, NULL);
-      m[k].s = lua_tolstring(L, -1, &m[k].len);
-      lua_rawseti(L, anchors, j + 1);
-      m[k].anchor = j;
-    }
-    k++;
+  /* a mixed table: its array part joins as members "1", "2", ... */
+  for (i = 1; i <= n; i++) {
+    if (!lua_checkstack(L, 4)) luaL_error(L, "json: object too large");
+    lua_rawgeti(L, t, i);
+    lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+    m = reserve(L, m, nk, &cap);              /* below the two just pushed */
+    m[nk].v = lua_gettop(L) - 1;
+    m[nk].s = lua_tolstring(L, -1, &m[nk].len);
+    nk++;
   }
   qsort(m, nk, sizeof *m, member_cmp);
   PUTLIT(L, b, "{");
@@ -139,11 +153,7 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
     if (k > 0) PUTLIT(L, b, ",");
     put_string(L, b, m[k].s, m[k].len);
     PUTLIT(L, b, ":");
-    if (m[k].anchor) lua_rawgeti(L, anchors, m[k].anchor);
-    else lua_pushlstring(L, m[k].s, m[k].len);
-    lua_rawget(L, t);
-    encode(L, b, lua_gettop(L), depth + 1);
-    lua_pop(L, 1);
+    encode(L, b, m[k].v, depth + 1);
   }
   PUTLIT(L, b, "}");
   lua_settop(L, top);
