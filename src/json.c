@@ -147,7 +147,16 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
     m[nk].s = lua_tolstring(L, -1, &m[nk].len);
     nk++;
   }
-  qsort(m, nk, sizeof *m, member_cmp);
+  if (nk > 16) {
+    qsort(m, nk, sizeof *m, member_cmp);
+  } else {                          /* the usual object: a few keys, sorted in place */
+    for (k = 1; k < nk; k++) {
+      member x = m[k];
+      size_t j = k;
+      for (; j > 0 && member_cmp(&m[j - 1], &x) > 0; j--) m[j] = m[j - 1];
+      m[j] = x;
+    }
+  }
   PUTLIT(L, b, "{");
   for (k = 0; k < nk; k++) {
     if (k > 0) PUTLIT(L, b, ",");
