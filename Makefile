@@ -16,11 +16,13 @@ CPPFLAGS += $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/lua5.4)
 CPPFLAGS += -DTIDE_WITH_PG -DTIDE_WITH_MYSQL $(shell pkg-config --cflags libmariadb 2>/dev/null)
 DRIVER_LIBS := -pthread -lsqlite3 -lpq $(shell pkg-config --libs libmariadb 2>/dev/null || echo -lmariadb)
+# The binary opens libpq and libmariadb on first use (src/lazylib.c).
+BIN_LIBS := -pthread -lsqlite3 -ldl
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
             src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
-            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c
+            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h src/sqlite_driver.h
 
@@ -33,9 +35,9 @@ $(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC)
 	$(LUA) scripts/embed.lua $@ $(LUA_SRC)
 
 # The binary alone has line editing (repl.c, libedit) for `tide repl`.
-$(BUILD)/tide: src/main.c src/repl.c $(CORE_SRC) $(BUILD)/embedded.c $(HDRS)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Isrc -o $@ src/main.c src/repl.c $(CORE_SRC) \
-	  $(BUILD)/embedded.c -llua5.4 $(DRIVER_LIBS) -ledit $(LDFLAGS)
+$(BUILD)/tide: src/main.c src/repl.c src/lazylib.c $(CORE_SRC) $(BUILD)/embedded.c $(HDRS)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Isrc -o $@ src/main.c src/repl.c src/lazylib.c $(CORE_SRC) \
+	  $(BUILD)/embedded.c -llua5.4 $(BIN_LIBS) -ledit $(LDFLAGS)
 
 # The module takes Lua's symbols from the interpreter that loads it.
 $(BUILD)/lib/tide/core.so: $(CORE_SRC) $(HDRS)

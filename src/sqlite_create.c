@@ -192,7 +192,9 @@ static int definition(lexer *lx, tide_create_info *info) {
 void tide_parse_create(const char *sql, tide_create_info *out) {
   lexer lx = {sql};
   tok t;
-  memset(out, 0, sizeof *out);
+  /* not memset: items is ~90 KB and add() clears each item it uses */
+  out->autoincrement = 0;
+  out->nitems = 0;
   while ((t = next(&lx)).kind && !is_p(t, '(')) {}
   if (!t.kind) return;
   while (definition(&lx, out)) {}

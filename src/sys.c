@@ -4,6 +4,7 @@
  * written here so the core needs no crypto library).
  */
 #include <dirent.h>
+#include <pwd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,11 +163,27 @@ static int l_rss_kb(lua_State *L) {
   return 1;
 }
 
+/* core.user_name() -> the login name of the process's user, or nil; what
+ * `id -un` prints, without starting a shell and a process for it */
+static int l_user_name(lua_State *L) {
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) != 0 || !res) {
+    lua_pushnil(L);
+  } else {
+    lua_pushstring(L, res->pw_name);
+  }
+  return 1;
+}
+
+int tide_l_json(lua_State *L);        /* json.c */
+
 void tide_open_sys(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"sha256", l_sha256}, {"sleep", l_sleep}, {"now_ms", l_now_ms},
     {"isatty", l_isatty}, {"term_width", l_term_width}, {"rss_kb", l_rss_kb},
-    {"list_dir", l_list_dir},
+    {"list_dir", l_list_dir}, {"json", tide_l_json},
+    {"user_name", l_user_name},
     {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);

@@ -1,8 +1,14 @@
 --- tide.cli: the `tide` command line: global options, configuration,
 -- commands and exit codes (0 ok, 1 error, 2 usage, 3 pending, 4 attention).
 local core = require "tide.core"
-local tide = require "tide"
-local ui = require "tide.ui"
+
+-- Modules load on first use, so `tide --version` and `tide help` load none
+-- and each command only what it touches.
+local function lazy(name)
+  return setmetatable({}, { __index = function(_, k) return require(name)[k] end })
+end
+local tide = lazy "tide"
+local ui = lazy "tide.ui"
 
 local cli = {}
 
@@ -163,7 +169,7 @@ end
 local function cmd_run(ctx, args)
   local file = args[1]
   if not file then usage_error("run: needs a FILE") end
-  local env = setmetatable({ tide = tide, url = resolve_url(ctx), arg = { [0] = file } },
+  local env = setmetatable({ tide = require "tide", url = resolve_url(ctx), arg = { [0] = file } },
                            { __index = _G })
   for i = 2, #args do env.arg[i - 1] = args[i] end
   local chunk, err = loadfile(file, "t", env)
@@ -174,9 +180,9 @@ end
 
 -- ---- migrations -------------------------------------------------------
 
-local plan = require "tide.plan"
-local runner = require "tide.runner"
-local history = require "tide.history"
+local plan = lazy "tide.plan"
+local runner = lazy "tide.runner"
+local history = lazy "tide.history"
 
 local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
 

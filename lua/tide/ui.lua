@@ -53,61 +53,9 @@ function ui.table(headers, rows, opts)
   return table.concat(lines, "\n")
 end
 
-local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function encode(v, out)
-  local t = type(v)
-  if t == "nil" then
-    out[#out + 1] = "null"
-  elseif t == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then
-      out[#out + 1] = "null"
-    else
-      out[#out + 1] = math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
-    end
-  elseif t == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
-      return ESCAPES[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "table" then
-    local n = #v
-    local keys = {}
-    for k in pairs(v) do
-      if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
-    end
-    if #keys == 0 then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out)
-      end
-      out[#out + 1] = "]"
-    else
-      for i = 1, n do keys[#keys + 1] = i end
-      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        encode(tostring(k), out)
-        out[#out + 1] = ":"
-        encode(v[k], out)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    error("json: cannot encode a " .. t)
-  end
-end
-
---- JSON text of a Lua value (object keys sorted, so output is stable).
-function ui.json(v)
-  local out = {}
-  encode(v, out)
-  return table.concat(out)
-end
+--- JSON text of a Lua value (object keys sorted, so output is stable;
+-- encoded in C: the Lua encoder was most of `inspect --json`).
+ui.json = core.json
 
 --- The portable type of a raw column, for display: "string(30)".
 function ui.portable_type(c)

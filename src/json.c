@@ -1,0 +1,219 @@
+/*
+ * json.c -- core.json(v): JSON text of a Lua value with object keys sorted,
+ * so output is stable across runs (Lua seeds its string hashes per process,
+ * and lua-cjson emits keys in table order). Arrays are tables whose keys
+ * are exactly 1..#t (an empty table is []); any other table is an object
+ * whose keys are written through tostring. Integers print exactly, floats
+ * with %.17g, NaN and infinities as null.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide.h"
+
+#define MAX_DEPTH 200
+
+/* The output, grown with realloc; a userdata with __gc frees it if an
+ * error unwinds the encoder. */
+typedef struct jbuf { char *p; size_t len, cap; } jbuf;
+
+static int jbuf_gc(lua_State *L) {
+  jbuf *b = lua_touserdata(L, 1);
+  free(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+static void grow(lua_State *L, jbuf *b, size_t need) {
+  size_t cap = b->cap ? b->cap : 4096;
+  char *p;
+  while (cap - b->len < need) cap *= 2;
+  p = realloc(b->p, cap);
+  if (!p) luaL_error(L, "json: out of memory");
+  b->p = p;
+  b->cap = cap;
+}
+
+static void put(lua_State *L, jbuf *b, const char *s, size_t n) {
+  if (b->cap - b->len < n) grow(L, b, n);
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+#define PUTLIT(L, b, s) put(L, b, s, sizeof(s) - 1)
+
+static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i, run = 0;
+  if (b->cap - b->len < n + 2) grow(L, b, n + 2);
+  b->p[b->len++] = '"';
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    const char *esc = NULL;
+    char u[6];
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    switch (c) {
+      case '"': esc = "\\\""; break;
+      case '\\': esc = "\\\\"; break;
+      case '\b': esc = "\\b"; break;
+      case '\f': esc = "\\f"; break;
+      case '\n': esc = "\\n"; break;
+      case '\r': esc = "\\r"; break;
+      case '\t': esc = "\\t"; break;
+      default:
+        u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+        u[4] = hex[c >> 4]; u[5] = hex[c & 15];
+    }
+    put(L, b, s + run, i - run);
+    if (esc) put(L, b, esc, 2); else put(L, b, u, 6);
+    run = i + 1;
+  }
+  put(L, b, s + run, n - run);
+  PUTLIT(L, b, "\"");
+}
+
+/* One object member: its key as text and the stack slot of its value; the
+ * key string stays on the stack below its value while the object is
+ * written, so the text is anchored. */
+typedef struct member { const char *s; size_t len; int v; } member;
+
+static int member_cmp(const void *a, const void *b) {
+  const member *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->s, y->s, n);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void encode(lua_State *L, jbuf *b, int idx, int depth);
+
+/* Room for one more member; a larger array goes into a userdata slotted
+ * in below the two values on top (not yet recorded as a member). */
+static member *reserve(lua_State *L, member *m, size_t nk, size_t *cap) {
+  member *bigger;
+  if (nk < *cap) return m;
+  *cap *= 2;
+  bigger = lua_newuserdatauv(L, *cap * sizeof *m, 0);
+  memcpy(bigger, m, nk * sizeof *m);
+  lua_insert(L, -3);
+  return bigger;
+}
+
+static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), i;
+  member small[16], *m = small;
+  size_t nk = 0, cap = sizeof small / sizeof small[0], k;
+  int top = lua_gettop(L);
+  if (depth > MAX_DEPTH) luaL_error(L, "json: nested too deep (a cycle?)");
+  /* one pass: array keys are skipped; every other key is kept on the stack
+   * with its value, and a copy of the key goes on top for lua_next */
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_isinteger(L, -2) && (i = lua_tointeger(L, -2)) >= 1 && i <= n) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!lua_checkstack(L, 4)) luaL_error(L, "json: object too large");
+    m = reserve(L, m, nk, &cap);
+    m[nk].v = lua_gettop(L);
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      m[nk].s = lua_tolstring(L, -2, &m[nk].len);
+      lua_pushvalue(L, -2);
+    } else {
+      m[nk].s = luaL_tolstring(L, -2, &m[nk].len);
+      lua_pushvalue(L, -3);
+    }
+    nk++;
+  }
+  if (nk == 0) {
+    PUTLIT(L, b, "[");
+    for (i = 1; i <= n; i++) {
+      if (i > 1) PUTLIT(L, b, ",");
+      lua_rawgeti(L, t, i);
+      encode(L, b, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
+    PUTLIT(L, b, "]");
+    return;
+  }
+  /* a mixed table: its array part joins as members "1", "2", ... */
+  for (i = 1; i <= n; i++) {
+    if (!lua_checkstack(L, 4)) luaL_error(L, "json: object too large");
+    lua_rawgeti(L, t, i);
+    lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+    m = reserve(L, m, nk, &cap);              /* below the two just pushed */
+    m[nk].v = lua_gettop(L) - 1;
+    m[nk].s = lua_tolstring(L, -1, &m[nk].len);
+    nk++;
+  }
+  if (nk > 16) {
+    qsort(m, nk, sizeof *m, member_cmp);
+  } else {                          /* the usual object: a few keys, sorted in place */
+    for (k = 1; k < nk; k++) {
+      member x = m[k];
+      size_t j = k;
+      for (; j > 0 && member_cmp(&m[j - 1], &x) > 0; j--) m[j] = m[j - 1];
+      m[j] = x;
+    }
+  }
+  PUTLIT(L, b, "{");
+  for (k = 0; k < nk; k++) {
+    if (k > 0) PUTLIT(L, b, ",");
+    put_string(L, b, m[k].s, m[k].len);
+    PUTLIT(L, b, ":");
+    encode(L, b, m[k].v, depth + 1);
+  }
+  PUTLIT(L, b, "}");
+  lua_settop(L, top);
+}
+
+static void encode(lua_State *L, jbuf *b, int idx, int depth) {
+  char num[64];
+  int len;
+  size_t sl;
+  const char *s;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: PUTLIT(L, b, "null"); return;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, idx)) PUTLIT(L, b, "true"); else PUTLIT(L, b, "false");
+      return;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        len = snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+      } else {
+        lua_Number v = lua_tonumber(L, idx);
+        if (!isfinite(v)) { PUTLIT(L, b, "null"); return; }
+        len = snprintf(num, sizeof num, "%.17g", (double)v);
+      }
+      put(L, b, num, (size_t)len);
+      return;
+    case LUA_TSTRING:
+      s = lua_tolstring(L, idx, &sl);
+      put_string(L, b, s, sl);
+      return;
+    case LUA_TTABLE:
+      encode_table(L, b, idx, depth);
+      return;
+    default:
+      luaL_error(L, "json: cannot encode a %s", luaL_typename(L, idx));
+  }
+}
+
+/* core.json(v) -> string */
+int tide_l_json(lua_State *L) {
+  jbuf *b;
+  lua_settop(L, 1);
+  b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->p = NULL;
+  b->len = b->cap = 0;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, jbuf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  encode(L, b, 1, 0);
+  lua_pushlstring(L, b->p ? b->p : "", b->len);
+  free(b->p);
+  b->p = NULL;
+  return 1;
+}
