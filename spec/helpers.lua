@@ -162,4 +162,51 @@ function helpers.run_lua(src, env)
   return helpers.spawn_lua(src, env).wait()
 end
 
+--- Writes `text` to `path`.
+function helpers.write_file(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+--- A migrations folder from a list of {name, up_body, down_body or false};
+-- returns its path.
+function helpers.migrations(migs)
+  local dir = helpers.tmpname(".mig")
+  os.execute("mkdir -p " .. dir)
+  local plan = {}
+  for _, mg in ipairs(migs) do
+    plan[#plan + 1] = mg[1]
+    helpers.write_file(dir .. "/" .. mg[1] .. ".lua", ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
+      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or ""))
+  end
+  helpers.write_file(dir .. "/tide.plan", table.concat(plan, "\n") .. "\n")
+  return dir
+end
+
+--- A migration {name, up, down} creating (and dropping) table t(id).
+function helpers.table_migration(name, t)
+  return { name, ('m:create_table(%q, {{"id", "integer", primary_key = true}})'):format(t),
+           ("m:drop_table(%q)"):format(t) }
+end
+
+--- A TCP listener on 127.0.0.1 that accepts and never answers: returns its
+-- port and a function that stops it.
+function helpers.silent_server()
+  local marker = helpers.tmpname(".stop")
+  local p = helpers.spawn_lua(([[
+    local socket = require "socket"
+    local s = assert(socket.bind("127.0.0.1", 0))
+    print((select(2, s:getsockname())))
+    io.stdout:flush()
+    s:settimeout(0.05)
+    local conns = {}
+    while not io.open(%q) do
+      local c = s:accept()
+      if c then conns[#conns + 1] = c end
+    end
+  ]]):format(marker))
+  return tonumber(p.line()), function() io.open(marker, "w"):close() p.wait() end
+end
+
 return helpers

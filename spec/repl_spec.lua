@@ -17,49 +17,7 @@ local ROWS_1500 = {
   mysql = "SELECT seq AS i, CONCAT('row ', seq) AS label FROM seq_1_to_1500",
 }
 
--- tmux without the ASan pass's preload: a sanitized tmux server exits slowly
--- enough for the next session to reach it dying (spec/hostile/repl_spec.lua).
-local TMUX = "env -u LD_PRELOAD tmux"
-
--- A tide repl in a tmux pane.
-local function terminal(url)
-  local name = ("tide%d"):format(math.random(1, 1e9))
-  local home = h.tmpname(".home")
-  os.execute("mkdir -p " .. home)
-  assert(os.execute((TMUX .. " new-session -d -s %s -x 150 -y 50 %s"):format(name,
-    h.shell_quote(("HOME=%s %s repl %s"):format(home, h.shell_quote(h.tide_bin), h.shell_quote(url))))))
-  local t = {}
-  function t.keys(...)                            -- literal text, or {key names}
-    for _, k in ipairs({ ... }) do
-      if type(k) == "table" then
-        os.execute((TMUX .. " send-keys -t %s %s"):format(name, table.concat(k, " ")))
-      else
-        -- tmux reads a trailing ";" as its own separator: send those as hex
-        for part, semi in k:gmatch("([^;]*)(;?)") do
-          if part ~= "" then os.execute((TMUX .. " send-keys -t %s -l %s"):format(name, h.shell_quote(part))) end
-          if semi ~= "" then os.execute((TMUX .. " send-keys -t %s -H 3b"):format(name)) end
-        end
-      end
-    end
-  end
-  function t.screen()
-    local p = io.popen((TMUX .. " capture-pane -t %s -p -S -200"):format(name))
-    local s = p:read("a")
-    p:close()
-    return s
-  end
-  function t.wait_for(pattern, ms)
-    local deadline = core.now_ms() + (ms or 5000)
-    repeat
-      local s = t.screen()
-      if s:find(pattern) then return s end
-      core.sleep(20)
-    until core.now_ms() > deadline
-    error(("screen never showed %q:\n%s"):format(pattern, t.screen()), 2)
-  end
-  function t.close() os.execute((TMUX .. " kill-session -t %s 2>/dev/null"):format(name)) end
-  return t
-end
+local terminal = require("terminal").open
 
 h.each_backend(describe, it, function(b)
   local url

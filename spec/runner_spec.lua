@@ -3,30 +3,9 @@ local core = require "tide.core"
 local h = require "helpers"
 local _                                  -- results a spec does not look at
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = h.write_file
 
--- A migrations folder: list of {name, up_body, down_body or false}.
-local function folder(migs)
-  local dir = h.tmpname(".mig")
-  os.execute("mkdir -p " .. dir)
-  local plan = {}
-  for _, mg in ipairs(migs) do
-    plan[#plan + 1] = mg[1]
-    write(dir .. "/" .. mg[1] .. ".lua", ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
-      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or ""))
-  end
-  write(dir .. "/tide.plan", table.concat(plan, "\n") .. "\n")
-  return dir
-end
-
-local function table_mig(name, t)
-  return { name, ('m:create_table(%q, {{"id", "integer", primary_key = true}})'):format(t),
-           ("m:drop_table(%q)"):format(t) }
-end
+local folder, table_mig = h.migrations, h.table_migration
 
 h.each_backend(describe, it, function(b)
   local url

@@ -5,23 +5,7 @@ local h = require "helpers"
 
 local PASSWORD = "tide-secret-pw"
 
--- A TCP listener on 127.0.0.1 that accepts and never answers.
-local function silent_server()
-  local marker = h.tmpname(".stop")
-  local p = h.spawn_lua(([[
-    local socket = require "socket"
-    local s = assert(socket.bind("127.0.0.1", 0))
-    print((select(2, s:getsockname())))
-    io.stdout:flush()
-    s:settimeout(0.05)
-    local conns = {}
-    while not io.open(%q) do
-      local c = s:accept()
-      if c then conns[#conns + 1] = c end
-    end
-  ]]):format(marker))
-  return tonumber(p.line()), function() io.open(marker, "w"):close() p.wait() end
-end
+local silent_server = h.silent_server
 
 local function closed_port()
   local port, stop = silent_server()

@@ -3,11 +3,7 @@
 local core = require "tide.core"
 local h = require "helpers"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = h.write_file
 
 -- A migrations folder: {name = source} plus the plan's text.
 local function folder(files, plan_text)
