@@ -4,9 +4,7 @@ local core = require "tide.core"
 
 -- Modules load on first use, so `tide --version` and `tide help` load none
 -- and each command only what it touches.
-local function lazy(name)
-  return setmetatable({}, { __index = function(_, k) return require(name)[k] end })
-end
+local lazy = require "tide.lazy"
 local tide = lazy "tide"
 local ui = lazy "tide.ui"
 

@@ -4,7 +4,7 @@
 -- event's row only moves forward (running -> applied | failed). A
 -- migration's state is its latest row.
 local core = require "tide.core"
-local migrate = require "tide.migrate"
+local migrate = require("tide.lazy")("tide.migrate")   -- only to create the table
 
 local history = {}
 
@@ -49,12 +49,7 @@ function history.who()
     local f = io.open("/etc/hostname")
     local host = f and f:read("l") or "localhost"
     if f then f:close() end
-    local user = os.getenv("USER") or os.getenv("LOGNAME")
-    if not user then
-      local p = io.popen("id -un 2>/dev/null")
-      user = p and p:read("l")
-      if p then p:close() end
-    end
+    local user = os.getenv("USER") or os.getenv("LOGNAME") or core.user_name()
     who_cache = (user or "unknown") .. "@" .. host
   end
   return who_cache

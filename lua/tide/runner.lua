@@ -6,12 +6,14 @@
 -- step it is on, so an interrupted migration is reported with the step and
 -- resumed from it (`tide up`) or settled by hand (`tide resolve`).
 local core = require "tide.core"
+local lazy = require "tide.lazy"
 local history = require "tide.history"
-local migrate = require "tide.migrate"
 local plan = require "tide.plan"
-local ddl = require "tide.ddl"
 local dialect = require "tide.dialect"
-local retry = require "tide.retry"
+-- what only applying, rolling back or rendering needs (not `status`)
+local migrate = lazy "tide.migrate"
+local ddl = lazy "tide.ddl"
+local retry = lazy "tide.retry"
 
 local runner = {}
 
