@@ -736,6 +736,20 @@ static int literal_default(lua_State *L) {
   return d && d[0] == '\'';
 }
 
+/* A default text read only from information_schema, with a '?' that may
+ * stand for a lost 4-byte character: flagged, so that nothing restates it
+ * (tide.ddl's alter_column asks for the default instead). */
+static void mark_inexact(lua_State *L) {
+  const char *d;
+  lua_getfield(L, -1, "default");
+  d = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  if (d && strchr(d, '?')) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "default_inexact");
+  }
+}
+
 /* Runs `sql` (one DEFAULT() per literal default of the columns at stack
  * index cols) and takes the values it returns; *missing counts the NULLs
  * (DEFAULT() of a NOT NULL column on an outer-joined row is NULL). */
@@ -752,9 +766,12 @@ static int take_defaults(lua_State *L, tide_conn *c, int cols, const char *sql, 
         my_col *col = &s->cols[k++];
         if (col->is_null) {
           (*missing)++;
+          mark_inexact(L);
         } else {
           tide_push_quoted(L, col->buf, col->len, '\'');
           lua_setfield(L, -2, "default");
+          lua_pushnil(L);
+          lua_setfield(L, -2, "default_inexact");
         }
       }
       lua_pop(L, 1);
@@ -767,7 +784,8 @@ static int take_defaults(lua_State *L, tide_conn *c, int cols, const char *sql, 
 /* information_schema holds string defaults in a 3-byte charset (4-byte
  * characters become '?'): the exact value comes from DEFAULT(column), on a
  * row outer-joined to nothing or, for a NOT NULL column, on any row. An
- * empty table's NOT NULL column keeps what column_row decoded. */
+ * empty table's NOT NULL column keeps what column_row decoded, flagged
+ * default_inexact where a '?' in it may be a lost character. */
 static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
   int cols, i, n, k = 0, missing = 0, rc;
   size_t len;

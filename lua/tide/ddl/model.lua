@@ -61,6 +61,7 @@ function model.of(desc)
     local raw = desc.columns[i]
     c.raw_type = raw.raw_type
     c.default_sql = not c.autoincrement and raw.default or nil
+    c.default_inexact = raw.default_inexact
   end
   local src = {}
   for _, ck in ipairs(desc.checks or {}) do if ck.name then src[ck.name] = ck.expression end end

@@ -230,6 +230,11 @@ ops.alter_column = {
     elseif changes.default ~= nil then
       new.default = parse.canonical_default(m, changes.default, new.type)
     else
+      if old.default_inexact then
+        fail(m, "misuse", "the server reports the default of column %q only with '?' for characters " ..
+             "it cannot show, and the table has no row to read it from: restate it with " ..
+             "{default = ...} (or m.none)", name)
+      end
       new.default = old.default
       new.default_sql = old.default_sql
     end
