@@ -22,11 +22,16 @@ h.each_backend(describe, it, function(b)
   it(("survives kill -9 at random moments, %d times"):format(RUNS), function()
     local dir = h.root .. "/migrations"
     local tide_cmd = h.shell_quote(h.tide_bin) .. " -q --dir " .. h.shell_quote(dir)
-    -- a clean run: the reference schema and how long a run takes
-    local ref_url = b.fresh_url()
-    local t0 = core.now_ms()
-    assert.equal(0, select(3, h.run_tide({ "--url", ref_url, "--dir", dir, "-q", "up" })))
-    local took = core.now_ms() - t0
+    -- clean runs: the reference schema, and how long a run takes (the
+    -- fastest of three: the first run after a build pays for a cold cache,
+    -- and kill moments past a run's end interrupt nothing)
+    local ref_url, took
+    for _ = 1, 3 do
+      ref_url = b.fresh_url()
+      local t0 = core.now_ms()
+      assert.equal(0, select(3, h.run_tide({ "--url", ref_url, "--dir", dir, "-q", "up" })))
+      took = math.min(took or math.huge, core.now_ms() - t0)
+    end
     local reference = schema_of(ref_url)
     local seed = os.time()
     math.randomseed(seed)
