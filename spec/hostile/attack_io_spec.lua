@@ -1,0 +1,33 @@
+-- Hostile input to the I/O layer: core.json (used by --json) on shapes a
+-- caller can hand it. It must encode or raise a clear error, never crash.
+local core = require "tide.core"
+
+describe("core.json", function()
+  local function nested(n)
+    local top = {}
+    local c = top
+    for _ = 1, n do c[1] = {}; c = c[1] end
+    return top
+  end
+
+  -- each array level held a value on the Lua stack without lua_checkstack:
+  -- past LUA_MINSTACK slots the encoder wrote off the stack (crash or hang)
+  it("encodes arrays nested up to its depth limit", function()
+    local s = core.json(nested(200))
+    assert.equal(("["):rep(201) .. ("]"):rep(201), s)
+  end)
+
+  it("refuses arrays nested past its depth limit with a clear error", function()
+    local ok, e = pcall(core.json, nested(100000))
+    assert.is_false(ok)
+    assert.matches("nested too deep", tostring(e))
+  end)
+
+  it("refuses an array that contains itself", function()
+    local a = {}
+    a[1] = a
+    local ok, e = pcall(core.json, a)
+    assert.is_false(ok)
+    assert.matches("nested too deep", tostring(e))
+  end)
+end)
