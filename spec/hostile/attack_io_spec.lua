@@ -31,3 +31,19 @@ describe("core.json", function()
     assert.matches("nested too deep", tostring(e))
   end)
 end)
+
+-- the read-only commands (status, history, inspect) named a missing SQLite
+-- file with the URL as given: a parameter named like a password showed
+describe("[sqlite] read-only commands", function()
+  local h = require "helpers"
+  it("hide a password parameter when the database file is missing", function()
+    local url = "sqlite:" .. h.tmpname(".db") .. "?password=attack-io-secret"
+    for _, cmd in ipairs({ { "status" }, { "history" }, { "--json", "status" }, { "inspect" } }) do
+      local args = { "--url", url }
+      for _, a in ipairs(cmd) do args[#args + 1] = a end
+      local out, err = h.run_tide(args)
+      assert.not_matches("attack%-io%-secret", out .. err)
+      assert.matches("no database at", out .. err)
+    end
+  end)
+end)
