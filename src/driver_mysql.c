@@ -263,6 +263,27 @@ static void my_finalize(tide_conn *c, void *stp) {
   free(s);
 }
 
+/* After a CALL: the procedure's statements answer as further results,
+ * which prepare could not see. Reads them all off: an error in any of them
+ * is raised (it was silently dropped), and rows, which there are no columns
+ * set up for, are refused instead of coming back as no rows. */
+static int call_results(my_stmt *s, tide_err *e) {
+  int rows = 0, rc;
+  for (;;) {
+    if (mysql_stmt_field_count(s->st) > 0) {
+      rows = 1;
+      mysql_stmt_free_result(s->st);
+    }
+    rc = mysql_stmt_next_result(s->st);
+    if (rc == -1) break;
+    if (rc > 0) return stmt_error(s, e);
+  }
+  if (rows)
+    return tide_err_set(e, TE_MISUSE, "the CALL returned rows, which tide cannot read: "
+                        "have the procedure write them to a table and select from it"), TIDE_ERR;
+  return TIDE_OK;
+}
+
 /* Runs s with its parameters bound (bind_args); shared by db:exec and
  * friends and by locks and introspection. */
 static int run(my_conn *mc, my_stmt *s, tide_err *e) {
@@ -272,6 +293,9 @@ static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   if (mysql_stmt_execute(s->st) != 0) return stmt_error(s, e);
   s->changes = s->ncols > 0 ? 0 : (int64_t)mysql_stmt_affected_rows(s->st);
   s->last_id = (int64_t)mysql_stmt_insert_id(s->st);
+  if (s->ncols == 0 && (mysql_stmt_field_count(s->st) > 0 || mysql_more_results(mc->m)) &&
+      call_results(s, e) != TIDE_OK)
+    return TIDE_ERR;
   if (s->ncols > 0) {
     if (mysql_stmt_bind_result(s->st, s->binds) != 0) return stmt_error(s, e);
     s->running = 1;

@@ -106,6 +106,9 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
   size_t nk = 0, cap = sizeof small / sizeof small[0], k;
   int top = lua_gettop(L);
   if (depth > MAX_DEPTH) luaL_error(L, "json: nested too deep (a cycle?)");
+  /* every level keeps a value (and a lua_next pair) on the stack: make room
+   * for them, past the LUA_MINSTACK slots a C function starts with */
+  if (!lua_checkstack(L, 8)) luaL_error(L, "json: nested too deep");
   /* one pass: array keys are skipped; every other key is kept on the stack
    * with its value, and a copy of the key goes on top for lua_next */
   lua_pushnil(L);

@@ -93,6 +93,7 @@ static void *sym(void *h, const char *file, const char *name) {
   X(MYSQL *, mysql_init, (MYSQL *m), (m)) \
   X(int, mysql_server_init, (int argc, char **argv, char **groups), (argc, argv, groups)) \
   V(mysql_server_end, (void), ()) \
+  X(my_bool, mysql_more_results, (MYSQL *m), (m)) \
   X(unsigned int, mysql_num_fields, (MYSQL_RES *r), (r)) \
   X(int, mysql_options, (MYSQL *m, enum mysql_option o, const void *a), (m, o, a)) \
   X(int, mysql_ping, (MYSQL *m), (m)) \
@@ -111,10 +112,12 @@ static void *sym(void *h, const char *file, const char *name) {
   X(const char *, mysql_stmt_error, (MYSQL_STMT *s), (s)) \
   X(int, mysql_stmt_execute, (MYSQL_STMT *s), (s)) \
   X(int, mysql_stmt_fetch, (MYSQL_STMT *s), (s)) \
+  X(unsigned int, mysql_stmt_field_count, (MYSQL_STMT *s), (s)) \
   X(int, mysql_stmt_fetch_column, (MYSQL_STMT *s, MYSQL_BIND *b, unsigned int c, unsigned long o), \
     (s, b, c, o)) \
   X(my_bool, mysql_stmt_free_result, (MYSQL_STMT *s), (s)) \
   X(MYSQL_STMT *, mysql_stmt_init, (MYSQL *m), (m)) \
+  X(int, mysql_stmt_next_result, (MYSQL_STMT *s), (s)) \
   X(unsigned long long, mysql_stmt_insert_id, (MYSQL_STMT *s), (s)) \
   X(unsigned long, mysql_stmt_param_count, (MYSQL_STMT *s), (s)) \
   X(int, mysql_stmt_prepare, (MYSQL_STMT *s, const char *q, unsigned long n), (s, q, n)) \

@@ -113,13 +113,15 @@ local function open_readonly(url)
     local db = tide.open(url)
     return db, db.url
   end
+  -- a parameter named like a password is hidden here as everywhere else
+  local shown = core.redact_url(url)
   local f = io.open(u.database, "rb")
   if not f then
-    error(core.error { class = "connection", message = ("no database at %s (%s)"):format(u.database, url) }, 0)
+    error(core.error { class = "connection", message = ("no database at %s (%s)"):format(u.database, shown) }, 0)
   end
   f:close()
-  if url:find("[?&]mode=") then return tide.open(url), url end
-  return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=rw"), url
+  if url:find("[?&]mode=") then return tide.open(url), shown end
+  return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=rw"), shown
 end
 
 -- ---- inspect ----------------------------------------------------------

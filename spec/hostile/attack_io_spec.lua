@@ -1,0 +1,91 @@
+-- Hostile input to the I/O layer: core.json (used by --json) on shapes a
+-- caller can hand it. It must encode or raise a clear error, never crash.
+local core = require "tide.core"
+
+describe("core.json", function()
+  local function nested(n)
+    local top = {}
+    local c = top
+    for _ = 1, n do c[1] = {}; c = c[1] end
+    return top
+  end
+
+  -- each array level held a value on the Lua stack without lua_checkstack:
+  -- past LUA_MINSTACK slots the encoder wrote off the stack (crash or hang)
+  it("encodes arrays nested up to its depth limit", function()
+    local s = core.json(nested(200))
+    assert.equal(("["):rep(201) .. ("]"):rep(201), s)
+  end)
+
+  it("refuses arrays nested past its depth limit with a clear error", function()
+    local ok, e = pcall(core.json, nested(100000))
+    assert.is_false(ok)
+    assert.matches("nested too deep", tostring(e))
+  end)
+
+  it("refuses an array that contains itself", function()
+    local a = {}
+    a[1] = a
+    local ok, e = pcall(core.json, a)
+    assert.is_false(ok)
+    assert.matches("nested too deep", tostring(e))
+  end)
+end)
+
+-- the read-only commands (status, history, inspect) named a missing SQLite
+-- file with the URL as given: a parameter named like a password showed
+describe("[sqlite] read-only commands", function()
+  local h = require "helpers"
+  it("hide a password parameter when the database file is missing", function()
+    local url = "sqlite:" .. h.tmpname(".db") .. "?password=attack-io-secret"
+    for _, cmd in ipairs({ { "status" }, { "history" }, { "--json", "status" }, { "inspect" } }) do
+      local args = { "--url", url }
+      for _, a in ipairs(cmd) do args[#args + 1] = a end
+      local out, err = h.run_tide(args)
+      assert.not_matches("attack%-io%-secret", out .. err)
+      assert.matches("no database at", out .. err)
+    end
+  end)
+end)
+
+-- A CALL's statements answer after the CALL itself, as results prepare
+-- cannot see: their rows came back as no rows and their errors were dropped.
+-- Stored procedures with result sets are MariaDB's; elsewhere there is no CALL
+-- that returns rows.
+
+require("helpers").each_backend(describe, it, function(b)
+  if b.name ~= "mysql" then return end
+  local db
+  before_each(function()
+    db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE t (x INT)")
+  end)
+  after_each(function() db:close() end)
+
+  it("a CALL that writes runs, and the connection goes on", function()
+    db:exec("CREATE PROCEDURE w() BEGIN INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); END")
+    db:exec("CALL w()")
+    assert.equal(2, #db:query("SELECT x FROM t"))
+  end)
+
+  it("an error in a later statement of a CALL is raised", function()
+    db:exec("CREATE PROCEDURE e() BEGIN INSERT INTO t VALUES (1); SELECT x FROM t; SELECT nope; END")
+    for _, f in ipairs({ db.exec, db.query }) do
+      local ok, e = pcall(f, db, "CALL e()")
+      assert.is_false(ok)
+      assert.matches("nope", e.message)
+      assert.equal(1, db:query("SELECT 1 AS one")[1].one)
+    end
+  end)
+
+  it("rows of a CALL are refused, not returned as none", function()
+    db:exec("CREATE PROCEDURE r() BEGIN SELECT 1 AS a; SELECT 2 AS b; END")
+    for _, f in ipairs({ db.exec, db.query }) do
+      local ok, e = pcall(f, db, "CALL r()")
+      assert.is_false(ok)
+      assert.equal("misuse", e.class)
+      assert.matches("CALL returned rows", e.message)
+      assert.equal(1, db:query("SELECT 1 AS one")[1].one)
+    end
+  end)
+end)
