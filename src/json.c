@@ -53,7 +53,16 @@ static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
     unsigned char c = (unsigned char)s[i];
     const char *esc = NULL;
     char u[6];
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    size_t len;
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      /* a byte that is not UTF-8 becomes U+FFFD: the output stays JSON */
+      if ((len = tide_utf8_char(s + i, n - i)) > 0) { i += len - 1; continue; }
+      put(L, b, s + run, i - run);
+      PUTLIT(L, b, "\\ufffd");
+      run = i + 1;
+      continue;
+    }
     switch (c) {
       case '"': esc = "\\\""; break;
       case '\\': esc = "\\\\"; break;

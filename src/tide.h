@@ -181,6 +181,7 @@ void tide_open_stmt(lua_State *L);
 
 /* value.c: the codec between Lua values and drivers */
 int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *e);
+size_t tide_utf8_char(const char *s, size_t n);  /* length of the character at s, 0 if invalid */
 void tide_push_decimal(lua_State *L, const char *v);
 const char *tide_push_quoted(lua_State *L, const char *s, size_t len, char quote);
 

@@ -15,22 +15,30 @@
 
 #include "tide.h"
 
-/* True for valid UTF-8 (shortest forms, no surrogates) without NUL bytes. */
-static int is_text(const char *str, size_t n) {
+/* The length of the UTF-8 character at s[0..n) (n > 0), or 0 if the bytes
+ * there are not one. Overlong forms, UTF-16 surrogates and code points past
+ * U+10FFFF are refused by PostgreSQL and MariaDB, so they are not text
+ * anywhere. */
+size_t tide_utf8_char(const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
+  unsigned char c = s[0];
+  size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || len > n) return 0;
+  for (k = 1; k < len; k++)
+    if ((s[k] & 0xc0) != 0x80) return 0;
+  if ((len == 2 && c < 0xc2) || (len == 3 && c == 0xe0 && s[1] < 0xa0) ||
+      (len == 3 && c == 0xed && s[1] >= 0xa0) || (len == 4 && c == 0xf0 && s[1] < 0x90) ||
+      (len == 4 && (c > 0xf4 || (c == 0xf4 && s[1] >= 0x90))))
+    return 0;
+  return len;
+}
+
+/* True for valid UTF-8 without NUL bytes. */
+static int is_text(const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
-    unsigned char c = s[i];
-    size_t k, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (c == 0 || len == 0 || i + len > n) return 0;
-    for (k = 1; k < len; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF are
-     * refused by PostgreSQL and MariaDB, so they are not text anywhere */
-    if ((len == 2 && c < 0xc2) || (len == 3 && c == 0xe0 && s[i + 1] < 0xa0) ||
-        (len == 3 && c == 0xed && s[i + 1] >= 0xa0) || (len == 4 && c == 0xf0 && s[i + 1] < 0x90) ||
-        (len == 4 && (c > 0xf4 || (c == 0xf4 && s[i + 1] >= 0x90))))
-      return 0;
+    size_t len = s[i] ? tide_utf8_char(s + i, n - i) : 0;
+    if (len == 0) return 0;
     i += len;
   }
   return 1;

@@ -30,6 +30,15 @@ describe("core.json", function()
     assert.is_false(ok)
     assert.matches("nested too deep", tostring(e))
   end)
+
+  -- bytes that are not UTF-8 were written raw: the output was not JSON
+  it("writes bytes that are not UTF-8 as U+FFFD and keeps real characters", function()
+    assert.equal('"a\\ufffdb"', core.json("a\xffb"))
+    assert.equal('"\\ufffd\\ufffd"', core.json("\xc0\xaf"))            -- overlong '/'
+    assert.equal('"\\ufffd\\ufffd\\ufffd"', core.json("\xed\xa0\x80"))  -- a surrogate
+    assert.equal('"\\ufffd\\ufffd"', core.json("\xe2\x82"))          -- cut short: each byte
+    assert.equal('"é😀\\u007f"', core.json("é😀\x7f"))
+  end)
 end)
 
 -- the read-only commands (status, history, inspect) named a missing SQLite
