@@ -94,15 +94,28 @@ void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
   if (args != inline_args) lua_pop(L, 1);   /* drivers keep copies, not args */
 }
 
-/* Builds the array of column names once per statement; leaves it pushed. */
+/* Builds the array of column names once per statement; leaves it pushed.
+ * Rows are keyed by name, so a result with two columns of one name would
+ * lose one silently: it is refused (the statement is reset first). */
 static void push_names(lua_State *L, tide_stmt *s) {
   if (s->names_ref == LUA_NOREF) {
     int i, n = s->conn->drv->ncols(s->st);
     lua_createtable(L, n, 0);
+    lua_createtable(L, 0, n);                     /* the names seen */
     for (i = 0; i < n; i++) {
-      lua_pushstring(L, s->conn->drv->colname(s->st, i));
-      lua_rawseti(L, -2, i + 1);
+      const char *name = s->conn->drv->colname(s->st, i);
+      if (lua_getfield(L, -1, name) != LUA_TNIL) {
+        s->conn->drv->reset(s->conn, s->st);
+        s->executed = 0;
+        tide_raise_misuse(L, "the result has two columns named \"%s\": name them apart (AS ...)", name);
+      }
+      lua_pop(L, 1);
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, name);
+      lua_pushstring(L, name);
+      lua_rawseti(L, -3, i + 1);
     }
+    lua_pop(L, 1);
     s->ncols = n;
     s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }

@@ -98,3 +98,22 @@ require("helpers").each_backend(describe, it, function(b)
     end
   end)
 end)
+
+-- rows are keyed by column name: `SELECT 1 AS a, 2 AS a` lost one column
+-- without a word
+local h = require "helpers"
+h.each_backend(describe, it, function(b)
+  it("a result with two columns of one name is refused, and the connection goes on", function()
+    local db <close> = core.open(b.fresh_url())
+    for _, call in ipairs({ "query", "rows" }) do
+      local ok, e = pcall(function()
+        local out = db[call](db, "SELECT 1 AS a, 2 AS a")
+        if call == "rows" then for _ in out do end end
+      end)
+      assert.is_false(ok)
+      assert.equal("misuse", e.class)
+      assert.matches('two columns named "a"', e.message, 1, true)
+      assert.equal(2, db:query("SELECT 1 AS a, 2 AS b")[1].b)
+    end
+  end)
+end)
