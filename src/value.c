@@ -81,8 +81,23 @@ int tide_values_read(lua_State *L, int first, int n, tide_value *out, tide_err *
   return TIDE_OK;
 }
 
+/* Significant digits of a decimal's text (leading zeros, and trailing
+ * zeros after the point, do not count). */
+static int significant_digits(const char *v) {
+  const char *p, *first = NULL, *last = NULL, *point = strchr(v, '.');
+  int n = 0;
+  for (p = v; *p; p++) {
+    if (*p < '0' || *p > '9') continue;
+    if (!first && *p != '0') first = p;
+    if (first && (*p != '0' || !point || p < point)) last = p;
+  }
+  for (p = first; p && p <= last; p++) n += *p >= '0' && *p <= '9';
+  return n;
+}
+
 /* Pushes a DECIMAL/NUMERIC value given as text: an integer when it is one
- * and fits, else a float (as SQLite's NUMERIC affinity does). */
+ * and fits, a float when a double holds it exactly enough to print back
+ * (15 significant digits), else the exact text, so no digit is lost. */
 void tide_push_decimal(lua_State *L, const char *v) {
   char *end;
   long long n;
@@ -93,7 +108,8 @@ void tide_push_decimal(lua_State *L, const char *v) {
       return;
     }
   }
-  lua_pushnumber(L, strtod(v, NULL));
+  if (strpbrk(v, "eEN") || significant_digits(v) <= 15) lua_pushnumber(L, strtod(v, NULL));
+  else lua_pushstring(L, v);
 }
 
 /* Pushes s between two `quote` characters, each quote inside doubled: an
