@@ -100,6 +100,7 @@ local function data_db(m)
   if w then return w end
   w = migration_db.wrap(m.db_, {
     reserved = m._reserved,
+    closed = function() return rawget(m, "_closed") end,
     fail = function(fmt, ...)
       m._op = nil
       fail(m, "misuse", fmt, ...)
@@ -115,6 +116,10 @@ end
 
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
+  if rawget(m, "_closed") and (k == "db" or ops[k]) then
+    m._op = nil
+    fail(m, "misuse", "m.%s used after the migration returned (m and m.db live only while it runs)", k)
+  end
   if k == "db" then
     flush(m)
     rawset(m, "_raw", true)
@@ -149,6 +154,12 @@ function ddl.new(opts)
 end
 
 --- Runs a queued rebuild; returns the SQL made and the steps taken.
+--- Ends m: m, m.db and its statements refuse any further use (a migration
+-- that kept them in an upvalue or a global cannot reach the database later).
+function ddl.close(m)
+  rawset(m, "_closed", true)
+end
+
 function ddl.finish(m)
   flush(m)
   return m._sql, m._steps

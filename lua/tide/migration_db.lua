@@ -170,8 +170,14 @@ function migration_db.wrap(db, guard)
       end, text)
     end
   end
+  local function live(k)
+    if guard.closed and guard.closed() then
+      guard.fail("m.db:%s used after the migration returned (m.db lives only while it runs)", k)
+    end
+  end
   local proxy = {}
   return setmetatable(proxy, { __index = function(_, k)
+    live(k)
     if REFUSED[k] then
       return function() guard.fail("m.db:%s: the runner owns the transaction and the connection " ..
                                    "(a migration may not begin, commit or roll back)", k) end
@@ -183,6 +189,7 @@ function migration_db.wrap(db, guard)
         local st = db:prepare(sql)
         local sp = {}
         return setmetatable(sp, { __index = function(_, sk)
+          live(sk)
           if sk == "exec" or sk == "query" or sk == "rows" then
             local w = writer(st, sk, sql)
             return function(_, ...) return w(nil, ...) end

@@ -99,4 +99,35 @@ h.each_backend(describe, it, function(b)
     assert.is_false(mdb.reads("/*! INSERT INTO t VALUES (1) */"))
     assert.is_true(mdb.reads("-- note\nSELECT '; DELETE FROM t'"))
   end)
+  -- m, m.db and its statements kept past the migration (package.loaded is
+  -- shared by every migration file): on MariaDB the later write was journaled
+  -- as a step of the applied migration that owned m.db, and ran even though
+  -- the migration using it failed.
+  describe("m or m.db kept after its migration returned", function()
+    for _, case in ipairs({
+      { "package.loaded.KEPT = m.db", 'package.loaded.KEPT:exec("INSERT INTO ta (id) VALUES (1)")', "m.db:exec" },
+      { 'package.loaded.KEPT = m.db:prepare("INSERT INTO ta (id) VALUES (?)")', "package.loaded.KEPT:exec(1)",
+        "m.db:exec" },
+      { "package.loaded.KEPT = m", 'package.loaded.KEPT:create_table("tz", {{"id", "integer"}})',
+        "m.create_table" },
+      { "package.loaded.KEPT = m", 'package.loaded.KEPT.db:exec("INSERT INTO ta (id) VALUES (1)")', "m.db" },
+    }) do
+      it("is refused: " .. case[2], function()
+        local dir = folder({
+          { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})\n' .. case[1], false },
+          { "b", case[2] .. '\nm:create_table("tb", {{"id", "integer"}})', false } })
+        local _, err, code = tide({ "--dir", dir, "up" })
+        assert.equal(1, code)
+        assert.matches(case[3] .. " used after the migration returned", err, 1, true)
+        assert.same({ "ta" }, tables())
+        assert.same({}, query("SELECT id FROM ta"))
+        local rows = query("SELECT name, status, step FROM tide_history ORDER BY id")
+        assert.equal("applied", rows[1].status)
+        assert.equal(1, math.tointeger(rows[1].step))
+        assert.equal("failed", rows[2].status)
+        assert.equal(0, math.tointeger(rows[2].step))
+        package.loaded.KEPT = nil
+      end)
+    end
+  end)
 end)
