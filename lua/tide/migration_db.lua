@@ -127,6 +127,15 @@ function migration_db.refusal(sql, reserved)
     end
   end
   local lower = sql:lower()
+  -- PostgreSQL's U&"..." identifiers spell a name through escapes
+  -- (U&"tide\005fhistory"): check the names they decode to as well.
+  for body, rest in sql:gmatch('[uU]&"([^"]*)"(.?[^;]*)') do
+    local esc = rest:match("^%s*[uU][eE][sS][cC][aA][pP][eE]%s*'(.)'") or "\\"
+    local e = esc:gsub("%p", "%%%0")
+    local name = body:gsub(e .. "%+(%x%x%x%x%x%x)", function(x) return utf8.char(tonumber(x, 16)) end)
+                     :gsub(e .. "(%x%x%x%x)", function(x) return utf8.char(tonumber(x, 16)) end)
+    lower = lower .. " " .. name:lower()
+  end
   for name in pairs(reserved or {}) do
     if lower:find("%f[%w_]" .. name:gsub("%p", "%%%0") .. "%f[^%w_]") then
       return ("%s is tide's own table; a migration may not touch it"):format(name)

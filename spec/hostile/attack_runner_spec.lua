@@ -130,4 +130,19 @@ h.each_backend(describe, it, function(b)
       end)
     end
   end)
+  -- PostgreSQL reads U&"tide\005fhistory" as tide_history: the DELETE ran and
+  -- took the history of the applied migration with it.
+  for _, sql in ipairs({ [==[m.db:exec([=[DELETE FROM U&"tide\005fhistory"]=])]==],
+                         [==[m.db:exec([=[DELETE FROM U&"tide!005fhistory" UESCAPE '!']=])]==] }) do
+    it("tide's own table spelled through escapes is refused: " .. sql, function()
+      local dir = folder({ { "a", 'm:create_table("ta", {{"id", "integer"}})', false }, { "b", sql, false } })
+      assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+      local _, err, code = tide({ "--dir", dir, "up" })
+      assert.equal(1, code)
+      assert.matches("is tide's own table; a migration may not touch it", err, 1, true)
+      local rows = query("SELECT name, status FROM tide_history ORDER BY id")
+      assert.equal("a", rows[1].name)
+      assert.equal("applied", rows[1].status)
+    end)
+  end
 end)
