@@ -145,4 +145,32 @@ h.each_backend(describe, it, function(b)
       assert.equal("applied", rows[1].status)
     end)
   end
+  -- Lengths count characters on every backend, so a 4-byte character counts 1.
+  describe("alter_column to a string exactly as long as its values", function()
+    local E = "\u{1F600}"
+    for _, case in ipairs({
+      { "ascii, exactly n", "abcde", 5, true }, { "4-byte characters, exactly n", E:rep(5), 5, true },
+      { "4-byte characters, n + 1", E:rep(6), 5, false }, { "NULL", nil, 1, true },
+      { "empty string", "", 1, true },
+    }) do
+      it(case[1], function()
+        local dir = folder({
+          { "a", ('m:create_table("t", {{"id", "integer", primary_key = true}, {"v", "text"}})\n' ..
+                  'm.db:exec("INSERT INTO t (id, v) VALUES (1, ?)", %s)'):format(case[2] and ("%q"):format(case[2])
+                  or "nil"), false },
+          { "b", ('m:alter_column("t", "v", {type = "string", length = %d})'):format(case[3]), false } })
+        assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+        local _, err, code = tide({ "--dir", dir, "up" })
+        if case[4] then
+          assert.equal(0, code, err)
+          assert.equal(0, status_code(dir))
+        else
+          assert.equal(1, code)
+          assert.matches("1 row(s) of t.v do not fit the new type", err, 1, true)
+          assert.equal(3, status_code(dir))
+        end
+        assert.equal(case[2], query("SELECT v FROM t")[1].v)
+      end)
+    end
+  end)
 end)
