@@ -46,6 +46,7 @@ h.each_backend(describe, it, function(b)
     return rows
   end
   local function status_code(dir) return select(3, tide({ "--dir", dir, "status" })) end
+  local mysql = b.name == "mysql"
   before_each(function() url = b.fresh_url() end)
 
   -- Transaction control hidden where a first-word check that strips
@@ -173,4 +174,21 @@ h.each_backend(describe, it, function(b)
       end)
     end
   end)
+  -- A step that failed, caught by pcall in the migration: PostgreSQL's
+  -- transaction was dead ("current transaction is aborted", naming nothing);
+  -- SQLite and MariaDB went on and recorded the migration applied.
+  for _, catch in ipairs({ 'pcall(m.sql, m, {default = "INSERT INTO nope VALUES (1)"})',
+                           'pcall(m.db.exec, m.db, "INSERT INTO nope VALUES (1)")',
+                           'pcall(m.add_column, m, "nope", {"x", "integer"})' }) do
+    it("a failed step caught by the migration still fails it: " .. catch, function()
+      local dir = folder({ { "a", 'm:create_table("ta", {{"id", "integer"}})\n' .. catch ..
+                                  '\nm:create_table("tz", {{"id", "integer"}})', false } })
+      local _, err, code = tide({ "--dir", dir, "up" })
+      assert.equal(1, code)
+      assert.matches("and the migration went on after catching the error; a failed step fails the migration",
+                     err, 1, true)
+      assert.same(mysql and not catch:find("add_column") and { "ta" } or {}, tables())
+      assert.equal("failed", query("SELECT status FROM tide_history")[1].status)
+    end)
+  end
 end)
