@@ -191,4 +191,19 @@ h.each_backend(describe, it, function(b)
       assert.equal("failed", query("SELECT status FROM tide_history")[1].status)
     end)
   end
+  -- An error message with a NUL and invalid UTF-8: PostgreSQL refused the
+  -- history row and reported that instead of the error; MariaDB left the row
+  -- "running" (status: "interrupted at step 0").
+  it("a migration error with a NUL, invalid UTF-8 and 400 KB is recorded as failed, the error kept", function()
+    local dir = folder({ { "a", 'm:create_table("ta", {{"id", "integer"}})\n' ..
+                                'error("bad\\0nul " .. ("\\xff\\xfe"):rep(200000), 0)', false } })
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("bad", err, 1, true)
+    local row = query("SELECT status, message FROM tide_history")[1]
+    assert.equal("failed", row.status)
+    assert.equal("bad\\0nul \\xFF\\xFE", row.message:sub(1, 17))
+    assert.truthy(#row.message < 20000)
+    assert.equal(3, status_code(dir))
+  end)
 end)
