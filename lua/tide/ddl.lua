@@ -4,6 +4,7 @@
 -- (or only recorded, for tide.sql). On SQLite, what ALTER TABLE cannot do is
 -- queued as a table rebuild (tide.ddl.rebuild). Everything that reaches the
 -- database is a numbered step, data steps (m.db) included.
+local core = require "tide.core"
 local dialect = require "tide.dialect"
 local migration_db = require "tide.migration_db"
 local model = require "tide.ddl.model"
@@ -78,13 +79,28 @@ local function step(m, k, args, desc, f)
   local n = m._op_count
   local from = m._resume_from
   if from and (n < from or (n == from and m._took_effect and m._took_effect(k, args))) then return end
+  ddl.check_failed(m)
   if m._on_step then m._on_step(n, desc) end
-  if not m._on_step_end then return f() end
   local ran = #m._sql
   local res = table.pack(pcall(f))
-  m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran)
-  if not res[1] then error(res[2], 0) end
+  if m._on_step_end then m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran) end
+  if not res[1] then
+    rawset(m, "_failed", { n = n, desc = desc, err = res[2] })
+    error(res[2], 0)
+  end
   return table.unpack(res, 2, res.n)
+end
+
+--- Raises if a step of m failed and the migration caught the error (pcall)
+-- and went on: a failed step fails its migration on every backend (on
+-- PostgreSQL it has ended the transaction; elsewhere it may be half done).
+function ddl.check_failed(m)
+  local f = rawget(m, "_failed")
+  if f then
+    error(core.error { class = core.is_error(f.err) and f.err.class or "other",
+      message = ("%s: step %d %s failed (%s) and the migration went on after catching the error; " ..
+                 "a failed step fails the migration"):format(m._name, f.n, f.desc, tostring(f.err)) }, 0)
+  end
 end
 
 local function stepped(k)
@@ -100,6 +116,7 @@ local function data_db(m)
   if w then return w end
   w = migration_db.wrap(m.db_, {
     reserved = m._reserved,
+    closed = function() return rawget(m, "_closed") end,
     fail = function(fmt, ...)
       m._op = nil
       fail(m, "misuse", fmt, ...)
@@ -115,6 +132,10 @@ end
 
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
+  if rawget(m, "_closed") and (k == "db" or ops[k]) then
+    m._op = nil
+    fail(m, "misuse", "m.%s used after the migration returned (m and m.db live only while it runs)", k)
+  end
   if k == "db" then
     flush(m)
     rawset(m, "_raw", true)
@@ -149,7 +170,14 @@ function ddl.new(opts)
 end
 
 --- Runs a queued rebuild; returns the SQL made and the steps taken.
+--- Ends m: m, m.db and its statements refuse any further use (a migration
+-- that kept them in an upvalue or a global cannot reach the database later).
+function ddl.close(m)
+  rawset(m, "_closed", true)
+end
+
 function ddl.finish(m)
+  ddl.check_failed(m)
   flush(m)
   return m._sql, m._steps
 end

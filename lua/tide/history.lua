@@ -57,6 +57,27 @@ end
 
 function history.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
+-- Text as the history can store it on every backend: invalid UTF-8 bytes
+-- and NULs spelled out (\xFF, \0), at most 4000 characters. A migration's
+-- error message may be anything; writing it as is failed on PostgreSQL and
+-- MariaDB, losing the error and (MariaDB) leaving the row "running".
+local MAX_TEXT = 4000
+local function text(s)
+  if type(s) ~= "string" then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local ok, bad = utf8.len(s, i)
+    if ok then out[#out + 1] = s:sub(i) break end
+    out[#out + 1] = s:sub(i, bad - 1) .. ("\\x%02X"):format(s:byte(bad))
+    i = bad + 1
+  end
+  s = table.concat(out):gsub("%z", "\\0")
+  if utf8.len(s) > MAX_TEXT then
+    s = s:sub(1, utf8.offset(s, MAX_TEXT + 1) - 1) .. ("... (%d characters in all)"):format(utf8.len(s))
+  end
+  return s
+end
+
 --- Adds an event row; returns its id when want_id. ev: name, checksum,
 -- direction, status, step, steps, step_op, message, duration_ms.
 function history.add(db, ev, want_id)
@@ -65,9 +86,9 @@ function history.add(db, ev, want_id)
   db:exec("INSERT INTO " .. history.TABLE .. " (name, checksum, direction, status, step, steps, " ..
           "step_op, started_at, finished_at, duration_ms, who, tide_version, message) " ..
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          ev.name, ev.checksum, ev.direction, ev.status, ev.step or 0, ev.steps, ev.step_op,
+          ev.name, ev.checksum, ev.direction, ev.status, ev.step or 0, ev.steps, text(ev.step_op),
           ev.started_at or t, done and t or nil, ev.duration_ms, history.who(), core.version,
-          ev.message)
+          text(ev.message))
   if not want_id then return nil end
   return db:query("SELECT max(id) AS id FROM " .. history.TABLE .. " WHERE name = ?", ev.name)[1].id
 end
@@ -78,7 +99,7 @@ function history.update(db, id, f)
   db:exec("UPDATE " .. history.TABLE .. " SET step = COALESCE(?, step), step_op = COALESCE(?, step_op), " ..
           "status = COALESCE(?, status), steps = COALESCE(?, steps), message = COALESCE(?, message), " ..
           "finished_at = ?, duration_ms = COALESCE(?, duration_ms) WHERE id = ?",
-          f.step, f.step_op, f.status, f.steps, f.message, done and history.now() or nil,
+          f.step, text(f.step_op), f.status, f.steps, text(f.message), done and history.now() or nil,
           f.duration_ms, id)
 end
 

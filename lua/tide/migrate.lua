@@ -60,6 +60,7 @@ local function check(db, fn, name, model, opts)
                       on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
                       took_effect = opts.took_effect, reserved = opts.reserved }
   local ok, err = pcall(fn, m)
+  ddl.close(m)
   if not ok and err ~= STOP then error(err, 0) end
   return ok and m._op_count or nil          -- every step seen, when no data step stopped it
 end
@@ -88,8 +89,9 @@ function migrate.run(db, fn, opts)
   if transactional then
     if outer then db:savepoint("tide_migrate") else db:begin() end
   end
+  local m
   local ok, err, steps, raw = pcall(function()
-    local m = ddl.new { db = db, dialect = db.backend, model = model, complete = true,
+    m = ddl.new { db = db, dialect = db.backend, model = model, complete = true,
                         name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
                         wrap_data = opts.wrap_data,
                         resume_from = opts.resume_from, took_effect = opts.took_effect,
@@ -105,6 +107,7 @@ function migrate.run(db, fn, opts)
     if opts.after then opts.after(db, steps) end
     return sql, steps, m._raw
   end)
+  if m then ddl.close(m) end
   if transactional then
     if ok then
       if outer then db:release("tide_migrate") else db:commit() end
