@@ -133,12 +133,12 @@ static void *sym(void *h, const char *file, const char *name) {
     void *h = open_lib(file); \
     lib##_FUNCTIONS(LOOKUP_##lib, LOOKUPV_##lib) \
   }
-#define STUB(lib, ret, name, params, args) \
+#define FORWARD(lib, ret, name, params, args) \
   ret name params { \
     pthread_once(&lib##_once, load_##lib); \
     return lib##_fn.name args; \
   }
-#define STUBV(lib, name, params, args) \
+#define FORWARDV(lib, name, params, args) \
   void name params { \
     pthread_once(&lib##_once, load_##lib); \
     lib##_fn.name args; \
@@ -159,9 +159,9 @@ static pthread_once_t PQ_once = PTHREAD_ONCE_INIT, MY_once = PTHREAD_ONCE_INIT;
 RESOLVE(PQ, TIDE_LIBPQ)
 RESOLVE(MY, TIDE_LIBMARIADB)
 
-#define STUB_PQ(ret, name, params, args) STUB(PQ, ret, name, params, args)
-#define STUB_MY(ret, name, params, args) STUB(MY, ret, name, params, args)
-#define STUBV_PQ(name, params, args) STUBV(PQ, name, params, args)
-#define STUBV_MY(name, params, args) STUBV(MY, name, params, args)
-PQ_FUNCTIONS(STUB_PQ, STUBV_PQ)
-MY_FUNCTIONS(STUB_MY, STUBV_MY)
+#define FORWARD_PQ(ret, name, params, args) FORWARD(PQ, ret, name, params, args)
+#define FORWARD_MY(ret, name, params, args) FORWARD(MY, ret, name, params, args)
+#define FORWARDV_PQ(name, params, args) FORWARDV(PQ, name, params, args)
+#define FORWARDV_MY(name, params, args) FORWARDV(MY, name, params, args)
+PQ_FUNCTIONS(FORWARD_PQ, FORWARDV_PQ)
+MY_FUNCTIONS(FORWARD_MY, FORWARDV_MY)
