@@ -209,4 +209,26 @@ function helpers.silent_server()
   return tonumber(p.line()), function() io.open(marker, "w"):close() p.wait() end
 end
 
+--- Runs the tide binary on database `url` with args; see run_tide.
+function helpers.tide_at(url, args, opts)
+  local full = { "--url", url }
+  for _, a in ipairs(args) do full[#full + 1] = a end
+  return helpers.run_tide(full, opts)
+end
+
+--- The tables of `url`, tide's own left out, sorted.
+function helpers.user_tables(url)
+  local db <close> = core.open(url)
+  local out = {}
+  for _, n in ipairs(db:tables()) do if n ~= "tide_history" then out[#out + 1] = n end end
+  table.sort(out)
+  return out
+end
+
+--- The rows `sql` returns on `url`, through a connection of its own.
+function helpers.query_at(url, sql, ...)
+  local db <close> = core.open(url)
+  return db:query(sql, ...)
+end
+
 return helpers

@@ -9,19 +9,8 @@ local folder, table_mig = h.migrations, h.table_migration
 
 h.each_backend(describe, it, function(b)
   local url
-  local function tide(args, opts)
-    local full = { "--url", url }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    return h.run_tide(full, opts)
-  end
-  local function tables()
-    local db = core.open(url)
-    local t = db:tables()
-    db:close()
-    local out = {}
-    for _, n in ipairs(t) do if n ~= "tide_history" then out[#out + 1] = n end end
-    return out
-  end
+  local function tide(args, opts) return h.tide_at(url, args, opts) end
+  local function tables() return h.user_tables(url) end
   before_each(function() url = b.fresh_url() end)
 
   it("applies the example migrations, moving widget_status into widget", function()

@@ -14,7 +14,7 @@ names.MAX = 63
 function names.fit(name)
   if #name <= names.MAX then return name end
   local cut = names.MAX - 9
-  -- back off while the byte after the cut continues a character (10xxxxxx)
+  -- back off while the byte after the cut is a continuation byte (0x80-0xBF)
   while cut > 0 do
     local nextb = name:byte(cut + 1)
     if nextb < 0x80 or nextb >= 0xC0 then break end

@@ -1,50 +1,14 @@
 -- More hostile migrations against the runner, on every backend, through the
 -- tide binary (spec/hostile/runner_spec.lua has the first round).
-local core = require "tide.core"
 local h = require "helpers"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
--- A migrations folder: list of {name, up_body, down_body or false}.
-local function folder(migs)
-  local dir = h.tmpname(".mig")
-  os.execute("mkdir -p " .. dir)
-  local plan = {}
-  for _, mg in ipairs(migs) do
-    plan[#plan + 1] = mg[1]
-    write(dir .. "/" .. mg[1] .. ".lua", ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
-      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or ""))
-  end
-  write(dir .. "/tide.plan", table.concat(plan, "\n") .. "\n")
-  return dir
-end
+local folder = h.migrations
 
 h.each_backend(describe, it, function(b)
   local url
-  local function tide(args, opts)
-    local full = { "--url", url }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    return h.run_tide(full, opts)
-  end
-  local function tables()
-    local db = core.open(url)
-    local t = db:tables()
-    db:close()
-    local out = {}
-    for _, n in ipairs(t) do if n ~= "tide_history" then out[#out + 1] = n end end
-    table.sort(out)
-    return out
-  end
-  local function query(sql, ...)
-    local db = core.open(url)
-    local rows = db:query(sql, ...)
-    db:close()
-    return rows
-  end
+  local function tide(args, opts) return h.tide_at(url, args, opts) end
+  local function tables() return h.user_tables(url) end
+  local function query(sql, ...) return h.query_at(url, sql, ...) end
   local function status_code(dir) return select(3, tide({ "--dir", dir, "status" })) end
   local mysql = b.name == "mysql"
   before_each(function() url = b.fresh_url() end)

@@ -17,26 +17,9 @@ local ACCOUNTS = { "accounts",
 
 h.each_backend(describe, it, function(b)
   local url
-  local function tide(args, opts)
-    local full = { "--url", url }
-    for _, a in ipairs(args) do full[#full + 1] = a end
-    return h.run_tide(full, opts)
-  end
-  local function tables()
-    local db = core.open(url)
-    local t = db:tables()
-    db:close()
-    local out = {}
-    for _, n in ipairs(t) do if n ~= "tide_history" then out[#out + 1] = n end end
-    table.sort(out)
-    return out
-  end
-  local function query(sql, ...)
-    local db = core.open(url)
-    local rows = db:query(sql, ...)
-    db:close()
-    return rows
-  end
+  local function tide(args, opts) return h.tide_at(url, args, opts) end
+  local function tables() return h.user_tables(url) end
+  local function query(sql, ...) return h.query_at(url, sql, ...) end
   local function history_rows()
     return query("SELECT name, direction, status FROM tide_history ORDER BY id")
   end
