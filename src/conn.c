@@ -297,10 +297,24 @@ static int conn_unlock(lua_State *L) {
   return 1;
 }
 
+/* Each description in the schema map on top of the stack says which backend
+ * it came from: canonical forms fold what only that backend adds by itself. */
+static void mark_backend(lua_State *L, const char *backend) {
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_istable(L, -1)) {
+      lua_pushstring(L, backend);
+      lua_setfield(L, -2, "backend");
+    }
+    lua_pop(L, 1);
+  }
+}
+
 static int conn_schema(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   tide_err e;
   if (c->drv->schema(L, c, NULL, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  mark_backend(L, c->drv->backend);
   return 1;
 }
 
@@ -314,6 +328,7 @@ static int conn_describe(lua_State *L) {
                              luaL_typename(L, 2));
   name = lua_tostring(L, 2);
   if (c->drv->schema(L, c, name, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  mark_backend(L, c->drv->backend);
   if (lua_getfield(L, -1, name) == LUA_TNIL) {
     tide_err_set(&e, TE_UNDEFINED, "no such table: %s", name);
     snprintf(e.table, sizeof e.table, "%s", name);

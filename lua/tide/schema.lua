@@ -214,6 +214,44 @@ local function fk_rule(r)
   return r
 end
 
+-- The dialect of the backend a raw description came from (its quirks), or
+-- {} when it does not say.
+local function quirks_of(d)
+  if not d.backend then return {} end
+  local ok, dia = pcall(require("tide.dialect").named, d.backend)
+  return ok and dia or {}
+end
+
+local function starts_with(cols, prefix)
+  for i, c in ipairs(prefix) do if cols[i] ~= c then return false end end
+  return #cols >= #prefix
+end
+
+-- A predicate: whether index x may be one the backend made by itself for a
+-- foreign key (MariaDB: named like the key, on exactly its columns, made
+-- only when no other index or key starts with those columns). Such an
+-- index cannot be told from one the user made the same way; canonical
+-- marks it `implied`, and diff ignores it when the other side has none.
+local function implicit_fk_index(d)
+  if not quirks_of(d).implicit_fk_indexes then return function() return false end end
+  return function(x)
+    if x.unique or x.where then return false end
+    for _, f in ipairs(d.foreign_keys or {}) do
+      if f.name == x.name and #f.columns == #x.columns and starts_with(x.columns, f.columns) then
+        local keys = { d.primary_key }
+        for _, list in ipairs({ d.uniques or {}, d.indexes or {} }) do
+          for _, k in ipairs(list) do if k ~= x then keys[#keys + 1] = k end end
+        end
+        for _, k in ipairs(keys) do
+          if k.columns and starts_with(k.columns, f.columns) then return false end
+        end
+        return true
+      end
+    end
+    return false
+  end
+end
+
 local function canonical_table(d)
   local pk = {}
   for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
@@ -234,25 +272,18 @@ local function canonical_table(d)
     t.columns[i] = col
   end
   -- MariaDB lists unique indexes as UNIQUE constraints, so a unique index
-  -- without WHERE counts as a unique constraint everywhere; and it creates
-  -- an index named like each foreign key that has none, which is dropped.
-  local uniques, indexes, fk_index = copy(d.uniques), {}, {}
-  for _, f in ipairs(d.foreign_keys or {}) do
-    fk_index[(f.name or "") .. "\0" .. table.concat(f.columns, ",")] = true
-  end
+  -- without WHERE counts as a unique constraint everywhere.
+  local uniques, indexes = copy(d.uniques), {}
+  local implicit = implicit_fk_index(d)
   for _, x in ipairs(d.indexes or {}) do
-    if x.unique and not x.where then
-      uniques[#uniques + 1] = x
-    elseif not fk_index[(x.name or "") .. "\0" .. table.concat(x.columns, ",")] then
-      indexes[#indexes + 1] = x
-    end
+    if x.unique and not x.where then uniques[#uniques + 1] = x else indexes[#indexes + 1] = x end
   end
   t.uniques = sorted_by_name(uniques, function(u)
     return { name = u.name, columns = copy(u.columns) }
   end)
   t.indexes = sorted_by_name(indexes, function(x)
     return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
-             where = schema.canonical_expression(x.where) }
+             where = schema.canonical_expression(x.where), implied = implicit(x) or nil }
   end)
   t.foreign_keys = sorted_by_name(d.foreign_keys, function(f)
     return { name = f.name, columns = copy(f.columns), ref_table = f.ref_table,
@@ -328,14 +359,14 @@ local function diff_entries(out, tname, kind, la, lb, labels)
     local k = entry_key(e)
     local other = ib[k]
     if not other then
-      out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1])
+      if not e.implied then out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1]) end
     elseif describe_entry(kind, e) ~= describe_entry(kind, other) then
       out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e),
         describe_entry(kind, other))
     end
   end
   for _, e in ipairs(lb) do
-    if not ia[entry_key(e)] then
+    if not ia[entry_key(e)] and not e.implied then
       out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, entry_key(e), labels[2])
     end
   end

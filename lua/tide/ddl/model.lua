@@ -57,6 +57,8 @@ local find = model.find
 -- exactly: raw column types and defaults, check and index expression text.
 function model.of(desc)
   local t = schema.canonical(desc)
+  -- an index the backend made for a foreign key by itself is not the user's
+  for i = #t.indexes, 1, -1 do if t.indexes[i].implied then table.remove(t.indexes, i) end end
   for i, c in ipairs(t.columns) do
     local raw = desc.columns[i]
     c.raw_type = raw.raw_type

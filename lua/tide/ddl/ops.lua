@@ -404,7 +404,7 @@ ops.drop_foreign_key = {
   end,
   render = function(m, p)
     if m._dialect.rebuild then return "rebuild" end
-    return m._dialect:drop_foreign_key(p.t, p.name, m.db_)
+    return m._dialect:drop_foreign_key(p.t, p.name, m.db_, p.tm and find(p.tm.indexes, "name", p.name) ~= nil)
   end,
   apply = function(_, p, tm)
     local _, i = find(tm and tm.foreign_keys or {}, "name", p.name)

@@ -61,24 +61,50 @@ function base:unique_sql(u)
 end
 
 --- CREATE TABLE for a canonical table description; then its indexes.
+-- What was asked is what is made: a unique index is a CREATE UNIQUE INDEX
+-- and a unique constraint repeating the primary key's or an earlier
+-- unique's columns is added after the table, because PostgreSQL folds
+-- such duplicates inside CREATE TABLE (the model would list a key the
+-- database does not have). A dialect whose DDL commits statement by
+-- statement keeps them inline (`keys_inline`: one atomic statement).
 function base:create_table(t)
-  local defs = {}
+  local defs, after = {}, {}
   for _, c in ipairs(t.columns) do defs[#defs + 1] = "  " .. self:column_sql(c, t) end
-  if #t.primary_key > 0 and not self:inline_primary_key(t) then
-    defs[#defs + 1] = ("  CONSTRAINT %s PRIMARY KEY (%s)"):format(self:quote(t.primary_key_name),
-                                                               self:quote_list(t.primary_key))
+  local seen = {}
+  if #t.primary_key > 0 then
+    seen[table.concat(t.primary_key, "\0")] = true
+    if not self:inline_primary_key(t) then
+      defs[#defs + 1] = ("  CONSTRAINT %s PRIMARY KEY (%s)"):format(self:quote(t.primary_key_name),
+                                                                 self:quote_list(t.primary_key))
+    end
   end
-  if not self.uniques_as_indexes then
-    for _, u in ipairs(t.uniques) do defs[#defs + 1] = "  " .. self:unique_sql(u) end
+  for _, u in ipairs(t.uniques) do
+    local key = table.concat(u.columns, "\0")
+    if self.uniques_as_indexes then
+      after[#after + 1] = self:add_unique(t.name, u)[1]
+    elseif self.keys_inline or not (u.is_index or seen[key]) then
+      defs[#defs + 1] = "  " .. self:unique_sql(u)
+      seen[key] = true
+    elseif u.is_index then
+      after[#after + 1] = self:create_index(t.name, { name = u.name, columns = u.columns, unique = true })[1]
+    else
+      after[#after + 1] = self:add_unique(t.name, u)[1]
+    end
+  end
+  for _, ix in ipairs(t.indexes) do
+    if self.keys_inline and not ix.where then
+      -- before the foreign keys: InnoDB then serves a key with this index
+      -- instead of making one of its own (which may carry the same name)
+      defs[#defs + 1] = ("  INDEX %s (%s)"):format(self:quote(ix.name), self:quote_list(ix.columns))
+    else
+      after[#after + 1] = self:create_index(t.name, ix)[1]
+    end
   end
   for _, fk in ipairs(t.foreign_keys) do defs[#defs + 1] = "  " .. self:fk_sql(fk) end
   for _, ck in ipairs(t.checks) do defs[#defs + 1] = "  " .. self:check_sql(ck) end
   local out = { ("CREATE TABLE %s (\n%s\n)%s"):format(self:quote(t.name), table.concat(defs, ",\n"),
                                                        self.table_suffix or "") }
-  if self.uniques_as_indexes then
-    for _, u in ipairs(t.uniques) do out[#out + 1] = self:add_unique(t.name, u)[1] end
-  end
-  for _, ix in ipairs(t.indexes) do out[#out + 1] = self:create_index(t.name, ix)[1] end
+  for _, sql in ipairs(after) do out[#out + 1] = sql end
   return out
 end
 

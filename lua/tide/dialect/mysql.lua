@@ -7,6 +7,11 @@ local my = base.extend {
   quote_char = "`",
   transactional_ddl = false,
   partial_indexes = false,
+  -- a table and its keys in one statement: DDL commits statement by
+  -- statement here, and MariaDB keeps duplicate keys inside CREATE TABLE
+  keys_inline = true,
+  -- InnoDB makes an index named like a foreign key that no index serves
+  implicit_fk_indexes = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   types = {
@@ -32,10 +37,11 @@ end
 function my:drop_unique(t, name) return self:drop_index(t, name) end
 
 --- Dropping a foreign key leaves the index InnoDB made for it; that goes
--- too when it carries the key's name (read through `reader`), as on the others.
-function my:drop_foreign_key(t, name, reader)
+-- too when it carries the key's name (read through `reader`), as on the
+-- others, unless the user made that index (`declared`: the model lists it).
+function my:drop_foreign_key(t, name, reader, declared)
   local implicit_index = false
-  if reader then
+  if reader and not declared then
     for _, x in ipairs(reader:describe(t).indexes) do
       if x.name == name then implicit_index = true end
     end
