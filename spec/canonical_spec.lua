@@ -8,6 +8,21 @@ local h = require "helpers"
 
 local canon = {}          -- backend -> name -> canonical table
 
+-- Each is rewritten by PostgreSQL or MariaDB (or both) when stored: IN as
+-- = ANY (ARRAY[...]) with casts, NOT IN as <> ALL, BETWEEN as two
+-- comparisons, != as <>, NOT pushed inwards, MOD, LCASE, OCTET_LENGTH,
+-- added parentheses, backquotes, backslash escapes, TRIM(BOTH FROM ...).
+local CHECKS = {
+  "k IN ('a', 'b')", "k NOT IN ('a', 'b')", "n IN (1, 2, 3)", "n in (1)", "n BETWEEN 1 AND 5",
+  "n NOT BETWEEN -1 AND 5", "k != 'x'", "(n > 0) OR (k = 'a')", "n > 0 AND (k = 'a' OR k = 'b')",
+  "length(k) > 2", "k LIKE 'a%'", "k NOT LIKE '%z'", "k IS NOT NULL", "NOT (n = 3)", "NOT (n < 3)",
+  "NOT (n = 1 AND n = 2)", "NOT (k IS NULL)", "d > 1.5", "d IN (1.5, 2.25)", "n % 2 = 0",
+  "n + 1 > 2 * n", "(n + 2) * 3 > 1", "n - (1 - 2) > 0", "lower(k) = k", "upper(k) <> 'X'",
+  "k = 'it''s'", "k <> 'a\\b'", "k <> 'é'", "b = TRUE", "NOT b", "n = -1", "coalesce(n, 0) >= 0",
+  "CAST(n AS VARCHAR(5)) <> '7'", "CASE WHEN n > 0 THEN 1 ELSE 0 END = 1", "trim(k) <> ''",
+  "substr(k, 1, 2) <> 'zz'", "abs(n) < 1000",
+}
+
 local function names_of(list)
   local out = {}
   for i, x in ipairs(list) do out[i] = x.name end
@@ -93,9 +108,65 @@ h.each_backend(describe, it, function(b)
     tide.migrate(db, function(m) m:drop_foreign_key("vol", "vol_inst_id_fkey") end)
     assert.same({}, tide.schema.canonical(db:describe("vol")).indexes)
   end)
+
+  it("reads CHECK expressions back as written, whatever the backend rewrote", function()
+    local checks = {}
+    for i, src in ipairs(CHECKS) do checks[i] = { ("c%02d"):format(i), src } end
+    tide.migrate(db, function(m)
+      m:create_table("ck", { { "k", "string", length = 10 }, { "n", "integer" },
+                             { "d", "decimal", precision = 5, scale = 2 }, { "b", "boolean" } },
+                     { checks = checks })
+    end)
+    local c = tide.schema.canonical(db:describe("ck"))
+    canon[b.name].checks = c
+    for i, ck in ipairs(c.checks) do
+      -- what the model computed from the source is what the database gives back
+      assert.equal(tide.schema.canonical_expression(CHECKS[i]), ck.expression, CHECKS[i])
+    end
+  end)
+
+  it("reads DEFAULT expressions back the same", function()
+    db:exec([[CREATE TABLE df (a VARCHAR(20) DEFAULT (lower('AB')), b INTEGER DEFAULT (1 + 2),
+              c DECIMAL(5,2) DEFAULT -0.5, d VARCHAR(10) DEFAULT 'it''s', e INTEGER DEFAULT -1)]])
+    local c = tide.schema.canonical(db:describe("df"))
+    canon[b.name].defaults = c
+    local got = {}
+    for i, col in ipairs(c.columns) do got[i] = col.default end
+    assert.same({ "lower('AB')", "1 + 2", "-0.5", "'it''s'", "-1" }, got)
+  end)
 end)
 
 describe("across backends", function()
+  it("CHECK expressions compare equal", function() same_everywhere("checks") end)
+  it("DEFAULT expressions compare equal", function() same_everywhere("defaults") end)
   it("a unique index beside a unique constraint compares equal", function() same_everywhere("unique_twice") end)
   it("indexes named like foreign keys compare equal", function() same_everywhere("fk_index") end)
+end)
+
+describe("canonical expressions", function()
+  it("keep genuinely different expressions apart", function()
+    local ce = tide.schema.canonical_expression
+    for _, pair in ipairs({
+      { "n > 0", "n >= 0" }, { "k IN ('a', 'b')", "k IN ('a', 'c')" }, { "k IN ('a', 'b')", "k NOT IN ('a', 'b')" },
+      { "n BETWEEN 1 AND 5", "n BETWEEN 1 AND 6" }, { "(n = 1 OR n = 2) AND n = 3", "n = 1 OR n = 2 AND n = 3" },
+      { "n - (1 - 2) > 0", "n - 1 - 2 > 0" }, { "k = 'a'", "k = 'A'" }, { "k = 'x'", "k <> 'x'" },
+      { "n IN (1, 2)", "n IN (2, 1)" }, { "k LIKE 'a%'", "k NOT LIKE 'a%'" }, { "k IS NULL", "k IS NOT NULL" },
+      { "d > 1.5", "d > 1.05" }, { "lower(k) = k", "upper(k) = k" }, { "n = -1", "n = 1" },
+    }) do
+      assert.are_not.equal(ce(pair[1]), ce(pair[2]), pair[1] .. " vs " .. pair[2])
+    end
+  end)
+
+  it("read PostgreSQL's and MariaDB's spellings as the source", function()
+    local ce = tide.schema.canonical_expression
+    assert.equal(ce("k IN ('a', 'b')"),
+      ce("((k)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))"))
+    assert.equal(ce("n NOT IN (1, 2)"), ce("(n <> ALL (ARRAY[1, 2]))"))
+    assert.equal(ce("k = 'x'"), ce("`k` = _utf8mb4'x'"))
+    assert.equal(ce("k = 'it''s'"), ce("`k` = 'it\\'s'", { backslash_escapes = true }))
+    assert.equal(ce("n % 2 = 0 AND lower(k) = k"), ce("`n` MOD 2 = 0 and lcase(`k`) = `k`"))
+    assert.equal(ce("[order] > 0"), ce('"order" > 0'))
+    -- what cannot be parsed still compares by its tokens
+    assert.equal(ce("n <=> 1"), ce("N  <=>  1"))
+  end)
 end)

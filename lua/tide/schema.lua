@@ -4,6 +4,8 @@
 -- Raw descriptions come from `db:describe` / `db:schema` (see docs/DESIGN.md).
 -- `canonical` maps each backend's types, defaults and naming quirks onto the
 -- portable vocabulary, so that the same schema compares equal everywhere.
+local expression = require "tide.expression"
+
 local schema = {}
 
 -- raw type name (lower case, no arguments) -> portable type
@@ -82,112 +84,13 @@ function schema.canonical_default(raw, ptype)
     return tostring(n)
   end
   if lit then return "'" .. lit .. "'" end
-  return s
+  return expression.canonical(s)
 end
 
--- words that may follow PostgreSQL's "::" in a cast it adds when printing
-local CAST_WORDS = {}
-for w in ([[character varying double precision timestamp without with time zone numeric
-  integer bigint smallint text boolean date real bytea json jsonb uuid int int2 int4 int8
-  bpchar varchar regclass]]):gmatch("%S+") do CAST_WORDS[w] = true end
-
--- Splits an SQL expression into tokens: string literals (kept), quoted
--- identifiers (unquoted), words (lower case), operators and punctuation.
-local function tokens(s)
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local c = s:sub(i, i)
-    if c:match("%s") then
-      i = i + 1
-    elseif c == "'" then
-      local j = i + 1
-      while j <= n do
-        if s:sub(j, j) == "'" then
-          if s:sub(j + 1, j + 1) == "'" then j = j + 2 else break end
-        else
-          j = j + 1
-        end
-      end
-      out[#out + 1] = s:sub(i, j)
-      i = j + 1
-    elseif c == '"' or c == "`" or c == "[" then
-      local close = c == "[" and "]" or c
-      local j = s:find(close, i + 1, true) or n
-      out[#out + 1] = s:sub(i + 1, j - 1):lower()
-      i = j + 1
-    elseif c:match("[%w_]") then
-      local w = s:match("^[%w_%.]+", i)
-      out[#out + 1] = w:lower()
-      i = i + #w
-    elseif c:match("[<>=!|:]") then
-      local op = s:match("^[<>=!|:]+", i)
-      out[#out + 1] = op
-      i = i + #op
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return out
-end
-
-local function is_word(t) return t ~= nil and t:match("^[%w_%.']") ~= nil end
-
---- Canonical text of a CHECK or partial-index expression, so that each
--- backend's way of printing the same expression compares equal: no casts
--- PostgreSQL adds, no identifier quotes, no parentheses around a single
--- value, lower case outside literals, one space between tokens.
-function schema.canonical_expression(expr)
-  if expr == nil then return nil end
-  local t = tokens(expr)
-  local kept = {}
-  local i = 1
-  while i <= #t do                                   -- drop "::type" casts
-    if t[i] == "::" then
-      i = i + 1
-      while CAST_WORDS[t[i]] do i = i + 1 end
-      if t[i] == "(" and t[i + 2] == ")" then i = i + 3 end
-      if t[i] == "[" and t[i + 1] == "]" then i = i + 2 end
-    else
-      kept[#kept + 1] = t[i]
-      i = i + 1
-    end
-  end
-  t = kept
-  local changed = true
-  while changed do                                   -- "(x)" -> "x", not "f(x)"
-    changed = false
-    for j = 1, #t - 2 do
-      if t[j] == "(" and t[j + 2] == ")" and is_word(t[j + 1]) and not is_word(t[j - 1]) then
-        table.remove(t, j + 2)
-        table.remove(t, j)
-        changed = true
-        break
-      end
-    end
-  end
-  local function wraps_all()                         -- "(a > 0)" as a whole
-    if t[1] ~= "(" or t[#t] ~= ")" then return false end
-    local depth = 0
-    for j = 1, #t do
-      if t[j] == "(" then depth = depth + 1 elseif t[j] == ")" then depth = depth - 1 end
-      if depth == 0 and j < #t then return false end
-    end
-    return true
-  end
-  while #t >= 2 and wraps_all() do
-    table.remove(t, #t)
-    table.remove(t, 1)
-  end
-  local parts = {}
-  for j, tok in ipairs(t) do
-    local prev = t[j - 1]
-    if j > 1 and tok ~= ")" and tok ~= "," and prev ~= "(" and not (tok == "(" and is_word(prev)) then
-      parts[#parts + 1] = " "
-    end
-    parts[#parts + 1] = tok
-  end
-  return table.concat(parts)
+--- Canonical text of a CHECK or partial-index expression (see
+-- tide.expression); opts.backslash_escapes for text printed with them.
+function schema.canonical_expression(expr, opts)
+  return expression.canonical(expr, opts)
 end
 
 local function sorted_by_name(list, map)
@@ -290,8 +193,9 @@ local function canonical_table(d)
              ref_columns = copy(f.ref_columns),
              on_delete = fk_rule(f.on_delete), on_update = fk_rule(f.on_update) }
   end)
+  local printed = { backslash_escapes = quirks_of(d).check_backslash_escapes }
   t.checks = sorted_by_name(d.checks, function(c)
-    return { name = c.name, expression = schema.canonical_expression(c.expression) }
+    return { name = c.name, expression = schema.canonical_expression(c.expression, printed) }
   end)
   -- MariaDB's JSON is LONGTEXT with a CHECK json_valid(col) named after it
   for i = #t.checks, 1, -1 do

@@ -12,6 +12,8 @@ local my = base.extend {
   keys_inline = true,
   -- InnoDB makes an index named like a foreign key that no index serves
   implicit_fk_indexes = true,
+  -- CHECK clauses come back with backslash escapes in their literals
+  check_backslash_escapes = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   types = {
