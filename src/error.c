@@ -3,6 +3,8 @@
  * fields {class, message, sqlstate, code, backend, constraint, table, columns,
  * retryable, sql}. Drivers fill a tide_err; this file turns it into a Lua
  * value and raises it. Server text is only ever copied, never a format.
+ * Raised inside a migration, tide.ddl.locate adds {migration, step,
+ * operation} in Lua and puts them at the start of the message.
  */
 #include <stdarg.h>
 #include <stdio.h>

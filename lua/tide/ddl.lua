@@ -68,6 +68,19 @@ function ddl.took_effect(db, op, args)
   return te(v, table.unpack(args, 1, args.n or #args))
 end
 
+--- Says where in migration `name` tide error `e` was raised: fields
+-- migration (and step, operation when known), and a message starting with
+-- them, unless it already names the migration. Other values pass through.
+function ddl.locate(e, name, n, desc)
+  if not core.is_error(e) or rawget(e, "migration") then return e end
+  e.migration, e.step, e.operation = name, n, desc
+  local msg = tostring(e.message or e.class)
+  if msg:sub(1, #name + 2) ~= name .. ": " then
+    e.message = n and ("%s: step %d %s: %s"):format(name, n, desc, msg) or ("%s: %s"):format(name, msg)
+  end
+  return e
+end
+
 -- Everything that reaches the database is a numbered step. on_step(n,
 -- description) runs before step n and on_step_end(n, description, err,
 -- clean) after it (err nil when it completed; clean when none of its DDL
@@ -83,6 +96,7 @@ local function step(m, k, args, desc, f)
   if m._on_step then m._on_step(n, desc) end
   local ran = #m._sql
   local res = table.pack(pcall(f))
+  if not res[1] then res[2] = ddl.locate(res[2], m._name, n, desc) end
   if m._on_step_end then m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran) end
   if not res[1] then
     rawset(m, "_failed", { n = n, desc = desc, err = res[2] })

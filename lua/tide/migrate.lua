@@ -61,7 +61,7 @@ local function check(db, fn, name, model, opts)
                       took_effect = opts.took_effect, reserved = opts.reserved }
   local ok, err = pcall(fn, m)
   ddl.close(m)
-  if not ok and err ~= STOP then error(err, 0) end
+  if not ok and err ~= STOP then error(ddl.locate(err, name), 0) end
   return ok and m._op_count or nil          -- every step seen, when no data step stopped it
 end
 
@@ -116,7 +116,7 @@ function migrate.run(db, fn, opts)
     end
   end
   if not outer then d:after_batch(db) end
-  if not ok then error(err, 0) end
+  if not ok then error(ddl.locate(err, name), 0) end
   return err, steps, raw
 end
 

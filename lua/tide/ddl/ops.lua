@@ -78,6 +78,7 @@ ops.create_table = {
       tm.checks[#tm.checks + 1] = { name = names.check(t, model.check_name(m, "check name", ck[1])),
                                     source = ck[2], expression = schema.canonical_expression(ck[2]) }
     end
+    parse.check_keys(m, tm)
     return { new = tm }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
@@ -241,6 +242,7 @@ ops.alter_column = {
     if not changes.type and not changes.length and not changes.precision and not changes.scale then
       new.raw_type = old.raw_type
     end
+    parse.check_keys(m, tm, new)
     -- values that would not fit are refused, never truncated (SQLite stores
     -- anything, PostgreSQL's casts shorten strings)
     local misfits = m.db_ and rebuild.column_is_live(m, t, name) and m._dialect:misfits_sql(t, old, new)
@@ -277,6 +279,7 @@ ops.create_index = {
     if tm and (find(tm.indexes, "name", ix.name) or find(tm.uniques, "name", ix.name)) then
       fail(m, "misuse", "index %q exists already", ix.name)
     end
+    parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name))
     return { tm = tm, t = t, index = ix }
   end,
   render = function(m, p) return m._dialect:create_index(p.t, p.index) end,
@@ -324,6 +327,7 @@ ops.add_unique = {
     spec.name = opts and opts.name
     local u = parse.unique_model(m, t, tm, spec)
     if tm and find(tm.uniques, "name", u.name) then fail(m, "misuse", "unique %q exists already", u.name) end
+    parse.check_key(m, tm, u.columns, ("unique %q"):format(u.name))
     return { tm = tm, t = t, unique = u }
   end,
   render = function(m, p) return m._dialect:add_unique(p.t, p.unique) end,
@@ -370,6 +374,7 @@ ops.add_foreign_key = {
     if tm and find(tm.foreign_keys, "name", fk.name) then
       fail(m, "misuse", "foreign key %q exists already", fk.name)
     end
+    parse.check_key(m, tm, fk.columns, ("foreign key %q"):format(fk.name))
     return { tm = tm, t = t, fk = fk }
   end,
   render = function(m, p)

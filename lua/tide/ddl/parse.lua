@@ -35,6 +35,66 @@ function parse.check_columns(m, tm, cols, what)
   end
 end
 
+-- Bytes a key column takes in InnoDB's index (utf8mb4: 4 bytes a
+-- character; DATETIME(6) and TIME(6) as MariaDB makes them); 0 when unknown.
+local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
+                    date = 3, datetime = 8, time = 6, uuid = 16 }
+local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
+local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
+local function key_bytes(c)
+  if c.type == "string" then return 4 * (c.length or 0) end
+  if c.type == "decimal" and c.precision then
+    return digits_bytes(c.precision - (c.scale or 0)) + digits_bytes(c.scale or 0)
+  end
+  return KEY_BYTES[c.type] or 0
+end
+
+--- The largest key (InnoDB's 3,072 bytes) and the most columns in one
+-- (MariaDB's and PostgreSQL's 32), refused on every backend: a migration
+-- that would fail on one fails on all, before anything runs.
+parse.MAX_KEY_BYTES, parse.MAX_KEY_COLUMNS = 3072, 32
+
+--- Refuses key `what` (`index "name"`, ...) of model table tm on `cols` if
+-- it is too large; column `new` stands in for its namesake when given (an
+-- altered column). Nothing to check when tm is not known.
+function parse.check_key(m, tm, cols, what, new)
+  if not tm then return end
+  if #cols > parse.MAX_KEY_COLUMNS then
+    fail(m, "misuse", "%s has %d columns, more than the %d a key may have", what, #cols,
+         parse.MAX_KEY_COLUMNS)
+  end
+  local total, parts = 0, {}
+  for i, name in ipairs(cols) do
+    local c = new and name == new.name and new or model.find(tm.columns, "name", name)
+    local b = c and key_bytes(c) or 0
+    total, parts[i] = total + b, ("%s %d"):format(name, b)
+  end
+  if total > parse.MAX_KEY_BYTES then
+    fail(m, "misuse", "%s is %d bytes (%s), more than the %d bytes a key may have (InnoDB's limit, " ..
+         "4 bytes a character in utf8mb4); refused on every backend so the schema is the same everywhere",
+         what, total, table.concat(parts, " + "), parse.MAX_KEY_BYTES)
+  end
+end
+
+--- check_key for every key of model table tm (with `new`: every key using
+-- that altered column).
+function parse.check_keys(m, tm, new)
+  if not tm then return end
+  local function uses(cols)
+    if not new then return true end
+    for _, c in ipairs(cols) do if c == new.name then return true end end
+    return false
+  end
+  if #tm.primary_key > 0 and uses(tm.primary_key) then
+    parse.check_key(m, tm, tm.primary_key, ("primary key %q"):format(tm.primary_key_name or "pk"), new)
+  end
+  for _, kind in ipairs({ { "uniques", "unique" }, { "indexes", "index" }, { "foreign_keys", "foreign key" } }) do
+    for _, k in ipairs(tm[kind[1]]) do
+      if uses(k.columns) then parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new) end
+    end
+  end
+end
+
 function parse.canonical_default(m, v, ctype)
   if v == nil then return nil end
   if v == parse.now then

@@ -1,0 +1,63 @@
+-- Keys larger than a backend allows are refused before anything runs, on
+-- every backend (InnoDB's 3,072 bytes, 4 a character in utf8mb4; 32
+-- columns), and an error raised inside a migration names the migration,
+-- the step and the operation (issue 19).
+local core = require "tide.core"
+local tide = require "tide"
+local h = require "helpers"
+
+local FIVE = { { "id", "integer", primary_key = true } }
+for i = 1, 5 do FIVE[#FIVE + 1] = { "s" .. i, "string", length = 255 } end
+
+h.each_backend(describe, it, function(b)
+  local url, db
+  before_each(function()
+    url = b.fresh_url()
+    db = core.open(url)
+  end)
+  after_each(function() db:close() end)
+
+  it("refuses an index of five VARCHAR(255) before the first table is made", function()
+    local e = h.catch(tide.migrate, db, function(m)
+      for i = 1, 3 do m:create_table("t" .. i, { { "id", "integer", primary_key = true } }) end
+      m:create_table("wide", FIVE, { indexes = { { "s1", "s2", "s3", "s4", "s5", name = "ix_wide" } } })
+    end, { name = "0001_wide" })
+    assert.equal("misuse", e.class)
+    assert.matches('^0001_wide: create_table%(wide%): index "ix_wide" is 5100 bytes %(s1 1020 %+ s2 1020', e.message)
+    assert.matches("more than the 3072 bytes a key may have", e.message)
+    assert.equal("0001_wide", e.migration)
+    assert.same({}, db:tables())
+  end)
+
+  it("allows exactly 3072 bytes and refuses one more, for every kind of key", function()
+    tide.migrate(db, function(m)
+      m:create_table("k", { { "a", "string", length = 768, primary_key = true }, { "b", "string", length = 767 },
+                            { "c", "integer" }, { "d", "string", length = 765 }, { "e", "datetime" } },
+                     { uniques = { { "b", "c" } }, indexes = { { "d", "e" } } })
+    end)
+    local cases = {
+      { function(m) m:create_table("x", { { "a", "string", length = 769, primary_key = true } }) end,
+        'primary key "pk_x" is 3076 bytes' },
+      { function(m) m:create_index("k", { "a", "c" }) end, 'index "ix_k_a_c" is 3076 bytes' },
+      { function(m) m:add_unique("k", { "b", "e" }) end, 'unique "uq_k_b_e" is 3076 bytes' },
+      { function(m) m:alter_column("k", "c", { type = "bigint" }) end, 'unique "uq_k_b_c" is 3076 bytes' },
+      { function(m) m:alter_column("k", "d", { length = 767 }) end, 'index "ix_k_d_e" is 3076 bytes' },
+      { function(m)
+          m:create_table("r", { { "a", "string", length = 769 } })
+          m:add_foreign_key("r", { "a" }, "k", { "a" })
+        end, 'foreign key "fk_r_a_k" is 3076 bytes' },
+      { function(m)
+          local cols, many = {}, {}
+          for j = 1, 33 do cols[j], many[j] = { "c" .. j, "integer" }, "c" .. j end
+          m:create_table("many", cols, { indexes = { many } })
+        end, "has 33 columns, more than the 32 a key may have" },
+    }
+    for i, c in ipairs(cases) do
+      local before = tide.schema.canonical(db:schema())
+      local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
+      assert.equal("misuse", e.class)
+      assert.matches(c[2], e.message, 1, true)
+      assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+    end
+  end)
+end)
