@@ -124,6 +124,11 @@ local function open_readonly(url)
   return tide.open(url .. (url:find("?", 1, true) and "&" or "?") .. "mode=rw"), shown
 end
 
+-- Commands that act on what history records (down, stamp, resolve,
+-- accept) need the database to exist as well: a mistyped SQLite path must
+-- not leave an empty database (with a history table) behind.
+local open_existing = open_readonly
+
 -- ---- inspect ----------------------------------------------------------
 
 local function with_portable_types(desc)
@@ -312,8 +317,8 @@ local function cmd_down(ctx, args)
   local ro = runner_opts(ctx, o)
   if o.sql then return print_sql(ctx, "down", o, ro) end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = tide.open(resolve_url(ctx))
-  local n = reported(ctx, db, db.url, "rolled_back", function() return runner.down(db, p, ro) end)
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local n = reported(ctx, db, shown, "rolled_back", function() return runner.down(db, p, ro) end)
   if not ctx.json then out(ctx, "rolled back " .. plural(n, "migration")) end
   return EXIT.ok
 end
@@ -381,8 +386,8 @@ local function cmd_stamp(ctx, args)
   local name = one_name("stamp", args)
   local ro = runner_opts(ctx, {})
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = tide.open(resolve_url(ctx))
-  local n = reported(ctx, db, db.url, "stamped", function() return runner.stamp(db, p, name, ro) end)
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local n = reported(ctx, db, shown, "stamped", function() return runner.stamp(db, p, name, ro) end)
   if not ctx.json then out(ctx, ("stamped %s as applied"):format(plural(n, "migration"))) end
   return EXIT.ok
 end
@@ -394,7 +399,7 @@ local function cmd_resolve(ctx, args)
   end
   local ro = runner_opts(ctx, {})
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = tide.open(resolve_url(ctx))
+  local db <close> = open_existing(resolve_url(ctx))
   local as = o.applied and "applied" or "rolled_back"
   runner.resolve(db, p, name, as, ro)
   out(ctx, ctx.json and ui.json({ name = name, resolved_as = as })
@@ -406,7 +411,7 @@ local function cmd_accept(ctx, args)
   local name = one_name("accept", args)
   local ro = runner_opts(ctx, {})
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = tide.open(resolve_url(ctx))
+  local db <close> = open_existing(resolve_url(ctx))
   runner.accept(db, p, name, ro)
   out(ctx, ctx.json and ui.json({ name = name, accepted = true }) or (name .. ": the edited file is accepted"))
   return EXIT.ok
