@@ -168,5 +168,17 @@ describe("canonical expressions", function()
     assert.equal(ce("[order] > 0"), ce('"order" > 0'))
     -- what cannot be parsed still compares by its tokens
     assert.equal(ce("n <=> 1"), ce("N  <=>  1"))
+    assert.equal(ce('"ünï" > \'é\''), ce("`ünï` > 'é'"))
+  end)
+
+  it("never fail on text they cannot parse", function()
+    local ce = tide.schema.canonical_expression
+    for _, x in ipairs({ "", "'unterminated", "((((", "x::", "cast(", "case when", "a in (", "a = any(",
+                         "[", "`", "a\0b > 0", "x between 1", "not", "a is", "::int",
+                         string.rep("(", 20000) .. "1" .. string.rep(")", 20000),
+                         string.rep("a and ", 20000) .. "b" }) do
+      assert.is_string(ce(x))
+    end
+    assert.equal("-1", ce("- - - 1"))
   end)
 end)

@@ -49,8 +49,8 @@ local function tokens(s, backslash)
       local num = s:match("^%d*%.?%d*[eE][-+]?%d+", i) or s:match("^%d*%.?%d*", i)
       out[#out + 1] = { k = "num", v = num }
       i = i + #num
-    elseif c:match("[%a_]") then
-      local w = s:match("^[%w_$]+", i)
+    elseif c:match("[%a_\128-\255]") then          -- UTF-8 letters are word characters
+      local w = s:match("^[%w_$\128-\255]+", i)
       i = i + #w
       -- a charset introducer (MariaDB's _utf8mb4'x', N'x') belongs to its literal
       if not (s:sub(i, i) == "'" and (w:sub(1, 1) == "_" or w:lower() == "n")) then
