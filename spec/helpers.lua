@@ -162,6 +162,15 @@ function helpers.run_lua(src, env)
   return helpers.spawn_lua(src, env).wait()
 end
 
+--- The bytes of file `path`, or nil if it does not exist.
+function helpers.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 --- Writes `text` to `path`.
 function helpers.write_file(path, text)
   local f = assert(io.open(path, "w"))

@@ -2,13 +2,7 @@
 -- act on recorded history never create a SQLite database (issue 19).
 local h = require "helpers"
 
-local function file_bytes(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local file_bytes = h.read_file
 
 local function side_files(path)
   local out = {}
