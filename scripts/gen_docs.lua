@@ -33,9 +33,11 @@ m:create_table("widget", {
 local OPS = {
   { "create_table", [[
 `m:create_table(name, columns, opts)`: a table. A column is `{name, type,
-length =, precision =, scale =, null = false, default =, primary_key = true,
+length =, precision =, scale =, size =, null = false, default =, primary_key = true,
 autoincrement = true}`; portable types: integer bigint smallint boolean
 string text float double decimal date datetime time blob json uuid.
+`size = "medium" | "long"` on text is MEDIUMTEXT / LONGTEXT on MariaDB
+(plain text is TEXT there, at most 65,535 bytes), TEXT elsewhere.
 `default = m.now` is the current time. opts: `primary_key = {cols}`,
 `uniques = {{cols}}`, `indexes = {{cols, unique =, where =}}`,
 `foreign_keys = {{cols, ref_table, ref_cols, on_delete =, on_update =}}`,

@@ -29,6 +29,9 @@ local TYPES = {
   uuid = "uuid",
 }
 
+-- raw text types that are a size of text (MariaDB)
+local TEXT_SIZE = { mediumtext = "medium", longtext = "long" }
+
 --- Portable type of a raw column: "string", "decimal", ..., or "raw:<type>"
 -- for a type tide does not know (so a diff still shows it).
 function schema.portable_type(col)
@@ -45,6 +48,8 @@ function schema.type_label(c)
     return ("string(%d)"):format(c.length)
   elseif c.type == "decimal" and c.precision then
     return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
+  elseif c.type == "text" and c.size then
+    return ("text(%s)"):format(c.size)
   end
   return c.type
 end
@@ -156,9 +161,12 @@ local function implicit_fk_index(d)
 end
 
 local function canonical_table(d)
+  local quirks = quirks_of(d)
   local pk = {}
   for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
   local t = { name = d.name, columns = {}, primary_key = copy(d.primary_key and d.primary_key.columns) }
+  -- a backend with one text type cannot say which size was asked for
+  if d.backend then t.text_sizes = quirks.text_sizes == true end
   for i, c in ipairs(d.columns or {}) do
     local ptype = schema.portable_type(c)
     local col = {
@@ -170,6 +178,7 @@ local function canonical_table(d)
     -- whatever width was asked for: such keys compare as integer
     if col.autoincrement and ptype == "bigint" then col.type = "integer" end
     if ptype == "string" then col.length = c.length end
+    if ptype == "text" then col.size = TEXT_SIZE[c.type] end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
@@ -193,7 +202,7 @@ local function canonical_table(d)
              ref_columns = copy(f.ref_columns),
              on_delete = fk_rule(f.on_delete), on_update = fk_rule(f.on_update) }
   end)
-  local printed = { backslash_escapes = quirks_of(d).check_backslash_escapes }
+  local printed = { backslash_escapes = quirks.check_backslash_escapes }
   t.checks = sorted_by_name(d.checks, function(c)
     return { name = c.name, expression = schema.canonical_expression(c.expression, printed) }
   end)
@@ -202,7 +211,7 @@ local function canonical_table(d)
     local col = t.checks[i].expression:match("^json_valid%(([%w_]+)%)$")
     for _, c in ipairs(t.columns) do
       if col and c.name:lower() == col and c.type == "text" and t.checks[i].name == c.name then
-        c.type = "json"
+        c.type, c.size = "json", nil
         table.remove(t.checks, i)
       end
     end
@@ -236,7 +245,7 @@ local function same(a, b)
 end
 
 local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
-                        "autoincrement" }
+                        "autoincrement", "size" }
 
 local function describe_entry(kind, e)
   if kind == "foreign key" then
@@ -288,7 +297,7 @@ local function diff_table(out, a, b, labels)
     else
       local o = b.columns[j]
       for _, f in ipairs(COLUMN_FIELDS) do
-        if c[f] ~= o[f] then
+        if c[f] ~= o[f] and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
           out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, fmt(c[f]), fmt(o[f]))
         end
       end

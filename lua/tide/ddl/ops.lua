@@ -202,7 +202,7 @@ ops.rename_column = {
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
-                        default = true }
+                        default = true, size = true }
 
 ops.alter_column = {
   shows = 2,
@@ -217,11 +217,15 @@ ops.alter_column = {
     local spec = { name, changes.type or old.type, null = old.nullable,
                    length = old.type == "string" and old.length or nil,
                    precision = old.type == "decimal" and old.precision or nil,
-                   scale = old.type == "decimal" and old.scale or nil }
-    if changes.type and changes.type ~= old.type then spec.length, spec.precision, spec.scale = nil, nil, nil end
-    for _, k in ipairs({ "length", "precision", "scale" }) do
+                   scale = old.type == "decimal" and old.scale or nil,
+                   size = old.type == "text" and old.size or nil }
+    if changes.type and changes.type ~= old.type then
+      spec.length, spec.precision, spec.scale, spec.size = nil, nil, nil, nil
+    end
+    for _, k in ipairs({ "length", "precision", "scale", "size" }) do
       if changes[k] ~= nil then spec[k] = changes[k] end
     end
+    if spec.size == parse.none then spec.size = nil end         -- back to plain text
     if changes.null ~= nil then spec.null = changes.null end
     local new = parse.column(m, spec)
     new.primary_key = nil
@@ -239,7 +243,8 @@ ops.alter_column = {
       new.default = old.default
       new.default_sql = old.default_sql
     end
-    if not changes.type and not changes.length and not changes.precision and not changes.scale then
+    if not changes.type and not changes.length and not changes.precision and not changes.scale and
+       changes.size == nil then
       new.raw_type = old.raw_type
     end
     parse.check_keys(m, tm, new)

@@ -16,7 +16,9 @@ local UNINDEXABLE = { text = true, blob = true, json = true }
 local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
                      restrict = true, ["no action"] = true }
 local COLUMN_OPTIONS = { length = true, precision = true, scale = true, null = true, default = true,
-                         primary_key = true, autoincrement = true }
+                         primary_key = true, autoincrement = true, size = true }
+-- text sizes beyond the plain one (MariaDB's MEDIUMTEXT, LONGTEXT)
+local TEXT_SIZES = { medium = true, long = true }
 
 --- Sentinels: `default = m.now` is the current time, `default = m.none`
 -- (in alter_column) removes a default.
@@ -147,6 +149,13 @@ function parse.column(m, spec)
     end
   elseif spec.precision or spec.scale then
     fail(m, "misuse", "column %q: precision and scale apply to decimal columns only", name)
+  end
+  if spec.size ~= nil then
+    if ctype ~= "text" then fail(m, "misuse", "column %q: size applies to text columns only", name) end
+    if not TEXT_SIZES[spec.size] then
+      fail(m, "misuse", "column %q: size must be \"medium\" or \"long\", got %q", name, tostring(spec.size))
+    end
+    c.size = spec.size
   end
   if c.autoincrement and ctype ~= "integer" and ctype ~= "bigint" then
     fail(m, "misuse", "column %q: autoincrement needs an integer or bigint column", name)

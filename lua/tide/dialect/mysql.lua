@@ -14,16 +14,25 @@ local my = base.extend {
   implicit_fk_indexes = true,
   -- CHECK clauses come back with backslash escapes in their literals
   check_backslash_escapes = true,
+  -- TEXT, MEDIUMTEXT and LONGTEXT are told apart (the others have one text)
+  text_sizes = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
-    string = "VARCHAR(%d)", text = "LONGTEXT", float = "FLOAT", double = "DOUBLE",
+    string = "VARCHAR(%d)", text = "TEXT", float = "FLOAT", double = "DOUBLE",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(6)", time = "TIME(6)",
     blob = "LONGBLOB", json = "JSON", uuid = "UUID",
   },
 }
 my.__index = my
+
+local TEXT_TYPES = { medium = "MEDIUMTEXT", long = "LONGTEXT" }
+
+function my:type_sql(c)
+  if c.type == "text" and c.size then return TEXT_TYPES[c.size] end
+  return base.type_sql(self, c)
+end
 
 function my:literal(v)
   if v == "true" then return "1" end
