@@ -38,6 +38,8 @@ autoincrement = true}`; portable types: integer bigint smallint boolean
 string text float double decimal date datetime time blob json uuid.
 `size = "medium" | "long"` on text is MEDIUMTEXT / LONGTEXT on MariaDB
 (plain text is TEXT there, at most 65,535 bytes), TEXT elsewhere.
+`precision = 0..6` on datetime and time is its fractional seconds (6 unless
+given).
 `default = m.now` is the current time. opts: `primary_key = {cols}`,
 `uniques = {{cols}}`, `indexes = {{cols, unique =, where =}}`,
 `foreign_keys = {{cols, ref_table, ref_cols, on_delete =, on_update =}}`,

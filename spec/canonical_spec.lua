@@ -169,9 +169,30 @@ h.each_backend(describe, it, function(b)
     e = h.catch(tide.migrate, db, function(m) m:add_column("doc", { "x", "string", size = "long" }) end)
     assert.matches("size applies to text columns only", e.message)
   end)
+
+  it("keeps fractional seconds of datetime and time as asked", function()
+    tide.migrate(db, function(m)
+      m:create_table("ev", { { "id", "integer", primary_key = true }, { "at", "datetime" },
+                             { "at0", "datetime", precision = 0 },
+                             { "at3", "datetime", precision = 3, default = m.now },
+                             { "t0", "time", precision = 0 }, { "t", "time" } })
+    end)
+    local c = tide.schema.canonical(db:describe("ev"))
+    canon[b.name].precision = c
+    local got = {}
+    for i = 2, 6 do got[#got + 1] = tide.schema.type_label(c.columns[i]) end
+    assert.same({ "datetime", "datetime(0)", "datetime(3)", "time(0)", "time" }, got)
+    db:exec("INSERT INTO ev (id, at3) VALUES (1, '2026-11-22 10:20:30.123')")
+    assert.matches("^2026%-11%-22[ T]10:20:30%.123", db:query("SELECT at3 FROM ev")[1].at3)
+    tide.migrate(db, function(m) m:alter_column("ev", "at0", { precision = 6 }) end)
+    assert.equal(6, tide.schema.canonical(db:describe("ev")).columns[3].precision)
+    local e = h.catch(tide.migrate, db, function(m) m:add_column("ev", { "x", "datetime", precision = 7 }) end)
+    assert.matches("datetime precision %(fractional seconds%) must be an integer from 0 to 6", e.message)
+  end)
 end)
 
 describe("across backends", function()
+  it("fractional seconds compare equal", function() same_everywhere("precision") end)
   it("text sizes compare equal", function() same_everywhere("text") end)
   it("CHECK expressions compare equal", function() same_everywhere("checks") end)
   it("DEFAULT expressions compare equal", function() same_everywhere("defaults") end)

@@ -50,6 +50,8 @@ function schema.type_label(c)
     return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
   elseif c.type == "text" and c.size then
     return ("text(%s)"):format(c.size)
+  elseif (c.type == "datetime" or c.type == "time") and c.precision and c.precision ~= 6 then
+    return ("%s(%d)"):format(c.type, c.precision)
   end
   return c.type
 end
@@ -179,6 +181,9 @@ local function canonical_table(d)
     if col.autoincrement and ptype == "bigint" then col.type = "integer" end
     if ptype == "string" then col.length = c.length end
     if ptype == "text" then col.size = TEXT_SIZE[c.type] end
+    -- fractional seconds, read as the first type argument; without one, the
+    -- backend's default (6 where the dialect does not say otherwise)
+    if ptype == "datetime" or ptype == "time" then col.precision = c.length or quirks.time_precision or 6 end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col

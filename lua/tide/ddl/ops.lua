@@ -216,7 +216,8 @@ ops.alter_column = {
     if not old then fail(m, "misuse", "altering a column needs its current definition") end
     local spec = { name, changes.type or old.type, null = old.nullable,
                    length = old.type == "string" and old.length or nil,
-                   precision = old.type == "decimal" and old.precision or nil,
+                   precision = (old.type == "decimal" or old.type == "datetime" or old.type == "time")
+                               and old.precision or nil,
                    scale = old.type == "decimal" and old.scale or nil,
                    size = old.type == "text" and old.size or nil }
     if changes.type and changes.type ~= old.type then

@@ -147,8 +147,16 @@ function parse.column(m, spec)
        math.type(c.scale) ~= "integer" or c.scale < 0 or c.scale > c.precision then
       fail(m, "misuse", "column %q: decimal needs 1 <= precision <= 38 and 0 <= scale <= precision", name)
     end
+  elseif (ctype == "datetime" or ctype == "time") and not spec.scale then
+    -- fractional seconds: 6 (microseconds) unless asked otherwise
+    c.precision = spec.precision or 6
+    if math.type(c.precision) ~= "integer" or c.precision < 0 or c.precision > 6 then
+      fail(m, "misuse", "column %q: %s precision (fractional seconds) must be an integer from 0 to 6",
+           name, ctype)
+    end
   elseif spec.precision or spec.scale then
-    fail(m, "misuse", "column %q: precision and scale apply to decimal columns only", name)
+    fail(m, "misuse", "column %q: precision applies to decimal, datetime and time columns, " ..
+         "scale to decimal only", name)
   end
   if spec.size ~= nil then
     if ctype ~= "text" then fail(m, "misuse", "column %q: size applies to text columns only", name) end

@@ -32,6 +32,12 @@ function base:type_sql(c)
   local t = self.types[c.type]
   if c.type == "string" then return t:format(c.length) end
   if c.type == "decimal" then return t:format(c.precision, c.scale or 0) end
+  if c.type == "datetime" or c.type == "time" then
+    -- fractional seconds: in the type where the backend's default is not 6
+    local p = c.precision or 6
+    if t:find("%d", 1, true) then return t:format(p) end
+    if p ~= 6 then return ("%s(%d)"):format(t, p) end
+  end
   return t
 end
 
@@ -42,7 +48,7 @@ function base:column_sql(c)
   if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
   if not c.nullable then parts[#parts + 1] = "NOT NULL" end
   if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
-  elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default) end
+  elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default, c) end
   return table.concat(parts, " ")
 end
 

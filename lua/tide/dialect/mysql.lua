@@ -16,12 +16,14 @@ local my = base.extend {
   check_backslash_escapes = true,
   -- TEXT, MEDIUMTEXT and LONGTEXT are told apart (the others have one text)
   text_sizes = true,
+  -- DATETIME and TIME without a precision have none (whole seconds)
+  time_precision = 0,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
     string = "VARCHAR(%d)", text = "TEXT", float = "FLOAT", double = "DOUBLE",
-    decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(6)", time = "TIME(6)",
+    decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(%d)", time = "TIME(%d)",
     blob = "LONGBLOB", json = "JSON", uuid = "UUID",
   },
 }
@@ -34,10 +36,15 @@ function my:type_sql(c)
   return base.type_sql(self, c)
 end
 
-function my:literal(v)
+--- `c`, when given, is the column the literal is the default of (the
+-- current time takes its fractional seconds).
+function my:literal(v, c)
   if v == "true" then return "1" end
   if v == "false" then return "0" end
-  if v == "now" then return "CURRENT_TIMESTAMP(6)" end
+  if v == "now" then
+    local timed = c and (c.type == "datetime" or c.type == "time")
+    return ("CURRENT_TIMESTAMP(%d)"):format(timed and c.precision or 6)
+  end
   return base.literal(self, v)
 end
 
