@@ -312,7 +312,7 @@ ops.drop_index = {
     end
     return { tm = tm, t = t, name = name }
   end,
-  render = function(m, p) return m._dialect:drop_index(p.t, p.name) end,
+  render = function(m, p) return m._dialect:drop_index(p.t, p.name, p.tm) end,
   apply = function(_, p, tm)
     if not tm then return end
     local _, i = find(tm.indexes, "name", p.name)
@@ -358,7 +358,7 @@ ops.drop_unique = {
   render = function(m, p)
     -- a UNIQUE written into SQLite's CREATE TABLE only goes with a rebuild
     if m._dialect.rebuild and p.tm and not p.is_index then return "rebuild" end
-    return m._dialect:drop_unique(p.t, p.name, p.is_index)
+    return m._dialect:drop_unique(p.t, p.name, p.is_index, p.tm)
   end,
   apply = function(_, p, tm)
     local _, i = find(tm and tm.uniques or {}, "name", p.name)

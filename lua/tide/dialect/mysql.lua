@@ -48,11 +48,35 @@ function my:literal(v, c)
   return base.literal(self, v)
 end
 
-function my:drop_index(t, name)
-  return { ("DROP INDEX %s ON %s"):format(self:quote(name), self:quote(t)) }
+local function starts_with(cols, prefix)
+  if #cols < #prefix then return false end
+  for i, c in ipairs(prefix) do if cols[i] ~= c then return false end end
+  return true
 end
 
-function my:drop_unique(t, name) return self:drop_index(t, name) end
+--- InnoDB refuses to drop the last index serving a foreign key (the
+-- others have no such need): the same ALTER then adds the index InnoDB
+-- would have made for the key, named like it. `tm`: the table's model.
+function my:drop_index(t, name, tm)
+  local adds = {}
+  for _, fk in ipairs(tm and tm.foreign_keys or {}) do
+    local keys, served = { { columns = tm.primary_key } }, false
+    for _, list in ipairs({ tm.uniques, tm.indexes }) do
+      for _, k in ipairs(list) do
+        if k.name == name then served = served or starts_with(k.columns, fk.columns)
+        else keys[#keys + 1] = k end
+      end
+    end
+    for _, k in ipairs(keys) do if starts_with(k.columns, fk.columns) then served = false end end
+    if served then
+      adds[#adds + 1] = (", ADD INDEX %s (%s)"):format(self:quote(fk.name), self:quote_list(fk.columns))
+    end
+  end
+  if #adds == 0 then return { ("DROP INDEX %s ON %s"):format(self:quote(name), self:quote(t)) } end
+  return { ("ALTER TABLE %s DROP INDEX %s%s"):format(self:quote(t), self:quote(name), table.concat(adds)) }
+end
+
+function my:drop_unique(t, name, _, tm) return self:drop_index(t, name, tm) end
 
 --- Dropping a foreign key leaves the index InnoDB made for it; that goes
 -- too when it carries the key's name (read through `reader`), as on the
@@ -65,7 +89,7 @@ function my:drop_foreign_key(t, name, reader, declared)
     end
   end
   local out = { ("ALTER TABLE %s DROP FOREIGN KEY %s"):format(self:quote(t), self:quote(name)) }
-  if implicit_index then out[#out + 1] = self:drop_index(t, name)[1] end
+  if implicit_index then out[#out + 1] = ("DROP INDEX %s ON %s"):format(self:quote(name), self:quote(t)) end
   return out
 end
 
