@@ -10,11 +10,8 @@ local FIVE = { { "id", "integer", primary_key = true } }
 for i = 1, 5 do FIVE[#FIVE + 1] = { "s" .. i, "string", length = 255 } end
 
 h.each_backend(describe, it, function(b)
-  local url, db
-  before_each(function()
-    url = b.fresh_url()
-    db = core.open(url)
-  end)
+  local db
+  before_each(function() db = core.open(b.fresh_url()) end)
   after_each(function() db:close() end)
 
   it("refuses an index of five VARCHAR(255) before the first table is made", function()
@@ -82,6 +79,7 @@ h.each_backend(describe, it, function(b)
       { "0001_t", 'm:create_table("t", {{"id", "integer", primary_key = true}})' },
       { "0002_dup", 'm.db:exec("INSERT INTO t (id) VALUES (1)")\nm.db:exec("INSERT INTO t (id) VALUES (1)")' },
     })
+    local url = b.fresh_url()
     local _, err, code = h.tide_at(url, { "--dir", dir, "up" })
     assert.equal(1, code)
     assert.matches("\ntide: unique_violation: 0002_dup: step 2 m%.db:exec%(INSERT INTO t %(id%) VALUES %(1%)%): ", err)
