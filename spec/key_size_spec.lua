@@ -1,7 +1,9 @@
--- Keys larger than a backend allows are refused before anything runs, on
--- every backend (InnoDB's 3,072 bytes, 4 a character in utf8mb4; 32
--- columns), and an error raised inside a migration names the migration,
--- the step and the operation (issue 19).
+-- Keys larger than a backend allows (InnoDB's 3,072 bytes, 4 a character
+-- in utf8mb4; 32 columns) and names one backend would refuse (an index
+-- name used twice in the schema, a foreign key name used twice) are
+-- refused before anything runs, on every backend; and an error raised
+-- inside a migration names the migration, the step and the operation
+-- (issue 19).
 local core = require "tide.core"
 local tide = require "tide"
 local h = require "helpers"
@@ -51,6 +53,40 @@ h.each_backend(describe, it, function(b)
     }
     for i, c in ipairs(cases) do
       local before = tide.schema.canonical(db:schema())
+      local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
+      assert.equal("misuse", e.class)
+      assert.matches(c[2], e.message, 1, true)
+      assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+    end
+  end)
+
+  it("refuses a name the schema uses already, where one backend would fail halfway", function()
+    tide.migrate(db, function(m)
+      m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
+                     { indexes = { { "uuid", name = "uuid" } } })
+      m:create_table("p", { { "id", "integer", primary_key = true } })
+      m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
+                     { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
+    end)
+    local before = tide.schema.canonical(db:schema())
+    local cases = {
+      { function(m)
+          m:create_table("b", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
+                         { indexes = { { "uuid", name = "uuid" } } })
+        end, 'create_table(b): name "uuid" is taken by an index of a' },
+      { function(m)
+          m:create_table("c2", { { "id", "integer", primary_key = true }, { "p", "integer" } },
+                         { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
+        end, 'name "fk_same" is taken by a foreign key of c1' },
+      { function(m) m:create_index("p", { "id" }, { name = "a" }) end, 'name "a" is taken by table a' },
+      { function(m) m:add_unique("p", { "id" }, { name = "pk_a" }) end, 'name "pk_a" is taken by primary key of a' },
+      { function(m) m:rename_table("p", "uuid") end, 'name "uuid" is taken by an index of a' },
+      { function(m)
+          m:create_table("d", { { "id", "integer" } }, { uniques = { { "id", name = "x" } },
+                                                       indexes = { { "id", name = "x" } } })
+        end, 'name "x" is used twice (unique x and index x)' },
+    }
+    for i, c in ipairs(cases) do
       local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
       assert.equal("misuse", e.class)
       assert.matches(c[2], e.message, 1, true)

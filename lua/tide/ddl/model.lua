@@ -124,6 +124,30 @@ function model.users_of(tm, name)
   return out
 end
 
+--- Refuses `name` for a new table, index, unique or primary key (`kind`:
+-- "relation") or foreign key ("foreign key") of table t if the schema
+-- uses it already: PostgreSQL and SQLite keep tables and indexes in one
+-- namespace per schema, InnoDB foreign key names are per database; the
+-- check runs on every backend, so the schema is the same everywhere.
+function model.check_schema_name(m, t, name, kind)
+  for tn, tm in pairs(m._model) do
+    local clash
+    if kind == "relation" then
+      if tn == name then clash = "table " .. tn end
+      if tm.primary_key_name == name and #tm.primary_key > 0 then clash = "primary key of " .. tn end
+      for _, list in ipairs({ tm.uniques, tm.indexes }) do
+        if find(list, "name", name) then clash = "an index of " .. tn end
+      end
+    elseif tn ~= t and find(tm.foreign_keys, "name", name) then
+      clash = "a foreign key of " .. tn
+    end
+    if clash then
+      fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,
+           kind == "relation" and "table, index or key" or "foreign key")
+    end
+  end
+end
+
 --- Foreign keys of other tables that point at t: "fk (table)", sorted.
 function model.referrers(m, t)
   local out = {}

@@ -79,6 +79,17 @@ ops.create_table = {
                                     source = ck[2], expression = schema.canonical_expression(ck[2]) }
     end
     parse.check_keys(m, tm)
+    local own = { [t] = "the table" }
+    local function take(name, what)
+      if own[name] then fail(m, "misuse", "name %q is used twice (%s and %s)", name, own[name], what) end
+      own[name] = what
+      model.check_schema_name(m, t, name, "relation")
+    end
+    model.check_schema_name(m, t, t, "relation")
+    if #tm.primary_key > 0 then take(tm.primary_key_name, "the primary key") end
+    for _, u in ipairs(tm.uniques) do take(u.name, "unique " .. u.name) end
+    for _, x in ipairs(tm.indexes) do take(x.name, "index " .. x.name) end
+    for _, f in ipairs(tm.foreign_keys) do model.check_schema_name(m, t, f.name, "foreign key") end
     return { new = tm }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
@@ -105,6 +116,7 @@ ops.rename_table = {
     local tm = model.table(m, old)
     model.check_table(m, "new table name", new)
     if m._model[new] then fail(m, "misuse", "table %q exists already", new) end
+    model.check_schema_name(m, old, new, "relation")
     return { tm = tm, old = old, new = new }
   end,
   render = function(m, p) return m._dialect:rename_table(p.old, p.new) end,
@@ -286,6 +298,7 @@ ops.create_index = {
       fail(m, "misuse", "index %q exists already", ix.name)
     end
     parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name))
+    model.check_schema_name(m, t, ix.name, "relation")
     return { tm = tm, t = t, index = ix }
   end,
   render = function(m, p) return m._dialect:create_index(p.t, p.index) end,
@@ -334,6 +347,7 @@ ops.add_unique = {
     local u = parse.unique_model(m, t, tm, spec)
     if tm and find(tm.uniques, "name", u.name) then fail(m, "misuse", "unique %q exists already", u.name) end
     parse.check_key(m, tm, u.columns, ("unique %q"):format(u.name))
+    model.check_schema_name(m, t, u.name, "relation")
     return { tm = tm, t = t, unique = u }
   end,
   render = function(m, p) return m._dialect:add_unique(p.t, p.unique) end,
@@ -381,6 +395,7 @@ ops.add_foreign_key = {
       fail(m, "misuse", "foreign key %q exists already", fk.name)
     end
     parse.check_key(m, tm, fk.columns, ("foreign key %q"):format(fk.name))
+    model.check_schema_name(m, t, fk.name, "foreign key")
     return { tm = tm, t = t, fk = fk }
   end,
   render = function(m, p)
