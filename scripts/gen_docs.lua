@@ -69,8 +69,8 @@ autoincrement column cannot be added to an existing table.]],
     [[m:rename_column("widget", "name", "title")]] },
   { "alter_column", [[
 `m:alter_column(table, column, changes)`: changes among `type`, `length`,
-`precision`, `scale`, `null`, `default` (`m.none` removes it); the rest of the
-column stays as it is.]],
+`precision`, `scale`, `size`, `null`, `default` (`m.none` removes a default,
+or a text size); the rest of the column stays as it is.]],
     [[m:alter_column("widget", "name", {length = 60, null = true})]] },
   { "create_index", [[
 `m:create_index(table, columns, opts)`: opts `unique = true`, `name =`,
