@@ -33,14 +33,17 @@ local function perform(m, name, decl, args)
   if decl.first then flush(m) end
   local plan = decl.check(m, table.unpack(args, 1, args.n))
   local sqls = decl.render(m, plan)
+  local result
   if sqls == "rebuild" then
-    rebuild.queue(m, plan.tm, function(tm) decl.apply(m, plan, tm) end)
+    rebuild.queue(m, plan.tm, function(tm) decl.apply(m, plan, tm) end, plan.copy)
   else
     flush(m)
-    rebuild.run(m, sqls)
+    local changed = rebuild.run(m, sqls)
     decl.apply(m, plan, plan.tm)
+    if decl.result then result = decl.result(m, plan, changed) end
   end
   m._op = nil
+  return result
 end
 
 --- Whether operation `op` (called with `args`) has taken effect on db, told
@@ -106,7 +109,7 @@ end
 local function stepped(k)
   return function(self, ...)
     local args = table.pack(...)
-    return step(self, k, args, k .. "(" .. fmt_args(args) .. ")", function() perform(self, k, ops[k], args) end)
+    return step(self, k, args, k .. "(" .. fmt_args(args) .. ")", function() return perform(self, k, ops[k], args) end)
   end
 end
 
@@ -156,14 +159,14 @@ end
 -- took_effect (see step), wrap_data(description, fn, sql) -> fn (runs a data
 -- step, e.g. in a transaction with its journal mark), reader (a connection
 -- used only to read triggers and views when rendering a rebuild without
--- running it).
+-- running it), log(message) (what an operation reports, e.g. rows it changed).
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
                         _on_step = opts.on_step, _on_step_end = opts.on_step_end,
-                        _wrap_data = opts.wrap_data,
+                        _wrap_data = opts.wrap_data, _log = opts.log,
                         _reserved = opts.reserved or {}, _resume_from = opts.resume_from,
                         _took_effect = opts.took_effect, _op_count = 0, _reader = opts.reader,
                         now = ddl.now, none = ddl.none }, { __index = index })

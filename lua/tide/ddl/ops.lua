@@ -10,6 +10,8 @@
 --               nil when it is not known)
 --   took_effect(v, ...)     whether it completed, told from the live schema
 --               (v.has_table, v.has_column, v.has_named); nil: cannot tell
+--   result(m, plan, changed) (optional) what m:NAME returns; changed lists
+--               the rows each statement changed (empty without a database)
 -- tide.ddl runs them (see perform there).
 local schema = require "tide.schema"
 local names = require "tide.names"
@@ -17,6 +19,7 @@ local model = require "tide.ddl.model"
 local parse = require "tide.ddl.parse"
 local rebuild = require "tide.ddl.rebuild"
 local migration_db = require "tide.migration_db"
+local soft_delete = require "tide.soft_delete"
 
 local fail, find = model.fail, model.find
 
@@ -315,19 +318,49 @@ ops.drop_index = {
   end,
 }
 
+-- The table's model, which an operation that reads or changes rows needs.
+local function known_table(m, t)
+  local tm = model.table(m, t)
+  if not tm then fail(m, "misuse", "needs the table's current definition (tide.sql cannot render it)") end
+  return tm
+end
+
+-- opts must be nil or a table with only the keys `allowed` lists.
+local function check_options(m, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+  for k in pairs(opts) do
+    if not allowed[k] then fail(m, "misuse", "unknown option %q", tostring(k)) end
+  end
+  return opts
+end
+
+--- m:add_unique(t, cols, {name =, remove_duplicates = "newest" | "oldest"}):
+-- with remove_duplicates, the duplicates among live rows go first (see
+-- remove_duplicates), in the same step.
 ops.add_unique = {
   shows = 2, first = true,
   check = function(m, t, cols, opts)
+    opts = check_options(m, opts, { name = true, remove_duplicates = true })
     local tm = model.table(m, t)
     local spec = {}
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
-    spec.name = opts and opts.name
+    spec.name = opts.name
     local u = parse.unique_model(m, t, tm, spec)
     if tm and find(tm.uniques, "name", u.name) then fail(m, "misuse", "unique %q exists already", u.name) end
-    return { tm = tm, t = t, unique = u }
+    local dups = opts.remove_duplicates ~= nil and
+      soft_delete.duplicates_plan(m, known_table(m, t), u.columns, opts.remove_duplicates) or nil
+    return { tm = tm, t = t, unique = u, duplicates = dups }
   end,
-  render = function(m, p) return m._dialect:add_unique(p.t, p.unique) end,
+  render = function(m, p)
+    local out = p.duplicates and soft_delete.duplicates_sql(m._dialect, p.duplicates) or {}
+    for _, sql in ipairs(m._dialect:add_unique(p.t, p.unique)) do out[#out + 1] = sql end
+    return out
+  end,
   apply = function(_, p, tm) if tm then tm.uniques[#tm.uniques + 1] = p.unique end end,
+  result = function(m, p, changed)
+    if p.duplicates then return ops.remove_duplicates.result(m, p.duplicates, changed) end
+  end,
   took_effect = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.unique(t, cols)) end,
 }
 
@@ -454,6 +487,59 @@ ops.drop_check = {
     if i then table.remove(tm.checks, i) end
   end,
   took_effect = function(v, t, name) return not v.has_named(t, names.check(t, name)) end,
+}
+
+--- m:soft_delete_to_id(t): `deleted` (a boolean or 0/1 flag) takes the
+-- type of the table's id; deleted rows get their id, live rows 0, so that
+-- UNIQUE(key, deleted) holds among live rows only. One statement converts
+-- every row; keys, indexes and foreign keys stay.
+ops.soft_delete_to_id = {
+  shows = 1, first = true,
+  check = function(m, t) return soft_delete.plan(m, known_table(m, t), "to_id") end,
+  render = function(m, p) return soft_delete.render(m._dialect, p) end,
+  apply = function(_, p, tm)
+    local _, i = find(tm.columns, "name", p.old.name)
+    tm.columns[i] = model.copy(p.new)
+  end,
+  took_effect = function() return false end,       -- converting again changes nothing
+}
+
+--- m:soft_delete_to_flag(t, {type = "boolean" | "smallint" | "integer"}):
+-- the way back from soft_delete_to_id (`deleted <> 0` becomes 1/TRUE).
+local FLAG_TYPES = { boolean = true, smallint = true, integer = true }
+ops.soft_delete_to_flag = {
+  shows = 1, first = true,
+  check = function(m, t, opts)
+    opts = check_options(m, opts, { type = true })
+    local ftype = opts.type or "boolean"
+    if not FLAG_TYPES[ftype] then
+      fail(m, "misuse", 'type must be "boolean", "smallint" or "integer", got %s', tostring(ftype))
+    end
+    return soft_delete.plan(m, known_table(m, t), "to_flag", ftype)
+  end,
+  render = ops.soft_delete_to_id.render,
+  apply = ops.soft_delete_to_id.apply,
+  took_effect = function() return false end,
+}
+
+--- m:remove_duplicates(t, cols, {keep = "newest" | "oldest"}): among live
+-- rows sharing cols, keeps the one with the highest (lowest) id and
+-- soft-deletes the others, or deletes them where t has no `deleted`. One
+-- statement; returns (and logs) how many rows it changed.
+ops.remove_duplicates = {
+  shows = 2, first = true,
+  check = function(m, t, cols, opts)
+    opts = check_options(m, opts, { keep = true })
+    return soft_delete.duplicates_plan(m, known_table(m, t), cols, opts.keep)
+  end,
+  render = function(m, p) return soft_delete.duplicates_sql(m._dialect, p) end,
+  apply = function() end,
+  result = function(m, p, changed)
+    local n = changed[1]
+    if n and m._log then m._log(("%s: %s"):format(m._name, soft_delete.describe_removal(p, n))) end
+    return n or 0
+  end,
+  took_effect = function() return false end,       -- a second run finds none left
 }
 
 --- m:sql{postgres = ..., mysql = ..., sqlite = ..., default = ...}: raw SQL
