@@ -164,6 +164,34 @@ local function cmd_inspect(ctx, args)
   return EXIT.ok
 end
 
+-- ---- lint -------------------------------------------------------------
+
+-- tide lint [--duplicates TABLE COL...]: exit 4 when something is found.
+local function cmd_lint(ctx, args)
+  local o, rest = options("lint", args, { ["--duplicates"] = "value" })
+  if o.duplicates and #rest == 0 then usage_error("lint: --duplicates TABLE needs at least one COLUMN") end
+  if not o.duplicates and #rest > 0 then usage_error("lint: takes no arguments (but --duplicates TABLE COL...)") end
+  local lint = require "tide.lint"
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local report = { url = shown, backend = db.backend }
+  if o.duplicates then
+    local d = lint.duplicates(db, o.duplicates, rest)
+    report.findings, report.duplicates = d.findings, { table = d.table, columns = d.columns,
+                                                       groups = d.groups, extra = d.extra }
+    if not ctx.json and #d.findings == 0 then
+      out(ctx, ("%s (%s): no live duplicates"):format(d.table, table.concat(d.columns, ", ")))
+    end
+  else
+    report.findings = lint.schema(db)
+  end
+  if ctx.json then
+    out(ctx, ui.json(report))
+  else
+    for _, f in ipairs(report.findings) do out(ctx, lint.format(f)) end
+  end
+  return #report.findings > 0 and EXIT.attention or EXIT.ok
+end
+
 -- tide run FILE [ARGS]: a Lua script with the globals `tide`, `url` (the
 -- configured database) and `arg` (FILE's arguments), for tooling.
 local function cmd_run(ctx, args)
@@ -434,7 +462,7 @@ end
 local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
-  inspect = cmd_inspect,
+  inspect = cmd_inspect, lint = cmd_lint,
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
@@ -442,7 +470,7 @@ local COMMANDS = {
 
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
-               stamp = true, resolve = true, accept = true, inspect = true }
+               stamp = true, resolve = true, accept = true, inspect = true, lint = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

@@ -134,22 +134,37 @@ function soft_delete.duplicates_plan(m, tm, cols, keep)
   return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = soft_delete.column(m, tm) }
 end
 
+-- The condition on the rows that can be duplicates: live, and no NULL in
+-- cols (NULLs never conflict).
+local function live_keys(d, cols, flag)
+  local conds = {}
+  for _, c in ipairs(cols) do
+    if not (flag and c == flag.name) then conds[#conds + 1] = d:quote(c) .. " IS NOT NULL" end
+  end
+  if flag then conds[#conds + 1] = ("%s = %s"):format(d:quote(flag.name), soft_delete.live_value(d, flag)) end
+  return table.concat(conds, " AND ")
+end
+
+--- SELECT counting the groups of live rows of model table tm that share
+-- cols (`groups`) and the rows beyond the first of each (`extra`).
+function soft_delete.count_duplicates_sql(d, tm, cols)
+  local flag = model.find(tm.columns, "name", soft_delete.COLUMN)
+  if flag and not FLAG_TYPES[flag.type] then flag = nil end
+  return ("SELECT COUNT(*) AS tide_groups, COALESCE(SUM(tide_n), 0) - COUNT(*) AS tide_extra FROM " ..
+          "(SELECT COUNT(*) AS tide_n FROM %s WHERE %s GROUP BY %s HAVING COUNT(*) > 1) tide_dups")
+    :format(d:quote(tm.name), live_keys(d, cols, flag), d:quote_list(cols))
+end
+
 --- The one statement that removes the duplicates of plan p: among live
 -- rows that share p.cols (none of them NULL: NULLs never conflict), all
 -- but the one with the highest id ("newest") or lowest ("oldest") are
 -- soft-deleted (deleted = id, or TRUE for a boolean flag) or, without a
 -- `deleted` column, deleted.
 function soft_delete.duplicates_sql(d, p)
-  local id, conds = d:quote(p.id.name), {}
-  for _, c in ipairs(p.cols) do
-    if not (p.flag and c == p.flag.name) then conds[#conds + 1] = d:quote(c) .. " IS NOT NULL" end
-  end
-  if p.flag then
-    conds[#conds + 1] = ("%s = %s"):format(d:quote(p.flag.name), soft_delete.live_value(d, p.flag))
-  end
+  local id = d:quote(p.id.name)
   local ranked = ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
                   "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
-                                             d:quote(p.t), table.concat(conds, " AND "))
+                                             d:quote(p.t), live_keys(d, p.cols, p.flag))
   if not p.flag then return d:delete_ranked(p.t, p.id.name, ranked) end
   local value = p.flag.type == "boolean" and d:literal("true") or
                 (ID_TYPES[p.flag.type] and id or "1")
