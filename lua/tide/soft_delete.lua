@@ -79,7 +79,9 @@ end
 function soft_delete.plan(m, tm, direction, ftype)
   local what = direction == "to_id" and "soft_delete_to_id" or "soft_delete_to_flag"
   local old = soft_delete.column(m, tm)
-  if not old then fail(m, "misuse", "table %q has no column %q to convert", tm.name, soft_delete.COLUMN) end
+  if not old then
+    fail(m, "undefined_object", "table %q has no column %q to convert", tm.name, soft_delete.COLUMN)
+  end
   local id = soft_delete.id_column(m, tm, what)
   if direction == "to_flag" and not ID_TYPES[old.type] then
     fail(m, "misuse", "column %s.%s is %s already, not an id", tm.name, old.name, old.type)

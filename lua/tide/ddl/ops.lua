@@ -525,7 +525,8 @@ ops.soft_delete_to_flag = {
 --- m:remove_duplicates(t, cols, {keep = "newest" | "oldest"}): among live
 -- rows sharing cols, keeps the one with the highest (lowest) id and
 -- soft-deletes the others, or deletes them where t has no `deleted`. One
--- statement; returns (and logs) how many rows it changed.
+-- statement; returns (and logs) how many rows it changed (nil where
+-- nothing ran: tide.sql, --sql, the check before a run).
 ops.remove_duplicates = {
   shows = 2, first = true,
   check = function(m, t, cols, opts)
@@ -537,7 +538,7 @@ ops.remove_duplicates = {
   result = function(m, p, changed)
     local n = changed[1]
     if n and m._log then m._log(("%s: %s"):format(m._name, soft_delete.describe_removal(p, n))) end
-    return n or 0
+    return n
   end,
   took_effect = function() return false end,       -- a second run finds none left
 }
