@@ -304,3 +304,19 @@ describe("across backends", function()
     if os.getenv("TIDE_REQUIRE_BACKENDS") == "1" then assert.equal(2, n) end
   end)
 end)
+
+describe("tide.sql", function()
+  it("renders the conversions where the table is known, and says so where it is not", function()
+    local sql = tide.sql("postgres", function(m)
+      m:create_table("w", { { "id", "bigint", primary_key = true }, { "name", "string", length = 5 },
+                            { "deleted", "boolean", null = false, default = false } })
+      m:soft_delete_to_id("w")
+      assert.is_nil(m:remove_duplicates("w", { "name" }, { keep = "newest" }))
+    end)
+    assert.equal('ALTER TABLE "w" ALTER COLUMN "deleted" TYPE BIGINT USING CASE WHEN "deleted" <> FALSE ' ..
+                 'THEN "id" WHEN "deleted" = FALSE THEN 0 END', sql[3])
+    local e = h.catch(tide.sql, "mysql", function(m) m:remove_duplicates("w", { "name" }, { keep = "newest" }) end)
+    assert.equal("tide.sql: remove_duplicates(w, {name}): needs the table's current definition " ..
+                 "(tide.sql cannot render it)", e.message)
+  end)
+end)
