@@ -22,7 +22,7 @@ local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 -- ids 1 .. 2*GROUPS form GROUPS pairs of live duplicates; the rest are
 -- unique names, every 7th of them soft-deleted (deleted = id)
 local function fill_sql(concat, series)
-  return ("INSERT INTO item (name, deleted) SELECT CASE WHEN i <= %d THEN %s ELSE %s END, " ..
+  return ("INSERT INTO item (id, name, deleted) SELECT i, CASE WHEN i <= %d THEN %s ELSE %s END, " ..
           "CASE WHEN i > %d AND i %% 7 = 0 THEN i ELSE 0 END FROM %s"):format(2 * GROUPS,
           concat("'dup'", ("i %% %d"):format(GROUPS)), concat("'u'", "i"), 2 * GROUPS, series)
 end
@@ -38,6 +38,12 @@ local function server(admin)
   return admin:gsub("/[^/?]*$", "/" .. DB, 1), u
 end
 
+-- what a DBA types on SQLite and PostgreSQL (MariaDB's is below)
+local UPDATE_FROM = [[UPDATE item SET deleted = item.id
+  FROM (SELECT id, row_number() OVER (PARTITION BY name ORDER BY id DESC) AS rn
+        FROM item WHERE deleted = 0) AS d
+  WHERE item.id = d.id AND d.rn > 1;]]
+
 -- backend -> url, the client command running a SQL file, the fill, the
 -- hand-written statement
 local setups = {}
@@ -48,10 +54,7 @@ setups.sqlite = function()
   return "sqlite:" .. path, function(file) return ("sqlite3 %s < %s"):format(q(path), q(file)) end,
     fill_sql(pipes, ("(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) " ..
                      "SELECT i FROM n)"):format(ROWS)),
-    [[UPDATE item SET deleted = item.id
-        FROM (SELECT id, row_number() OVER (PARTITION BY name ORDER BY id DESC) AS rn
-              FROM item WHERE deleted = 0) AS d
-      WHERE item.id = d.id AND d.rn > 1;]]
+    UPDATE_FROM
 end
 
 setups.postgres = function()
@@ -60,10 +63,21 @@ setups.postgres = function()
     :format(q(u.password or ""), u.host, u.port, u.user, DB)
   return url, function(file) return client .. " -f " .. q(file) .. " > /dev/null" end,
     fill_sql(pipes, ("generate_series(1, %d) AS s(i)"):format(ROWS)),
-    [[UPDATE item SET deleted = item.id
-        FROM (SELECT id, row_number() OVER (PARTITION BY name ORDER BY id DESC) AS rn
-              FROM item WHERE deleted = 0) AS d
-      WHERE item.id = d.id AND d.rn > 1;]]
+    UPDATE_FROM
+end
+
+-- 1 .. ROWS from a cross join of digit tables (a recursive CTE that deep is slow)
+local function digits_series()
+  local digit = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 " ..
+                "UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
+  local from, sum, k = {}, {}, 0
+  repeat
+    from[#from + 1] = ("%s d%d"):format(digit, k)
+    sum[#sum + 1] = ("%d * d%d.d"):format(10 ^ k // 1, k)
+    k = k + 1
+  until 10 ^ k >= ROWS
+  return ("(SELECT %s + 1 AS i FROM %s) AS s WHERE i <= %d"):format(table.concat(sum, " + "),
+                                                                table.concat(from, " CROSS JOIN "), ROWS)
 end
 
 setups.mysql = function()
@@ -71,17 +85,7 @@ setups.mysql = function()
   local client = ("mariadb -h %s -P %s -u %s -p%s %s"):format(u.host, u.port, u.user, q(u.password or ""), DB)
   local function concat(a, b) return ("CONCAT(%s, %s)"):format(a, b) end
   return url, function(file) return client .. " < " .. q(file) .. " > /dev/null" end,
-    -- a recursive CTE that deep would take long: ROWS from a cross join of digits
-    fill_sql(concat, ("(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d " ..
-      "+ 1000000 * h.d + 1 AS i FROM %s) AS s WHERE i <= %d"):format(
-      (function()
-        local digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL " ..
-                       "SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL " ..
-                       "SELECT 8 UNION ALL SELECT 9)"
-        local out = {}
-        for _, n in ipairs({ "a", "b", "c", "e", "f", "g", "h" }) do out[#out + 1] = digits .. " " .. n end
-        return table.concat(out, " CROSS JOIN ")
-      end)(), ROWS)),
+    fill_sql(concat, digits_series()),
     [[UPDATE item JOIN (SELECT id, ROW_NUMBER() OVER (PARTITION BY name ORDER BY id DESC) AS rn
                           FROM item WHERE deleted = 0) AS d ON item.id = d.id
       SET item.deleted = item.id WHERE d.rn > 1;]]

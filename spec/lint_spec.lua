@@ -9,7 +9,8 @@ local function soft(name, deleted_type, uniques)
   return function(m)
     m:create_table(name, { { "id", "integer", primary_key = true, autoincrement = true },
                            { "name", "string", length = 20 },
-                           { "deleted", deleted_type, null = false, default = deleted_type == "boolean" and false or 0 } },
+                           { "deleted", deleted_type, null = false,
+                             default = deleted_type == "boolean" and false or 0 } },
                    { uniques = uniques })
   end
 end
@@ -32,6 +33,8 @@ local FINDINGS = {
   'c: soft-delete table with no unique key besides the primary key [no_unique_key]; ' ..
   'fix: m:add_unique("c", {"COLUMN", "deleted"}, {remove_duplicates = "newest"})',
 }
+
+local _
 
 h.each_backend(describe, it, function(b)
   local url

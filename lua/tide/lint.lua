@@ -41,44 +41,41 @@ local function to_id_call(e)
   return e.deleted.type == "boolean" and ("m:soft_delete_to_id(%q); "):format(e.t.name) or ""
 end
 
+-- A rule over each unique key of each soft-delete table: finding(e, u)
+-- returns a finding or nil (e = {t, deleted}).
+local function per_unique(finding)
+  return function(tables)
+    local out = {}
+    for _, e in ipairs(soft_delete_tables(tables)) do
+      for _, u in ipairs(e.t.uniques) do out[#out + 1] = finding(e, u) end
+    end
+    return out
+  end
+end
+
 --- The rules, in the order their findings are listed.
 lint.RULES = {
   {
     name = "unique_without_deleted",
-    check = function(tables)
-      local out = {}
-      for _, e in ipairs(soft_delete_tables(tables)) do
-        for _, u in ipairs(e.t.uniques) do
-          if not has(u.columns, DELETED) then
-            local with = { table.unpack(u.columns) }
-            with[#with + 1] = DELETED
-            out[#out + 1] = { table = e.t.name, columns = u.columns,
-              message = ("unique %s leaves out %s: a deleted row keeps its key taken forever")
-                :format(u.name, DELETED),
-              fix = ("%sm:drop_unique(%q, %s); m:add_unique(%q, %s)"):format(to_id_call(e), e.t.name,
-                lua_list(u.columns), e.t.name, lua_list(with)) }
-          end
-        end
-      end
-      return out
-    end,
+    check = per_unique(function(e, u)
+      if has(u.columns, DELETED) then return nil end
+      local with = { table.unpack(u.columns) }
+      with[#with + 1] = DELETED
+      return { table = e.t.name, columns = u.columns,
+        message = ("unique %s leaves out %s: a deleted row keeps its key taken forever"):format(u.name, DELETED),
+        fix = ("%sm:drop_unique(%q, %s); m:add_unique(%q, %s)"):format(to_id_call(e), e.t.name,
+          lua_list(u.columns), e.t.name, lua_list(with)) }
+    end),
   },
   {
     name = "unique_with_flag",
-    check = function(tables)
-      local out = {}
-      for _, e in ipairs(soft_delete_tables(tables)) do
-        for _, u in ipairs(e.t.uniques) do
-          if has(u.columns, DELETED) and e.deleted.type == "boolean" then
-            out[#out + 1] = { table = e.t.name, columns = u.columns,
-              message = ("unique %s includes %s, a flag: a second deleted row with the same key is refused")
-                :format(u.name, DELETED),
-              fix = ("m:soft_delete_to_id(%q)"):format(e.t.name) }
-          end
-        end
-      end
-      return out
-    end,
+    check = per_unique(function(e, u)
+      if not has(u.columns, DELETED) or e.deleted.type ~= "boolean" then return nil end
+      return { table = e.t.name, columns = u.columns,
+        message = ("unique %s includes %s, a flag: a second deleted row with the same key is refused")
+          :format(u.name, DELETED),
+        fix = ("m:soft_delete_to_id(%q)"):format(e.t.name) }
+    end),
   },
   {
     name = "no_unique_key",

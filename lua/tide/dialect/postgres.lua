@@ -51,6 +51,18 @@ function pg:alter_column(t, old, new, using)
   return out
 end
 
+--- UPDATE ... FROM and DELETE ... USING join the ranked rows: cheaper here
+-- than the IN (subquery) of base.
+function pg:update_ranked(t, id, set, ranked)
+  return { ("UPDATE %s SET %s FROM (%s) tide_ranked WHERE %s.%s = tide_ranked.tide_id AND tide_ranked.tide_rank > 1")
+    :format(self:quote(t), set, ranked, self:quote(t), self:quote(id)) }
+end
+
+function pg:delete_ranked(t, id, ranked)
+  return { ("DELETE FROM %s USING (%s) tide_ranked WHERE %s.%s = tide_ranked.tide_id AND tide_ranked.tide_rank > 1")
+    :format(self:quote(t), ranked, self:quote(t), self:quote(id)) }
+end
+
 --- Row-count estimates from the planner's statistics (pg_class.reltuples;
 -- -1 before the first ANALYZE).
 function pg:row_counts_sql()
