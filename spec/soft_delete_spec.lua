@@ -106,6 +106,20 @@ h.each_backend(describe, it, function(b)
       assert.same({ 0, 2, 0, 0, 5, 6, 0, 0, 0, 0 }, deleted_by_id(db))
     end)
 
+    it("converts an empty table, where there is nothing to remove", function()
+      tide.migrate(db, function(m)
+        m:create_table("empty", { { "id", "bigint", primary_key = true }, { "deleted", "boolean" } })
+      end)
+      local n
+      tide.migrate(db, function(m)
+        m:soft_delete_to_id("empty")
+        n = m:remove_duplicates("empty", { "deleted" }, { keep = "oldest" })
+      end)
+      assert.equal(0, n)
+      assert.same({ name = "deleted", type = "bigint", nullable = true, autoincrement = false },
+                  canonical(db).empty.columns[2])
+    end)
+
     it("works on odd names and keeps 4-byte characters", function()
       tide.migrate(db, function(m)
         m:create_table('od"d ta`ble', { { "select", "integer", primary_key = true },
