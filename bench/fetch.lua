@@ -114,7 +114,9 @@ end
 print(("fetch: db:rows() streaming %d rows x 5 columns (int, int, double, text, text); best of %d "
   .. "interleaved rounds (shared machine: ratios are what to read)"):format(ROWS, RUNS))
 sh("mkdir -p build/bench")
+local only = os.getenv("BACKENDS")      -- e.g. "postgres,mysql"; all three by default
 for _, b in ipairs({ { "sqlite", setup_sqlite }, { "postgres", setup_postgres }, { "mysql", setup_mysql } }) do
+  if only and not (("," .. only .. ","):find("," .. b[1] .. ",", 1, true)) then goto next end
   local backend, s = b[1], b[2]()
   local contenders = { { label = "tide db:rows()", cmd = LUA .. ("bench/fetch_client.lua tide %s %s")
     :format(q(s.url), q(SQL)) } }
@@ -151,4 +153,5 @@ for _, b in ipairs({ { "sqlite", setup_sqlite }, { "postgres", setup_postgres },
     measure.result(name, tide_c.ms, "ms", "peer: " .. c.label, c.ms, "<= 1.0")
     measure.result(name .. ", peak memory", tide_c.kb / 1024, "MiB", "peer: " .. c.label, c.kb / 1024, "<= 1.0")
   end
+  ::next::
 end

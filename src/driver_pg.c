@@ -405,11 +405,11 @@ static double parse_float(const char *v) {
 static void pg_push_col(lua_State *L, void *stp, int i) {
   pg_stmt *s = stp;
   const char *v;
-  if (PQgetisnull(s->row, 0, i)) {
+  v = PQgetvalue(s->row, 0, i);
+  if (!v[0] && PQgetisnull(s->row, 0, i)) {     /* a NULL's value is "" */
     lua_pushnil(L);
     return;
   }
-  v = PQgetvalue(s->row, 0, i);
   switch (s->types[i]) {
   case BOOLOID: lua_pushboolean(L, v[0] == 't'); break;
   case INT2OID: case INT4OID: case INT8OID: case OIDOID:
