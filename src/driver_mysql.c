@@ -924,7 +924,13 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   while (lua_next(L, schema)) {
     lua_pushnil(L);
     lua_setfield(L, -2, "rules");
-    lua_pop(L, 1);
+    lua_getfield(L, -1, "columns");
+    if (lua_rawlen(L, -1) == 0) {           /* dropped after the first query */
+      lua_pushvalue(L, -3);
+      lua_pushnil(L);
+      lua_rawset(L, schema);
+    }
+    lua_pop(L, 2);
   }
   if (exact_defaults(L, c, schema, e) != TIDE_OK) goto fail;
   return TIDE_OK;
