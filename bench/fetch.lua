@@ -58,7 +58,7 @@ local function server_db(env, default_db)
   return (admin:gsub("/" .. default_db .. "$", "/" .. DB)), core.parse_url(admin)
 end
 
--- backend -> {url, floor = {label, cmd, noop cmd} or a C program, peers}
+-- backend -> {url, luasql module, floors = {{label, run = fn -> ms} or {label, cmd, noop}}, peers}
 local function setup_sqlite()
   local path = "build/bench/fetch.db"
   local url = "sqlite:" .. path
@@ -67,12 +67,12 @@ local function setup_sqlite()
     .. "'a note about item number ' || i FROM n"):format(ROWS))
   sh("cc -O2 -o build/bench/fetch_raw bench/fetch_raw.c -lsqlite3")
   return { url = url, luasql = "luasql.sqlite3",
-    floor = { label = "C loop over sqlite3_step reading every column", run = function()
+    floors = { { label = "C loop over sqlite3_step reading every column", run = function()
       local p = assert(io.popen(("build/bench/fetch_raw %s %s"):format(q(path), q(SQL))))
       local rps, rows = p:read("n", "n")
       assert(p:close() and rows == ROWS)
       return rows / rps * 1000
-    end } }
+    end } } }
 end
 
 local function setup_postgres()
@@ -97,8 +97,8 @@ print("%d %d %d" % (ms, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))]
       .. (" %s %s %s %s %s %s"):format(u.host, u.port, u.user, q(u.password), DB, q(SQL)) }
   end
   return { url = url, luasql = "luasql.postgres", peers = peers, missing = not py and "psycopg2",
-    floor = { label = "psql COPY (...) TO STDOUT",
-      cmd = psql .. q("COPY (" .. SQL .. ") TO STDOUT"), noop = psql .. q("SELECT 1") } }
+    floors = { { label = "psql COPY (...) TO STDOUT",
+      cmd = psql .. q("COPY (" .. SQL .. ") TO STDOUT"), noop = psql .. q("SELECT 1") } } }
 end
 
 local function setup_mysql()
@@ -107,8 +107,15 @@ local function setup_mysql()
     .. "CONCAT('a note about item number ', seq) FROM seq_1_to_%d"):format(ROWS))
   local client = ("mariadb --quick -N -B -h %s -P %s -u %s -p%s %s -e "):format(u.host, u.port, u.user,
     q(u.password), DB)
+  sh("cc -O2 -o build/bench/fetch_raw_mysql bench/fetch_raw_mysql.c $(pkg-config --cflags --libs libmariadb)")
   return { url = url, luasql = "luasql.mysql", peers = {},
-    floor = { label = "mariadb --quick -e", cmd = client .. q(SQL), noop = client .. q("SELECT 1") } }
+    floors = { { label = "C loop, libmariadb binary protocol", run = function()
+      local p = assert(io.popen(("build/bench/fetch_raw_mysql %s %s %s %s %s %s"):format(u.host, u.port,
+        u.user, q(u.password), DB, q(SQL))))
+      local ms, rows = p:read("n", "n")
+      assert(p:close() and rows == ROWS)
+      return ms
+    end }, { label = "mariadb --quick -e", cmd = client .. q(SQL), noop = client .. q("SELECT 1") } } }
 end
 
 print(("fetch: db:rows() streaming %d rows x 5 columns (int, int, double, text, text); best of %d "
@@ -125,29 +132,32 @@ for _, b in ipairs({ { "sqlite", setup_sqlite }, { "postgres", setup_postgres },
       :format(q(s.url), q(SQL)) }
   end
   for _, p in ipairs(s.peers or {}) do contenders[#contenders + 1] = p end
-  local floor = math.huge
+  for _, f in ipairs(s.floors) do f.ms = math.huge end
   for _, c in ipairs(contenders) do c.ms, c.kb = math.huge, 0 end
   for _ = 1, RUNS do
-    if s.floor.run then
-      floor = math.min(floor, s.floor.run())
-    else     -- the client's start-up and connect are not part of the floor
-      floor = math.min(floor, client_ms(s.floor.cmd) - client_ms(s.floor.noop))
+    for _, f in ipairs(s.floors) do     -- a client's start-up and connect are not part of it
+      f.ms = math.min(f.ms, f.run and f.run() or math.max(client_ms(f.cmd) - client_ms(f.noop), 1))
     end
     for _, c in ipairs(contenders) do
       local ms, kb = run(c.cmd)
       if ms < c.ms then c.ms, c.kb = ms, kb end
     end
   end
-  print(("  %s\n    floor: %-40s %6.0f ms"):format(backend, s.floor.label, floor))
+  local floor = s.floors[1]
+  print(("  %s"):format(backend))
+  for _, f in ipairs(s.floors) do
+    print(("    floor: %-40s %6.0f ms"):format(f.label, f.ms))
+    if f.ms < floor.ms then floor = f end
+  end
   local tide_c = contenders[1]
   for _, c in ipairs(contenders) do
     print(("    %-47s %6.0f ms   peak RSS %6.1f MiB   %s"):format(c.label, c.ms, c.kb / 1024,
-      c == tide_c and ("%.2fx the floor"):format(c.ms / floor) or ("tide / this %.2fx"):format(tide_c.ms / c.ms)))
+      c == tide_c and ("%.2fx the floor"):format(c.ms / floor.ms) or ("tide / this %.2fx"):format(tide_c.ms / c.ms)))
   end
   if not has_lua(s.luasql) then print("    (" .. s.luasql .. " is not installed)") end
   if s.missing then print("    (" .. s.missing .. " is not installed)") end
   local name = ("fetch %dk x 5, %s"):format(ROWS // 1000, backend)
-  measure.result(name, tide_c.ms, "ms", "floor: " .. s.floor.label, floor, "-")
+  measure.result(name, tide_c.ms, "ms", "floor: " .. floor.label, floor.ms, "-")
   for i = 2, #contenders do
     local c = contenders[i]
     measure.result(name, tide_c.ms, "ms", "peer: " .. c.label, c.ms, "<= 1.0")
