@@ -25,7 +25,7 @@ local function line(cells)
     -- numbers right-aligned, text left-aligned
     out[i] = (i == 2 or i == 4 or i == 5) and pad .. c or c .. pad
   end
-  return table.concat(out, "  ")
+  return (table.concat(out, "  "):gsub("%s+$", ""))
 end
 print()
 print(("bench: %d figures (ratio: tide's cost over the baseline's; above 1, tide is slower)"):format(#rows))
