@@ -287,3 +287,24 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 end)
+
+h.each_backend(describe, it, function(b)
+  if b.name ~= "postgres" then return end
+  it("tells serial and identity columns from a default that only looks like nextval", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE s (a SERIAL PRIMARY KEY, b INTEGER GENERATED ALWAYS AS IDENTITY, c BIGSERIAL, "
+      .. "d TEXT DEFAULT 'nextval(x', e INTEGER DEFAULT 5, f TEXT)")
+    local cols = {}
+    for _, c in ipairs(db:describe("s").columns) do cols[c.name] = c end
+    for _, n in ipairs({ "a", "b", "c" }) do
+      assert.is_true(cols[n].autoincrement, n)
+      assert.is_nil(cols[n].default, n)
+    end
+    assert.is_false(cols.d.autoincrement)
+    assert.equal("'nextval(x'", tide.schema.canonical_default(cols.d.default, "string"))
+    assert.equal("5", tide.schema.canonical_default(cols.e.default, "integer"))
+    assert.is_false(cols.f.autoincrement)
+    assert.is_nil(cols.f.default)
+    db:close()
+  end)
+end)

@@ -637,9 +637,10 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
 
 static const char *const SCHEMA_SQL[] = {
+  /* identity or serial (a nextval default) is told apart in pg_schema: one
+   * pg_get_expr per column, the costly part of this query */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '' OR "
-  "coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) "
+  "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -665,7 +666,8 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   pg_conn *pc = PG(c);
   const char *vals[1] = {table};
   PGresult *r;
-  int i, n, schema;
+  const char *def;
+  int i, n, schema, autoinc;
   lua_newtable(L);
   schema = lua_gettop(L);
   if (!(r = query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
@@ -677,9 +679,11 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     tide_desc_type(L, -1, val(r, i, 2));
     lua_pushboolean(L, val(r, i, 3)[0] != 't');
     lua_setfield(L, -2, "nullable");
-    lua_pushboolean(L, val(r, i, 5)[0] == 't');
+    def = val(r, i, 4);
+    autoinc = val(r, i, 5)[0] != '\0' || (def && strncmp(def, "nextval(", 8) == 0);
+    lua_pushboolean(L, autoinc);
     lua_setfield(L, -2, "autoincrement");
-    if (val(r, i, 5)[0] != 't') tide_desc_str(L, -1, "default", val(r, i, 4));
+    if (!autoinc) tide_desc_str(L, -1, "default", val(r, i, 4));
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }
