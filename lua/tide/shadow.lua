@@ -9,6 +9,7 @@
 -- that archiving inserts). The DSL keeps a shadow in step with its table
 -- (tide.ddl.ops); `check` tells whether it still is.
 local core = require "tide.core"
+local history = require "tide.history"
 local names = require "tide.names"
 local schema = require "tide.schema"
 
@@ -44,15 +45,19 @@ end
 
 --- The model of table t's shadow, from t's model (tide.ddl.model.of) or its
 -- raw description (db:describe): the same columns and primary key, none of
--- the rest (see above).
-function shadow.of(t)
+-- the rest (see above). `d`, the dialect, tells the type its backend gives
+-- an autoincrement key declared in the same migration.
+function shadow.of(t, d)
   if is_raw(t) then t = require("tide.ddl.model").of(t) end
   local name = shadow.name(t.name)
   local cols = {}
   for i, c in ipairs(t.columns) do
     local s = {}
     for k, v in pairs(c) do s[k] = v end
-    if s.autoincrement then s.default, s.default_sql = nil, nil end
+    if s.autoincrement then
+      s.default, s.default_sql = nil, nil
+      s.raw_type = s.raw_type or (d and d.autoincrement_type)
+    end
     s.autoincrement = false
     -- MariaDB keeps JSON as LONGTEXT plus a check; render it as JSON again
     if s.type == "json" and s.raw_type and s.raw_type:lower():find("text") then s.raw_type = nil end
@@ -125,7 +130,7 @@ local function has_column(desc, name)
 end
 
 -- tide's own tables, never archived
-local OWN = { tide_history = true }
+local OWN = { [history.TABLE] = true }
 
 --- Differences between tables and their shadows on db, as readable lines
 -- (sorted by table); {} when all are in sync. With `tables` (a list of
@@ -174,6 +179,78 @@ function shadow.check(db, tables)
     end
   end
   return out
+end
+
+local function refuse(class, fmt_, ...)
+  error(core.error { class = class, message = fmt_:format(...) }, 0)
+end
+
+--- Creates the missing shadows on db, through the DSL (m:create_shadow, in
+-- one transaction where the backend's DDL allows), holding the runner's
+-- lock. opts.tables: the tables (default: every table with a `deleted`
+-- column); opts.lock_timeout_ms. Every table is checked before anything is
+-- created: a named table that does not exist, has no `deleted` column or
+-- cannot have a shadow, or a shadow that exists and differs, is refused.
+-- Returns {created = {table...}, skipped = {table...}} (skipped: the shadow
+-- exists and is in sync).
+function shadow.init(db, opts)
+  opts = opts or {}
+  local runner = require "tide.runner"
+  if opts.tables ~= nil and type(opts.tables) ~= "table" then
+    refuse("misuse", "tide.shadow.init: opts.tables must be a list of table names")
+  end
+  local timeout = opts.lock_timeout_ms or 30000
+  if not db:lock(runner.LOCK, timeout) then
+    refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
+  end
+  local ok, res = pcall(function()
+    local present = {}
+    for _, n in ipairs(db:tables()) do present[n] = true end
+    local todo = {}
+    if opts.tables then
+      for _, t in ipairs(opts.tables) do
+        if type(t) ~= "string" or not present[t] then refuse("undefined_object", "no table %q", tostring(t)) end
+        local base = shadow.base_of(t)
+        if base and present[base] then refuse("misuse", "table %q is the shadow of %q", t, base) end
+        if not has_column(db:describe(t), shadow.DELETED) then
+          refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
+        end
+        todo[#todo + 1] = t
+      end
+    else
+      for n in pairs(present) do
+        local base = shadow.base_of(n)
+        if not OWN[n:lower()] and not (base and present[base]) and has_column(db:describe(n), shadow.DELETED) then
+          todo[#todo + 1] = n
+        end
+      end
+    end
+    table.sort(todo)
+    local created, skipped = {}, {}
+    for _, t in ipairs(todo) do
+      local why = shadow.unfit(t)
+      if why then refuse("misuse", "table %q cannot have a shadow: %s", t, why) end
+      local s = shadow.name(t)
+      if present[s] then
+        local diffs = shadow.diff(shadow.canonical(db:describe(t)), shadow.canonical(db:describe(s)))
+        if #diffs > 0 then
+          refuse("misuse", "%s exists and differs from %s: %s", s, t, table.concat(diffs, "; "))
+        end
+        skipped[#skipped + 1] = t
+      else
+        created[#created + 1] = t
+      end
+    end
+    if #created > 0 then
+      require("tide.migrate").run(db, function(m)
+        for _, t in ipairs(created) do m:create_shadow(t) end
+      end, { name = "tide archive init", reserved = OWN })
+    end
+    return { created = created, skipped = skipped }
+  end)
+  pcall(db.unlock, db, runner.LOCK)
+  if not ok then error(res, 0) end
+  return res
 end
 
 --- Raises an error listing every difference shadow.check finds (for a
