@@ -151,19 +151,24 @@ function shadow.check(db, tables)
   else
     for n in pairs(present) do if not OWN[n:lower()] then want[#want + 1] = n end end
   end
-  table.sort(want)
-  local out, seen = {}, {}
+  -- lines grouped by the table they concern, tables in name order
+  local groups, order = {}, {}
+  local function add(t, line)
+    if not groups[t] then groups[t] = {} order[#order + 1] = t end
+    table.insert(groups[t], line)
+  end
   local desc = {}
   local function describe(n)
     desc[n] = desc[n] or db:describe(n)
     return desc[n]
   end
+  local seen = {}
   for _, n in ipairs(want) do
     local base = shadow.base_of(n)
     if base and present[base] then
       n = base                                      -- a shadow: checked with its table
     elseif base and not explicit then
-      out[#out + 1] = ("%s: no table %s for this shadow"):format(n, base)
+      add(base, ("%s: no table %s for this shadow"):format(n, base))
       seen[n] = true
     end
     if not seen[n] then
@@ -171,13 +176,16 @@ function shadow.check(db, tables)
       local s = shadow.name(n)
       if present[s] then
         for _, line in ipairs(shadow.diff(shadow.canonical(describe(n)), shadow.canonical(describe(s)))) do
-          out[#out + 1] = line
+          add(n, line)
         end
       elseif explicit or has_column(describe(n), shadow.DELETED) then
-        out[#out + 1] = ("%s: no shadow table %s"):format(n, s)
+        add(n, ("%s: no shadow table %s"):format(n, s))
       end
     end
   end
+  table.sort(order)
+  local out = {}
+  for _, t in ipairs(order) do table.move(groups[t], 1, #groups[t], #out + 1, out) end
   return out
 end
 
