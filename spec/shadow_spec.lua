@@ -2,7 +2,6 @@
 -- made equal to their tables, kept equal by every DSL operation that
 -- changes a table (SQLite rebuilds and MariaDB resume included), drift
 -- reported, bad input refused with the database unchanged.
-local core = require "tide.core"
 local tide = require "tide"
 local ddl = require "tide.ddl"
 local shadow = require "tide.shadow"
@@ -237,7 +236,7 @@ h.each_backend(describe, it, function(b)
     assert.matches("shadow_items: primary key (owner_id), in items (id)", all, 1, true)
     assert.are.same({ "plain: no shadow table shadow_plain" }, shadow.check(db, { "plain" }))
     out, err, code = h.tide_at(url, { "archive", "check", "nope" })
-    assert.are.equal(1, code)
+    assert.are.equal(1, code, out)
     assert.are.equal("tide: undefined_object: no table \"nope\"\n", err)
   end)
 
@@ -270,7 +269,8 @@ h.each_backend(describe, it, function(b)
     db:exec("ALTER TABLE shadow_pairs ADD COLUMN surplus INTEGER")
     local _, err, code = h.tide_at(url, { "archive", "init", "pairs" })
     assert.are.equal(1, code)
-    assert.matches("shadow_pairs exists and differs from pairs: shadow_pairs.surplus: not a column of pairs", err, 1, true)
+    assert.matches("shadow_pairs exists and differs from pairs: shadow_pairs.surplus: not a column of pairs",
+                   err, 1, true)
     db:exec("ALTER TABLE shadow_pairs DROP COLUMN surplus")
     local out
     out, err, code = h.tide_at(url, { "archive", "init", "items", [[it's "odd" one]], "pairs" })
