@@ -154,6 +154,43 @@ h.each_backend(describe, it, function(b)
     assert.are.same({ "items" }, h.user_tables(url))
   end)
 
+  it("refuses narrowing a column whose archived values would not fit, before either table changes", function()
+    tide.migrate(db, function(m)
+      m:create_table("items", { { "id", "integer", primary_key = true }, { "name", "string", length = 20 },
+                                { "deleted", "integer" } })
+      m:create_shadow("items")
+    end)
+    db:exec("INSERT INTO items (id, name) VALUES (1, 'short')")
+    db:exec("INSERT INTO shadow_items (id, name, deleted) VALUES (2, 'a much longer name', 1)")
+    local err = h.catch(tide.migrate, db, function(m) m:alter_column("items", "name", { length = 5 }) end)
+    assert.are.equal("data", err.class)
+    assert.matches("alter_column(shadow_items, name): 1 row(s) of shadow_items.name do not fit", err.message, 1, true)
+    assert.are.equal(20, db:describe("items").columns[2].length)
+    assert.are.equal(20, db:describe("shadow_items").columns[2].length)
+    assert.are.same({}, shadow.check(db))
+  end)
+
+  it("gives reserved words and non-ASCII names their shadows, and keeps 4-byte values", function()
+    local odd = "ordér ✓"       -- MariaDB refuses 4-byte characters in names
+    tide.migrate(db, function(m)
+      m:create_table("order", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })
+      m:create_table(odd, { { "select", "integer", primary_key = true }, { "deleted", "integer" },
+                            { "note", "string", length = 10 } })
+    end)
+    assert.are.same({ created = { "order", odd }, skipped = {} }, shadow.init(db))
+    db:exec(("INSERT INTO %s VALUES (1, 1, ?)"):format(db:quote_ident(shadow.name(odd))), "a😀b")
+    tide.migrate(db, function(m)
+      m:rename_column(odd, "select", "from")
+      m:alter_column(odd, "note", { length = 3 })          -- a rebuild on SQLite
+      m:rename_table("order", "group")
+    end)
+    assert.are.same({}, shadow.check(db))
+    local row = db:query(("SELECT %s AS v, note FROM %s"):format(db:quote_ident("from"),
+                                  db:quote_ident(shadow.name(odd))))[1]
+    assert.are.same({ 1, "a😀b" }, { row.v, row.note })
+    assert.are.same({ "group", odd, "shadow_group", shadow.name(odd) }, h.user_tables(url))
+  end)
+
   it("resumes a step whose table part ran and whose shadow part did not", function()
     tide.migrate(db, function(m)
       m:create_table("items", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })

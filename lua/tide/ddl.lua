@@ -26,10 +26,13 @@ local fail, fmt_args, flush = model.fail, model.fmt_args, rebuild.flush
 
 -- Runs one declared operation: check, then render and run (or queue a
 -- rebuild), then its effect on the model.
+-- The arguments that name an operation in errors and steps.
+local function label(decl, args)
+  return decl.label and decl.label(table.unpack(args, 1, args.n)) or table.move(args, 1, decl.shows, 1, {})
+end
+
 local function perform(m, name, decl, args)
-  local label = decl.label and decl.label(table.unpack(args, 1, args.n)) or
-                table.move(args, 1, decl.shows, 1, {})
-  m._op = { name = name, args = label }
+  m._op = { name = name, args = label(decl, args) }
   if decl.first then flush(m) end
   local plan = decl.check(m, table.unpack(args, 1, args.n))
   local sqls = decl.render(m, plan)
@@ -116,7 +119,7 @@ local function stepped(k)
       return step(self, k, args, desc, function() perform(self, k, decl, args) end)
     end
     local function mirrored()
-      self._op = { name = k, args = table.move(args, 1, decl.shows or 1, 1, {}) }
+      self._op = { name = k, args = label(decl, args) }
       local margs = decl.mirror(self, table.unpack(args, 1, args.n))
       self._op = nil
       return margs
@@ -129,9 +132,17 @@ local function stepped(k)
     end
     return step(self, k, args, desc, function()
       local resumed = self._resume_from == self._op_count and self._took_effect
-      if not (resumed and done(k, args)) then perform(self, k, decl, args) end
       local margs = mirrored()
-      if margs and not (resumed and done(k, margs)) then perform(self, k, decl, margs) end
+      if margs and resumed and done(k, margs) then margs = nil end
+      if margs then
+        -- the shadow's part is checked before the table changes (archived
+        -- values that would not fit refuse the step while nothing has run)
+        self._op = { name = k, args = label(decl, margs) }
+        decl.check(self, table.unpack(margs, 1, margs.n))
+        self._op = nil
+      end
+      if not (resumed and done(k, args)) then perform(self, k, decl, args) end
+      if margs then perform(self, k, decl, margs) end
     end, both_done)
   end
 end

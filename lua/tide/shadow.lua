@@ -228,7 +228,8 @@ function shadow.init(db, opts)
     else
       for n in pairs(present) do
         local base = shadow.base_of(n)
-        if not OWN[n:lower()] and not (base and present[base]) and has_column(db:describe(n), shadow.DELETED) then
+        -- a table named like a shadow never gets one of its own here
+        if not OWN[n:lower()] and not base and has_column(db:describe(n), shadow.DELETED) then
           todo[#todo + 1] = n
         end
       end
