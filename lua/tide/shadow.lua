@@ -69,11 +69,7 @@ function shadow.of(t, d)
            uniques = {}, indexes = {}, foreign_keys = {}, checks = {} }
 end
 
-local function fmt(v)
-  if v == nil then return "none" end
-  if type(v) == "table" then return "(" .. table.concat(v, ", ") .. ")" end
-  return tostring(v)
-end
+local fmt = schema.show
 
 local FIELDS = { "type", "length", "precision", "scale", "nullable" }
 
