@@ -191,6 +191,35 @@ h.each_backend(describe, it, function(b)
     assert.are.same({ "group", odd, "shadow_group", shadow.name(odd) }, h.user_tables(url))
   end)
 
+  it("a shadow's part failing in the database fails the migration, which runs once the data is fixed", function()
+    local dir = h.migrations({
+      { "001_items", [[
+        m:create_table("items", {{"id", "integer", primary_key = true}, {"v", "integer"},
+                                 {"deleted", "integer", null = false, default = 0}})
+        m:create_shadow("items")]] },
+      { "002_not_null", [[
+        m:add_column("items", {"w", "integer"})
+        m:alter_column("items", "v", {null = false})]] },
+    })
+    local _, err, code = h.tide_at(url, { "--dir", dir, "up", "--to", "001_items" })
+    assert.are.equal(0, code, err)
+    db:exec("INSERT INTO items (id, v) VALUES (1, 1)")
+    db:exec("INSERT INTO shadow_items (id, v, deleted) VALUES (2, NULL, 1)")   -- archived before v was required
+    _, err, code = h.tide_at(url, { "--dir", dir, "up" })
+    assert.are.equal(1, code)
+    assert.matches("002_not_null", err, 1, true)
+    local out
+    out, err, code = h.tide_at(url, { "--dir", dir, "status" })
+    -- MariaDB stopped inside the migration (its DDL committed); the others rolled it back
+    assert.are.equal(b.name == "mysql" and 4 or 3, code, out .. err)
+    db:exec("UPDATE shadow_items SET v = 0 WHERE v IS NULL")
+    _, err, code = h.tide_at(url, { "--dir", dir, "up" })
+    assert.are.equal(0, code, err)
+    assert.are.same({}, shadow.check(db))
+    assert.is_false(db:describe("shadow_items").columns[2].nullable)
+    assert.are.equal(4, #db:describe("shadow_items").columns)
+  end)
+
   it("resumes a step whose table part ran and whose shadow part did not", function()
     tide.migrate(db, function(m)
       m:create_table("items", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })
@@ -325,6 +354,29 @@ h.each_backend(describe, it, function(b)
     _, err, code = h.tide_at(url, { "archive", "frob" })
     assert.are.equal(2, code)
     assert.matches('archive: unknown subcommand "frob"', err, 1, true)
+  end)
+
+  it("archive init run twice at once creates each shadow once (the runner's lock)", function()
+    tide.migrate(db, function(m)
+      for i = 1, 3 do
+        m:create_table("t" .. i, { { "id", "integer", primary_key = true }, { "deleted", "integer" } })
+      end
+    end)
+    local outs = {}
+    for i = 1, 2 do outs[i] = h.tmpname(".out") end
+    local q = h.shell_quote
+    local cmd = ("(%s --url %s archive init > %s 2>&1; echo $? >> %s) &"):rep(2, " ") .. " wait"
+    os.execute(cmd:format(q(h.tide_bin), q(url), outs[1], outs[1], q(h.tide_bin), q(url), outs[2], outs[2]))
+    local text = {}
+    for i = 1, 2 do
+      local f = assert(io.open(outs[i]))
+      text[i] = f:read("a")
+      f:close()
+    end
+    table.sort(text)
+    assert.are.same({ "t1: created shadow_t1\nt2: created shadow_t2\nt3: created shadow_t3\n0\n",
+                      "t1: skipped, shadow_t1 exists and is in sync\nt2: skipped, shadow_t2 exists and is in sync\n" ..
+                      "t3: skipped, shadow_t3 exists and is in sync\n0\n" }, text)
   end)
 
   it("refuses a shadow in a migration up front: no deleted column, a name too long, a rename too long", function()
