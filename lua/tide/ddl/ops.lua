@@ -12,6 +12,9 @@
 --               (v.has_table, v.has_column, v.has_named); nil: cannot tell
 --   result(m, plan, changed) (optional) what m:NAME returns; changed lists
 --               the rows each statement changed (empty without a database)
+--   mirror(m, ...) -> args | nil   the same operation's arguments for the
+--               table's shadow (tide.shadow), when it has one: tide.ddl runs
+--               it in the same step, so a shadow never drifts from its table
 -- tide.ddl runs them (see perform there).
 local schema = require "tide.schema"
 local names = require "tide.names"
@@ -20,10 +23,26 @@ local parse = require "tide.ddl.parse"
 local rebuild = require "tide.ddl.rebuild"
 local migration_db = require "tide.migration_db"
 local soft_delete = require "tide.soft_delete"
+local shadow = require "tide.shadow"
 
 local fail, find = model.fail, model.find
 
 local ops = {}
+
+-- The name of table t's shadow when the model has one.
+local function shadowed(m, t)
+  if type(t) ~= "string" then return nil end
+  local s = shadow.name(t)
+  if #s > names.MAX then return nil end
+  if m.db_ and m._dirty[s] then model.table(m, s) end    -- raw SQL may have changed it
+  return m._model[s] and s or nil
+end
+
+-- mirror: the same arguments, with the table's shadow in place of the table
+local function same_on_shadow(m, t, ...)
+  local s = shadowed(m, t)
+  if s then return table.pack(s, ...) end
+end
 
 ops.create_table = {
   shows = 1, first = true,
@@ -99,6 +118,7 @@ ops.drop_table = {
   render = function(m, p) return m._dialect:drop_table(p.t) end,
   apply = function(m, p) m._model[p.t] = nil end,
   took_effect = function(v, t) return not v.has_table(t) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_table = {
@@ -121,6 +141,13 @@ ops.rename_table = {
     end
   end,
   took_effect = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
+  mirror = function(m, old, new)
+    local s = shadowed(m, old)
+    if not s then return nil end
+    local why = type(new) == "string" and shadow.unfit(new)
+    if why then fail(m, "misuse", "table %q has a shadow, and %s", old, why) end
+    return table.pack(s, shadow.name(new))
+  end,
 }
 
 ops.add_column = {
@@ -145,6 +172,7 @@ ops.add_column = {
   end,
   apply = function(_, p, tm) if tm then tm.columns[#tm.columns + 1] = p.column end end,
   took_effect = function(v, t, spec) return v.has_column(t, type(spec) == "table" and spec[1]) end,
+  mirror = same_on_shadow,
 }
 
 ops.drop_column = {
@@ -174,6 +202,7 @@ ops.drop_column = {
     if i then table.remove(tm.columns, i) end
   end,
   took_effect = function(v, t, c) return not v.has_column(t, c) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_column = {
@@ -201,6 +230,7 @@ ops.rename_column = {
     m._dirty[p.t] = true            -- check texts were rewritten by the database
   end,
   took_effect = function(v, t, old, new) return v.has_column(t, new) and not v.has_column(t, old) end,
+  mirror = same_on_shadow,
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
@@ -264,6 +294,47 @@ ops.alter_column = {
     tm.columns[i] = p.new
   end,
   took_effect = function() return false end,            -- restating a column again is harmless
+  mirror = same_on_shadow,
+}
+
+--- m:create_shadow(t): shadow_<t>, where soft-deleted rows of t are
+-- archived (see tide.shadow for what it has and has not).
+ops.create_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    local tm = model.table(m, t)
+    local why = type(t) == "string" and shadow.unfit(t)
+    if why then fail(m, "misuse", "table %q cannot have a shadow: %s", t, why) end
+    if not tm then fail(m, "misuse", "a shadow is made from its table's definition, which is not known here") end
+    if not find(tm.columns, "name", shadow.DELETED) then
+      fail(m, "misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
+    end
+    if shadow.base_of(t) and m._model[shadow.base_of(t)] then
+      fail(m, "misuse", "table %q is the shadow of %q", t, shadow.base_of(t))
+    end
+    local s = shadow.name(t)
+    if m._model[s] then fail(m, "misuse", "table %q exists already", s) end
+    return { new = shadow.of(tm, m._dialect) }
+  end,
+  render = function(m, p) return m._dialect:create_table(p.new) end,
+  apply = function(m, p) m._model[p.new.name] = p.new end,
+  took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
+}
+
+--- m:drop_shadow(t): drops shadow_<t> and the rows archived in it.
+ops.drop_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    model.check_table(m, "table name", t)
+    local s = shadowed(m, t)
+    if not s and (m._complete or shadow.unfit(t)) then
+      fail(m, "undefined_object", "table %q has no shadow %q", t, shadow.name(t))
+    end
+    return { t = shadow.name(t) }
+  end,
+  render = function(m, p) return m._dialect:drop_table(p.t) end,
+  apply = function(m, p) m._model[p.t] = nil end,
+  took_effect = function(v, t) return not v.has_table(shadow.name(t)) end,
 }
 
 ops.create_index = {
@@ -502,6 +573,7 @@ ops.soft_delete_to_id = {
     tm.columns[i] = model.copy(p.new)
   end,
   took_effect = function() return false end,       -- converting again changes nothing
+  mirror = same_on_shadow,                         -- archived rows are converted too
 }
 
 --- m:soft_delete_to_flag(t, {type = "boolean" | "smallint" | "integer"}):
@@ -520,6 +592,7 @@ ops.soft_delete_to_flag = {
   render = ops.soft_delete_to_id.render,
   apply = ops.soft_delete_to_id.apply,
   took_effect = function() return false end,
+  mirror = same_on_shadow,
 }
 
 --- m:remove_duplicates(t, cols, {keep = "newest" | "oldest"}): among live
