@@ -295,9 +295,6 @@ h.each_backend(describe, it, function(b)
       assert.equal(0, code, err)
       assert.matches("widget_soft_delete_unique: soft%-deleted 1 duplicate row of widget %(name, deleted%), " ..
                      "kept the newest of each group", err)
-      -- a SQLite connection open across the rebuild reads the old column type
-      w:close()
-      w = core.open(url)
       local function state()
         local s = {}
         for _, r in ipairs(w:query("SELECT id, deleted FROM widget ORDER BY id")) do
@@ -311,8 +308,6 @@ h.each_backend(describe, it, function(b)
       assert.equal("unique_violation", h.catch(w.exec, w, "INSERT INTO widget (name) VALUES ('nut')").class)
       _, err, code = tide_cli({ "--dir", dir, "down" })
       assert.equal(0, code, err)
-      w:close()
-      w = core.open(url)
       assert.same({ 1, 1, 0, 1, 0 }, state())
       assert.equal("boolean", tide.schema.canonical(w:describe("widget")).columns[3].type)
       w:close()
