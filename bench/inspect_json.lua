@@ -48,6 +48,8 @@ print(("inspect_json: tide inspect --json of %d tables x 10 columns on SQLite, w
   "median (best) of %d"):format(TABLES, RUNS))
 print(("  tide %7.1f ms (%.1f)   sqlite3 shell, catalog as JSON %7.1f ms (%.1f)   ratio %.2fx" ..
   " (target <= 1.3)"):format(tide_m, tide_b, raw_m, raw_b, tide_m / raw_m))
+measure.result(("inspect --json of %d tables, sqlite (median)"):format(TABLES), tide_m, "ms",
+  "floor: sqlite3 shell, catalog as JSON", raw_m, "<= 1.3")
 
 if os.execute("python3 -c 'import sqlalchemy' 2>/dev/null") then
   write("build/bench/inspect_json-sqlalchemy.py", ([[
@@ -61,4 +63,6 @@ print(json.dumps({t: {"columns": insp.get_columns(t), "pk": insp.get_pk_constrai
 ]]):format(db))
   local sa_m, sa_b = time("python3 build/bench/inspect_json-sqlalchemy.py")
   print(("  SQLAlchemy inspector to JSON %7.1f ms (%.1f)"):format(sa_m, sa_b))
+  measure.result(("inspect --json of %d tables, sqlite (median)"):format(TABLES), tide_m, "ms",
+    "peer: SQLAlchemy inspector to JSON", sa_m, "<= 1.0")
 end

@@ -1,10 +1,10 @@
 return {
-  description = "widgets, soft-deleted by setting deleted to their id",
+  description = "widgets, soft-deleted by a flag",
   up = function(m)
     m:create_table("widget", {
       { "id", "integer", primary_key = true, autoincrement = true },
       { "name", "string", length = 30, null = false },
-      { "deleted", "integer", null = false, default = 0 },
+      { "deleted", "boolean", null = false, default = false },
     })
   end,
   down = function(m) m:drop_table("widget") end,

@@ -81,7 +81,9 @@ or a text size); the rest of the column stays as it is.]],
     [[m:drop_index("widget", {"owner_id"})]], [[m:create_index("widget", {"owner_id"})]] },
   { "add_unique", [[
 `m:add_unique(table, columns, opts)`: a UNIQUE constraint, named
-`uq_TABLE_COLUMNS` unless opts.name.]],
+`uq_TABLE_COLUMNS` unless opts.name. With `remove_duplicates = "newest"` (or
+`"oldest"`) the duplicates the constraint would refuse go first, in the same
+step, as remove_duplicates does; it returns how many rows that changed.]],
     [[m:add_unique("widget", {"owner_id", "name"})]] },
   { "drop_unique", [[`m:drop_unique(table, columns or name)`.]],
     [[m:drop_unique("widget", {"name"})]], [[m:add_unique("widget", {"name"})]] },
@@ -98,6 +100,50 @@ or a text size); the rest of the column stays as it is.]],
     [[m:add_check("widget", "price_positive", "price >= 0")]] },
   { "drop_check", [[`m:drop_check(table, name)`.]],
     [[m:drop_check("widget", "price_positive")]], [[m:add_check("widget", "price_positive", "price >= 0")]] },
+  { "soft_delete_to_id", [[
+`m:soft_delete_to_id(table)`: a soft-delete column `deleted` (boolean, or a
+0/1 integer) takes the type of the table's id (a one-column integer primary
+key): deleted rows get their own id, live rows 0 (NULL stays NULL), so that
+`UNIQUE(name, deleted)` allows one live row per name and any number of
+deleted ones. One statement converts every row (PostgreSQL: ALTER ... USING;
+MariaDB: MODIFY, then one UPDATE; SQLite: the rebuild computes the value as it
+copies). Indexes, unique constraints and foreign keys stay; a check, foreign
+key or partial index that reads `deleted` is refused (its meaning would
+change). Running it again changes nothing.]],
+    [[m:soft_delete_to_id("widget")]],
+    [[m:add_column("widget", {"deleted", "boolean", null = false, default = false})]] },
+  { "soft_delete_to_flag", [[
+`m:soft_delete_to_flag(table, {type = "boolean"})`: the way back, for `down`:
+`deleted <> 0` becomes TRUE (or 1 for `type = "smallint"` or `"integer"`).]],
+    [[m:soft_delete_to_flag("widget")]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})]] },
+  { "remove_duplicates", [[
+`m:remove_duplicates(table, columns, {keep = "newest" | "oldest"})`: among the
+live rows (`deleted` = 0 or FALSE) that share `columns` (none of them NULL:
+NULLs never conflict), keeps the one with the highest id ("newest") or the
+lowest ("oldest") and soft-deletes the others (`deleted` = their id, or TRUE
+for a boolean flag), or deletes them where the table has no `deleted`. One
+statement for the whole table; it returns how many rows it changed (nil where
+nothing ran: `tide.sql`, `--sql`) and the runner logs it. Running it again
+finds none. What it soft-deleted cannot be told from other deleted rows, so
+`down` cannot bring them back. `tide lint --duplicates TABLE COL...` counts the
+groups first.]],
+    [[local n = m:remove_duplicates("widget", {"name"}, {keep = "newest"})]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})]] },
+  { "create_shadow", [[
+`m:create_shadow(table)`: `shadow_TABLE`, where soft-deleted rows of a table
+with a `deleted` column are archived (`tide archive`): the same columns,
+types, defaults and primary key; no foreign keys, unique constraints,
+checks, indexes or autoincrement. From then on add_column, drop_column,
+rename_column, alter_column and rename_table on the table apply to its
+shadow in the same step, and drop_table drops both.]], [[
+m:create_shadow("widget")
+m:add_column("widget", {"note", "text"})]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})]] },
+  { "drop_shadow", [[`m:drop_shadow(table)`: drops `shadow_TABLE` and the rows archived in it.]],
+    [[m:drop_shadow("widget")]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})
+m:create_shadow("widget")]] },
   { "sql", [[
 `m:sql{sqlite =, postgres =, mysql =, default =}`: raw SQL for the backend
 (a string or a list of statements), `default` for the others. tide cannot

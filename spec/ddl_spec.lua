@@ -323,16 +323,7 @@ end)
 
 describe("across backends", function()
   it("every operation yields the same canonical schema", function()
-    local s = h.saved_schemas or {}
-    assert.is_table(s.sqlite)
-    local n = 0
-    for name, c in pairs(s) do
-      if name ~= "sqlite" then
-        n = n + 1
-        assert.same({}, tide.schema.diff(s.sqlite, c, { "sqlite", name }))
-      end
-    end
-    if os.getenv("TIDE_REQUIRE_BACKENDS") == "1" then assert.equal(2, n) end
+    h.assert_same_schemas(h.saved_schemas)
   end)
 end)
 

@@ -240,4 +240,20 @@ function helpers.query_at(url, sql, ...)
   return db:query(sql, ...)
 end
 
+--- Asserts that the canonical schemas saved per backend ({backend =
+-- schema}) are all the same as SQLite's (and, in CI, that all three ran).
+function helpers.assert_same_schemas(saved)
+  local diff = require("tide.schema").diff
+  assert(type(saved) == "table" and type(saved.sqlite) == "table", "no schema saved on sqlite")
+  local n = 0
+  for name, c in pairs(saved) do
+    if name ~= "sqlite" then
+      n = n + 1
+      local d = diff(saved.sqlite, c, { "sqlite", name })
+      assert(next(d) == nil, table.concat(d, "\n"))
+    end
+  end
+  if os.getenv("TIDE_REQUIRE_BACKENDS") == "1" then assert(n == 2, ("%d server backends ran"):format(n)) end
+end
+
 return helpers

@@ -160,3 +160,151 @@ describe("schema.diff", function()
     assert.is_nil(cd("NULL", "string"))
   end)
 end)
+
+-- What a catalog read joined per view could get wrong: odd names, a
+-- composite foreign key, an index and a foreign key of one name, tables of
+-- the same name elsewhere (another schema or database) and names that
+-- differ only by case.
+h.each_backend(describe, it, function(b)
+  local db, other, other_drop
+  local T, P = "we\"ird 'na`me ü", "pa rent"
+  before_each(function()
+    db = core.open(b.fresh_url())
+    local q = function(s) return db:quote_ident(s) end
+    db:exec(("CREATE TABLE %s (a INTEGER NOT NULL, b INTEGER NOT NULL, CONSTRAINT %s PRIMARY KEY (b, a))")
+      :format(q(P), q("pk \"p\"")))
+    local inline = b.name == "mysql" and ", INDEX same_name (pb, pa, x)" or ""
+    db:exec(([[CREATE TABLE %s (%s INTEGER NOT NULL, pa INTEGER, pb INTEGER, x INTEGER,
+        %s VARCHAR(20) DEFAULT 'it''s "q"',
+        CONSTRAINT %s PRIMARY KEY (%s),
+        CONSTRAINT same_name FOREIGN KEY (pb, pa) REFERENCES %s (b, a) ON DELETE CASCADE%s)]])
+      :format(q(T), q("id ü"), q("c\"q`"), q("pk w"), q("id ü"), q(P), inline))
+    if b.name ~= "mysql" then db:exec(("CREATE INDEX same_name ON %s (pb, pa, x)"):format(q(T))) end
+    if b.name == "postgres" then
+      db:exec("CREATE SCHEMA other")
+      db:exec("CREATE TABLE other.\"pa rent\" (z INTEGER PRIMARY KEY, y INTEGER UNIQUE)")
+    elseif b.name == "mysql" then
+      local name = db:query("SELECT DATABASE() AS d")[1].d .. "_other"
+      other = core.open(b.admin)
+      other_drop = "DROP DATABASE IF EXISTS " .. q(name)
+      other:exec(other_drop)
+      other:exec("CREATE DATABASE " .. q(name))
+      other:exec(("CREATE TABLE %s.%s (z INTEGER PRIMARY KEY, y INTEGER UNIQUE, CONSTRAINT same_name "
+        .. "FOREIGN KEY (y) REFERENCES %s.%s (z))"):format(q(name), q(P), q(name), q(P)))
+    end
+  end)
+  after_each(function()
+    if other then other:exec(other_drop); other:close(); other = nil end
+    db:close()
+  end)
+
+  it("describes tables with quotes, spaces and non-ASCII in their names", function()
+    local d = db:describe(T)
+    assert.equal(T, d.name)
+    assert.same({ "id ü", "pa", "pb", "x", "c\"q`" }, (function()
+      local n = {}
+      for i, c in ipairs(d.columns) do n[i] = c.name end
+      return n
+    end)())
+    assert.same({ "id ü" }, d.primary_key.columns)
+    assert.equal("'it''s \"q\"'", tide.schema.canonical_default(d.columns[5].default, "string"))
+    assert.same({ "b", "a" }, db:describe(P).primary_key.columns)
+  end)
+
+  it("keeps a composite foreign key's column order and an index of the same name apart", function()
+    local d = db:describe(T)
+    assert.equal(1, #d.foreign_keys)
+    local fk = d.foreign_keys[1]
+    assert.equal("same_name", fk.name)
+    assert.same({ "pb", "pa" }, fk.columns)
+    assert.equal(P, fk.ref_table)
+    assert.same({ "b", "a" }, fk.ref_columns)
+    assert.equal("cascade", fk.on_delete)
+    assert.equal("no action", tide.schema.canonical(d).foreign_keys[1].on_update)
+    local ix
+    for _, x in ipairs(d.indexes) do if x.name == "same_name" then ix = x end end
+    assert.same({ "pb", "pa", "x" }, ix.columns)
+    assert.same({}, d.uniques)
+  end)
+
+  it("reads only this database's tables, and schema() equals describe()", function()
+    local s = db:schema()
+    local n = {}
+    for k in pairs(s) do n[#n + 1] = k end
+    table.sort(n)
+    assert.same({ P, T }, n)
+    assert.same({}, s[P].foreign_keys)
+    assert.same({}, s[P].uniques)
+    assert.same({ "b", "a" }, s[P].primary_key.columns)
+    assert.same(db:describe(P), s[P])
+    assert.same(db:describe(T), s[T])
+  end)
+
+  if b.name ~= "sqlite" then   -- SQLite's table names ignore case
+    it("keeps tables whose names differ only by case apart", function()
+      db:exec("CREATE TABLE " .. db:quote_ident("Abc") .. " (id INTEGER PRIMARY KEY)")
+      db:exec("CREATE TABLE abc (k INTEGER PRIMARY KEY, r INTEGER, CONSTRAINT fk_abc FOREIGN KEY (r) "
+        .. "REFERENCES " .. db:quote_ident("Abc") .. " (id))")
+      local s = db:schema()
+      assert.same({ "id" }, s.Abc.primary_key.columns)
+      assert.same({ "k" }, s.abc.primary_key.columns)
+      assert.same({}, s.Abc.foreign_keys)
+      assert.same({ "r" }, s.abc.foreign_keys[1].columns)
+      assert.same(s.Abc, db:describe("Abc"))
+      assert.same(s.abc, db:describe("abc"))
+      assert.equal("undefined_object", h.catch(db.describe, db, "ABC").class)
+    end)
+  end
+end)
+
+h.each_backend(describe, it, function(b)
+  it("reads back hundreds of string defaults with 4-byte characters exactly", function()
+    -- MariaDB: information_schema shows them as '?', DEFAULT() is asked in batches
+    local db = core.open(b.fresh_url())
+    for t = 1, 3 do
+      local cols = {}
+      for i = 1, 150 do
+        cols[i] = ("c%d VARCHAR(10) %sDEFAULT '😀?%d'"):format(i, i % 2 == 0 and "NOT NULL " or "", i)
+      end
+      db:exec(("CREATE TABLE many%d (id INTEGER PRIMARY KEY, %s)"):format(t, table.concat(cols, ", ")))
+      if t < 3 then db:exec(("INSERT INTO many%d (id) VALUES (1)"):format(t)) end
+    end
+    local s = db:schema()
+    for t = 1, 3 do
+      local d = s["many" .. t]
+      for i = 1, 150 do
+        local c = d.columns[i + 1]
+        -- an empty table's NOT NULL column has no row to read DEFAULT() on
+        if t == 3 and i % 2 == 0 and b.name == "mysql" then
+          assert.is_true(c.default_inexact)
+        else
+          assert.equal(("'😀?%d'"):format(i), tide.schema.canonical_default(c.default, "string"))
+          assert.is_nil(c.default_inexact)
+        end
+      end
+      assert.same(d, db:describe("many" .. t))
+    end
+    db:close()
+  end)
+end)
+
+h.each_backend(describe, it, function(b)
+  if b.name ~= "postgres" then return end
+  it("tells serial and identity columns from a default that only looks like nextval", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE s (a SERIAL PRIMARY KEY, b INTEGER GENERATED ALWAYS AS IDENTITY, c BIGSERIAL, "
+      .. "d TEXT DEFAULT 'nextval(x', e INTEGER DEFAULT 5, f TEXT)")
+    local cols = {}
+    for _, c in ipairs(db:describe("s").columns) do cols[c.name] = c end
+    for _, n in ipairs({ "a", "b", "c" }) do
+      assert.is_true(cols[n].autoincrement, n)
+      assert.is_nil(cols[n].default, n)
+    end
+    assert.is_false(cols.d.autoincrement)
+    assert.equal("'nextval(x'", tide.schema.canonical_default(cols.d.default, "string"))
+    assert.equal("5", tide.schema.canonical_default(cols.e.default, "integer"))
+    assert.is_false(cols.f.autoincrement)
+    assert.is_nil(cols.f.default)
+    db:close()
+  end)
+end)

@@ -4,6 +4,24 @@ local core = require "tide.core"
 local h = require "helpers"
 
 describe("sqlite", function()
+  describe("column types", function()
+    it("are those of the table as it is now, after another connection rebuilt it", function()
+      local path = h.tmpname(".db")
+      local a <close> = core.open("sqlite:" .. path)
+      a:exec("CREATE TABLE t (id INTEGER PRIMARY KEY, d BOOLEAN)")
+      a:exec("INSERT INTO t VALUES (1, 1)")
+      assert.equal(true, a:query("SELECT d FROM t")[1].d)
+      local st = a:prepare("SELECT d FROM t")
+      local b <close> = core.open("sqlite:" .. path)
+      b:exec("CREATE TABLE t2 (id INTEGER PRIMARY KEY, d INTEGER)")
+      b:exec("INSERT INTO t2 SELECT id, 7 FROM t")
+      b:exec("DROP TABLE t")
+      b:exec("ALTER TABLE t2 RENAME TO t")
+      assert.equal(7, a:query("SELECT d FROM t")[1].d)
+      assert.equal(7, st:query()[1].d)               -- prepared before the change
+    end)
+  end)
+
   describe("open", function()
     it("opens an absolute path, a relative path and :memory:", function()
       local path = h.tmpname(".db")

@@ -3,7 +3,7 @@
  * tide's session settings (utf8mb4, UTC, strict sql_mode), server-side
  * prepared statements with bound parameters, unbuffered row fetch (flat
  * memory), error classes from error numbers, information_schema
- * introspection in four queries, GET_LOCK and KILL QUERY.
+ * introspection (one query per view), GET_LOCK and KILL QUERY.
  *
  * GET_LOCK names are server-wide, so lock names are scoped by database
  * ("db:name"): a lock means the same as PostgreSQL's per-database advisory
@@ -640,9 +640,6 @@ static int my_unlock(tide_conn *c, const char *name, tide_err *e) {
   return released == 1;
 }
 
-#define MY_TABLES(t) " AND (? IS NULL OR BINARY " t " = ?) AND " t " IN (SELECT TABLE_NAME " \
-  "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE')"
-
 /* Pushes information_schema's 'it''s\\n' (backslash escapes as MariaDB
  * writes them) as the standard SQL literal of the same string. */
 static void push_literal(lua_State *L, const char *v) {
@@ -668,6 +665,7 @@ static void push_literal(lua_State *L, const char *v) {
   lua_remove(L, -2);
 }
 
+/* Each row handler gets the table's description on top of the stack. */
 static void column_row(lua_State *L, my_stmt *s) {
   const char *extra = text(s, 5);
   int autoinc = extra && strstr(extra, "auto_increment") != NULL;
@@ -689,24 +687,66 @@ static void column_row(lua_State *L, my_stmt *s) {
   lua_pop(L, 1);
 }
 
-static void constraint_row(lua_State *L, my_stmt *s) {
-  const char *type = text(s, 2);
-  if (strcmp(type, "PRIMARY KEY") == 0) {
-    tide_desc_list(L, -1, "primary_key");          /* MariaDB cannot name it */
-    tide_desc_append(L, -1, "columns", text(s, 3));
+/* STATISTICS: the primary key (MariaDB cannot name it), unique keys (which
+ * are MariaDB's UNIQUE constraints) and plain indexes, one row per column. */
+static void index_row(lua_State *L, my_stmt *s) {
+  const char *name = text(s, 1), *column = text(s, 3) ? text(s, 3) : "<expression>";
+  int unique = s->cols[2].ival == 0;
+  if (unique && strcmp(name, "PRIMARY") == 0) {
+    tide_desc_list(L, -1, "primary_key");
+    tide_desc_append(L, -1, "columns", column);
     lua_pop(L, 1);
     return;
   }
-  tide_desc_list(L, -1, type[0] == 'U' ? "uniques" : "foreign_keys");
-  tide_desc_entry(L, -1, text(s, 1));
-  tide_desc_append(L, -1, "columns", text(s, 3));
-  if (type[0] == 'F') {
-    tide_desc_str(L, -1, "ref_table", text(s, 4));
-    tide_desc_append(L, -1, "ref_columns", text(s, 5));
-    tide_desc_fk_action(L, -1, "on_delete", text(s, 6));
-    tide_desc_fk_action(L, -1, "on_update", text(s, 7));
+  tide_desc_list(L, -1, unique ? "uniques" : "indexes");
+  tide_desc_entry(L, -1, name);
+  tide_desc_append(L, -1, "columns", column);
+  if (!unique) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "unique");
   }
   lua_pop(L, 2);
+}
+
+/* REFERENTIAL_CONSTRAINTS, read before the foreign keys' columns: keeps
+ * {DELETE_RULE, UPDATE_RULE} under the key "name" in the description's
+ * temporary field "rules" (fk_row takes it away again). */
+static void rules_row(lua_State *L, my_stmt *s) {
+  tide_desc_list(L, -1, "rules");
+  lua_createtable(L, 2, 0);
+  lua_pushstring(L, text(s, 2));
+  lua_rawseti(L, -2, 1);
+  lua_pushstring(L, text(s, 3));
+  lua_rawseti(L, -2, 2);
+  lua_setfield(L, -2, text(s, 1));
+  lua_pop(L, 1);
+}
+
+/* KEY_COLUMN_USAGE rows that reference a table: a foreign key's columns. */
+static void fk_row(lua_State *L, my_stmt *s) {
+  int n, entry;
+  tide_desc_list(L, -1, "foreign_keys");
+  n = (int)lua_rawlen(L, -1);
+  tide_desc_entry(L, -1, text(s, 1));
+  entry = lua_gettop(L);
+  tide_desc_append(L, entry, "columns", text(s, 2));
+  tide_desc_str(L, entry, "ref_table", text(s, 3));
+  tide_desc_append(L, entry, "ref_columns", text(s, 4));
+  if ((int)lua_rawlen(L, entry - 1) != n) {         /* its first column */
+    lua_getfield(L, entry - 2, "rules");
+    if (lua_istable(L, -1)) lua_getfield(L, -1, text(s, 1));
+    else lua_pushnil(L);
+    if (lua_istable(L, -1)) {
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+    } else {                                         /* no rules row: the default */
+      lua_pushnil(L);
+      lua_pushnil(L);
+    }
+    tide_desc_fk_action(L, entry, "on_delete", lua_tostring(L, -2));
+    tide_desc_fk_action(L, entry, "on_update", lua_tostring(L, -1));
+  }
+  lua_settop(L, entry - 2);
 }
 
 static void check_row(lua_State *L, my_stmt *s) {
@@ -718,149 +758,163 @@ static void check_row(lua_State *L, my_stmt *s) {
   lua_pop(L, 1);
 }
 
-static void index_row(lua_State *L, my_stmt *s) {
-  tide_desc_list(L, -1, "indexes");
-  tide_desc_entry(L, -1, text(s, 1));
-  tide_desc_append(L, -1, "columns", text(s, 2) ? text(s, 2) : "<expression>");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "unique");
-  lua_pop(L, 2);
-}
+/* One view each, filtered by the columns information_schema looks tables up
+ * by (so the server opens this database's tables only, or the one table
+ * asked for) and joined here: a join on the server reads every view again
+ * per row. Views' columns, and constraints of tables created meanwhile,
+ * are dropped by my_schema: only tables from the first query get rows. */
+#define ONE_TABLE " AND TABLE_NAME = ?"
+#define Q_TABLES(f) "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " \
+  "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'" f
+#define Q_COLUMNS(f) "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, " \
+  "EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" f \
+  " ORDER BY TABLE_NAME, ORDINAL_POSITION"
+#define Q_INDEXES(f) "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME " \
+  "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()" f \
+  " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+#define Q_RULES(f) "SELECT TABLE_NAME, CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE " \
+  "FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()" f
+#define Q_FKS(f) "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, " \
+  "REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = " \
+  "DATABASE()" f " AND REFERENCED_TABLE_NAME IS NOT NULL " \
+  "ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+#define Q_CHECKS(f) "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE " \
+  "FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()" f \
+  " ORDER BY TABLE_NAME, CONSTRAINT_NAME"
 
 static const char *const SCHEMA_SQL[] = {
-  "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
-  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, ORDINAL_POSITION",
-  "SELECT tc.TABLE_NAME, tc.CONSTRAINT_NAME, tc.CONSTRAINT_TYPE, k.COLUMN_NAME, "
-  "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.DELETE_RULE, r.UPDATE_RULE "
-  "FROM information_schema.TABLE_CONSTRAINTS tc JOIN information_schema.KEY_COLUMN_USAGE k "
-  "ON k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME "
-  "AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
-  "LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = "
-  "tc.CONSTRAINT_SCHEMA AND r.TABLE_NAME = tc.TABLE_NAME AND r.CONSTRAINT_NAME = tc.CONSTRAINT_NAME "
-  "WHERE tc.CONSTRAINT_SCHEMA = DATABASE() AND tc.CONSTRAINT_TYPE IN ('PRIMARY KEY', 'UNIQUE', "
-  "'FOREIGN KEY')" MY_TABLES("tc.TABLE_NAME")
-  " ORDER BY tc.TABLE_NAME, tc.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-  "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-  "WHERE CONSTRAINT_SCHEMA = DATABASE()" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, CONSTRAINT_NAME",
-  /* unique indexes are listed as UNIQUE constraints by MariaDB */
-  "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
-  "WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 1" MY_TABLES("TABLE_NAME")
-  " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
-  NULL
+  Q_TABLES(""), Q_COLUMNS(""), Q_INDEXES(""), Q_RULES(""), Q_FKS(""), Q_CHECKS(""), NULL
+};
+static const char *const TABLE_SQL[] = {
+  Q_TABLES(ONE_TABLE), Q_COLUMNS(ONE_TABLE), Q_INDEXES(ONE_TABLE), Q_RULES(ONE_TABLE),
+  Q_FKS(ONE_TABLE), Q_CHECKS(ONE_TABLE), NULL
+};
+static void (*const SCHEMA_ROW[])(lua_State *, my_stmt *) = {
+  NULL, column_row, index_row, rules_row, fk_row, check_row
 };
 
-/* True if the column description on top holds a string literal default. */
-static int literal_default(lua_State *L) {
-  const char *d;
-  lua_getfield(L, -1, "default");
-  d = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  return d && d[0] == '\'';
-}
-
-/* A default text read only from information_schema, with a '?' that may
- * stand for a lost 4-byte character: flagged, so that nothing restates it
+/* information_schema holds defaults in a 3-byte charset: a character it
+ * cannot hold (4-byte, or bytes of a binary default that are not UTF-8)
+ * becomes '?'. So only a string default with a '?' in it needs its exact
+ * value, from DEFAULT(column) on a row outer-joined to nothing or, for a NOT
+ * NULL column (NULL there), on any row. One statement asks for all of them;
+ * a default still unread (an empty table's NOT NULL column) keeps what
+ * column_row decoded, flagged default_inexact so nothing restates it
  * (tide.ddl's alter_column asks for the default instead). */
-static void mark_inexact(lua_State *L) {
-  const char *d;
-  lua_getfield(L, -1, "default");
-  d = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  if (d && strchr(d, '?')) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "default_inexact");
+#define DEFAULTS_PER_QUERY 200
+
+/* Appends to the array at `list` {description, column} for each column of
+ * the schema at `schema` with a string default holding a '?'. */
+static void suspect_defaults(lua_State *L, int schema, int list) {
+  lua_pushnil(L);
+  while (lua_next(L, schema)) {
+    int i, n;
+    lua_getfield(L, -1, "columns");
+    n = (int)lua_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+      const char *d;
+      lua_rawgeti(L, -1, i);
+      lua_getfield(L, -1, "default");
+      d = lua_tostring(L, -1);
+      if (d && d[0] == '\'' && strchr(d, '?')) {
+        lua_createtable(L, 2, 0);
+        lua_pushvalue(L, -5);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -3);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
   }
 }
 
-/* Runs `sql` (one DEFAULT() per literal default of the columns at stack
- * index cols) and takes the values it returns; *missing counts the NULLs
- * (DEFAULT() of a NOT NULL column on an outer-joined row is NULL). */
-static int take_defaults(lua_State *L, tide_conn *c, int cols, const char *sql, int *missing,
+/* Pushes the name at t[field] quoted with backticks. */
+static void push_ident(lua_State *L, int t, const char *field) {
+  size_t len;
+  const char *name;
+  lua_getfield(L, t, field);
+  name = lua_tolstring(L, -1, &len);
+  tide_push_quoted(L, name, len, '`');
+  lua_remove(L, -2);
+}
+
+/* Reads the exact defaults of list[first .. last] in one statement. */
+static int read_defaults(lua_State *L, tide_conn *c, int list, int first, int last,
                          tide_err *e) {
-  int i, k = 0, rc, n = (int)lua_rawlen(L, cols);
-  my_stmt *s = prepare_run(MY(c), c, sql, 0, NULL, e);
-  *missing = 0;
+  luaL_Buffer b;
+  my_stmt *s;
+  int i, rc;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "SELECT ");
+  for (i = first; i <= last; i++) {
+    lua_rawgeti(L, list, i);
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    push_ident(L, -1, "name");                 /* column */
+    push_ident(L, -3, "name");                 /* table */
+    lua_pushfstring(L, "%sCOALESCE((SELECT DEFAULT(%s) FROM (SELECT 1) AS one LEFT JOIN %s "
+                    "ON FALSE), (SELECT DEFAULT(%s) FROM %s LIMIT 1))", i > first ? ", " : "",
+                    lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -2),
+                    lua_tostring(L, -1));
+    lua_replace(L, -6);
+    lua_pop(L, 4);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  s = prepare_run(MY(c), c, lua_tostring(L, -1), 0, NULL, e);
+  lua_pop(L, 1);
   if (!s) return TIDE_ERR;
   if ((rc = my_fetch(c, s, e)) == 1) {
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, cols, i);
-      if (literal_default(L)) {
-        my_col *col = &s->cols[k++];
-        if (col->is_null) {
-          (*missing)++;
-          mark_inexact(L);
-        } else {
-          tide_push_quoted(L, col->buf, col->len, '\'');
-          lua_setfield(L, -2, "default");
-          lua_pushnil(L);
-          lua_setfield(L, -2, "default_inexact");
-        }
+    for (i = first; i <= last; i++) {
+      my_col *col = &s->cols[i - first];
+      lua_rawgeti(L, list, i);
+      lua_rawgeti(L, -1, 2);
+      if (col->is_null) {
+        lua_pushboolean(L, 1);
+      } else {
+        tide_push_quoted(L, col->buf, col->len, '\'');
+        lua_setfield(L, -2, "default");
+        lua_pushnil(L);
       }
-      lua_pop(L, 1);
+      lua_setfield(L, -2, "default_inexact");
+      lua_pop(L, 2);
     }
   }
   my_finalize(c, s);
   return rc == TIDE_ERR ? TIDE_ERR : TIDE_OK;
 }
 
-/* information_schema holds string defaults in a 3-byte charset (4-byte
- * characters become '?'): the exact value comes from DEFAULT(column), on a
- * row outer-joined to nothing or, for a NOT NULL column, on any row. An
- * empty table's NOT NULL column keeps what column_row decoded, flagged
- * default_inexact where a '?' in it may be a lost character. */
-static int exact_defaults(lua_State *L, tide_conn *c, int desc, tide_err *e) {
-  int cols, i, n, k = 0, missing = 0, rc;
-  size_t len;
-  const char *name;
-  lua_getfield(L, desc, "columns");
-  cols = lua_gettop(L);
-  n = (int)lua_rawlen(L, cols);
-  lua_pushliteral(L, "SELECT ");
-  for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, cols, i);
-    if (literal_default(L)) {
-      lua_getfield(L, -1, "name");
-      name = lua_tolstring(L, -1, &len);
-      lua_pushvalue(L, cols + 1);
-      lua_pushstring(L, k++ ? ", DEFAULT(" : "DEFAULT(");
-      tide_push_quoted(L, name, len, '`');
-      lua_pushliteral(L, ")");
-      lua_concat(L, 4);
-      lua_replace(L, cols + 1);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-  lua_getfield(L, desc, "name");
-  name = lua_tolstring(L, -1, &len);
-  tide_push_quoted(L, name, len, '`');                     /* cols+3 */
-  lua_pushfstring(L, "%s FROM (SELECT 1) AS one LEFT JOIN %s ON FALSE", lua_tostring(L, cols + 1),
-                  lua_tostring(L, cols + 3));
-  rc = k == 0 ? TIDE_OK : take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
-  if (rc == TIDE_OK && missing > 0) {
-    lua_pushfstring(L, "%s FROM %s LIMIT 1", lua_tostring(L, cols + 1), lua_tostring(L, cols + 3));
-    rc = take_defaults(L, c, cols, lua_tostring(L, -1), &missing, e);
-  }
-  lua_settop(L, cols - 1);
+static int exact_defaults(lua_State *L, tide_conn *c, int schema, tide_err *e) {
+  int list, n, i, rc = TIDE_OK;
+  lua_newtable(L);
+  list = lua_gettop(L);
+  suspect_defaults(L, schema, list);
+  n = (int)lua_rawlen(L, list);
+  for (i = 1; i <= n && rc == TIDE_OK; i += DEFAULTS_PER_QUERY)
+    rc = read_defaults(L, c, list, i, i + DEFAULTS_PER_QUERY - 1 < n ? i + DEFAULTS_PER_QUERY - 1 : n, e);
+  lua_settop(L, list - 1);
   return rc;
 }
 
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
-  static void (*const row[])(lua_State *, my_stmt *) = {
-    column_row, constraint_row, check_row, index_row
-  };
-  const char *args[2] = {table, table};
+  const char *const *sql = table ? TABLE_SQL : SCHEMA_SQL;
   int i, rc, schema;
   lua_newtable(L);
   schema = lua_gettop(L);
-  for (i = 0; i < 4; i++) {
-    my_stmt *s = prepare_run(MY(c), c, SCHEMA_SQL[i], 2, args, e);
+  for (i = 0; sql[i]; i++) {
+    my_stmt *s = prepare_run(MY(c), c, sql[i], table ? 1 : 0, &table, e);
     if (!s) goto fail;
     while ((rc = my_fetch(c, s, e)) == 1) {
-      tide_desc_table(L, schema, text(s, 0));
-      row[i](L, s);
+      const char *name = text(s, 0);
+      /* the lookup by name may fold case: the table asked for, exactly */
+      if (table && strcmp(name, table) != 0) continue;
+      if (!SCHEMA_ROW[i]) {
+        tide_desc_table(L, schema, name);
+      } else if (lua_getfield(L, schema, name) == LUA_TTABLE) {
+        SCHEMA_ROW[i](L, s);
+      }
       lua_pop(L, 1);
     }
     my_finalize(c, s);
@@ -868,9 +922,17 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   }
   lua_pushnil(L);
   while (lua_next(L, schema)) {
-    if (exact_defaults(L, c, lua_gettop(L), e) != TIDE_OK) goto fail;
-    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "rules");
+    lua_getfield(L, -1, "columns");
+    if (lua_rawlen(L, -1) == 0) {           /* dropped after the first query */
+      lua_pushvalue(L, -3);
+      lua_pushnil(L);
+      lua_rawset(L, schema);
+    }
+    lua_pop(L, 2);
   }
+  if (exact_defaults(L, c, schema, e) != TIDE_OK) goto fail;
   return TIDE_OK;
 fail:
   lua_settop(L, schema - 1);

@@ -42,6 +42,7 @@ struct pg_stmt {
   int running;              /* results remain to be read */
   int64_t changes;
   int ncols;
+  int described;            /* names and types are those of the current result */
   char **names;             /* column names of the last execution */
   Oid *types;
   const char **values;      /* parameter arrays, nparams each (one allocation) */
@@ -250,6 +251,7 @@ static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, ti
     return TIDE_ERR;
   }
   PQsetSingleRowMode(pc->pg);
+  s->described = 0;
   s->running = 1;
   s->changes = 0;
   pc->active = s;
@@ -322,10 +324,12 @@ static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
   }
   switch (PQresultStatus(r)) {
   case PGRES_SINGLE_TUPLE:
-    if (keep_columns(s, r) != TIDE_OK) {
+    /* every row of a result has its columns: look at the first one's */
+    if (!s->described && keep_columns(s, r) != TIDE_OK) {
       PQclear(r);
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
+    s->described = 1;
     s->row = r;
     return 1;
   case PGRES_TUPLES_OK:
@@ -335,6 +339,7 @@ static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
     s->changes = strtoll(PQcmdTuples(r), NULL, 10);
+    s->described = 0;
     PQclear(r);
     return finish(pc, s, e);
   case PGRES_EMPTY_QUERY:
@@ -365,20 +370,52 @@ static void push_bytea(lua_State *L, const char *v, size_t n) {
   luaL_pushresult(&b);
 }
 
+/* PostgreSQL's text of an integer: an optional '-' and digits. */
+static lua_Integer parse_int(const char *v) {
+  int neg = *v == '-';
+  lua_Unsigned n = 0;
+  for (v += neg; *v >= '0' && *v <= '9'; v++) n = n * 10 + (lua_Unsigned)(*v - '0');
+  return (lua_Integer)(neg ? 0 - n : n);
+}
+
+/* The text of a float: plain decimals of at most 15 digits are an exact
+ * integer over an exact power of ten, whose quotient IEEE rounds as strtod
+ * would (the fast path of correct conversion); anything else goes to strtod. */
+static double parse_float(const char *v) {
+  static const double tens[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                1e11, 1e12, 1e13, 1e14, 1e15};
+  const char *p = v + (*v == '-');
+  int64_t m = 0;
+  int digits = 0, scale = -1;
+  for (; *p; p++) {
+    if (*p >= '0' && *p <= '9') {
+      if (++digits > 15) return strtod(v, NULL);
+      m = m * 10 + (*p - '0');
+      if (scale >= 0) scale++;
+    } else if (*p == '.' && scale < 0) {
+      scale = 0;
+    } else {
+      return strtod(v, NULL);
+    }
+  }
+  if (digits == 0) return strtod(v, NULL);
+  return (*v == '-' ? -1.0 : 1.0) * ((double)m / tens[scale < 0 ? 0 : scale]);
+}
+
 static void pg_push_col(lua_State *L, void *stp, int i) {
   pg_stmt *s = stp;
   const char *v;
-  if (PQgetisnull(s->row, 0, i)) {
+  v = PQgetvalue(s->row, 0, i);
+  if (!v[0] && PQgetisnull(s->row, 0, i)) {     /* a NULL's value is "" */
     lua_pushnil(L);
     return;
   }
-  v = PQgetvalue(s->row, 0, i);
   switch (s->types[i]) {
   case BOOLOID: lua_pushboolean(L, v[0] == 't'); break;
   case INT2OID: case INT4OID: case INT8OID: case OIDOID:
-    lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
+    lua_pushinteger(L, parse_int(v));
     break;
-  case FLOAT4OID: case FLOAT8OID: lua_pushnumber(L, strtod(v, NULL)); break;
+  case FLOAT4OID: case FLOAT8OID: lua_pushnumber(L, parse_float(v)); break;
   case NUMERICOID: tide_push_decimal(L, v); break;
   case BYTEAOID: push_bytea(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
   default: lua_pushlstring(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
@@ -600,9 +637,10 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
 
 static const char *const SCHEMA_SQL[] = {
+  /* identity or serial (a nextval default) is told apart in pg_schema: one
+   * pg_get_expr per column, the costly part of this query */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '' OR "
-  "coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) "
+  "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -628,7 +666,8 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   pg_conn *pc = PG(c);
   const char *vals[1] = {table};
   PGresult *r;
-  int i, n, schema;
+  const char *def;
+  int i, n, schema, autoinc;
   lua_newtable(L);
   schema = lua_gettop(L);
   if (!(r = query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
@@ -640,9 +679,11 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     tide_desc_type(L, -1, val(r, i, 2));
     lua_pushboolean(L, val(r, i, 3)[0] != 't');
     lua_setfield(L, -2, "nullable");
-    lua_pushboolean(L, val(r, i, 5)[0] == 't');
+    def = val(r, i, 4);
+    autoinc = val(r, i, 5)[0] != '\0' || (def && strncmp(def, "nextval(", 8) == 0);
+    lua_pushboolean(L, autoinc);
     lua_setfield(L, -2, "autoincrement");
-    if (val(r, i, 5)[0] != 't') tide_desc_str(L, -1, "default", val(r, i, 4));
+    if (!autoinc) tide_desc_str(L, -1, "default", val(r, i, 4));
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }

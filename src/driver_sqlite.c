@@ -23,7 +23,21 @@ typedef struct sq_stmt {
   sqlite3_stmt *st;
   int ncols;
   unsigned char *is_bool;   /* per column: declared BOOLEAN, returned as boolean */
+  int types_read;           /* is_bool read since the last execute */
 } sq_stmt;
+
+/* Reads which columns are declared BOOLEAN. Done again on the first row of
+ * each execution: after another connection changed the schema, the first
+ * sqlite3_step prepares the statement again, and the types read before it
+ * were the old table's (an INTEGER that was BOOLEAN came back as true). */
+static void sq_read_types(sq_stmt *s) {
+  int i;
+  if (sqlite3_column_count(s->st) != s->ncols) return;
+  for (i = 0; i < s->ncols; i++) {
+    const char *d = sqlite3_column_decltype(s->st, i);
+    s->is_bool[i] = d && (strcasecmp(d, "BOOLEAN") == 0 || strcasecmp(d, "BOOL") == 0);
+  }
+}
 
 #define SQ(c) ((sq_conn *)(c)->db)
 
@@ -123,7 +137,7 @@ static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   sq_conn *sc = SQ(c);
   sq_stmt *s = calloc(1, sizeof *s);
   const char *tail = NULL;
-  int rc, i;
+  int rc;
   *out = NULL;
   if (!s) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
   rc = sqlite3_prepare_v2(sc->db, sql, (int)len, &s->st, &tail);
@@ -148,10 +162,7 @@ static int sq_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
       sq_finalize(c, s);
       return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
     }
-    for (i = 0; i < s->ncols; i++) {
-      const char *d = sqlite3_column_decltype(s->st, i);
-      s->is_bool[i] = d && (strcasecmp(d, "BOOLEAN") == 0 || strcasecmp(d, "BOOL") == 0);
-    }
+    sq_read_types(s);
   }
   *out = s;
   return TIDE_OK;
@@ -163,6 +174,7 @@ static int sq_nparams(void *stp) { return sqlite3_bind_parameter_count(((sq_stmt
 static int sq_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
   sqlite3_stmt *st = ((sq_stmt *)stp)->st;
   int i, rc = SQLITE_OK;
+  ((sq_stmt *)stp)->types_read = 0;
   for (i = 0; i < n && rc == SQLITE_OK; i++) {
     const tide_value *v = &args[i];
     switch (v->type) {
@@ -182,7 +194,11 @@ static int sq_execute(tide_conn *c, void *stp, const tide_value *args, int n, ti
 static int sq_fetch(tide_conn *c, void *stp, tide_err *e) {
   sq_stmt *s = stp;
   int rc = sqlite3_step(s->st);
-  if (rc == SQLITE_ROW) return 1;
+  if (rc == SQLITE_ROW) {
+    if (!s->types_read && s->ncols > 0) sq_read_types(s);
+    s->types_read = 1;
+    return 1;
+  }
   if (rc == SQLITE_DONE) return 0;
   return sq_error(SQ(c), rc, e);
 }

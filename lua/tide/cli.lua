@@ -169,6 +169,34 @@ local function cmd_inspect(ctx, args)
   return EXIT.ok
 end
 
+-- ---- lint -------------------------------------------------------------
+
+-- tide lint [--duplicates TABLE COL...]: exit 4 when something is found.
+local function cmd_lint(ctx, args)
+  local o, rest = options("lint", args, { ["--duplicates"] = "value" })
+  if o.duplicates and #rest == 0 then usage_error("lint: --duplicates TABLE needs at least one COLUMN") end
+  if not o.duplicates and #rest > 0 then usage_error("lint: takes no arguments (but --duplicates TABLE COL...)") end
+  local lint = require "tide.lint"
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local report = { url = shown, backend = db.backend }
+  if o.duplicates then
+    local d = lint.duplicates(db, o.duplicates, rest)
+    report.findings, report.duplicates = d.findings, { table = d.table, columns = d.columns,
+                                                       groups = d.groups, extra = d.extra }
+    if not ctx.json and #d.findings == 0 then
+      out(ctx, ("%s (%s): no live duplicates"):format(d.table, table.concat(d.columns, ", ")))
+    end
+  else
+    report.findings = lint.schema(db)
+  end
+  if ctx.json then
+    out(ctx, ui.json(report))
+  else
+    for _, f in ipairs(report.findings) do out(ctx, lint.format(f)) end
+  end
+  return #report.findings > 0 and EXIT.attention or EXIT.ok
+end
+
 -- tide run FILE [ARGS]: a Lua script with the globals `tide`, `url` (the
 -- configured database) and `arg` (FILE's arguments), for tooling.
 local function cmd_run(ctx, args)
@@ -425,6 +453,63 @@ local function cmd_repl(ctx, args)
   return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
 end
 
+-- ---- archive ----------------------------------------------------------
+
+local shadow = lazy "tide.shadow"
+
+-- The tables named on the command line, or nil for "every one".
+local function archive_tables(cmd, args)
+  local _, tables = options(cmd, args, {})
+  return #tables > 0 and tables or nil
+end
+
+-- tide archive init [TABLE...]: see tide.shadow.init
+local function archive_init(ctx, args)
+  local tables = archive_tables("archive init", args)
+  local db <close> = tide.open(resolve_url(ctx))
+  local res = shadow.init(db, { tables = tables, lock_timeout_ms = ctx.lock_timeout_ms })
+  if ctx.json then
+    out(ctx, ui.json({ url = db.url, backend = db.backend, created = res.created, skipped = res.skipped }))
+    return EXIT.ok
+  end
+  for _, t in ipairs(res.created) do out(ctx, ("%s: created %s"):format(t, shadow.name(t))) end
+  for _, t in ipairs(res.skipped) do out(ctx, ("%s: skipped, %s exists and is in sync"):format(t, shadow.name(t))) end
+  if #res.created + #res.skipped == 0 then out(ctx, ("no table has a %q column"):format(shadow.DELETED)) end
+  return EXIT.ok
+end
+
+-- tide archive check [TABLE...]: see tide.shadow.check
+local function archive_check(ctx, args)
+  local tables = archive_tables("archive check", args)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local diffs = shadow.check(db, tables)
+  if ctx.json then
+    out(ctx, ui.json({ url = shown, backend = db.backend, in_sync = #diffs == 0, differences = diffs }))
+  elseif #diffs == 0 then
+    out(ctx, "shadow tables in sync")
+  else
+    out(ctx, table.concat(diffs, "\n"))
+  end
+  return #diffs == 0 and EXIT.ok or EXIT.attention
+end
+
+-- tide archive SUBCOMMAND: one entry per subcommand
+local ARCHIVE = {
+  init = archive_init,
+  check = archive_check,
+}
+
+local function cmd_archive(ctx, args)
+  local names = {}
+  for k in pairs(ARCHIVE) do names[#names + 1] = k end
+  table.sort(names)
+  local sub = args[1]
+  if not sub then usage_error(("archive: needs a subcommand (%s)"):format(table.concat(names, ", "))) end
+  local fn = ARCHIVE[sub]
+  if not fn then usage_error(("archive: unknown subcommand %q (%s)"):format(sub, table.concat(names, ", "))) end
+  return fn(ctx, table.move(args, 2, #args, 1, {}))
+end
+
 -- tide help [COMMAND]
 local function cmd_help(ctx, args)
   local help = require "tide.cli_help"
@@ -439,7 +524,8 @@ end
 local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
-  inspect = cmd_inspect,
+  inspect = cmd_inspect, lint = cmd_lint,
+  archive = cmd_archive,
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
@@ -447,7 +533,8 @@ local COMMANDS = {
 
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
-               stamp = true, resolve = true, accept = true, inspect = true }
+               stamp = true, resolve = true, accept = true, inspect = true, archive = true,
+               lint = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

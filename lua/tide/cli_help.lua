@@ -4,7 +4,7 @@ local help = {}
 
 --- The commands in the order usage and the reference list them.
 help.ORDER = { "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "inspect", "run", "repl", "help" }
+               "inspect", "archive", "lint", "run", "repl", "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
@@ -12,7 +12,8 @@ help.EXIT_CODES = {
   { 1, "error: the database, a migration or the plan failed; one line on stderr" },
   { 2, "usage error: unknown command or option, bad option value; one line on stderr" },
   { 3, "status only: migrations are pending" },
-  { 4, "status only: something needs attention (interrupted, edited, out of order, missing)" },
+  { 4, "status: something needs attention (interrupted, edited, out of order, missing); " ..
+       "archive check: a shadow table differs from its table, or is missing; lint: findings" },
 }
 
 --- Global options, taken anywhere on the command line.
@@ -179,6 +180,61 @@ foreign keys and checks. URL defaults to the configured database. Read-only.
 Examples:
   tide inspect
   tide inspect postgres://app@db/app widget --json]],
+  },
+  archive = {
+    synopsis = "tide archive SUBCOMMAND [ARGS]",
+    summary = "shadow tables for soft-deleted rows",
+    body = [[
+A table with a `deleted` column (soft deletes) gets a shadow table,
+shadow_TABLE, with the same columns and types and the same primary key, and
+no foreign keys, unique constraints, checks, indexes or autoincrement. Once
+a table has one, the migration DSL applies add_column, drop_column,
+rename_column, alter_column and rename_table to the shadow too, and
+drop_table drops both (m:create_shadow(TABLE) makes one in a migration).
+
+  init [TABLE...]         create the missing shadows (of every table with a
+                          `deleted` column, or of the TABLEs named), in one
+                          transaction where DDL is; a shadow that exists and
+                          is in sync is skipped and reported, one that
+                          differs is refused
+  check [TABLE...]        compare every shadow with its table (columns in
+                          order, types, nullability, primary key) and list
+                          each difference, and each table with `deleted`
+                          and no shadow; read-only
+
+Exit codes (check): 0 in sync, 4 a difference was found.
+--json: init {url, backend, created: [TABLE], skipped: [TABLE]};
+check {url, backend, in_sync, differences: [TEXT]}.
+
+Examples:
+  tide archive init
+  tide archive check --json]],
+  },
+  lint = {
+    synopsis = "tide lint [--duplicates TABLE COLUMN...]",
+    summary = "schema findings: soft-delete tables without a usable unique key",
+    body = [[
+Reads the schema and lists, one line each, what a migration should fix,
+naming the table, the columns and the DSL call to write:
+  - a soft-delete table (one with a column `deleted`) whose unique
+    constraint leaves out `deleted`: a deleted row keeps its key taken;
+  - a unique constraint that includes `deleted` while it is a boolean flag:
+    a second deleted row with the same key is refused (m:soft_delete_to_id);
+  - a soft-delete table with no unique key besides the primary key.
+Read-only.
+
+  --duplicates TABLE COLUMN...   instead, count the groups of live rows
+                                 (deleted = 0, no NULL in the columns) that
+                                 share the columns: what a unique constraint
+                                 on them would refuse
+
+Exit codes: 0 nothing found, 4 findings.
+--json: {url, backend, findings: [{rule, table, columns, message, fix}]}, and
+with --duplicates also duplicates: {table, columns, groups, extra}.
+
+Examples:
+  tide lint
+  tide lint --duplicates widget name]],
   },
   run = {
     synopsis = "tide run FILE [ARGS]",

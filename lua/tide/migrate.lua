@@ -66,7 +66,7 @@ local function check(db, fn, name, model, opts)
 end
 
 --- Runs fn(m) on db. opts.name names the migration in errors; on_step,
--- on_step_end, wrap_data, resume_from, took_effect and reserved are passed to the DSL
+-- on_step_end, wrap_data, resume_from, took_effect, reserved and log are passed to the DSL
 -- (see tide.ddl); on_plan(n) learns the number of steps (nil if a data step
 -- hides it); after(db) runs last inside the transaction (the runner's
 -- history row); model is a schema model to use and keep up to date (else it
@@ -95,7 +95,7 @@ function migrate.run(db, fn, opts)
                         name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
                         wrap_data = opts.wrap_data,
                         resume_from = opts.resume_from, took_effect = opts.took_effect,
-                        reserved = opts.reserved }
+                        reserved = opts.reserved, log = opts.log }
     fn(m)
     local sql, steps = ddl.finish(m)
     if transactional and not db:in_transaction() then

@@ -215,7 +215,7 @@ local function run_one(db, e, direction, latest, opts)
   opts.model = opts.model or migrate.load_model(db)
   if transactional(db) then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
-                                                          reserved = RESERVED,
+                                                          reserved = RESERVED, log = opts.log,
                                                           after = function(_, steps)
       ev.status, ev.step, ev.steps, ev.duration_ms = "applied", #steps, #steps, core.now_ms() - t0
       history.add(db, ev)
@@ -235,7 +235,7 @@ local function run_one(db, e, direction, latest, opts)
   local count, marked = 0, false
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name, latest),
-    model = not resume and opts.model or nil, reserved = RESERVED,
+    model = not resume and opts.model or nil, reserved = RESERVED, log = opts.log,
     on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
     on_step = function(n, op)
       count = n

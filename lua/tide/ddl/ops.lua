@@ -10,6 +10,11 @@
 --               nil when it is not known)
 --   took_effect(v, ...)     whether it completed, told from the live schema
 --               (v.has_table, v.has_column, v.has_named); nil: cannot tell
+--   result(m, plan, changed) (optional) what m:NAME returns; changed lists
+--               the rows each statement changed (empty without a database)
+--   mirror(m, ...) -> args | nil   the same operation's arguments for the
+--               table's shadow (tide.shadow), when it has one: tide.ddl runs
+--               it in the same step, so a shadow never drifts from its table
 -- tide.ddl runs them (see perform there).
 local schema = require "tide.schema"
 local names = require "tide.names"
@@ -17,10 +22,27 @@ local model = require "tide.ddl.model"
 local parse = require "tide.ddl.parse"
 local rebuild = require "tide.ddl.rebuild"
 local migration_db = require "tide.migration_db"
+local soft_delete = require "tide.soft_delete"
+local shadow = require "tide.shadow"
 
 local fail, find = model.fail, model.find
 
 local ops = {}
+
+-- The name of table t's shadow when the model has one.
+local function shadowed(m, t)
+  if type(t) ~= "string" then return nil end
+  local s = shadow.name(t)
+  if #s > names.MAX then return nil end
+  if m.db_ and m._dirty[s] then model.table(m, s) end    -- raw SQL may have changed it
+  return m._model[s] and s or nil
+end
+
+-- mirror: the same arguments, with the table's shadow in place of the table
+local function same_on_shadow(m, t, ...)
+  local s = shadowed(m, t)
+  if s then return table.pack(s, ...) end
+end
 
 ops.create_table = {
   shows = 1, first = true,
@@ -108,6 +130,7 @@ ops.drop_table = {
   render = function(m, p) return m._dialect:drop_table(p.t) end,
   apply = function(m, p) m._model[p.t] = nil end,
   took_effect = function(v, t) return not v.has_table(t) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_table = {
@@ -131,6 +154,13 @@ ops.rename_table = {
     end
   end,
   took_effect = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
+  mirror = function(m, old, new)
+    local s = shadowed(m, old)
+    if not s then return nil end
+    local why = type(new) == "string" and shadow.unfit(new)
+    if why then fail(m, "misuse", "table %q has a shadow, and %s", old, why) end
+    return table.pack(s, shadow.name(new))
+  end,
 }
 
 ops.add_column = {
@@ -155,6 +185,7 @@ ops.add_column = {
   end,
   apply = function(_, p, tm) if tm then tm.columns[#tm.columns + 1] = p.column end end,
   took_effect = function(v, t, spec) return v.has_column(t, type(spec) == "table" and spec[1]) end,
+  mirror = same_on_shadow,
 }
 
 ops.drop_column = {
@@ -184,6 +215,7 @@ ops.drop_column = {
     if i then table.remove(tm.columns, i) end
   end,
   took_effect = function(v, t, c) return not v.has_column(t, c) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_column = {
@@ -211,6 +243,7 @@ ops.rename_column = {
     m._dirty[p.t] = true            -- check texts were rewritten by the database
   end,
   took_effect = function(v, t, old, new) return v.has_column(t, new) and not v.has_column(t, old) end,
+  mirror = same_on_shadow,
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
@@ -281,6 +314,47 @@ ops.alter_column = {
     tm.columns[i] = p.new
   end,
   took_effect = function() return false end,            -- restating a column again is harmless
+  mirror = same_on_shadow,
+}
+
+--- m:create_shadow(t): shadow_<t>, where soft-deleted rows of t are
+-- archived (see tide.shadow for what it has and has not).
+ops.create_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    local tm = model.table(m, t)
+    local why = type(t) == "string" and shadow.unfit(t)
+    if why then fail(m, "misuse", "table %q cannot have a shadow: %s", t, why) end
+    if not tm then fail(m, "misuse", "a shadow is made from its table's definition, which is not known here") end
+    if not find(tm.columns, "name", shadow.DELETED) then
+      fail(m, "misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
+    end
+    if shadow.base_of(t) and m._model[shadow.base_of(t)] then
+      fail(m, "misuse", "table %q is the shadow of %q", t, shadow.base_of(t))
+    end
+    local s = shadow.name(t)
+    if m._model[s] then fail(m, "misuse", "table %q exists already", s) end
+    return { new = shadow.of(tm, m._dialect) }
+  end,
+  render = function(m, p) return m._dialect:create_table(p.new) end,
+  apply = function(m, p) m._model[p.new.name] = p.new end,
+  took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
+}
+
+--- m:drop_shadow(t): drops shadow_<t> and the rows archived in it.
+ops.drop_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    model.check_table(m, "table name", t)
+    local s = shadowed(m, t)
+    if not s and (m._complete or shadow.unfit(t)) then
+      fail(m, "undefined_object", "table %q has no shadow %q", t, shadow.name(t))
+    end
+    return { t = shadow.name(t) }
+  end,
+  render = function(m, p) return m._dialect:drop_table(p.t) end,
+  apply = function(m, p) m._model[p.t] = nil end,
+  took_effect = function(v, t) return not v.has_table(shadow.name(t)) end,
 }
 
 ops.create_index = {
@@ -337,21 +411,51 @@ ops.drop_index = {
   end,
 }
 
+-- The table's model, which an operation that reads or changes rows needs.
+local function known_table(m, t)
+  local tm = model.table(m, t)
+  if not tm then fail(m, "misuse", "needs the table's current definition (tide.sql cannot render it)") end
+  return tm
+end
+
+-- opts must be nil or a table with only the keys `allowed` lists.
+local function check_options(m, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+  for k in pairs(opts) do
+    if not allowed[k] then fail(m, "misuse", "unknown option %q", tostring(k)) end
+  end
+  return opts
+end
+
+--- m:add_unique(t, cols, {name =, remove_duplicates = "newest" | "oldest"}):
+-- with remove_duplicates, the duplicates among live rows go first (see
+-- remove_duplicates), in the same step.
 ops.add_unique = {
   shows = 2, first = true,
   check = function(m, t, cols, opts)
+    opts = check_options(m, opts, { name = true, remove_duplicates = true })
     local tm = model.table(m, t)
     local spec = {}
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
-    spec.name = opts and opts.name
+    spec.name = opts.name
     local u = parse.unique_model(m, t, tm, spec)
     if tm and find(tm.uniques, "name", u.name) then fail(m, "misuse", "unique %q exists already", u.name) end
     parse.check_key(m, tm, u.columns, ("unique %q"):format(u.name))
     model.check_schema_name(m, t, u.name, "relation")
-    return { tm = tm, t = t, unique = u }
+    local dups = opts.remove_duplicates ~= nil and
+      soft_delete.duplicates_plan(m, known_table(m, t), u.columns, opts.remove_duplicates) or nil
+    return { tm = tm, t = t, unique = u, duplicates = dups }
   end,
-  render = function(m, p) return m._dialect:add_unique(p.t, p.unique) end,
+  render = function(m, p)
+    local out = p.duplicates and soft_delete.duplicates_sql(m._dialect, p.duplicates) or {}
+    for _, sql in ipairs(m._dialect:add_unique(p.t, p.unique)) do out[#out + 1] = sql end
+    return out
+  end,
   apply = function(_, p, tm) if tm then tm.uniques[#tm.uniques + 1] = p.unique end end,
+  result = function(m, p, changed)
+    if p.duplicates then return ops.remove_duplicates.result(m, p.duplicates, changed) end
+  end,
   took_effect = function(v, t, cols, opts) return v.has_named(t, opts and opts.name or names.unique(t, cols)) end,
 }
 
@@ -480,6 +584,62 @@ ops.drop_check = {
     if i then table.remove(tm.checks, i) end
   end,
   took_effect = function(v, t, name) return not v.has_named(t, names.check(t, name)) end,
+}
+
+--- m:soft_delete_to_id(t): `deleted` (a boolean or 0/1 flag) takes the
+-- type of the table's id; deleted rows get their id, live rows 0, so that
+-- UNIQUE(key, deleted) holds among live rows only. One statement converts
+-- every row; keys, indexes and foreign keys stay.
+ops.soft_delete_to_id = {
+  shows = 1, first = true,
+  check = function(m, t) return soft_delete.plan(m, known_table(m, t), "to_id") end,
+  render = function(m, p) return soft_delete.render(m._dialect, p) end,
+  apply = function(_, p, tm)
+    local _, i = find(tm.columns, "name", p.old.name)
+    tm.columns[i] = model.copy(p.new)
+  end,
+  took_effect = function() return false end,       -- converting again changes nothing
+  mirror = same_on_shadow,                         -- archived rows are converted too
+}
+
+--- m:soft_delete_to_flag(t, {type = "boolean" | "smallint" | "integer"}):
+-- the way back from soft_delete_to_id (`deleted <> 0` becomes 1/TRUE).
+local FLAG_TYPES = { boolean = true, smallint = true, integer = true }
+ops.soft_delete_to_flag = {
+  shows = 1, first = true,
+  check = function(m, t, opts)
+    opts = check_options(m, opts, { type = true })
+    local ftype = opts.type or "boolean"
+    if not FLAG_TYPES[ftype] then
+      fail(m, "misuse", 'type must be "boolean", "smallint" or "integer", got %s', tostring(ftype))
+    end
+    return soft_delete.plan(m, known_table(m, t), "to_flag", ftype)
+  end,
+  render = ops.soft_delete_to_id.render,
+  apply = ops.soft_delete_to_id.apply,
+  took_effect = function() return false end,
+  mirror = same_on_shadow,
+}
+
+--- m:remove_duplicates(t, cols, {keep = "newest" | "oldest"}): among live
+-- rows sharing cols, keeps the one with the highest (lowest) id and
+-- soft-deletes the others, or deletes them where t has no `deleted`. One
+-- statement; returns (and logs) how many rows it changed (nil where
+-- nothing ran: tide.sql, --sql, the check before a run).
+ops.remove_duplicates = {
+  shows = 2, first = true,
+  check = function(m, t, cols, opts)
+    opts = check_options(m, opts, { keep = true })
+    return soft_delete.duplicates_plan(m, known_table(m, t), cols, opts.keep)
+  end,
+  render = function(m, p) return soft_delete.duplicates_sql(m._dialect, p) end,
+  apply = function() end,
+  result = function(m, p, changed)
+    local n = changed[1]
+    if n and m._log then m._log(("%s: %s"):format(m._name, soft_delete.describe_removal(p, n))) end
+    return n
+  end,
+  took_effect = function() return false end,       -- a second run finds none left
 }
 
 --- m:sql{postgres = ..., mysql = ..., sqlite = ..., default = ...}: raw SQL

@@ -6,14 +6,17 @@ local model = require "tide.ddl.model"
 
 local rebuild = {}
 
---- Runs (or with no database only records) the statements of one step.
+--- Runs (or with no database only records) the statements of one step;
+-- returns the number of rows each changed (nil when only recorded).
 function rebuild.run(m, sqls)
-  for _, sql in ipairs(sqls) do
-    if m.db_ then m.db_:exec(sql) end
+  local changed = {}
+  for i, sql in ipairs(sqls) do
+    if m.db_ then changed[i] = m.db_:exec(sql) end
     m._sql[#m._sql + 1] = sql
   end
   local step = m._op and (m._op.name .. " " .. model.fmt_args(m._op.args)) or "sql"
   m._steps[#m._steps + 1] = { op = step, sql = sqls }
+  return changed
 end
 
 --- Runs the queued rebuild, if any.
@@ -29,14 +32,15 @@ function rebuild.flush(m)
   end
   local op = m._op
   m._op = { name = "rebuild", args = { p.table } }
-  rebuild.run(m, m._dialect:rebuild(m._model[p.table], keep, saved))
+  rebuild.run(m, m._dialect:rebuild(m._model[p.table], keep, saved, p.copy))
   rawset(m, "_rebuilt", true)
   m._op = op
   m._dirty[p.table] = true
 end
 
---- Queues `apply(model)` for a rebuild of model table tm.
-function rebuild.queue(m, tm, apply)
+--- Queues `apply(model)` for a rebuild of model table tm. copy: {column =
+-- SQL expression} computes those columns' new values from the old row.
+function rebuild.queue(m, tm, apply, copy)
   if not tm then
     model.fail(m, "misuse", "SQLite needs a table rebuild here, which needs the table's current " ..
                "definition from the database (tide.sql cannot render it)")
@@ -45,8 +49,9 @@ function rebuild.queue(m, tm, apply)
   if not m._pending then
     local base = {}
     for _, c in ipairs(tm.columns) do base[c.name] = true end
-    m._pending = { table = tm.name, base_columns = base }
+    m._pending = { table = tm.name, base_columns = base, copy = {} }
   end
+  for c, expr in pairs(copy or {}) do m._pending.copy[c] = expr end
   apply(tm)
   m._steps[#m._steps + 1] = { op = m._op.name .. " " .. model.fmt_args(m._op.args) .. " (rebuild)", sql = {} }
 end

@@ -170,6 +170,20 @@ function base:drop_check(t, name)
   return { ("ALTER TABLE %s DROP CONSTRAINT %s"):format(self:quote(t), self:quote(name)) }
 end
 
+--- The statement setting `set` ("col = expr") on the rows of t whose
+-- column `id` is a tide_id of `ranked` (a SELECT of tide_id, tide_rank)
+-- with tide_rank > 1. (tide.soft_delete builds `ranked`.)
+function base:update_ranked(t, id, set, ranked)
+  return { ("UPDATE %s SET %s WHERE %s IN (SELECT tide_id FROM (%s) tide_ranked WHERE tide_rank > 1)")
+    :format(self:quote(t), set, self:quote(id), ranked) }
+end
+
+--- The statement deleting those rows (see update_ranked).
+function base:delete_ranked(t, id, ranked)
+  return { ("DELETE FROM %s WHERE %s IN (SELECT tide_id FROM (%s) tide_ranked WHERE tide_rank > 1)")
+    :format(self:quote(t), self:quote(id), ranked) }
+end
+
 -- ---- policy hooks: what differs in how a migration runs ----------------
 
 --- Whether DDL runs inside a transaction (and rolls back with it). Where it

@@ -93,6 +93,19 @@ function my:drop_foreign_key(t, name, reader, declared)
   return out
 end
 
+--- MariaDB cannot change a table a subquery of the same statement reads
+-- (error 1093): the rows come from a joined derived table instead, which
+-- it materializes first.
+function my:update_ranked(t, id, set, ranked)
+  return { ("UPDATE %s JOIN (%s) tide_ranked ON %s.%s = tide_ranked.tide_id SET %s WHERE tide_ranked.tide_rank > 1")
+    :format(self:quote(t), ranked, self:quote(t), self:quote(id), set) }
+end
+
+function my:delete_ranked(t, id, ranked)
+  return { ("DELETE %s FROM %s JOIN (%s) tide_ranked ON %s.%s = tide_ranked.tide_id WHERE tide_ranked.tide_rank > 1")
+    :format(self:quote(t), self:quote(t), ranked, self:quote(t), self:quote(id)) }
+end
+
 -- Statements after which MariaDB has committed by itself (DDL and kin).
 local IMPLICIT_COMMIT = { CREATE = true, ALTER = true, DROP = true, RENAME = true, TRUNCATE = true,
                           GRANT = true, REVOKE = true, LOCK = true, UNLOCK = true, ANALYZE = true,

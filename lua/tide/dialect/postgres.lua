@@ -16,26 +16,51 @@ pg.__index = pg
 
 --- One statement per changed aspect. Within one type the assignment cast
 -- converts the stored values (it errors where a value does not fit, where
--- an explicit cast would truncate); across types USING casts explicitly.
-function pg:alter_column(t, old, new)
+-- an explicit cast would truncate); across types USING casts explicitly,
+-- or computes the new value with `using` (an expression over the row).
+-- A default of the old type is dropped first: it may not cast.
+pg.alter_column_using = true
+function pg:alter_column(t, old, new, using)
   local out, tq, cq = {}, self:quote(t), self:quote(new.name)
   local new_type = new.raw_type or self:type_sql(new)
+  local default_dropped = false
   if old.type ~= new.type or old.length ~= new.length or old.precision ~= new.precision or
      old.scale ~= new.scale then
-    out[#out + 1] = old.type == new.type
+    if old.type ~= new.type and old.default ~= nil then
+      out[#out + 1] = ("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT"):format(tq, cq)
+      default_dropped = true
+    end
+    out[#out + 1] = (old.type == new.type and not using)
       and ("ALTER TABLE %s ALTER COLUMN %s TYPE %s"):format(tq, cq, new_type)
-      or ("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s"):format(tq, cq, new_type, cq, new_type)
+      or ("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s"):format(tq, cq, new_type,
+                                                                   using or (cq .. "::" .. new_type))
   end
   if old.nullable ~= new.nullable then
     out[#out + 1] = ("ALTER TABLE %s ALTER COLUMN %s %s NOT NULL")
       :format(tq, cq, new.nullable and "DROP" or "SET")
   end
-  if old.default ~= new.default then
+  if default_dropped then
+    if new.default ~= nil then
+      out[#out + 1] = ("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s"):format(tq, cq, self:literal(new.default))
+    end
+  elseif old.default ~= new.default then
     out[#out + 1] = new.default == nil
       and ("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT"):format(tq, cq)
       or ("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s"):format(tq, cq, self:literal(new.default))
   end
   return out
+end
+
+--- UPDATE ... FROM and DELETE ... USING join the ranked rows: cheaper here
+-- than the IN (subquery) of base.
+function pg:update_ranked(t, id, set, ranked)
+  return { ("UPDATE %s SET %s FROM (%s) tide_ranked WHERE %s.%s = tide_ranked.tide_id AND tide_ranked.tide_rank > 1")
+    :format(self:quote(t), set, ranked, self:quote(t), self:quote(id)) }
+end
+
+function pg:delete_ranked(t, id, ranked)
+  return { ("DELETE FROM %s USING (%s) tide_ranked WHERE %s.%s = tide_ranked.tide_id AND tide_ranked.tide_rank > 1")
+    :format(self:quote(t), ranked, self:quote(t), self:quote(id)) }
 end
 
 --- Row-count estimates from the planner's statistics (pg_class.reltuples;

@@ -22,6 +22,8 @@ local sq = base.extend {
 sq.__index = sq
 
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
+sq.autoincrement_type = "INTEGER"
+
 local function rowid_column(t)
   for _, c in ipairs(t.columns) do
     if c.autoincrement then return c end
@@ -90,8 +92,9 @@ end
 --- The statements that turn table `old` into `new` (canonical models) by a
 -- rebuild. `keep` lists the columns whose values are copied (by name, they
 -- exist in both); `saved` holds the CREATE text of the table's triggers and
--- of all views, read before the rebuild.
-function sq:rebuild(new, keep, saved)
+-- of all views, read before the rebuild; `copy` ({column = expression},
+-- optional) computes a kept column's new value from the old row.
+function sq:rebuild(new, keep, saved, copy)
   local tmp = "_tide_new_" .. new.name
   local shadow = {}
   for k, v in pairs(new) do shadow[k] = v end
@@ -100,9 +103,10 @@ function sq:rebuild(new, keep, saved)
   local out = {}
   for _, v in ipairs(saved.views) do out[#out + 1] = "DROP VIEW " .. self:quote(v.name) end
   out[#out + 1] = self:create_table(shadow)[1]
-  local cols = self:quote_list(keep)
-  out[#out + 1] = ("INSERT INTO %s (%s) SELECT %s FROM %s"):format(self:quote(tmp), cols, cols,
-                                                                 self:quote(new.name))
+  local values = {}
+  for i, c in ipairs(keep) do values[i] = copy and copy[c] or self:quote(c) end
+  out[#out + 1] = ("INSERT INTO %s (%s) SELECT %s FROM %s"):format(self:quote(tmp), self:quote_list(keep),
+                                                                 table.concat(values, ", "), self:quote(new.name))
   out[#out + 1] = "DROP TABLE " .. self:quote(new.name)
   out[#out + 1] = ("ALTER TABLE %s RENAME TO %s"):format(self:quote(tmp), self:quote(new.name))
   for _, u in ipairs(new.uniques) do out[#out + 1] = self:add_unique(new.name, u)[1] end

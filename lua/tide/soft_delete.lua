@@ -1,0 +1,182 @@
+--- tide.soft_delete: the policy behind soft_delete_to_id, soft_delete_to_flag
+-- and remove_duplicates (declared in tide.ddl.ops). A soft-delete table has
+-- a column `deleted`: as a flag (boolean, or 0/1) a deleted row blocks its
+-- key forever under UNIQUE(key, deleted); holding the row's own id (0 while
+-- live) it does not, so the key is unique among live rows only. The SQL is
+-- built here from the dialect's spellings; every statement handles all the
+-- rows at once, never a statement per row or per group.
+local model = require "tide.ddl.model"
+
+local soft_delete = {}
+
+--- The column soft-deleted rows are marked in.
+soft_delete.COLUMN = "deleted"
+
+-- Types `deleted` may have: a flag, or a number wide enough for the id.
+local FLAG_TYPES = { boolean = true, smallint = true, integer = true, bigint = true }
+local ID_TYPES = { integer = true, bigint = true }
+
+local fail = model.fail
+
+--- The model column `deleted` of tm, or nil; fails if it has a type no
+-- soft delete can use (text, a date, ...).
+function soft_delete.column(m, tm)
+  local c = model.find(tm.columns, "name", soft_delete.COLUMN)
+  if c and not FLAG_TYPES[c.type] then
+    fail(m, "misuse", "column %s.%s is %s; a soft-delete column is boolean or integer",
+         tm.name, c.name, c.type)
+  end
+  return c
+end
+
+--- The model column that is tm's whole primary key, which must be an
+-- integer (the row's id); fails naming `what` needs it otherwise.
+function soft_delete.id_column(m, tm, what)
+  local c = #tm.primary_key == 1 and model.find(tm.columns, "name", tm.primary_key[1])
+  if not c or not ID_TYPES[c.type] then
+    fail(m, "misuse", "%s needs table %q to have a one-column integer primary key (its id)", what, tm.name)
+  end
+  return c
+end
+
+--- The value of `deleted` for a live row ("0", or FALSE for a boolean), as SQL.
+function soft_delete.live_value(d, c)
+  return c.type == "boolean" and d:literal("false") or "0"
+end
+
+-- What keeps the conversion from running as plain column changes: checks,
+-- foreign keys and partial indexes that read `deleted` would mean something
+-- else after it.
+local function refuse_users(m, tm, c)
+  local users = {}
+  for _, u in ipairs(model.users_of(tm, c.name)) do
+    if not u:match("^unique ") and not u:match("^index ") then users[#users + 1] = u end
+  end
+  for _, ix in ipairs(tm.indexes) do
+    for word in (ix.where or ""):gmatch("[%w_]+") do
+      if word == c.name then users[#users + 1] = "the condition of index " .. ix.name break end
+    end
+  end
+  if #users > 0 then
+    fail(m, "misuse", "column %s.%s is used by %s, whose meaning the conversion would change; " ..
+         "drop those first", tm.name, c.name, table.concat(users, ", "))
+  end
+end
+
+-- A canonical default carried across the conversion.
+local TO_NUMBER = { ["false"] = "0", ["true"] = "1" }
+local function to_number_default(v) return TO_NUMBER[v] or v end
+local function to_flag_default(v, ftype)
+  if v == nil or ftype ~= "boolean" then return v and to_number_default(v) end
+  if v == "0" or v == "false" then return "false" end
+  return "true"
+end
+
+--- The plan of the conversion of tm's `deleted` to the id's type
+-- (direction "to_id") or back to a flag of type `ftype` ("to_flag"):
+-- {tm, t, old, new, expr}. expr computes the new value from the row (NULL
+-- stays NULL).
+function soft_delete.plan(m, tm, direction, ftype)
+  local what = direction == "to_id" and "soft_delete_to_id" or "soft_delete_to_flag"
+  local old = soft_delete.column(m, tm)
+  if not old then
+    fail(m, "undefined_object", "table %q has no column %q to convert", tm.name, soft_delete.COLUMN)
+  end
+  local id = soft_delete.id_column(m, tm, what)
+  if direction == "to_flag" and not ID_TYPES[old.type] then
+    fail(m, "misuse", "column %s.%s is %s already, not an id", tm.name, old.name, old.type)
+  end
+  refuse_users(m, tm, old)
+  local d = m._dialect
+  local q, zero = d:quote(old.name), soft_delete.live_value(d, old)
+  local new = model.copy(old)
+  new.raw_type, new.default_sql, new.length, new.precision, new.scale = nil, nil, nil, nil, nil
+  local expr
+  if direction == "to_id" then
+    new.type, new.default = id.type, to_number_default(old.default)
+    expr = ("CASE WHEN %s <> %s THEN %s WHEN %s = %s THEN 0 END"):format(q, zero, d:quote(id.name), q, zero)
+  else
+    new.type, new.default = ftype, to_flag_default(old.default, ftype)
+    local yes, no = "1", "0"
+    if ftype == "boolean" then yes, no = d:literal("true"), d:literal("false") end
+    expr = ("CASE WHEN %s <> 0 THEN %s WHEN %s = 0 THEN %s END"):format(q, yes, q, no)
+  end
+  return { tm = tm, t = tm.name, old = old, new = new, expr = expr, copy = { [old.name] = expr },
+           widening = direction == "to_id", same_type = old.type == new.type }
+end
+
+--- The statements of a conversion plan p, or "rebuild" where the backend
+-- changes a column's type only by rebuilding the table (p.copy then
+-- computes the new values during the copy).
+function soft_delete.render(d, p)
+  local t, q = d:quote(p.t), d:quote(p.old.name)
+  local update = ("UPDATE %s SET %s = %s WHERE %s <> 0"):format(t, q, p.expr, q)
+  if p.same_type then return { update } end
+  if d.rebuild then return "rebuild" end
+  if d.alter_column_using then return d:alter_column(p.t, p.old, p.new, p.expr) end
+  -- the value must fit the column while it is written: widen first, narrow last
+  local alter = d:alter_column(p.t, p.old, p.new)
+  if p.widening then
+    alter[#alter + 1] = update
+    return alter
+  end
+  table.insert(alter, 1, update)
+  return alter
+end
+
+--- The checked arguments of remove_duplicates: {tm, t, cols, keep, id, flag}.
+function soft_delete.duplicates_plan(m, tm, cols, keep)
+  if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
+  for _, c in ipairs(cols) do model.column(m, tm, c) end
+  if keep ~= "newest" and keep ~= "oldest" then
+    fail(m, "misuse", 'keep must be "newest" or "oldest", got %s',
+         type(keep) == "string" and ("%q"):format(keep) or tostring(keep))
+  end
+  local id = soft_delete.id_column(m, tm, "remove_duplicates")
+  return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = soft_delete.column(m, tm) }
+end
+
+-- The condition on the rows that can be duplicates: live, and no NULL in
+-- cols (NULLs never conflict).
+local function live_keys(d, cols, flag)
+  local conds = {}
+  for _, c in ipairs(cols) do
+    if not (flag and c == flag.name) then conds[#conds + 1] = d:quote(c) .. " IS NOT NULL" end
+  end
+  if flag then conds[#conds + 1] = ("%s = %s"):format(d:quote(flag.name), soft_delete.live_value(d, flag)) end
+  return table.concat(conds, " AND ")
+end
+
+--- SELECT counting the groups of live rows of model table tm that share
+-- cols (`groups`) and the rows beyond the first of each (`extra`).
+function soft_delete.count_duplicates_sql(d, tm, cols)
+  local flag = model.find(tm.columns, "name", soft_delete.COLUMN)
+  if flag and not FLAG_TYPES[flag.type] then flag = nil end
+  return ("SELECT COUNT(*) AS tide_groups, COALESCE(SUM(tide_n), 0) - COUNT(*) AS tide_extra FROM " ..
+          "(SELECT COUNT(*) AS tide_n FROM %s WHERE %s GROUP BY %s HAVING COUNT(*) > 1) tide_dups")
+    :format(d:quote(tm.name), live_keys(d, cols, flag), d:quote_list(cols))
+end
+
+--- The one statement that removes the duplicates of plan p: among live
+-- rows that share p.cols (none of them NULL: NULLs never conflict), all
+-- but the one with the highest id ("newest") or lowest ("oldest") are
+-- soft-deleted (deleted = id, or TRUE for a boolean flag) or, without a
+-- `deleted` column, deleted.
+function soft_delete.duplicates_sql(d, p)
+  local id = d:quote(p.id.name)
+  local ranked = ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
+                  "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
+                                             d:quote(p.t), live_keys(d, p.cols, p.flag))
+  if not p.flag then return d:delete_ranked(p.t, p.id.name, ranked) end
+  local value = p.flag.type == "boolean" and d:literal("true") or
+                (ID_TYPES[p.flag.type] and id or "1")
+  return d:update_ranked(p.t, p.id.name, ("%s = %s"):format(d:quote(p.flag.name), value), ranked)
+end
+
+--- "soft-deleted 3 duplicate rows of widget (name), kept the newest of each group"
+function soft_delete.describe_removal(p, n)
+  return ("%s %d duplicate row%s of %s (%s), kept the %s of each group"):format(
+    p.flag and "soft-deleted" or "deleted", n, n == 1 and "" or "s", p.t, table.concat(p.cols, ", "), p.keep)
+end
+
+return soft_delete
