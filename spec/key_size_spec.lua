@@ -11,6 +11,18 @@ local h = require "helpers"
 local FIVE = { { "id", "integer", primary_key = true } }
 for i = 1, 5 do FIVE[#FIVE + 1] = { "s" .. i, "string", length = 255 } end
 
+-- Each case {body, message}: refused as misuse with that message, the
+-- schema left as it was.
+local function refused_unchanged(db, cases)
+  local before = tide.schema.canonical(db:schema())
+  for i, c in ipairs(cases) do
+    local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
+    assert.equal("misuse", e.class)
+    assert.matches(c[2], e.message, 1, true)
+    assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+  end
+end
+
 h.each_backend(describe, it, function(b)
   local db
   before_each(function() db = core.open(b.fresh_url()) end)
@@ -51,13 +63,7 @@ h.each_backend(describe, it, function(b)
           m:create_table("many", cols, { indexes = { many } })
         end, "has 33 columns, more than the 32 a key may have" },
     }
-    for i, c in ipairs(cases) do
-      local before = tide.schema.canonical(db:schema())
-      local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
-      assert.equal("misuse", e.class)
-      assert.matches(c[2], e.message, 1, true)
-      assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
-    end
+    refused_unchanged(db, cases)
   end)
 
   it("refuses a name the schema uses already, where one backend would fail halfway", function()
@@ -68,7 +74,6 @@ h.each_backend(describe, it, function(b)
       m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
                      { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
     end)
-    local before = tide.schema.canonical(db:schema())
     local cases = {
       { function(m)
           m:create_table("b", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
@@ -86,12 +91,7 @@ h.each_backend(describe, it, function(b)
                                                        indexes = { { "id", name = "x" } } })
         end, 'name "x" is used twice (unique x and index x)' },
     }
-    for i, c in ipairs(cases) do
-      local e = h.catch(tide.migrate, db, c[1], { name = "case" .. i })
-      assert.equal("misuse", e.class)
-      assert.matches(c[2], e.message, 1, true)
-      assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
-    end
+    refused_unchanged(db, cases)
   end)
 
   it("a server error in a DDL step names the migration, the step and the operation", function()
