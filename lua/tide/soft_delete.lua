@@ -124,6 +124,31 @@ function soft_delete.render(d, p)
   return alter
 end
 
+-- Whether `deleted` (flag) is wide enough to hold the id: a soft-deleted
+-- row then gets its own id, else 1 (or TRUE).
+local function holds_id(flag, id)
+  return ID_TYPES[flag.type] and not (flag.type == "integer" and id.type == "bigint")
+end
+
+-- Deleting rows of tm must not change other rows behind the caller's back:
+-- fails naming the foreign keys (of any table, tm too) that would cascade
+-- to or null their referencing rows.
+local function refuse_followers(m, tm)
+  local found = {}
+  for name, other in pairs(m._model) do
+    for _, fk in ipairs(other.foreign_keys) do
+      if fk.ref_table == tm.name and fk.on_delete ~= "no action" then
+        found[#found + 1] = ("%s (%s, on delete %s)"):format(fk.name, name, fk.on_delete)
+      end
+    end
+  end
+  if #found > 0 then
+    table.sort(found)
+    fail(m, "misuse", "deleting duplicate rows of %q would change the rows that point at them through %s; " ..
+         "repoint or delete those first", tm.name, table.concat(found, ", "))
+  end
+end
+
 --- The checked arguments of remove_duplicates: {tm, t, cols, keep, id, flag}.
 function soft_delete.duplicates_plan(m, tm, cols, keep)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
@@ -133,7 +158,27 @@ function soft_delete.duplicates_plan(m, tm, cols, keep)
          type(keep) == "string" and ("%q"):format(keep) or tostring(keep))
   end
   local id = soft_delete.id_column(m, tm, "remove_duplicates")
-  return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = soft_delete.column(m, tm) }
+  local flag = soft_delete.column(m, tm)
+  if not flag then refuse_followers(m, tm) end
+  return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = flag }
+end
+
+--- Fails where the unique over cols that add_unique makes after removing
+-- the duplicates of plan p could not hold: the soft-deleted rows keep
+-- their key, so it must include `deleted`, and `deleted` must hold their
+-- ids (a flag would make them collide with each other).
+function soft_delete.check_unique(m, p)
+  if not p.flag then return end
+  local with_flag = false
+  for _, c in ipairs(p.cols) do with_flag = with_flag or c == p.flag.name end
+  if not with_flag then
+    fail(m, "misuse", "table %q soft-deletes rows (column %s): a unique over (%s) would count the " ..
+         "soft-deleted duplicates; include %s in the key", p.t, p.flag.name, table.concat(p.cols, ", "), p.flag.name)
+  end
+  if not holds_id(p.flag, p.id) then
+    fail(m, "misuse", "column %s.%s is a flag: the duplicates it marks would collide under the unique; " ..
+         'm:soft_delete_to_id("%s") first', p.t, p.flag.name, p.t)
+  end
 end
 
 -- The condition on the rows that can be duplicates: live, and no NULL in
@@ -168,8 +213,7 @@ function soft_delete.duplicates_sql(d, p)
                   "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
                                              d:quote(p.t), live_keys(d, p.cols, p.flag))
   if not p.flag then return d:delete_ranked(p.t, p.id.name, ranked) end
-  local value = p.flag.type == "boolean" and d:literal("true") or
-                (ID_TYPES[p.flag.type] and id or "1")
+  local value = p.flag.type == "boolean" and d:literal("true") or (holds_id(p.flag, p.id) and id or "1")
   return d:update_ranked(p.t, p.id.name, ("%s = %s"):format(d:quote(p.flag.name), value), ranked)
 end
 
