@@ -63,6 +63,16 @@ local function refuse_users(m, tm, c)
   end
 end
 
+-- Fails where `count_sql` (SELECT ... AS n) finds rows to be soft-deleted
+-- whose id is 0: deleted = 0 would keep them live.
+local function refuse_id_zero(m, count_sql, t, id)
+  local n = m.db_ and m.db_:query(count_sql)[1].n or 0
+  if n > 0 then
+    fail(m, "data", "%d row(s) to soft-delete have %s.%s = 0, which deleted = id would mark live; " ..
+         "give them another id first", n, t, id)
+  end
+end
+
 -- A canonical default carried across the conversion.
 local TO_NUMBER = { ["false"] = "0", ["true"] = "1" }
 local function to_number_default(v) return TO_NUMBER[v] or v end
@@ -93,6 +103,8 @@ function soft_delete.plan(m, tm, direction, ftype)
   new.raw_type, new.default_sql, new.length, new.precision, new.scale = nil, nil, nil, nil, nil
   local expr
   if direction == "to_id" then
+    refuse_id_zero(m, ("SELECT COUNT(*) AS n FROM %s WHERE %s = 0 AND %s <> %s")
+      :format(d:quote(tm.name), d:quote(id.name), q, zero), tm.name, id.name)
     new.type, new.default = id.type, to_number_default(old.default)
     expr = ("CASE WHEN %s <> %s THEN %s WHEN %s = %s THEN 0 END"):format(q, zero, d:quote(id.name), q, zero)
   else
@@ -149,6 +161,26 @@ local function refuse_followers(m, tm)
   end
 end
 
+-- The condition on the rows that can be duplicates: live, and no NULL in
+-- cols (NULLs never conflict).
+local function live_keys(d, cols, flag)
+  local conds = {}
+  for _, c in ipairs(cols) do
+    if not (flag and c == flag.name) then conds[#conds + 1] = d:quote(c) .. " IS NOT NULL" end
+  end
+  if flag then conds[#conds + 1] = ("%s = %s"):format(d:quote(flag.name), soft_delete.live_value(d, flag)) end
+  return table.concat(conds, " AND ")
+end
+
+-- The SELECT ranking the live rows of plan p in each group of p.cols
+-- (tide_id, tide_rank): rank 1 is the row kept.
+local function ranked_sql(d, p)
+  local id = d:quote(p.id.name)
+  return ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
+          "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
+                                     d:quote(p.t), live_keys(d, p.cols, p.flag))
+end
+
 --- The checked arguments of remove_duplicates: {tm, t, cols, keep, id, flag}.
 function soft_delete.duplicates_plan(m, tm, cols, keep)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
@@ -160,7 +192,15 @@ function soft_delete.duplicates_plan(m, tm, cols, keep)
   local id = soft_delete.id_column(m, tm, "remove_duplicates")
   local flag = soft_delete.column(m, tm)
   if not flag then refuse_followers(m, tm) end
-  return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = flag }
+  local p = { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = flag }
+  -- the ranking reads the whole table: only where a live row 0 exists (a key lookup)
+  local d = m._dialect
+  if m.db_ and flag and holds_id(flag, id) and m.db_:query(("SELECT COUNT(*) AS n FROM %s WHERE %s = 0 AND %s")
+      :format(d:quote(tm.name), d:quote(id.name), live_keys(d, cols, flag)))[1].n > 0 then
+    refuse_id_zero(m, ("SELECT COUNT(*) AS n FROM (%s) tide_ranked WHERE tide_rank > 1 AND tide_id = 0")
+      :format(ranked_sql(d, p)), tm.name, id.name)
+  end
+  return p
 end
 
 --- Fails where the unique over cols that add_unique makes after removing
@@ -181,17 +221,6 @@ function soft_delete.check_unique(m, p)
   end
 end
 
--- The condition on the rows that can be duplicates: live, and no NULL in
--- cols (NULLs never conflict).
-local function live_keys(d, cols, flag)
-  local conds = {}
-  for _, c in ipairs(cols) do
-    if not (flag and c == flag.name) then conds[#conds + 1] = d:quote(c) .. " IS NOT NULL" end
-  end
-  if flag then conds[#conds + 1] = ("%s = %s"):format(d:quote(flag.name), soft_delete.live_value(d, flag)) end
-  return table.concat(conds, " AND ")
-end
-
 --- SELECT counting the groups of live rows of model table tm that share
 -- cols (`groups`) and the rows beyond the first of each (`extra`).
 function soft_delete.count_duplicates_sql(d, tm, cols)
@@ -208,10 +237,7 @@ end
 -- soft-deleted (deleted = id, or TRUE for a boolean flag) or, without a
 -- `deleted` column, deleted.
 function soft_delete.duplicates_sql(d, p)
-  local id = d:quote(p.id.name)
-  local ranked = ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
-                  "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
-                                             d:quote(p.t), live_keys(d, p.cols, p.flag))
+  local id, ranked = d:quote(p.id.name), ranked_sql(d, p)
   if not p.flag then return d:delete_ranked(p.t, p.id.name, ranked) end
   local value = p.flag.type == "boolean" and d:literal("true") or (holds_id(p.flag, p.id) and id or "1")
   return d:update_ranked(p.t, p.id.name, ("%s = %s"):format(d:quote(p.flag.name), value), ranked)
