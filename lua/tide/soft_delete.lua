@@ -136,11 +136,12 @@ function soft_delete.render(d, p)
   return alter
 end
 
--- Whether `deleted` (flag) is wide enough to hold the id: a soft-deleted
--- row then gets its own id, else 1 (or TRUE).
-local function holds_id(flag, id)
-  return ID_TYPES[flag.type] and not (flag.type == "integer" and id.type == "bigint")
+--- Whether column `deleted` (flag) is wide enough to hold the id column's
+-- values: a soft-deleted row then gets its own id, else 1 (or TRUE).
+function soft_delete.holds_id(flag, id)
+  return ID_TYPES[flag.type] == true and not (flag.type == "integer" and id.type == "bigint")
 end
+local holds_id = soft_delete.holds_id
 
 -- Deleting rows of tm must not change other rows behind the caller's back:
 -- fails naming the foreign keys (of any table, tm too) that would cascade

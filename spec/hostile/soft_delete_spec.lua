@@ -17,8 +17,11 @@ local function rows(db, sql)
 end
 
 h.each_backend(describe, it, function(b)
-  local db
-  before_each(function() db = core.open(b.fresh_url()) end)
+  local db, url
+  before_each(function()
+    url = b.fresh_url()
+    db = core.open(url)
+  end)
   after_each(function() db:close() end)
 
   local function soft_table(deleted_type, id_type)
@@ -93,6 +96,59 @@ h.each_backend(describe, it, function(b)
     -- keeping the oldest, row 0 stays live: nothing to refuse
     tide.migrate(db, function(m) m:add_unique("w", { "name", "deleted" }, { remove_duplicates = "oldest" }) end)
     assert.same({ { 0, 0 }, { 1, 1 }, { 2, 0 }, { 3, 3 } }, rows(db, "SELECT id, deleted FROM w ORDER BY id"))
+  end)
+
+  describe("tide lint", function()
+    local function lint(args) return h.tide_at(url, args) end
+
+    it("is clean on a database without tables, and on a shadow beside its table", function()
+      local out, err, code = lint({ "lint" })
+      assert.equal(0, code, err)
+      assert.equal("", out)
+      tide.migrate(db, function(m)
+        m:create_table("w", { { "id", "integer", primary_key = true }, { "name", "string", length = 20 },
+                              { "deleted", "integer", null = false, default = 0 } },
+                       { uniques = { { "name", "deleted" } } })
+        m:create_shadow("w")
+      end)
+      out, err, code = lint({ "lint" })
+      assert.equal(0, code, err)
+      assert.equal("", out)
+    end)
+
+    it("finds a smallint flag in a unique key, and a fix that works", function()
+      tide.migrate(db, function(m)
+        m:create_table("w", { { "id", "integer", primary_key = true }, { "name", "string", length = 20 },
+                              { "deleted", "smallint", null = false, default = 0 } },
+                       { uniques = { { "name", "deleted" } } })
+      end)
+      local out, _, code = lint({ "lint" })
+      assert.equal(4, code)
+      assert.matches("[unique_with_flag]", out, 1, true)
+      tide.migrate(db, assert(load("return function(m) " .. out:match("; fix: ([^\n]*)") .. " end"))())
+      out, _, code = lint({ "lint" })
+      assert.equal(0, code, out)
+    end)
+
+    it("--duplicates on a flag table suggests a fix that runs", function()
+      soft_table("boolean")
+      db:exec("INSERT INTO w (id, name, deleted) VALUES (1, 'a', ?), (2, 'a', ?), (3, 'a', ?)", false, false, true)
+      local out, err, code = lint({ "lint", "--duplicates", "w", "name" })
+      assert.equal(4, code, err)
+      tide.migrate(db, assert(load("return function(m) " .. out:match("; fix: ([^\n]*)") .. " end"))())
+      assert.same({ { 1, 1 }, { 2, 0 }, { 3, 3 } }, rows(db, "SELECT id, deleted FROM w ORDER BY id"))
+    end)
+
+    it("--duplicates refuses an unknown table or column in one line", function()
+      soft_table("boolean")
+      for _, args in ipairs({ { "nope", "name" }, { "w", "nope" }, { 'we"ird`', "x" } }) do
+        local out, err, code = lint({ "lint", "--duplicates", table.unpack(args) })
+        assert.not_equal(0, code)
+        assert.equal("", out)
+        assert.equal(1, select(2, err:gsub("\n", "")), err)
+        assert.matches(args[1] == "w" and '"nope"' or args[1]:sub(-4), err, 1, true)
+      end
+    end)
   end)
 
   describe("without deleted", function()
