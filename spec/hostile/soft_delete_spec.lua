@@ -139,6 +139,20 @@ h.each_backend(describe, it, function(b)
       assert.same({ { 1, 1 }, { 2, 0 }, { 3, 3 } }, rows(db, "SELECT id, deleted FROM w ORDER BY id"))
     end)
 
+    it("gives fixes that run on odd names", function()
+      local t = 'o"d`d \'t'
+      tide.migrate(db, function(m)
+        m:create_table(t, { { "id", "integer", primary_key = true }, { "se lect", "string", length = 20 },
+                            { "deleted", "boolean", null = false, default = false } },
+                       { uniques = { { "se lect" } } })
+      end)
+      local out, err, code = lint({ "lint" })
+      assert.equal(4, code, err)
+      tide.migrate(db, assert(load("return function(m) " .. out:match("; fix: ([^\n]*)") .. " end"))())
+      out, err, code = lint({ "lint" })
+      assert.equal(0, code, err .. out)
+    end)
+
     it("--duplicates refuses an unknown table or column in one line", function()
       soft_table("boolean")
       for _, args in ipairs({ { "nope", "name" }, { "w", "nope" }, { 'we"ird`', "x" } }) do
@@ -149,6 +163,21 @@ h.each_backend(describe, it, function(b)
         assert.matches(args[1] == "w" and '"nope"' or args[1]:sub(-4), err, 1, true)
       end
     end)
+  end)
+
+  it("removes duplicates keyed on boolean, decimal and datetime columns, so the unique holds", function()
+    tide.migrate(db, function(m)
+      m:create_table("k", { { "id", "integer", primary_key = true }, { "b", "boolean" },
+                            { "n", "decimal", precision = 6, scale = 2 }, { "t", "datetime" },
+                            { "deleted", "integer", null = false, default = 0 } })
+    end)
+    db:exec("INSERT INTO k (id, b, n, t) VALUES (1, ?, 1.5, '2024-01-02 03:04:05'), " ..
+            "(2, ?, 1.50, '2024-01-02 03:04:05'), (3, ?, 1.5, '2024-01-02 03:04:05'), (4, ?, 1.5, NULL)",
+            true, true, false, true)
+    local n
+    tide.migrate(db, function(m) n = m:add_unique("k", { "b", "n", "t", "deleted" }, { remove_duplicates = "oldest" }) end)
+    assert.equal(1, n)
+    assert.same({ { 1, 0 }, { 2, 2 }, { 3, 0 }, { 4, 0 } }, rows(db, "SELECT id, deleted FROM k ORDER BY id"))
   end)
 
   describe("without deleted", function()
