@@ -29,8 +29,9 @@ end
 -- Whether column `deleted` c of table t is a flag (cannot hold t's id).
 local function is_flag(t, c)
   local id = #t.primary_key == 1 and model.find(t.columns, "name", t.primary_key[1])
-  if id and (id.type == "integer" or id.type == "bigint") then return not soft_delete.holds_id(c, id) end
-  return c.type == "boolean"
+  if c.type == "boolean" then return true end
+  if c.type ~= "smallint" and c.type ~= "integer" then return false end   -- bigint holds any id; text none
+  return id and (id.type == "integer" or id.type == "bigint") and not soft_delete.holds_id(c, id) or false
 end
 
 -- The soft-delete tables, sorted by name, with their `deleted` column

@@ -175,7 +175,9 @@ h.each_backend(describe, it, function(b)
             "(2, ?, 1.50, '2024-01-02 03:04:05'), (3, ?, 1.5, '2024-01-02 03:04:05'), (4, ?, 1.5, NULL)",
             true, true, false, true)
     local n
-    tide.migrate(db, function(m) n = m:add_unique("k", { "b", "n", "t", "deleted" }, { remove_duplicates = "oldest" }) end)
+    tide.migrate(db, function(m)
+      n = m:add_unique("k", { "b", "n", "t", "deleted" }, { remove_duplicates = "oldest" })
+    end)
     assert.equal(1, n)
     assert.same({ { 1, 0 }, { 2, 2 }, { 3, 0 }, { 4, 0 } }, rows(db, "SELECT id, deleted FROM k ORDER BY id"))
   end)
