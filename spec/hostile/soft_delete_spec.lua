@@ -219,6 +219,18 @@ h.each_backend(describe, it, function(b)
       end)
     end
 
+    it("refuses where the table's own foreign key would cascade", function()
+      tide.migrate(db, function(m)
+        m:create_table("p", { { "id", "integer", primary_key = true }, { "name", "string", length = 20 },
+                              { "up_id", "integer" } },
+                       { foreign_keys = { { { "up_id" }, "p", { "id" }, on_delete = "cascade" } } })
+      end)
+      db:exec("INSERT INTO p (id, name, up_id) VALUES (1, 'a', NULL), (2, 'a', NULL), (3, 'b', 1)")
+      local e = h.catch(tide.migrate, db, function(m) m:remove_duplicates("p", { "name" }, { keep = "newest" }) end)
+      assert.equal("misuse", e.class)
+      assert.equal(3, #db:query("SELECT id FROM p"))
+    end)
+
     it("fails whole, deleting nothing, where a restricting foreign key points at a duplicate", function()
       parent_and_child(nil)
       local e = h.catch(tide.migrate, db, function(m)
