@@ -52,8 +52,8 @@ local admin = os.getenv("TIDE_TEST_PG_URL")
 if admin then
   local u = core.parse_url(admin)
   local function recreate(name)
-    return ("PGOPTIONS=--client-min-messages=warning psql -q \"%s\" -c \"DROP DATABASE IF EXISTS %s\" -c \"CREATE DATABASE %s\" >/dev/null")
-      :format(admin, name, name)
+    return ("PGOPTIONS=--client-min-messages=warning psql -q \"%s\" -c \"DROP DATABASE IF EXISTS %s\" " ..
+      "-c \"CREATE DATABASE %s\" >/dev/null"):format(admin, name, name)
   end
   script = raw.script(p3, "postgres", false, B .. "runs-3-postgres.sql")
   report("3 migrations, PostgreSQL", race(RUNS,
