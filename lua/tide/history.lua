@@ -5,6 +5,7 @@
 -- migration's state is its latest row.
 local core = require "tide.core"
 local migrate = require("tide.lazy")("tide.migrate")   -- only to create the table
+local dialect = require "tide.dialect"
 
 local history = {}
 
@@ -30,16 +31,37 @@ function history.define(m)
   }, { indexes = { { "name" } } })
 end
 
+-- Connections known to have the table: it is never dropped (migrations
+-- may not touch it), so one look per connection is enough.
+local known = setmetatable({}, { __mode = "k" })
+
 --- Whether the table exists.
 function history.exists(db)
-  for _, t in ipairs(db:tables()) do if t == history.TABLE then return true end end
+  if known[db] then return true end
+  for _, t in ipairs(db:tables()) do
+    if t == history.TABLE then
+      known[db] = true
+      return true
+    end
+  end
   return false
 end
 
---- Creates the table if it is missing.
+--- Creates the table if it is missing: table and index in one commit where
+-- DDL is transactional (each commit of a fresh SQLite file is a few fsyncs).
 function history.ensure(db)
   if history.exists(db) then return end
-  for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
+  local own = dialect.of(db).transactional_ddl and not db:in_transaction()
+  if own then db:begin() end
+  local ok, e = pcall(function()
+    for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
+  end)
+  if own and ok then ok, e = pcall(db.commit, db) end
+  if not ok then
+    if own and db:in_transaction() then pcall(db.rollback, db) end
+    error(e, 0)
+  end
+  known[db] = true
 end
 
 local who_cache

@@ -200,7 +200,9 @@ end
 -- Applies (direction "up") or rolls back ("down") one migration. opts.model
 -- is the schema model kept across a run; dropped when it may be stale.
 local function run_one(db, e, direction, latest, opts)
-  local mig = plan.compile(e)
+  -- compiled by runner.up's check, once: a retry compiles afresh
+  local mig = opts.compiled and opts.compiled[e] or plan.compile(e)
+  if opts.compiled then opts.compiled[e] = nil end
   local fn = direction == "up" and mig.up or mig.down
   if not fn then
     err("misuse", "%s has no down function: it cannot be rolled back (write one, or undo it by " ..
@@ -318,7 +320,8 @@ end
 -- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
 function runner.up(db, p, opts)
   opts = opts or {}
-  for _, e in ipairs(p.entries) do plan.compile(e) end    -- every file loads, before anything runs
+  opts.compiled = {}
+  for _, e in ipairs(p.entries) do opts.compiled[e] = plan.compile(e) end  -- every file loads, before anything runs
   return locked(db, opts, function()
     history.ensure(db)
     local st = runner.status(db, p)
