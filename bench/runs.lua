@@ -2,28 +2,14 @@
 local core = tide.core
 local plan = require "tide.plan"
 local raw = dofile("bench/raw_script.lua")
+local measure = dofile("bench/measure.lua")
 local RUNS = tonumber(os.getenv("RUNS")) or 15
 local ROUNDS = tonumber(os.getenv("ROUNDS")) or 3
 local B = "build/bench/"
 
--- median and best ms of argv string `cmd`, each run after shell command `pre`
-local function time(runs, pre, cmd)
-  local p = assert(io.popen(("%sspawn %d -pre '%s' %s"):format(B, runs, pre, cmd)))
-  local median, best = p:read("n", "n")
-  assert(p:close() and median, "failed: " .. cmd)
-  return median, best
-end
-
 -- tide and the floor in turns; the best median (and best run) of each
 local function race(runs, tide_pre, tide_cmd, raw_pre, raw_cmd)
-  local r = { tide = { math.huge, math.huge }, raw = { math.huge, math.huge } }
-  for _ = 1, ROUNDS do
-    for who, c in pairs({ tide = { tide_pre, tide_cmd }, raw = { raw_pre, raw_cmd } }) do
-      local m, b = time(runs, c[1], c[2])
-      r[who] = { math.min(r[who][1], m), math.min(r[who][2], b) }
-    end
-  end
-  return r
+  return measure.race(ROUNDS, runs, { tide = { tide_cmd, tide_pre }, raw = { raw_cmd, raw_pre } })
 end
 
 local function report(label, r, target, peer)
