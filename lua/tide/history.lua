@@ -31,19 +31,9 @@ function history.define(m)
   }, { indexes = { { "name" } } })
 end
 
--- Connections known to have the table: it is never dropped (migrations
--- may not touch it), so one look per connection is enough.
-local known = setmetatable({}, { __mode = "k" })
-
 --- Whether the table exists.
 function history.exists(db)
-  if known[db] then return true end
-  for _, t in ipairs(db:tables()) do
-    if t == history.TABLE then
-      known[db] = true
-      return true
-    end
-  end
+  for _, t in ipairs(db:tables()) do if t == history.TABLE then return true end end
   return false
 end
 
@@ -61,7 +51,6 @@ function history.ensure(db)
     if own and db:in_transaction() then pcall(db.rollback, db) end
     error(e, 0)
   end
-  known[db] = true
 end
 
 local who_cache
@@ -125,9 +114,10 @@ function history.update(db, id, f)
           f.duration_ms, id)
 end
 
---- All events, oldest first.
-function history.events(db)
-  if not history.exists(db) then return {} end
+--- All events, oldest first. `exists`: the caller knows the table exists
+-- (it has just ensured it), so there is no need to look.
+function history.events(db, exists)
+  if not exists and not history.exists(db) then return {} end
   return db:query("SELECT id, name, checksum, direction, status, step, steps, step_op, started_at, " ..
                   "finished_at, duration_ms, who, tide_version, message FROM " .. history.TABLE ..
                   " ORDER BY id")
