@@ -34,10 +34,10 @@ $(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC)
 	@mkdir -p $(BUILD)
 	$(LUA) scripts/embed.lua $@ $(LUA_SRC)
 
-# The binary alone has line editing (repl.c, libedit) for `tide repl`.
+# The binary alone has line editing (repl.c; libedit, opened by `tide repl`).
 $(BUILD)/tide: src/main.c src/repl.c src/lazylib.c $(CORE_SRC) $(BUILD)/embedded.c $(HDRS)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Isrc -o $@ src/main.c src/repl.c src/lazylib.c $(CORE_SRC) \
-	  $(BUILD)/embedded.c -llua5.4 $(BIN_LIBS) -ledit $(LDFLAGS)
+	  $(BUILD)/embedded.c -llua5.4 $(BIN_LIBS) $(LDFLAGS)
 
 # The module takes Lua's symbols from the interpreter that loads it.
 $(BUILD)/lib/tide/core.so: $(CORE_SRC) $(HDRS)

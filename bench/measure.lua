@@ -45,26 +45,38 @@ function measure.best(runs, fn, prepare)
   return b
 end
 
---- Median wall time in ms of `runs` calls of fn (and the best), each after
--- prepare() (untimed).
-function measure.median(runs, fn, prepare)
-  local t = {}
-  for i = 1, runs do
-    if prepare then prepare() end
-    local t0 = core.now_ms()
-    fn()
-    t[i] = core.now_ms() - t0
-  end
-  table.sort(t)
-  return t[(runs + 1) // 2], t[1]
-end
-
 --- Prints the result line of one figure for `make bench`'s closing table
 -- (format at the top of this file); ratio is figure / base_figure unless given.
 function measure.result(name, figure, unit, baseline, base_figure, target, ratio)
   ratio = ratio or figure / base_figure
   print(("result\t%s\t%.2f\t%s\t%s\t%.2f\t%.2f\t%s"):format(name, figure, unit, baseline,
     base_figure, ratio, target or "-"))
+end
+
+--- Median and best ms of RUNS fork+exec runs of argv string cmd
+-- (build/bench/spawn, built by the bench's shell script), each after the
+-- shell command pre when given (untimed).
+function measure.spawn(runs, cmd, pre)
+  local p = assert(io.popen(("build/bench/spawn %d %s%s"):format(runs, pre and ("-pre '" .. pre .. "' ") or "",
+                                                                 cmd)))
+  local median, best = p:read("n", "n")
+  assert(p:close() and median, "failed: " .. cmd)
+  return median, best
+end
+
+--- The contenders {name = {cmd, pre}} take turns, `rounds` rounds of
+-- `runs` runs each, so that all see the same machine (it is shared);
+-- returns name -> {best median, best run} in ms.
+function measure.race(rounds, runs, contenders)
+  local r = {}
+  for name in pairs(contenders) do r[name] = { math.huge, math.huge } end
+  for _ = 1, rounds do
+    for name, c in pairs(contenders) do
+      local m, b = measure.spawn(runs, c[1], c[2])
+      r[name] = { math.min(r[name][1], m), math.min(r[name][2], b) }
+    end
+  end
+  return r
 end
 
 return measure

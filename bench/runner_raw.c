@@ -1,13 +1,19 @@
-/* The raw floor for bench/runner: runs a script of statements separated by
- * lines holding only ";;" (each BEGIN ... COMMIT written out), in a plain C
- * loop, on SQLite or PostgreSQL. Prints the milliseconds taken, then those
- * of the first and of the last 100 transactions. */
+/* The raw floor for bench/runner and bench/runs: runs a script of
+ * statements separated by lines holding only ";;" (each BEGIN ... COMMIT
+ * written out), in a plain C loop, on SQLite or (built with -DRAW_PG and
+ * -lpq) PostgreSQL. Prints the milliseconds taken, then those of the first
+ * and of the last 100 transactions. Built without -DRAW_PG it does not
+ * load libpq, so a whole-process SQLite floor pays no more than SQLite. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sqlite3.h>
+#ifdef RAW_PG
 #include <libpq-fe.h>
+#else
+typedef struct pg_conn PGconn;
+#endif
 
 int main(int argc, char **argv) {
   FILE *f;
@@ -18,6 +24,7 @@ int main(int argc, char **argv) {
   int nb = 0;
   sqlite3 *db = NULL;
   PGconn *pg = NULL;
+  (void)pg;
   if (argc < 4) return 2;
   if (!(f = fopen(argv[3], "rb"))) return 2;
   fseek(f, 0, SEEK_END);
@@ -30,8 +37,13 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "sqlite") == 0) {
     if (sqlite3_open(argv[2], &db) != SQLITE_OK) return 3;
   } else {
+#ifdef RAW_PG
     pg = PQconnectdb(argv[2]);
     if (PQstatus(pg) != CONNECTION_OK) { fprintf(stderr, "%s", PQerrorMessage(pg)); return 3; }
+#else
+    fprintf(stderr, "runner_raw: built without PostgreSQL (-DRAW_PG)\n");
+    return 3;
+#endif
   }
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (p = buf; *p; p = next) {
@@ -46,12 +58,14 @@ int main(int argc, char **argv) {
       char *err = NULL;
       if (sqlite3_exec(db, p, NULL, NULL, &err) != SQLITE_OK) { fprintf(stderr, "%s: %s\n", err, p); return 4; }
     } else {
+#ifdef RAW_PG
       PGresult *r = PQexec(pg, p);
       if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "%s: %s\n", PQresultErrorMessage(r), p);
         return 4;
       }
       PQclear(r);
+#endif
     }
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -61,7 +75,9 @@ int main(int argc, char **argv) {
            (double)t1.tv_sec * 1e3 + (double)t1.tv_nsec / 1e6 - begins[nb - 100]);
   printf("\n");
   if (db) sqlite3_close(db);
+#ifdef RAW_PG
   if (pg) PQfinish(pg);
+#endif
   free(buf);
   return 0;
 }

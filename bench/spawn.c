@@ -1,11 +1,14 @@
-/* Process timer for bench/startup and bench/inspect_json: runs a command
- * RUNS times (fork + exec, output to /dev/null, no shell in between) and
- * prints the median and the best wall time in milliseconds. Fails if any
- * run fails. usage: spawn RUNS COMMAND [ARGS...] */
+/* Process timer for the whole-process benches: runs a command RUNS times
+ * (fork + exec, output to /dev/null, no shell in between) and prints the
+ * median and the best wall time in milliseconds. Fails if any run fails.
+ * `-pre SHELL-COMMAND` runs that command before every run, untimed (to
+ * start each run from a fresh database); it must succeed.
+ * usage: spawn RUNS [-pre SHELL-COMMAND] COMMAND [ARGS...] */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,25 +25,36 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  int runs = argc > 2 ? atoi(argv[1]) : 0, i, status;
+  int runs = argc > 2 ? atoi(argv[1]) : 0, i, cmd = 2, status;
+  const char *pre = NULL;
   double *t;
-  if (runs < 1) {
-    fputs("usage: spawn RUNS COMMAND [ARGS...]\n", stderr);
+  if (cmd + 1 < argc && strcmp(argv[cmd], "-pre") == 0) {
+    pre = argv[cmd + 1];
+    cmd += 2;
+  }
+  if (runs < 1 || cmd >= argc) {
+    fputs("usage: spawn RUNS [-pre SHELL-COMMAND] COMMAND [ARGS...]\n", stderr);
     return 2;
   }
   t = malloc(sizeof *t * (size_t)runs);
   for (i = 0; i < runs; i++) {
-    double t0 = now_ms();
-    pid_t pid = fork();
+    double t0;
+    pid_t pid;
+    if (pre && system(pre) != 0) {
+      fprintf(stderr, "spawn: %s failed\n", pre);
+      return 1;
+    }
+    t0 = now_ms();
+    pid = fork();
     if (pid == 0) {
       int null = open("/dev/null", O_WRONLY);
       dup2(null, 1);
       dup2(null, 2);
-      execvp(argv[2], argv + 2);
+      execvp(argv[cmd], argv + cmd);
       _exit(127);
     }
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      fprintf(stderr, "spawn: %s failed\n", argv[2]);
+      fprintf(stderr, "spawn: %s failed\n", argv[cmd]);
       return 1;
     }
     t[i] = now_ms() - t0;

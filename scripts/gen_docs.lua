@@ -83,7 +83,11 @@ or a text size); the rest of the column stays as it is.]],
 `m:add_unique(table, columns, opts)`: a UNIQUE constraint, named
 `uq_TABLE_COLUMNS` unless opts.name. With `remove_duplicates = "newest"` (or
 `"oldest"`) the duplicates the constraint would refuse go first, in the same
-step, as remove_duplicates does; it returns how many rows that changed.]],
+step, as remove_duplicates does; it returns how many rows that changed. On a
+soft-delete table that needs `deleted` in the key, holding the id (after
+soft_delete_to_id): the soft-deleted rows keep their key, so any other key
+is refused before a row changes (MariaDB would have committed the removal
+before the constraint failed).]],
     [[m:add_unique("widget", {"owner_id", "name"})]] },
   { "drop_unique", [[`m:drop_unique(table, columns or name)`.]],
     [[m:drop_unique("widget", {"name"})]], [[m:add_unique("widget", {"name"})]] },
@@ -127,7 +131,9 @@ statement for the whole table; it returns how many rows it changed (nil where
 nothing ran: `tide.sql`, `--sql`) and the runner logs it. Running it again
 finds none. What it soft-deleted cannot be told from other deleted rows, so
 `down` cannot bring them back. `tide lint --duplicates TABLE COL...` counts the
-groups first.]],
+groups first. A row whose id is 0 is refused (`deleted` = 0 is live), and so is a
+delete that foreign keys would follow to other rows (ON DELETE CASCADE or
+SET NULL): repoint those first.]],
     [[local n = m:remove_duplicates("widget", {"name"}, {keep = "newest"})]],
     [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})]] },
   { "create_shadow", [[

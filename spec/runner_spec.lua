@@ -304,6 +304,52 @@ h.each_backend(describe, it, function(b)
     end
     assert.same({}, tables())
   end)
+
+  it("records who ran it with USER and LOGNAME unset, starting no process for it", function()
+    local dir = folder({ table_mig("one", "t1") })
+    -- an empty PATH: had tide run `id -un`, it could not find it
+    local cmd = ("env -u USER -u LOGNAME PATH=/nonexistent %s -q --url %s --dir %s up 2>&1")
+      :format(h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(dir))
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    local who = h.query_at(url, "SELECT who FROM tide_history")[1].who
+    assert.equal(core.user_name() .. "@", who:sub(1, #core.user_name() + 1))
+  end)
+
+  it("evaluates each migration file once per up", function()
+    local log = h.tmpname(".log")
+    local dir = folder({ table_mig("one", "t1"), table_mig("two", "t2") })
+    for _, name in ipairs({ "one", "two" }) do
+      local file = dir .. "/" .. name .. ".lua"
+      local f = assert(io.open(file))
+      local src = f:read("a")
+      f:close()
+      write(file, ("local log = io.open(%q, 'a') log:write(%q, '\\n') log:close()\n"):format(log, name) .. src)
+    end
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    local f = assert(io.open(log))
+    assert.equal("one\ntwo\n", f:read("a"))
+    f:close()
+  end)
+
+  it("creates the history table whole or not at all (an index already holds its index's name)", function()
+    local db = core.open(url)
+    db:exec("CREATE TABLE other (x INTEGER)")
+    db:exec("CREATE INDEX ix_tide_history_name ON other (x)")
+    db:close()
+    local dir = folder({ table_mig("one", "t1") })
+    local out, err, code = tide({ "--dir", dir, "up" })
+    if b.name == "mysql" then         -- index names belong to their table there
+      assert.equal(0, code, err)
+      return
+    end
+    assert.equal(1, code, out)
+    assert.matches("^tide: [^\n]*ix_tide_history_name[^\n]*\n$", err)
+    assert.same({ "other" }, tables())
+    assert.is_nil(core.open(url):tables()[2])
+  end)
 end)
 
 describe("configuration", function()

@@ -36,13 +36,31 @@ static void grow(lua_State *L, jbuf *b, size_t need) {
   b->cap = cap;
 }
 
-static void put(lua_State *L, jbuf *b, const char *s, size_t n) {
+static inline void put(lua_State *L, jbuf *b, const char *s, size_t n) {
   if (b->cap - b->len < n) grow(L, b, n);
   memcpy(b->p + b->len, s, n);
   b->len += n;
 }
 
 #define PUTLIT(L, b, s) put(L, b, s, sizeof(s) - 1)
+
+static inline void put_char(lua_State *L, jbuf *b, char c) {
+  if (b->cap == b->len) grow(L, b, 1);
+  b->p[b->len++] = c;
+}
+
+/* An integer in decimal, without snprintf (most numbers of a schema are
+ * small: lengths, positions). */
+static void put_integer(lua_State *L, jbuf *b, lua_Integer v) {
+  char d[24], *e = d + sizeof d, *p = e;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  put(L, b, p, (size_t)(e - p));
+}
 
 static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
@@ -80,7 +98,7 @@ static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
     run = i + 1;
   }
   put(L, b, s + run, n - run);
-  PUTLIT(L, b, "\"");
+  put_char(L, b, '"');
 }
 
 /* One object member: its key as text and the stack slot of its value; the
@@ -139,14 +157,14 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
     nk++;
   }
   if (nk == 0) {
-    PUTLIT(L, b, "[");
+    put_char(L, b, '[');
     for (i = 1; i <= n; i++) {
-      if (i > 1) PUTLIT(L, b, ",");
+      if (i > 1) put_char(L, b, ',');
       lua_rawgeti(L, t, i);
       encode(L, b, lua_gettop(L), depth + 1);
       lua_pop(L, 1);
     }
-    PUTLIT(L, b, "]");
+    put_char(L, b, ']');
     return;
   }
   /* a mixed table: its array part joins as members "1", "2", ... */
@@ -169,14 +187,14 @@ static void encode_table(lua_State *L, jbuf *b, int t, int depth) {
       m[j] = x;
     }
   }
-  PUTLIT(L, b, "{");
+  put_char(L, b, '{');
   for (k = 0; k < nk; k++) {
-    if (k > 0) PUTLIT(L, b, ",");
+    if (k > 0) put_char(L, b, ',');
     put_string(L, b, m[k].s, m[k].len);
-    PUTLIT(L, b, ":");
+    put_char(L, b, ':');
     encode(L, b, m[k].v, depth + 1);
   }
-  PUTLIT(L, b, "}");
+  put_char(L, b, '}');
   lua_settop(L, top);
 }
 
@@ -192,7 +210,8 @@ static void encode(lua_State *L, jbuf *b, int idx, int depth) {
       return;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) {
-        len = snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+        put_integer(L, b, lua_tointeger(L, idx));
+        return;
       } else {
         lua_Number v = lua_tonumber(L, idx);
         if (!isfinite(v)) { PUTLIT(L, b, "null"); return; }

@@ -7,8 +7,12 @@
  * second connection is not). Ctrl-C also stops Lua code running under
  * guard: the handler sets a hook that raises "interrupted" at the next Lua
  * instruction (lua_sethook is the async-signal-safe call, as in lua.c).
+ * libedit is opened when the module loads (dlopen), not linked: with its
+ * dependencies it cost every tide start ~0.4 ms of loading and relocation,
+ * for the one command that edits lines. Its header gives the types only.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -25,6 +29,47 @@ static tide_conn *volatile running;      /* whose statement Ctrl-C cancels */
 static lua_State *volatile guarded_L;    /* the Lua code Ctrl-C stops */
 static sem_t cancel_sem;
 static int cancel_started;
+
+#ifndef TIDE_LIBEDIT
+#define TIDE_LIBEDIT "libedit.so.2"
+#endif
+
+/* What tide uses of libedit, resolved once by load_libedit(). */
+static struct {
+  char *(*readline)(const char *);
+  int (*add_history)(const char *);
+  int (*read_history)(const char *);
+  int (*write_history)(const char *);
+  char **(*completion_matches)(const char *, rl_compentry_func_t *);
+  char **line_buffer;
+  char **word_break_characters;
+  rl_completion_func_t **attempted_completion_function;
+  int *attempted_completion_over;
+  int *completion_append_character;
+} ed;
+
+/* dlsym's object pointer stored through the target's bytes, as POSIX
+ * allows, so no cast between function and object pointers is needed */
+#define ED_SYM(h, field, name) \
+  { void *p_ = dlsym(h, name); if (!p_) return name; memcpy(&ed.field, &p_, sizeof p_); }
+
+/* Opens libedit and resolves every symbol; NULL, or what is missing. */
+static const char *load_libedit(void) {
+  void *h;
+  if (ed.readline) return NULL;
+  if (!(h = dlopen(TIDE_LIBEDIT, RTLD_NOW | RTLD_LOCAL))) return dlerror();
+  ED_SYM(h, add_history, "add_history")
+  ED_SYM(h, read_history, "read_history")
+  ED_SYM(h, write_history, "write_history")
+  ED_SYM(h, completion_matches, "rl_completion_matches")
+  ED_SYM(h, line_buffer, "rl_line_buffer")
+  ED_SYM(h, word_break_characters, "rl_completer_word_break_characters")
+  ED_SYM(h, attempted_completion_function, "rl_attempted_completion_function")
+  ED_SYM(h, attempted_completion_over, "rl_attempted_completion_over")
+  ED_SYM(h, completion_append_character, "rl_completion_append_character")
+  ED_SYM(h, readline, "readline")          /* last: set means all are */
+  return NULL;
+}
 
 static lua_State *completion_L;
 static int completion_ref = LUA_NOREF;
@@ -76,7 +121,7 @@ static int l_readline(lua_State *L) {
   char *line;
   interrupted = 0;
   install_sigint();
-  line = readline(prompt);
+  line = ed.readline(prompt);
   if (!line) {
     if (interrupted) {
       interrupted = 0;
@@ -92,17 +137,17 @@ static int l_readline(lua_State *L) {
 }
 
 static int l_add_history(lua_State *L) {
-  add_history(luaL_checkstring(L, 1));
+  ed.add_history(luaL_checkstring(L, 1));
   return 0;
 }
 
 static int l_read_history(lua_State *L) {
-  read_history(luaL_checkstring(L, 1));
+  ed.read_history(luaL_checkstring(L, 1));
   return 0;
 }
 
 static int l_write_history(lua_State *L) {
-  write_history(luaL_checkstring(L, 1));
+  ed.write_history(luaL_checkstring(L, 1));
   return 0;
 }
 
@@ -127,12 +172,12 @@ static char **complete(const char *text, int start, int end) {
   lua_State *L = completion_L;
   int n, i;
   (void)end;
-  rl_attempted_completion_over = 1;        /* no file-name completion */
+  *ed.attempted_completion_over = 1;       /* no file-name completion */
   free_candidates();
   if (!L || completion_ref == LUA_NOREF) return NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, completion_ref);
   lua_pushstring(L, text);
-  lua_pushlstring(L, rl_line_buffer, (size_t)start);
+  lua_pushlstring(L, *ed.line_buffer, (size_t)start);
   if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
     lua_pop(L, 1);
     return NULL;
@@ -146,8 +191,10 @@ static char **complete(const char *text, int start, int end) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  return ncandidates ? rl_completion_matches(text, next_candidate) : NULL;
+  return ncandidates ? ed.completion_matches(text, next_candidate) : NULL;
 }
+
+static char word_breaks[] = " \t\n\"'`()[]{},;=+-*/<>\\.:";
 
 /* lineedit.set_completer(fn) */
 static int l_set_completer(lua_State *L) {
@@ -156,9 +203,9 @@ static int l_set_completer(lua_State *L) {
   if (completion_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, completion_ref);
   completion_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   completion_L = L;
-  rl_attempted_completion_function = complete;
-  rl_completer_word_break_characters = " \t\n\"'`()[]{},;=+-*/<>\\.:";
-  rl_completion_append_character = '\0';
+  *ed.attempted_completion_function = complete;
+  *ed.word_break_characters = word_breaks;
+  *ed.completion_append_character = '\0';
   return 0;
 }
 
@@ -206,12 +253,14 @@ static int l_interrupted(lua_State *L) {
 int luaopen_tide_lineedit(lua_State *L);
 
 int luaopen_tide_lineedit(lua_State *L) {
+  const char *missing = load_libedit();
   static const luaL_Reg fns[] = {
     {"readline", l_readline}, {"add_history", l_add_history},
     {"read_history", l_read_history}, {"write_history", l_write_history},
     {"set_completer", l_set_completer}, {"guard", l_guard},
     {"interrupted", l_interrupted}, {NULL, NULL}
   };
+  if (missing) return luaL_error(L, "line editing needs %s: %s", TIDE_LIBEDIT, missing);
   luaL_newlib(L, fns);
   return 1;
 }

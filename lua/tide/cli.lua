@@ -241,6 +241,7 @@ end
 -- stderr with -v, as JSON under `key` with --json. Returns fn's result;
 -- its error is raised again after the report.
 local function reported(ctx, db, shown, key, fn)
+  if not (ctx.verbose or ctx.json) then return fn() end   -- nothing to report: no reads
   local since = last_event_id(db)
   local ok, res = pcall(fn)
   local events = {}

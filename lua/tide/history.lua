@@ -5,6 +5,7 @@
 -- migration's state is its latest row.
 local core = require "tide.core"
 local migrate = require("tide.lazy")("tide.migrate")   -- only to create the table
+local dialect = require "tide.dialect"
 
 local history = {}
 
@@ -36,10 +37,20 @@ function history.exists(db)
   return false
 end
 
---- Creates the table if it is missing.
+--- Creates the table if it is missing: table and index in one commit where
+-- DDL is transactional (each commit of a fresh SQLite file is a few fsyncs).
 function history.ensure(db)
   if history.exists(db) then return end
-  for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
+  local own = dialect.of(db).transactional_ddl and not db:in_transaction()
+  if own then db:begin() end
+  local ok, e = pcall(function()
+    for _, sql in ipairs(migrate.sql(db.backend, history.define)) do db:exec(sql) end
+  end)
+  if own and ok then ok, e = pcall(db.commit, db) end
+  if not ok then
+    if own and db:in_transaction() then pcall(db.rollback, db) end
+    error(e, 0)
+  end
 end
 
 local who_cache
@@ -103,9 +114,10 @@ function history.update(db, id, f)
           f.duration_ms, id)
 end
 
---- All events, oldest first.
-function history.events(db)
-  if not history.exists(db) then return {} end
+--- All events, oldest first. `exists`: the caller knows the table exists
+-- (it has just ensured it), so there is no need to look.
+function history.events(db, exists)
+  if not exists and not history.exists(db) then return {} end
   return db:query("SELECT id, name, checksum, direction, status, step, steps, step_op, started_at, " ..
                   "finished_at, duration_ms, who, tide_version, message FROM " .. history.TABLE ..
                   " ORDER BY id")

@@ -8,6 +8,7 @@ local schema = require "tide.schema"
 local dialect = require "tide.dialect"
 local model = require "tide.ddl.model"
 local soft_delete = require "tide.soft_delete"
+local shadow = require "tide.shadow"
 
 local lint = {}
 
@@ -25,12 +26,21 @@ local function has(list, v)
   return false
 end
 
--- The soft-delete tables, sorted by name, with their `deleted` column.
+-- Whether column `deleted` c of table t is a flag (cannot hold t's id).
+local function is_flag(t, c)
+  local id = #t.primary_key == 1 and model.find(t.columns, "name", t.primary_key[1])
+  if c.type == "boolean" then return true end
+  if c.type ~= "smallint" and c.type ~= "integer" then return false end   -- bigint holds any id; text none
+  return id and (id.type == "integer" or id.type == "bigint") and not soft_delete.holds_id(c, id) or false
+end
+
+-- The soft-delete tables, sorted by name, with their `deleted` column
+-- (shadows of tables, which hold archived rows, have no keys to check).
 local function soft_delete_tables(tables)
   local out = {}
-  for _, t in pairs(tables) do
+  for name, t in pairs(tables) do
     local c = model.find(t.columns, "name", DELETED)
-    if c then out[#out + 1] = { t = t, deleted = c } end
+    if c and not tables[shadow.base_of(name) or ""] then out[#out + 1] = { t = t, deleted = c } end
   end
   table.sort(out, function(a, b) return a.t.name < b.t.name end)
   return out
@@ -38,7 +48,7 @@ end
 
 -- The calls that make `deleted` hold the id, when it is a flag today.
 local function to_id_call(e)
-  return e.deleted.type == "boolean" and ("m:soft_delete_to_id(%q); "):format(e.t.name) or ""
+  return is_flag(e.t, e.deleted) and ("m:soft_delete_to_id(%q); "):format(e.t.name) or ""
 end
 
 -- A rule over each unique key of each soft-delete table: finding(e, u)
@@ -70,7 +80,7 @@ lint.RULES = {
   {
     name = "unique_with_flag",
     check = per_unique(function(e, u)
-      if not has(u.columns, DELETED) or e.deleted.type ~= "boolean" then return nil end
+      if not has(u.columns, DELETED) or not is_flag(e.t, e.deleted) then return nil end
       return { table = e.t.name, columns = u.columns,
         message = ("unique %s includes %s, a flag: a second deleted row with the same key is refused")
           :format(u.name, DELETED),
@@ -125,6 +135,7 @@ function lint.duplicates(db, t, cols)
   local ok, desc = pcall(db.describe, db, t)
   if not ok then refuse("lint --duplicates: no table %q", t) end
   local tm = model.of(desc)
+  local flag = model.find(tm.columns, "name", DELETED)
   for _, c in ipairs(cols) do
     if not model.find(tm.columns, "name", c) then refuse("lint --duplicates: table %q has no column %q", t, c) end
   end
@@ -133,11 +144,12 @@ function lint.duplicates(db, t, cols)
   local res = { table = t, columns = cols, groups = groups, extra = extra, findings = {} }
   if groups > 0 then
     local with = { table.unpack(cols) }
-    if model.find(tm.columns, "name", DELETED) and not has(cols, DELETED) then with[#with + 1] = DELETED end
+    if flag and not has(cols, DELETED) then with[#with + 1] = DELETED end
     res.findings[1] = { rule = "duplicates", table = t, columns = cols,
       message = ("%d group(s) of live rows share these columns (%d row(s) beyond the first of each)")
         :format(groups, extra),
-      fix = ("m:add_unique(%q, %s, {remove_duplicates = \"newest\"})"):format(t, lua_list(with)) }
+      fix = ("%sm:add_unique(%q, %s, {remove_duplicates = \"newest\"})"):format(
+        flag and to_id_call({ t = tm, deleted = flag }) or "", t, lua_list(with)) }
   end
   return res
 end

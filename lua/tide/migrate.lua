@@ -103,7 +103,7 @@ function migrate.run(db, fn, opts)
         "transaction (a COMMIT or ROLLBACK inside it); the runner owns the transaction"):format(name) }, 0)
     end
     -- an outer transaction checks at its end
-    if not outer then d:check_batch(db, m._raw or m._rebuilt) end
+    if not outer then d:check_batch(db, m._raw or m._rebuilt or m._deleted_rows) end
     if opts.after then opts.after(db, steps) end
     return sql, steps, m._raw
   end)

@@ -80,9 +80,9 @@ end
 
 --- The state of every migration of plan p on db: {entries = {{name,
 -- state = applied|pending|interrupted, event}}, problems = {{kind,
--- message}}, events}.
-function runner.status(db, p)
-  local events = history.events(db)
+-- message}}, events}. `events`: the history, when the caller has read it.
+function runner.status(db, p, events)
+  events = events or history.events(db)
   local latest, since = settle(db, events)
   local in_plan, out, problems = {}, {}, {}
   for i, e in ipairs(p.entries) do in_plan[e.name] = i end
@@ -200,7 +200,9 @@ end
 -- Applies (direction "up") or rolls back ("down") one migration. opts.model
 -- is the schema model kept across a run; dropped when it may be stale.
 local function run_one(db, e, direction, latest, opts)
-  local mig = plan.compile(e)
+  -- compiled by runner.up's check, once: a retry compiles afresh
+  local mig = opts.compiled and opts.compiled[e] or plan.compile(e)
+  if opts.compiled then opts.compiled[e] = nil end
   local fn = direction == "up" and mig.up or mig.down
   if not fn then
     err("misuse", "%s has no down function: it cannot be rolled back (write one, or undo it by " ..
@@ -318,10 +320,11 @@ end
 -- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
 function runner.up(db, p, opts)
   opts = opts or {}
-  for _, e in ipairs(p.entries) do plan.compile(e) end    -- every file loads, before anything runs
+  opts.compiled = {}
+  for _, e in ipairs(p.entries) do opts.compiled[e] = plan.compile(e) end  -- every file loads, before anything runs
   return locked(db, opts, function()
     history.ensure(db)
-    local st = runner.status(db, p)
+    local st = runner.status(db, p, history.events(db, true))
     refuse_problems(st, opts, not transactional(db))
     local batch = to_apply(st, opts)
     opts.out_of_order = {}
@@ -357,7 +360,7 @@ function runner.down(db, p, opts)
   opts = opts or {}
   return locked(db, opts, function()
     history.ensure(db)
-    local st = runner.status(db, p)
+    local st = runner.status(db, p, history.events(db, true))
     refuse_problems(st, opts, false)
     local batch = to_roll_back(st, opts)
     for _, s in ipairs(batch) do run_one(db, s.entry, "down", s.event, opts) end
@@ -398,7 +401,7 @@ end
 function runner.stamp(db, p, name, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
-    local st = runner.status(db, p)
+    local st = runner.status(db, p, history.events(db, true))
     local last = index_of(st, name)
     local n = 0
     for i = 1, last do
@@ -418,7 +421,7 @@ end
 function runner.resolve(db, p, name, as, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
-    local st = runner.status(db, p)
+    local st = runner.status(db, p, history.events(db, true))
     local i = index_of(st, name)
     local s = st.entries[i]
     if s.state == "applied" and as == "rolled_back" then
@@ -444,7 +447,7 @@ end
 function runner.accept(db, p, name, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
-    local st = runner.status(db, p)
+    local st = runner.status(db, p, history.events(db, true))
     local s = st.entries[index_of(st, name)]
     if s.state ~= "applied" then err("misuse", "%s is not applied", name) end
     if s.event.checksum == s.entry.checksum then err("misuse", "%s is unchanged", name) end

@@ -63,6 +63,16 @@ local function refuse_users(m, tm, c)
   end
 end
 
+-- Fails where `count_sql` (SELECT ... AS n) finds rows to be soft-deleted
+-- whose id is 0: deleted = 0 would keep them live.
+local function refuse_id_zero(m, count_sql, t, id)
+  local n = m.db_ and m.db_:query(count_sql)[1].n or 0
+  if n > 0 then
+    fail(m, "data", "%d row(s) to soft-delete have %s.%s = 0, which deleted = id would mark live; " ..
+         "give them another id first", n, t, id)
+  end
+end
+
 -- A canonical default carried across the conversion.
 local TO_NUMBER = { ["false"] = "0", ["true"] = "1" }
 local function to_number_default(v) return TO_NUMBER[v] or v end
@@ -93,6 +103,8 @@ function soft_delete.plan(m, tm, direction, ftype)
   new.raw_type, new.default_sql, new.length, new.precision, new.scale = nil, nil, nil, nil, nil
   local expr
   if direction == "to_id" then
+    refuse_id_zero(m, ("SELECT COUNT(*) AS n FROM %s WHERE %s = 0 AND %s <> %s")
+      :format(d:quote(tm.name), d:quote(id.name), q, zero), tm.name, id.name)
     new.type, new.default = id.type, to_number_default(old.default)
     expr = ("CASE WHEN %s <> %s THEN %s WHEN %s = %s THEN 0 END"):format(q, zero, d:quote(id.name), q, zero)
   else
@@ -124,16 +136,30 @@ function soft_delete.render(d, p)
   return alter
 end
 
---- The checked arguments of remove_duplicates: {tm, t, cols, keep, id, flag}.
-function soft_delete.duplicates_plan(m, tm, cols, keep)
-  if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
-  for _, c in ipairs(cols) do model.column(m, tm, c) end
-  if keep ~= "newest" and keep ~= "oldest" then
-    fail(m, "misuse", 'keep must be "newest" or "oldest", got %s',
-         type(keep) == "string" and ("%q"):format(keep) or tostring(keep))
+--- Whether column `deleted` (flag) is wide enough to hold the id column's
+-- values: a soft-deleted row then gets its own id, else 1 (or TRUE).
+function soft_delete.holds_id(flag, id)
+  return ID_TYPES[flag.type] == true and not (flag.type == "integer" and id.type == "bigint")
+end
+local holds_id = soft_delete.holds_id
+
+-- Deleting rows of tm must not change other rows behind the caller's back:
+-- fails naming the foreign keys (of any table, tm too) that would cascade
+-- to or null their referencing rows.
+local function refuse_followers(m, tm)
+  local found = {}
+  for name, other in pairs(m._model) do
+    for _, fk in ipairs(other.foreign_keys) do
+      if fk.ref_table == tm.name and fk.on_delete ~= "no action" then
+        found[#found + 1] = ("%s (%s, on delete %s)"):format(fk.name, name, fk.on_delete)
+      end
+    end
   end
-  local id = soft_delete.id_column(m, tm, "remove_duplicates")
-  return { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = soft_delete.column(m, tm) }
+  if #found > 0 then
+    table.sort(found)
+    fail(m, "misuse", "deleting duplicate rows of %q would change the rows that point at them through %s; " ..
+         "repoint or delete those first", tm.name, table.concat(found, ", "))
+  end
 end
 
 -- The condition on the rows that can be duplicates: live, and no NULL in
@@ -145,6 +171,55 @@ local function live_keys(d, cols, flag)
   end
   if flag then conds[#conds + 1] = ("%s = %s"):format(d:quote(flag.name), soft_delete.live_value(d, flag)) end
   return table.concat(conds, " AND ")
+end
+
+-- The SELECT ranking the live rows of plan p in each group of p.cols
+-- (tide_id, tide_rank): rank 1 is the row kept.
+local function ranked_sql(d, p)
+  local id = d:quote(p.id.name)
+  return ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
+          "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
+                                     d:quote(p.t), live_keys(d, p.cols, p.flag))
+end
+
+--- The checked arguments of remove_duplicates: {tm, t, cols, keep, id, flag}.
+function soft_delete.duplicates_plan(m, tm, cols, keep)
+  if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
+  for _, c in ipairs(cols) do model.column(m, tm, c) end
+  if keep ~= "newest" and keep ~= "oldest" then
+    fail(m, "misuse", 'keep must be "newest" or "oldest", got %s',
+         type(keep) == "string" and ("%q"):format(keep) or tostring(keep))
+  end
+  local id = soft_delete.id_column(m, tm, "remove_duplicates")
+  local flag = soft_delete.column(m, tm)
+  if not flag then refuse_followers(m, tm) end
+  local p = { tm = tm, t = tm.name, cols = cols, keep = keep, id = id, flag = flag }
+  -- the ranking reads the whole table: only where a live row 0 exists (a key lookup)
+  local d = m._dialect
+  if m.db_ and flag and holds_id(flag, id) and m.db_:query(("SELECT COUNT(*) AS n FROM %s WHERE %s = 0 AND %s")
+      :format(d:quote(tm.name), d:quote(id.name), live_keys(d, cols, flag)))[1].n > 0 then
+    refuse_id_zero(m, ("SELECT COUNT(*) AS n FROM (%s) tide_ranked WHERE tide_rank > 1 AND tide_id = 0")
+      :format(ranked_sql(d, p)), tm.name, id.name)
+  end
+  return p
+end
+
+--- Fails where the unique over cols that add_unique makes after removing
+-- the duplicates of plan p could not hold: the soft-deleted rows keep
+-- their key, so it must include `deleted`, and `deleted` must hold their
+-- ids (a flag would make them collide with each other).
+function soft_delete.check_unique(m, p)
+  if not p.flag then return end
+  local with_flag = false
+  for _, c in ipairs(p.cols) do with_flag = with_flag or c == p.flag.name end
+  if not with_flag then
+    fail(m, "misuse", "table %q soft-deletes rows (column %s): a unique over (%s) would count the " ..
+         "soft-deleted duplicates; include %s in the key", p.t, p.flag.name, table.concat(p.cols, ", "), p.flag.name)
+  end
+  if not holds_id(p.flag, p.id) then
+    fail(m, "misuse", "column %s.%s is a flag: the duplicates it marks would collide under the unique; " ..
+         'm:soft_delete_to_id("%s") first', p.t, p.flag.name, p.t)
+  end
 end
 
 --- SELECT counting the groups of live rows of model table tm that share
@@ -163,13 +238,9 @@ end
 -- soft-deleted (deleted = id, or TRUE for a boolean flag) or, without a
 -- `deleted` column, deleted.
 function soft_delete.duplicates_sql(d, p)
-  local id = d:quote(p.id.name)
-  local ranked = ("SELECT %s AS tide_id, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s %s) AS tide_rank " ..
-                  "FROM %s WHERE %s"):format(id, d:quote_list(p.cols), id, p.keep == "newest" and "DESC" or "ASC",
-                                             d:quote(p.t), live_keys(d, p.cols, p.flag))
+  local id, ranked = d:quote(p.id.name), ranked_sql(d, p)
   if not p.flag then return d:delete_ranked(p.t, p.id.name, ranked) end
-  local value = p.flag.type == "boolean" and d:literal("true") or
-                (ID_TYPES[p.flag.type] and id or "1")
+  local value = p.flag.type == "boolean" and d:literal("true") or (holds_id(p.flag, p.id) and id or "1")
   return d:update_ranked(p.t, p.id.name, ("%s = %s"):format(d:quote(p.flag.name), value), ranked)
 end
 

@@ -1,7 +1,7 @@
 --- tide.ui: terminal output: aligned tables, colours when stdout is a
 -- terminal, and JSON (an encoder only; tide never parses JSON).
 local core = require "tide.core"
-local schema = require "tide.schema"
+local schema = require("tide.lazy")("tide.schema")   -- for portable types only
 
 local ui = {}
 

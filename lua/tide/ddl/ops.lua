@@ -445,6 +445,7 @@ ops.add_unique = {
     model.check_schema_name(m, t, u.name, "relation")
     local dups = opts.remove_duplicates ~= nil and
       soft_delete.duplicates_plan(m, known_table(m, t), u.columns, opts.remove_duplicates) or nil
+    if dups then soft_delete.check_unique(m, dups) end
     return { tm = tm, t = t, unique = u, duplicates = dups }
   end,
   render = function(m, p)
@@ -452,7 +453,10 @@ ops.add_unique = {
     for _, sql in ipairs(m._dialect:add_unique(p.t, p.unique)) do out[#out + 1] = sql end
     return out
   end,
-  apply = function(_, p, tm) if tm then tm.uniques[#tm.uniques + 1] = p.unique end end,
+  apply = function(m, p, tm)
+    if tm then tm.uniques[#tm.uniques + 1] = p.unique end
+    if p.duplicates then ops.remove_duplicates.apply(m, p.duplicates) end
+  end,
   result = function(m, p, changed)
     if p.duplicates then return ops.remove_duplicates.result(m, p.duplicates, changed) end
   end,
@@ -633,7 +637,8 @@ ops.remove_duplicates = {
     return soft_delete.duplicates_plan(m, known_table(m, t), cols, opts.keep)
   end,
   render = function(m, p) return soft_delete.duplicates_sql(m._dialect, p) end,
-  apply = function() end,
+  -- deleted rows may leave orphans where foreign keys are checked only at the end (SQLite)
+  apply = function(m, p) if not p.flag then m._deleted_rows = true end end,
   result = function(m, p, changed)
     local n = changed[1]
     if n and m._log then m._log(("%s: %s"):format(m._name, soft_delete.describe_removal(p, n))) end
