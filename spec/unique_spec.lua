@@ -250,6 +250,24 @@ h.each_backend(describe, it, function(b)
       assert.equal(1, count(db, "widget"))
     end)
 
+    it("DDL by another session: an error on PostgreSQL and SQLite, unique.forget on MariaDB", function()
+      tide.migrate(db, function(m) widget(m, "gizmo") end)
+      db:insert_or_get("widget", { name = "a" }, { key = { "name" } })       -- cached
+      db:insert_or_get("gizmo", { name = "a" }, { key = { "name" } })
+      local other <close> = core.open(url)
+      tide.migrate(other, function(m) m:drop_unique("widget", "uq_widget_name_deleted") end)
+      if b.name == "mysql" then
+        -- nothing tells: ON DUPLICATE KEY without a key just inserts
+        require("tide.unique").forget(db)
+      end
+      local e = h.catch(db.insert_or_get, db, "widget", { name = "a" }, { key = { "name" } })
+      assert.matches("^insert_or_get: no unique constraint or unique index of widget covers the key", e.message)
+      db:insert_or_get("gizmo", { name = "b" }, { key = { "name" } })        -- cached again
+      tide.migrate(other, function(m) m:drop_table("gizmo") end)     -- this one the error tells
+      e = h.catch(db.insert_or_get, db, "gizmo", { name = "a" }, { key = { "name" } })
+      assert.equal('insert_or_get: no table "gizmo"', e.message)
+    end)
+
     it("a statement that cannot change the schema leaves the cache", function()
       local n = db:schema_changes()
       db:exec("INSERT INTO widget (name, color) VALUES ('created_at', 'drop_me')")
