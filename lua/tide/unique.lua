@@ -1,7 +1,11 @@
 --- tide.unique: insert-or-get and upsert on a key that a unique constraint
--- or unique index covers, without the select-then-insert race: one INSERT
--- whose conflict the database resolves (ON CONFLICT, ON DUPLICATE KEY), then
--- at most one SELECT. Reached as db:insert_or_get and db:upsert.
+-- or unique index covers, without the select-then-insert race: the INSERT
+-- lets the database settle it (ON CONFLICT, ON DUPLICATE KEY). MariaDB: one
+-- statement either way. PostgreSQL and SQLite: a SELECT first (a found row
+-- costs one statement, as an INSERT that finds it would, and takes no write
+-- lock), then INSERT ... ON CONFLICT DO NOTHING RETURNING id, then the
+-- SELECT again only when a racing caller committed the row meanwhile.
+-- upsert is one statement everywhere. Reached as db:insert_or_get and db:upsert.
 --
 -- Soft-deleted rows are absent: on a table with a `deleted` column the key
 -- includes `deleted = 0` (false for a boolean column). That is the
@@ -225,12 +229,11 @@ local function plan_for(db, cache, fn, info, cols, key, update)
     cache = cache_of(db)
     cache.tables[info.t] = info
   end
+  local get = fn == "insert_or_get"
   p = { id = info.id, cols = cols, key = key, style = d.insert_id_from,
         insert_sql = d:unique_insert_sql(shape) }
-  p.stmt = db:prepare(fn == "upsert" and d:upsert_sql(shape) or d:insert_or_get_sql(shape))
-  if p.style == "returning" and fn == "insert_or_get" then
-    p.select = db:prepare(d:select_key_sql(shape))
-  end
+  p.stmt = db:prepare(get and d:insert_or_get_sql(shape) or d:upsert_sql(shape))
+  if p.style == "returning" and get then p.select = db:prepare(d:select_key_sql(shape)) end
   cache.plans[sig], cache.n = p, cache.n + 1
   return p
 end
@@ -240,11 +243,17 @@ local function run(db, p, values)
   local args, n = {}, #p.cols
   for i, c in ipairs(p.cols) do args[i] = values[c] end
   if p.style == "returning" then
+    -- insert_or_get: the SELECT, then the INSERT that settles a race, then
+    -- the SELECT again for the row a racing caller committed meanwhile
+    local kargs = {}
+    if p.select then
+      for i, k in ipairs(p.key) do kargs[i] = values[k] end
+      local found = p.select:query(table.unpack(kargs, 1, #p.key))[1]
+      if found then return found[p.id], false end
+    end
     local row = p.stmt:query(table.unpack(args, 1, n))[1]
     if row then return row[p.id], true end
     if p.select then
-      local kargs = {}
-      for i, k in ipairs(p.key) do kargs[i] = values[k] end
       row = p.select:query(table.unpack(kargs, 1, #p.key))[1]
       if row then return row[p.id], false end
     end
