@@ -113,6 +113,52 @@ h.each_backend(describe, it, function(b)
       assert.is_true(ids > 20)          -- callers of one key went away with different ids
     end)
 
+    -- a caller blocked behind another session's uncommitted insert of its
+    -- key: PostgreSQL and MariaDB show the wait, so no timing is involved
+    for _, ending in ipairs({ "commit", "rollback" }) do
+      it("a caller waiting on an uncommitted insert of its key, which then does " .. ending, function()
+        if b.name == "sqlite" then return end        -- nothing shows a waiting SQLite caller
+        db:begin()
+        local _, other_id = db:exec("INSERT INTO widget (name) VALUES ('k')")
+        if b.name == "postgres" then other_id = db:query("SELECT id FROM widget WHERE name = 'k'")[1].id end
+        local p = h.spawn_lua(([[
+          local core = require "tide.core"
+          local db = core.open(%q)
+          local me = db:query(db.backend == "postgres" and "SELECT pg_backend_pid() AS me"
+                              or "SELECT CONNECTION_ID() AS me")[1].me
+          db:insert_or_get("widget", { name = "warm" }, { key = { "name" } })  -- read the table now
+          print(me) io.stdout:flush()
+          local id, created = db:insert_or_get("widget", { name = "k" }, { key = { "name" } })
+          print(id, created)
+        ]]):format(url))
+        local me = assert(tonumber(p.line()))
+        local watch <close> = core.open(url)
+        local WAITING = b.name == "postgres"
+          and "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid = ? AND wait_event_type = 'Lock'"
+          or "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ? " ..
+             "AND trx_state = 'LOCK WAIT'"
+        local polls = 0
+        while watch:query(WAITING, me)[1].n == 0 do
+          polls = polls + 1
+          assert(polls < 6000, "the caller never waited")
+          core.sleep(10)
+        end
+        db[ending](db)
+        local out, code = p.wait()
+        assert.equal(0, code, out)
+        local id, created = out:match("^(%d+)%s+(%a+)")
+        assert.equal(1, count(db, "widget WHERE name = 'k'"))
+        local row = db:query("SELECT id FROM widget WHERE name = 'k'")[1]
+        assert.equal(row.id, tonumber(id))
+        if ending == "commit" then
+          assert.equal(other_id, row.id)
+          assert.equal("false", created)
+        else
+          assert.equal("true", created)
+        end
+      end)
+    end
+
     it("works inside a transaction, and its rollback takes the row away", function()
       local id1, id2
       db:transaction(function()
