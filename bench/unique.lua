@@ -132,31 +132,32 @@ end
 
 local setups = {}
 
-local function server_db(env, scheme)
+-- a fresh database on the server at $env: its URL, the command running a
+-- SQL file through `client` (a format of password, host, port, user,
+-- database, file), and a function dropping it
+local function server_db(env, scheme, client)
   local admin = assert(os.getenv(env), env .. " is not set")
   local u = core.parse_url(admin)
   local name = ("tide_bench_unique_%d"):format(core.now_ms() % 1000000000)
-  local a = core.open(admin)
-  a:exec("DROP DATABASE IF EXISTS " .. name)
-  a:exec("CREATE DATABASE " .. name)
-  a:close()
-  return admin:gsub("^(" .. scheme .. "://[^/]*/)[^?]*", "%1" .. name), u, name, admin
+  local function admin_exec(sql)
+    local a = core.open(admin)
+    a:exec(sql)
+    a:close()
+  end
+  admin_exec("DROP DATABASE IF EXISTS " .. name)
+  admin_exec("CREATE DATABASE " .. name)
+  return admin:gsub("^(" .. scheme .. "://[^/]*/)[^?]*", "%1" .. name),
+    function(f) return client:format(q(u.password), u.host, u.port, u.user, name, q(f)) end,
+    function() admin_exec("DROP DATABASE " .. name) end
 end
 
 setups.postgres = function()
-  local url, u, name, admin = server_db("TIDE_TEST_PG_URL", "postgres")
-  return url, function(f)
-    return ("PGPASSWORD=%s psql -X -q -A -t -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d %s -f %s > /dev/null")
-      :format(q(u.password), u.host, u.port, u.user, name, q(f))
-  end, function() local a = core.open(admin) a:exec("DROP DATABASE " .. name) a:close() end
+  return server_db("TIDE_TEST_PG_URL", "postgres",
+    "PGPASSWORD=%s psql -X -q -A -t -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d %s -f %s > /dev/null")
 end
 
 setups.mysql = function()
-  local url, u, name, admin = server_db("TIDE_TEST_MYSQL_URL", "mysql")
-  return url, function(f)
-    return ("MYSQL_PWD=%s mariadb -N -B -h %s -P %s -u %s %s < %s > /dev/null")
-      :format(q(u.password), u.host, u.port, u.user, name, q(f))
-  end, function() local a = core.open(admin) a:exec("DROP DATABASE " .. name) a:close() end
+  return server_db("TIDE_TEST_MYSQL_URL", "mysql", "MYSQL_PWD=%s mariadb -N -B -h %s -P %s -u %s %s < %s > /dev/null")
 end
 
 -- WAL: readers never block the writer (the rollback journal starves writers)

@@ -318,6 +318,15 @@ h.each_backend(describe, it, function(b)
       assert.equal('insert_or_get: no table "gizmo"', e.message)
     end)
 
+    it("a reconnect drops the statements kept for the old session", function()
+      local id = db:insert_or_get("widget", { name = "a" }, { key = { "name" } })
+      local n = db:schema_changes()
+      db:reconnect()
+      assert.equal(n + 1, db:schema_changes())
+      assert.equal(id, (db:insert_or_get("widget", { name = "a" }, { key = { "name" } })))
+      assert.equal(id, db:upsert("widget", { name = "a", color = "x" }, { key = { "name" }, update = { "color" } }))
+    end)
+
     it("a statement that cannot change the schema leaves the cache", function()
       local n = db:schema_changes()
       db:exec("INSERT INTO widget (name, color) VALUES ('created_at', 'drop_me')")
@@ -346,6 +355,17 @@ h.each_backend(describe, it, function(b)
       assert.equal(id, db:upsert("file", { name = name, body = body .. "\0" },
                                  { key = { "name" }, update = { "body" } }))
       assert.equal(body .. "\0", db:query("SELECT body FROM file")[1].body)
+    end)
+
+    it("MariaDB: an unsigned BIGINT id and unsigned columns (made by hand)", function()
+      if b.name ~= "mysql" then return end
+      db:exec("CREATE TABLE u (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, name VARCHAR(10) NOT NULL, " ..
+              "n INT UNSIGNED, UNIQUE (name))")
+      local id, created = db:insert_or_get("u", { name = "a", n = 1 }, { key = { "name" } })
+      assert.is_true(created)
+      assert.same({ id, false }, { db:insert_or_get("u", { name = "a" }, { key = { "name" } }) })
+      assert.equal(id, db:upsert("u", { name = "a", n = 4000000000 }, { key = { "name" }, update = { "n" } }))
+      assert.equal(4000000000, db:query("SELECT n FROM u")[1].n)
     end)
 
     it("odd table and column names", function()

@@ -40,6 +40,14 @@ local FITS = {
   date = "string", datetime = "string", time = "string",
 }
 
+-- The portable type of a raw column, MariaDB's unsigned integers as the
+-- integers they are (tide.schema leaves them raw)
+local function portable_type(c)
+  local t = schema.portable_type(c)
+  local unsigned = t:match("^raw:(%a+) unsigned$")
+  return unsigned and schema.portable_type({ type = unsigned }) or t
+end
+
 local function fail(class, fn, t, msg, ...)
   error(core.error { class = class, message = fn .. ": " .. msg:format(...), table = t }, 0)
 end
@@ -77,7 +85,7 @@ local function read_table(db, fn, t)
     error(d, 0)
   end
   local info = { t = t, types = {}, uniques = {}, targets = {} }
-  for _, c in ipairs(d.columns) do info.types[c.name] = schema.portable_type(c) end
+  for _, c in ipairs(d.columns) do info.types[c.name] = portable_type(c) end
   local pk = d.primary_key and d.primary_key.columns or {}
   if #pk ~= 1 or not INTEGER[info.types[pk[1]]] then
     misuse(fn, t, "%s needs a single-column integer primary key (the id it returns)", t)
