@@ -99,6 +99,19 @@ h.each_backend(describe, it, function(b)
       assert.equal(20, count(db, "widget"))
     end)
 
+    it("the same, each call in a transaction of its own", function()
+      if b.name == "sqlite" then db:query("PRAGMA journal_mode = WAL") end
+      local seen = race(url, "widget", [[
+        id = db:transaction(function() return (db:insert_or_get(t, {name = k}, {key = {"name"}})) end)
+      ]], 8, 300, 20)
+      for k, ids in pairs(seen) do
+        local n = 0
+        for _ in pairs(ids) do n = n + 1 end
+        assert.equal(1, n, k .. " got several ids")
+      end
+      assert.equal(20, count(db, "widget"))
+    end)
+
     it("the same workload as select-then-insert without the constraint makes duplicates", function()
       tide.migrate(db, function(m) widget(m, "loose", { uniques = {} }) end)
       local seen = race(url, "loose", [[
