@@ -345,8 +345,12 @@ h.each_backend(describe, it, function(b)
       db:exec("INSERT INTO widget (name, color) VALUES ('created_at', 'drop_me')")
       db:query("SELECT id, name AS created FROM widget WHERE color = ?", "x")
       assert.equal(n, db:schema_changes())
-      db:exec("CREATE TABLE other_t (id INTEGER PRIMARY KEY)")
+      db:exec("create table other_t (id INTEGER PRIMARY KEY)")             -- any case
       assert.equal(n + 1, db:schema_changes())
+      local st = db:prepare("/* x */ DROP TABLE other_t")
+      assert.equal(n + 1, db:schema_changes())                             -- counted when it runs
+      st:exec()
+      assert.equal(n + 2, db:schema_changes())
     end)
 
     it("values with a 4-byte character and a NUL byte round trip", function()

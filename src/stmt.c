@@ -15,9 +15,11 @@
 
 #include "tide.h"
 
+/* Bytes of a word: letters, digits, '_' and non-ASCII; not '$', so that
+ * "$$DROP" in a PostgreSQL function body still shows the word. */
 static int is_word_byte(char ch) {
   unsigned char u = (unsigned char)ch;
-  return u == '_' || u == '$' || u >= 0x80 || (u >= '0' && u <= '9') ||
+  return u == '_' || u >= 0x80 || (u >= '0' && u <= '9') ||
          ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
 }
 
@@ -36,7 +38,7 @@ static void unlink_stmt(tide_stmt *s) {
 }
 
 /* True if the text has the word CREATE, ALTER, DROP or RENAME anywhere
- * (any case, outside nothing): a false alarm only costs a cache its
+ * (any case, quotes and comments included): a false alarm only costs a cache its
  * contents, a miss would keep a stale description of the schema. */
 static int may_change_schema(const char *sql, size_t len) {
   static const char *const words[] = {"create", "alter", "drop", "rename", NULL};

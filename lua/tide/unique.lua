@@ -16,9 +16,10 @@
 -- once per connection and kept, with the prepared statements, until
 -- db:schema_changes() moves: a statement with CREATE, ALTER, DROP or RENAME
 -- ran through the connection, or it reconnected. DDL by another session
--- shows on PostgreSQL and SQLite as an error of the INSERT (no such conflict
--- target, no such table), which drops the cache and checks again; on
--- MariaDB nothing reveals it: call unique.forget(db).
+-- shows as an error of the statements (no such table; on PostgreSQL and
+-- SQLite no such conflict target), which drops the cache and reads the
+-- table again; on MariaDB a unique key dropped elsewhere does not show:
+-- call unique.forget(db).
 local core = require "tide.core"
 local dialect = require "tide.dialect"
 local schema = require "tide.schema"
