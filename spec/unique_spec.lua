@@ -5,16 +5,23 @@ local core = require "tide.core"
 local tide = require "tide"
 local h = require "helpers"
 
+-- table `name`: an autoincrement id, `cols`, then `deleted` (an integer,
+-- 0 while live, unless given), with `uniques`
+local function soft_table(m, name, cols, uniques, deleted)
+  local all = { { "id", "integer", primary_key = true, autoincrement = true } }
+  for _, c in ipairs(cols) do all[#all + 1] = c end
+  all[#all + 1] = deleted or { "deleted", "integer", null = false, default = 0 }
+  m:create_table(name, all, { uniques = uniques })
+end
+
 -- widget: the deleted = id soft-delete scheme, UNIQUE(name, deleted)
 local function widget(m, name, opts)
   opts = opts or {}
-  m:create_table(name or "widget", {
-    { "id", "integer", primary_key = true, autoincrement = true },
+  soft_table(m, name or "widget", {
     { "name", "string", length = 40, null = false },
     { "color", "string", length = 40 },
     { "size", "integer" },
-    { "deleted", "integer", null = false, default = 0 },
-  }, { uniques = opts.uniques or { { "name", "deleted" } } })
+  }, opts.uniques or { { "name", "deleted" } })
 end
 
 local function count(db, sql, ...)
@@ -214,11 +221,8 @@ h.each_backend(describe, it, function(b)
 
     it("a boolean deleted column: the key holds deleted = false", function()
       tide.migrate(db, function(m)
-        m:create_table("tag", {
-          { "id", "integer", primary_key = true, autoincrement = true },
-          { "name", "string", length = 20, null = false },
-          { "deleted", "boolean", null = false, default = false },
-        }, { uniques = { { "name", "deleted" } } })
+        soft_table(m, "tag", { { "name", "string", length = 20, null = false } }, { { "name", "deleted" } },
+                   { "deleted", "boolean", null = false, default = false })
       end)
       local id = db:insert_or_get("tag", { name = "x" }, { key = { "name" } })
       assert.equal(id, (db:insert_or_get("tag", { name = "x", deleted = false }, { key = { "name" } })))
@@ -355,12 +359,8 @@ h.each_backend(describe, it, function(b)
 
     it("values with a 4-byte character and a NUL byte round trip", function()
       tide.migrate(db, function(m)
-        m:create_table("file", {
-          { "id", "integer", primary_key = true, autoincrement = true },
-          { "name", "string", length = 40, null = false },
-          { "body", "blob" },
-          { "deleted", "integer", null = false, default = 0 },
-        }, { uniques = { { "name", "deleted" } } })
+        soft_table(m, "file", { { "name", "string", length = 40, null = false }, { "body", "blob" } },
+                   { { "name", "deleted" } })
       end)
       local name, body = "caf\u{E9} \u{1F600} \u{10FFFF}", "a\0b\0\255"
       local id, created = db:insert_or_get("file", { name = name, body = body }, { key = { "name" } })
@@ -387,12 +387,8 @@ h.each_backend(describe, it, function(b)
 
     it("odd table and column names", function()
       tide.migrate(db, function(m)
-        m:create_table('select "odd" `t`', {
-          { "id", "integer", primary_key = true, autoincrement = true },
-          { "from", "string", length = 20, null = false },
-          { "a b'c", "integer" },
-          { "deleted", "integer", null = false, default = 0 },
-        }, { uniques = { { "from", "deleted" } } })
+        soft_table(m, 'select "odd" `t`', { { "from", "string", length = 20, null = false }, { "a b'c", "integer" } },
+                   { { "from", "deleted" } })
       end)
       local t = 'select "odd" `t`'
       local id = db:insert_or_get(t, { from = "x", ["a b'c"] = 1 }, { key = { "from" } })
