@@ -89,9 +89,9 @@ local function duplicates(db, t)
 end
 
 -- the floor: each client's calls typed by hand for the database's own
--- client, knowing the answer in advance: PostgreSQL and SQLite the INSERT
--- ... ON CONFLICT DO NOTHING on a client's first call of a key and the
--- SELECT alone on the others; MariaDB its one statement
+-- client, knowing the answer in advance: the INSERT that settles a race
+-- (ON CONFLICT DO NOTHING, ON DUPLICATE KEY UPDATE) on a client's first
+-- call of a key, the SELECT alone on the others
 local INSERT = "INSERT INTO widget (name, color) VALUES ('%s', 'c') " ..
                "ON CONFLICT (name, deleted) DO NOTHING RETURNING id;"
 local SELECT = "SELECT id FROM widget WHERE name = '%s' AND deleted = 0;"
@@ -103,7 +103,7 @@ local function floor_files(backend)
     local out, seen = { backend == "sqlite" and ".timeout 60000" or nil }, {}
     for i = 1, PER do
       local k = key(c, i)
-      out[#out + 1] = (backend == "mysql" and UPSERT_ID or seen[k] and SELECT or INSERT):format(k)
+      out[#out + 1] = (seen[k] and SELECT or backend == "mysql" and UPSERT_ID or INSERT):format(k)
       seen[k] = true
     end
     files[c] = ("build/bench/unique-floor-%s-%d.sql"):format(backend, c)

@@ -1,11 +1,13 @@
 --- tide.unique: insert-or-get and upsert on a key that a unique constraint
 -- or unique index covers, without the select-then-insert race: the INSERT
--- lets the database settle it (ON CONFLICT, ON DUPLICATE KEY). MariaDB: one
--- statement either way. PostgreSQL and SQLite: a SELECT first (a found row
--- costs one statement, as an INSERT that finds it would, and takes no write
--- lock), then INSERT ... ON CONFLICT DO NOTHING RETURNING id, then the
--- SELECT again only when a racing caller committed the row meanwhile.
--- upsert is one statement everywhere. Reached as db:insert_or_get and db:upsert.
+-- lets the database settle it (ON CONFLICT, ON DUPLICATE KEY). insert_or_get
+-- looks first: a row already there costs one SELECT, which takes no lock,
+-- writes nothing and uses up no id (an INSERT that finds the row does all
+-- three, and on PostgreSQL and SQLite still needs the SELECT). Then
+-- PostgreSQL and SQLite run INSERT ... ON CONFLICT DO NOTHING RETURNING id,
+-- and the SELECT again only when a racing caller committed the row in
+-- between; MariaDB INSERT ... ON DUPLICATE KEY UPDATE, which reports the id
+-- either way. upsert is one statement. Reached as db:insert_or_get and db:upsert.
 --
 -- Soft-deleted rows are absent: on a table with a `deleted` column the key
 -- includes `deleted = 0` (false for a boolean column). That is the
@@ -242,27 +244,26 @@ local function plan_for(db, cache, fn, info, cols, key, update)
   p = { id = info.id, cols = cols, key = key, style = d.insert_id_from,
         insert_sql = d:unique_insert_sql(shape) }
   p.stmt = db:prepare(get and d:insert_or_get_sql(shape) or d:upsert_sql(shape))
-  if p.style == "returning" and get then p.select = db:prepare(d:select_key_sql(shape)) end
+  if get then p.select = db:prepare(d:select_key_sql(shape)) end
   cache.plans[sig], cache.n = p, cache.n + 1
   return p
 end
 
--- Runs plan p on values: id, created.
+-- Runs plan p on values: id, created. insert_or_get looks for the row
+-- first: a found row then costs one SELECT (no lock, nothing written, no id
+-- used up), and the INSERT that follows still settles a race.
 local function run(db, p, values)
-  local args, n = {}, #p.cols
+  local args, n, kargs = {}, #p.cols, {}
   for i, c in ipairs(p.cols) do args[i] = values[c] end
+  if p.select then
+    for i, k in ipairs(p.key) do kargs[i] = values[k] end
+    local found = p.select:query(table.unpack(kargs, 1, #p.key))[1]
+    if found then return found[p.id], false end
+  end
   if p.style == "returning" then
-    -- insert_or_get: the SELECT, then the INSERT that settles a race, then
-    -- the SELECT again for the row a racing caller committed meanwhile
-    local kargs = {}
-    if p.select then
-      for i, k in ipairs(p.key) do kargs[i] = values[k] end
-      local found = p.select:query(table.unpack(kargs, 1, #p.key))[1]
-      if found then return found[p.id], false end
-    end
     local row = p.stmt:query(table.unpack(args, 1, n))[1]
     if row then return row[p.id], true end
-    if p.select then
+    if p.select then   -- a racing caller committed the row since the SELECT
       row = p.select:query(table.unpack(kargs, 1, #p.key))[1]
       if row then return row[p.id], false end
     end

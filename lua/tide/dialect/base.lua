@@ -213,9 +213,7 @@ function base:row_counts_sql() return nil end
 -- unique constraint's columns, for the conflict), live = {col, sql} (the
 -- soft-delete column and its live literal) or nil, update}.
 
---- How an insert says its id: "returning" (a row of RETURNING; insert_or_get
--- then reads first: an INSERT that finds the row costs as much as the SELECT
--- still needed after it, and on SQLite takes the one write lock) or
+--- How an insert says its id: "returning" (a row of RETURNING) or
 -- "last_insert_id" (signed: > 0 inserted, -id found, 0 another key hit).
 base.insert_id_from = "returning"
 
