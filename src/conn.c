@@ -210,16 +210,31 @@ static int conn_in_transaction(lua_State *L) {
   return 1;
 }
 
-/* db:transaction(fn, opts): the policy (savepoints, retries) is Lua's, in
- * tide.retry; loaded here so a connection behaves the same whether or not
+/* db:schema_changes() -> how many statements run through this connection
+ * may have changed the schema, plus one per reconnect: a cache of the
+ * schema (tide.unique's) is stale when this moved */
+static int conn_schema_changes(lua_State *L) {
+  tide_conn *c = to_conn(L, 1);
+  lua_pushinteger(L, c->schema_changes);
+  return 1;
+}
+
+/* Methods whose policy is Lua's: db:NAME(...) calls require(MODULE).NAME(db,
+ * ...), loaded on first use, so a connection behaves the same whether or not
  * the `tide` module was required. */
-static int conn_transaction(lua_State *L) {
+static const char *const lua_methods[][2] = {
+  {"transaction", "tide.retry"},        /* savepoints, retries */
+  {"insert_or_get", "tide.unique"}, {"upsert", "tide.unique"},
+  {NULL, NULL}
+};
+
+static int conn_lua_method(lua_State *L) {
   int n = lua_gettop(L);
   tide_check_conn(L, 1);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "tide.retry");
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_call(L, 1, 1);
-  lua_getfield(L, -1, "transaction");
+  lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(2)));
   lua_remove(L, -2);
   lua_insert(L, 1);
   lua_call(L, n, LUA_MULTRET);
@@ -373,6 +388,7 @@ static int conn_reconnect(lua_State *L) {
   tide_err e;
   if (!c->url) return tide_raise_misuse(L, "reconnect: connection was closed by close()");
   close_db(c);
+  c->schema_changes++;                  /* a new session: its statements are gone */
   if (open_db(c, &e) != TIDE_OK) return tide_raise(L, &e, c->drv ? c->drv->backend : NULL);
   return 0;
 }
@@ -465,6 +481,7 @@ static int conn_server_version(lua_State *L) {
 }
 
 void tide_open_conn(lua_State *L) {
+  int i;
   static const luaL_Reg methods[] = {
     {"close", conn_close}, {"begin", conn_begin}, {"commit", conn_commit},
     {"rollback", conn_rollback}, {"in_transaction", conn_in_transaction},
@@ -474,13 +491,19 @@ void tide_open_conn(lua_State *L) {
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},
-    {"commits", conn_commits}, {"transaction", conn_transaction},
+    {"commits", conn_commits}, {"schema_changes", conn_schema_changes},
     {"exec", conn_exec}, {"query", conn_query},
     {"rows", conn_rows}, {"prepare", conn_prepare},
     {NULL, NULL}
   };
   luaL_newmetatable(L, TIDE_CONN_MT);
   luaL_newlib(L, methods);
+  for (i = 0; lua_methods[i][0]; i++) {
+    lua_pushstring(L, lua_methods[i][1]);
+    lua_pushstring(L, lua_methods[i][0]);
+    lua_pushcclosure(L, conn_lua_method, 2);
+    lua_setfield(L, -2, lua_methods[i][0]);
+  }
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "Connection");      /* core.Connection */
   lua_pushcclosure(L, conn_index, 1);

@@ -11,8 +11,17 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tide.h"
+
+/* Bytes of a word: letters, digits, '_' and non-ASCII; not '$', so that
+ * "$$DROP" in a PostgreSQL function body still shows the word. */
+static int is_word_byte(char ch) {
+  unsigned char u = (unsigned char)ch;
+  return u == '_' || u >= 0x80 || (u >= '0' && u <= '9') ||
+         ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
+}
 
 static void link_stmt(tide_conn *c, tide_stmt *s) {
   s->next = c->stmts;
@@ -26,6 +35,23 @@ static void unlink_stmt(tide_stmt *s) {
   else if (s->conn && s->conn->stmts == s) s->conn->stmts = s->next;
   if (s->next) s->next->prev = s->prev;
   s->prev = s->next = NULL;
+}
+
+/* True if the text has the word CREATE, ALTER, DROP or RENAME anywhere
+ * (any case, quotes and comments included): a false alarm only costs a cache its
+ * contents, a miss would keep a stale description of the schema. */
+static int may_change_schema(const char *sql, size_t len) {
+  static const char *const words[] = {"create", "alter", "drop", "rename", NULL};
+  size_t i = 0;
+  while (i < len) {
+    size_t start, n, k;
+    while (i < len && !is_word_byte(sql[i])) i++;
+    for (start = i; i < len && is_word_byte(sql[i]); i++) {}
+    n = i - start;
+    for (k = 0; words[k]; k++)
+      if (strlen(words[k]) == n && strncasecmp(sql + start, words[k], n) == 0) return 1;
+  }
+  return 0;
 }
 
 /* Pushes a new Statement for `sql` on the open connection c (the userdata
@@ -46,6 +72,7 @@ tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, tide_conn *c, const char *s
     return (tide_raise(L, &e, c->drv->backend), NULL);
   }
   s->conn = c;
+  s->ddl = may_change_schema(sql, len);
   link_stmt(c, s);
   return s;
 }
@@ -86,6 +113,7 @@ void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
   if (tide_values_read(L, first, n, args, &e) != TIDE_OK) tide_raise(L, &e, c->drv->backend);
   if (s->executed) c->drv->reset(c, s->st);
   s->executed = 1;
+  c->schema_changes += s->ddl;      /* before: a failed DDL may have done part */
   if (c->drv->execute(c, s->st, args, n, &e) != TIDE_OK) {
     c->drv->reset(c, s->st);
     s->executed = 0;

@@ -70,6 +70,9 @@ typedef struct tide_conn {
    * lets a retry policy tell whether repeating a failed unit is safe */
   lua_Integer commits;
   int commit_unknown;       /* a COMMIT failed on a lost connection: outcome unknown */
+  /* statements run that may have changed the schema (their text has CREATE,
+   * ALTER, DROP or RENAME), plus reconnects: caches of the schema compare it */
+  lua_Integer schema_changes;
 } tide_conn;
 
 struct tide_stmt {
@@ -78,6 +81,7 @@ struct tide_stmt {
   int names_ref;            /* registry ref: array of column names, or LUA_NOREF */
   int ncols;
   int executed;             /* execute() ran and rows may remain */
+  int ddl;                  /* may change the schema: counted on each execute */
   tide_stmt *prev, *next;
 };
 

@@ -254,4 +254,61 @@ end
 -- REPL's \dt, or nil when the backend keeps none (the REPL counts rows).
 function base:row_counts_sql() return nil end
 
+-- ---- tide.unique: insert-or-get and upsert on a unique key --------------
+-- p = {t, id (primary key), cols (bound in this order), key, target (the
+-- unique constraint's columns, for the conflict), live = {col, sql} (the
+-- soft-delete column and its live literal) or nil, update}.
+
+--- How an insert says its id: "returning" (a row of RETURNING) or
+-- "last_insert_id" (signed: > 0 inserted, -id found, 0 another key hit).
+base.insert_id_from = "returning"
+
+--- INSERT INTO t (cols) VALUES (?, ...), the live literal included.
+function base:insert_values_sql(p)
+  local names, marks = {}, {}
+  for i, c in ipairs(p.cols) do names[i], marks[i] = self:quote(c), "?" end
+  if p.live then names[#names + 1], marks[#marks + 1] = self:quote(p.live.col), p.live.sql end
+  return ("INSERT INTO %s (%s) VALUES (%s)"):format(self:quote(p.t), table.concat(names, ", "),
+                                                   table.concat(marks, ", "))
+end
+
+--- The plain INSERT: it raises whatever unique violation it meets.
+function base:unique_insert_sql(p)
+  return self:insert_values_sql(p) .. " RETURNING " .. self:quote(p.id)
+end
+
+--- INSERT that does nothing where a row holds the key; returns the new id.
+function base:insert_or_get_sql(p)
+  return ("%s ON CONFLICT (%s) DO NOTHING RETURNING %s"):format(self:insert_values_sql(p),
+    self:quote_list(p.target), self:quote(p.id))
+end
+
+--- "t.k = excluded.k AND ...": the existing row has the whole key and is live
+-- (the conflict target may be narrower than the key).
+function base:whole_key(p, fmt)
+  local conds, qt = {}, self:quote(p.t)
+  for i, c in ipairs(p.key) do conds[i] = fmt:format(qt, self:quote(c), self:quote(c)) end
+  if p.live then conds[#conds + 1] = ("%s.%s = %s"):format(qt, self:quote(p.live.col), p.live.sql) end
+  return table.concat(conds, " AND ")
+end
+
+--- INSERT that updates p.update of the live row holding the key instead;
+-- returns its id (no row when the conflicting row has another key).
+function base:upsert_sql(p)
+  local sets = {}
+  for i, c in ipairs(p.update) do sets[i] = ("%s = excluded.%s"):format(self:quote(c), self:quote(c)) end
+  return ("%s ON CONFLICT (%s) DO UPDATE SET %s WHERE %s RETURNING %s"):format(
+    self:insert_values_sql(p), self:quote_list(p.target), table.concat(sets, ", "),
+    self:whole_key(p, "%s.%s = excluded.%s"), self:quote(p.id))
+end
+
+--- SELECT of the id of the live row holding the key (bound in p.key order).
+function base:select_key_sql(p)
+  local conds = {}
+  for i, c in ipairs(p.key) do conds[i] = self:quote(c) .. " = ?" end
+  if p.live then conds[#conds + 1] = ("%s = %s"):format(self:quote(p.live.col), p.live.sql) end
+  return ("SELECT %s FROM %s WHERE %s"):format(self:quote(p.id), self:quote(p.t),
+                                              table.concat(conds, " AND "))
+end
+
 return base

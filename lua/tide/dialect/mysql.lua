@@ -128,4 +128,33 @@ function my:row_counts_sql()
          "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
 end
 
+-- ---- tide.unique on MariaDB: ON DUPLICATE KEY UPDATE fires on any unique
+-- key, so the update checks the row it hit has the whole key, and tells the
+-- caller through LAST_INSERT_ID: -id for that row, 0 for a row of another
+-- key (left as it was); a new row reports its id as usual.
+my.insert_id_from = "last_insert_id"
+
+function my:unique_insert_sql(p) return self:insert_values_sql(p) end
+
+-- the id assignment: leaves the id as it is, reports it signed
+local function report_id(self, p)
+  local id = self:quote(p.id)
+  return ("%s = %s + 0 * LAST_INSERT_ID(IF(%s, -CAST(%s AS SIGNED), 0))"):format(id, id,
+    self:whole_key(p, "%s.%s = VALUES(%s)"), id)
+end
+
+function my:insert_or_get_sql(p)
+  return self:insert_values_sql(p) .. " ON DUPLICATE KEY UPDATE " .. report_id(self, p)
+end
+
+function my:upsert_sql(p)
+  local sets, found = {}, self:whole_key(p, "%s.%s = VALUES(%s)")
+  for i, c in ipairs(p.update) do
+    local q = self:quote(c)
+    sets[i] = ("%s = IF(%s, VALUES(%s), %s)"):format(q, found, q, q)
+  end
+  sets[#sets + 1] = report_id(self, p)
+  return self:insert_values_sql(p) .. " ON DUPLICATE KEY UPDATE " .. table.concat(sets, ", ")
+end
+
 return my
