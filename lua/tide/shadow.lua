@@ -71,6 +71,28 @@ end
 
 local fmt = schema.show
 
+local function column_names(t)
+  local out = {}
+  for i, c in ipairs(t.columns) do out[i] = c.name end
+  return out
+end
+
+--- Why model table s, named as table t's shadow, is not one (its column
+-- names, in order, or its primary key differ from t's), or nil. The DSL
+-- keeps only a shadow in step with its table: a user's own table that only
+-- has the name is never changed or dropped as one.
+function shadow.mismatch(t, s)
+  local tc, sc = fmt(column_names(t)), fmt(column_names(s))
+  if tc ~= sc then
+    return ("table %q is not the shadow of %q: its columns are %s, those of %s %s"):format(s.name, t.name, sc,
+                                                                                      t.name, tc)
+  end
+  if fmt(t.primary_key) ~= fmt(s.primary_key) then
+    return ("table %q is not the shadow of %q: its primary key is %s, that of %s %s"):format(s.name, t.name,
+      fmt(s.primary_key), t.name, fmt(t.primary_key))
+  end
+end
+
 local FIELDS = { "type", "length", "precision", "scale", "nullable" }
 
 --- Differences between table t and its shadow s (canonical descriptions,

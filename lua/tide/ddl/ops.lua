@@ -280,6 +280,13 @@ ops.alter_column = {
         fail(m, "data", "%d row(s) of %s.%s do not fit the new type; change them first", n, t, name)
       end
     end
+    -- counted here too, so that a shadow's NULLs refuse the step before its
+    -- table changes (MariaDB commits each ALTER at once)
+    if m.db_ and old.nullable and not new.nullable and rebuild.column_is_live(m, t, name) then
+      local q = m._dialect
+      local n = m.db_:query(("SELECT COUNT(*) AS n FROM %s WHERE %s IS NULL"):format(q:quote(t), q:quote(name)))[1].n
+      if n > 0 then fail(m, "data", "%d row(s) of %s.%s are NULL; give them a value first", n, t, name) end
+    end
     return { tm = tm, t = t, old = old, new = new }
   end,
   render = function(m, p)
