@@ -110,6 +110,21 @@ h.each_backend(describe, it, function(b)
     assert.are.equal(2, count(db, "ev") + count(db, "shadow_ev"))
   end)
 
+  it("keeps a shadow made by raw SQL earlier in the migration in step", function()
+    tide.migrate(db, function(m)
+      m:create_table("s", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })
+      m:create_table("plain", { { "id", "integer", primary_key = true } })
+    end)
+    tide.migrate(db, function(m)
+      m:sql { default = "CREATE TABLE shadow_s (id INTEGER NOT NULL PRIMARY KEY, deleted INTEGER)" }
+      m:add_column("s", { "z", "integer" })
+      m:add_column("plain", { "w", "integer" })       -- no shadow: looked for, not found, no harm
+    end)
+    assert.are.same({}, shadow.check(db))
+    assert.are.same({ "id", "deleted", "z" }, column_names(db, "shadow_s"))
+    assert.are.same({ "id", "w" }, column_names(db, "plain"))
+  end)
+
   it("tells tables whose names differ only in case apart (a shadow each, in sync)", function()
     tide.migrate(db, function(m)
       m:create_table("Items", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })

@@ -31,7 +31,9 @@ local function shadowed(m, t)
   if type(t) ~= "string" then return nil end
   local s = shadow.name(t)
   if #s > names.MAX then return nil end
-  if m.db_ and m._dirty[s] then model.table(m, s) end    -- raw SQL may have changed it
+  -- raw SQL may have changed it, or (the model no longer complete) made it
+  if m.db_ and not m._complete and m._model[s] == nil then m._dirty[s] = true end
+  if m.db_ and m._dirty[s] then model.table(m, s) end
   return m._model[s] and s or nil
 end
 
