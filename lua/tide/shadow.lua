@@ -182,7 +182,8 @@ function shadow.check(db, tables)
       n = base                                      -- a shadow: checked with its table
     elseif base and not explicit then
       add(base, ("%s: no table %s for this shadow"):format(n, base))
-      seen[n] = true
+      -- still compared with a shadow of its own, if it has one
+      if not present[shadow.name(n)] then seen[n] = true end
     end
     if not seen[n] then
       seen[n] = true
@@ -236,7 +237,7 @@ function shadow.init(db, opts)
         if not has_column(describe(t), shadow.DELETED) then
           refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
         end
-        todo[#todo + 1] = t
+        if not todo[t] then todo[#todo + 1], todo[t] = t, true end      -- a table named twice: once
       end
     else
       for n in pairs(present) do
