@@ -147,6 +147,18 @@ h.each_backend(describe, it, function(b)
                       "shadow_shadow_foo.surplus: not a column of shadow_foo" }, shadow.check(db))
   end)
 
+  it("keeps the shadow of an autoincrement key in sync when the key's type changes", function()
+    tide.migrate(db, function(m)
+      m:create_table("items", { { "id", "integer", primary_key = true, autoincrement = true },
+                                { "deleted", "integer" } })
+      m:create_shadow("items")
+    end)
+    db:exec("INSERT INTO shadow_items (id, deleted) VALUES (5, 1)")
+    tide.migrate(db, function(m) m:alter_column("items", "id", { type = "bigint" }) end)
+    assert.are.same({}, shadow.check(db))
+    assert.are.equal(1, count(db, "shadow_items"))
+  end)
+
   it("tells tables whose names differ only in case apart (a shadow each, in sync)", function()
     tide.migrate(db, function(m)
       m:create_table("Items", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })

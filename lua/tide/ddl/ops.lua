@@ -300,7 +300,19 @@ ops.alter_column = {
     tm.columns[i] = p.new
   end,
   took_effect = function() return false end,            -- restating a column again is harmless
-  mirror = same_on_shadow,
+  mirror = function(m, t, name, changes)
+    local s = shadowed(m, t)
+    if not s then return nil end
+    local c = m._model[t] and find(m._model[t].columns, "name", name)
+    if c and c.autoincrement and m._dialect.autoincrement_type and type(changes) == "table" then
+      -- SQLite keeps an autoincrement key INTEGER whatever type it is given: so does its shadow
+      local rest = {}
+      for k, v in pairs(changes) do if k ~= "type" then rest[k] = v end end
+      if next(rest) == nil then return nil end
+      changes = rest
+    end
+    return table.pack(s, name, changes)
+  end,
 }
 
 --- m:create_shadow(t): shadow_<t>, where soft-deleted rows of t are
