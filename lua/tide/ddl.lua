@@ -11,6 +11,7 @@ local model = require "tide.ddl.model"
 local parse = require "tide.ddl.parse"
 local rebuild = require "tide.ddl.rebuild"
 local ops = require "tide.ddl.ops"
+local shadow = require "tide.shadow"
 
 local ddl = {}
 
@@ -151,14 +152,22 @@ local function stepped(k)
       local resumed = self._resume_from == self._op_count and self._took_effect
       local margs = mirrored()
       if margs and resumed and done(k, margs) then margs = nil end
+      local main_done = resumed and done(k, args)
       if margs then
+        -- a table that only has the shadow's name is not changed as one
+        local tm, sm = self._model[args[1]], self._model[margs[1]]
+        local why = not main_done and tm and sm and shadow.mismatch(tm, sm)
+        if why then
+          self._op = { name = k, args = label(decl, args) }
+          fail(self, "misuse", "%s; rename it, or make it equal (tide archive check)", why)
+        end
         -- the shadow's part is checked before the table changes (archived
         -- values that would not fit refuse the step while nothing has run)
         self._op = { name = k, args = label(decl, margs) }
         decl.check(self, table.unpack(margs, 1, margs.n))
         self._op = nil
       end
-      if not (resumed and done(k, args)) then perform(self, k, decl, args) end
+      if not main_done then perform(self, k, decl, args) end
       if margs then perform(self, k, decl, margs) end
     end, both_done)
   end

@@ -71,6 +71,28 @@ end
 
 local fmt = schema.show
 
+local function column_names(t)
+  local out = {}
+  for i, c in ipairs(t.columns) do out[i] = c.name end
+  return out
+end
+
+--- Why model table s, named as table t's shadow, is not one (its column
+-- names, in order, or its primary key differ from t's), or nil. The DSL
+-- keeps only a shadow in step with its table: a user's own table that only
+-- has the name is never changed or dropped as one.
+function shadow.mismatch(t, s)
+  local tc, sc = fmt(column_names(t)), fmt(column_names(s))
+  if tc ~= sc then
+    return ("table %q is not the shadow of %q: its columns are %s, those of %s %s"):format(s.name, t.name, sc,
+                                                                                      t.name, tc)
+  end
+  if fmt(t.primary_key) ~= fmt(s.primary_key) then
+    return ("table %q is not the shadow of %q: its primary key is %s, that of %s %s"):format(s.name, t.name,
+      fmt(s.primary_key), t.name, fmt(t.primary_key))
+  end
+end
+
 local FIELDS = { "type", "length", "precision", "scale", "nullable" }
 
 --- Differences between table t and its shadow s (canonical descriptions,
@@ -160,7 +182,8 @@ function shadow.check(db, tables)
       n = base                                      -- a shadow: checked with its table
     elseif base and not explicit then
       add(base, ("%s: no table %s for this shadow"):format(n, base))
-      seen[n] = true
+      -- still compared with a shadow of its own, if it has one
+      if not present[shadow.name(n)] then seen[n] = true end
     end
     if not seen[n] then
       seen[n] = true
@@ -214,7 +237,7 @@ function shadow.init(db, opts)
         if not has_column(describe(t), shadow.DELETED) then
           refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
         end
-        todo[#todo + 1] = t
+        if not todo[t] then todo[#todo + 1], todo[t] = t, true end      -- a table named twice: once
       end
     else
       for n in pairs(present) do

@@ -34,7 +34,9 @@ local function shadowed(m, t)
   if type(t) ~= "string" then return nil end
   local s = shadow.name(t)
   if #s > names.MAX then return nil end
-  if m.db_ and m._dirty[s] then model.table(m, s) end    -- raw SQL may have changed it
+  -- raw SQL may have changed it, or (the model no longer complete) made it
+  if m.db_ and not m._complete and m._model[s] == nil then m._dirty[s] = true end
+  if m.db_ and m._dirty[s] then model.table(m, s) end
   return m._model[s] and s or nil
 end
 
@@ -303,6 +305,13 @@ ops.alter_column = {
         fail(m, "data", "%d row(s) of %s.%s do not fit the new type; change them first", n, t, name)
       end
     end
+    -- counted here too, so that a shadow's NULLs refuse the step before its
+    -- table changes (MariaDB commits each ALTER at once)
+    if m.db_ and old.nullable and not new.nullable and rebuild.column_is_live(m, t, name) then
+      local q = m._dialect
+      local n = m.db_:query(("SELECT COUNT(*) AS n FROM %s WHERE %s IS NULL"):format(q:quote(t), q:quote(name)))[1].n
+      if n > 0 then fail(m, "data", "%d row(s) of %s.%s are NULL; give them a value first", n, t, name) end
+    end
     return { tm = tm, t = t, old = old, new = new }
   end,
   render = function(m, p)
@@ -314,7 +323,19 @@ ops.alter_column = {
     tm.columns[i] = p.new
   end,
   took_effect = function() return false end,            -- restating a column again is harmless
-  mirror = same_on_shadow,
+  mirror = function(m, t, name, changes)
+    local s = shadowed(m, t)
+    if not s then return nil end
+    local c = m._model[t] and find(m._model[t].columns, "name", name)
+    if c and c.autoincrement and m._dialect.autoincrement_type and type(changes) == "table" then
+      -- SQLite keeps an autoincrement key INTEGER whatever type it is given: so does its shadow
+      local rest = {}
+      for k, v in pairs(changes) do if k ~= "type" then rest[k] = v end end
+      if next(rest) == nil then return nil end
+      changes = rest
+    end
+    return table.pack(s, name, changes)
+  end,
 }
 
 --- m:create_shadow(t): shadow_<t>, where soft-deleted rows of t are

@@ -240,6 +240,10 @@ function base:misfits_sql(t, old, new)
   if new.type == "decimal" and old.type == "decimal" and new.scale < old.scale then
     conds[#conds + 1] = ("%s <> ROUND(%s, %d)"):format(q, q, new.scale)
   end
+  -- a date keeps no time of day: a value with one would be cut off
+  if old.type == "datetime" and new.type == "date" then
+    conds[#conds + 1] = (self.has_time_of_day or "%s <> CAST(%s AS DATE)"):format(q, q)
+  end
   if #conds == 0 then return nil end
   return ("SELECT COUNT(*) AS n FROM %s WHERE %s IS NOT NULL AND (%s)"):format(self:quote(t), q,
     table.concat(conds, " OR "))

@@ -9,6 +9,8 @@ local base = require "tide.dialect.base"
 local sq = base.extend {
   name = "sqlite",
   char_length = "LENGTH",
+  -- values stay text: only a time other than midnight would be lost
+  has_time_of_day = "TIME(%s) <> '00:00:00' OR DATE(%s) IS NULL",
   partial_indexes = true,
   -- unique constraints are unique indexes here, so dropping one needs no rebuild
   uniques_as_indexes = true,
