@@ -4,7 +4,7 @@ local help = {}
 
 --- The commands in the order usage and the reference list them.
 help.ORDER = { "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "inspect", "run", "repl", "help" }
+               "inspect", "archive", "run", "repl", "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
@@ -179,6 +179,38 @@ foreign keys and checks. URL defaults to the configured database. Read-only.
 Examples:
   tide inspect
   tide inspect postgres://app@db/app widget --json]],
+  },
+  archive = {
+    synopsis = "tide archive run|purge [--tables T,...] [--before TIMESTAMP] [--max-rows N] [--batch N] [--sleep MS]",
+    summary = "move soft-deleted rows into shadow tables; purge old ones",
+    body = [[
+  archive run             move rows whose `deleted` is not 0 into their shadow
+                          tables (shadow_<table>), children before parents; a
+                          deleted row that a row still references stays, and
+                          is counted as held
+  archive purge           delete archived rows older than --before from the
+                          shadow tables, children first
+
+  --tables T,...          only these tables (default: every table with a
+                          `deleted` column; for purge, every table with a shadow)
+  --before TIMESTAMP      only rows whose deleted_at is before it
+                          (YYYY-MM-DD[ HH:MM:SS], UTC); required by purge
+  --max-rows N            stop cleanly after N rows
+  --batch N               rows per transaction (default 1000)
+  --sleep MS              pause between batches
+
+Each batch is one transaction (copy into the shadow, delete from the table),
+found by keyset on the primary key and retried on a lost connection or a
+deadlock: a killed run leaves each row in exactly one table, and the next run
+carries on. Refused before anything moves: an unknown table, a table without
+`deleted` (or `deleted_at` with --before), a shadow out of sync with its
+table, a foreign-key cycle. A terminal shows the progress on stderr.
+--json: {url, backend, tables: [{table, shadow, moved, held, ms}], moved,
+held, stopped} (purge: purged instead of moved and held).
+
+Examples:
+  tide archive run --before 2026-01-01 --batch 5000
+  tide archive purge --before 2025-01-01 --tables instances]],
   },
   run = {
     synopsis = "tide run FILE [ARGS]",
