@@ -425,12 +425,12 @@ end
 -- A comma-separated list of table names (--tables a,b).
 local function table_list(cmd, v)
   if not v then return nil end
-  local out = {}
+  local names = {}
   for n in (v .. ","):gmatch("([^,]*),") do
     if n == "" then usage_error(("%s: --tables has an empty name in %q"):format(cmd, v)) end
-    out[#out + 1] = n
+    names[#names + 1] = n
   end
-  return out
+  return names
 end
 
 -- A whole-number option: at least `min`.
