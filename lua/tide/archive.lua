@@ -138,10 +138,14 @@ local function keyset(db, name, d)
   return { columns = pk, list = list, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks }
 end
 
--- Whether a row of t is still referenced: one EXISTS per foreign key
--- pointing at t, from any table.
-local function referenced_sql(db, s, t)
-  local parts = {}
+-- Probes telling whether a row of t is still referenced: one per foreign
+-- key pointing at t, from any table, each "(SELECT 1 ... LIMIT 1)" (NULL
+-- when nothing refers to the row). A scalar subquery rather than NOT
+-- EXISTS: planners turn NOT EXISTS into an anti-join that reads the whole
+-- child table (or its index from the start) for every batch; the probe is
+-- one index lookup per row, as the foreign key's own check does.
+local function reference_probes(db, s, t)
+  local probes = {}
   local names = {}
   for n in pairs(s) do names[#names + 1] = n end
   table.sort(names)
@@ -153,12 +157,12 @@ local function referenced_sql(db, s, t)
           on[i] = ("tide_ref.%s = %s.%s"):format(db:quote_ident(c), db:quote_ident(t),
                                                  db:quote_ident(fk.ref_columns[i]))
         end
-        parts[#parts + 1] = ("EXISTS (SELECT 1 FROM %s tide_ref WHERE %s)"):format(db:quote_ident(n),
+        probes[#probes + 1] = ("(SELECT 1 FROM %s tide_ref WHERE %s LIMIT 1)"):format(db:quote_ident(n),
           table.concat(on, " AND "))
       end
     end
   end
-  return #parts > 0 and table.concat(parts, " OR ") or nil
+  return probes
 end
 
 local function values_of(row, cols)
@@ -177,6 +181,7 @@ end
 -- in one transaction. Returns the rows it changed and the last key of the
 -- batch (nil when it reached the end).
 local function batch(db, j, lo, limit)
+  for _, sql in ipairs(j.begin) do db:exec(sql) end
   local where, args = j.where, j.args
   if lo then where, args = where .. " AND " .. j.key.after, append(args, lo) end
   local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
@@ -281,10 +286,14 @@ function archive.run(db, opts)
   for i, t in ipairs(order) do
     local where = deleted_sql(db, s[t])
     if before then where = where .. " AND " .. db:quote_ident(DELETED_AT) .. " < ?" end
-    local held = referenced_sql(db, s, t)
+    local probes = reference_probes(db, s, t)
+    local movable, held = where, nil
+    if #probes > 0 then
+      movable = where .. " AND " .. table.concat(probes, " IS NULL AND ") .. " IS NULL"
+      held = table.concat(probes, " IS NOT NULL OR ") .. " IS NOT NULL"
+    end
     jobs[i] = { table = t, what = "archiving " .. t, key = keyset(db, t, s[t]), args = { before },
-                source = db:quote_ident(t), marked = where, held = held,
-                where = held and (where .. " AND NOT (" .. held .. ")") or where }
+                source = db:quote_ident(t), marked = where, held = held, where = movable }
   end
   if #order > 0 then
     local diffs = shadow.check(db, order)
@@ -299,14 +308,18 @@ function archive.run(db, opts)
     for i, c in ipairs(s[j.table].columns) do cols[i] = db:quote_ident(c.name) end
     local s_q = db:quote_ident(shadow.name(j.table))
     j.statements = function(where) return d:archive_move(j.source, s_q, table.concat(cols, ", "), where) end
+    j.begin = d:archive_begin()
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)
     total = total + n
     local held = 0
     if j.held and not stopped then
-      held = db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s AND (%s)"):format(j.source, j.marked, j.held),
-                      table.unpack(j.args))[1].n
+      held = retry.transaction(db, function()
+        for _, sql in ipairs(j.begin) do db:exec(sql) end
+        return db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s AND (%s)"):format(j.source, j.marked, j.held),
+                        table.unpack(j.args))[1].n
+      end, { retry = { log = opts.log } })
     end
     held_total = held_total + held
     local r = { table = j.table, shadow = shadow.name(j.table), moved = n, held = held,
@@ -340,12 +353,14 @@ function archive.purge(db, opts)
       fail("misuse", "shadow table %s has no %s column, so it cannot be purged by age", sh.name, DELETED_AT)
     end
   end
+  local d = dialect.of(db)
   local result, total, stopped = { tables = {} }, 0, false
   for _, t in ipairs(children_first(s, names)) do
     local sname = shadow.name(t)
     local j = { table = t, what = "purging " .. sname, key = keyset(db, sname, s[sname]), args = { before },
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end
+    j.begin = d:archive_begin()
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)

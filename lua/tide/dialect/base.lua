@@ -199,6 +199,9 @@ function base:misfits_sql(t, old, new)
     table.concat(conds, " OR "))
 end
 
+--- Statements that start each archive batch's transaction (none by default).
+function base:archive_begin() return {} end
+
 --- The statements of one archive batch: copy the rows of `t` matching
 -- `where` into shadow `s`, then delete them from `t` (quoted names, the
 -- quoted column list `cols`). Each statement takes the same parameters;
