@@ -276,6 +276,18 @@ h.each_backend(describe, it, function(b)
       unchanged()
     end)
 
+    it("a row already in its shadow: the batch is refused whole, naming the shadow", function()
+      -- item 7 is deleted; a copy of it is already archived
+      db:exec("INSERT INTO shadow_instance_metadata_item SELECT * FROM instance_metadata_item WHERE id = 7")
+      local _, err, code = h.tide_at(url, { "archive", "run", "--batch", "1000" })
+      assert.equal(1, code)
+      assert.matches("unique_violation: archiving instance_metadata_item: .*already in shadow_instance_metadata_item",
+                     err)
+      assert.equal(1, count(db, "shadow_instance_metadata_item"))
+      db:exec("DELETE FROM shadow_instance_metadata_item")
+      unchanged()
+    end)
+
     it("a foreign-key cycle, naming it", function()
       tide.migrate(db, function(m)
         for _, t in ipairs({ "ca", "cb" }) do

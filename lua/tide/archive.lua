@@ -220,7 +220,7 @@ local function run_job(db, j, opts, total)
     if not ok then
       if conn:in_transaction() then pcall(conn.rollback, conn) end
       if core.is_error(n) and not n.retryable then
-        fail(n.class, "%s: %s", j.what, n.message)
+        fail(n.class, "%s: %s%s", j.what, n.message, n.class == "unique_violation" and j.conflict or "")
       end
       error(n, 0)
     end
@@ -293,6 +293,8 @@ function archive.run(db, opts)
       held = table.concat(probes, " IS NOT NULL OR ") .. " IS NOT NULL"
     end
     jobs[i] = { table = t, what = "archiving " .. t, key = keyset(db, t, s[t]), args = { before },
+                conflict = (" (a row of this batch is already in %s: archived before and put back, or " ..
+                            "copied by hand; nothing of the batch moved)"):format(shadow.name(t)),
                 source = db:quote_ident(t), marked = where, held = held, where = movable }
   end
   if #order > 0 then
