@@ -94,6 +94,20 @@ column stays as it is.]],
     [[m:add_check("widget", "price_positive", "price >= 0")]] },
   { "drop_check", [[`m:drop_check(table, name)`.]],
     [[m:drop_check("widget", "price_positive")]], [[m:add_check("widget", "price_positive", "price >= 0")]] },
+  { "create_shadow", [[
+`m:create_shadow(table)`: `shadow_TABLE`, where soft-deleted rows of a table
+with a `deleted` column are archived (`tide archive`): the same columns,
+types, defaults and primary key; no foreign keys, unique constraints,
+checks, indexes or autoincrement. From then on add_column, drop_column,
+rename_column, alter_column and rename_table on the table apply to its
+shadow in the same step, and drop_table drops both.]], [[
+m:create_shadow("widget")
+m:add_column("widget", {"note", "text"})]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})]] },
+  { "drop_shadow", [[`m:drop_shadow(table)`: drops `shadow_TABLE` and the rows archived in it.]],
+    [[m:drop_shadow("widget")]],
+    [[m:add_column("widget", {"deleted", "integer", null = false, default = 0})
+m:create_shadow("widget")]] },
   { "sql", [[
 `m:sql{sqlite =, postgres =, mysql =, default =}`: raw SQL for the backend
 (a string or a list of statements), `default` for the others. tide cannot

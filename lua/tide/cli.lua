@@ -420,7 +420,45 @@ local function cmd_repl(ctx, args)
   return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
 end
 
--- ---- archive ------------------------------------------------------------
+-- ---- archive ----------------------------------------------------------
+
+local shadow = lazy "tide.shadow"
+
+-- The tables named on the command line, or nil for "every one".
+local function archive_tables(cmd, args)
+  local _, tables = options(cmd, args, {})
+  return #tables > 0 and tables or nil
+end
+
+-- tide archive init [TABLE...]: see tide.shadow.init
+local function archive_init(ctx, args)
+  local tables = archive_tables("archive init", args)
+  local db <close> = tide.open(resolve_url(ctx))
+  local res = shadow.init(db, { tables = tables, lock_timeout_ms = ctx.lock_timeout_ms })
+  if ctx.json then
+    out(ctx, ui.json({ url = db.url, backend = db.backend, created = res.created, skipped = res.skipped }))
+    return EXIT.ok
+  end
+  for _, t in ipairs(res.created) do out(ctx, ("%s: created %s"):format(t, shadow.name(t))) end
+  for _, t in ipairs(res.skipped) do out(ctx, ("%s: skipped, %s exists and is in sync"):format(t, shadow.name(t))) end
+  if #res.created + #res.skipped == 0 then out(ctx, ("no table has a %q column"):format(shadow.DELETED)) end
+  return EXIT.ok
+end
+
+-- tide archive check [TABLE...]: see tide.shadow.check
+local function archive_check(ctx, args)
+  local tables = archive_tables("archive check", args)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local diffs = shadow.check(db, tables)
+  if ctx.json then
+    out(ctx, ui.json({ url = shown, backend = db.backend, in_sync = #diffs == 0, differences = diffs }))
+  elseif #diffs == 0 then
+    out(ctx, "shadow tables in sync")
+  else
+    out(ctx, table.concat(diffs, "\n"))
+  end
+  return #diffs == 0 and EXIT.ok or EXIT.attention
+end
 
 -- A comma-separated list of table names (--tables a,b).
 local function table_list(cmd, v)
@@ -506,15 +544,23 @@ local function archive_purge(ctx, args)
   return EXIT.ok
 end
 
--- tide archive SUBCOMMAND: one entry per subcommand.
-local ARCHIVE = { run = archive_run, purge = archive_purge }
+-- tide archive SUBCOMMAND: one entry per subcommand
+local ARCHIVE = {
+  init = archive_init,
+  check = archive_check,
+  run = archive_run,
+  purge = archive_purge,
+}
 
 local function cmd_archive(ctx, args)
+  local names = {}
+  for k in pairs(ARCHIVE) do names[#names + 1] = k end
+  table.sort(names)
   local sub = args[1]
-  if not sub then usage_error("archive: needs a subcommand (run, purge, init, check)") end
+  if not sub then usage_error(("archive: needs a subcommand (%s)"):format(table.concat(names, ", "))) end
   local fn = ARCHIVE[sub]
-  if not fn then usage_error(("archive: unknown subcommand %q"):format(sub)) end
-  return fn(ctx, { table.unpack(args, 2) })
+  if not fn then usage_error(("archive: unknown subcommand %q (%s)"):format(sub, table.concat(names, ", "))) end
+  return fn(ctx, table.move(args, 2, #args, 1, {}))
 end
 
 -- tide help [COMMAND]
@@ -532,16 +578,15 @@ local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
   inspect = cmd_inspect,
+  archive = cmd_archive,
   run = cmd_run,
   repl = cmd_repl,
-  archive = cmd_archive,
   help = cmd_help,
 }
 
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
-               stamp = true, resolve = true, accept = true, inspect = true,
-               archive = true }
+               stamp = true, resolve = true, accept = true, inspect = true, archive = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

@@ -12,7 +12,8 @@ help.EXIT_CODES = {
   { 1, "error: the database, a migration or the plan failed; one line on stderr" },
   { 2, "usage error: unknown command or option, bad option value; one line on stderr" },
   { 3, "status only: migrations are pending" },
-  { 4, "status only: something needs attention (interrupted, edited, out of order, missing)" },
+  { 4, "status: something needs attention (interrupted, edited, out of order, missing); " ..
+       "archive check: a shadow table differs from its table, or is missing" },
 }
 
 --- Global options, taken anywhere on the command line.
@@ -181,16 +182,33 @@ Examples:
   tide inspect postgres://app@db/app widget --json]],
   },
   archive = {
-    synopsis = "tide archive run|purge [--tables T,...] [--before TIMESTAMP] [--max-rows N] [--batch N] [--sleep MS]",
-    summary = "move soft-deleted rows into shadow tables; purge old ones",
+    synopsis = "tide archive SUBCOMMAND [ARGS]",
+    summary = "shadow tables for soft-deleted rows: init, check, run, purge",
     body = [[
-  archive run             move rows whose `deleted` is not 0 into their shadow
-                          tables (shadow_<table>), children before parents; a
-                          deleted row that a row still references stays, and
-                          is counted as held
-  archive purge           delete archived rows older than --before from the
-                          shadow tables, children first
+A table with a `deleted` column (soft deletes) gets a shadow table,
+shadow_TABLE, with the same columns and types and the same primary key, and
+no foreign keys, unique constraints, checks, indexes or autoincrement. Once
+a table has one, the migration DSL applies add_column, drop_column,
+rename_column, alter_column and rename_table to the shadow too, and
+drop_table drops both (m:create_shadow(TABLE) makes one in a migration).
 
+  init [TABLE...]         create the missing shadows (of every table with a
+                          `deleted` column, or of the TABLEs named), in one
+                          transaction where DDL is; a shadow that exists and
+                          is in sync is skipped and reported, one that
+                          differs is refused
+  check [TABLE...]        compare every shadow with its table (columns in
+                          order, types, nullability, primary key) and list
+                          each difference, and each table with `deleted`
+                          and no shadow; read-only
+  run [OPTIONS]           move rows whose `deleted` is not 0 into their
+                          shadows, children before parents; a deleted row
+                          that a row still references stays, counted as held
+  purge --before TIMESTAMP [OPTIONS]
+                          delete archived rows whose deleted_at is before
+                          TIMESTAMP from the shadows, children first
+
+Options of run and purge:
   --tables T,...          only these tables (default: every table with a
                           `deleted` column; for purge, every table with a shadow)
   --before TIMESTAMP      only rows whose deleted_at is before it
@@ -199,16 +217,23 @@ Examples:
   --batch N               rows per transaction (default 1000)
   --sleep MS              pause between batches
 
-Each batch is one transaction (copy into the shadow, delete from the table),
-found by keyset on the primary key and retried on a lost connection or a
-deadlock: a killed run leaves each row in exactly one table, and the next run
-carries on. Refused before anything moves: an unknown table, a table without
-`deleted` (or `deleted_at` with --before), a shadow out of sync with its
-table, a foreign-key cycle. A terminal shows the progress on stderr.
---json: {url, backend, tables: [{table, shadow, moved, held, ms}], moved,
-held, stopped} (purge: purged instead of moved and held).
+Each batch of run and purge is one transaction (copy into the shadow, delete
+from the table), found by keyset on the primary key and retried on a lost
+connection or a deadlock: a killed run leaves each row in exactly one table,
+and the next run carries on. Refused before anything moves: an unknown
+table, a table without `deleted` (or `deleted_at` with --before), a shadow
+out of sync with its table, a foreign-key cycle. A terminal shows the
+progress on stderr, then a summary per table.
+
+Exit codes (check): 0 in sync, 4 a difference was found.
+--json: init {url, backend, created: [TABLE], skipped: [TABLE]};
+check {url, backend, in_sync, differences: [TEXT]};
+run {url, backend, tables: [{table, shadow, moved, held, ms}], moved, held,
+stopped}; purge the same with purged for moved and no held.
 
 Examples:
+  tide archive init
+  tide archive check --json
   tide archive run --before 2026-01-01 --batch 5000
   tide archive purge --before 2025-01-01 --tables instances]],
   },

@@ -26,10 +26,13 @@ local fail, fmt_args, flush = model.fail, model.fmt_args, rebuild.flush
 
 -- Runs one declared operation: check, then render and run (or queue a
 -- rebuild), then its effect on the model.
+-- The arguments that name an operation in errors and steps.
+local function label(decl, args)
+  return decl.label and decl.label(table.unpack(args, 1, args.n)) or table.move(args, 1, decl.shows, 1, {})
+end
+
 local function perform(m, name, decl, args)
-  local label = decl.label and decl.label(table.unpack(args, 1, args.n)) or
-                table.move(args, 1, decl.shows, 1, {})
-  m._op = { name = name, args = label }
+  m._op = { name = name, args = label(decl, args) }
   if decl.first then flush(m) end
   local plan = decl.check(m, table.unpack(args, 1, args.n))
   local sqls = decl.render(m, plan)
@@ -73,12 +76,12 @@ end
 -- clean) after it (err nil when it completed; clean when none of its DDL
 -- statements had completed); when resuming, steps before
 -- resume_from are skipped (done earlier) and step resume_from too if
--- took_effect(op, args) says it completed.
-local function step(m, k, args, desc, f)
+-- took_effect(op, args) (or `took`, when given) says it completed.
+local function step(m, k, args, desc, f, took)
   m._op_count = m._op_count + 1
   local n = m._op_count
   local from = m._resume_from
-  if from and (n < from or (n == from and m._took_effect and m._took_effect(k, args))) then return end
+  if from and (n < from or (n == from and m._took_effect and (took or m._took_effect)(k, args))) then return end
   ddl.check_failed(m)
   if m._on_step then m._on_step(n, desc) end
   local ran = #m._sql
@@ -103,10 +106,44 @@ function ddl.check_failed(m)
   end
 end
 
+-- An operation whose declaration has a mirror runs again on the table's
+-- shadow in the same step (one step either way, so that resuming counts
+-- steps alike whether or not the shadow's part had run). Resuming that step,
+-- each part runs only if it had not taken effect.
 local function stepped(k)
+  local decl = ops[k]
   return function(self, ...)
     local args = table.pack(...)
-    return step(self, k, args, k .. "(" .. fmt_args(args) .. ")", function() perform(self, k, ops[k], args) end)
+    local desc = k .. "(" .. fmt_args(args) .. ")"
+    if not decl.mirror then
+      return step(self, k, args, desc, function() perform(self, k, decl, args) end)
+    end
+    local function mirrored()
+      self._op = { name = k, args = label(decl, args) }
+      local margs = decl.mirror(self, table.unpack(args, 1, args.n))
+      self._op = nil
+      return margs
+    end
+    local function done(_, a) return self._took_effect(k, a) end
+    local function both_done()
+      if not done(k, args) then return false end
+      local margs = mirrored()
+      return not margs or done(k, margs)
+    end
+    return step(self, k, args, desc, function()
+      local resumed = self._resume_from == self._op_count and self._took_effect
+      local margs = mirrored()
+      if margs and resumed and done(k, margs) then margs = nil end
+      if margs then
+        -- the shadow's part is checked before the table changes (archived
+        -- values that would not fit refuse the step while nothing has run)
+        self._op = { name = k, args = label(decl, margs) }
+        decl.check(self, table.unpack(margs, 1, margs.n))
+        self._op = nil
+      end
+      if not (resumed and done(k, args)) then perform(self, k, decl, args) end
+      if margs then perform(self, k, decl, margs) end
+    end, both_done)
   end
 end
 

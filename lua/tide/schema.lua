@@ -285,11 +285,13 @@ function schema.canonical(d)
   return out
 end
 
-local function fmt(v)
+--- A value as diff lines show it: "none", "(a, b)" for a list, else its text.
+function schema.show(v)
   if v == nil then return "none" end
   if type(v) == "table" then return "(" .. table.concat(v, ", ") .. ")" end
   return tostring(v)
 end
+local fmt = schema.show
 
 local function same(a, b)
   if type(a) == "table" and type(b) == "table" then

@@ -9,6 +9,7 @@
 -- that archiving inserts). The DSL keeps a shadow in step with its table
 -- (tide.ddl.ops); `check` tells whether it still is.
 local core = require "tide.core"
+local history = require "tide.history"
 local names = require "tide.names"
 local schema = require "tide.schema"
 
@@ -44,15 +45,19 @@ end
 
 --- The model of table t's shadow, from t's model (tide.ddl.model.of) or its
 -- raw description (db:describe): the same columns and primary key, none of
--- the rest (see above).
-function shadow.of(t)
+-- the rest (see above). `d`, the dialect, tells the type its backend gives
+-- an autoincrement key declared in the same migration.
+function shadow.of(t, d)
   if is_raw(t) then t = require("tide.ddl.model").of(t) end
   local name = shadow.name(t.name)
   local cols = {}
   for i, c in ipairs(t.columns) do
     local s = {}
     for k, v in pairs(c) do s[k] = v end
-    if s.autoincrement then s.default, s.default_sql = nil, nil end
+    if s.autoincrement then
+      s.default, s.default_sql = nil, nil
+      s.raw_type = s.raw_type or (d and d.autoincrement_type)
+    end
     s.autoincrement = false
     -- MariaDB keeps JSON as LONGTEXT plus a check; render it as JSON again
     if s.type == "json" and s.raw_type and s.raw_type:lower():find("text") then s.raw_type = nil end
@@ -64,11 +69,7 @@ function shadow.of(t)
            uniques = {}, indexes = {}, foreign_keys = {}, checks = {} }
 end
 
-local function fmt(v)
-  if v == nil then return "none" end
-  if type(v) == "table" then return "(" .. table.concat(v, ", ") .. ")" end
-  return tostring(v)
-end
+local fmt = schema.show
 
 local FIELDS = { "type", "length", "precision", "scale", "nullable" }
 
@@ -125,7 +126,7 @@ local function has_column(desc, name)
 end
 
 -- tide's own tables, never archived
-local OWN = { tide_history = true }
+local OWN = { [history.TABLE] = true }
 
 --- Differences between tables and their shadows on db, as readable lines
 -- (sorted by table); {} when all are in sync. With `tables` (a list of
@@ -146,19 +147,24 @@ function shadow.check(db, tables)
   else
     for n in pairs(present) do if not OWN[n:lower()] then want[#want + 1] = n end end
   end
-  table.sort(want)
-  local out, seen = {}, {}
+  -- lines grouped by the table they concern, tables in name order
+  local groups, order = {}, {}
+  local function add(t, line)
+    if not groups[t] then groups[t] = {} order[#order + 1] = t end
+    table.insert(groups[t], line)
+  end
   local desc = {}
   local function describe(n)
     desc[n] = desc[n] or db:describe(n)
     return desc[n]
   end
+  local seen = {}
   for _, n in ipairs(want) do
     local base = shadow.base_of(n)
     if base and present[base] then
       n = base                                      -- a shadow: checked with its table
     elseif base and not explicit then
-      out[#out + 1] = ("%s: no table %s for this shadow"):format(n, base)
+      add(base, ("%s: no table %s for this shadow"):format(n, base))
       seen[n] = true
     end
     if not seen[n] then
@@ -166,14 +172,90 @@ function shadow.check(db, tables)
       local s = shadow.name(n)
       if present[s] then
         for _, line in ipairs(shadow.diff(shadow.canonical(describe(n)), shadow.canonical(describe(s)))) do
-          out[#out + 1] = line
+          add(n, line)
         end
       elseif explicit or has_column(describe(n), shadow.DELETED) then
-        out[#out + 1] = ("%s: no shadow table %s"):format(n, s)
+        add(n, ("%s: no shadow table %s"):format(n, s))
       end
     end
   end
+  table.sort(order)
+  local out = {}
+  for _, t in ipairs(order) do table.move(groups[t], 1, #groups[t], #out + 1, out) end
   return out
+end
+
+local function refuse(class, fmt_, ...)
+  error(core.error { class = class, message = fmt_:format(...) }, 0)
+end
+
+--- Creates the missing shadows on db, through the DSL (m:create_shadow, in
+-- one transaction where the backend's DDL allows), holding the runner's
+-- lock. opts.tables: the tables (default: every table with a `deleted`
+-- column); opts.lock_timeout_ms. Every table is checked before anything is
+-- created: a named table that does not exist, has no `deleted` column or
+-- cannot have a shadow, or a shadow that exists and differs, is refused.
+-- Returns {created = {table...}, skipped = {table...}} (skipped: the shadow
+-- exists and is in sync).
+function shadow.init(db, opts)
+  opts = opts or {}
+  local runner = require "tide.runner"
+  if opts.tables ~= nil and type(opts.tables) ~= "table" then
+    refuse("misuse", "tide.shadow.init: opts.tables must be a list of table names")
+  end
+  local timeout = opts.lock_timeout_ms or 30000
+  if not db:lock(runner.LOCK, timeout) then
+    refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
+  end
+  local ok, res = pcall(function()
+    local present = {}
+    for _, n in ipairs(db:tables()) do present[n] = true end
+    local todo = {}
+    if opts.tables then
+      for _, t in ipairs(opts.tables) do
+        if type(t) ~= "string" or not present[t] then refuse("undefined_object", "no table %q", tostring(t)) end
+        local base = shadow.base_of(t)
+        if base and present[base] then refuse("misuse", "table %q is the shadow of %q", t, base) end
+        if not has_column(db:describe(t), shadow.DELETED) then
+          refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
+        end
+        todo[#todo + 1] = t
+      end
+    else
+      for n in pairs(present) do
+        local base = shadow.base_of(n)
+        -- a table named like a shadow never gets one of its own here
+        if not OWN[n:lower()] and not base and has_column(db:describe(n), shadow.DELETED) then
+          todo[#todo + 1] = n
+        end
+      end
+    end
+    table.sort(todo)
+    local created, skipped = {}, {}
+    for _, t in ipairs(todo) do
+      local why = shadow.unfit(t)
+      if why then refuse("misuse", "table %q cannot have a shadow: %s", t, why) end
+      local s = shadow.name(t)
+      if present[s] then
+        local diffs = shadow.diff(shadow.canonical(db:describe(t)), shadow.canonical(db:describe(s)))
+        if #diffs > 0 then
+          refuse("misuse", "%s exists and differs from %s: %s", s, t, table.concat(diffs, "; "))
+        end
+        skipped[#skipped + 1] = t
+      else
+        created[#created + 1] = t
+      end
+    end
+    if #created > 0 then
+      require("tide.migrate").run(db, function(m)
+        for _, t in ipairs(created) do m:create_shadow(t) end
+      end, { name = "tide archive init", reserved = OWN })
+    end
+    return { created = created, skipped = skipped }
+  end)
+  pcall(db.unlock, db, runner.LOCK)
+  if not ok then error(res, 0) end
+  return res
 end
 
 --- Raises an error listing every difference shadow.check finds (for a

@@ -10,6 +10,9 @@
 --               nil when it is not known)
 --   took_effect(v, ...)     whether it completed, told from the live schema
 --               (v.has_table, v.has_column, v.has_named); nil: cannot tell
+--   mirror(m, ...) -> args | nil   the same operation's arguments for the
+--               table's shadow (tide.shadow), when it has one: tide.ddl runs
+--               it in the same step, so a shadow never drifts from its table
 -- tide.ddl runs them (see perform there).
 local schema = require "tide.schema"
 local names = require "tide.names"
@@ -17,10 +20,26 @@ local model = require "tide.ddl.model"
 local parse = require "tide.ddl.parse"
 local rebuild = require "tide.ddl.rebuild"
 local migration_db = require "tide.migration_db"
+local shadow = require "tide.shadow"
 
 local fail, find = model.fail, model.find
 
 local ops = {}
+
+-- The name of table t's shadow when the model has one.
+local function shadowed(m, t)
+  if type(t) ~= "string" then return nil end
+  local s = shadow.name(t)
+  if #s > names.MAX then return nil end
+  if m.db_ and m._dirty[s] then model.table(m, s) end    -- raw SQL may have changed it
+  return m._model[s] and s or nil
+end
+
+-- mirror: the same arguments, with the table's shadow in place of the table
+local function same_on_shadow(m, t, ...)
+  local s = shadowed(m, t)
+  if s then return table.pack(s, ...) end
+end
 
 ops.create_table = {
   shows = 1, first = true,
@@ -96,6 +115,7 @@ ops.drop_table = {
   render = function(m, p) return m._dialect:drop_table(p.t) end,
   apply = function(m, p) m._model[p.t] = nil end,
   took_effect = function(v, t) return not v.has_table(t) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_table = {
@@ -118,6 +138,13 @@ ops.rename_table = {
     end
   end,
   took_effect = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
+  mirror = function(m, old, new)
+    local s = shadowed(m, old)
+    if not s then return nil end
+    local why = type(new) == "string" and shadow.unfit(new)
+    if why then fail(m, "misuse", "table %q has a shadow, and %s", old, why) end
+    return table.pack(s, shadow.name(new))
+  end,
 }
 
 ops.add_column = {
@@ -142,6 +169,7 @@ ops.add_column = {
   end,
   apply = function(_, p, tm) if tm then tm.columns[#tm.columns + 1] = p.column end end,
   took_effect = function(v, t, spec) return v.has_column(t, type(spec) == "table" and spec[1]) end,
+  mirror = same_on_shadow,
 }
 
 ops.drop_column = {
@@ -171,6 +199,7 @@ ops.drop_column = {
     if i then table.remove(tm.columns, i) end
   end,
   took_effect = function(v, t, c) return not v.has_column(t, c) end,
+  mirror = same_on_shadow,
 }
 
 ops.rename_column = {
@@ -198,6 +227,7 @@ ops.rename_column = {
     m._dirty[p.t] = true            -- check texts were rewritten by the database
   end,
   took_effect = function(v, t, old, new) return v.has_column(t, new) and not v.has_column(t, old) end,
+  mirror = same_on_shadow,
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
@@ -261,6 +291,47 @@ ops.alter_column = {
     tm.columns[i] = p.new
   end,
   took_effect = function() return false end,            -- restating a column again is harmless
+  mirror = same_on_shadow,
+}
+
+--- m:create_shadow(t): shadow_<t>, where soft-deleted rows of t are
+-- archived (see tide.shadow for what it has and has not).
+ops.create_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    local tm = model.table(m, t)
+    local why = type(t) == "string" and shadow.unfit(t)
+    if why then fail(m, "misuse", "table %q cannot have a shadow: %s", t, why) end
+    if not tm then fail(m, "misuse", "a shadow is made from its table's definition, which is not known here") end
+    if not find(tm.columns, "name", shadow.DELETED) then
+      fail(m, "misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
+    end
+    if shadow.base_of(t) and m._model[shadow.base_of(t)] then
+      fail(m, "misuse", "table %q is the shadow of %q", t, shadow.base_of(t))
+    end
+    local s = shadow.name(t)
+    if m._model[s] then fail(m, "misuse", "table %q exists already", s) end
+    return { new = shadow.of(tm, m._dialect) }
+  end,
+  render = function(m, p) return m._dialect:create_table(p.new) end,
+  apply = function(m, p) m._model[p.new.name] = p.new end,
+  took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
+}
+
+--- m:drop_shadow(t): drops shadow_<t> and the rows archived in it.
+ops.drop_shadow = {
+  shows = 1, first = true,
+  check = function(m, t)
+    model.check_table(m, "table name", t)
+    local s = shadowed(m, t)
+    if not s and (m._complete or shadow.unfit(t)) then
+      fail(m, "undefined_object", "table %q has no shadow %q", t, shadow.name(t))
+    end
+    return { t = shadow.name(t) }
+  end,
+  render = function(m, p) return m._dialect:drop_table(p.t) end,
+  apply = function(m, p) m._model[p.t] = nil end,
+  took_effect = function(v, t) return not v.has_table(shadow.name(t)) end,
 }
 
 ops.create_index = {

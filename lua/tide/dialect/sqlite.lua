@@ -22,6 +22,8 @@ local sq = base.extend {
 sq.__index = sq
 
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
+sq.autoincrement_type = "INTEGER"
+
 local function rowid_column(t)
   for _, c in ipairs(t.columns) do
     if c.autoincrement then return c end
