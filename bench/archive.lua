@@ -43,8 +43,8 @@ if arg[1] == "nova" then
   return 0
 end
 
-local function columns(extra, plain)
-  local cols = { { "id", "integer", primary_key = true, autoincrement = not plain } }
+local function columns(extra)
+  local cols = { { "id", "integer", primary_key = true, autoincrement = true } }
   for _, c in ipairs(extra()) do cols[#cols + 1] = c end
   cols[#cols + 1] = { "created_at", "datetime" }
   cols[#cols + 1] = { "updated_at", "datetime" }
@@ -81,8 +81,8 @@ local function generate(db, n)
     m:create_table("instances", columns(instance_cols), { uniques = { { "uuid" } } })
     m:create_table("instance_extra", columns(extra_cols), {
       foreign_keys = { { { "instance_id" }, "instances", { "id" } } }, indexes = { { "instance_id" } } })
-    m:create_table("shadow_instances", columns(instance_cols, true))
-    m:create_table("shadow_instance_extra", columns(extra_cols, true))
+    m:create_shadow("instances")
+    m:create_shadow("instance_extra")
   end)
   local g = GEN[db.backend]
   local function fill(t, count, cols, values)
