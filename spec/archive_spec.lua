@@ -213,14 +213,71 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, code, err)
     assert.matches("instance_metadata_item%s+shadow_instance_metadata_item%s+" .. want.instance_metadata_item.moved,
                    out)
+    -- at a terminal (script(1) gives it one): a progress line per table, rewritten in place
+    local p = io.popen(("script -qec %s /dev/null"):format(h.shell_quote(("%s --url %s archive run --batch 3 " ..
+      "--tables instance_metadata"):format(h.shell_quote(h.tide_bin), h.shell_quote(url)))))
+    local screen = p:read("a")
+    p:close()
+    assert.matches("\r\27%[Kinstance_metadata: 3 rows, %d+ rows/s", screen)
+    assert.matches("\r\27%[Kinstance_metadata: " .. want.instance_metadata.moved .. " rows, " ..
+                   want.instance_metadata.held .. " held, %d+ rows/s\r?\n", screen)
     out, err, code = h.tide_at(url, { "--json", "archive", "run" })
     assert.equal(0, code, err)
-    assert.matches('"moved":' .. (want.instance.moved + want.instance_metadata.moved), out)
-    assert.matches('"held":' .. (want.instance.held + want.instance_metadata.held), out)
+    -- keys sorted: the run's totals come before the tables' own
+    assert.equal(want.instance.moved, tonumber(out:match('"moved":(%d+)')))
+    assert.equal(want.instance.held + want.instance_metadata.held, tonumber(out:match('"held":(%d+)')))
     out, err, code = h.tide_at(url, { "archive", "purge", "--before", "2030-01-01T00:00:00" })
     assert.equal(0, code, err)
     assert.matches("purged " .. (want.instance.moved + want.instance_metadata.moved +
                                  want.instance_metadata_item.moved) .. " rows", out)
+  end)
+
+  it("handles a composite key, a boolean deleted, reserved-word names and an empty table", function()
+    tide.migrate(db, function(m)
+      m:create_table("select", { { "from", "integer", null = false }, { "group", "string", length = 20, null = false },
+                                 { "deleted", "boolean", null = false, default = false }, { "note", "text" } },
+                     { primary_key = { "from", "group" } })
+      m:create_shadow("select")
+      m:create_table("empty", { { "id", "integer", primary_key = true }, { "deleted", "integer" } })
+      m:create_shadow("empty")
+    end)
+    local sel = db:quote_ident("select")
+    local gone = {}
+    for i = 1, 9 do
+      for _, g in ipairs({ "a", "b b", "c'\"" }) do
+        local del = (i + #g) % 3 ~= 0
+        db:exec(("INSERT INTO %s (%s, %s, deleted, note) VALUES (?, ?, ?, ?)"):format(sel, db:quote_ident("from"),
+                db:quote_ident("group")), i, g, del, "𝄞 " .. i .. g)
+        if del then gone[#gone + 1] = i .. "/" .. g end
+      end
+    end
+    local res = archive.run(db, { tables = { "select", "empty" }, batch = 2 })
+    assert.same({ select = { moved = #gone, held = 0 }, empty = { moved = 0, held = 0 } }, by_table(res))
+    local got = {}
+    for r in db:rows(("SELECT %s AS f, %s AS g, note FROM %s ORDER BY 1, 2"):format(db:quote_ident("from"),
+                     db:quote_ident("group"), db:quote_ident("shadow_select"))) do
+      got[#got + 1] = r.f .. "/" .. r.g
+      assert.equal("𝄞 " .. r.f .. r.g, r.note)
+    end
+    table.sort(gone)
+    table.sort(got)
+    assert.same(gone, got)
+    assert.equal(27 - #gone, count(db, "select"))
+  end)
+
+  it("two runs at once move every row exactly once", function()
+    local rows = seed(db, 40)
+    local census0 = census(db)
+    local cmd = ("%s --url %s archive run --batch 3 >/dev/null 2>&1"):format(h.shell_quote(h.tide_bin),
+                                                                             h.shell_quote(url))
+    local p = io.popen(("(%s; echo a=$?) & (%s; echo b=$?) & wait"):format(cmd, cmd))
+    local out = p:read("a")
+    p:close()
+    assert.matches("a=0", out)
+    assert.matches("b=0", out)
+    local want = expected(rows)
+    for _, t in ipairs(CHAIN) do assert.equal(want[t].moved, count(db, "shadow_" .. t)) end
+    assert.same(census0, census(db))
   end)
 
   describe("refuses, changing nothing,", function()

@@ -493,14 +493,12 @@ local function archive_opts(ctx, cmd, args)
     local ok, e = pcall(lib.timestamp, o.before, "--before")
     if not ok then usage_error(cmd .. ": " .. e.message) end
   end
-  local live = core.isatty(2) and not ctx.json and not ctx.quiet
   local t0 = core.now_ms()
   local function progress(p)
-    if not live then return end
+    if ctx.json or ctx.quiet then return end
     local secs = math.max(core.now_ms() - t0, 1) / 1000
-    io.stderr:write(("\r\27[K%s %s: %d rows%s, %d rows/s"):format(p.done and "done" or "at  ", p.table,
-      p.rows, p.held and p.held > 0 and (", " .. p.held .. " held") or "", math.floor(p.total / secs)),
-      p.done and "\n" or "")
+    ui.progress(("%s: %d rows%s, %d rows/s"):format(p.table, p.rows,
+      p.held and p.held > 0 and (", " .. p.held .. " held") or "", math.floor(p.total / secs)), p.done)
   end
   return { tables = table_list(cmd, o.tables), before = o.before,
            max_rows = whole_opt(cmd, "--max-rows", o.max_rows, 1), batch = whole_opt(cmd, "--batch", o.batch, 1),
