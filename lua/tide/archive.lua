@@ -182,10 +182,14 @@ end
 -- batch (nil when it reached the end).
 local function batch(db, j, lo, limit)
   for _, sql in ipairs(j.begin) do db:exec(sql) end
-  local where, args = j.where, j.args
-  if lo then where, args = where .. " AND " .. j.key.after, append(args, lo) end
+  local where, marked, args = j.where, j.marked, j.args
+  if lo then
+    where, marked, args = where .. " AND " .. j.key.after, marked .. " AND " .. j.key.after, append(args, lo)
+  end
+  -- the batch ends at the limit-th marked row: held rows within it stay, and
+  -- its key lookup reads no reference (the move probes each row anyway)
   local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
-    j.key.list, j.source, where, j.key.list, limit - 1), table.unpack(args))[1]
+    j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
   local hi = last and values_of(last, j.key.columns)
   if hi then where, args = where .. " AND " .. j.key.upto, append(args, hi) end
   local counts = {}
@@ -369,6 +373,7 @@ function archive.purge(db, opts)
     local sname = shadow.name(t)
     local j = { table = t, what = "purging " .. sname, key = keyset(db, sname, s[sname]), args = { before },
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
+    j.marked = j.where
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end
     j.begin = d:archive_begin()
     local t0 = core.now_ms()
