@@ -223,6 +223,11 @@ local function run_job(db, j, opts, total)
     local ok, n, hi, where, args = pcall(batch, conn, j, lo, limit)
     if not ok then
       if conn:in_transaction() then pcall(conn.rollback, conn) end
+      if core.is_error(n) and n.class == "foreign_key_violation" and j.conflict then
+        -- a row came to refer to one of the batch's rows after it was probed:
+        -- undone, and the batch runs again (its probe now holds that row)
+        fail("serialization", "%s: %s (a reference appeared during the batch)", j.what, n.message)
+      end
       if core.is_error(n) and not n.retryable then
         fail(n.class, "%s: %s%s", j.what, n.message, n.class == "unique_violation" and j.conflict or "")
       end
