@@ -412,8 +412,12 @@ h.each_backend(describe, it, function(b)
       local ok, res = pcall(archive.run, db, { batch = 5, log = function(l) lines[#lines + 1] = l end })
       io.open(marker, "w"):close()
       assert(ok, tostring(res))
-      assert.equal("3", killer.wait():match("(%d+)%s*$"))
-      assert.is_true(#lines >= 3 and lines[1]:match("^retry 1: connection") ~= nil, table.concat(lines, "\n"))
+      -- each kill cuts a statement of ours, and is retried (one that lands
+      -- as the run ends may find nothing left to cut)
+      local kills = tonumber(killer.wait():match("(%d+)%s*$"))
+      assert.is_true(kills >= 1 and #lines >= 1 and #lines <= kills, ("%d kills:\n%s"):format(kills,
+                     table.concat(lines, "\n")))
+      for _, l in ipairs(lines) do assert.matches("^retry %d+: connection", l) end
       assert.are_not.equal(sid, h.session_id(db))
       assert.same(expected(rows), by_table(res))
       assert.same(census0, census(db))
