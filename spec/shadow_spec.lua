@@ -420,6 +420,18 @@ describe("tide.shadow without a database", function()
     assert.matches("64 bytes", shadow.unfit(("a"):rep(57)))
   end)
 
+  it("refuses malformed library options", function()
+    local db <close> = tide.open("sqlite::memory:")
+    local err = h.catch(shadow.init, db, { tables = "items" })
+    assert.are.equal("tide.shadow.init: opts.tables must be a list of table names", err.message)
+    err = h.catch(shadow.init, db, { tables = { 42 } })
+    assert.are.equal('no table "42"', err.message)
+    err = h.catch(shadow.check, db, { "nope" })
+    assert.are.equal("undefined_object", err.class)
+    err = h.catch(tide.sql, "sqlite", function(m) m:create_shadow("t") end)
+    assert.matches("create_shadow(t): a shadow is made from its table's definition", err.message, 1, true)
+  end)
+
   it("renders a shadow's SQL with the table's in tide.sql", function()
     local sql = tide.sql("postgres", function(m)
       m:create_table("t", { { "id", "integer", primary_key = true, autoincrement = true },

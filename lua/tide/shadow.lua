@@ -134,8 +134,7 @@ local OWN = { [history.TABLE] = true }
 -- every shadow, every table with a `deleted` column (which must have one)
 -- and every shadow whose table is gone.
 function shadow.check(db, tables)
-  local present = {}
-  for _, n in ipairs(db:tables()) do present[n] = true end
+  local present = db:schema()             -- one read of the catalogs for every table
   local want, explicit = {}, tables ~= nil
   if tables then
     for _, t in ipairs(tables) do
@@ -153,11 +152,7 @@ function shadow.check(db, tables)
     if not groups[t] then groups[t] = {} order[#order + 1] = t end
     table.insert(groups[t], line)
   end
-  local desc = {}
-  local function describe(n)
-    desc[n] = desc[n] or db:describe(n)
-    return desc[n]
-  end
+  local function describe(n) return present[n] end
   local seen = {}
   for _, n in ipairs(want) do
     local base = shadow.base_of(n)
@@ -208,15 +203,15 @@ function shadow.init(db, opts)
     refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
   end
   local ok, res = pcall(function()
-    local present = {}
-    for _, n in ipairs(db:tables()) do present[n] = true end
+    local present = db:schema()
+    local function describe(n) return present[n] end
     local todo = {}
     if opts.tables then
       for _, t in ipairs(opts.tables) do
         if type(t) ~= "string" or not present[t] then refuse("undefined_object", "no table %q", tostring(t)) end
         local base = shadow.base_of(t)
         if base and present[base] then refuse("misuse", "table %q is the shadow of %q", t, base) end
-        if not has_column(db:describe(t), shadow.DELETED) then
+        if not has_column(describe(t), shadow.DELETED) then
           refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
         end
         todo[#todo + 1] = t
@@ -225,7 +220,7 @@ function shadow.init(db, opts)
       for n in pairs(present) do
         local base = shadow.base_of(n)
         -- a table named like a shadow never gets one of its own here
-        if not OWN[n:lower()] and not base and has_column(db:describe(n), shadow.DELETED) then
+        if not OWN[n:lower()] and not base and has_column(describe(n), shadow.DELETED) then
           todo[#todo + 1] = n
         end
       end
@@ -237,7 +232,7 @@ function shadow.init(db, opts)
       if why then refuse("misuse", "table %q cannot have a shadow: %s", t, why) end
       local s = shadow.name(t)
       if present[s] then
-        local diffs = shadow.diff(shadow.canonical(db:describe(t)), shadow.canonical(db:describe(s)))
+        local diffs = shadow.diff(shadow.canonical(describe(t)), shadow.canonical(describe(s)))
         if #diffs > 0 then
           refuse("misuse", "%s exists and differs from %s: %s", s, t, table.concat(diffs, "; "))
         end
