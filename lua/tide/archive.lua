@@ -309,12 +309,7 @@ function archive.run(db, opts)
   if #order > 0 then
     -- checked against the schema already read: catalogs can be slow to read
     -- (MariaDB's information_schema on a server with many databases)
-    local reader = { describe = function(_, n) return s[n] end,
-                     tables = function()
-                       local all = {}
-                       for n in pairs(s) do all[#all + 1] = n end
-                       return all
-                     end }
+    local reader = { schema = function() return s end }
     local diffs = shadow.check(reader, order)
     if #diffs > 0 then
       fail("misuse", "shadow tables out of sync, nothing archived: %s", table.concat(diffs, "; "))
