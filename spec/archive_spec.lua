@@ -384,8 +384,10 @@ h.each_backend(describe, it, function(b)
         and ("SELECT pid AS id FROM pg_stat_activity WHERE datname = '%s' AND state = 'active' " ..
              "AND query LIKE '%%INSERT INTO%%shadow_instance_metadata_item%%' AND pid <> pg_backend_pid()")
             :format(dbname)
-        or ("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = '%s' " ..
-            "AND INFO LIKE '%%INSERT INTO%%shadow_instance_metadata_item%%' AND ID <> CONNECTION_ID()"):format(dbname)
+        -- (MariaDB shows the trigger's statement while it runs)
+        or ("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = '%s' AND (INFO LIKE " ..
+            "'%%INSERT INTO%%shadow_instance_metadata_item%%' OR INFO LIKE '%%@tide_slow%%') AND ID <> CONNECTION_ID()")
+            :format(dbname)
       local kill = b.name == "postgres" and "SELECT pg_terminate_backend(%d)" or "KILL %d"
       local marker = h.tmpname(".done")
       -- kills our own session (found by its database, which only this spec uses) three times
