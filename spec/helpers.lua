@@ -234,6 +234,13 @@ function helpers.user_tables(url)
   return out
 end
 
+--- The server session id of connection db (PostgreSQL's backend pid,
+-- MariaDB's connection id): what a spec kills to cut its own session.
+function helpers.session_id(db)
+  if db.backend == "postgres" then return db:query("SELECT pg_backend_pid() AS id")[1].id end
+  return math.tointeger(db:query("SELECT CONNECTION_ID() AS id")[1].id)
+end
+
 --- The rows `sql` returns on `url`, through a connection of its own.
 function helpers.query_at(url, sql, ...)
   local db <close> = core.open(url)

@@ -21,10 +21,7 @@ local function totals(db)
   return math.tointeger(r.n), math.tointeger(r.s)
 end
 
-local function session_id(db)
-  if db.backend == "postgres" then return db:query("SELECT pg_backend_pid() AS id")[1].id end
-  return math.tointeger(db:query("SELECT CONNECTION_ID() AS id")[1].id)
-end
+local session_id = h.session_id
 
 local KILL = { postgres = "SELECT pg_terminate_backend(%d) AS killed", mysql = "KILL %d" }
 

@@ -494,10 +494,94 @@ local function archive_check(ctx, args)
   return #diffs == 0 and EXIT.ok or EXIT.attention
 end
 
+-- A comma-separated list of table names (--tables a,b).
+local function table_list(cmd, v)
+  if not v then return nil end
+  local names = {}
+  for n in (v .. ","):gmatch("([^,]*),") do
+    if n == "" then usage_error(("%s: --tables has an empty name in %q"):format(cmd, v)) end
+    names[#names + 1] = n
+  end
+  return names
+end
+
+-- A whole-number option: at least `min`.
+local function whole_opt(cmd, opt, v, min)
+  if v == nil then return nil end
+  local n = v:match("^%d+$") and math.tointeger(tonumber(v))
+  if not n or n < min then
+    usage_error(("%s: %s must be a whole number of at least %d, got %q"):format(cmd, opt, min, v))
+  end
+  return n
+end
+
+local ARCHIVE_OPTS = { ["--tables"] = "value", ["--before"] = "value", ["--max-rows"] = "value",
+                       ["--batch"] = "value", ["--sleep"] = "value" }
+
+-- The library options of `archive run|purge` from the command line.
+local function archive_opts(ctx, cmd, args)
+  local o, rest = options(cmd, args, ARCHIVE_OPTS)
+  if #rest > 0 then usage_error(("%s: unexpected %s"):format(cmd, rest[1])) end
+  local lib = require "tide.archive"
+  if o.before then
+    local ok, e = pcall(lib.timestamp, o.before, "--before")
+    if not ok then usage_error(cmd .. ": " .. e.message) end
+  end
+  local t0 = core.now_ms()
+  local function progress(p)
+    if ctx.json or ctx.quiet then return end
+    local secs = math.max(core.now_ms() - t0, 1) / 1000
+    ui.progress(("%s: %d rows%s, %d rows/s"):format(p.table, p.rows,
+      p.held and p.held > 0 and (", " .. p.held .. " held") or "", math.floor(p.total / secs)), p.done)
+  end
+  return { tables = table_list(cmd, o.tables), before = o.before,
+           max_rows = whole_opt(cmd, "--max-rows", o.max_rows, 1), batch = whole_opt(cmd, "--batch", o.batch, 1),
+           sleep = whole_opt(cmd, "--sleep", o.sleep, 0), progress = progress,
+           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end }, lib
+end
+
+-- The summary of a run or purge: per table, then the total.
+local function archive_report(ctx, db, res, verb, key)
+  if ctx.json then
+    out(ctx, ui.json({ url = db.url, backend = db.backend, tables = res.tables, [key] = res[key],
+                       held = res.held, stopped = res.stopped }))
+    return
+  end
+  local rows = {}
+  for _, r in ipairs(res.tables) do
+    rows[#rows + 1] = { r.table, r.shadow, tostring(r[key]), r.held and tostring(r.held) or "",
+                        ("%.1f s"):format(r.ms / 1000) }
+  end
+  local lines = {}
+  if #rows > 0 then
+    lines[1] = ui.table({ "table", "shadow", verb, res.held and "held" or "", "took" }, rows)
+  end
+  lines[#lines + 1] = ("%s %s%s"):format(verb, plural(res[key], "row"),
+    res.stopped and " (stopped at --max-rows)" or "")
+  out(ctx, table.concat(lines, "\n"))
+end
+
+local function archive_run(ctx, args)
+  local o, lib = archive_opts(ctx, "archive run", args)
+  local db <close> = tide.open(resolve_url(ctx))
+  archive_report(ctx, db, lib.run(db, o), "moved", "moved")
+  return EXIT.ok
+end
+
+local function archive_purge(ctx, args)
+  local o, lib = archive_opts(ctx, "archive purge", args)
+  if not o.before then usage_error("archive purge: needs --before TIMESTAMP") end
+  local db <close> = tide.open(resolve_url(ctx))
+  archive_report(ctx, db, lib.purge(db, o), "purged", "purged")
+  return EXIT.ok
+end
+
 -- tide archive SUBCOMMAND: one entry per subcommand
 local ARCHIVE = {
   init = archive_init,
   check = archive_check,
+  run = archive_run,
+  purge = archive_purge,
 }
 
 local function cmd_archive(ctx, args)

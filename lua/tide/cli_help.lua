@@ -183,7 +183,7 @@ Examples:
   },
   archive = {
     synopsis = "tide archive SUBCOMMAND [ARGS]",
-    summary = "shadow tables for soft-deleted rows",
+    summary = "shadow tables for soft-deleted rows: init, check, run, purge",
     body = [[
 A table with a `deleted` column (soft deletes) gets a shadow table,
 shadow_TABLE, with the same columns and types and the same primary key, and
@@ -201,14 +201,41 @@ drop_table drops both (m:create_shadow(TABLE) makes one in a migration).
                           order, types, nullability, primary key) and list
                           each difference, and each table with `deleted`
                           and no shadow; read-only
+  run [OPTIONS]           move rows whose `deleted` is not 0 into their
+                          shadows, children before parents; a deleted row
+                          that a row still references stays, counted as held
+  purge --before TIMESTAMP [OPTIONS]
+                          delete archived rows whose deleted_at is before
+                          TIMESTAMP from the shadows, children first
+
+Options of run and purge:
+  --tables T,...          only these tables (default: every table with a
+                          `deleted` column; for purge, every table with a shadow)
+  --before TIMESTAMP      only rows whose deleted_at is before it
+                          (YYYY-MM-DD[ HH:MM:SS], UTC); required by purge
+  --max-rows N            stop cleanly after N rows
+  --batch N               rows per transaction (default 1000)
+  --sleep MS              pause between batches
+
+Each batch of run and purge is one transaction (copy into the shadow, delete
+from the table), found by keyset on the primary key and retried on a lost
+connection or a deadlock: a killed run leaves each row in exactly one table,
+and the next run carries on. Refused before anything moves: an unknown
+table, a table without `deleted` (or `deleted_at` with --before), a shadow
+out of sync with its table, a foreign-key cycle. A terminal shows the
+progress on stderr, then a summary per table.
 
 Exit codes (check): 0 in sync, 4 a difference was found.
 --json: init {url, backend, created: [TABLE], skipped: [TABLE]};
-check {url, backend, in_sync, differences: [TEXT]}.
+check {url, backend, in_sync, differences: [TEXT]};
+run {url, backend, tables: [{table, shadow, moved, held, ms}], moved, held,
+stopped}; purge the same with purged for moved and no held.
 
 Examples:
   tide archive init
-  tide archive check --json]],
+  tide archive check --json
+  tide archive run --before 2026-01-01 --batch 5000
+  tide archive purge --before 2025-01-01 --tables instances]],
   },
   lint = {
     synopsis = "tide lint [--duplicates TABLE COLUMN...]",

@@ -109,5 +109,11 @@ function ui.describe_table(d, referenced_by)
   return table.concat(lines, "\n")
 end
 
+--- A progress line on stderr when stderr is a terminal (nothing otherwise):
+-- each call rewrites the line in place; `final` ends it.
+function ui.progress(text, final)
+  if not core.isatty(2) then return end
+  io.stderr:write("\r\27[K", text, final and "\n" or "")
+end
 
 return ui

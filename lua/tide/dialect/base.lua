@@ -249,6 +249,18 @@ function base:misfits_sql(t, old, new)
     table.concat(conds, " OR "))
 end
 
+--- Statements that start each archive batch's transaction (none by default).
+function base:archive_begin() return {} end
+
+--- The statements of one archive batch: copy the rows of `t` matching
+-- `where` into shadow `s`, then delete them from `t` (quoted names, the
+-- quoted column list `cols`). Each statement takes the same parameters;
+-- the first and last report the rows copied and deleted.
+function base:archive_move(t, s, cols, where)
+  return { ("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s"):format(s, cols, cols, t, where),
+           ("DELETE FROM %s WHERE %s"):format(t, where) }
+end
+
 --- A new dialect inheriting from base.
 function base.extend(d)
   return setmetatable(d, base)

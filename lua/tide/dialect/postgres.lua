@@ -71,4 +71,16 @@ function pg:row_counts_sql()
          "AND c.relkind IN ('r', 'p') ORDER BY c.relname"
 end
 
+--- The batch's key lookup is estimated dear (the planner cannot tell how
+-- many rows the reference probes keep), and JIT-compiling it costs more
+-- than the whole batch: off for the batch's transaction only.
+function pg:archive_begin() return { "SET LOCAL jit = off" } end
+
+--- One statement: the rows deleted are the rows copied, with no window
+-- between the two for a concurrent change.
+function pg:archive_move(t, s, cols, where)
+  return { ("WITH moved AS (DELETE FROM %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moved")
+    :format(t, where, cols, s, cols, cols) }
+end
+
 return pg

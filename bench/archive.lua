@@ -1,0 +1,243 @@
+-- Driven by bench/archive (tide run): see there. `tide run bench/archive.lua
+-- nova URL` is the nova pattern alone, in a process of its own.
+local core = tide.core
+local measure = dofile("bench/measure.lua")
+local sh, write = measure.sh, measure.write
+local ROWS = tonumber(os.getenv("ROWS")) or 1000000
+local RUNS = tonumber(os.getenv("RUNS")) or 2
+local BATCH = 1000
+local CHILDREN_FIRST = { "instance_extra", "instances" }
+
+-- nova's archive_deleted_rows_for_table, per batch: reflect the table and
+-- its shadow, find the next deleted ids from the start of the key, copy and
+-- delete them by id list in one transaction.
+local function nova(db)
+  local total = 0
+  for _, t in ipairs(CHILDREN_FIRST) do
+    while true do
+      local d = db:describe(t)
+      db:describe("shadow_" .. t)
+      local cols = {}
+      for i, c in ipairs(d.columns) do cols[i] = db:quote_ident(c.name) end
+      cols = table.concat(cols, ", ")
+      local ids = {}
+      for r in db:rows(("SELECT id FROM %s WHERE deleted <> 0 ORDER BY id LIMIT %d"):format(t, BATCH)) do
+        ids[#ids + 1] = math.tointeger(r.id)
+      end
+      if #ids == 0 then break end
+      local list = table.concat(ids, ",")
+      db:begin()
+      db:exec(("INSERT INTO shadow_%s (%s) SELECT %s FROM %s WHERE id IN (%s)"):format(t, cols, cols, t, list))
+      db:exec(("DELETE FROM %s WHERE id IN (%s)"):format(t, list))
+      db:commit()
+      total = total + #ids
+    end
+  end
+  return total
+end
+
+if arg[1] == "nova" then
+  local db = tide.open(arg[2])
+  print(nova(db))
+  db:close()
+  return 0
+end
+
+local function columns(extra)
+  local cols = { { "id", "integer", primary_key = true, autoincrement = true } }
+  for _, c in ipairs(extra()) do cols[#cols + 1] = c end
+  cols[#cols + 1] = { "created_at", "datetime" }
+  cols[#cols + 1] = { "updated_at", "datetime" }
+  cols[#cols + 1] = { "deleted_at", "datetime" }
+  cols[#cols + 1] = { "deleted", "integer", null = false, default = 0 }
+  return cols
+end
+
+local function instance_cols() return { { "uuid", "string", length = 36, null = false },
+                                        { "host", "string", length = 255 } } end
+local function extra_cols() return { { "instance_id", "integer", null = false }, { "data", "text" } } end
+
+local GEN = {
+  sqlite = {
+    series = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) ",
+    from = "s",
+    uuid = "printf('%08x-0000-4000-8000-%012x', i, i)",
+    blob = "i || ':' || hex(zeroblob(150))",
+    ts = "'%s'",
+  },
+  postgres = {
+    series = "",
+    from = "generate_series(1, %d) AS s(i)",
+    uuid = "lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0')",
+    blob = "i || ':' || repeat('0', 300)",
+    ts = "TIMESTAMP '%s'",
+  },
+}
+
+-- The two tables, their shadows, n instances and n/2 extras, half deleted
+-- (extra i belongs to instance i, and is deleted with it).
+local function generate(db, n)
+  tide.migrate(db, function(m)
+    m:create_table("instances", columns(instance_cols), { uniques = { { "uuid" } } })
+    m:create_table("instance_extra", columns(extra_cols), {
+      foreign_keys = { { { "instance_id" }, "instances", { "id" } } }, indexes = { { "instance_id" } } })
+    m:create_shadow("instances")
+    m:create_shadow("instance_extra")
+  end)
+  local g = GEN[db.backend]
+  local function fill(t, count, cols, values)
+    local from = g.from:find("%%d") and g.from:format(count) or g.from
+    local series = g.series:find("%%d") and g.series:format(count) or g.series
+    db:exec(("%sINSERT INTO %s (id, %s, created_at, updated_at, deleted_at, deleted) SELECT i, %s, %s, %s, " ..
+             "CASE WHEN i %% 2 = 0 THEN %s END, CASE WHEN i %% 2 = 0 THEN i ELSE 0 END FROM %s")
+      :format(series, t, cols, values, g.ts:format("2025-01-01 00:00:00"), g.ts:format("2025-06-01 00:00:00"),
+              g.ts:format("2025-07-01 00:00:00"), from))
+  end
+  db:begin()
+  fill("instances", n, "uuid, host", g.uuid .. ", 'compute-' || (i % 100)")
+  fill("instance_extra", n // 2, "instance_id, data", "i, " .. g.blob)
+  db:commit()
+end
+
+local FLOOR = [[
+BEGIN;
+INSERT INTO shadow_instance_extra SELECT * FROM instance_extra WHERE deleted <> 0;
+DELETE FROM instance_extra WHERE deleted <> 0;
+INSERT INTO shadow_instances SELECT * FROM instances WHERE deleted <> 0;
+DELETE FROM instances WHERE deleted <> 0;
+COMMIT;
+]]
+
+-- The same moves in the same 1,000-row transactions, typed by hand: the
+-- key ranges are known in advance (every second row is deleted), so no
+-- statement looks for the next batch or probes for references.
+local function batched_floor(n, prefix)
+  local out = { prefix }
+  for _, t in ipairs({ { "instance_extra", n // 2 }, { "instances", n } }) do
+    for lo = 0, t[2] - 1, 2 * BATCH do
+      local w = ("deleted <> 0 AND id > %d AND id <= %d"):format(lo, lo + 2 * BATCH)
+      out[#out + 1] = ("BEGIN;\nINSERT INTO shadow_%s SELECT * FROM %s WHERE %s;\nDELETE FROM %s WHERE %s;\nCOMMIT;")
+        :format(t[1], t[1], w, t[1], w)
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- backend -> fresh(n): makes the template of n rows once; reset(): a fresh
+-- copy to work on; url; floor_cmd
+local function sqlite_setup()
+  local tmpl, work = "build/bench/archive-tmpl.db", "build/bench/archive-run.db"
+  write("build/bench/archive-floor-sqlite.sql", "PRAGMA foreign_keys = ON;\n" .. FLOOR)
+  return {
+    url = "sqlite:" .. work,
+    make = function(n)
+      write("build/bench/archive-batched-sqlite.sql", batched_floor(n, "PRAGMA foreign_keys = ON;"))
+      os.remove(tmpl)
+      local db = tide.open("sqlite:" .. tmpl)
+      generate(db, n)
+      db:exec("ANALYZE")
+      db:close()
+    end,
+    reset = function() sh(("cp %s %s && rm -f %s-journal"):format(tmpl, work, work)) end,
+    floor = ("sqlite3 %s < build/bench/archive-floor-sqlite.sql"):format(work),
+    batched = ("sqlite3 %s < build/bench/archive-batched-sqlite.sql"):format(work),
+  }
+end
+
+local function postgres_setup()
+  local admin_url = os.getenv("TIDE_TEST_PG_URL")
+  local u = core.parse_url(admin_url)
+  local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
+  write("build/bench/archive-floor-pg.sql", FLOOR)
+  local psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d tide_bench_archive_run -f ")
+    :format(q(u.password or ""), u.host, u.port, q(u.user))
+  local function admin(sql)
+    local a = tide.open(admin_url)
+    for _, s in ipairs(sql) do a:exec(s) end
+    a:close()
+  end
+  return {
+    url = url_of("tide_bench_archive_run"),
+    make = function(n)
+      write("build/bench/archive-batched-pg.sql", batched_floor(n, ""))
+      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run", "DROP DATABASE IF EXISTS tide_bench_archive_tmpl",
+              "CREATE DATABASE tide_bench_archive_tmpl" })
+      local db = tide.open(url_of("tide_bench_archive_tmpl"))
+      generate(db, n)
+      db:exec("VACUUM ANALYZE")
+      db:close()
+    end,
+    reset = function()
+      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run",
+              "CREATE DATABASE tide_bench_archive_run TEMPLATE tide_bench_archive_tmpl" })
+    end,
+    floor = psql .. "build/bench/archive-floor-pg.sql",
+    batched = psql .. "build/bench/archive-batched-pg.sql",
+  }
+end
+
+-- Runs cmd under /usr/bin/time; returns wall ms and peak RSS in kB.
+local function timed(cmd)
+  local t0 = core.now_ms()
+  sh(("/usr/bin/time -f %%M -o build/bench/archive-rss %s > /dev/null"):format(cmd))
+  local ms = core.now_ms() - t0
+  local f = assert(io.open("build/bench/archive-rss"))
+  local rss = tonumber(f:read("a"):match("(%d+)%s*$"))
+  f:close()
+  return ms, rss
+end
+
+local function moved(url)
+  local db = tide.open(url)
+  local n = 0
+  for _, t in ipairs(CHILDREN_FIRST) do
+    n = n + db:query("SELECT COUNT(*) AS n FROM shadow_" .. t)[1].n
+  end
+  db:close()
+  return math.tointeger(n)
+end
+
+print(("archive: instances + instance_extra (half as many), half deleted; batches of %d; best of %d " ..
+       "(machine shared with other jobs: ratios are indicative)"):format(BATCH, RUNS))
+local backends = {}
+for b in (os.getenv("BACKENDS") or "sqlite,postgres"):gmatch("[^,]+") do backends[#backends + 1] = b end
+for _, backend in ipairs(backends) do
+  local s = backend == "sqlite" and sqlite_setup() or postgres_setup()
+  local rss_at = {}
+  for _, n in ipairs({ ROWS // 10, ROWS }) do
+    s.make(n)
+    local want = n // 2 + n // 4
+    local t_tide, t_floor, t_batched, rss = math.huge, math.huge, math.huge, 0
+    for _ = 1, RUNS do
+      s.reset()
+      local ms = timed(s.floor)
+      t_floor = math.min(t_floor, ms)
+      assert(moved(s.url) == want, "floor moved the wrong number of rows")
+      s.reset()
+      ms = timed(s.batched)
+      t_batched = math.min(t_batched, ms)
+      assert(moved(s.url) == want, "the batched floor moved the wrong number of rows")
+      s.reset()
+      local r
+      ms, r = timed(("build/tide -q --url %s archive run --batch %d"):format(q(s.url), BATCH))
+      t_tide, rss = math.min(t_tide, ms), math.max(rss, r)
+      assert(moved(s.url) == want, "tide moved the wrong number of rows")
+    end
+    s.reset()
+    local t_nova, rss_nova = timed(("build/tide run bench/archive.lua nova %s"):format(q(s.url)))
+    assert(moved(s.url) == want, "the nova pattern moved the wrong number of rows")
+    rss_at[#rss_at + 1] = rss
+    local function rate(ms) return math.floor(want / (ms / 1000)) end
+    print(("  %-8s %7d rows: tide %6d ms (%d rows/s, peak RSS %d kB)   floor %6d ms (%d rows/s)   " ..
+           "ratio %.2fx (target <= 1.3)"):format(backend, want, t_tide, rate(t_tide), rss, t_floor, rate(t_floor),
+                                                 t_tide / t_floor))
+    print(("  %-8s %7s       floor in %d-row transactions %d ms (%d rows/s): ratio %.2fx")
+      :format("", "", BATCH, t_batched, rate(t_batched), t_tide / t_batched))
+    print(("  %-8s %7s       nova pattern %d ms (%d rows/s, peak RSS %d kB): tide is %.1fx faster (target >= 5)")
+      :format("", "", t_nova, rate(t_nova), rss_nova, t_nova / t_tide))
+  end
+  print(("  %-8s peak RSS %d kB at %d rows, %d kB at %d rows (target: the same)"):format(backend, rss_at[1],
+    ROWS // 10, rss_at[2], ROWS))
+end
