@@ -85,6 +85,19 @@ local LIKE = { like = "like", ilike = "ilike", glob = "glob", regexp = "regexp",
 local FUNCTIONS = { lcase = "lower", ucase = "upper", octet_length = "length",
                     character_length = "char_length", ["substring"] = "substr" }
 
+-- A cast to an integer type changes what is compared (CAST(k AS INTEGER) =
+-- 1 is not k = 1) and no backend adds one by itself to a column: it is kept,
+-- under one name. Other casts are dropped: PostgreSQL adds them to columns
+-- (::text, ::numeric) and literals alike.
+local INTEGER_CASTS = { integer = true, int = true, int2 = true, int4 = true, int8 = true,
+                        bigint = true, smallint = true, signed = true }
+local function cast(e, ty)
+  if INTEGER_CASTS[ty] and e.op ~= "num" and e.op ~= "str" and e.op ~= "cast" then
+    return { op = "cast", e = e, to = "integer" }
+  end
+  return e
+end
+
 local function parser(toks)
   local pos = 1
   local P = {}
@@ -156,7 +169,7 @@ local function parser(toks)
       take()
       local e = P.expr()
       expect("as")
-      local depth = 0
+      local ty, depth = peek(), 0
       while true do
         local x = take()
         if not x then error("unterminated cast", 0) end
@@ -165,7 +178,7 @@ local function parser(toks)
           depth = depth - 1
         end
       end
-      return e
+      return cast(e, ty)
     end
     if peek() == "(" then
       take()
@@ -190,6 +203,7 @@ local function parser(toks)
       local ty = skip_type()
       -- '-1'::integer is the number -1
       if e.op == "str" and NUMERIC_TYPES[ty] and tonumber(e.v) then e = { op = "num", v = e.v } end
+      e = cast(e, ty)
     end
     return e
   end
@@ -383,12 +397,27 @@ end
 
 local PREC = { ["or"] = 1, ["and"] = 2, ["not"] = 3, cmp = 4, ["in"] = 4, like = 4, is = 4, neg = 8 }
 
-local function number(v)
-  local n = tonumber(v)
-  if not n then return v end
-  if math.type(n) == "float" and n == math.floor(n) and math.abs(n) < 2^53 then n = math.tointeger(n) end
-  return tostring(n)
+--- Exact text of number literal `v` (no rounding through a double):
+-- exponent applied, leading and trailing fractional zeros dropped; a
+-- literal written with a point keeps one ("2.0": it divides as a decimal,
+-- 2 as an integer) unless `integral` (a typed column's value). Text that
+-- is not a number is returned as it is.
+function expression.number(v, integral)
+  local sign, int, frac, exp = tostring(v):match("^%s*([-+]?)(%d*)%.?(%d*)([eE]?[-+]?%d*)%s*$")
+  if not sign or int .. frac == "" or exp == "e" or exp == "E" then return v end
+  exp = tonumber(exp:sub(2)) or 0
+  if math.abs(exp) > 1000 then return v end
+  local digits, at = int .. frac, #int + exp      -- at: digits before the point
+  if at < 0 then digits, at = ("0"):rep(-at) .. digits, 0 end
+  if at > #digits then digits = digits .. ("0"):rep(at - #digits) end
+  int = digits:sub(1, at):gsub("^0+", "")
+  frac = digits:sub(at + 1):gsub("0+$", "")
+  local s = (int == "" and "0" or int) .. (frac ~= "" and "." .. frac or "")
+  if frac == "" and not integral and exp == 0 and tostring(v):find(".", 1, true) then s = s .. ".0" end
+  if sign == "-" and (int ~= "" or frac ~= "") then s = "-" .. s end
+  return s
 end
+local number = expression.number
 
 local function show(e, min)
   local s, p
@@ -426,7 +455,10 @@ local function show(e, min)
         (e.esc and (" escape " .. show(e.esc, 5)) or "")
     p = PREC.like
   elseif op == "is" then s, p = show(e.e, 5) .. (e.neg and " is not " or " is ") .. e.what, PREC.is
-  elseif op == "neg" then s, p = "-" .. show(e.e, PREC.neg), PREC.neg
+  elseif op == "neg" then
+    s, p = show(e.e, PREC.neg), PREC.neg
+    s = (s:sub(1, 1) == "-" and "- " or "-") .. s       -- "--" would start a comment
+  elseif op == "cast" then s, p = "cast(" .. show(e.e, 0) .. " as " .. e.to .. ")", 9
   elseif op == "bin" then
     s, p = show(e.l, e.prec) .. " " .. e.o .. " " .. show(e.r, e.prec + 1), e.prec
   else

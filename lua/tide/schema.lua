@@ -85,10 +85,7 @@ function schema.canonical_default(raw, ptype)
   if n and (ptype == "integer" or ptype == "bigint" or ptype == "smallint"
             or ptype == "float" or ptype == "double" or ptype == "decimal"
             or not lit) then
-    if math.type(n) == "float" and n == math.floor(n) and math.abs(n) < 2^53 then
-      n = math.tointeger(n)
-    end
-    return tostring(n)
+    return expression.number(lit or s, true)
   end
   if lit then return "'" .. lit .. "'" end
   return expression.canonical(s)

@@ -1,0 +1,56 @@
+-- Hostile: two CHECKs that mean different things must not compare equal,
+-- and what each backend prints back must still compare equal to what was
+-- written (issue 19's canonical expressions, attacked).
+local core = require "tide.core"
+local tide = require "tide"
+local h = require "helpers"
+
+local canonical = tide.schema.canonical_expression
+
+-- Pairs that differ in meaning: integer vs decimal division, digits past
+-- a double's precision, a cast that changes the comparison.
+local DIFFERENT = {
+  { "n / 2 = 1", "n / 2.0 = 1" },
+  { "d < 0.123456789012345", "d < 0.123456789012346" },
+  { "n < 12345678901234567890", "n < 12345678901234567891" },
+  { "n < 9007199254740993", "n < 9007199254740992" },
+  { "CAST(k AS INTEGER) = 1", "k = 1" },
+}
+
+-- Written one way, printed back another by some backend.
+local CHECKS = {
+  "n / 2 = 1", "n / 2.0 = 1", "d < 0.123456789012345", "n < 12345678901234567890", "n <> 1e3",
+  "d <> 1.5e1", "n <> -(1)", "CAST(k AS INTEGER) = 1", "CAST(k AS INTEGER) IN (1, 2)", "d < 1.50",
+}
+
+describe("canonical expressions, attacked", function()
+  it("keeps apart expressions that mean different things", function()
+    for _, p in ipairs(DIFFERENT) do
+      assert.are_not.equal(canonical(p[1]), canonical(p[2]), p[1] .. " vs " .. p[2])
+    end
+  end)
+
+  it("prints a double negation so that it does not read as a comment", function()
+    assert.equal("- -n > 0", canonical("- -n > 0"))
+    assert.equal(canonical("-(-n) > 0"), canonical("- -n > 0"))
+  end)
+end)
+
+h.each_backend(describe, it, function(b)
+  local db
+  before_each(function() db = core.open(b.fresh_url()) end)
+  after_each(function() db:close() end)
+
+  it("reads numbers and casts back as written", function()
+    local checks = {}
+    for i, src in ipairs(CHECKS) do checks[i] = { ("c%02d"):format(i), src } end
+    tide.migrate(db, function(m)
+      m:create_table("ck", { { "k", "string", length = 10 }, { "n", "integer" },
+                             { "d", "decimal", precision = 20, scale = 15 } }, { checks = checks })
+    end)
+    local c = tide.schema.canonical(db:describe("ck"))
+    for i, ck in ipairs(c.checks) do
+      assert.equal(canonical(CHECKS[i]), ck.expression, CHECKS[i])
+    end
+  end)
+end)
