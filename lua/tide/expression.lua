@@ -280,6 +280,11 @@ local function parser(toks)
         if o:sub(1, 4) == "not " then o, neg = o:sub(5), true end
         local node = { op = "like", o = o, e = l, pat = concat(), neg = neg }
         if accept("escape") then node.esc = concat() end
+        -- PostgreSQL prints LIKE p ESCAPE e as LIKE like_escape(p, e)
+        local p = node.pat
+        if p.op == "call" and p.name == "like_escape" and #p.args == 2 and not node.esc then
+          node.pat, node.esc = p.args[1], p.args[2]
+        end
         l = node
       elseif v == "is" then
         take()

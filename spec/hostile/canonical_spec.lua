@@ -15,12 +15,14 @@ local DIFFERENT = {
   { "n < 12345678901234567890", "n < 12345678901234567891" },
   { "n < 9007199254740993", "n < 9007199254740992" },
   { "CAST(k AS INTEGER) = 1", "k = 1" },
+  { "k LIKE 'a!%' ESCAPE '!'", "k LIKE 'a!%'" },
 }
 
 -- Written one way, printed back another by some backend.
 local CHECKS = {
   "n / 2 = 1", "n / 2.0 = 1", "d < 0.123456789012345", "n < 12345678901234567890", "n <> 1e3",
   "d <> 1.5e1", "n <> -(1)", "CAST(k AS INTEGER) = 1", "CAST(k AS INTEGER) IN (1, 2)", "d < 1.50",
+  "k LIKE 'a!%' ESCAPE '!'", "k NOT LIKE 'a!_%' ESCAPE '!'",
 }
 
 describe("canonical expressions, attacked", function()
