@@ -73,3 +73,20 @@ describe("up --sql on a SQLite file not made yet", function()
     assert.is_nil(h.read_file(path))
   end)
 end)
+
+h.each_backend(describe, it, function(b)
+  it("counts datetime and time in a key by their fractional seconds, as InnoDB does", function()
+    local db <close> = core.open(b.fresh_url())
+    -- 3064 + 5 + 2 and 3068 + 4 bytes: MariaDB takes both
+    tide.migrate(db, function(m)
+      m:create_table("kd", { { "a", "string", length = 766 }, { "at", "datetime", precision = 0 },
+                             { "s", "smallint" } }, { indexes = { { "a", "at", "s" } } })
+      m:create_table("kt", { { "a", "string", length = 767 }, { "t", "time", precision = 1 } },
+                     { indexes = { { "a", "t" } } })
+    end)
+    -- 3064 + 8 + 2: MariaDB refuses it, so does every backend
+    local e = h.catch(tide.migrate, db, function(m) m:alter_column("kd", "at", { precision = 6 }) end)
+    assert.equal("misuse", e.class)
+    assert.matches('index "ix_kd_a_at_s" is 3074 bytes (a 3064 + at 8 + s 2)', e.message, 1, true)
+  end)
+end)

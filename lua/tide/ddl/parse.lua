@@ -38,9 +38,10 @@ function parse.check_columns(m, tm, cols, what)
 end
 
 -- Bytes a key column takes in InnoDB's index (utf8mb4: 4 bytes a
--- character; DATETIME(6) and TIME(6) as MariaDB makes them); 0 when unknown.
+-- character; DATETIME(p) 5 and TIME(p) 3, plus a byte per two digits of
+-- fractional seconds); 0 when unknown.
 local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
-                    date = 3, datetime = 8, time = 6, uuid = 16 }
+                    date = 3, datetime = 5, time = 3, uuid = 16 }
 local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
 local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
 local function key_bytes(c)
@@ -48,6 +49,7 @@ local function key_bytes(c)
   if c.type == "decimal" and c.precision then
     return digits_bytes(c.precision - (c.scale or 0)) + digits_bytes(c.scale or 0)
   end
+  if c.type == "datetime" or c.type == "time" then return KEY_BYTES[c.type] + ((c.precision or 6) + 1) // 2 end
   return KEY_BYTES[c.type] or 0
 end
 
