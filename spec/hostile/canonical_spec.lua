@@ -90,3 +90,17 @@ h.each_backend(describe, it, function(b)
     assert.matches('index "ix_kd_a_at_s" is 3074 bytes (a 3064 + at 8 + s 2)', e.message, 1, true)
   end)
 end)
+
+h.each_backend(describe, it, function(b)
+  it("reads defaults back the same: floats, long decimals, big integers, odd strings", function()
+    local db <close> = core.open(b.fresh_url())
+    local cols = { { "f", "double", default = 0.1 }, { "g", "float", default = -2.5 },
+                   { "d", "decimal", precision = 20, scale = 15, default = -0.123456789012345 },
+                   { "i", "bigint", default = 9007199254740993 },
+                   { "s", "string", length = 20, default = "it's \"q\" \u{1F600} ::int" } }
+    tide.migrate(db, function(m) m:create_table("df", cols) end)
+    local got = {}
+    for i, c in ipairs(tide.schema.canonical(db:describe("df")).columns) do got[i] = c.default end
+    assert.same({ "0.1", "-2.5", "-0.123456789012345", "9007199254740993", "'it''s \"q\" \u{1F600} ::int'" }, got)
+  end)
+end)
