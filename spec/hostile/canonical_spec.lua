@@ -23,6 +23,8 @@ local CHECKS = {
   "n / 2 = 1", "n / 2.0 = 1", "d < 0.123456789012345", "n < 12345678901234567890", "n <> 1e3",
   "d <> 1.5e1", "n <> -(1)", "CAST(k AS INTEGER) = 1", "CAST(k AS INTEGER) IN (1, 2)", "d < 1.50",
   "k LIKE 'a!%' ESCAPE '!'", "k NOT LIKE 'a!_%' ESCAPE '!'",
+  -- information_schema holds CHECKs in a 3-byte charset on MariaDB
+  "k <> '\u{1F600}?' AND k <> 'é)'",
 }
 
 describe("canonical expressions, attacked", function()
