@@ -106,3 +106,34 @@ h.each_backend(describe, it, function(b)
     assert.same({ "0.1", "-2.5", "-0.123456789012345", "9007199254740993", "'it''s \"q\" \u{1F600} ::int'" }, got)
   end)
 end)
+
+-- Each a migration of its own: the model is read again from the database.
+h.each_backend(describe, it, function(b)
+  it("drops an index a foreign key needs, and makes it again, leaving the schema as it was", function()
+    local db <close> = core.open(b.fresh_url())
+    tide.migrate(db, function(m)
+      m:create_table("p", { { "id", "integer", primary_key = true } })
+      m:create_table("c", { { "id", "integer", primary_key = true }, { "p_id", "integer" } },
+        { indexes = { { "p_id", name = "ix_c_p" } },
+          foreign_keys = { { { "p_id" }, "p", { "id" }, name = "fk_c_p" } } })
+      -- an index named like its key (real schemas do this)
+      m:create_table("d", { { "id", "integer", primary_key = true }, { "p_id", "integer" } },
+        { indexes = { { "p_id", name = "fk_d_p" } },
+          foreign_keys = { { { "p_id" }, "p", { "id" }, name = "fk_d_p" } } })
+    end)
+    local before = tide.schema.canonical(db:schema())
+    tide.migrate(db, function(m) m:drop_index("c", "ix_c_p") end)
+    tide.migrate(db, function(m) m:drop_index("d", "fk_d_p") end)
+    tide.migrate(db, function(m) m:create_index("c", { "p_id" }, { name = "ix_c_p" }) end)
+    tide.migrate(db, function(m) m:create_index("d", { "p_id" }, { name = "fk_d_p" }) end)
+    assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema()), { "before", "after" }))
+    -- the same within one migration
+    tide.migrate(db, function(m)
+      m:drop_index("c", "ix_c_p")
+      m:create_index("c", { "p_id", "id" }, { name = "ix_c_p_id" })
+    end)
+    local names = {}
+    for _, x in ipairs(db:describe("c").indexes) do names[#names + 1] = x.name end
+    assert.same({ "ix_c_p_id" }, names)
+  end)
+end)
