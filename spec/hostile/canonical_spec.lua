@@ -137,3 +137,21 @@ h.each_backend(describe, it, function(b)
     assert.same({ "ix_c_p_id" }, names)
   end)
 end)
+
+h.each_backend(describe, it, function(b)
+  it("refuses to make a column of an index text (MariaDB made the index a prefix one)", function()
+    local db <close> = core.open(b.fresh_url())
+    tide.migrate(db, function(m)
+      m:create_table("a", { { "id", "integer", primary_key = true }, { "s", "string", length = 10 } },
+                     { indexes = { { "s", name = "ix_a_s" } } })
+    end)
+    local before = tide.schema.canonical(db:schema())
+    for _, ty in ipairs({ "text", "json", "blob" }) do
+      local e = h.catch(tide.migrate, db, function(m) m:alter_column("a", "s", { type = ty }) end)
+      assert.equal("misuse", e.class)
+      assert.matches(('column "s" is %s and cannot be part of a key or index on every backend (index "ix_a_s")')
+                     :format(ty), e.message, 1, true)
+    end
+    assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+  end)
+end)

@@ -70,6 +70,10 @@ function parse.check_key(m, tm, cols, what, new)
   local total, parts = 0, {}
   for i, name in ipairs(cols) do
     local c = new and name == new.name and new or model.find(tm.columns, "name", name)
+    if c and UNINDEXABLE[c.type] then      -- an altered column (MariaDB would make it a prefix)
+      fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend (%s)",
+           name, c.type, what)
+    end
     local b = c and key_bytes(c) or 0
     total, parts[i] = total + b, ("%s %d"):format(name, b)
   end
