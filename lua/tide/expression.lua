@@ -363,6 +363,13 @@ function normal(e)
     return { op = "and", items = { { op = "cmp", o = ">=", l = x, r = normal(e.lo) },
                                    { op = "cmp", o = "<=", l = x, r = normal(e.hi) } } }
   end
+  -- (a, b) = (1, 2) is a = 1 AND b = 2, as PostgreSQL prints it
+  if op == "cmp" and (e.o == "=" or e.o == "<>") and e.l.op == "row" and e.r.op == "row" and
+     #e.l.items == #e.r.items then
+    local items = {}
+    for i, x in ipairs(e.l.items) do items[i] = { op = "cmp", o = e.o, l = x, r = e.r.items[i] } end
+    return normal({ op = e.o == "=" and "and" or "or", items = items })
+  end
   if op == "in" then
     if #e.items == 1 then
       return { op = "cmp", o = e.neg and "<>" or "=", l = normal(e.e), r = normal(e.items[1]) }
