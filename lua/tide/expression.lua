@@ -431,6 +431,15 @@ function expression.number(v, integral)
 end
 local number = expression.number
 
+--- Shortest text of float `n` that reads back as the same double.
+function expression.float_text(n)
+  for digits = 15, 16 do
+    local t = ("%%.%dg"):format(digits):format(n)
+    if tonumber(t) == n then return t end
+  end
+  return ("%.17g"):format(n)
+end
+
 local function show(e, min)
   local s, p
   local op = e.op

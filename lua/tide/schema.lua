@@ -85,13 +85,8 @@ function schema.canonical_default(raw, ptype)
   if n and (ptype == "integer" or ptype == "bigint" or ptype == "smallint"
             or ptype == "float" or ptype == "double" or ptype == "decimal"
             or not lit) then
-    if ptype == "float" or ptype == "double" then
-      -- a binary float: its shortest text that reads back the same double
-      for digits = 15, 17 do
-        local t = ("%%.%dg"):format(digits):format(n)
-        if tonumber(t) == n then return expression.number(t, true) end
-      end
-    end
+    -- a binary float: its shortest text that reads back the same double
+    if ptype == "float" or ptype == "double" then return expression.number(expression.float_text(n), true) end
     return expression.number(lit or s, true)
   end
   if lit then return "'" .. lit .. "'" end

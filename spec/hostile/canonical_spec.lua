@@ -101,11 +101,13 @@ h.each_backend(describe, it, function(b)
     local cols = { { "f", "double", default = 0.1 }, { "g", "float", default = -2.5 },
                    { "d", "decimal", precision = 20, scale = 15, default = -0.123456789012345 },
                    { "i", "bigint", default = 9007199254740993 },
+                   { "e", "decimal", precision = 5, scale = 2, default = 0.1 },
                    { "s", "string", length = 20, default = "it's \"q\" \u{1F600} ::int" } }
     tide.migrate(db, function(m) m:create_table("df", cols) end)
     local got = {}
     for i, c in ipairs(tide.schema.canonical(db:describe("df")).columns) do got[i] = c.default end
-    assert.same({ "0.1", "-2.5", "-0.123456789012345", "9007199254740993", "'it''s \"q\" \u{1F600} ::int'" }, got)
+    assert.same({ "0.1", "-2.5", "-0.123456789012345", "9007199254740993", "0.1",
+                  "'it''s \"q\" \u{1F600} ::int'" }, got)
   end)
 end)
 

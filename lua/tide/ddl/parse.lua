@@ -1,6 +1,7 @@
 --- tide.ddl.parse: the arguments of DSL operations (column specs, keys,
 -- indexes, defaults) checked and turned into canonical model parts.
 local schema = require "tide.schema"
+local expression = require "tide.expression"
 local names = require "tide.names"
 local model = require "tide.ddl.model"
 
@@ -116,7 +117,8 @@ function parse.canonical_default(m, v, ctype)
     if ctype ~= "boolean" then fail(m, "misuse", "boolean default for a %s column", ctype) end
     return tostring(v)
   elseif tv == "number" then
-    return schema.canonical_default(math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v), ctype)
+    -- a Lua float as its shortest exact text (0.1, not 0.10000000000000001)
+    return schema.canonical_default(math.type(v) == "integer" and tostring(v) or expression.float_text(v), ctype)
   elseif tv == "string" then
     if v:find("%z") then fail(m, "misuse", "default contains a NUL byte") end
     return "'" .. v:gsub("'", "''") .. "'"
