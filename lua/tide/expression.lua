@@ -101,7 +101,12 @@ end
 local function parser(toks)
   local pos = 1
   local P = {}
-  local function peek(o) local t = toks[pos + (o or 0)] return t and t.v, t and t.k end
+  -- a keyword or operator; a string, number or quoted name is no keyword
+  local function peek(o)
+    local t = toks[pos + (o or 0)]
+    if not t then return nil end
+    return (t.k == "word" or t.k == "op") and t.v or nil, t.k
+  end
   local function take() pos = pos + 1 return toks[pos - 1] end
   local function accept(v) if peek() == v then pos = pos + 1 return true end return false end
   local function expect(v) if not accept(v) then error("expected " .. v, 0) end end
@@ -286,14 +291,21 @@ local function parser(toks)
           node.pat, node.esc = p.args[1], p.args[2]
         end
         l = node
+      elseif v == "<=>" then                       -- MariaDB's null-safe equality
+        take()
+        l = { op = "distinct", l = l, r = concat(), neg = true }
       elseif v == "is" then
         take()
         local isneg = accept("not")
-        local what = take()
-        if not what or (what.v ~= "null" and what.v ~= "true" and what.v ~= "false") then
-          error("is what?", 0)
+        local what = peek()
+        if what == "null" or what == "true" or what == "false" then
+          take()
+          l = { op = "is", e = l, what = what, neg = isneg }
+        else
+          -- IS [NOT] DISTINCT FROM, and SQLite's a IS [NOT] b
+          if accept("distinct") then expect("from") else isneg = not isneg end
+          l = { op = "distinct", l = l, r = concat(), neg = isneg }
         end
-        l = { op = "is", e = l, what = what.v, neg = isneg }
       elseif v == "isnull" or v == "notnull" then
         take()
         l = { op = "is", e = l, what = "null", neg = v == "notnull" }
@@ -304,7 +316,7 @@ local function parser(toks)
   end
 
   local function negation()
-    if accept("not") then return { op = "not", e = negation() } end
+    if accept("not") or accept("!") then return { op = "not", e = negation() } end
     return comparison()
   end
 
@@ -340,7 +352,7 @@ local function negate(e)
     for i, x in ipairs(e.items) do items[i] = { op = "not", e = x } end
     return normal({ op = e.op == "and" and "or" or "and", items = items })
   end
-  if e.op == "in" or e.op == "between" or e.op == "like" or e.op == "is" then
+  if e.op == "in" or e.op == "between" or e.op == "like" or e.op == "is" or e.op == "distinct" then
     local c = {}
     for k, v in pairs(e) do c[k] = v end
     c.neg = not e.neg
@@ -476,6 +488,8 @@ local function show(e, min)
         (e.esc and (" escape " .. show(e.esc, 5)) or "")
     p = PREC.like
   elseif op == "is" then s, p = show(e.e, 5) .. (e.neg and " is not " or " is ") .. e.what, PREC.is
+  elseif op == "distinct" then
+    s, p = show(e.l, 5) .. (e.neg and " is not distinct from " or " is distinct from ") .. show(e.r, 5), PREC.is
   elseif op == "neg" then
     s, p = show(e.e, PREC.neg), PREC.neg
     s = (s:sub(1, 1) == "-" and "- " or "-") .. s       -- "--" would start a comment

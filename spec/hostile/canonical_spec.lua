@@ -16,6 +16,9 @@ local DIFFERENT = {
   { "n < 9007199254740993", "n < 9007199254740992" },
   { "CAST(k AS INTEGER) = 1", "k = 1" },
   { "k LIKE 'a!%' ESCAPE '!'", "k LIKE 'a!%'" },
+  -- strings and quoted names are no keywords
+  { "'not' = k", "NOT (k = k)" },
+  { "k = \"and\" OR n = 1", "k = n OR n = 1" },
 }
 
 -- Written one way, printed back another by some backend.
@@ -157,5 +160,18 @@ h.each_backend(describe, it, function(b)
                      :format(ty), e.message, 1, true)
     end
     assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+  end)
+end)
+
+h.each_backend(describe, it, function(b)
+  it("reads IS [NOT] DISTINCT FROM back the same, however the backend spells it", function()
+    local db <close> = core.open(b.fresh_url())
+    local same = b.name == "mysql" and "n <=> 1" or "n IS NOT DISTINCT FROM 1"
+    local differs = b.name == "mysql" and "NOT (k <=> 'a')" or "k IS DISTINCT FROM 'a'"
+    db:exec(("CREATE TABLE di (k VARCHAR(5), n INTEGER, CONSTRAINT c1 CHECK (%s OR %s))"):format(same, differs))
+    local c = tide.schema.canonical(db:describe("di"))
+    assert.equal(canonical("n IS NOT DISTINCT FROM 1 OR k IS DISTINCT FROM 'a'"), c.checks[1].expression)
+    assert.equal(canonical("n IS NOT DISTINCT FROM 1"), canonical("NOT (n IS DISTINCT FROM 1)"))
+    assert.are_not.equal(canonical("n IS NOT DISTINCT FROM 1"), canonical("n = 1"))
   end)
 end)
