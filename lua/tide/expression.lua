@@ -86,19 +86,21 @@ local FUNCTIONS = { lcase = "lower", ucase = "upper", octet_length = "length",
                     character_length = "char_length", ["substring"] = "substr" }
 
 -- A cast to an integer type changes what is compared (CAST(k AS INTEGER) =
--- 1 is not k = 1) and no backend adds one by itself to a column: it is kept,
--- under one name. Other casts are dropped: PostgreSQL adds them to columns
+-- 1 is not k = 1): it is kept, under one name, unless of a column of an
+-- integer type (`ints`), which PostgreSQL casts by itself (a smallint to
+-- integer). Other casts are dropped: PostgreSQL adds them to columns
 -- (::text, ::numeric) and literals alike.
 local INTEGER_CASTS = { integer = true, int = true, int2 = true, int4 = true, int8 = true,
                         bigint = true, smallint = true, signed = true }
-local function cast(e, ty)
-  if INTEGER_CASTS[ty] and e.op ~= "num" and e.op ~= "str" and e.op ~= "cast" then
+local function cast(e, ty, ints)
+  if INTEGER_CASTS[ty] and e.op ~= "num" and e.op ~= "str" and e.op ~= "cast" and
+     not (e.op == "id" and ints[e.v]) then
     return { op = "cast", e = e, to = "integer" }
   end
   return e
 end
 
-local function parser(toks)
+local function parser(toks, ints)
   local pos = 1
   local P = {}
   -- a keyword or operator; a string, number or quoted name is no keyword
@@ -183,7 +185,7 @@ local function parser(toks)
           depth = depth - 1
         end
       end
-      return cast(e, ty)
+      return cast(e, ty, ints)
     end
     if peek() == "(" then
       take()
@@ -208,7 +210,7 @@ local function parser(toks)
       local ty = skip_type()
       -- '-1'::integer is the number -1
       if e.op == "str" and NUMERIC_TYPES[ty] and tonumber(e.v) then e = { op = "num", v = e.v } end
-      e = cast(e, ty)
+      e = cast(e, ty, ints)
     end
     return e
   end
@@ -516,11 +518,12 @@ end
 
 --- Canonical text of SQL expression `expr` (nil stays nil). opts:
 -- backslash_escapes (the text was printed with backslash escapes in
--- string literals, as MariaDB prints CHECK clauses).
+-- string literals, as MariaDB prints CHECK clauses), integer_columns (a
+-- set of the lower-case names of the table's integer columns).
 function expression.canonical(expr, opts)
   if expr == nil then return nil end
   local toks = tokens(expr, opts and opts.backslash_escapes)
-  local ok, tree = pcall(parser(toks))
+  local ok, tree = pcall(parser(toks, opts and opts.integer_columns or {}))
   if not ok then return plain(toks) end
   local ok2, s = pcall(function() return show(normal(tree), 0) end)
   return ok2 and s or plain(toks)
