@@ -321,13 +321,7 @@ end
 local function print_sql(ctx, direction, o, ro)
   if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
   local p = plan.load(resolve_dir(ctx))
-  local url = resolve_url(ctx)
-  local u = core.parse_url(url)
-  local f = direction == "up" and u.scheme == "sqlite" and io.open(u.database, "rb")
-  if f then f:close() end
-  -- up on a SQLite file not made yet runs what it runs on an empty database
-  local fresh = direction == "up" and u.scheme == "sqlite" and not f
-  local db <close> = fresh and tide.open("sqlite::memory:") or open_readonly(url)
+  local db <close> = open_readonly(resolve_url(ctx))
   out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
   return EXIT.ok
 end

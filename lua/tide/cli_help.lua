@@ -59,9 +59,7 @@ interrupted migration is resumed after its last completed step.
 
   --to NAME               stop after NAME
   --sql                   print the SQL instead of running it (read-only; a
-                          data step ends the listing of its migration; a
-                          SQLite file not made yet is listed as empty and
-                          not created)
+                          data step ends the listing of its migration)
   --single-transaction    everything in one transaction (not on MariaDB)
   --allow-out-of-order    apply a pending migration that comes before an
                           applied one
