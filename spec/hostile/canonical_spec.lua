@@ -127,6 +127,15 @@ h.each_backend(describe, it, function(b)
     local names = {}
     for _, x in ipairs(db:describe("c").indexes) do names[#names + 1] = x.name end
     assert.same({ "ix_c_p_id" }, names)
+    -- an index InnoDB made for a key by itself, which it drops by itself
+    tide.migrate(db, function(m)
+      m:create_table("e", { { "id", "integer", primary_key = true }, { "p_id", "integer" } },
+        { foreign_keys = { { { "p_id" }, "p", { "id" }, name = "fk_e_p" } } })
+    end)
+    tide.migrate(db, function(m) m:create_index("e", { "p_id" }, { name = "ix_e_p" }) end)
+    names = {}
+    for _, x in ipairs(db:describe("e").indexes) do names[#names + 1] = x.name end
+    assert.same({ "ix_e_p" }, names)
   end)
 end)
 

@@ -391,7 +391,7 @@ ops.create_index = {
     -- as InnoDB drops its own; one of the same name is that index already
     local sqls = find(p.replaces, "name", p.index.name) and {} or m._dialect:create_index(p.t, p.index)
     for _, x in ipairs(p.replaces) do
-      if x.name ~= p.index.name then sqls[#sqls + 1] = m._dialect:drop_index(p.t, x.name)[1] end
+      if x.name ~= p.index.name then sqls[#sqls + 1] = m._dialect:drop_implied_index(p.t, x.name) end
     end
     return sqls
   end,
