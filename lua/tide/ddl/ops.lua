@@ -579,6 +579,9 @@ ops.drop_foreign_key = {
   apply = function(_, p, tm)
     local _, i = find(tm and tm.foreign_keys or {}, "name", p.name)
     if i then table.remove(tm.foreign_keys, i) end
+    -- the index made for it went with it
+    _, i = find(tm and tm.implied or {}, "name", p.name)
+    if i then table.remove(tm.implied, i) end
   end,
   took_effect = function(v, t, which)
     if type(which) == "string" then return not v.has_named(t, which) end     -- by columns: cannot tell
