@@ -898,6 +898,98 @@ static int exact_defaults(lua_State *L, tide_conn *c, int schema, tide_err *e) {
   return rc;
 }
 
+/* information_schema holds CHECK clauses in the same 3-byte charset: a
+ * clause with a '?' in it is read again from SHOW CREATE TABLE, which prints
+ * it in utf8mb4 (a constraint of the table, as tide makes them; a column's
+ * own CHECK keeps what was read). */
+
+/* The ')' closing the clause that starts at p (after "CHECK ("), or NULL. */
+static const char *clause_end(const char *p) {
+  int depth = 0;
+  for (; *p; p++) {
+    if (*p == '\'' || *p == '"' || *p == '`') {
+      char q = *p;           /* a doubled quote closes and opens again */
+      for (p++; *p && *p != q; p++)
+        if (*p == '\\' && q != '`' && p[1]) p++;
+      if (!*p) return NULL;
+    } else if (*p == '(') {
+      depth++;
+    } else if (*p == ')') {
+      if (depth == 0) return p;
+      depth--;
+    }
+  }
+  return NULL;
+}
+
+/* Reads again the suspect CHECK clauses of the table described at desc,
+ * named by the string at name. */
+static int read_checks(lua_State *L, tide_conn *c, int name, int desc, tide_err *e) {
+  size_t len;
+  const char *t = lua_tolstring(L, name, &len), *create;
+  int i, n, rc, top = lua_gettop(L);
+  my_stmt *s;
+  tide_push_quoted(L, t, len, '`');
+  s = prepare_run(MY(c), c, lua_pushfstring(L, "SHOW CREATE TABLE %s", lua_tostring(L, -1)), 0, NULL, e);
+  if (!s) return lua_settop(L, top), TIDE_ERR;
+  rc = my_fetch(c, s, e);
+  if (rc == 1 && s->ncols >= 2 && s->cols[1].buf) lua_pushlstring(L, s->cols[1].buf, s->cols[1].len);
+  else lua_pushnil(L);
+  if (rc == 1) while ((rc = my_fetch(c, s, e)) == 1) {}
+  my_finalize(c, s);
+  if (rc == TIDE_ERR) return lua_settop(L, top), TIDE_ERR;
+  create = lua_tostring(L, -1);
+  lua_getfield(L, desc, "checks");
+  n = create ? (int)lua_rawlen(L, -1) : 0;
+  for (i = 1; i <= n; i++) {
+    const char *x, *at, *end;
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "expression");
+    x = lua_tostring(L, -1);
+    if (x && strchr(x, '?')) {
+      lua_getfield(L, -2, "name");
+      t = lua_tolstring(L, -1, &len);
+      tide_push_quoted(L, t, len, '`');
+      lua_pushfstring(L, "CONSTRAINT %s CHECK (", lua_tostring(L, -1));
+      at = strstr(create, lua_tostring(L, -1));
+      if (at && (end = clause_end(at + lua_rawlen(L, -1)))) {
+        at += lua_rawlen(L, -1);
+        lua_pushlstring(L, at, (size_t)(end - at));
+        lua_setfield(L, -6, "expression");
+      }
+      lua_pop(L, 3);
+    }
+    lua_pop(L, 2);
+  }
+  lua_settop(L, top);
+  return TIDE_OK;
+}
+
+static int exact_checks(lua_State *L, tide_conn *c, int schema, tide_err *e) {
+  lua_pushnil(L);
+  while (lua_next(L, schema)) {
+    int i, n, suspect = 0, desc = lua_gettop(L);
+    if (lua_getfield(L, desc, "checks") == LUA_TTABLE) {
+      n = (int)lua_rawlen(L, -1);
+      for (i = 1; i <= n && !suspect; i++) {
+        const char *x;
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "expression");
+        x = lua_tostring(L, -1);
+        suspect = x && strchr(x, '?');
+        lua_pop(L, 2);
+      }
+    }
+    lua_pop(L, 1);
+    if (suspect && read_checks(L, c, desc - 1, desc, e) != TIDE_OK) {
+      lua_settop(L, schema);
+      return TIDE_ERR;
+    }
+    lua_settop(L, desc - 1);
+  }
+  return TIDE_OK;
+}
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   const char *const *sql = table ? TABLE_SQL : SCHEMA_SQL;
   int i, rc, schema;
@@ -933,6 +1025,7 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pop(L, 2);
   }
   if (exact_defaults(L, c, schema, e) != TIDE_OK) goto fail;
+  if (exact_checks(L, c, schema, e) != TIDE_OK) goto fail;
   return TIDE_OK;
 fail:
   lua_settop(L, schema - 1);

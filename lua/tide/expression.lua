@@ -85,10 +85,30 @@ local LIKE = { like = "like", ilike = "ilike", glob = "glob", regexp = "regexp",
 local FUNCTIONS = { lcase = "lower", ucase = "upper", octet_length = "length",
                     character_length = "char_length", ["substring"] = "substr" }
 
-local function parser(toks)
+-- A cast to an integer type changes what is compared (CAST(k AS INTEGER) =
+-- 1 is not k = 1): it is kept, under one name, unless of a column of an
+-- integer type (`ints`), which PostgreSQL casts by itself (a smallint to
+-- integer). Other casts are dropped: PostgreSQL adds them to columns
+-- (::text, ::numeric) and literals alike.
+local INTEGER_CASTS = { integer = true, int = true, int2 = true, int4 = true, int8 = true,
+                        bigint = true, smallint = true, signed = true }
+local function cast(e, ty, ints)
+  if INTEGER_CASTS[ty] and e.op ~= "num" and e.op ~= "str" and e.op ~= "cast" and
+     not (e.op == "id" and ints[e.v]) then
+    return { op = "cast", e = e, to = "integer" }
+  end
+  return e
+end
+
+local function parser(toks, ints)
   local pos = 1
   local P = {}
-  local function peek(o) local t = toks[pos + (o or 0)] return t and t.v, t and t.k end
+  -- a keyword or operator; a string, number or quoted name is no keyword
+  local function peek(o)
+    local t = toks[pos + (o or 0)]
+    if not t then return nil end
+    return (t.k == "word" or t.k == "op") and t.v or nil, t.k
+  end
   local function take() pos = pos + 1 return toks[pos - 1] end
   local function accept(v) if peek() == v then pos = pos + 1 return true end return false end
   local function expect(v) if not accept(v) then error("expected " .. v, 0) end end
@@ -156,7 +176,7 @@ local function parser(toks)
       take()
       local e = P.expr()
       expect("as")
-      local depth = 0
+      local ty, depth = peek(), 0
       while true do
         local x = take()
         if not x then error("unterminated cast", 0) end
@@ -165,7 +185,7 @@ local function parser(toks)
           depth = depth - 1
         end
       end
-      return e
+      return cast(e, ty, ints)
     end
     if peek() == "(" then
       take()
@@ -190,6 +210,7 @@ local function parser(toks)
       local ty = skip_type()
       -- '-1'::integer is the number -1
       if e.op == "str" and NUMERIC_TYPES[ty] and tonumber(e.v) then e = { op = "num", v = e.v } end
+      e = cast(e, ty, ints)
     end
     return e
   end
@@ -266,15 +287,27 @@ local function parser(toks)
         if o:sub(1, 4) == "not " then o, neg = o:sub(5), true end
         local node = { op = "like", o = o, e = l, pat = concat(), neg = neg }
         if accept("escape") then node.esc = concat() end
+        -- PostgreSQL prints LIKE p ESCAPE e as LIKE like_escape(p, e)
+        local p = node.pat
+        if p.op == "call" and p.name == "like_escape" and #p.args == 2 and not node.esc then
+          node.pat, node.esc = p.args[1], p.args[2]
+        end
         l = node
+      elseif v == "<=>" then                       -- MariaDB's null-safe equality
+        take()
+        l = { op = "distinct", l = l, r = concat(), neg = true }
       elseif v == "is" then
         take()
         local isneg = accept("not")
-        local what = take()
-        if not what or (what.v ~= "null" and what.v ~= "true" and what.v ~= "false") then
-          error("is what?", 0)
+        local what = peek()
+        if what == "null" or what == "true" or what == "false" then
+          take()
+          l = { op = "is", e = l, what = what, neg = isneg }
+        else
+          -- IS [NOT] DISTINCT FROM, and SQLite's a IS [NOT] b
+          if accept("distinct") then expect("from") else isneg = not isneg end
+          l = { op = "distinct", l = l, r = concat(), neg = isneg }
         end
-        l = { op = "is", e = l, what = what.v, neg = isneg }
       elseif v == "isnull" or v == "notnull" then
         take()
         l = { op = "is", e = l, what = "null", neg = v == "notnull" }
@@ -285,7 +318,7 @@ local function parser(toks)
   end
 
   local function negation()
-    if accept("not") then return { op = "not", e = negation() } end
+    if accept("not") or accept("!") then return { op = "not", e = negation() } end
     return comparison()
   end
 
@@ -321,7 +354,7 @@ local function negate(e)
     for i, x in ipairs(e.items) do items[i] = { op = "not", e = x } end
     return normal({ op = e.op == "and" and "or" or "and", items = items })
   end
-  if e.op == "in" or e.op == "between" or e.op == "like" or e.op == "is" then
+  if e.op == "in" or e.op == "between" or e.op == "like" or e.op == "is" or e.op == "distinct" then
     local c = {}
     for k, v in pairs(e) do c[k] = v end
     c.neg = not e.neg
@@ -343,6 +376,13 @@ function normal(e)
     end
     return { op = "and", items = { { op = "cmp", o = ">=", l = x, r = normal(e.lo) },
                                    { op = "cmp", o = "<=", l = x, r = normal(e.hi) } } }
+  end
+  -- (a, b) = (1, 2) is a = 1 AND b = 2, as PostgreSQL prints it
+  if op == "cmp" and (e.o == "=" or e.o == "<>") and e.l.op == "row" and e.r.op == "row" and
+     #e.l.items == #e.r.items then
+    local items = {}
+    for i, x in ipairs(e.l.items) do items[i] = { op = "cmp", o = e.o, l = x, r = e.r.items[i] } end
+    return normal({ op = e.o == "=" and "and" or "or", items = items })
   end
   if op == "in" then
     if #e.items == 1 then
@@ -383,11 +423,35 @@ end
 
 local PREC = { ["or"] = 1, ["and"] = 2, ["not"] = 3, cmp = 4, ["in"] = 4, like = 4, is = 4, neg = 8 }
 
-local function number(v)
-  local n = tonumber(v)
-  if not n then return v end
-  if math.type(n) == "float" and n == math.floor(n) and math.abs(n) < 2^53 then n = math.tointeger(n) end
-  return tostring(n)
+--- Exact text of number literal `v` (no rounding through a double):
+-- exponent applied, leading and trailing fractional zeros dropped; a
+-- literal written with a point keeps one ("2.0": it divides as a decimal,
+-- 2 as an integer) unless `integral` (a typed column's value). Text that
+-- is not a number is returned as it is.
+function expression.number(v, integral)
+  local sign, int, frac, exp = tostring(v):match("^%s*([-+]?)(%d*)%.?(%d*)([eE]?[-+]?%d*)%s*$")
+  if not sign or int .. frac == "" or exp == "e" or exp == "E" then return v end
+  exp = tonumber(exp:sub(2)) or 0
+  if math.abs(exp) > 1000 then return v end
+  local digits, at = int .. frac, #int + exp      -- at: digits before the point
+  if at < 0 then digits, at = ("0"):rep(-at) .. digits, 0 end
+  if at > #digits then digits = digits .. ("0"):rep(at - #digits) end
+  int = digits:sub(1, at):gsub("^0+", "")
+  frac = digits:sub(at + 1):gsub("0+$", "")
+  local s = (int == "" and "0" or int) .. (frac ~= "" and "." .. frac or "")
+  if frac == "" and not integral and exp == 0 and tostring(v):find(".", 1, true) then s = s .. ".0" end
+  if sign == "-" and (int ~= "" or frac ~= "") then s = "-" .. s end
+  return s
+end
+local number = expression.number
+
+--- Shortest text of float `n` that reads back as the same double.
+function expression.float_text(n)
+  for digits = 15, 16 do
+    local t = ("%%.%dg"):format(digits):format(n)
+    if tonumber(t) == n then return t end
+  end
+  return ("%.17g"):format(n)
 end
 
 local function show(e, min)
@@ -426,7 +490,12 @@ local function show(e, min)
         (e.esc and (" escape " .. show(e.esc, 5)) or "")
     p = PREC.like
   elseif op == "is" then s, p = show(e.e, 5) .. (e.neg and " is not " or " is ") .. e.what, PREC.is
-  elseif op == "neg" then s, p = "-" .. show(e.e, PREC.neg), PREC.neg
+  elseif op == "distinct" then
+    s, p = show(e.l, 5) .. (e.neg and " is not distinct from " or " is distinct from ") .. show(e.r, 5), PREC.is
+  elseif op == "neg" then
+    s, p = show(e.e, PREC.neg), PREC.neg
+    s = (s:sub(1, 1) == "-" and "- " or "-") .. s       -- "--" would start a comment
+  elseif op == "cast" then s, p = "cast(" .. show(e.e, 0) .. " as " .. e.to .. ")", 9
   elseif op == "bin" then
     s, p = show(e.l, e.prec) .. " " .. e.o .. " " .. show(e.r, e.prec + 1), e.prec
   else
@@ -449,11 +518,12 @@ end
 
 --- Canonical text of SQL expression `expr` (nil stays nil). opts:
 -- backslash_escapes (the text was printed with backslash escapes in
--- string literals, as MariaDB prints CHECK clauses).
+-- string literals, as MariaDB prints CHECK clauses), integer_columns (a
+-- set of the lower-case names of the table's integer columns).
 function expression.canonical(expr, opts)
   if expr == nil then return nil end
   local toks = tokens(expr, opts and opts.backslash_escapes)
-  local ok, tree = pcall(parser(toks))
+  local ok, tree = pcall(parser(toks, opts and opts.integer_columns or {}))
   if not ok then return plain(toks) end
   local ok2, s = pcall(function() return show(normal(tree), 0) end)
   return ok2 and s or plain(toks)

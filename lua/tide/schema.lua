@@ -85,10 +85,9 @@ function schema.canonical_default(raw, ptype)
   if n and (ptype == "integer" or ptype == "bigint" or ptype == "smallint"
             or ptype == "float" or ptype == "double" or ptype == "decimal"
             or not lit) then
-    if math.type(n) == "float" and n == math.floor(n) and math.abs(n) < 2^53 then
-      n = math.tointeger(n)
-    end
-    return tostring(n)
+    -- a binary float: its shortest text that reads back the same double
+    if ptype == "float" or ptype == "double" then return expression.number(expression.float_text(n), true) end
+    return expression.number(lit or s, true)
   end
   if lit then return "'" .. lit .. "'" end
   return expression.canonical(s)
@@ -198,16 +197,21 @@ local function canonical_table(d)
   t.uniques = sorted_by_name(uniques, function(u)
     return { name = u.name, columns = copy(u.columns) }
   end)
+  local ints = {}
+  for _, c in ipairs(t.columns) do
+    if c.type == "integer" or c.type == "bigint" or c.type == "smallint" then ints[c.name:lower()] = true end
+  end
+  local printed = { backslash_escapes = quirks.check_backslash_escapes, integer_columns = ints }
   t.indexes = sorted_by_name(indexes, function(x)
     return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
-             where = schema.canonical_expression(x.where), implied = implicit(x) or nil }
+             where = schema.canonical_expression(x.where, { integer_columns = ints }),
+             implied = implicit(x) or nil }
   end)
   t.foreign_keys = sorted_by_name(d.foreign_keys, function(f)
     return { name = f.name, columns = copy(f.columns), ref_table = f.ref_table,
              ref_columns = copy(f.ref_columns),
              on_delete = fk_rule(f.on_delete), on_update = fk_rule(f.on_update) }
   end)
-  local printed = { backslash_escapes = quirks.check_backslash_escapes }
   t.checks = sorted_by_name(d.checks, function(c)
     return { name = c.name, expression = schema.canonical_expression(c.expression, printed) }
   end)

@@ -47,6 +47,13 @@ function model.copy(v)
   return out
 end
 
+--- Whether list `cols` starts with all of list `prefix`.
+function model.starts_with(cols, prefix)
+  if #cols < #prefix then return false end
+  for i, c in ipairs(prefix) do if cols[i] ~= c then return false end end
+  return true
+end
+
 --- The first element of list whose `key` is `value`, and its index.
 function model.find(list, key, value)
   for i, x in ipairs(list) do if x[key] == value then return x, i end end
@@ -57,8 +64,12 @@ local find = model.find
 -- exactly: raw column types and defaults, check and index expression text.
 function model.of(desc)
   local t = schema.canonical(desc)
-  -- an index the backend made for a foreign key by itself is not the user's
-  for i = #t.indexes, 1, -1 do if t.indexes[i].implied then table.remove(t.indexes, i) end end
+  -- an index the backend made for a foreign key by itself is not the user's:
+  -- kept apart (a later index on the key's columns replaces it)
+  t.implied = {}
+  for i = #t.indexes, 1, -1 do
+    if t.indexes[i].implied then table.insert(t.implied, 1, table.remove(t.indexes, i)) end
+  end
   for i, c in ipairs(t.columns) do
     local raw = desc.columns[i]
     c.raw_type = raw.raw_type

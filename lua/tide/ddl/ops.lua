@@ -378,6 +378,17 @@ ops.drop_shadow = {
   took_effect = function(v, t) return not v.has_table(shadow.name(t)) end,
 }
 
+-- The indexes MariaDB made for a foreign key (model.of's `implied`) that
+-- index ix, a plain index starting with the key's columns, takes over.
+local function replaced_implied(tm, ix)
+  local out = {}
+  if ix.unique or ix.where then return out end
+  for _, x in ipairs(tm and tm.implied or {}) do
+    if model.starts_with(ix.columns, x.columns) then out[#out + 1] = x end
+  end
+  return out
+end
+
 ops.create_index = {
   shows = 2, first = true,
   check = function(m, t, cols, opts)
@@ -394,11 +405,20 @@ ops.create_index = {
     end
     parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name))
     model.check_schema_name(m, t, ix.name, "relation")
-    return { tm = tm, t = t, index = ix }
+    return { tm = tm, t = t, index = ix, replaces = replaced_implied(tm, ix) }
   end,
-  render = function(m, p) return m._dialect:create_index(p.t, p.index) end,
+  render = function(m, p)
+    -- MariaDB: the index made for a key is dropped once another serves it,
+    -- as InnoDB drops its own; one of the same name is that index already
+    local sqls = find(p.replaces, "name", p.index.name) and {} or m._dialect:create_index(p.t, p.index)
+    for _, x in ipairs(p.replaces) do
+      if x.name ~= p.index.name then sqls[#sqls + 1] = m._dialect:drop_implied_index(p.t, x.name) end
+    end
+    return sqls
+  end,
   apply = function(_, p, tm)
     if not tm then return end
+    for _, x in ipairs(p.replaces) do table.remove(tm.implied, (select(2, find(tm.implied, "name", x.name)))) end
     local ix = p.index
     if ix.unique and not ix.where then
       tm.uniques[#tm.uniques + 1] = { name = ix.name, columns = ix.columns, is_index = true }
@@ -415,17 +435,33 @@ ops.drop_index = {
     local tm = model.table(m, t)
     local cols, name = parse.cols_arg(m, which, "index")
     name = name or names.index(t, cols)
-    if tm and not find(tm.indexes, "name", name) and not find(tm.uniques, "name", name) then
+    -- one MariaDB made for a foreign key stays, as InnoDB needs it
+    local implied = tm and find(tm.implied or {}, "name", name)
+    if tm and not implied and not find(tm.indexes, "name", name) and not find(tm.uniques, "name", name) then
       fail(m, "undefined_object", "table %q has no index %q", t, name)
     end
-    return { tm = tm, t = t, name = name }
+    return { tm = tm, t = t, name = name, implied = implied }
   end,
-  render = function(m, p) return m._dialect:drop_index(p.t, p.name, p.tm) end,
-  apply = function(_, p, tm)
-    if not tm then return end
+  render = function(m, p) return p.implied and {} or m._dialect:drop_index(p.t, p.name, p.tm) end,
+  apply = function(m, p, tm)
+    if not tm or p.implied then return end
     local _, i = find(tm.indexes, "name", p.name)
-    if i then table.remove(tm.indexes, i) return end
-    table.remove(tm.uniques, (select(2, find(tm.uniques, "name", p.name))))
+    if i then table.remove(tm.indexes, i)
+    else table.remove(tm.uniques, (select(2, find(tm.uniques, "name", p.name)))) end
+    if not m._dialect.implicit_fk_indexes then return end
+    -- MariaDB's drop_index made an index for each key no other serves now
+    local keys = { tm.primary_key }
+    for _, list in ipairs({ tm.uniques, tm.indexes, tm.implied or {} }) do
+      for _, k in ipairs(list) do keys[#keys + 1] = k.columns end
+    end
+    for _, fk in ipairs(tm.foreign_keys) do
+      local served = false
+      for _, cols in ipairs(keys) do served = served or model.starts_with(cols, fk.columns) end
+      if not served then
+        tm.implied = tm.implied or {}
+        tm.implied[#tm.implied + 1] = { name = fk.name, columns = fk.columns }
+      end
+    end
   end,
   took_effect = function(v, t, which)
     return not v.has_named(t, type(which) == "string" and which or names.index(t, which))
@@ -564,6 +600,9 @@ ops.drop_foreign_key = {
   apply = function(_, p, tm)
     local _, i = find(tm and tm.foreign_keys or {}, "name", p.name)
     if i then table.remove(tm.foreign_keys, i) end
+    -- the index made for it went with it
+    _, i = find(tm and tm.implied or {}, "name", p.name)
+    if i then table.remove(tm.implied, i) end
   end,
   took_effect = function(v, t, which)
     if type(which) == "string" then return not v.has_named(t, which) end     -- by columns: cannot tell

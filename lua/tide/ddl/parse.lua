@@ -1,6 +1,7 @@
 --- tide.ddl.parse: the arguments of DSL operations (column specs, keys,
 -- indexes, defaults) checked and turned into canonical model parts.
 local schema = require "tide.schema"
+local expression = require "tide.expression"
 local names = require "tide.names"
 local model = require "tide.ddl.model"
 
@@ -38,9 +39,10 @@ function parse.check_columns(m, tm, cols, what)
 end
 
 -- Bytes a key column takes in InnoDB's index (utf8mb4: 4 bytes a
--- character; DATETIME(6) and TIME(6) as MariaDB makes them); 0 when unknown.
+-- character; DATETIME(p) 5 and TIME(p) 3, plus a byte per two digits of
+-- fractional seconds); 0 when unknown.
 local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
-                    date = 3, datetime = 8, time = 6, uuid = 16 }
+                    date = 3, datetime = 5, time = 3, uuid = 16 }
 local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
 local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
 local function key_bytes(c)
@@ -48,6 +50,7 @@ local function key_bytes(c)
   if c.type == "decimal" and c.precision then
     return digits_bytes(c.precision - (c.scale or 0)) + digits_bytes(c.scale or 0)
   end
+  if c.type == "datetime" or c.type == "time" then return KEY_BYTES[c.type] + ((c.precision or 6) + 1) // 2 end
   return KEY_BYTES[c.type] or 0
 end
 
@@ -68,6 +71,10 @@ function parse.check_key(m, tm, cols, what, new)
   local total, parts = 0, {}
   for i, name in ipairs(cols) do
     local c = new and name == new.name and new or model.find(tm.columns, "name", name)
+    if c and UNINDEXABLE[c.type] then      -- an altered column (MariaDB would make it a prefix)
+      fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend (%s)",
+           name, c.type, what)
+    end
     local b = c and key_bytes(c) or 0
     total, parts[i] = total + b, ("%s %d"):format(name, b)
   end
@@ -110,7 +117,8 @@ function parse.canonical_default(m, v, ctype)
     if ctype ~= "boolean" then fail(m, "misuse", "boolean default for a %s column", ctype) end
     return tostring(v)
   elseif tv == "number" then
-    return schema.canonical_default(math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v), ctype)
+    -- a Lua float as its shortest exact text (0.1, not 0.10000000000000001)
+    return schema.canonical_default(math.type(v) == "integer" and tostring(v) or expression.float_text(v), ctype)
   elseif tv == "string" then
     if v:find("%z") then fail(m, "misuse", "default contains a NUL byte") end
     return "'" .. v:gsub("'", "''") .. "'"

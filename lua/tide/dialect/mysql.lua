@@ -78,6 +78,12 @@ end
 
 function my:drop_unique(t, name, _, tm) return self:drop_index(t, name, tm) end
 
+--- The index made for a foreign key, once another serves it: InnoDB has
+-- dropped it already if it made it itself, not if drop_index added it.
+function my:drop_implied_index(t, name)
+  return ("DROP INDEX IF EXISTS %s ON %s"):format(self:quote(name), self:quote(t))
+end
+
 --- Dropping a foreign key leaves the index InnoDB made for it; that goes
 -- too when it carries the key's name (read through `reader`), as on the
 -- others, unless the user made that index (`declared`: the model lists it).
