@@ -307,4 +307,19 @@ h.each_backend(describe, it, function(b)
     assert.is_nil(cols.f.default)
     db:close()
   end)
+  -- defaults are deparsed without their table (cheaper), a generated
+  -- column's expression with it: it names other columns
+  it("reads defaults and a generated column's expression as PostgreSQL writes them", function()
+    local db = core.open(b.fresh_url())
+    db:exec([[CREATE TABLE g (a INTEGER DEFAULT 42, b TEXT DEFAULT 'it''s', c VARCHAR(9) DEFAULT 'x',
+      d TIMESTAMP DEFAULT now(), e INTEGER[] DEFAULT '{1,2}', f DATE DEFAULT (CURRENT_DATE + 1),
+      "odd ""name""" INTEGER GENERATED ALWAYS AS (a * 2) STORED,
+      h TEXT GENERATED ALWAYS AS (upper(b) || c) STORED)]])
+    local got = {}
+    for _, c in ipairs(db:schema().g.columns) do got[c.name] = c.default end
+    assert.same({ a = "42", b = "'it''s'::text", c = "'x'::character varying", d = "now()",
+                  e = "'{1,2}'::integer[]", f = "(CURRENT_DATE + 1)", ['odd "name"'] = "(a * 2)",
+                  h = "(upper(b) || (c)::text)" }, got)
+    db:close()
+  end)
 end)

@@ -637,10 +637,14 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
 
 static const char *const SCHEMA_SQL[] = {
-  /* identity or serial (a nextval default) is told apart in pg_schema: one
-   * pg_get_expr per column, the costly part of this query */
+  /* identity or serial (a nextval default) is told apart in pg_schema.
+   * pg_get_expr given a table opens it (its relcache entry, built once per
+   * session: most of this query's time on a cold connection); a default
+   * holds no column reference, so it is deparsed without the table, and
+   * only a generated column's expression (which has them) with it */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
+  "pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END), "
+  "a.attidentity "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
