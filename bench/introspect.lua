@@ -47,8 +47,9 @@ local FLOOR = {
   },
   -- the system catalogs themselves (key columns as attribute numbers)
   postgres = {
+    -- a default has no column reference: deparsed without opening its table
     [[SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-        a.attidentity, pg_get_expr(d.adbin, d.adrelid)
+        a.attidentity, pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END)
       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
       LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')

@@ -307,4 +307,40 @@ h.each_backend(describe, it, function(b)
     assert.is_nil(cols.f.default)
     db:close()
   end)
+  -- a key's own columns are named in C from the columns query by attnum
+  it("names key and index columns by attnum after a dropped column, expressions too", function()
+    local db = core.open(b.fresh_url())
+    db:exec('CREATE TABLE k1 (gone INTEGER, a INTEGER, "b c" TEXT, d INTEGER, PRIMARY KEY (d, a), '
+      .. 'UNIQUE ("b c", a))')
+    db:exec("ALTER TABLE k1 DROP COLUMN gone")
+    db:exec('CREATE INDEX ix_expr ON k1 (lower("b c"), d, (a + 1)) WHERE d > 0')
+    db:exec('CREATE UNIQUE INDEX ix_u ON k1 (d DESC, "b c")')
+    db:exec('CREATE TABLE "k 2" (x INTEGER, y INTEGER, z INTEGER, '
+      .. 'CONSTRAINT "f k" FOREIGN KEY (z, y) REFERENCES k1 (d, a))')
+    db:exec('ALTER TABLE "k 2" DROP COLUMN x')
+    for _, s in ipairs({ db:schema(), { k1 = db:describe("k1"), ["k 2"] = db:describe("k 2") } }) do
+      assert.same({ "d", "a" }, s.k1.primary_key.columns)
+      assert.same({ "b c", "a" }, s.k1.uniques[1].columns)
+      assert.same({ "<expression>", "d", "<expression>" }, s.k1.indexes[1].columns)
+      assert.same({ "d", "b c" }, s.k1.indexes[2].columns)
+      assert.same({ "z", "y" }, s["k 2"].foreign_keys[1].columns)
+      assert.same({ "d", "a" }, s["k 2"].foreign_keys[1].ref_columns)
+    end
+    db:close()
+  end)
+  -- defaults are deparsed without their table (cheaper), a generated
+  -- column's expression with it: it names other columns
+  it("reads defaults and a generated column's expression as PostgreSQL writes them", function()
+    local db = core.open(b.fresh_url())
+    db:exec([[CREATE TABLE g (a INTEGER DEFAULT 42, b TEXT DEFAULT 'it''s', c VARCHAR(9) DEFAULT 'x',
+      d TIMESTAMP DEFAULT now(), e INTEGER[] DEFAULT '{1,2}', f DATE DEFAULT (CURRENT_DATE + 1),
+      "odd ""name""" INTEGER GENERATED ALWAYS AS (a * 2) STORED,
+      h TEXT GENERATED ALWAYS AS (upper(b) || c) STORED)]])
+    local got = {}
+    for _, c in ipairs(db:schema().g.columns) do got[c.name] = c.default end
+    assert.same({ a = "42", b = "'it''s'::text", c = "'x'::character varying", d = "now()",
+                  e = "'{1,2}'::integer[]", f = "(CURRENT_DATE + 1)", ['odd "name"'] = "(a * 2)",
+                  h = "(upper(b) || (c)::text)" }, got)
+    db:close()
+  end)
 end)

@@ -35,10 +35,19 @@ tide_conn *tide_check_conn(lua_State *L, int idx) {
   return c;
 }
 
+/* Connections open in this process: the tide binary skips lua_close at
+ * exit when none is (main.c). */
+static int open_connections;
+
+int tide_open_connections(void) { return open_connections; }
+
 static void close_db(tide_conn *c) {
   tide_watch_stop(c);
   while (c->stmts) tide_stmt_finalize(c->stmts);
-  if (c->db) c->drv->close(c);
+  if (c->db) {
+    c->drv->close(c);
+    open_connections--;
+  }
   c->db = NULL;
 }
 
@@ -75,6 +84,7 @@ static int open_db(tide_conn *c, tide_err *e) {
   rc = check_params(c->drv, &u, e);
   if (rc == TIDE_OK) rc = c->drv->open(c, &u, e);
   tide_url_free(&u);
+  if (rc == TIDE_OK) open_connections++;
   if (rc != TIDE_OK) {    /* name what failed to open (password redacted) */
     char msg[sizeof e->message];
     /* a long URL is cut so that the reason still fits */

@@ -628,31 +628,57 @@ static void append_list(lua_State *L, int tbl, const char *field, const char *li
   }
 }
 
+/* Appends to tbl[field] the names of the attribute numbers in `keys`
+ * ("{1,3}", or "[0:1]={1,3}" for an index's int2vector), looked up in the
+ * table at names_idx (attnum -> name); 0 is an index expression. */
+static void append_attnames(lua_State *L, int tbl, const char *field, const char *keys,
+                            int names_idx) {
+  const char *p = keys ? strchr(keys, '{') : NULL;
+  char *end;
+  names_idx = lua_absindex(L, names_idx);
+  tbl = lua_absindex(L, tbl);
+  while (p && *p) {
+    long num = strtol(p, &end, 10);
+    if (end == p) { p++; continue; }        /* '{', ',', '}' */
+    p = end;
+    lua_rawgeti(L, names_idx, num);
+    tide_desc_append(L, tbl, field, lua_isstring(L, -1) ? lua_tostring(L, -1) : "<expression>");
+    lua_pop(L, 1);
+  }
+}
+
 #define PG_TABLE "n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
 #define PG_TABLES PG_TABLE "AND ($1::text IS NULL OR c.relname = $1)"
-/* a comma list of the attribute names of `keys` (an int2 array) of `rel` */
+/* a comma list of the attribute names of `keys` (an int2 array) of `rel`:
+ * for a foreign key's referenced columns, whose table may not be among
+ * those read (a key of the table itself is named from the columns query
+ * in C: a subquery per constraint cost more than the rest of the query) */
 #define PG_ATTNAMES(keys, rel) \
   "(SELECT string_agg(COALESCE(a.attname, '<expression>'), ',' ORDER BY k.ord) " \
   "FROM unnest(" keys ") WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a " \
   "ON a.attrelid = " rel " AND a.attnum = k.attnum)"
 
 static const char *const SCHEMA_SQL[] = {
-  /* identity or serial (a nextval default) is told apart in pg_schema: one
-   * pg_get_expr per column, the costly part of this query */
+  /* identity or serial (a nextval default) is told apart in pg_schema.
+   * pg_get_expr given a table opens it (its relcache entry, built once per
+   * session: most of this query's time on a cold connection); a default
+   * holds no column reference, so it is deparsed without the table, and
+   * only a generated column's expression (which has them) with it */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
+  "pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END), "
+  "a.attidentity, a.attnum "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
   "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum",
-  "SELECT c.relname, con.conname, con.contype, " PG_ATTNAMES("con.conkey", "con.conrelid") ", "
+  "SELECT c.relname, con.conname, con.contype, con.conkey::text, "
   "rc.relname, " PG_ATTNAMES("con.confkey", "con.confrelid") ", con.confdeltype, "
   "con.confupdtype, pg_get_expr(con.conbin, con.conrelid) "
   "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
   "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class rc ON rc.oid = con.confrelid "
   "WHERE " PG_TABLES " AND con.contype IN ('p', 'u', 'f', 'c') ORDER BY c.relname, con.conname",
   /* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns */
-  "SELECT c.relname, i.relname, ix.indisunique, " PG_ATTNAMES("ix.indkey::int2[]", "ix.indrelid") ", "
+  "SELECT c.relname, i.relname, ix.indisunique, ix.indkey::int2[]::text, "
   "pg_get_expr(ix.indpred, ix.indrelid) "
   "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
   "JOIN pg_class c ON c.oid = ix.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -667,11 +693,17 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   const char *vals[1] = {table};
   PGresult *r;
   const char *def;
-  int i, n, schema, autoinc;
+  int i, n, schema, attnames, autoinc;
   lua_newtable(L);
   schema = lua_gettop(L);
+  lua_newtable(L);                       /* table name -> {attnum -> column name} */
+  attnames = lua_gettop(L);
   if (!(r = query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
+    tide_desc_list(L, attnames, val(r, i, 0));
+    lua_pushstring(L, val(r, i, 1));
+    lua_rawseti(L, -2, strtol(val(r, i, 6), NULL, 10));
+    lua_pop(L, 1);
     tide_desc_table(L, schema, val(r, i, 0));
     tide_desc_list(L, -1, "columns");
     lua_createtable(L, 0, 8);
@@ -691,11 +723,12 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
   if (!(r = query(pc, SCHEMA_SQL[1], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     char type = val(r, i, 2)[0];
+    tide_desc_list(L, attnames, val(r, i, 0));
     tide_desc_table(L, schema, val(r, i, 0));
     if (type == 'p') {
       lua_createtable(L, 0, 2);
       tide_desc_str(L, -1, "name", val(r, i, 1));
-      append_list(L, -1, "columns", val(r, i, 3));
+      append_attnames(L, -1, "columns", val(r, i, 3), -3);
       lua_setfield(L, -2, "primary_key");
     } else if (type == 'c') {
       tide_desc_list(L, -1, "checks");
@@ -707,7 +740,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     } else {
       tide_desc_list(L, -1, type == 'u' ? "uniques" : "foreign_keys");
       tide_desc_entry(L, -1, val(r, i, 1));
-      append_list(L, -1, "columns", val(r, i, 3));
+      append_attnames(L, -1, "columns", val(r, i, 3), -4);
       if (type == 'f') {
         tide_desc_str(L, -1, "ref_table", val(r, i, 4));
         append_list(L, -1, "ref_columns", val(r, i, 5));
@@ -716,21 +749,23 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
       }
       lua_pop(L, 2);
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2);
   }
   PQclear(r);
   if (!(r = query(pc, SCHEMA_SQL[2], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
+    tide_desc_list(L, attnames, val(r, i, 0));
     tide_desc_table(L, schema, val(r, i, 0));
     tide_desc_list(L, -1, "indexes");
     tide_desc_entry(L, -1, val(r, i, 1));
-    append_list(L, -1, "columns", val(r, i, 3));
+    append_attnames(L, -1, "columns", val(r, i, 3), -4);
     lua_pushboolean(L, val(r, i, 2)[0] == 't');
     lua_setfield(L, -2, "unique");
     tide_desc_str(L, -1, "where", val(r, i, 4));
-    lua_pop(L, 3);
+    lua_pop(L, 4);
   }
   PQclear(r);
+  lua_settop(L, schema);
   return TIDE_OK;
 fail:
   lua_settop(L, schema - 1);

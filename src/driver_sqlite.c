@@ -376,13 +376,19 @@ static const char *text(sqlite3_stmt *st, int i) {
 #define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
 #define USER_TABLES USER_TABLE "AND (?1 IS NULL OR m.name = ?1)"
 
+/* Without ORDER BY, the columns query still yields each table's columns
+ * together and in cid order (the pragma is the inner loop of the join), and
+ * no sorter copies every table's CREATE text once per column; tables are
+ * keyed by name, so their order is free. The CREATE text of an index is read
+ * only for a partial one (its WHERE), not scanned for every index. */
 static const char *const SCHEMA_SQL[] = {
   "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
   "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
-  "WHERE " USER_TABLES " AND p.hidden <> 1 ORDER BY m.name, p.cid",
-  "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, s.sql "
+  "WHERE " USER_TABLES " AND p.hidden <> 1",
+  "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
+  "CASE WHEN il.partial THEN (SELECT s.sql FROM sqlite_schema s "
+  "WHERE s.type = 'index' AND s.name = il.name) END "
   "FROM sqlite_schema m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii "
-  "LEFT JOIN sqlite_schema s ON s.type = 'index' AND s.name = il.name "
   "WHERE " USER_TABLES " ORDER BY m.name, il.name, ii.seqno",
   "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete "
   "FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "

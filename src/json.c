@@ -62,17 +62,32 @@ static void put_integer(lua_State *L, jbuf *b, lua_Integer v) {
   put(L, b, p, (size_t)(e - p));
 }
 
+/* 1 for a byte put_string cannot copy as it is: control characters, '"',
+ * '\\', DEL and the bytes of multi-byte characters (checked one by one). */
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const unsigned char special[256] = {
+  R16(1), R16(1),                                       /* 0x00-0x1f */
+  0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,       /* 0x20-0x2f: '"' */
+  R16(0), R16(0),                                       /* 0x30-0x4f */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,       /* 0x50-0x5f: '\\' */
+  R16(0),                                               /* 0x60-0x6f */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,       /* 0x70-0x7f: DEL */
+  R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1)
+};
+
 static void put_string(lua_State *L, jbuf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t i, run = 0;
   if (b->cap - b->len < n + 2) grow(L, b, n + 2);
   b->p[b->len++] = '"';
   for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    unsigned char c;
     const char *esc = NULL;
     char u[6];
     size_t len;
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
+    while (i < n && !special[(unsigned char)s[i]]) i++;    /* the usual run */
+    if (i == n) break;
+    c = (unsigned char)s[i];
     if (c >= 0x80) {
       /* a byte that is not UTF-8 becomes U+FFFD: the output stays JSON */
       if ((len = tide_utf8_char(s + i, n - i)) > 0) { i += len - 1; continue; }

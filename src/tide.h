@@ -171,6 +171,7 @@ void tide_open_url(lua_State *L);
 
 /* conn.c */
 tide_conn *tide_check_conn(lua_State *L, int idx);   /* raises if closed */
+int tide_open_connections(void);                      /* opened and not yet closed */
 void tide_open_conn(lua_State *L);
 
 /* stmt.c (uses nothing of conn.c) */

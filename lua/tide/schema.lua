@@ -42,18 +42,20 @@ function schema.portable_type(col)
   return TYPES[t] or ("raw:" .. t)
 end
 
---- The portable type with its arguments, for display: "string(30)".
-function schema.type_label(c)
-  if c.type == "string" and c.length then
+--- The portable type with its arguments, for display: "string(30)"; the
+-- type is `ptype` when given (a raw column's portable type), else c.type.
+function schema.type_label(c, ptype)
+  local t = ptype or c.type
+  if t == "string" and c.length then
     return ("string(%d)"):format(c.length)
-  elseif c.type == "decimal" and c.precision then
+  elseif t == "decimal" and c.precision then
     return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
   elseif c.type == "text" and c.size then
     return ("text(%s)"):format(c.size)
   elseif (c.type == "datetime" or c.type == "time") and c.precision and c.precision ~= 6 then
     return ("%s(%d)"):format(c.type, c.precision)
   end
-  return c.type
+  return t
 end
 
 local NOW = { current_timestamp = true, ["current_timestamp()"] = true, ["now()"] = true,

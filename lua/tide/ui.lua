@@ -59,9 +59,7 @@ ui.json = core.json
 
 --- The portable type of a raw column, for display: "string(30)".
 function ui.portable_type(c)
-  local t = schema.portable_type(c)
-  return schema.type_label({ type = t, length = c.length, precision = c.precision,
-                                  scale = c.scale })
+  return schema.type_label(c, schema.portable_type(c))
 end
 
 local function list(cols) return "(" .. table.concat(cols or {}, ", ") .. ")" end
