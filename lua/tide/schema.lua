@@ -27,6 +27,7 @@ local TYPES = {
   blob = "blob", bytea = "blob", longblob = "blob", mediumblob = "blob",
   json = "json", jsonb = "json",
   uuid = "uuid",
+  enum = "enum",
 }
 
 -- raw text types that are a size of text (MariaDB)
@@ -42,6 +43,36 @@ function schema.portable_type(col)
   return TYPES[t] or ("raw:" .. t)
 end
 
+--- The strings of a SQL list of literals ("'a', 'it''s'"), or nil when
+-- `s` is not one.
+function schema.literal_list(s)
+  local out, i = {}, 1
+  while true do
+    local j = s:match("^%s*'()", i)
+    if not j then return nil end
+    local buf = {}
+    while true do
+      local k = s:find("'", j, true)
+      if not k then return nil end
+      buf[#buf + 1] = s:sub(j, k - 1)
+      if s:sub(k + 1, k + 1) ~= "'" then i = k + 1 break end
+      buf[#buf + 1] = "'"
+      j = k + 2
+    end
+    out[#out + 1] = table.concat(buf)
+    local nxt = s:match("^%s*(.?)", i)
+    if nxt == "" then return out end
+    if nxt ~= "," then return nil end
+    i = s:find(",", i, true) + 1
+  end
+end
+
+local function quoted_list(values)
+  local out = {}
+  for i, v in ipairs(values) do out[i] = "'" .. v:gsub("'", "''") .. "'" end
+  return table.concat(out, ",")
+end
+
 --- The portable type with its arguments, for display: "string(30)".
 function schema.type_label(c)
   if c.type == "string" and c.length then
@@ -50,6 +81,8 @@ function schema.type_label(c)
     return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
   elseif c.type == "text" and c.size then
     return ("text(%s)"):format(c.size)
+  elseif c.type == "enum" and c.values then
+    return ("enum(%s)"):format(quoted_list(c.values))
   elseif (c.type == "datetime" or c.type == "time") and c.precision and c.precision ~= 6 then
     return ("%s(%d)"):format(c.type, c.precision)
   end
@@ -162,6 +195,28 @@ local function implicit_fk_index(d)
   end
 end
 
+-- Where the backend has no ENUM, an enum is a text column with a CHECK
+-- named like it: `col IN ('a', 'b')` (see tide.dialect.base).
+local function enum_checks(t)
+  for i = #t.checks, 1, -1 do
+    local ck = t.checks[i]
+    for _, c in ipairs(t.columns) do
+      if c.type == "text" and ck.name == c.name then
+        local head = schema.canonical_expression('"' .. c.name:gsub('"', '""') .. '" = 1'):match("^(.*) = 1$")
+        local e = ck.expression
+        -- IN of one value reads back as = on some backends
+        local list = head and (e:sub(1, #head + 5) == head .. " in (" and e:sub(-1) == ")" and
+                               schema.literal_list(e:sub(#head + 6, -2)) or
+                               e:sub(1, #head + 3) == head .. " = " and schema.literal_list(e:sub(#head + 4)))
+        if list then
+          c.type, c.size, c.values = "enum", nil, list
+          table.remove(t.checks, i)
+        end
+      end
+    end
+  end
+end
+
 local function canonical_table(d)
   local quirks = quirks_of(d)
   local pk = {}
@@ -185,6 +240,7 @@ local function canonical_table(d)
     -- backend's default (6 where the dialect does not say otherwise)
     if ptype == "datetime" or ptype == "time" then col.precision = c.length or quirks.time_precision or 6 end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
+    if ptype == "enum" then col.values = schema.literal_list((c.raw_type or ""):match("^%w+%((.*)%)$") or "") end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
   end
@@ -221,6 +277,7 @@ local function canonical_table(d)
       end
     end
   end
+  enum_checks(t)
   return t
 end
 
@@ -252,7 +309,7 @@ local function same(a, b)
 end
 
 local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
-                        "autoincrement", "size" }
+                        "autoincrement", "size", "values" }
 
 local function describe_entry(kind, e)
   if kind == "foreign key" then
@@ -304,8 +361,9 @@ local function diff_table(out, a, b, labels)
     else
       local o = b.columns[j]
       for _, f in ipairs(COLUMN_FIELDS) do
-        if c[f] ~= o[f] and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
-          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, fmt(c[f]), fmt(o[f]))
+        if not same(c[f], o[f]) and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
+          local show = f == "values" and function(v) return v and "(" .. quoted_list(v) .. ")" or "none" end or fmt
+          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, show(c[f]), show(o[f]))
         end
       end
       if i ~= j then

@@ -73,11 +73,14 @@ function ui.describe_table(d, referenced_by)
   local rows = {}
   local pk = {}
   for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
-  for _, c in ipairs(d.columns) do
+  -- what only the canonical form knows: an enum made of a text and a CHECK
+  local canon = schema.canonical(d).columns
+  for i, c in ipairs(d.columns) do
     local extra = {}
     if pk[c.name] then extra[#extra + 1] = "primary key" end
     if c.autoincrement then extra[#extra + 1] = "autoincrement" end
-    rows[#rows + 1] = { c.name, ui.portable_type(c), c.raw_type or "", c.nullable and "null" or "not null",
+    local ptype = canon[i].type == "enum" and schema.type_label(canon[i]) or ui.portable_type(c)
+    rows[#rows + 1] = { c.name, ptype, c.raw_type or "", c.nullable and "null" or "not null",
                         c.default or "", table.concat(extra, ", ") }
   end
   local lines = { ui.colour("bold", "table " .. d.name),

@@ -225,9 +225,19 @@ ops.rename_column = {
     model.column(m, tm, old)
     model.check_name(m, "new column name", new)
     if tm and find(tm.columns, "name", new) then fail(m, "misuse", "column %q exists already", new) end
-    return { tm = tm, t = t, old = old, new = new }
+    local col = tm and find(tm.columns, "name", old)
+    local plan = { tm = tm, t = t, old = old, new = new, enum = col and col.type == "enum" }
+    -- an enum's CHECK is named like its column (where there is no ENUM):
+    -- SQLite cannot rename it, a rebuild makes it again under the new name
+    if plan.enum and m._dialect.rebuild then
+      plan.copy = { [new] = m._dialect:quote(old) }
+    end
+    return plan
   end,
-  render = function(m, p) return m._dialect:rename_column(p.t, p.old, p.new) end,
+  render = function(m, p)
+    if p.copy then return "rebuild" end
+    return m._dialect:rename_column(p.t, p.old, p.new, p.enum)
+  end,
   apply = function(m, p, tm)
     if not tm then return end
     local old, new = p.old, p.new
@@ -247,7 +257,7 @@ ops.rename_column = {
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
-                        default = true, size = true }
+                        default = true, size = true, values = true }
 
 ops.alter_column = {
   shows = 2,
@@ -264,11 +274,12 @@ ops.alter_column = {
                    precision = (old.type == "decimal" or old.type == "datetime" or old.type == "time")
                                and old.precision or nil,
                    scale = old.type == "decimal" and old.scale or nil,
-                   size = old.type == "text" and old.size or nil }
+                   size = old.type == "text" and old.size or nil,
+                   values = old.type == "enum" and old.values or nil }
     if changes.type and changes.type ~= old.type then
-      spec.length, spec.precision, spec.scale, spec.size = nil, nil, nil, nil
+      spec.length, spec.precision, spec.scale, spec.size, spec.values = nil, nil, nil, nil, nil
     end
-    for _, k in ipairs({ "length", "precision", "scale", "size" }) do
+    for _, k in ipairs({ "length", "precision", "scale", "size", "values" }) do
       if changes[k] ~= nil then spec[k] = changes[k] end
     end
     if spec.size == parse.none then spec.size = nil end         -- back to plain text
@@ -290,9 +301,10 @@ ops.alter_column = {
       new.default_sql = old.default_sql
     end
     if not changes.type and not changes.length and not changes.precision and not changes.scale and
-       changes.size == nil then
+       changes.size == nil and changes.values == nil then
       new.raw_type = old.raw_type
     end
+    parse.check_enum_default(m, new)
     parse.check_keys(m, tm, new)
     -- values that would not fit are refused, never truncated (SQLite stores
     -- anything, PostgreSQL's casts shorten strings)

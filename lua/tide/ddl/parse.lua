@@ -9,14 +9,15 @@ local fail = model.fail
 
 local TYPES = { integer = true, bigint = true, smallint = true, boolean = true, string = true,
                 text = true, float = true, double = true, decimal = true, date = true,
-                datetime = true, time = true, blob = true, json = true, uuid = true }
+                datetime = true, time = true, blob = true, json = true, uuid = true,
+                enum = true }
 local TYPE_LIST = "integer, bigint, smallint, boolean, string, text, float, double, decimal, " ..
-                  "date, datetime, time, blob, json, uuid"
+                  "date, datetime, time, blob, json, uuid, enum"
 local UNINDEXABLE = { text = true, blob = true, json = true }
 local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
                      restrict = true, ["no action"] = true }
 local COLUMN_OPTIONS = { length = true, precision = true, scale = true, null = true, default = true,
-                         primary_key = true, autoincrement = true, size = true }
+                         primary_key = true, autoincrement = true, size = true, values = true }
 -- text sizes beyond the plain one (MariaDB's MEDIUMTEXT, LONGTEXT)
 local TEXT_SIZES = { medium = true, long = true }
 
@@ -40,7 +41,7 @@ end
 -- Bytes a key column takes in InnoDB's index (utf8mb4: 4 bytes a
 -- character; DATETIME(6) and TIME(6) as MariaDB makes them); 0 when unknown.
 local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
-                    date = 3, datetime = 8, time = 6, uuid = 16 }
+                    date = 3, datetime = 8, time = 6, uuid = 16, enum = 2 }
 local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
 local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
 local function key_bytes(c)
@@ -118,6 +119,56 @@ function parse.canonical_default(m, v, ctype)
   fail(m, "misuse", "default must be a number, string, boolean or m.now, got %s", tv)
 end
 
+-- MariaDB's limits on an ENUM's values, kept on every backend.
+local ENUM_MAX_VALUES, ENUM_MAX_CHARS = 65535, 255
+
+--- The values of enum column `name`: a non-empty list of distinct strings
+-- that MariaDB keeps as given (it folds case when comparing them, strips
+-- trailing spaces, and uses '' for an invalid value), the same everywhere.
+function parse.enum_values(m, name, values)
+  if type(values) ~= "table" or #values == 0 then
+    fail(m, "misuse", "column %q: enum needs values = {\"a\", \"b\", ...}, a non-empty list of strings", name)
+  end
+  if #values > ENUM_MAX_VALUES then
+    fail(m, "misuse", "column %q: enum has %d values, more than %d", name, #values, ENUM_MAX_VALUES)
+  end
+  local out, seen = {}, {}
+  for i, v in ipairs(values) do
+    if type(v) ~= "string" or v == "" then
+      fail(m, "misuse", "column %q: enum value %d must be a non-empty string", name, i)
+    end
+    local chars = utf8.len(v)
+    if not chars then fail(m, "misuse", "column %q: enum value %d is not UTF-8", name, i) end
+    if v:find("%z") then fail(m, "misuse", "column %q: enum value %d contains a NUL byte", name, i) end
+    -- information_schema keeps a 3-byte charset: MariaDB would show the
+    -- value with '?' for such a character, and it could not be compared
+    if v:find("[\240-\247]") then
+      fail(m, "misuse", "column %q: enum value %d has a 4-byte character, which MariaDB's catalog " ..
+           "cannot show", name, i)
+    end
+    if v:find("%s$") then fail(m, "misuse", "column %q: enum value %q ends with a space", name, v) end
+    if chars > ENUM_MAX_CHARS then
+      fail(m, "misuse", "column %q: enum value %d is longer than %d characters", name, i, ENUM_MAX_CHARS)
+    end
+    local key = v:lower()
+    if seen[key] then fail(m, "misuse", "column %q: enum value %q is given twice (case is not told apart)", name, v) end
+    seen[key], out[i] = true, v
+  end
+  for k in pairs(values) do
+    if math.type(k) ~= "integer" or k < 1 or k > #values then
+      fail(m, "misuse", "column %q: enum values must be a list", name)
+    end
+  end
+  return out
+end
+
+--- Refuses a default of enum column c that is not one of its values.
+function parse.check_enum_default(m, c)
+  if c.type ~= "enum" or c.default == nil then return end
+  for _, v in ipairs(c.values) do if c.default == "'" .. v:gsub("'", "''") .. "'" then return end end
+  fail(m, "misuse", "column %q: default %s is not one of the enum's values", c.name, c.default)
+end
+
 -- A column spec {name, type, option = value} -> canonical column.
 function parse.column(m, spec)
   if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
@@ -165,10 +216,13 @@ function parse.column(m, spec)
     end
     c.size = spec.size
   end
+  if ctype == "enum" then c.values = parse.enum_values(m, name, spec.values)
+  elseif spec.values ~= nil then fail(m, "misuse", "column %q: values applies to enum columns only", name) end
   if c.autoincrement and ctype ~= "integer" and ctype ~= "bigint" then
     fail(m, "misuse", "column %q: autoincrement needs an integer or bigint column", name)
   end
   c.default = parse.canonical_default(m, spec.default, ctype)
+  parse.check_enum_default(m, c)
   if c.autoincrement and c.default then fail(m, "misuse", "column %q: autoincrement with a default", name) end
   return c
 end

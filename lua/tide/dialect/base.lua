@@ -28,8 +28,24 @@ function base:literal(v)
   return v
 end
 
+--- The values of an enum column as a SQL list: 'a', 'it''s'.
+function base:enum_list(c)
+  local out = {}
+  for i, v in ipairs(c.values) do out[i] = "'" .. v:gsub("'", "''") .. "'" end
+  return table.concat(out, ", ")
+end
+
+--- The CHECK that makes a text column an enum where the backend has no
+-- ENUM type. It is named like its column (as MariaDB names a JSON
+-- column's CHECK), which is how tide.schema tells it from the user's.
+function base:enum_check_sql(c)
+  return ("CONSTRAINT %s CHECK (%s IN (%s))"):format(self:quote(c.name), self:quote(c.name),
+                                                     self:enum_list(c))
+end
+
 function base:type_sql(c)
   local t = self.types[c.type]
+  if c.type == "enum" and self.native_enum then return ("ENUM(%s)"):format(self:enum_list(c)) end
   if c.type == "string" then return t:format(c.length) end
   if c.type == "decimal" then return t:format(c.precision, c.scale or 0) end
   if c.type == "datetime" or c.type == "time" then
@@ -49,6 +65,7 @@ function base:column_sql(c)
   if not c.nullable then parts[#parts + 1] = "NOT NULL" end
   if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
   elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default, c) end
+  if c.type == "enum" and not self.native_enum then parts[#parts + 1] = self:enum_check_sql(c) end
   return table.concat(parts, " ")
 end
 
@@ -240,6 +257,7 @@ function base:misfits_sql(t, old, new)
   if new.type == "decimal" and old.type == "decimal" and new.scale < old.scale then
     conds[#conds + 1] = ("%s <> ROUND(%s, %d)"):format(q, q, new.scale)
   end
+  if new.type == "enum" then conds[#conds + 1] = ("%s NOT IN (%s)"):format(q, self:enum_list(new)) end
   if #conds == 0 then return nil end
   return ("SELECT COUNT(*) AS n FROM %s WHERE %s IS NOT NULL AND (%s)"):format(self:quote(t), q,
     table.concat(conds, " OR "))

@@ -18,6 +18,8 @@ local my = base.extend {
   text_sizes = true,
   -- DATETIME and TIME without a precision have none (whole seconds)
   time_precision = 0,
+  -- ENUM('a', 'b') is a type of its own
+  native_enum = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   types = {

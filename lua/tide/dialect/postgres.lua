@@ -10,6 +10,7 @@ local pg = base.extend {
     string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
     decimal = "NUMERIC(%d,%d)", date = "DATE", datetime = "TIMESTAMP", time = "TIME",
     blob = "BYTEA", json = "JSONB", uuid = "UUID",
+    enum = "TEXT",
   },
 }
 pg.__index = pg
@@ -35,6 +36,15 @@ function pg:alter_column(t, old, new, using)
       or ("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s"):format(tq, cq, new_type,
                                                                    using or (cq .. "::" .. new_type))
   end
+  -- an enum is TEXT with a CHECK named like the column (see base.enum_check_sql)
+  local enum_changed = old.type == "enum" and new.type == "enum" and
+                       table.concat(old.values, "\0") ~= table.concat(new.values, "\0")
+  if old.type == "enum" and (new.type ~= "enum" or enum_changed) then
+    table.insert(out, 1, ("ALTER TABLE %s DROP CONSTRAINT %s"):format(tq, cq))
+  end
+  if new.type == "enum" and (old.type ~= "enum" or enum_changed) then
+    out[#out + 1] = ("ALTER TABLE %s ADD %s"):format(tq, self:enum_check_sql(new))
+  end
   if old.nullable ~= new.nullable then
     out[#out + 1] = ("ALTER TABLE %s ALTER COLUMN %s %s NOT NULL")
       :format(tq, cq, new.nullable and "DROP" or "SET")
@@ -47,6 +57,16 @@ function pg:alter_column(t, old, new, using)
     out[#out + 1] = new.default == nil
       and ("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT"):format(tq, cq)
       or ("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s"):format(tq, cq, self:literal(new.default))
+  end
+  return out
+end
+
+--- An enum's CHECK (`enum`) is named like its column and renamed with it.
+function pg:rename_column(t, old, new, enum)
+  local out = base.rename_column(self, t, old, new)
+  if enum then
+    out[#out + 1] = ("ALTER TABLE %s RENAME CONSTRAINT %s TO %s"):format(self:quote(t), self:quote(old),
+                                                                        self:quote(new))
   end
   return out
 end

@@ -17,6 +17,7 @@ local sq = base.extend {
     string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME", time = "TIME",
     blob = "BLOB", json = "JSON", uuid = "UUID",
+    enum = "TEXT",
   },
 }
 sq.__index = sq
