@@ -33,7 +33,7 @@ m:create_table("widget", {
 local OPS = {
   { "create_table", [[
 `m:create_table(name, columns, opts)`: a table. A column is `{name, type,
-length =, precision =, scale =, size =, values =, null = false, default =,
+length =, precision =, scale =, size =, values =, collation =, null = false, default =,
 primary_key = true, autoincrement = true}`; portable types: integer bigint
 smallint boolean string text float double decimal date datetime time blob
 json uuid enum.
@@ -42,6 +42,9 @@ MariaDB, TEXT with a CHECK named like the column elsewhere (a CHECK, not
 PostgreSQL's CREATE TYPE: it is altered and dropped with its column); values
 are distinct regardless of case, non-empty, without trailing spaces or
 4-byte characters (MariaDB keeps none of those as given).
+`collation = "binary"` on string and text compares bytes (case and accents
+told apart): utf8mb4_bin on MariaDB, COLLATE "C" on PostgreSQL, COLLATE
+BINARY on SQLite.
 `size = "medium" | "long"` on text is MEDIUMTEXT / LONGTEXT on MariaDB
 (plain text is TEXT there, at most 65,535 bytes), TEXT elsewhere.
 `precision = 0..6` on datetime and time is its fractional seconds (6 unless
@@ -75,8 +78,9 @@ autoincrement column cannot be added to an existing table.]],
     [[m:rename_column("widget", "name", "title")]] },
   { "alter_column", [[
 `m:alter_column(table, column, changes)`: changes among `type`, `length`,
-`precision`, `scale`, `size`, `values` (an enum's whole new list), `null`,
-`default` (`m.none` removes a default, or a text size); the rest of the
+`precision`, `scale`, `size`, `values` (an enum's whole new list),
+`collation`, `null`, `default` (`m.none` removes a default, a text size or a
+collation); the rest of the
 column stays as it is. Rows whose value would not fit refuse the change.]],
     [[m:alter_column("widget", "name", {length = 60, null = true})]] },
   { "create_index", [[

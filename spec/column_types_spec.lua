@@ -115,10 +115,44 @@ h.each_backend(describe, it, function(b)
     assert.matches("values applies to enum columns only", e.message)
     assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
   end)
+
+  it("makes a binary collation, reads it back and compares it", function()
+    tide.migrate(db, function(m)
+      m:create_table("word", { { "id", "integer", primary_key = true },
+                               { "w", "string", length = 20, collation = "binary", null = false },
+                               { "body", "text", collation = "binary" }, { "plain", "string" } },
+                     { uniques = { { "w" } } })
+    end)
+    local c = tide.schema.canonical(db:describe("word"))
+    canon[b.name].collation = c
+    assert.same({ "binary", "binary" }, { c.columns[2].collation, c.columns[3].collation })
+    assert.is_nil(c.columns[4].collation)
+    local raw = db:describe("word").columns[2].collation
+    assert.equal(({ mysql = "utf8mb4_bin", postgres = "C", sqlite = "BINARY" })[b.name], raw)
+    assert.matches("collation binary %(" .. raw, require("tide.ui").describe_table(db:describe("word")))
+    -- case told apart: both rows fit the unique key, and order is by byte
+    db:exec("INSERT INTO word (id, w) VALUES (1, 'b'), (2, 'B'), (3, 'a')")
+    local got = {}
+    for _, r in ipairs(db:query("SELECT w FROM word ORDER BY w")) do got[#got + 1] = r.w end
+    assert.same({ "B", "a", "b" }, got)
+    -- dropping it is drift; it comes back
+    tide.migrate(db, function(m) m:alter_column("word", "body", { collation = m.none }) end)
+    local after = tide.schema.canonical(db:describe("word"))
+    assert.same({ "word.body: collation binary vs none" }, tide.schema.diff(c, after, { "before", "after" }))
+    tide.migrate(db, function(m) m:alter_column("word", "body", { collation = "binary" }) end)
+    assert.same({}, tide.schema.diff(c, tide.schema.canonical(db:describe("word"))))
+    -- bad input, nothing changed
+    local e = h.catch(tide.migrate, db, function(m) m:add_column("word", { "x", "string", collation = "nocase" }) end)
+    assert.matches('collation must be "binary" %(the only portable one%), got "nocase"', e.message)
+    e = h.catch(tide.migrate, db, function(m) m:add_column("word", { "x", "integer", collation = "binary" }) end)
+    assert.matches("collation applies to string and text columns only", e.message)
+    assert.same({}, tide.schema.diff(c, tide.schema.canonical(db:describe("word"))))
+  end)
 end)
 
 describe("across backends", function()
   it("an enum compares equal", function() same_everywhere("enum") end)
+  it("a binary collation compares equal", function() same_everywhere("collation") end)
   it("an altered and renamed enum compares equal", function() same_everywhere("enum_later") end)
 end)
 
@@ -132,5 +166,16 @@ describe("tide.sql", function()
     assert.matches("`s` ENUM%('a', 'it''s'%)", sql("mysql"))
     assert.matches([["s" TEXT CONSTRAINT "s" CHECK %("s" IN %('a', 'it''s'%)%)]], sql("postgres"))
     assert.matches([["s" TEXT CONSTRAINT "s" CHECK %("s" IN %('a', 'it''s'%)%)]], sql("sqlite"))
+  end)
+
+  it("spells a binary collation per backend", function()
+    local function sql(d)
+      return table.concat(tide.sql(d, function(m)
+        m:create_table("t", { { "s", "string", length = 9, collation = "binary" } })
+      end), "\n")
+    end
+    assert.matches("`s` VARCHAR%(9%) COLLATE utf8mb4_bin", sql("mysql"))
+    assert.matches('"s" VARCHAR%(9%) COLLATE "C"', sql("postgres"))
+    assert.matches('"s" VARCHAR%(9%) COLLATE BINARY', sql("sqlite"))
   end)
 end)

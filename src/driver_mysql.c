@@ -677,6 +677,7 @@ static void column_row(lua_State *L, my_stmt *s) {
   lua_setfield(L, -2, "nullable");
   lua_pushboolean(L, autoinc);
   lua_setfield(L, -2, "autoincrement");
+  tide_desc_str(L, -1, "collation", text(s, 6));
   if (!autoinc && text(s, 4) && text(s, 4)[0] == '\'') {
     push_literal(L, text(s, 4));
     lua_setfield(L, -2, "default");
@@ -767,7 +768,7 @@ static void check_row(lua_State *L, my_stmt *s) {
 #define Q_TABLES(f) "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " \
   "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'" f
 #define Q_COLUMNS(f) "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, " \
-  "EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" f \
+  "EXTRA, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" f \
   " ORDER BY TABLE_NAME, ORDINAL_POSITION"
 #define Q_INDEXES(f) "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME " \
   "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()" f \

@@ -640,7 +640,10 @@ static const char *const SCHEMA_SQL[] = {
   /* identity or serial (a nextval default) is told apart in pg_schema: one
    * pg_get_expr per column, the costly part of this query */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
+  "pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
+  /* a collation other than its type's default */
+  "(SELECT co.collname FROM pg_collation co JOIN pg_type ty ON ty.oid = a.atttypid "
+  "WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation) "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -684,6 +687,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pushboolean(L, autoinc);
     lua_setfield(L, -2, "autoincrement");
     if (!autoinc) tide_desc_str(L, -1, "default", val(r, i, 4));
+    tide_desc_str(L, -1, "collation", val(r, i, 6));
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }

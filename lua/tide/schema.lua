@@ -73,6 +73,19 @@ local function quoted_list(values)
   return table.concat(out, ",")
 end
 
+-- collations that compare bytes (case and accents told apart)
+local BINARY_COLLATIONS = { c = true, posix = true, binary = true }
+
+--- The portable name of a raw collation: "binary" for one that compares
+-- bytes (MariaDB's *_bin, PostgreSQL's "C", SQLite's BINARY), else nil
+-- (the backend's default, or one tide has no portable name for).
+function schema.collation(raw)
+  if not raw then return nil end
+  local l = raw:lower()
+  if BINARY_COLLATIONS[l] or l:match("_bin$") then return "binary" end
+  return nil
+end
+
 --- The portable type with its arguments, for display: "string(30)".
 function schema.type_label(c)
   if c.type == "string" and c.length then
@@ -240,6 +253,7 @@ local function canonical_table(d)
     -- backend's default (6 where the dialect does not say otherwise)
     if ptype == "datetime" or ptype == "time" then col.precision = c.length or quirks.time_precision or 6 end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
+    col.collation = schema.collation(c.collation)
     if ptype == "enum" then col.values = schema.literal_list((c.raw_type or ""):match("^%w+%((.*)%)$") or "") end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
@@ -272,7 +286,7 @@ local function canonical_table(d)
     local col = t.checks[i].expression:match("^json_valid%(([%w_]+)%)$")
     for _, c in ipairs(t.columns) do
       if col and c.name:lower() == col and c.type == "text" and t.checks[i].name == c.name then
-        c.type, c.size = "json", nil
+        c.type, c.size, c.collation = "json", nil, nil
         table.remove(t.checks, i)
       end
     end
@@ -309,7 +323,7 @@ local function same(a, b)
 end
 
 local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
-                        "autoincrement", "size", "values" }
+                        "autoincrement", "size", "values", "collation" }
 
 local function describe_entry(kind, e)
   if kind == "foreign key" then

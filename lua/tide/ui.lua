@@ -79,6 +79,7 @@ function ui.describe_table(d, referenced_by)
     local extra = {}
     if pk[c.name] then extra[#extra + 1] = "primary key" end
     if c.autoincrement then extra[#extra + 1] = "autoincrement" end
+    if canon[i].collation then extra[#extra + 1] = ("collation %s (%s)"):format(canon[i].collation, c.collation) end
     local ptype = canon[i].type == "enum" and schema.type_label(canon[i]) or ui.portable_type(c)
     rows[#rows + 1] = { c.name, ptype, c.raw_type or "", c.nullable and "null" or "not null",
                         c.default or "", table.concat(extra, ", ") }

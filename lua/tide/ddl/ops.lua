@@ -257,7 +257,7 @@ ops.rename_column = {
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
-                        default = true, size = true, values = true }
+                        default = true, size = true, values = true, collation = true }
 
 ops.alter_column = {
   shows = 2,
@@ -275,14 +275,16 @@ ops.alter_column = {
                                and old.precision or nil,
                    scale = old.type == "decimal" and old.scale or nil,
                    size = old.type == "text" and old.size or nil,
-                   values = old.type == "enum" and old.values or nil }
+                   values = old.type == "enum" and old.values or nil, collation = old.collation }
     if changes.type and changes.type ~= old.type then
       spec.length, spec.precision, spec.scale, spec.size, spec.values = nil, nil, nil, nil, nil
+      if changes.type ~= "string" and changes.type ~= "text" then spec.collation = nil end
     end
-    for _, k in ipairs({ "length", "precision", "scale", "size", "values" }) do
+    for _, k in ipairs({ "length", "precision", "scale", "size", "values", "collation" }) do
       if changes[k] ~= nil then spec[k] = changes[k] end
     end
     if spec.size == parse.none then spec.size = nil end         -- back to plain text
+    if spec.collation == parse.none then spec.collation = nil end -- back to the default
     if changes.null ~= nil then spec.null = changes.null end
     local new = parse.column(m, spec)
     new.primary_key = nil

@@ -17,7 +17,8 @@ local UNINDEXABLE = { text = true, blob = true, json = true }
 local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
                      restrict = true, ["no action"] = true }
 local COLUMN_OPTIONS = { length = true, precision = true, scale = true, null = true, default = true,
-                         primary_key = true, autoincrement = true, size = true, values = true }
+                         primary_key = true, autoincrement = true, size = true, values = true,
+                         collation = true }
 -- text sizes beyond the plain one (MariaDB's MEDIUMTEXT, LONGTEXT)
 local TEXT_SIZES = { medium = true, long = true }
 
@@ -215,6 +216,16 @@ function parse.column(m, spec)
       fail(m, "misuse", "column %q: size must be \"medium\" or \"long\", got %q", name, tostring(spec.size))
     end
     c.size = spec.size
+  end
+  if spec.collation ~= nil then
+    if ctype ~= "string" and ctype ~= "text" then
+      fail(m, "misuse", "column %q: collation applies to string and text columns only", name)
+    end
+    if spec.collation ~= "binary" then
+      fail(m, "misuse", "column %q: collation must be \"binary\" (the only portable one), got %q", name,
+           tostring(spec.collation))
+    end
+    c.collation = spec.collation
   end
   if ctype == "enum" then c.values = parse.enum_values(m, name, spec.values)
   elseif spec.values ~= nil then fail(m, "misuse", "column %q: values applies to enum columns only", name) end

@@ -61,6 +61,7 @@ end
 -- the database keeps its exact raw type and default text.
 function base:column_sql(c)
   local parts = { self:quote(c.name), c.raw_type or self:type_sql(c) }
+  if c.collation then parts[#parts + 1] = "COLLATE " .. self.binary_collation end
   if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
   if not c.nullable then parts[#parts + 1] = "NOT NULL" end
   if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql

@@ -22,6 +22,8 @@ local my = base.extend {
   native_enum = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+  -- collation = "binary": byte order, case and accents told apart
+  binary_collation = 'utf8mb4_bin',
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
     string = "VARCHAR(%d)", text = "TEXT", float = "FLOAT", double = "DOUBLE",

@@ -12,6 +12,8 @@ local sq = base.extend {
   partial_indexes = true,
   -- unique constraints are unique indexes here, so dropping one needs no rebuild
   uniques_as_indexes = true,
+  -- collation = "binary": byte order, case and accents told apart
+  binary_collation = 'BINARY',
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
     string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
