@@ -36,7 +36,7 @@ local OPS = {
 length =, precision =, scale =, size =, values =, collation =, null = false, default =,
 primary_key = true, autoincrement = true}`; portable types: integer bigint
 smallint boolean string text float double decimal date datetime time blob
-json uuid enum.
+json uuid enum inet.
 `{"state", "enum", values = {"new", "done"}}` is ENUM('new', 'done') on
 MariaDB, TEXT with a CHECK named like the column elsewhere (a CHECK, not
 PostgreSQL's CREATE TYPE: it is altered and dropped with its column); values
@@ -45,6 +45,9 @@ are distinct regardless of case, non-empty, without trailing spaces or
 `collation = "binary"` on string and text compares bytes (case and accents
 told apart): utf8mb4_bin on MariaDB, COLLATE "C" on PostgreSQL, COLLATE
 BINARY on SQLite.
+`inet` (an IPv4 or IPv6 address, with or without a prefix length) is
+PostgreSQL's INET and a VARCHAR(43) elsewhere; a string of 43 from a backend
+without INET compares equal to an inet.
 `size = "medium" | "long"` on text is MEDIUMTEXT / LONGTEXT on MariaDB
 (plain text is TEXT there, at most 65,535 bytes), TEXT elsewhere.
 `precision = 0..6` on datetime and time is its fractional seconds (6 unless

@@ -28,6 +28,7 @@ local TYPES = {
   json = "json", jsonb = "json",
   uuid = "uuid",
   enum = "enum",
+  inet = "inet",
 }
 
 -- raw text types that are a size of text (MariaDB)
@@ -237,6 +238,8 @@ local function canonical_table(d)
   local t = { name = d.name, columns = {}, primary_key = copy(d.primary_key and d.primary_key.columns) }
   -- a backend with one text type cannot say which size was asked for
   if d.backend then t.text_sizes = quirks.text_sizes == true end
+  -- where inet is a VARCHAR(43), such a string may be one (see diff)
+  if d.backend then t.inet_type = quirks.inet_type == true end
   for i, c in ipairs(d.columns or {}) do
     local ptype = schema.portable_type(c)
     local col = {
@@ -363,6 +366,13 @@ local function diff_entries(out, tname, kind, la, lb, labels)
   end
 end
 
+-- Whether column c of table a and column o of table b have the same type
+-- as far as both can tell: an inet is a string(43) where there is no inet.
+local function inet_as_string(c, a, o, b)
+  return c.type == "inet" and o.type == "string" and o.length == 43 and b.inet_type == false or
+         o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
+end
+
 local function diff_table(out, a, b, labels)
   local t = a.name or b.name
   local ca, cb = {}, {}
@@ -374,8 +384,9 @@ local function diff_table(out, a, b, labels)
       out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
     else
       local o = b.columns[j]
+      local inet = inet_as_string(c, a, o, b)
       for _, f in ipairs(COLUMN_FIELDS) do
-        if not same(c[f], o[f]) and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
+        if not same(c[f], o[f]) and not (inet and (f == "type" or f == "length")) and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
           local show = f == "values" and function(v) return v and "(" .. quoted_list(v) .. ")" or "none" end or fmt
           out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, show(c[f]), show(o[f]))
         end

@@ -10,9 +10,9 @@ local fail = model.fail
 local TYPES = { integer = true, bigint = true, smallint = true, boolean = true, string = true,
                 text = true, float = true, double = true, decimal = true, date = true,
                 datetime = true, time = true, blob = true, json = true, uuid = true,
-                enum = true }
+                enum = true, inet = true }
 local TYPE_LIST = "integer, bigint, smallint, boolean, string, text, float, double, decimal, " ..
-                  "date, datetime, time, blob, json, uuid, enum"
+                  "date, datetime, time, blob, json, uuid, enum, inet"
 local UNINDEXABLE = { text = true, blob = true, json = true }
 local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
                      restrict = true, ["no action"] = true }
@@ -42,7 +42,7 @@ end
 -- Bytes a key column takes in InnoDB's index (utf8mb4: 4 bytes a
 -- character; DATETIME(6) and TIME(6) as MariaDB makes them); 0 when unknown.
 local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
-                    date = 3, datetime = 8, time = 6, uuid = 16, enum = 2 }
+                    date = 3, datetime = 8, time = 6, uuid = 16, enum = 2, inet = 4 * 43 }
 local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
 local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
 local function key_bytes(c)

@@ -29,6 +29,8 @@ local my = base.extend {
     string = "VARCHAR(%d)", text = "TEXT", float = "FLOAT", double = "DOUBLE",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(%d)", time = "TIME(%d)",
     blob = "LONGBLOB", json = "JSON", uuid = "UUID",
+    -- the longest text of an IPv6 address with a prefix length
+    inet = "VARCHAR(43)",
   },
 }
 my.__index = my

@@ -19,7 +19,7 @@ local sq = base.extend {
     string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME", time = "TIME",
     blob = "BLOB", json = "JSON", uuid = "UUID",
-    enum = "TEXT",
+    enum = "TEXT", inet = "VARCHAR(43)",
   },
 }
 sq.__index = sq
