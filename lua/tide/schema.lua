@@ -384,9 +384,11 @@ local function diff_table(out, a, b, labels)
       out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
     else
       local o = b.columns[j]
-      local inet = inet_as_string(c, a, o, b)
+      -- what one side cannot tell is not compared
+      local unknown = { size = a.text_sizes == false or b.text_sizes == false }
+      if inet_as_string(c, a, o, b) then unknown.type, unknown.length = true, true end
       for _, f in ipairs(COLUMN_FIELDS) do
-        if not same(c[f], o[f]) and not (inet and (f == "type" or f == "length")) and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
+        if not same(c[f], o[f]) and not unknown[f] then
           local show = f == "values" and function(v) return v and "(" .. quoted_list(v) .. ")" or "none" end or fmt
           out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, show(c[f]), show(o[f]))
         end
