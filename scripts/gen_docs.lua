@@ -53,7 +53,7 @@ without INET compares equal to an inet.
 `precision = 0..6` on datetime and time is its fractional seconds (6 unless
 given).
 `default = m.now` is the current time. opts: `primary_key = {cols}`,
-`uniques = {{cols}}`, `indexes = {{cols, unique =, where =}}`,
+`uniques = {{cols}}`, `indexes = {{cols, unique =, where =, lengths =}}`,
 `foreign_keys = {{cols, ref_table, ref_cols, on_delete =, on_update =}}`,
 `checks = {{name, expression}}`.]], [[
 m:create_table("tag", {
@@ -88,7 +88,10 @@ column stays as it is. Rows whose value would not fit refuse the change.]],
     [[m:alter_column("widget", "name", {length = 60, null = true})]] },
   { "create_index", [[
 `m:create_index(table, columns, opts)`: opts `unique = true`, `name =`,
-`where =` (a partial index; not on MariaDB). The default name is
+`where =` (a partial index; not on MariaDB), `lengths = {name = 100}` (on
+MariaDB the index covers that many leading characters of a string column;
+elsewhere the whole column, and prefix lengths are compared only between
+backends that have them; not on a unique index). The default name is
 `ix_TABLE_COLUMNS`.]],
     [[m:create_index("widget", {"owner_id", "status"})]] },
   { "drop_index", [[`m:drop_index(table, columns or name)`.]],

@@ -176,12 +176,72 @@ h.each_backend(describe, it, function(b)
     local e = h.catch(tide.migrate, db, function(m) m:add_column("host", { "x", "inet", length = 10 }) end)
     assert.matches("length applies to string columns only", e.message)
   end)
+
+  it("makes a prefix index on MariaDB and a whole one elsewhere, and compares them", function()
+    tide.migrate(db, function(m)
+      m:create_table("person", { { "id", "integer", primary_key = true }, { "name", "string", length = 1000 },
+                                 { "city", "string", length = 50 } },
+                     { indexes = { { "name", "city", lengths = { name = 100 } } } })
+      m:create_index("person", { "city", "name" }, { name = "ix_city_name", lengths = { name = 20, city = 10 } })
+    end)
+    local c = tide.schema.canonical(db:describe("person"))
+    canon[b.name].lengths = c
+    local shown = require("tide.ui").describe_table(db:describe("person"))
+    if b.name == "mysql" then
+      assert.same({ name = 100 }, c.indexes[2].lengths)
+      assert.same({ name = 20, city = 10 }, c.indexes[1].lengths)
+      assert.matches("%(name%(100%), city%)", shown)
+      assert.matches("%(city%(10%), name%(20%)%)", shown)
+    else
+      assert.is_nil(c.indexes[1].lengths)
+      assert.matches("%(name, city%)", shown)
+    end
+    -- a prefix dropped where prefixes exist is drift (raw SQL: tide keeps it)
+    if b.name == "mysql" then
+      db:exec("DROP INDEX ix_person_name_city ON person")
+      db:exec("CREATE INDEX ix_person_name_city ON person (name(50), city)")
+      assert.same({ "person: index ix_person_name_city: (name(100), city) vs (name(50), city)" },
+                  tide.schema.diff(c, tide.schema.canonical(db:describe("person")), { "before", "after" }))
+    end
+    -- renamed, the column keeps its prefix; a shorter column than the prefix is refused
+    tide.migrate(db, function(m) m:rename_column("person", "city", "town") end)
+    local renamed = tide.schema.canonical(db:describe("person"))
+    if b.name == "mysql" then assert.same({ name = 20, town = 10 }, renamed.indexes[1].lengths) end
+    local before = tide.schema.canonical(db:schema())
+    local cases = {
+      { { "name", lengths = { name = 1000 } }, 'index "ix_person_name": the prefix length of "name" must ' ..
+                                              "be an integer from 1 to 999" },
+      { { "name", lengths = { name = 0 } }, "must be an integer from 1 to 999" },
+      { { "name", lengths = { town = 5 } }, 'lengths names "town", not one of its columns' },
+      { { "id", lengths = { id = 5 } }, 'a prefix length needs a string column, "id" is integer' },
+      { { "name", lengths = 5 }, "lengths must be {column = n}" },
+      { { "name", unique = true, lengths = { name = 5 } }, "a unique index cannot have prefix lengths" },
+    }
+    for _, case in ipairs(cases) do
+      local e = h.catch(tide.migrate, db, function(m)
+        local cols, opts = {}, {}
+        for k, v in pairs(case[1]) do if type(k) == "number" then cols[k] = v else opts[k] = v end end
+        m:create_index("person", cols, opts)
+      end)
+      assert.matches(case[2], e.message)
+      assert.not_matches("\n", e.message)
+    end
+    -- a column shorter than a prefix on it is refused (known from the migration's own model)
+    local e = h.catch(tide.migrate, db, function(m)
+      m:create_table("p2", { { "id", "integer", primary_key = true }, { "name", "string", length = 300 } },
+                     { indexes = { { "name", lengths = { name = 20 } } } })
+      m:alter_column("p2", "name", { length = 20 })
+    end)
+    assert.matches('index "ix_p2_name" has a prefix of 20 characters of column "name"', e.message)
+    assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+  end)
 end)
 
 describe("across backends", function()
   it("an enum compares equal", function() same_everywhere("enum") end)
   it("a binary collation compares equal", function() same_everywhere("collation") end)
   it("an inet compares equal", function() same_everywhere("inet") end)
+  it("a prefix index compares equal to a whole one", function() same_everywhere("lengths") end)
   it("an altered and renamed enum compares equal", function() same_everywhere("enum_later") end)
 end)
 
@@ -204,6 +264,17 @@ describe("tide.sql", function()
     assert.matches("`ip` VARCHAR%(43%)", sql("mysql"))
     assert.matches('"ip" INET', sql("postgres"))
     assert.matches('"ip" VARCHAR%(43%)', sql("sqlite"))
+  end)
+
+  it("spells prefix lengths on MariaDB only", function()
+    local function sql(d)
+      return table.concat(tide.sql(d, function(m)
+        m:create_table("t", { { "s", "string", length = 300 } }, { indexes = { { "s", lengths = { s = 100 } } } })
+      end), "\n")
+    end
+    assert.matches("INDEX `ix_t_s` %(`s`%(100%)%)", sql("mysql"))
+    assert.matches('CREATE INDEX "ix_t_s" ON "t" %("s"%)', sql("postgres"))
+    assert.matches('CREATE INDEX "ix_t_s" ON "t" %("s"%)', sql("sqlite"))
   end)
 
   it("spells a binary collation per backend", function()

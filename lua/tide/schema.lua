@@ -209,6 +209,25 @@ local function implicit_fk_index(d)
   end
 end
 
+-- A key's prefix lengths {column = n}, or nil (whole columns).
+local function lengths_of(k)
+  if not k.lengths or next(k.lengths) == nil then return nil end
+  local out = {}
+  for c, n in pairs(k.lengths) do out[c] = n end
+  return out
+end
+
+--- A key's columns for display, each with its prefix length if any:
+-- "(name(100), id)".
+function schema.key_columns(k)
+  local out = {}
+  for i, c in ipairs(k.columns or {}) do
+    local n = k.lengths and k.lengths[c]
+    out[i] = n and ("%s(%d)"):format(c, n) or c
+  end
+  return "(" .. table.concat(out, ", ") .. ")"
+end
+
 -- Where the backend has no ENUM, an enum is a text column with a CHECK
 -- named like it: `col IN ('a', 'b')` (see tide.dialect.base).
 local function enum_checks(t)
@@ -240,6 +259,8 @@ local function canonical_table(d)
   if d.backend then t.text_sizes = quirks.text_sizes == true end
   -- where inet is a VARCHAR(43), such a string may be one (see diff)
   if d.backend then t.inet_type = quirks.inet_type == true end
+  -- only MariaDB indexes a prefix of a column: elsewhere the whole column
+  if d.backend then t.index_lengths = quirks.index_lengths == true end
   for i, c in ipairs(d.columns or {}) do
     local ptype = schema.portable_type(c)
     local col = {
@@ -269,11 +290,12 @@ local function canonical_table(d)
     if x.unique and not x.where then uniques[#uniques + 1] = x else indexes[#indexes + 1] = x end
   end
   t.uniques = sorted_by_name(uniques, function(u)
-    return { name = u.name, columns = copy(u.columns) }
+    return { name = u.name, columns = copy(u.columns), lengths = lengths_of(u) }
   end)
   t.indexes = sorted_by_name(indexes, function(x)
     return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
-             where = schema.canonical_expression(x.where), implied = implicit(x) or nil }
+             where = schema.canonical_expression(x.where), implied = implicit(x) or nil,
+             lengths = lengths_of(x) }
   end)
   t.foreign_keys = sorted_by_name(d.foreign_keys, function(f)
     return { name = f.name, columns = copy(f.columns), ref_table = f.ref_table,
@@ -328,16 +350,17 @@ end
 local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
                         "autoincrement", "size", "values", "collation" }
 
-local function describe_entry(kind, e)
+local function describe_entry(kind, e, whole)
+  local cols = whole and fmt(e.columns) or schema.key_columns(e)
   if kind == "foreign key" then
     return ("%s -> %s%s on delete %s on update %s"):format(fmt(e.columns), e.ref_table,
       fmt(e.ref_columns), e.on_delete, e.on_update)
   elseif kind == "check" then
     return e.expression or ""
   elseif kind == "index" then
-    return fmt(e.columns) .. (e.unique and " unique" or "") .. (e.where and (" where " .. e.where) or "")
+    return cols .. (e.unique and " unique" or "") .. (e.where and (" where " .. e.where) or "")
   end
-  return fmt(e.columns)
+  return cols
 end
 
 -- Entries are matched by name; unnamed ones by their columns.
@@ -345,7 +368,7 @@ local function entry_key(e)
   return e.name or ("(" .. table.concat(e.columns or {}, ",") .. ")")
 end
 
-local function diff_entries(out, tname, kind, la, lb, labels)
+local function diff_entries(out, tname, kind, la, lb, labels, whole)
   local ia, ib = {}, {}
   for _, e in ipairs(la) do ia[entry_key(e)] = e end
   for _, e in ipairs(lb) do ib[entry_key(e)] = e end
@@ -354,9 +377,9 @@ local function diff_entries(out, tname, kind, la, lb, labels)
     local other = ib[k]
     if not other then
       if not e.implied then out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1]) end
-    elseif describe_entry(kind, e) ~= describe_entry(kind, other) then
-      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e),
-        describe_entry(kind, other))
+    elseif describe_entry(kind, e, whole) ~= describe_entry(kind, other, whole) then
+      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e, whole),
+        describe_entry(kind, other, whole))
     end
   end
   for _, e in ipairs(lb) do
@@ -406,8 +429,10 @@ local function diff_table(out, a, b, labels)
   if not same(a.primary_key, b.primary_key) then
     out[#out + 1] = ("%s: primary key %s vs %s"):format(t, fmt(a.primary_key), fmt(b.primary_key))
   end
-  diff_entries(out, t, "unique", a.uniques, b.uniques, labels)
-  diff_entries(out, t, "index", a.indexes, b.indexes, labels)
+  -- prefix lengths are compared only where both sides could have them
+  local whole = a.index_lengths == false or b.index_lengths == false
+  diff_entries(out, t, "unique", a.uniques, b.uniques, labels, whole)
+  diff_entries(out, t, "index", a.indexes, b.indexes, labels, whole)
   diff_entries(out, t, "foreign key", a.foreign_keys, b.foreign_keys, labels)
   diff_entries(out, t, "check", a.checks, b.checks, labels)
 end

@@ -91,10 +91,10 @@ function ui.describe_table(d, referenced_by)
   if d.primary_key then
     cons[#cons + 1] = { "primary key", d.primary_key.name or "", list(d.primary_key.columns) }
   end
-  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", list(u.columns) } end
+  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", schema.key_columns(u) } end
   for _, x in ipairs(d.indexes) do
     cons[#cons + 1] = { x.unique and "unique index" or "index", x.name or "",
-                        list(x.columns) .. (x.where and (" where " .. x.where) or "") }
+                        schema.key_columns(x) .. (x.where and (" where " .. x.where) or "") }
   end
   for _, f in ipairs(d.foreign_keys) do
     cons[#cons + 1] = { "foreign key", f.name or "", ("%s -> %s %s on delete %s on update %s")

@@ -245,7 +245,10 @@ ops.rename_column = {
     local function ren(list) for i, c in ipairs(list) do if c == old then list[i] = new end end end
     ren(tm.primary_key)
     for _, x in ipairs(tm.uniques) do ren(x.columns) end
-    for _, x in ipairs(tm.indexes) do ren(x.columns) end
+    for _, x in ipairs(tm.indexes) do
+      ren(x.columns)
+      if x.lengths and x.lengths[old] then x.lengths[new], x.lengths[old] = x.lengths[old], nil end
+    end
     for _, x in ipairs(tm.foreign_keys) do ren(x.columns) end
     for _, om in pairs(m._model) do
       for _, fk in ipairs(om.foreign_keys) do if fk.ref_table == p.t then ren(fk.ref_columns) end end
@@ -307,6 +310,13 @@ ops.alter_column = {
       new.raw_type = old.raw_type
     end
     parse.check_enum_default(m, new)
+    for _, x in ipairs(tm and tm.indexes or {}) do
+      local n = x.lengths and x.lengths[name]
+      if n and (new.type ~= "string" or new.length <= n) then
+        fail(m, "misuse", "index %q has a prefix of %d characters of column %q: it must stay a longer " ..
+             "string; drop the index first", x.name, n, name)
+      end
+    end
     parse.check_keys(m, tm, new)
     -- values that would not fit are refused, never truncated (SQLite stores
     -- anything, PostgreSQL's casts shorten strings)
@@ -378,14 +388,16 @@ ops.create_index = {
     local spec = {}
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     for k, v in pairs(opts or {}) do
-      if k ~= "unique" and k ~= "name" and k ~= "where" then fail(m, "misuse", "unknown option %q", tostring(k)) end
+      if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" then
+        fail(m, "misuse", "unknown option %q", tostring(k))
+      end
       spec[k] = v
     end
     local ix = parse.index_model(m, t, tm, spec)
     if tm and (find(tm.indexes, "name", ix.name) or find(tm.uniques, "name", ix.name)) then
       fail(m, "misuse", "index %q exists already", ix.name)
     end
-    parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name))
+    parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name), nil, ix.lengths)
     model.check_schema_name(m, t, ix.name, "relation")
     return { tm = tm, t = t, index = ix }
   end,

@@ -61,7 +61,7 @@ parse.MAX_KEY_BYTES, parse.MAX_KEY_COLUMNS = 3072, 32
 --- Refuses key `what` (`index "name"`, ...) of model table tm on `cols` if
 -- it is too large; column `new` stands in for its namesake when given (an
 -- altered column). Nothing to check when tm is not known.
-function parse.check_key(m, tm, cols, what, new)
+function parse.check_key(m, tm, cols, what, new, lengths)
   if not tm then return end
   if #cols > parse.MAX_KEY_COLUMNS then
     fail(m, "misuse", "%s has %d columns, more than the %d a key may have", what, #cols,
@@ -71,6 +71,7 @@ function parse.check_key(m, tm, cols, what, new)
   for i, name in ipairs(cols) do
     local c = new and name == new.name and new or model.find(tm.columns, "name", name)
     local b = c and key_bytes(c) or 0
+    if lengths and lengths[name] then b = 4 * lengths[name] end      -- a prefix (MariaDB)
     total, parts[i] = total + b, ("%s %d"):format(name, b)
   end
   if total > parse.MAX_KEY_BYTES then
@@ -94,7 +95,9 @@ function parse.check_keys(m, tm, new)
   end
   for _, kind in ipairs({ { "uniques", "unique" }, { "indexes", "index" }, { "foreign_keys", "foreign key" } }) do
     for _, k in ipairs(tm[kind[1]]) do
-      if uses(k.columns) then parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new) end
+      if uses(k.columns) then
+        parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new, k.lengths)
+      end
     end
   end
 end
@@ -262,6 +265,32 @@ function parse.fk_model(m, t, fk, self_model)
   return out
 end
 
+--- The prefix lengths of index `name` ({column = characters}): MariaDB
+-- indexes only that many leading characters of a string column; the others
+-- index it whole. A unique index cannot have one: it would refuse on
+-- MariaDB rows that differ only after the prefix, and nowhere else.
+function parse.index_lengths(m, tm, name, cols, lengths, unique)
+  if type(lengths) ~= "table" then fail(m, "misuse", "index %q: lengths must be {column = n}", name) end
+  if unique then fail(m, "misuse", "index %q: a unique index cannot have prefix lengths " ..
+                      "(it would be unique on the prefix on MariaDB only)", name) end
+  local out = {}
+  for col, n in pairs(lengths) do
+    local listed = false
+    for _, c in ipairs(cols) do listed = listed or c == col end
+    if not listed then fail(m, "misuse", "index %q: lengths names %q, not one of its columns", name, tostring(col)) end
+    local c = tm and model.find(tm.columns, "name", col)
+    if c and c.type ~= "string" then
+      fail(m, "misuse", "index %q: a prefix length needs a string column, %q is %s", name, col, c.type)
+    end
+    if math.type(n) ~= "integer" or n < 1 or (c and n >= c.length) then
+      fail(m, "misuse", "index %q: the prefix length of %q must be an integer from 1 to %s", name, col,
+           c and tostring(c.length - 1) or "the column's length - 1")
+    end
+    out[col] = n
+  end
+  return next(out) and out or nil
+end
+
 function parse.index_model(m, t, tm, spec, unique)
   if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
   local cols = {}
@@ -276,7 +305,9 @@ function parse.index_model(m, t, tm, spec, unique)
   end
   local is_unique = unique or spec.unique and true or false
   local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
-  return { name = name, columns = cols, unique = is_unique, where = where, source = where }
+  local lengths = spec.lengths ~= nil and parse.index_lengths(m, tm, name, cols, spec.lengths, is_unique)
+  return { name = name, columns = cols, unique = is_unique, where = where, source = where,
+           lengths = lengths or nil }
 end
 
 function parse.unique_model(m, t, tm, spec)

@@ -119,7 +119,7 @@ function base:create_table(t)
     if self.keys_inline and not ix.where then
       -- before the foreign keys: InnoDB then serves a key with this index
       -- instead of making one of its own (which may carry the same name)
-      defs[#defs + 1] = ("  INDEX %s (%s)"):format(self:quote(ix.name), self:quote_list(ix.columns))
+      defs[#defs + 1] = ("  INDEX %s (%s)"):format(self:quote(ix.name), self:index_columns(ix))
     else
       after[#after + 1] = self:create_index(t.name, ix)[1]
     end
@@ -153,9 +153,13 @@ function base:rename_column(t, old, new)
                                                            self:quote(new)) }
 end
 
+--- The column list of index ix; a dialect with prefix indexes adds the
+-- lengths (ix.lengths), the others index the columns whole.
+function base:index_columns(ix) return self:quote_list(ix.columns) end
+
 function base:create_index(t, ix)
   local sql = ("CREATE %sINDEX %s ON %s (%s)"):format(ix.unique and "UNIQUE " or "",
-    self:quote(ix.name), self:quote(t), self:quote_list(ix.columns))
+    self:quote(ix.name), self:quote(t), self:index_columns(ix))
   if ix.where then sql = sql .. " WHERE " .. (ix.source or ix.where) end
   return { sql }
 end

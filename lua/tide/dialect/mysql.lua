@@ -20,6 +20,8 @@ local my = base.extend {
   time_precision = 0,
   -- ENUM('a', 'b') is a type of its own
   native_enum = true,
+  -- an index may cover a prefix of a string column (lengths = {col = n})
+  index_lengths = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
   -- collation = "binary": byte order, case and accents told apart
@@ -52,6 +54,16 @@ function my:literal(v, c)
     return ("CURRENT_TIMESTAMP(%d)"):format(timed and c.precision or 6)
   end
   return base.literal(self, v)
+end
+
+--- Prefix lengths: `name`(100).
+function my:index_columns(ix)
+  local out = {}
+  for i, c in ipairs(ix.columns) do
+    local n = ix.lengths and ix.lengths[c]
+    out[i] = self:quote(c) .. (n and ("(%d)"):format(n) or "")
+  end
+  return table.concat(out, ", ")
 end
 
 local function starts_with(cols, prefix)
