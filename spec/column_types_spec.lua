@@ -35,7 +35,7 @@ h.each_backend(describe, it, function(b)
     tide.migrate(db, function(m)
       m:create_table("job", { { "id", "integer", primary_key = true },
                               { "state", "enum", values = values, default = "new", null = false },
-                              { "Odd Name", "enum", values = { "A" } } },
+                              { 'Odd "Name"', "enum", values = { "A" } } },
                      { indexes = { { "state" } } })
     end)
     local c = tide.schema.canonical(db:describe("job"))
@@ -63,9 +63,9 @@ h.each_backend(describe, it, function(b)
     assert.matches("2 row%(s%) of job.state do not fit the new type", e.message)
     assert.same({}, tide.schema.diff(after, tide.schema.canonical(db:describe("job"))))
     -- to a string and back
-    tide.migrate(db, function(m) m:alter_column("job", "Odd Name", { type = "string", length = 5 }) end)
+    tide.migrate(db, function(m) m:alter_column("job", 'Odd "Name"', { type = "string", length = 5 }) end)
     assert.equal("string(5)", tide.schema.type_label(tide.schema.canonical(db:describe("job")).columns[3]))
-    tide.migrate(db, function(m) m:alter_column("job", "Odd Name", { type = "enum", values = { "A", "B" } }) end)
+    tide.migrate(db, function(m) m:alter_column("job", 'Odd "Name"', { type = "enum", values = { "A", "B" } }) end)
     local back = tide.schema.canonical(db:describe("job"))
     assert.equal("enum('A','B')", tide.schema.type_label(back.columns[3]))
     assert.same({}, back.checks)
@@ -77,6 +77,11 @@ h.each_backend(describe, it, function(b)
     assert.same({}, renamed.checks)
     assert.equal("it's", db:query("SELECT phase FROM job WHERE id = 1")[1].phase)
     canon[b.name].enum_later = renamed
+    -- dropped, its CHECK goes with it
+    tide.migrate(db, function(m) m:drop_column("job", 'Odd "Name"') end)
+    local dropped = tide.schema.canonical(db:describe("job"))
+    assert.equal(2, #dropped.columns)
+    assert.same({}, dropped.checks)
   end)
 
   it("refuses a bad enum with one line and changes nothing", function()
