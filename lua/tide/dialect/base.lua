@@ -262,7 +262,10 @@ function base:misfits_sql(t, old, new)
   if new.type == "decimal" and old.type == "decimal" and new.scale < old.scale then
     conds[#conds + 1] = ("%s <> ROUND(%s, %d)"):format(q, q, new.scale)
   end
-  if new.type == "enum" then conds[#conds + 1] = ("%s NOT IN (%s)"):format(q, self:enum_list(new)) end
+  if new.type == "enum" then
+    -- byte for byte: MariaDB would otherwise fold 'a' into a new 'A'
+    conds[#conds + 1] = ("%s NOT IN (%s)"):format((self.bytes_of or "%s"):format(q), self:enum_list(new))
+  end
   if #conds == 0 then return nil end
   return ("SELECT COUNT(*) AS n FROM %s WHERE %s IS NOT NULL AND (%s)"):format(self:quote(t), q,
     table.concat(conds, " OR "))

@@ -20,6 +20,7 @@ local my = base.extend {
   time_precision = 0,
   -- ENUM('a', 'b') is a type of its own
   native_enum = true,
+  bytes_of = "CAST(%s AS BINARY)",
   -- an index may cover a prefix of a string column (lengths = {col = n})
   index_lengths = true,
   autoincrement_sql = "AUTO_INCREMENT",
