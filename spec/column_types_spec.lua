@@ -249,6 +249,36 @@ h.each_backend(describe, it, function(b)
     assert.matches('index "ix_p2_name" has a prefix of 20 characters of column "name"', e.message)
     assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
   end)
+
+  it("tide up --sql spells them for the backend; a bad one exits non-zero with one line", function()
+    local url = b.fresh_url()
+    core.open(url):close()                       -- SQLite: the file exists
+    local dir = h.migrations({ { "types", [[
+    m:create_table("acct", {{"id", "integer", primary_key = true},
+      {"state", "enum", values = {"on", "off"}}, {"login", "string", length = 200, collation = "binary"},
+      {"ip", "inet"}}, {indexes = {{"login", lengths = {login = 50}}}})]] } })
+    local out, err, code = h.tide_at(url, { "--dir", dir, "up", "--sql" })
+    assert.equal(0, code, err)
+    local want = ({
+      mysql = { "ENUM%('on', 'off'%)", "VARCHAR%(200%) COLLATE utf8mb4_bin", "`ip` VARCHAR%(43%)", "`login`%(50%)" },
+      postgres = { 'TEXT CONSTRAINT "state" CHECK', 'VARCHAR%(200%) COLLATE "C"', '"ip" INET', '%("login"%)' },
+      sqlite = { 'TEXT CONSTRAINT "state" CHECK', "VARCHAR%(200%) COLLATE BINARY", '"ip" VARCHAR%(43%)',
+                 '%("login"%)' },
+    })[b.name]
+    for _, w in ipairs(want) do assert.matches(w, out) end
+    assert.same({}, h.user_tables(url))
+    local bad = h.migrations({ { "bad", [[
+    m:create_table("acct", {{"id", "integer", primary_key = true}})
+    m:add_column("acct", {"state", "enum", values = {"on", "On"}})]] } })
+    out, err, code = h.tide_at(url, { "--dir", bad, "up" })
+    assert.equal("", out)
+    assert.not_equal(0, code)
+    assert.matches('enum value "On" is given twice', err)
+    local errors = 0                    -- beside the progress line, one line of error
+    for line in err:gmatch("[^\n]+") do if line:find("^tide:") then errors = errors + 1 end end
+    assert.equal(1, errors, err)
+    assert.same({}, h.user_tables(url))
+  end)
 end)
 
 describe("across backends", function()
