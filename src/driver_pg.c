@@ -640,12 +640,12 @@ static const char *const SCHEMA_SQL[] = {
   /* identity or serial (a nextval default) is told apart in pg_schema: one
    * pg_get_expr per column, the costly part of this query */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-  "pg_get_expr(d.adbin, d.adrelid), a.attidentity, "
-  /* a collation other than its type's default */
-  "(SELECT co.collname FROM pg_collation co JOIN pg_type ty ON ty.oid = a.atttypid "
-  "WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation) "
+  "pg_get_expr(d.adbin, d.adrelid), a.attidentity, co.collname "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+  /* a collation other than its type's default */
+  "JOIN pg_type ty ON ty.oid = a.atttypid "
+  "LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> ty.typcollation "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
   "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum",
   "SELECT c.relname, con.conname, con.contype, " PG_ATTNAMES("con.conkey", "con.conrelid") ", "
