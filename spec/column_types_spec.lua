@@ -240,8 +240,13 @@ h.each_backend(describe, it, function(b)
       assert.matches(case[2], e.message)
       assert.not_matches("\n", e.message)
     end
-    -- a column shorter than a prefix on it is refused (known from the migration's own model)
     local e = h.catch(tide.migrate, db, function(m)
+      m:create_table("p3", { { "id", "integer", primary_key = true }, { "name", "string" } },
+                     { uniques = { { "name", lengths = { name = 20 } } } })
+    end)
+    assert.matches("a unique constraint cannot have prefix lengths", e.message)
+    -- a column shorter than a prefix on it is refused (known from the migration's own model)
+    e = h.catch(tide.migrate, db, function(m)
       m:create_table("p2", { { "id", "integer", primary_key = true }, { "name", "string", length = 300 } },
                      { indexes = { { "name", lengths = { name = 20 } } } })
       m:alter_column("p2", "name", { length = 20 })

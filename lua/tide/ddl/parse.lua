@@ -312,6 +312,10 @@ end
 
 function parse.unique_model(m, t, tm, spec)
   if type(spec) ~= "table" then fail(m, "misuse", "a unique constraint is a list of columns") end
+  if spec.lengths ~= nil then
+    fail(m, "misuse", "a unique constraint cannot have prefix lengths (it would be unique on the prefix " ..
+         "on MariaDB only)")
+  end
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "unique columns")
