@@ -169,6 +169,8 @@ static int definition(lexer *lx, tide_create_info *info) {
     } else if (is_column && is_kw(t, "COLLATE")) {
       /* a column's collation: its name in expr */
       t = next(lx);
+      if (is_p(t, ',')) return 1;
+      if (is_p(t, ')') || !t.kind) return 0;
       it = add(info, 'l', "");
       if (it) {
         snprintf(it->columns, sizeof it->columns, "%s", column);
