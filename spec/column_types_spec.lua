@@ -89,6 +89,18 @@ h.each_backend(describe, it, function(b)
     assert.same({}, dropped.checks)
   end)
 
+  it("keeps backslashes and control characters in enum values", function()
+    local values = { "a\\b", "x\ny", "tab\tz", "%", "_" }
+    tide.migrate(db, function(m)
+      m:create_table("esc", { { "id", "integer", primary_key = true }, { "s", "enum", values = values } })
+    end)
+    local c = tide.schema.canonical(db:describe("esc"))
+    canon[b.name].enum_escapes = c
+    assert.same(values, c.columns[2].values)
+    db:exec("INSERT INTO esc (id, s) VALUES (1, ?)", "x\ny")
+    assert.is_false((pcall(db.exec, db, "INSERT INTO esc (id, s) VALUES (2, 'x')")))
+  end)
+
   it("refuses a bad enum with one line and changes nothing", function()
     tide.migrate(db, function(m) m:create_table("t", { { "id", "integer", primary_key = true } }) end)
     local before = tide.schema.canonical(db:schema())
@@ -288,6 +300,7 @@ end)
 
 describe("across backends", function()
   it("an enum compares equal", function() same_everywhere("enum") end)
+  it("enum values with escapes compare equal", function() same_everywhere("enum_escapes") end)
   it("a binary collation compares equal", function() same_everywhere("collation") end)
   it("an inet compares equal", function() same_everywhere("inet") end)
   it("a prefix index compares equal to a whole one", function() same_everywhere("lengths") end)

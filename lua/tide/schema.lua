@@ -44,21 +44,32 @@ function schema.portable_type(col)
   return TYPES[t] or ("raw:" .. t)
 end
 
+local ESCAPES = { n = "\n", t = "\t", r = "\r", ["0"] = "\0", Z = "\26", b = "\b" }
+
 --- The strings of a SQL list of literals ("'a', 'it''s'"), or nil when
--- `s` is not one.
-function schema.literal_list(s)
+-- `s` is not one; `backslash`: the literals hold backslash escapes (as
+-- MariaDB's catalog prints them).
+function schema.literal_list(s, backslash)
   local out, i = {}, 1
   while true do
     local j = s:match("^%s*'()", i)
     if not j then return nil end
     local buf = {}
     while true do
-      local k = s:find("'", j, true)
+      local k = s:find(backslash and "['\\]" or "'", j)
       if not k then return nil end
       buf[#buf + 1] = s:sub(j, k - 1)
-      if s:sub(k + 1, k + 1) ~= "'" then i = k + 1 break end
-      buf[#buf + 1] = "'"
-      j = k + 2
+      if s:sub(k, k) == "\\" then
+        local e = s:sub(k + 1, k + 1)
+        buf[#buf + 1] = ESCAPES[e] or e
+        j = k + 2
+      elseif s:sub(k + 1, k + 1) ~= "'" then
+        i = k + 1
+        break
+      else
+        buf[#buf + 1] = "'"
+        j = k + 2
+      end
     end
     out[#out + 1] = table.concat(buf)
     local nxt = s:match("^%s*(.?)", i)
@@ -278,7 +289,10 @@ local function canonical_table(d)
     if ptype == "datetime" or ptype == "time" then col.precision = c.length or quirks.time_precision or 6 end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
     col.collation = schema.collation(c.collation)
-    if ptype == "enum" then col.values = schema.literal_list((c.raw_type or ""):match("^%w+%((.*)%)$") or "") end
+    if ptype == "enum" then
+      col.values = schema.literal_list((c.raw_type or ""):match("^%w+%((.*)%)$") or "",
+                                       quirks.check_backslash_escapes)
+    end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
   end
