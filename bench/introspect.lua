@@ -30,8 +30,8 @@ end
 
 -- The floor: catalog queries written for this file, not taken from tide,
 -- the cheapest that return the facts db:schema() returns (tables but not
--- views; columns with type, nullability, default; primary keys; unique
--- constraints; indexes; foreign keys with their actions; checks), each
+-- views; columns with type, nullability, default, collation; primary keys; unique
+-- constraints; indexes (with MariaDB's prefix lengths); foreign keys with their actions; checks), each
 -- read as it comes, unsorted, without joining on the client.
 local FLOOR = {
   -- the schema text holds checks and partial indexes' conditions; pragmas the rest
@@ -49,7 +49,8 @@ local FLOOR = {
   postgres = {
     -- a default has no column reference: deparsed without opening its table
     [[SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-        a.attidentity, pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END)
+        a.attidentity, pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END),
+        a.attcollation
       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
       LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
@@ -69,9 +70,9 @@ local FLOOR = {
   mysql = {
     ("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s' "
       .. "AND TABLE_TYPE = 'BASE TABLE'"):format(DB),
-    ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
+    ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME "
       .. "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '%s'"):format(DB),
-    ("SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME "
+    ("SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART "
       .. "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '%s'"):format(DB),
     ("SELECT TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION, COLUMN_NAME, REFERENCED_TABLE_NAME, "
       .. "REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = '%s' "

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (i = 0; i < info->nitems; i++) {
     tide_create_item *it = &info->items[i];
     if (!TERMINATED(it->name) || !TERMINATED(it->columns) || !TERMINATED(it->expr)) abort();
-    if (!strchr("pufc", it->kind)) abort();
+    if (!strchr("pufcl", it->kind)) abort();
   }
   where = tide_index_where(sql);
   if (where && (where < sql || where > sql + strlen(sql))) abort();

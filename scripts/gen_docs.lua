@@ -33,15 +33,27 @@ m:create_table("widget", {
 local OPS = {
   { "create_table", [[
 `m:create_table(name, columns, opts)`: a table. A column is `{name, type,
-length =, precision =, scale =, size =, null = false, default =, primary_key = true,
-autoincrement = true}`; portable types: integer bigint smallint boolean
-string text float double decimal date datetime time blob json uuid.
+length =, precision =, scale =, size =, values =, collation =, null = false, default =,
+primary_key = true, autoincrement = true}`; portable types: integer bigint
+smallint boolean string text float double decimal date datetime time blob
+json uuid enum inet.
+`{"state", "enum", values = {"new", "done"}}` is ENUM('new', 'done') on
+MariaDB, TEXT with a CHECK named like the column elsewhere (a CHECK, not
+PostgreSQL's CREATE TYPE: it is altered and dropped with its column); values
+are distinct regardless of case, non-empty, without trailing spaces or
+4-byte characters (MariaDB keeps none of those as given).
+`collation = "binary"` on string and text compares bytes (case and accents
+told apart): utf8mb4_bin on MariaDB, COLLATE "C" on PostgreSQL, COLLATE
+BINARY on SQLite.
+`inet` (an IPv4 or IPv6 address, with or without a prefix length) is
+PostgreSQL's INET and a VARCHAR(43) elsewhere; a string of 43 from a backend
+without INET compares equal to an inet.
 `size = "medium" | "long"` on text is MEDIUMTEXT / LONGTEXT on MariaDB
 (plain text is TEXT there, at most 65,535 bytes), TEXT elsewhere.
 `precision = 0..6` on datetime and time is its fractional seconds (6 unless
 given).
 `default = m.now` is the current time. opts: `primary_key = {cols}`,
-`uniques = {{cols}}`, `indexes = {{cols, unique =, where =}}`,
+`uniques = {{cols}}`, `indexes = {{cols, unique =, where =, lengths =}}`,
 `foreign_keys = {{cols, ref_table, ref_cols, on_delete =, on_update =}}`,
 `checks = {{name, expression}}`.]], [[
 m:create_table("tag", {
@@ -69,12 +81,17 @@ autoincrement column cannot be added to an existing table.]],
     [[m:rename_column("widget", "name", "title")]] },
   { "alter_column", [[
 `m:alter_column(table, column, changes)`: changes among `type`, `length`,
-`precision`, `scale`, `size`, `null`, `default` (`m.none` removes a default,
-or a text size); the rest of the column stays as it is.]],
+`precision`, `scale`, `size`, `values` (an enum's whole new list),
+`collation`, `null`, `default` (`m.none` removes a default, a text size or a
+collation); the rest of the
+column stays as it is. Rows whose value would not fit refuse the change.]],
     [[m:alter_column("widget", "name", {length = 60, null = true})]] },
   { "create_index", [[
 `m:create_index(table, columns, opts)`: opts `unique = true`, `name =`,
-`where =` (a partial index; not on MariaDB). The default name is
+`where =` (a partial index; not on MariaDB), `lengths = {name = 100}` (on
+MariaDB the index covers that many leading characters of a string column;
+elsewhere the whole column, and prefix lengths are compared only between
+backends that have them; not on a unique index). The default name is
 `ix_TABLE_COLUMNS`.]],
     [[m:create_index("widget", {"owner_id", "status"})]] },
   { "drop_index", [[`m:drop_index(table, columns or name)`.]],

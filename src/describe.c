@@ -113,7 +113,13 @@ void tide_desc_type(lua_State *L, int col_idx, const char *raw) {
         if (*q != ',') break;
         q++;
       }
-      while (*p && *p != ')') p++;
+      /* past the ')', skipping quoted arguments: ENUM('a)', 'b') */
+      for (p++; *p && *p != ')'; p++)
+        if (*p == '\'') {
+          for (p++; *p && (*p != '\'' || p[1] == '\''); p++)
+            if (*p == '\'') p++;
+          if (!*p) break;
+        }
       if (!*p) break;
       continue;
     }

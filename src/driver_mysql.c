@@ -677,6 +677,7 @@ static void column_row(lua_State *L, my_stmt *s) {
   lua_setfield(L, -2, "nullable");
   lua_pushboolean(L, autoinc);
   lua_setfield(L, -2, "autoincrement");
+  tide_desc_str(L, -1, "collation", text(s, 6));
   if (!autoinc && text(s, 4) && text(s, 4)[0] == '\'') {
     push_literal(L, text(s, 4));
     lua_setfield(L, -2, "default");
@@ -701,6 +702,17 @@ static void index_row(lua_State *L, my_stmt *s) {
   tide_desc_list(L, -1, unique ? "uniques" : "indexes");
   tide_desc_entry(L, -1, name);
   tide_desc_append(L, -1, "columns", column);
+  if (!s->cols[4].is_null && text(s, 3)) {   /* SUB_PART: a prefix of that many characters */
+    if (lua_getfield(L, -1, "lengths") != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, "lengths");
+    }
+    lua_pushinteger(L, (lua_Integer)s->cols[4].ival);
+    lua_setfield(L, -2, column);
+    lua_pop(L, 1);
+  }
   if (!unique) {
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "unique");
@@ -767,9 +779,9 @@ static void check_row(lua_State *L, my_stmt *s) {
 #define Q_TABLES(f) "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " \
   "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'" f
 #define Q_COLUMNS(f) "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, " \
-  "EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" f \
+  "EXTRA, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()" f \
   " ORDER BY TABLE_NAME, ORDINAL_POSITION"
-#define Q_INDEXES(f) "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME " \
+#define Q_INDEXES(f) "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART " \
   "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()" f \
   " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
 #define Q_RULES(f) "SELECT TABLE_NAME, CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE " \

@@ -666,9 +666,12 @@ static const char *const SCHEMA_SQL[] = {
    * only a generated column's expression (which has them) with it */
   "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
   "pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END), "
-  "a.attidentity, a.attnum "
+  "a.attidentity, a.attnum, co.collname "
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+  /* a collation other than its type's default */
+  "JOIN pg_type ty ON ty.oid = a.atttypid "
+  "LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> ty.typcollation "
   "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
   "WHERE " PG_TABLES " ORDER BY c.relname, a.attnum",
   "SELECT c.relname, con.conname, con.contype, con.conkey::text, "
@@ -716,6 +719,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pushboolean(L, autoinc);
     lua_setfield(L, -2, "autoincrement");
     if (!autoinc) tide_desc_str(L, -1, "default", val(r, i, 4));
+    tide_desc_str(L, -1, "collation", val(r, i, 7));
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 2);
   }

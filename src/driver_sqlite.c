@@ -559,6 +559,18 @@ static void finish_table(lua_State *L, int desc, const char *sql, tide_create_in
     lua_rawseti(L, -2, ++nchecks);
   }
   lua_pop(L, 1);
+  lua_getfield(L, desc, "columns");
+  for (k = 0; k < info->nitems; k++) {      /* collations, onto their columns */
+    if (info->items[k].kind != 'l') continue;
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      lua_getfield(L, -1, "name");
+      if (strcmp(lua_tostring(L, -1), info->items[k].columns) == 0)
+        tide_desc_str(L, -2, "collation", info->items[k].expr);
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 1);
 }
 
 static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {

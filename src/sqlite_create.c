@@ -166,6 +166,16 @@ static int definition(lexer *lx, tide_create_info *info) {
       ident(next(lx), name, sizeof name);
     } else if (is_kw(t, "AUTOINCREMENT")) {
       info->autoincrement = 1;
+    } else if (is_column && is_kw(t, "COLLATE")) {
+      /* a column's collation: its name in expr */
+      t = next(lx);
+      if (is_p(t, ',')) return 1;
+      if (is_p(t, ')') || !t.kind) return 0;
+      it = add(info, 'l', "");
+      if (it) {
+        snprintf(it->columns, sizeof it->columns, "%s", column);
+        ident(t, it->expr, sizeof it->expr);
+      }
     } else if (is_kw(t, "CHECK")) {
       it = add(info, 'c', name);
       read_check(lx, it);

@@ -11,7 +11,8 @@
 
 /* sqlite_create.c: what SQLite's PRAGMAs leave out of CREATE TABLE text */
 typedef struct tide_create_item {
-  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check */
+  int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check,
+                               'l' a column's COLLATE (its name in expr) */
   char name[128];           /* constraint name, "" if unnamed */
   char columns[256];        /* comma separated; for a column constraint, that column */
   char expr[1024];          /* check expression */

@@ -41,9 +41,11 @@ local function tokens(s, backslash)
       i = j + 1
     elseif c == '"' or c == "`" or c == "[" and not (out[#out] and (out[#out].k ~= "op" or
                                                                   out[#out].v == ")")) then
+      -- a doubled quote inside a quoted identifier is one quote character
       local close = c == "[" and "]" or c
       local j = s:find(close, i + 1, true) or n + 1
-      out[#out + 1] = { k = "id", v = s:sub(i + 1, j - 1):lower() }
+      while close ~= "]" and s:sub(j + 1, j + 1) == close do j = s:find(close, j + 2, true) or n + 1 end
+      out[#out + 1] = { k = "id", v = s:sub(i + 1, j - 1):gsub(close .. close, close):lower() }
       i = j + 1
     elseif c:match("%d") or (c == "." and s:sub(i + 1, i + 1):match("%d")) then
       local num = s:match("^%d*%.?%d*[eE][-+]?%d+", i) or s:match("^%d*%.?%d*", i)

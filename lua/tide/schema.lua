@@ -27,6 +27,8 @@ local TYPES = {
   blob = "blob", bytea = "blob", longblob = "blob", mediumblob = "blob",
   json = "json", jsonb = "json",
   uuid = "uuid",
+  enum = "enum",
+  inet = "inet",
 }
 
 -- raw text types that are a size of text (MariaDB)
@@ -42,6 +44,60 @@ function schema.portable_type(col)
   return TYPES[t] or ("raw:" .. t)
 end
 
+local ESCAPES = { n = "\n", t = "\t", r = "\r", ["0"] = "\0", Z = "\26", b = "\b" }
+
+--- The strings of a SQL list of literals ("'a', 'it''s'"), or nil when
+-- `s` is not one; `backslash`: the literals hold backslash escapes (as
+-- MariaDB's catalog prints them).
+function schema.literal_list(s, backslash)
+  local out, i = {}, 1
+  while true do
+    local j = s:match("^%s*'()", i)
+    if not j then return nil end
+    local buf = {}
+    while true do
+      local k = s:find(backslash and "['\\]" or "'", j)
+      if not k then return nil end
+      buf[#buf + 1] = s:sub(j, k - 1)
+      if s:sub(k, k) == "\\" then
+        local e = s:sub(k + 1, k + 1)
+        buf[#buf + 1] = ESCAPES[e] or e
+        j = k + 2
+      elseif s:sub(k + 1, k + 1) ~= "'" then
+        i = k + 1
+        break
+      else
+        buf[#buf + 1] = "'"
+        j = k + 2
+      end
+    end
+    out[#out + 1] = table.concat(buf)
+    local nxt = s:match("^%s*(.?)", i)
+    if nxt == "" then return out end
+    if nxt ~= "," then return nil end
+    i = s:find(",", i, true) + 1
+  end
+end
+
+local function quoted_list(values)
+  local out = {}
+  for i, v in ipairs(values) do out[i] = "'" .. v:gsub("'", "''") .. "'" end
+  return table.concat(out, ",")
+end
+
+-- collations that compare bytes (case and accents told apart)
+local BINARY_COLLATIONS = { c = true, posix = true, binary = true }
+
+--- The portable name of a raw collation: "binary" for one that compares
+-- bytes (MariaDB's *_bin, PostgreSQL's "C", SQLite's BINARY), else nil
+-- (the backend's default, or one tide has no portable name for).
+function schema.collation(raw)
+  if not raw then return nil end
+  local l = raw:lower()
+  if BINARY_COLLATIONS[l] or l:match("_bin$") then return "binary" end
+  return nil
+end
+
 --- The portable type with its arguments, for display: "string(30)"; the
 -- type is `ptype` when given (a raw column's portable type), else c.type.
 function schema.type_label(c, ptype)
@@ -50,10 +106,12 @@ function schema.type_label(c, ptype)
     return ("string(%d)"):format(c.length)
   elseif t == "decimal" and c.precision then
     return ("decimal(%d,%d)"):format(c.precision, c.scale or 0)
-  elseif c.type == "text" and c.size then
+  elseif t == "text" and c.size then
     return ("text(%s)"):format(c.size)
-  elseif (c.type == "datetime" or c.type == "time") and c.precision and c.precision ~= 6 then
-    return ("%s(%d)"):format(c.type, c.precision)
+  elseif t == "enum" and c.values then
+    return ("enum(%s)"):format(quoted_list(c.values))
+  elseif (t == "datetime" or t == "time") and c.precision and c.precision ~= 6 then
+    return ("%s(%d)"):format(t, c.precision)
   end
   return t
 end
@@ -163,6 +221,47 @@ local function implicit_fk_index(d)
   end
 end
 
+-- A key's prefix lengths {column = n}, or nil (whole columns).
+local function lengths_of(k)
+  if not k.lengths or next(k.lengths) == nil then return nil end
+  local out = {}
+  for c, n in pairs(k.lengths) do out[c] = n end
+  return out
+end
+
+--- A key's columns for display, each with its prefix length if any:
+-- "(name(100), id)".
+function schema.key_columns(k)
+  local out = {}
+  for i, c in ipairs(k.columns or {}) do
+    local n = k.lengths and k.lengths[c]
+    out[i] = n and ("%s(%d)"):format(c, n) or c
+  end
+  return "(" .. table.concat(out, ", ") .. ")"
+end
+
+-- Where the backend has no ENUM, an enum is a text column with a CHECK
+-- named like it: `col IN ('a', 'b')` (see tide.dialect.base).
+local function enum_checks(t)
+  for i = #t.checks, 1, -1 do
+    local ck = t.checks[i]
+    for _, c in ipairs(t.columns) do
+      if c.type == "text" and ck.name == c.name then
+        local head = schema.canonical_expression('"' .. c.name:gsub('"', '""') .. '" = 1'):match("^(.*) = 1$")
+        local e = ck.expression
+        -- IN of one value reads back as = on some backends
+        local list = head and (e:sub(1, #head + 5) == head .. " in (" and e:sub(-1) == ")" and
+                               schema.literal_list(e:sub(#head + 6, -2)) or
+                               e:sub(1, #head + 3) == head .. " = " and schema.literal_list(e:sub(#head + 4)))
+        if list then
+          c.type, c.size, c.values = "enum", nil, list
+          table.remove(t.checks, i)
+        end
+      end
+    end
+  end
+end
+
 local function canonical_table(d)
   local quirks = quirks_of(d)
   local pk = {}
@@ -170,6 +269,10 @@ local function canonical_table(d)
   local t = { name = d.name, columns = {}, primary_key = copy(d.primary_key and d.primary_key.columns) }
   -- a backend with one text type cannot say which size was asked for
   if d.backend then t.text_sizes = quirks.text_sizes == true end
+  -- where inet is a VARCHAR(43), such a string may be one (see diff)
+  if d.backend then t.inet_type = quirks.inet_type == true end
+  -- only MariaDB indexes a prefix of a column: elsewhere the whole column
+  if d.backend then t.index_lengths = quirks.index_lengths == true end
   for i, c in ipairs(d.columns or {}) do
     local ptype = schema.portable_type(c)
     local col = {
@@ -186,6 +289,11 @@ local function canonical_table(d)
     -- backend's default (6 where the dialect does not say otherwise)
     if ptype == "datetime" or ptype == "time" then col.precision = c.length or quirks.time_precision or 6 end
     if ptype == "decimal" then col.precision, col.scale = c.precision, c.scale or 0 end
+    col.collation = schema.collation(c.collation)
+    if ptype == "enum" then
+      col.values = schema.literal_list((c.raw_type or ""):match("^%w+%((.*)%)$") or "",
+                                       quirks.check_backslash_escapes)
+    end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
     t.columns[i] = col
   end
@@ -197,7 +305,7 @@ local function canonical_table(d)
     if x.unique and not x.where then uniques[#uniques + 1] = x else indexes[#indexes + 1] = x end
   end
   t.uniques = sorted_by_name(uniques, function(u)
-    return { name = u.name, columns = copy(u.columns) }
+    return { name = u.name, columns = copy(u.columns), lengths = lengths_of(u) }
   end)
   local ints = {}
   for _, c in ipairs(t.columns) do
@@ -207,7 +315,7 @@ local function canonical_table(d)
   t.indexes = sorted_by_name(indexes, function(x)
     return { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
              where = schema.canonical_expression(x.where, { integer_columns = ints }),
-             implied = implicit(x) or nil }
+             implied = implicit(x) or nil, lengths = lengths_of(x) }
   end)
   t.foreign_keys = sorted_by_name(d.foreign_keys, function(f)
     return { name = f.name, columns = copy(f.columns), ref_table = f.ref_table,
@@ -222,11 +330,12 @@ local function canonical_table(d)
     local col = t.checks[i].expression:match("^json_valid%(([%w_]+)%)$")
     for _, c in ipairs(t.columns) do
       if col and c.name:lower() == col and c.type == "text" and t.checks[i].name == c.name then
-        c.type, c.size = "json", nil
+        c.type, c.size, c.collation = "json", nil, nil
         table.remove(t.checks, i)
       end
     end
   end
+  enum_checks(t)
   return t
 end
 
@@ -258,18 +367,19 @@ local function same(a, b)
 end
 
 local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
-                        "autoincrement", "size" }
+                        "autoincrement", "size", "values", "collation" }
 
-local function describe_entry(kind, e)
+local function describe_entry(kind, e, whole)
+  local cols = whole and fmt(e.columns) or schema.key_columns(e)
   if kind == "foreign key" then
     return ("%s -> %s%s on delete %s on update %s"):format(fmt(e.columns), e.ref_table,
       fmt(e.ref_columns), e.on_delete, e.on_update)
   elseif kind == "check" then
     return e.expression or ""
   elseif kind == "index" then
-    return fmt(e.columns) .. (e.unique and " unique" or "") .. (e.where and (" where " .. e.where) or "")
+    return cols .. (e.unique and " unique" or "") .. (e.where and (" where " .. e.where) or "")
   end
-  return fmt(e.columns)
+  return cols
 end
 
 -- Entries are matched by name; unnamed ones by their columns.
@@ -277,7 +387,7 @@ local function entry_key(e)
   return e.name or ("(" .. table.concat(e.columns or {}, ",") .. ")")
 end
 
-local function diff_entries(out, tname, kind, la, lb, labels)
+local function diff_entries(out, tname, kind, la, lb, labels, whole)
   local ia, ib = {}, {}
   for _, e in ipairs(la) do ia[entry_key(e)] = e end
   for _, e in ipairs(lb) do ib[entry_key(e)] = e end
@@ -286,9 +396,9 @@ local function diff_entries(out, tname, kind, la, lb, labels)
     local other = ib[k]
     if not other then
       if not e.implied then out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1]) end
-    elseif describe_entry(kind, e) ~= describe_entry(kind, other) then
-      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e),
-        describe_entry(kind, other))
+    elseif describe_entry(kind, e, whole) ~= describe_entry(kind, other, whole) then
+      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e, whole),
+        describe_entry(kind, other, whole))
     end
   end
   for _, e in ipairs(lb) do
@@ -296,6 +406,13 @@ local function diff_entries(out, tname, kind, la, lb, labels)
       out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, entry_key(e), labels[2])
     end
   end
+end
+
+-- Whether column c of table a and column o of table b have the same type
+-- as far as both can tell: an inet is a string(43) where there is no inet.
+local function inet_as_string(c, a, o, b)
+  return c.type == "inet" and o.type == "string" and o.length == 43 and b.inet_type == false or
+         o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
 local function diff_table(out, a, b, labels)
@@ -309,9 +426,13 @@ local function diff_table(out, a, b, labels)
       out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
     else
       local o = b.columns[j]
+      -- what one side cannot tell is not compared
+      local unknown = { size = a.text_sizes == false or b.text_sizes == false }
+      if inet_as_string(c, a, o, b) then unknown.type, unknown.length = true, true end
       for _, f in ipairs(COLUMN_FIELDS) do
-        if c[f] ~= o[f] and not (f == "size" and (a.text_sizes == false or b.text_sizes == false)) then
-          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, fmt(c[f]), fmt(o[f]))
+        if not same(c[f], o[f]) and not unknown[f] then
+          local show = f == "values" and function(v) return v and "(" .. quoted_list(v) .. ")" or "none" end or fmt
+          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, show(c[f]), show(o[f]))
         end
       end
       if i ~= j then
@@ -327,8 +448,10 @@ local function diff_table(out, a, b, labels)
   if not same(a.primary_key, b.primary_key) then
     out[#out + 1] = ("%s: primary key %s vs %s"):format(t, fmt(a.primary_key), fmt(b.primary_key))
   end
-  diff_entries(out, t, "unique", a.uniques, b.uniques, labels)
-  diff_entries(out, t, "index", a.indexes, b.indexes, labels)
+  -- prefix lengths are compared only where both sides could have them
+  local whole = a.index_lengths == false or b.index_lengths == false
+  diff_entries(out, t, "unique", a.uniques, b.uniques, labels, whole)
+  diff_entries(out, t, "index", a.indexes, b.indexes, labels, whole)
   diff_entries(out, t, "foreign key", a.foreign_keys, b.foreign_keys, labels)
   diff_entries(out, t, "check", a.checks, b.checks, labels)
 end

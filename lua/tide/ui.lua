@@ -71,11 +71,15 @@ function ui.describe_table(d, referenced_by)
   local rows = {}
   local pk = {}
   for _, c in ipairs(d.primary_key and d.primary_key.columns or {}) do pk[c] = true end
-  for _, c in ipairs(d.columns) do
+  -- what only the canonical form knows: an enum made of a text and a CHECK
+  local canon = schema.canonical(d).columns
+  for i, c in ipairs(d.columns) do
     local extra = {}
     if pk[c.name] then extra[#extra + 1] = "primary key" end
     if c.autoincrement then extra[#extra + 1] = "autoincrement" end
-    rows[#rows + 1] = { c.name, ui.portable_type(c), c.raw_type or "", c.nullable and "null" or "not null",
+    if canon[i].collation then extra[#extra + 1] = ("collation %s (%s)"):format(canon[i].collation, c.collation) end
+    local ptype = canon[i].type == "enum" and schema.type_label(canon[i]) or ui.portable_type(c)
+    rows[#rows + 1] = { c.name, ptype, c.raw_type or "", c.nullable and "null" or "not null",
                         c.default or "", table.concat(extra, ", ") }
   end
   local lines = { ui.colour("bold", "table " .. d.name),
@@ -85,10 +89,10 @@ function ui.describe_table(d, referenced_by)
   if d.primary_key then
     cons[#cons + 1] = { "primary key", d.primary_key.name or "", list(d.primary_key.columns) }
   end
-  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", list(u.columns) } end
+  for _, u in ipairs(d.uniques) do cons[#cons + 1] = { "unique", u.name or "", schema.key_columns(u) } end
   for _, x in ipairs(d.indexes) do
     cons[#cons + 1] = { x.unique and "unique index" or "index", x.name or "",
-                        list(x.columns) .. (x.where and (" where " .. x.where) or "") }
+                        schema.key_columns(x) .. (x.where and (" where " .. x.where) or "") }
   end
   for _, f in ipairs(d.foreign_keys) do
     cons[#cons + 1] = { "foreign key", f.name or "", ("%s -> %s %s on delete %s on update %s")

@@ -227,9 +227,19 @@ ops.rename_column = {
     model.column(m, tm, old)
     model.check_name(m, "new column name", new)
     if tm and find(tm.columns, "name", new) then fail(m, "misuse", "column %q exists already", new) end
-    return { tm = tm, t = t, old = old, new = new }
+    local col = tm and find(tm.columns, "name", old)
+    local plan = { tm = tm, t = t, old = old, new = new, enum = col and col.type == "enum" }
+    -- an enum's CHECK is named like its column (where there is no ENUM):
+    -- SQLite cannot rename it, a rebuild makes it again under the new name
+    if plan.enum and m._dialect.rebuild then
+      plan.copy = { [new] = m._dialect:quote(old) }
+    end
+    return plan
   end,
-  render = function(m, p) return m._dialect:rename_column(p.t, p.old, p.new) end,
+  render = function(m, p)
+    if p.copy then return "rebuild" end
+    return m._dialect:rename_column(p.t, p.old, p.new, p.enum)
+  end,
   apply = function(m, p, tm)
     if not tm then return end
     local old, new = p.old, p.new
@@ -237,7 +247,10 @@ ops.rename_column = {
     local function ren(list) for i, c in ipairs(list) do if c == old then list[i] = new end end end
     ren(tm.primary_key)
     for _, x in ipairs(tm.uniques) do ren(x.columns) end
-    for _, x in ipairs(tm.indexes) do ren(x.columns) end
+    for _, x in ipairs(tm.indexes) do
+      ren(x.columns)
+      if x.lengths and x.lengths[old] then x.lengths[new], x.lengths[old] = x.lengths[old], nil end
+    end
     for _, x in ipairs(tm.foreign_keys) do ren(x.columns) end
     for _, om in pairs(m._model) do
       for _, fk in ipairs(om.foreign_keys) do if fk.ref_table == p.t then ren(fk.ref_columns) end end
@@ -249,7 +262,7 @@ ops.rename_column = {
 }
 
 local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = true, null = true,
-                        default = true, size = true }
+                        default = true, size = true, values = true, collation = true }
 
 ops.alter_column = {
   shows = 2,
@@ -266,14 +279,17 @@ ops.alter_column = {
                    precision = (old.type == "decimal" or old.type == "datetime" or old.type == "time")
                                and old.precision or nil,
                    scale = old.type == "decimal" and old.scale or nil,
-                   size = old.type == "text" and old.size or nil }
+                   size = old.type == "text" and old.size or nil,
+                   values = old.type == "enum" and old.values or nil, collation = old.collation }
     if changes.type and changes.type ~= old.type then
-      spec.length, spec.precision, spec.scale, spec.size = nil, nil, nil, nil
+      spec.length, spec.precision, spec.scale, spec.size, spec.values = nil, nil, nil, nil, nil
+      if changes.type ~= "string" and changes.type ~= "text" then spec.collation = nil end
     end
-    for _, k in ipairs({ "length", "precision", "scale", "size" }) do
+    for _, k in ipairs({ "length", "precision", "scale", "size", "values", "collation" }) do
       if changes[k] ~= nil then spec[k] = changes[k] end
     end
     if spec.size == parse.none then spec.size = nil end         -- back to plain text
+    if spec.collation == parse.none then spec.collation = nil end -- back to the default
     if changes.null ~= nil then spec.null = changes.null end
     local new = parse.column(m, spec)
     new.primary_key = nil
@@ -292,8 +308,16 @@ ops.alter_column = {
       new.default_sql = old.default_sql
     end
     if not changes.type and not changes.length and not changes.precision and not changes.scale and
-       changes.size == nil then
+       changes.size == nil and changes.values == nil then
       new.raw_type = old.raw_type
+    end
+    parse.check_enum_default(m, new)
+    for _, x in ipairs(tm and tm.indexes or {}) do
+      local n = x.lengths and x.lengths[name]
+      if n and (new.type ~= "string" or new.length <= n) then
+        fail(m, "misuse", "index %q has a prefix of %d characters of column %q: it must stay a longer " ..
+             "string; drop the index first", x.name, n, name)
+      end
     end
     parse.check_keys(m, tm, new)
     -- values that would not fit are refused, never truncated (SQLite stores
@@ -396,14 +420,16 @@ ops.create_index = {
     local spec = {}
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     for k, v in pairs(opts or {}) do
-      if k ~= "unique" and k ~= "name" and k ~= "where" then fail(m, "misuse", "unknown option %q", tostring(k)) end
+      if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" then
+        fail(m, "misuse", "unknown option %q", tostring(k))
+      end
       spec[k] = v
     end
     local ix = parse.index_model(m, t, tm, spec)
     if tm and (find(tm.indexes, "name", ix.name) or find(tm.uniques, "name", ix.name)) then
       fail(m, "misuse", "index %q exists already", ix.name)
     end
-    parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name))
+    parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name), nil, ix.lengths)
     model.check_schema_name(m, t, ix.name, "relation")
     return { tm = tm, t = t, index = ix, replaces = replaced_implied(tm, ix) }
   end,

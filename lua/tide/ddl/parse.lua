@@ -10,14 +10,16 @@ local fail = model.fail
 
 local TYPES = { integer = true, bigint = true, smallint = true, boolean = true, string = true,
                 text = true, float = true, double = true, decimal = true, date = true,
-                datetime = true, time = true, blob = true, json = true, uuid = true }
+                datetime = true, time = true, blob = true, json = true, uuid = true,
+                enum = true, inet = true }
 local TYPE_LIST = "integer, bigint, smallint, boolean, string, text, float, double, decimal, " ..
-                  "date, datetime, time, blob, json, uuid"
+                  "date, datetime, time, blob, json, uuid, enum, inet"
 local UNINDEXABLE = { text = true, blob = true, json = true }
 local FK_ACTIONS = { cascade = true, ["set null"] = true, ["set default"] = true,
                      restrict = true, ["no action"] = true }
 local COLUMN_OPTIONS = { length = true, precision = true, scale = true, null = true, default = true,
-                         primary_key = true, autoincrement = true, size = true }
+                         primary_key = true, autoincrement = true, size = true, values = true,
+                         collation = true }
 -- text sizes beyond the plain one (MariaDB's MEDIUMTEXT, LONGTEXT)
 local TEXT_SIZES = { medium = true, long = true }
 
@@ -42,7 +44,7 @@ end
 -- character; DATETIME(p) 5 and TIME(p) 3, plus a byte per two digits of
 -- fractional seconds); 0 when unknown.
 local KEY_BYTES = { integer = 4, bigint = 8, smallint = 2, boolean = 1, float = 4, double = 8,
-                    date = 3, datetime = 5, time = 3, uuid = 16 }
+                    date = 3, datetime = 5, time = 3, uuid = 16, enum = 2, inet = 4 * 43 }
 local DIGIT_BYTES = { [0] = 0, 1, 1, 2, 2, 3, 3, 4, 4 }
 local function digits_bytes(d) return 4 * (d // 9) + DIGIT_BYTES[d % 9] end
 local function key_bytes(c)
@@ -62,7 +64,7 @@ parse.MAX_KEY_BYTES, parse.MAX_KEY_COLUMNS = 3072, 32
 --- Refuses key `what` (`index "name"`, ...) of model table tm on `cols` if
 -- it is too large; column `new` stands in for its namesake when given (an
 -- altered column). Nothing to check when tm is not known.
-function parse.check_key(m, tm, cols, what, new)
+function parse.check_key(m, tm, cols, what, new, lengths)
   if not tm then return end
   if #cols > parse.MAX_KEY_COLUMNS then
     fail(m, "misuse", "%s has %d columns, more than the %d a key may have", what, #cols,
@@ -76,6 +78,7 @@ function parse.check_key(m, tm, cols, what, new)
            name, c.type, what)
     end
     local b = c and key_bytes(c) or 0
+    if lengths and lengths[name] then b = 4 * lengths[name] end      -- a prefix (MariaDB)
     total, parts[i] = total + b, ("%s %d"):format(name, b)
   end
   if total > parse.MAX_KEY_BYTES then
@@ -99,7 +102,9 @@ function parse.check_keys(m, tm, new)
   end
   for _, kind in ipairs({ { "uniques", "unique" }, { "indexes", "index" }, { "foreign_keys", "foreign key" } }) do
     for _, k in ipairs(tm[kind[1]]) do
-      if uses(k.columns) then parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new) end
+      if uses(k.columns) then
+        parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new, k.lengths)
+      end
     end
   end
 end
@@ -124,6 +129,56 @@ function parse.canonical_default(m, v, ctype)
     return "'" .. v:gsub("'", "''") .. "'"
   end
   fail(m, "misuse", "default must be a number, string, boolean or m.now, got %s", tv)
+end
+
+-- MariaDB's limits on an ENUM's values, kept on every backend.
+local ENUM_MAX_VALUES, ENUM_MAX_CHARS = 65535, 255
+
+--- The values of enum column `name`: a non-empty list of distinct strings
+-- that MariaDB keeps as given (it folds case when comparing them, strips
+-- trailing spaces, and uses '' for an invalid value), the same everywhere.
+function parse.enum_values(m, name, values)
+  if type(values) ~= "table" or #values == 0 then
+    fail(m, "misuse", "column %q: enum needs values = {\"a\", \"b\", ...}, a non-empty list of strings", name)
+  end
+  if #values > ENUM_MAX_VALUES then
+    fail(m, "misuse", "column %q: enum has %d values, more than %d", name, #values, ENUM_MAX_VALUES)
+  end
+  local out, seen = {}, {}
+  for i, v in ipairs(values) do
+    if type(v) ~= "string" or v == "" then
+      fail(m, "misuse", "column %q: enum value %d must be a non-empty string", name, i)
+    end
+    local chars = utf8.len(v)
+    if not chars then fail(m, "misuse", "column %q: enum value %d is not UTF-8", name, i) end
+    if v:find("%z") then fail(m, "misuse", "column %q: enum value %d contains a NUL byte", name, i) end
+    -- information_schema keeps a 3-byte charset: MariaDB would show the
+    -- value with '?' for such a character, and it could not be compared
+    if v:find("[\240-\247]") then
+      fail(m, "misuse", "column %q: enum value %d has a 4-byte character, which MariaDB's catalog " ..
+           "cannot show", name, i)
+    end
+    if v:find("%s$") then fail(m, "misuse", "column %q: enum value %q ends with a space", name, v) end
+    if chars > ENUM_MAX_CHARS then
+      fail(m, "misuse", "column %q: enum value %d is longer than %d characters", name, i, ENUM_MAX_CHARS)
+    end
+    local key = v:lower()
+    if seen[key] then fail(m, "misuse", "column %q: enum value %q is given twice (case is not told apart)", name, v) end
+    seen[key], out[i] = true, v
+  end
+  for k in pairs(values) do
+    if math.type(k) ~= "integer" or k < 1 or k > #values then
+      fail(m, "misuse", "column %q: enum values must be a list", name)
+    end
+  end
+  return out
+end
+
+--- Refuses a default of enum column c that is not one of its values.
+function parse.check_enum_default(m, c)
+  if c.type ~= "enum" or c.default == nil then return end
+  for _, v in ipairs(c.values) do if c.default == "'" .. v:gsub("'", "''") .. "'" then return end end
+  fail(m, "misuse", "column %q: default %s is not one of the enum's values", c.name, c.default)
 end
 
 -- A column spec {name, type, option = value} -> canonical column.
@@ -173,10 +228,23 @@ function parse.column(m, spec)
     end
     c.size = spec.size
   end
+  if spec.collation ~= nil then
+    if ctype ~= "string" and ctype ~= "text" then
+      fail(m, "misuse", "column %q: collation applies to string and text columns only", name)
+    end
+    if spec.collation ~= "binary" then
+      fail(m, "misuse", "column %q: collation must be \"binary\" (the only portable one), got %q", name,
+           tostring(spec.collation))
+    end
+    c.collation = spec.collation
+  end
+  if ctype == "enum" then c.values = parse.enum_values(m, name, spec.values)
+  elseif spec.values ~= nil then fail(m, "misuse", "column %q: values applies to enum columns only", name) end
   if c.autoincrement and ctype ~= "integer" and ctype ~= "bigint" then
     fail(m, "misuse", "column %q: autoincrement needs an integer or bigint column", name)
   end
   c.default = parse.canonical_default(m, spec.default, ctype)
+  parse.check_enum_default(m, c)
   if c.autoincrement and c.default then fail(m, "misuse", "column %q: autoincrement with a default", name) end
   return c
 end
@@ -205,6 +273,32 @@ function parse.fk_model(m, t, fk, self_model)
   return out
 end
 
+--- The prefix lengths of index `name` ({column = characters}): MariaDB
+-- indexes only that many leading characters of a string column; the others
+-- index it whole. A unique index cannot have one: it would refuse on
+-- MariaDB rows that differ only after the prefix, and nowhere else.
+function parse.index_lengths(m, tm, name, cols, lengths, unique)
+  if type(lengths) ~= "table" then fail(m, "misuse", "index %q: lengths must be {column = n}", name) end
+  if unique then fail(m, "misuse", "index %q: a unique index cannot have prefix lengths " ..
+                      "(it would be unique on the prefix on MariaDB only)", name) end
+  local out = {}
+  for col, n in pairs(lengths) do
+    local listed = false
+    for _, c in ipairs(cols) do listed = listed or c == col end
+    if not listed then fail(m, "misuse", "index %q: lengths names %q, not one of its columns", name, tostring(col)) end
+    local c = tm and model.find(tm.columns, "name", col)
+    if c and c.type ~= "string" then
+      fail(m, "misuse", "index %q: a prefix length needs a string column, %q is %s", name, col, c.type)
+    end
+    if math.type(n) ~= "integer" or n < 1 or (c and n >= c.length) then
+      fail(m, "misuse", "index %q: the prefix length of %q must be an integer from 1 to %s", name, col,
+           c and tostring(c.length - 1) or "the column's length - 1")
+    end
+    out[col] = n
+  end
+  return next(out) and out or nil
+end
+
 function parse.index_model(m, t, tm, spec, unique)
   if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
   local cols = {}
@@ -219,11 +313,17 @@ function parse.index_model(m, t, tm, spec, unique)
   end
   local is_unique = unique or spec.unique and true or false
   local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
-  return { name = name, columns = cols, unique = is_unique, where = where, source = where }
+  local lengths = spec.lengths ~= nil and parse.index_lengths(m, tm, name, cols, spec.lengths, is_unique)
+  return { name = name, columns = cols, unique = is_unique, where = where, source = where,
+           lengths = lengths or nil }
 end
 
 function parse.unique_model(m, t, tm, spec)
   if type(spec) ~= "table" then fail(m, "misuse", "a unique constraint is a list of columns") end
+  if spec.lengths ~= nil then
+    fail(m, "misuse", "a unique constraint cannot have prefix lengths (it would be unique on the prefix " ..
+         "on MariaDB only)")
+  end
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "unique columns")

@@ -28,7 +28,8 @@ function rebuild.flush(m)
   local saved = reader and m._dialect:rebuild_dependents(reader, p.table) or { triggers = {}, views = {} }
   local keep = {}
   for _, c in ipairs(m._model[p.table].columns) do
-    if p.base_columns[c.name] then keep[#keep + 1] = c.name end
+    -- a column renamed in the rebuild is copied from its old name
+    if p.base_columns[c.name] or p.copy[c.name] then keep[#keep + 1] = c.name end
   end
   local op = m._op
   m._op = { name = "rebuild", args = { p.table } }

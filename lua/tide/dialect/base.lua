@@ -28,8 +28,24 @@ function base:literal(v)
   return v
 end
 
+--- The values of an enum column as a SQL list: 'a', 'it''s'.
+function base:enum_list(c)
+  local out = {}
+  for i, v in ipairs(c.values) do out[i] = "'" .. v:gsub("'", "''") .. "'" end
+  return table.concat(out, ", ")
+end
+
+--- The CHECK that makes a text column an enum where the backend has no
+-- ENUM type. It is named like its column (as MariaDB names a JSON
+-- column's CHECK), which is how tide.schema tells it from the user's.
+function base:enum_check_sql(c)
+  return ("CONSTRAINT %s CHECK (%s IN (%s))"):format(self:quote(c.name), self:quote(c.name),
+                                                     self:enum_list(c))
+end
+
 function base:type_sql(c)
   local t = self.types[c.type]
+  if c.type == "enum" and self.native_enum then return ("ENUM(%s)"):format(self:enum_list(c)) end
   if c.type == "string" then return t:format(c.length) end
   if c.type == "decimal" then return t:format(c.precision, c.scale or 0) end
   if c.type == "datetime" or c.type == "time" then
@@ -45,10 +61,12 @@ end
 -- the database keeps its exact raw type and default text.
 function base:column_sql(c)
   local parts = { self:quote(c.name), c.raw_type or self:type_sql(c) }
+  if c.collation then parts[#parts + 1] = "COLLATE " .. self.binary_collation end
   if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
   if not c.nullable then parts[#parts + 1] = "NOT NULL" end
   if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
   elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default, c) end
+  if c.type == "enum" and not self.native_enum then parts[#parts + 1] = self:enum_check_sql(c) end
   return table.concat(parts, " ")
 end
 
@@ -101,7 +119,7 @@ function base:create_table(t)
     if self.keys_inline and not ix.where then
       -- before the foreign keys: InnoDB then serves a key with this index
       -- instead of making one of its own (which may carry the same name)
-      defs[#defs + 1] = ("  INDEX %s (%s)"):format(self:quote(ix.name), self:quote_list(ix.columns))
+      defs[#defs + 1] = ("  INDEX %s (%s)"):format(self:quote(ix.name), self:index_columns(ix))
     else
       after[#after + 1] = self:create_index(t.name, ix)[1]
     end
@@ -135,9 +153,13 @@ function base:rename_column(t, old, new)
                                                            self:quote(new)) }
 end
 
+--- The column list of index ix; a dialect with prefix indexes adds the
+-- lengths (ix.lengths), the others index the columns whole.
+function base:index_columns(ix) return self:quote_list(ix.columns) end
+
 function base:create_index(t, ix)
   local sql = ("CREATE %sINDEX %s ON %s (%s)"):format(ix.unique and "UNIQUE " or "",
-    self:quote(ix.name), self:quote(t), self:quote_list(ix.columns))
+    self:quote(ix.name), self:quote(t), self:index_columns(ix))
   if ix.where then sql = sql .. " WHERE " .. (ix.source or ix.where) end
   return { sql }
 end
@@ -243,6 +265,10 @@ function base:misfits_sql(t, old, new)
   -- a date keeps no time of day: a value with one would be cut off
   if old.type == "datetime" and new.type == "date" then
     conds[#conds + 1] = (self.has_time_of_day or "%s <> CAST(%s AS DATE)"):format(q, q)
+  end
+  if new.type == "enum" then
+    -- byte for byte: MariaDB would otherwise fold 'a' into a new 'A'
+    conds[#conds + 1] = ("%s NOT IN (%s)"):format((self.bytes_of or "%s"):format(q), self:enum_list(new))
   end
   if #conds == 0 then return nil end
   return ("SELECT COUNT(*) AS n FROM %s WHERE %s IS NOT NULL AND (%s)"):format(self:quote(t), q,

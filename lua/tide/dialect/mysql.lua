@@ -18,13 +18,22 @@ local my = base.extend {
   text_sizes = true,
   -- DATETIME and TIME without a precision have none (whole seconds)
   time_precision = 0,
+  -- ENUM('a', 'b') is a type of its own
+  native_enum = true,
+  bytes_of = "CAST(%s AS BINARY)",
+  -- an index may cover a prefix of a string column (lengths = {col = n})
+  index_lengths = true,
   autoincrement_sql = "AUTO_INCREMENT",
   table_suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+  -- collation = "binary": byte order, case and accents told apart
+  binary_collation = 'utf8mb4_bin',
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
     string = "VARCHAR(%d)", text = "TEXT", float = "FLOAT", double = "DOUBLE",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME(%d)", time = "TIME(%d)",
     blob = "LONGBLOB", json = "JSON", uuid = "UUID",
+    -- the longest text of an IPv6 address with a prefix length
+    inet = "VARCHAR(43)",
   },
 }
 my.__index = my
@@ -46,6 +55,16 @@ function my:literal(v, c)
     return ("CURRENT_TIMESTAMP(%d)"):format(timed and c.precision or 6)
   end
   return base.literal(self, v)
+end
+
+--- Prefix lengths: `name`(100).
+function my:index_columns(ix)
+  local out = {}
+  for i, c in ipairs(ix.columns) do
+    local n = ix.lengths and ix.lengths[c]
+    out[i] = self:quote(c) .. (n and ("(%d)"):format(n) or "")
+  end
+  return table.concat(out, ", ")
 end
 
 local function starts_with(cols, prefix)

@@ -14,11 +14,14 @@ local sq = base.extend {
   partial_indexes = true,
   -- unique constraints are unique indexes here, so dropping one needs no rebuild
   uniques_as_indexes = true,
+  -- collation = "binary": byte order, case and accents told apart
+  binary_collation = 'BINARY',
   types = {
     integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT", boolean = "BOOLEAN",
     string = "VARCHAR(%d)", text = "TEXT", float = "REAL", double = "DOUBLE PRECISION",
     decimal = "DECIMAL(%d,%d)", date = "DATE", datetime = "DATETIME", time = "TIME",
     blob = "BLOB", json = "JSON", uuid = "UUID",
+    enum = "TEXT", inet = "VARCHAR(43)",
   },
 }
 sq.__index = sq
