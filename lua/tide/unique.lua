@@ -94,6 +94,9 @@ local function read_table(db, fn, t)
     misuse(fn, t, "%s needs a single-column integer primary key (the id it returns)", t)
   end
   info.id = pk[1]
+  for _, c in ipairs(d.columns) do
+    if c.name == info.id then info.unsigned = schema.portable_type(c):match(" unsigned$") ~= nil end
+  end
   local del = info.types.deleted
   if del and INTEGER[del] then
     info.live = { col = "deleted", sql = "0", value = 0 }
@@ -241,10 +244,11 @@ local function plan_for(db, cache, fn, info, cols, key, update)
     cache.tables[info.t] = info
   end
   local get = fn == "insert_or_get"
-  p = { id = info.id, cols = cols, key = key, style = d.insert_id_from,
-        insert_sql = d:unique_insert_sql(shape) }
+  p = { t = info.t, id = info.id, unsigned = info.unsigned, cols = cols, key = key,
+        style = d.insert_id_from, insert_sql = d:unique_insert_sql(shape),
+        select_sql = d:select_key_sql(shape) }
   p.stmt = db:prepare(get and d:insert_or_get_sql(shape) or d:upsert_sql(shape))
-  if get then p.select = db:prepare(d:select_key_sql(shape)) end
+  if get then p.select = db:prepare(p.select_sql) end
   cache.plans[sig], cache.n = p, cache.n + 1
   return p
 end
@@ -252,13 +256,23 @@ end
 -- Runs plan p on values: id, created. insert_or_get looks for the row
 -- first: a found row then costs one SELECT (no lock, nothing written, no id
 -- used up), and the INSERT that follows still settles a race.
+-- An id as the Lua integer it is; MariaDB's unsigned ids past 2^63 come as
+-- floats (or wrapped negative), which would name another row.
+local function exact(p, id)
+  if math.type(id) ~= "integer" then
+    fail("data", "unique", p.t, "%s.%s = %.0f is above 2^63-1: no Lua integer holds it exactly",
+         p.t, p.id, id)
+  end
+  return id
+end
+
 local function run(db, p, values)
   local args, n, kargs = {}, #p.cols, {}
   for i, c in ipairs(p.cols) do args[i] = values[c] end
+  for i, k in ipairs(p.key) do kargs[i] = values[k] end
   if p.select then
-    for i, k in ipairs(p.key) do kargs[i] = values[k] end
     local found = p.select:query(table.unpack(kargs, 1, #p.key))[1]
-    if found then return found[p.id], false end
+    if found then return exact(p, found[p.id]), false end
   end
   if p.style == "returning" then
     local row = p.stmt:query(table.unpack(args, 1, n))[1]
@@ -272,10 +286,16 @@ local function run(db, p, values)
     row = db:query(p.insert_sql, table.unpack(args, 1, n))[1]
     return row[p.id], true
   end
-  local _, id = p.stmt:exec(table.unpack(args, 1, n))
+  -- MariaDB: > 0 inserted, -id found, 0 found but the id has no negative
+  -- or another key hit; an unsigned id past 2^63 wraps negative, so there
+  -- a negative is sure only when the row changed (2 rows affected)
+  local changes, id = p.stmt:exec(table.unpack(args, 1, n))
   if id > 0 then return id, true end
-  if id < 0 then return -id, false end
+  if id < 0 and not (p.unsigned and changes ~= 2) then return -id, false end
+  local row = db:query(p.select_sql, table.unpack(kargs, 1, #p.key))[1]
+  if row then return exact(p, row[p.id]), false end
   local _, new = db:exec(p.insert_sql, table.unpack(args, 1, n))
+  if new <= 0 then exact(p, 0.0 + (new + 2^64)) end
   return new, true
 end
 

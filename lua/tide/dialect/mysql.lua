@@ -131,16 +131,19 @@ end
 -- ---- tide.unique on MariaDB: ON DUPLICATE KEY UPDATE fires on any unique
 -- key, so the update checks the row it hit has the whole key, and tells the
 -- caller through LAST_INSERT_ID: -id for that row, 0 for a row of another
--- key (left as it was); a new row reports its id as usual.
+-- key (left as it was) or one whose id has no negative (0, negative, above
+-- 2^63: the caller SELECTs it); a new row reports its id as usual.
 my.insert_id_from = "last_insert_id"
 
 function my:unique_insert_sql(p) return self:insert_values_sql(p) end
 
--- the id assignment: leaves the id as it is, reports it signed
+-- the id assignment: leaves the id as it is (signed arithmetic: a negative
+-- id is no BIGINT UNSIGNED), reports it signed
 local function report_id(self, p)
   local id = self:quote(p.id)
-  return ("%s = %s + 0 * LAST_INSERT_ID(IF(%s, -CAST(%s AS SIGNED), 0))"):format(id, id,
-    self:whole_key(p, "%s.%s = VALUES(%s)"), id)
+  return ("%s = %s + 0 * CAST(LAST_INSERT_ID(IF(%s AND %s BETWEEN 1 AND 9223372036854775807, " ..
+          "-CAST(%s AS SIGNED), 0)) AS SIGNED)"):format(id, id,
+    self:whole_key(p, "%s.%s = VALUES(%s)"), id, id)
 end
 
 function my:insert_or_get_sql(p)

@@ -1,0 +1,57 @@
+-- Hostile callers of db:insert_or_get and db:upsert (tide.unique): rows whose
+-- id the MariaDB LAST_INSERT_ID report cannot carry as it is (0, negative,
+-- unsigned above 2^63), and values the key check must not let through.
+local core = require "tide.core"
+require "tide"
+local h = require "helpers"
+
+local function fails(f)
+  local ok, e = pcall(f)
+  assert.is_false(ok, "expected an error")
+  return e
+end
+
+h.each_backend(describe, it, function(b)
+  local db
+  before_each(function() db = core.open(b.fresh_url()) end)
+  after_each(function() db:close() end)
+
+  local AUTO = ({ sqlite = "INTEGER PRIMARY KEY AUTOINCREMENT", postgres = "BIGSERIAL PRIMARY KEY",
+                  mysql = "BIGINT AUTO_INCREMENT PRIMARY KEY" })[b.name]
+
+  -- a row found with id 0 or a negative id: its id, created false, the
+  -- update done once and no error
+  for _, id in ipairs({ 0, -5 }) do
+    it(("finds and updates the row whose id is %d"):format(id), function()
+      db:exec("CREATE TABLE n (id " .. AUTO .. ", name VARCHAR(20) NOT NULL, v INTEGER, UNIQUE (name))")
+      if b.name == "mysql" then db:exec("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')") end
+      db:exec("INSERT INTO n (id, name, v) VALUES (?, 'k', 1)", id)
+      assert.equal(id, db:upsert("n", { name = "k", v = 2 }, { key = { "name" }, update = { "v" } }))
+      assert.equal(id, db:upsert("n", { name = "k", v = 2 }, { key = { "name" }, update = { "v" } }))
+      local got, created = db:insert_or_get("n", { name = "k", v = 9 }, { key = { "name" } })
+      assert.same({ id, false }, { got, created })
+      assert.same({ { id = id, name = "k", v = 2 } }, db:query("SELECT id, name, v FROM n"))
+      local new, made = db:insert_or_get("n", { name = "other" }, { key = { "name" } })
+      assert.is_true(made)
+      assert.is_true(new > 0)
+    end)
+  end
+
+  if b.name == "mysql" then
+    -- ids past 2^63 are no Lua integer: a clear error, never another row's id
+    -- or a wrong `created`
+    it("refuses, never misreports, an unsigned id above 2^63", function()
+      db:exec("CREATE TABLE u (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL, " ..
+              "v INT, UNIQUE (name)) AUTO_INCREMENT = 9223372036854775810")
+      for _, call in ipairs({
+        function() return db:insert_or_get("u", { name = "a" }, { key = { "name" } }) end,
+        function() return db:insert_or_get("u", { name = "a" }, { key = { "name" } }) end,
+        function() return db:upsert("u", { name = "a", v = 1 }, { key = { "name" }, update = { "v" } }) end,
+        function() return db:upsert("u", { name = "b", v = 1 }, { key = { "name" }, update = { "v" } }) end,
+      }) do
+        local e = fails(call)
+        assert.matches("above 2^63", tostring(e.message), 1, true)
+      end
+    end)
+  end
+end)
