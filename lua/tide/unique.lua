@@ -87,8 +87,11 @@ local function read_table(db, fn, t)
     end
     error(d, 0)
   end
-  local info = { t = t, types = {}, uniques = {}, targets = {} }
-  for _, c in ipairs(d.columns) do info.types[c.name] = portable_type(c) end
+  local info = { t = t, types = {}, numeric = {}, uniques = {}, targets = {} }
+  for _, c in ipairs(d.columns) do
+    info.types[c.name] = portable_type(c)
+    if FITS[info.types[c.name]] == "number" then info.numeric[c.name] = c.raw_type or c.type end
+  end
   local pk = d.primary_key and d.primary_key.columns or {}
   if #pk ~= 1 or not INTEGER[info.types[pk[1]]] then
     misuse(fn, t, "%s needs a single-column integer primary key (the id it returns)", t)
@@ -237,7 +240,7 @@ local function plan_for(db, cache, fn, info, cols, key, update)
   local target = target_for(fn, info, key, keysig)
   local d = dialect.of(db)
   local shape = { t = info.t, id = info.id, cols = cols, key = key, target = target,
-                  live = info.live, update = update }
+                  live = info.live, update = update, numeric = info.numeric }
   if cache.n >= MAX_PLANS then
     unique.forget(db)
     cache = cache_of(db)
