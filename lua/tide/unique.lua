@@ -289,14 +289,16 @@ local function run(db, p, values)
     row = db:query(p.insert_sql, table.unpack(args, 1, n))[1]
     return row[p.id], true
   end
-  -- MariaDB: > 0 inserted, -id found, 0 found but the id has no negative
-  -- or another key hit; an unsigned id past 2^63 wraps negative, so there
-  -- a negative is sure only when the row changed (2 rows affected)
+  -- MariaDB: > 0 inserted, -id found, -2^63 found but the id has no
+  -- negative, 0 another key hit; an unsigned id past 2^63 wraps negative,
+  -- so there a negative is sure only when the row changed (2 rows affected)
   local changes, id = p.stmt:exec(table.unpack(args, 1, n))
   if id > 0 then return id, true end
-  if id < 0 and not (p.unsigned and changes ~= 2) then return -id, false end
-  local row = db:query(p.select_sql, table.unpack(kargs, 1, #p.key))[1]
-  if row then return exact(p, row[p.id]), false end
+  if id < 0 then
+    if id ~= math.mininteger and not (p.unsigned and changes ~= 2) then return -id, false end
+    local row = db:query(p.select_sql, table.unpack(kargs, 1, #p.key))[1]
+    if row then return exact(p, row[p.id]), false end
+  end
   local _, new = db:exec(p.insert_sql, table.unpack(args, 1, n))
   if new <= 0 then exact(p, 0.0 + (new + 2^64)) end
   return new, true

@@ -37,6 +37,30 @@ h.each_backend(describe, it, function(b)
     end)
   end
 
+  -- the row holding the key exists, and values also hit another row on
+  -- another unique key: the unique violation, and neither row changed
+  it("raises the other key's violation, changing no row", function()
+    db:exec("CREATE TABLE o (id " .. AUTO .. ", name VARCHAR(20) NOT NULL, email VARCHAR(20) NOT NULL, v INTEGER, " ..
+            "UNIQUE (email), UNIQUE (name))")
+    db:exec("INSERT INTO o (name, email, v) VALUES ('a', 'a@', 1), ('b', 'b@', 1)")
+    for _, id in ipairs({ 0, -5 }) do
+      if id == 0 and b.name == "mysql" then
+        db:exec("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+      end
+      db:exec("INSERT INTO o (id, name, email, v) VALUES (?, ?, ?, 1)", id, "n" .. id, "n" .. id .. "@")
+    end
+    for _, name in ipairs({ "b", "n0", "n-5" }) do
+      local e = fails(function()
+        return db:upsert("o", { name = name, email = "a@", v = 2 }, { key = { "name" }, update = { "email", "v" } })
+      end)
+      assert.equal("unique_violation", e.class)
+      e = fails(function() return db:insert_or_get("o", { name = name .. "x", email = "a@" }, { key = { "name" } }) end)
+      assert.equal("unique_violation", e.class)
+    end
+    assert.equal(4, #db:query("SELECT id FROM o WHERE v = 1"))
+    assert.equal(4, #db:query("SELECT id FROM o"))
+  end)
+
   -- a key column narrower than the Lua number bound to it (single-precision
   -- float, decimal(10,2)): the row stored holds the value rounded, and the
   -- SELECT must find it as the unique index does, not raise its violation

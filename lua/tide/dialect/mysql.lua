@@ -130,9 +130,9 @@ end
 
 -- ---- tide.unique on MariaDB: ON DUPLICATE KEY UPDATE fires on any unique
 -- key, so the update checks the row it hit has the whole key, and tells the
--- caller through LAST_INSERT_ID: -id for that row, 0 for a row of another
--- key (left as it was) or one whose id has no negative (0, negative, above
--- 2^63: the caller SELECTs it); a new row reports its id as usual.
+-- caller through LAST_INSERT_ID: -id for that row, -2^63 if its id has no
+-- negative (0, negative, above 2^63: the caller SELECTs it), 0 for a row of
+-- another key (left as it was); a new row reports its id as usual.
 my.insert_id_from = "last_insert_id"
 
 function my:unique_insert_sql(p) return self:insert_values_sql(p) end
@@ -141,8 +141,8 @@ function my:unique_insert_sql(p) return self:insert_values_sql(p) end
 -- id is no BIGINT UNSIGNED), reports it signed
 local function report_id(self, p)
   local id = self:quote(p.id)
-  return ("%s = %s + 0 * CAST(LAST_INSERT_ID(IF(%s AND %s BETWEEN 1 AND 9223372036854775807, " ..
-          "-CAST(%s AS SIGNED), 0)) AS SIGNED)"):format(id, id,
+  return ("%s = %s + 0 * CAST(LAST_INSERT_ID(IF(%s, IF(%s BETWEEN 1 AND 9223372036854775807, " ..
+          "-CAST(%s AS SIGNED), -9223372036854775807 - 1), 0)) AS SIGNED)"):format(id, id,
     self:whole_key(p, "%s.%s = VALUES(%s)"), id, id)
 end
 
