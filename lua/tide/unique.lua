@@ -7,7 +7,7 @@
 -- PostgreSQL and SQLite run INSERT ... ON CONFLICT DO NOTHING RETURNING id,
 -- and the SELECT again only when a racing caller committed the row in
 -- between; MariaDB INSERT ... ON DUPLICATE KEY UPDATE, which reports the id
--- either way. upsert is one statement. Reached as db:insert_or_get and db:upsert.
+-- either way (read with SELECT LAST_INSERT_ID() on a table with triggers). upsert is one statement. Reached as db:insert_or_get and db:upsert.
 --
 -- Soft-deleted rows are absent: on a table with a `deleted` column the key
 -- includes `deleted = 0` (false for a boolean column). That is the
@@ -109,6 +109,8 @@ local function read_table(db, fn, t)
     misuse(fn, t, "%s.deleted is %s: a soft-delete column must be an integer (0 while live) " ..
       "or a boolean", t, del)
   end
+  local triggers_sql = dialect.of(db).triggers_sql
+  info.triggers = triggers_sql and db:query(triggers_sql, t)[1].n > 0
   for _, u in ipairs(d.uniques or {}) do info.uniques[#info.uniques + 1] = u.columns end
   for _, x in ipairs(d.indexes or {}) do
     -- a partial index holds only where its predicate does: not a key
@@ -248,6 +250,7 @@ local function plan_for(db, cache, fn, info, cols, key, update)
   end
   local get = fn == "insert_or_get"
   p = { t = info.t, id = info.id, unsigned = info.unsigned, cols = cols, key = key,
+        last_id_sql = info.triggers and d.last_insert_id_sql,
         style = d.insert_id_from, insert_sql = d:unique_insert_sql(shape),
         select_sql = d:select_key_sql(shape) }
   p.stmt = db:prepare(get and d:insert_or_get_sql(shape) or d:upsert_sql(shape))
@@ -293,6 +296,7 @@ local function run(db, p, values)
   -- negative, 0 another key hit; an unsigned id past 2^63 wraps negative,
   -- so there a negative is sure only when the row changed (2 rows affected)
   local changes, id = p.stmt:exec(table.unpack(args, 1, n))
+  if p.last_id_sql then id = db:query(p.last_id_sql)[1].id end
   if id > 0 then return id, true end
   if id < 0 then
     if id ~= math.mininteger and not (p.unsigned and changes ~= 2) then return -id, false end

@@ -137,6 +137,13 @@ my.insert_id_from = "last_insert_id"
 
 function my:unique_insert_sql(p) return self:insert_values_sql(p) end
 
+-- A trigger that inserts into another AUTO_INCREMENT table garbles the id
+-- the statement reports; LAST_INSERT_ID() itself is restored after it, so
+-- on a table with triggers the caller asks for that (one more round trip).
+my.triggers_sql = "SELECT COUNT(*) AS n FROM information_schema.TRIGGERS " ..
+  "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"
+my.last_insert_id_sql = "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id"
+
 -- the id assignment: leaves the id as it is (signed arithmetic: a negative
 -- id is no BIGINT UNSIGNED), reports it signed
 local function report_id(self, p)
