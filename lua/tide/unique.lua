@@ -89,6 +89,10 @@ local function read_table(db, fn, t)
   end
   local info = { t = t, types = {}, numeric = {}, uniques = {}, targets = {} }
   for _, c in ipairs(d.columns) do
+    if c.name == "deleted" and c.nullable then
+      misuse(fn, t, "%s.deleted may be NULL: a row with NULL there is neither live (0) nor kept " ..
+        "apart by a unique key with deleted; make it NOT NULL", t)
+    end
     info.types[c.name] = portable_type(c)
     if FITS[info.types[c.name]] == "number" then info.numeric[c.name] = c.raw_type or c.type end
   end

@@ -61,6 +61,23 @@ h.each_backend(describe, it, function(b)
     assert.equal(4, #db:query("SELECT id FROM o"))
   end)
 
+  -- a nullable `deleted`: a row with NULL there is neither live (= 0) nor
+  -- kept apart by UNIQUE(name, deleted), so a second "live" row could come
+  it("refuses a soft-delete table whose deleted column may be NULL", function()
+    db:exec("CREATE TABLE nd (id " .. AUTO .. ", name VARCHAR(20) NOT NULL, v INTEGER, deleted INTEGER, " ..
+            "UNIQUE (name, deleted))")
+    db:exec("INSERT INTO nd (name) VALUES ('x')")
+    for _, call in ipairs({
+      function() return db:insert_or_get("nd", { name = "x" }, { key = { "name" } }) end,
+      function() return db:upsert("nd", { name = "x", v = 1 }, { key = { "name" }, update = { "v" } }) end,
+    }) do
+      local e = fails(call)
+      assert.equal("misuse", e.class)
+      assert.matches("nd.deleted may be NULL", e.message, 1, true)
+    end
+    assert.equal(1, #db:query("SELECT id FROM nd"))
+  end)
+
   -- a key column narrower than the Lua number bound to it (single-precision
   -- float, decimal(10,2)): the row stored holds the value rounded, and the
   -- SELECT must find it as the unique index does, not raise its violation
