@@ -7,7 +7,8 @@
 -- PostgreSQL and SQLite run INSERT ... ON CONFLICT DO NOTHING RETURNING id,
 -- and the SELECT again only when a racing caller committed the row in
 -- between; MariaDB INSERT ... ON DUPLICATE KEY UPDATE, which reports the id
--- either way (read with SELECT LAST_INSERT_ID() on a table with triggers). upsert is one statement. Reached as db:insert_or_get and db:upsert.
+-- either way (read with SELECT LAST_INSERT_ID() on a table with triggers).
+-- upsert is one statement. Reached as db:insert_or_get and db:upsert.
 --
 -- Soft-deleted rows are absent: on a table with a `deleted` column the key
 -- includes `deleted = 0` (false for a boolean column). That is the
