@@ -89,11 +89,9 @@ local function read_table(db, fn, t)
     error(d, 0)
   end
   local info = { t = t, types = {}, numeric = {}, uniques = {}, targets = {} }
+  local nullable = {}
   for _, c in ipairs(d.columns) do
-    if c.name == "deleted" and c.nullable then
-      misuse(fn, t, "%s.deleted may be NULL: a row with NULL there is neither live (0) nor kept " ..
-        "apart by a unique key with deleted; make it NOT NULL", t)
-    end
+    nullable[c.name] = c.nullable
     info.types[c.name] = portable_type(c)
     if FITS[info.types[c.name]] == "number" then info.numeric[c.name] = c.raw_type or c.type end
   end
@@ -113,6 +111,10 @@ local function read_table(db, fn, t)
   elseif del then
     misuse(fn, t, "%s.deleted is %s: a soft-delete column must be an integer (0 while live) " ..
       "or a boolean", t, del)
+  end
+  if del and nullable.deleted then
+    misuse(fn, t, "%s.deleted may be NULL: a row with NULL there is neither live (0) nor kept " ..
+      "apart by a unique key with deleted; make it NOT NULL", t)
   end
   local triggers_sql = dialect.of(db).triggers_sql
   info.triggers = triggers_sql and db:query(triggers_sql, t)[1].n > 0
