@@ -179,13 +179,22 @@ static int conn_begin(lua_State *L) {
   if (c->drv->in_transaction(c))
     return tide_raise_misuse(L, "begin: a transaction is already open (use savepoints to nest)");
   run_simple(L, c, c->drv->begin_sql);
+  c->schema_changes_at_begin = c->schema_changes;
   return 0;
+}
+
+/* A rollback after DDL in the transaction undoes it (PostgreSQL, SQLite):
+ * the schema changed back. Counted before: a failed ROLLBACK may have done it. */
+static void rolled_back(tide_conn *c) {
+  if (c->schema_changes != c->schema_changes_at_begin) c->schema_changes++;
+  c->schema_changes_at_begin = c->schema_changes;
 }
 
 static int end_tx(lua_State *L, const char *what, const char *sql) {
   tide_conn *c = tide_check_conn(L, 1);
   if (!c->drv->in_transaction(c))
     return tide_raise_misuse(L, "%s: no transaction is open", what);
+  rolled_back(c);
   run_simple(L, c, sql);
   return 0;
 }
@@ -221,7 +230,8 @@ static int conn_in_transaction(lua_State *L) {
 }
 
 /* db:schema_changes() -> how many statements run through this connection
- * may have changed the schema, plus one per reconnect: a cache of the
+ * may have changed the schema, plus one per reconnect and per rollback
+ * after DDL: a cache of the
  * schema (tide.unique's) is stale when this moved */
 static int conn_schema_changes(lua_State *L) {
   tide_conn *c = to_conn(L, 1);
@@ -277,6 +287,7 @@ static int savepoint_op(lua_State *L, const char *fn, const char *prefix) {
     return tide_raise_misuse(L, "%s: no transaction is open", fn);
   q = push_quoted(L, c, 2, fn);
   lua_pushfstring(L, "%s%s", prefix, q);
+  if (strncmp(prefix, "ROLLBACK", 8) == 0) rolled_back(c);
   run_simple(L, c, lua_tostring(L, -1));
   return 0;
 }

@@ -37,11 +37,12 @@ static void unlink_stmt(tide_stmt *s) {
   s->prev = s->next = NULL;
 }
 
-/* True if the text has the word CREATE, ALTER, DROP or RENAME anywhere
- * (any case, quotes and comments included): a false alarm only costs a cache its
- * contents, a miss would keep a stale description of the schema. */
+/* True if the text has the word CREATE, ALTER, DROP, RENAME or ROLLBACK
+ * (which undoes transactional DDL) anywhere (any case, quotes and comments
+ * included): a false alarm only costs a cache its contents, a miss would
+ * keep a stale description of the schema. */
 static int may_change_schema(const char *sql, size_t len) {
-  static const char *const words[] = {"create", "alter", "drop", "rename", NULL};
+  static const char *const words[] = {"create", "alter", "drop", "rename", "rollback", NULL};
   size_t i = 0;
   while (i < len) {
     size_t start, n, k;

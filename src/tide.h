@@ -73,6 +73,7 @@ typedef struct tide_conn {
   /* statements run that may have changed the schema (their text has CREATE,
    * ALTER, DROP or RENAME), plus reconnects: caches of the schema compare it */
   lua_Integer schema_changes;
+  lua_Integer schema_changes_at_begin;  /* a ROLLBACK after DDL undoes it */
 } tide_conn;
 
 struct tide_stmt {

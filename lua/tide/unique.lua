@@ -7,7 +7,8 @@
 -- PostgreSQL and SQLite run INSERT ... ON CONFLICT DO NOTHING RETURNING id,
 -- and the SELECT again only when a racing caller committed the row in
 -- between; MariaDB INSERT ... ON DUPLICATE KEY UPDATE, which reports the id
--- either way. upsert is one statement. Reached as db:insert_or_get and db:upsert.
+-- either way (read with SELECT LAST_INSERT_ID() on a table with triggers).
+-- upsert is one statement. Reached as db:insert_or_get and db:upsert.
 --
 -- Soft-deleted rows are absent: on a table with a `deleted` column the key
 -- includes `deleted = 0` (false for a boolean column). That is the
@@ -87,13 +88,21 @@ local function read_table(db, fn, t)
     end
     error(d, 0)
   end
-  local info = { t = t, types = {}, uniques = {}, targets = {} }
-  for _, c in ipairs(d.columns) do info.types[c.name] = portable_type(c) end
+  local info = { t = t, types = {}, numeric = {}, uniques = {}, targets = {} }
+  local nullable = {}
+  for _, c in ipairs(d.columns) do
+    nullable[c.name] = c.nullable
+    info.types[c.name] = portable_type(c)
+    if FITS[info.types[c.name]] == "number" then info.numeric[c.name] = c.raw_type or c.type end
+  end
   local pk = d.primary_key and d.primary_key.columns or {}
   if #pk ~= 1 or not INTEGER[info.types[pk[1]]] then
     misuse(fn, t, "%s needs a single-column integer primary key (the id it returns)", t)
   end
   info.id = pk[1]
+  for _, c in ipairs(d.columns) do
+    if c.name == info.id then info.unsigned = schema.portable_type(c):match(" unsigned$") ~= nil end
+  end
   local del = info.types.deleted
   if del and INTEGER[del] then
     info.live = { col = "deleted", sql = "0", value = 0 }
@@ -103,6 +112,12 @@ local function read_table(db, fn, t)
     misuse(fn, t, "%s.deleted is %s: a soft-delete column must be an integer (0 while live) " ..
       "or a boolean", t, del)
   end
+  if del and nullable.deleted then
+    misuse(fn, t, "%s.deleted may be NULL: a row with NULL there is neither live (0) nor kept " ..
+      "apart by a unique key with deleted; make it NOT NULL", t)
+  end
+  local triggers_sql = dialect.of(db).triggers_sql
+  info.triggers = triggers_sql and db:query(triggers_sql, t)[1].n > 0
   for _, u in ipairs(d.uniques or {}) do info.uniques[#info.uniques + 1] = u.columns end
   for _, x in ipairs(d.indexes or {}) do
     -- a partial index holds only where its predicate does: not a key
@@ -234,17 +249,19 @@ local function plan_for(db, cache, fn, info, cols, key, update)
   local target = target_for(fn, info, key, keysig)
   local d = dialect.of(db)
   local shape = { t = info.t, id = info.id, cols = cols, key = key, target = target,
-                  live = info.live, update = update }
+                  live = info.live, update = update, numeric = info.numeric }
   if cache.n >= MAX_PLANS then
     unique.forget(db)
     cache = cache_of(db)
     cache.tables[info.t] = info
   end
   local get = fn == "insert_or_get"
-  p = { id = info.id, cols = cols, key = key, style = d.insert_id_from,
-        insert_sql = d:unique_insert_sql(shape) }
+  p = { t = info.t, id = info.id, unsigned = info.unsigned, cols = cols, key = key,
+        last_id_sql = info.triggers and d.last_insert_id_sql,
+        style = d.insert_id_from, insert_sql = d:unique_insert_sql(shape),
+        select_sql = d:select_key_sql(shape) }
   p.stmt = db:prepare(get and d:insert_or_get_sql(shape) or d:upsert_sql(shape))
-  if get then p.select = db:prepare(d:select_key_sql(shape)) end
+  if get then p.select = db:prepare(p.select_sql) end
   cache.plans[sig], cache.n = p, cache.n + 1
   return p
 end
@@ -252,13 +269,23 @@ end
 -- Runs plan p on values: id, created. insert_or_get looks for the row
 -- first: a found row then costs one SELECT (no lock, nothing written, no id
 -- used up), and the INSERT that follows still settles a race.
+-- An id as the Lua integer it is; MariaDB's unsigned ids past 2^63 come as
+-- floats (or wrapped negative), which would name another row.
+local function exact(p, id)
+  if math.type(id) ~= "integer" then
+    fail("data", "unique", p.t, "%s.%s = %.0f is above 2^63-1: no Lua integer holds it exactly",
+         p.t, p.id, id)
+  end
+  return id
+end
+
 local function run(db, p, values)
   local args, n, kargs = {}, #p.cols, {}
   for i, c in ipairs(p.cols) do args[i] = values[c] end
+  for i, k in ipairs(p.key) do kargs[i] = values[k] end
   if p.select then
-    for i, k in ipairs(p.key) do kargs[i] = values[k] end
     local found = p.select:query(table.unpack(kargs, 1, #p.key))[1]
-    if found then return found[p.id], false end
+    if found then return exact(p, found[p.id]), false end
   end
   if p.style == "returning" then
     local row = p.stmt:query(table.unpack(args, 1, n))[1]
@@ -272,10 +299,19 @@ local function run(db, p, values)
     row = db:query(p.insert_sql, table.unpack(args, 1, n))[1]
     return row[p.id], true
   end
-  local _, id = p.stmt:exec(table.unpack(args, 1, n))
+  -- MariaDB: > 0 inserted, -id found, -2^63 found but the id has no
+  -- negative, 0 another key hit; an unsigned id past 2^63 wraps negative,
+  -- so there a negative is sure only when the row changed (2 rows affected)
+  local changes, id = p.stmt:exec(table.unpack(args, 1, n))
+  if p.last_id_sql then id = db:query(p.last_id_sql)[1].id end
   if id > 0 then return id, true end
-  if id < 0 then return -id, false end
+  if id < 0 then
+    if id ~= math.mininteger and not (p.unsigned and changes ~= 2) then return -id, false end
+    local row = db:query(p.select_sql, table.unpack(kargs, 1, #p.key))[1]
+    if row then return exact(p, row[p.id]), false end
+  end
   local _, new = db:exec(p.insert_sql, table.unpack(args, 1, n))
+  if new <= 0 then exact(p, 0.0 + (new + 2^64)) end
   return new, true
 end
 

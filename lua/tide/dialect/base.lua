@@ -344,10 +344,17 @@ function base:upsert_sql(p)
     self:whole_key(p, "%s.%s = excluded.%s"), self:quote(p.id))
 end
 
+--- The placeholder a key value of a number column is compared with (p.numeric:
+-- {col -> its SQL type}): as it is, where the comparison converts it to the
+-- column's type as storing it does.
+function base:key_param(_sql_type) return "?" end
+
 --- SELECT of the id of the live row holding the key (bound in p.key order).
 function base:select_key_sql(p)
   local conds = {}
-  for i, c in ipairs(p.key) do conds[i] = self:quote(c) .. " = ?" end
+  for i, c in ipairs(p.key) do
+    conds[i] = ("%s = %s"):format(self:quote(c), p.numeric[c] and self:key_param(p.numeric[c]) or "?")
+  end
   if p.live then conds[#conds + 1] = ("%s = %s"):format(self:quote(p.live.col), p.live.sql) end
   return ("SELECT %s FROM %s WHERE %s"):format(self:quote(p.id), self:quote(p.t),
                                               table.concat(conds, " AND "))

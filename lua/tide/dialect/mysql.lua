@@ -155,17 +155,27 @@ end
 
 -- ---- tide.unique on MariaDB: ON DUPLICATE KEY UPDATE fires on any unique
 -- key, so the update checks the row it hit has the whole key, and tells the
--- caller through LAST_INSERT_ID: -id for that row, 0 for a row of another
--- key (left as it was); a new row reports its id as usual.
+-- caller through LAST_INSERT_ID: -id for that row, -2^63 if its id has no
+-- negative (0, negative, above 2^63: the caller SELECTs it), 0 for a row of
+-- another key (left as it was); a new row reports its id as usual.
 my.insert_id_from = "last_insert_id"
 
 function my:unique_insert_sql(p) return self:insert_values_sql(p) end
 
--- the id assignment: leaves the id as it is, reports it signed
+-- A trigger that inserts into another AUTO_INCREMENT table garbles the id
+-- the statement reports; LAST_INSERT_ID() itself is restored after it, so
+-- on a table with triggers the caller asks for that (one more round trip).
+my.triggers_sql = "SELECT COUNT(*) AS n FROM information_schema.TRIGGERS " ..
+  "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?"
+my.last_insert_id_sql = "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id"
+
+-- the id assignment: leaves the id as it is (signed arithmetic: a negative
+-- id is no BIGINT UNSIGNED), reports it signed
 local function report_id(self, p)
   local id = self:quote(p.id)
-  return ("%s = %s + 0 * LAST_INSERT_ID(IF(%s, -CAST(%s AS SIGNED), 0))"):format(id, id,
-    self:whole_key(p, "%s.%s = VALUES(%s)"), id)
+  return ("%s = %s + 0 * CAST(LAST_INSERT_ID(IF(%s, IF(%s BETWEEN 1 AND 9223372036854775807, " ..
+          "-CAST(%s AS SIGNED), -9223372036854775807 - 1), 0)) AS SIGNED)"):format(id, id,
+    self:whole_key(p, "%s.%s = VALUES(%s)"), id, id)
 end
 
 function my:insert_or_get_sql(p)

@@ -19,6 +19,10 @@ local pg = base.extend {
 }
 pg.__index = pg
 
+--- A number parameter is a double precision: rounded to the column's type
+-- (real, numeric(p,s)) as the stored row was, or the SELECT misses it.
+function pg:key_param(sql_type) return ("CAST(? AS %s)"):format(sql_type) end
+
 --- One statement per changed aspect. Within one type the assignment cast
 -- converts the stored values (it errors where a value does not fit, where
 -- an explicit cast would truncate); across types USING casts explicitly,
