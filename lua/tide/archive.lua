@@ -193,6 +193,8 @@ local function batch(db, j, lo, limit)
   local hi = last and values_of(last, j.key.columns)
   if hi then where, args = where .. " AND " .. j.key.upto, append(args, hi) end
   local counts = {}
+  local lock = j.lock and j.lock(where)
+  if lock then db:exec(lock, table.unpack(args)) end
   for i, sql in ipairs(j.statements(where)) do counts[i] = db:exec(sql, table.unpack(args)) end
   if counts[1] ~= counts[#counts] then
     -- rows changed between the copy and the delete: undone, and the batch runs again
@@ -323,6 +325,7 @@ function archive.run(db, opts)
     local s_q = db:quote_ident(shadow.name(j.table))
     j.statements = function(where) return d:archive_move(j.source, s_q, table.concat(cols, ", "), where) end
     j.begin = d:archive_begin()
+    j.lock = function(where) return d:archive_lock(j.source, where) end
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)

@@ -252,6 +252,11 @@ end
 --- Statements that start each archive batch's transaction (none by default).
 function base:archive_begin() return {} end
 
+--- A statement locking the rows of `t` matching `where` before an archive
+-- batch moves them, or nil when the move's own reads already wait for
+-- concurrent references (MariaDB's locking reads; SQLite's single writer).
+function base:archive_lock() return nil end
+
 --- The statements of one archive batch: copy the rows of `t` matching
 -- `where` into shadow `s`, then delete them from `t` (quoted names, the
 -- quoted column list `cols`). Each statement takes the same parameters;
