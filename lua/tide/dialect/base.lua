@@ -253,9 +253,15 @@ end
 function base:archive_begin() return {} end
 
 --- A statement locking the rows of `t` matching `where` before an archive
--- batch moves them, or nil when the move's own reads already wait for
--- concurrent references (MariaDB's locking reads; SQLite's single writer).
-function base:archive_lock() return nil end
+-- batch moves them (nil: none needed). Without it a row could change
+-- between the move's reads and its delete: on PostgreSQL a child committed
+-- while the DELETE waits is unseen by the move's snapshot (and ON DELETE
+-- CASCADE deletes it unarchived); on MariaDB under READ COMMITTED the copy
+-- reads without locking, so a row undeleted and another deleted between the
+-- copy and the delete would be doubled and lost.
+function base:archive_lock(t, where)
+  return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
+end
 
 --- The statements of one archive batch: copy the rows of `t` matching
 -- `where` into shadow `s`, then delete them from `t` (quoted names, the

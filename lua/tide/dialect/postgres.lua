@@ -76,15 +76,6 @@ end
 -- than the whole batch: off for the batch's transaction only.
 function pg:archive_begin() return { "SET LOCAL jit = off" } end
 
---- The move reads references in its statement's snapshot: a child inserted
--- by a session that commits while the DELETE waits for the parent's row
--- would go unseen, and ON DELETE CASCADE would delete it unarchived. Locking
--- the rows first (waiting for those sessions) gives the move, the next
--- statement, a snapshot that sees every reference.
-function pg:archive_lock(t, where)
-  return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
-end
-
 --- One statement: the rows deleted are the rows copied, with no window
 -- between the two for a concurrent change.
 function pg:archive_move(t, s, cols, where)
