@@ -72,7 +72,8 @@ local function children_first(s, names)
   local referencing = {}                      -- parent -> sorted children
   for _, n in ipairs(names) do
     for _, fk in ipairs(s[n].foreign_keys) do
-      if wanted[fk.ref_table] then
+      -- a table referring to itself is no cycle: its rows still referred to are held
+      if wanted[fk.ref_table] and fk.ref_table ~= n then
         referencing[fk.ref_table] = referencing[fk.ref_table] or {}
         referencing[fk.ref_table][#referencing[fk.ref_table] + 1] = n
       end
