@@ -210,10 +210,13 @@ local function batch(db, j, lo, limit)
   local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
     j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
   local hi = last and values_of(last, j.key.columns)
-  if hi then where, args = where .. " AND " .. j.key.upto, append(args, hi) end
-  local counts = {}
-  local lock = j.lock and j.lock(where)
+  if hi then
+    where, marked, args = where .. " AND " .. j.key.upto, marked .. " AND " .. j.key.upto, append(args, hi)
+  end
+  -- every marked row of the batch locked (no reference probed: the move does)
+  local lock = j.lock and j.lock(marked)
   if lock then db:exec(lock, table.unpack(args)) end
+  local counts = {}
   for i, sql in ipairs(j.statements(where)) do counts[i] = db:exec(sql, table.unpack(args)) end
   if counts[1] ~= counts[#counts] then
     -- rows changed between the copy and the delete: undone, and the batch runs again
