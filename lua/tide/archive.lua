@@ -144,6 +144,19 @@ local function keyset(db, name, d)
            has_null = #nullable > 0 and table.concat(nullable, " OR ") or nil }
 end
 
+-- A row of j selected by `before` whose deleted_at is not a time the
+-- comparison understands (a number in SQLite) is refused, before anything
+-- moves: it would be taken for older than any timestamp.
+local function refuse_untimed(db, j, name)
+  local cond = dialect.of(db):archive_untimed(db:quote_ident(DELETED_AT))
+  local row = cond and db:query(("SELECT %s AS v FROM %s WHERE %s AND %s LIMIT 1"):format(
+    db:quote_ident(DELETED_AT), j.source, j.marked, cond), table.unpack(j.args))[1]
+  if row then
+    fail("misuse", "%s.%s holds %s, not a timestamp text: it would compare as older than any --before; " ..
+         "store deleted_at as 'YYYY-MM-DD HH:MM:SS'", name, DELETED_AT, tostring(row.v))
+  end
+end
+
 -- SQLite lets a primary key column hold NULL; a key comparison with NULL is
 -- unknown, so the keyset would pass such rows over without a word (they
 -- could not be copied either: shadow keys are NOT NULL). Refused, before
@@ -339,7 +352,10 @@ function archive.run(db, opts)
       fail("misuse", "shadow tables out of sync, nothing archived: %s", table.concat(diffs, "; "))
     end
   end
-  for _, j in ipairs(jobs) do refuse_null_keys(db, j) end
+  for _, j in ipairs(jobs) do
+    refuse_null_keys(db, j)
+    if before then refuse_untimed(db, j, j.table) end
+  end
   local d = dialect.of(db)
   local result, total, held_total, stopped = { tables = {} }, 0, 0, false
   for _, j in ipairs(jobs) do
@@ -395,13 +411,19 @@ function archive.purge(db, opts)
   end
   local d = dialect.of(db)
   local result, total, stopped = { tables = {} }, 0, false
-  for _, t in ipairs(children_first(s, names)) do
+  local jobs = {}
+  for i, t in ipairs(children_first(s, names)) do
     local sname = shadow.name(t)
     local j = { table = t, what = "purging " .. sname, key = keyset(db, sname, s[sname]), args = { before },
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
     j.marked = j.where
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end
     j.begin = d:archive_begin()
+    refuse_untimed(db, j, sname)
+    jobs[i] = j
+  end
+  for _, j in ipairs(jobs) do
+    local t, sname = j.table, shadow.name(j.table)
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)

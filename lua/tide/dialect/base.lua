@@ -263,6 +263,10 @@ function base:archive_lock(t, where)
   return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
 end
 
+--- A condition true for a row whose `col` (quoted) would not compare with
+-- a timestamp as a time, or nil when the column's type sees to it.
+function base:archive_untimed(_col) return nil end
+
 --- The statements of one archive batch: copy the rows of `t` matching
 -- `where` into shadow `s`, then delete them from `t` (quoted names, the
 -- quoted column list `cols`). Each statement takes the same parameters;
