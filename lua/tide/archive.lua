@@ -72,7 +72,8 @@ local function children_first(s, names)
   local referencing = {}                      -- parent -> sorted children
   for _, n in ipairs(names) do
     for _, fk in ipairs(s[n].foreign_keys) do
-      if wanted[fk.ref_table] then
+      -- a table referring to itself is no cycle: its rows still referred to are held
+      if wanted[fk.ref_table] and fk.ref_table ~= n then
         referencing[fk.ref_table] = referencing[fk.ref_table] or {}
         referencing[fk.ref_table][#referencing[fk.ref_table] + 1] = n
       end
@@ -135,7 +136,38 @@ local function keyset(db, name, d)
   local list = table.concat(q, ", ")
   local tuple = #q == 1 and list or ("(" .. list .. ")")
   local marks = #q == 1 and "?" or ("(" .. ("?, "):rep(#q - 1) .. "?)")
-  return { columns = pk, list = list, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks }
+  local nullable = {}
+  for _, c in ipairs(pk) do
+    if column(d, c).nullable then nullable[#nullable + 1] = db:quote_ident(c) .. " IS NULL" end
+  end
+  return { columns = pk, list = list, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks,
+           has_null = #nullable > 0 and table.concat(nullable, " OR ") or nil }
+end
+
+-- A row of j selected by `before` whose deleted_at is not a time the
+-- comparison understands (a number in SQLite) is refused, before anything
+-- moves: it would be taken for older than any timestamp.
+local function refuse_untimed(db, j, name)
+  local cond = dialect.of(db):archive_untimed(db:quote_ident(DELETED_AT))
+  local row = cond and db:query(("SELECT %s AS v FROM %s WHERE %s AND %s LIMIT 1"):format(
+    db:quote_ident(DELETED_AT), j.source, j.marked, cond), table.unpack(j.args))[1]
+  if row then
+    fail("misuse", "%s.%s holds %s, not a timestamp text: it would compare as older than any --before; " ..
+         "store deleted_at as 'YYYY-MM-DD HH:MM:SS'", name, DELETED_AT, tostring(row.v))
+  end
+end
+
+-- SQLite lets a primary key column hold NULL; a key comparison with NULL is
+-- unknown, so the keyset would pass such rows over without a word (they
+-- could not be copied either: shadow keys are NOT NULL). Refused, before
+-- anything moves.
+local function refuse_null_keys(db, j)
+  if j.key.has_null and db:query(("SELECT 1 AS x FROM %s WHERE %s AND (%s) LIMIT 1"):format(j.source, j.marked,
+      j.key.has_null), table.unpack(j.args))[1] then
+    fail("misuse", "table %s has rows to move with NULL in a primary key column (%s): archiving walks " ..
+         "the key in order, and NULL has none; give those rows a key first", j.table,
+         table.concat(j.key.columns, ", "))
+  end
 end
 
 -- Probes telling whether a row of t is still referenced: one per foreign
@@ -191,7 +223,12 @@ local function batch(db, j, lo, limit)
   local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
     j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
   local hi = last and values_of(last, j.key.columns)
-  if hi then where, args = where .. " AND " .. j.key.upto, append(args, hi) end
+  if hi then
+    where, marked, args = where .. " AND " .. j.key.upto, marked .. " AND " .. j.key.upto, append(args, hi)
+  end
+  -- every marked row of the batch locked (no reference probed: the move does)
+  local lock = j.lock and j.lock(marked)
+  if lock then db:exec(lock, table.unpack(args)) end
   local counts = {}
   for i, sql in ipairs(j.statements(where)) do counts[i] = db:exec(sql, table.unpack(args)) end
   if counts[1] ~= counts[#counts] then
@@ -315,6 +352,10 @@ function archive.run(db, opts)
       fail("misuse", "shadow tables out of sync, nothing archived: %s", table.concat(diffs, "; "))
     end
   end
+  for _, j in ipairs(jobs) do
+    refuse_null_keys(db, j)
+    if before then refuse_untimed(db, j, j.table) end
+  end
   local d = dialect.of(db)
   local result, total, held_total, stopped = { tables = {} }, 0, 0, false
   for _, j in ipairs(jobs) do
@@ -323,6 +364,7 @@ function archive.run(db, opts)
     local s_q = db:quote_ident(shadow.name(j.table))
     j.statements = function(where) return d:archive_move(j.source, s_q, table.concat(cols, ", "), where) end
     j.begin = d:archive_begin()
+    j.lock = function(where) return d:archive_lock(j.source, where) end
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)
@@ -369,13 +411,19 @@ function archive.purge(db, opts)
   end
   local d = dialect.of(db)
   local result, total, stopped = { tables = {} }, 0, false
-  for _, t in ipairs(children_first(s, names)) do
+  local jobs = {}
+  for i, t in ipairs(children_first(s, names)) do
     local sname = shadow.name(t)
     local j = { table = t, what = "purging " .. sname, key = keyset(db, sname, s[sname]), args = { before },
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
     j.marked = j.where
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end
     j.begin = d:archive_begin()
+    refuse_untimed(db, j, sname)
+    jobs[i] = j
+  end
+  for _, j in ipairs(jobs) do
+    local t, sname = j.table, shadow.name(j.table)
     local t0 = core.now_ms()
     local n
     n, stopped = run_job(db, j, opts, total)

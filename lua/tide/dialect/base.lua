@@ -278,6 +278,21 @@ end
 --- Statements that start each archive batch's transaction (none by default).
 function base:archive_begin() return {} end
 
+--- A statement locking the rows of `t` matching `where` before an archive
+-- batch moves them (nil: none needed). Without it a row could change
+-- between the move's reads and its delete: on PostgreSQL a child committed
+-- while the DELETE waits is unseen by the move's snapshot (and ON DELETE
+-- CASCADE deletes it unarchived); on MariaDB under READ COMMITTED the copy
+-- reads without locking, so a row undeleted and another deleted between the
+-- copy and the delete would be doubled and lost.
+function base:archive_lock(t, where)
+  return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
+end
+
+--- A condition true for a row whose `col` (quoted) would not compare with
+-- a timestamp as a time, or nil when the column's type sees to it.
+function base:archive_untimed(_col) return nil end
+
 --- The statements of one archive batch: copy the rows of `t` matching
 -- `where` into shadow `s`, then delete them from `t` (quoted names, the
 -- quoted column list `cols`). Each statement takes the same parameters;

@@ -121,4 +121,12 @@ function sq:rebuild(new, keep, saved, copy)
   return out
 end
 
+--- No row locks: the batch's first write takes the database's one write
+-- lock, so no other session changes a row until the batch commits.
+function sq:archive_lock() return nil end
+
+--- SQLite stores a number in any column and orders every number below any
+-- text: an epoch in deleted_at would be "before" every timestamp.
+function sq:archive_untimed(col) return ("typeof(%s) IN ('integer', 'real')"):format(col) end
+
 return sq
