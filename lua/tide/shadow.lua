@@ -228,7 +228,7 @@ function shadow.init(db, opts)
   local ok, res = pcall(function()
     local present = db:schema()
     local function describe(n) return present[n] end
-    local todo = {}
+    local wanted = {}
     if opts.tables then
       for _, t in ipairs(opts.tables) do
         if type(t) ~= "string" or not present[t] then refuse("undefined_object", "no table %q", tostring(t)) end
@@ -237,20 +237,20 @@ function shadow.init(db, opts)
         if not has_column(describe(t), shadow.DELETED) then
           refuse("misuse", "table %q has no %q column: only soft-deleted tables are archived", t, shadow.DELETED)
         end
-        if not todo[t] then todo[#todo + 1], todo[t] = t, true end      -- a table named twice: once
+        if not wanted[t] then wanted[#wanted + 1], wanted[t] = t, true end      -- a table named twice: once
       end
     else
       for n in pairs(present) do
         local base = shadow.base_of(n)
         -- a table named like a shadow never gets one of its own here
         if not OWN[n:lower()] and not base and has_column(describe(n), shadow.DELETED) then
-          todo[#todo + 1] = n
+          wanted[#wanted + 1] = n
         end
       end
     end
-    table.sort(todo)
+    table.sort(wanted)
     local created, skipped = {}, {}
-    for _, t in ipairs(todo) do
+    for _, t in ipairs(wanted) do
       local why = shadow.unfit(t)
       if why then refuse("misuse", "table %q cannot have a shadow: %s", t, why) end
       local s = shadow.name(t)
