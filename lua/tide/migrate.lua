@@ -26,9 +26,11 @@ end
 
 -- A model that reads through to `base`, copying a table on first use, so
 -- the up-front check can change it freely at the cost of what it touches.
+-- pairs() copies nothing (it runs over the whole schema for every name
+-- check): a loop that changes what it visits takes its table by index.
 local function overlay(base)
-  local own, gone, proxy = {}, {}, nil
-  proxy = setmetatable({}, {
+  local own, gone = {}, {}
+  return setmetatable({}, {
     __index = function(_, k)
       if gone[k] then return nil end
       if own[k] == nil and base[k] ~= nil then own[k] = deep_copy(base[k]) end
@@ -45,11 +47,14 @@ local function overlay(base)
       local i = 0
       return function()
         i = i + 1
-        if keys[i] ~= nil then return keys[i], proxy[keys[i]] end
+        local k = keys[i]
+        if k ~= nil then
+          if own[k] ~= nil then return k, own[k] end
+          return k, base[k]
+        end
       end
     end,
   })
-  return proxy
 end
 
 -- Checks fn against the model without a database, up to its first data

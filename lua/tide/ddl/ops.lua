@@ -151,8 +151,10 @@ ops.rename_table = {
       tm.name = p.new
       m._model[p.new] = tm
     end
-    for _, other in pairs(m._model) do
-      for _, fk in ipairs(other.foreign_keys) do if fk.ref_table == p.old then fk.ref_table = p.new end end
+    for name, other in pairs(m._model) do
+      for i, fk in ipairs(other.foreign_keys) do
+        if fk.ref_table == p.old then m._model[name].foreign_keys[i].ref_table = p.new end
+      end
     end
   end,
   took_effect = function(v, old, new) return v.has_table(new) and not v.has_table(old) end,
@@ -252,8 +254,10 @@ ops.rename_column = {
       if x.lengths and x.lengths[old] then x.lengths[new], x.lengths[old] = x.lengths[old], nil end
     end
     for _, x in ipairs(tm.foreign_keys) do ren(x.columns) end
-    for _, om in pairs(m._model) do
-      for _, fk in ipairs(om.foreign_keys) do if fk.ref_table == p.t then ren(fk.ref_columns) end end
+    for name, om in pairs(m._model) do
+      for i, fk in ipairs(om.foreign_keys) do
+        if fk.ref_table == p.t then ren(m._model[name].foreign_keys[i].ref_columns) end
+      end
     end
     m._dirty[p.t] = true            -- check texts were rewritten by the database
   end,
