@@ -133,3 +133,103 @@ servers_start() {
   start_pg || echo "servers: PostgreSQL did not start"
   start_mysql || echo "servers: MariaDB did not start"
 }
+
+# A throwaway 3-node MariaDB Galera cluster on 127.0.0.1, for the Galera
+# spec only (its own directory and ports; the shared servers are never
+# touched). `galera_start` bootstraps node 1 (--wsrep-new-cluster), then
+# joins 2 and 3 (rsync SST: mariabackup is not installed everywhere); it
+# exports TIDE_TEST_GALERA_URLS (three admin URLs, space-separated) and
+# TIDE_TEST_GALERA_DIR, whose node{1,2,3}-{start,stop,kill} restart or kill
+# one node. `galera_stop` kills the nodes and removes the directory.
+TIDE_GALERA_DIR=""
+
+galera_stop() {
+  [ -n "$TIDE_GALERA_DIR" ] && [ -d "$TIDE_GALERA_DIR" ] || return 0
+  local n
+  for n in 3 2 1; do "$TIDE_GALERA_DIR/node$n-kill" 2>/dev/null || true; done
+  rm -rf "$TIDE_GALERA_DIR"
+  TIDE_GALERA_DIR=""
+}
+
+# Writes nodeN-start / -stop / -kill for node $1; node 1 bootstraps when
+# started with the argument "new".
+galera_node_scripts() {
+  local n=$1 dir=$TIDE_GALERA_DIR/node$1 port=$2 gport=$3 ist=$4 sst=$5 peers=$6
+  local as="" ; [ "$(id -u)" -eq 0 ] && as="runuser -u nobody --"
+  local init=""; [ "$n" -eq 1 ] && init="--init-file=$TIDE_GALERA_DIR/init.sql"
+  cat > "$TIDE_GALERA_DIR/node$n-start" <<SH
+#!/bin/bash
+# node$n of the test cluster; "new" bootstraps a new cluster
+unset LD_PRELOAD
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+kill -0 "\$(cat "$dir.pid" 2>/dev/null)" 2>/dev/null && exit 0
+new=""; [ "\${1:-}" = new ] && new=--wsrep-new-cluster
+$as /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port=$port --bind-address=127.0.0.1 \\
+  --socket="$dir.sock" --pid-file="$dir.pid" --log-error="$dir.log" $init \\
+  --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=32M \\
+  --innodb-log-file-size=16M --max-connections=100 --performance-schema=OFF \\
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \\
+  --binlog-format=ROW --default-storage-engine=InnoDB --innodb-autoinc-lock-mode=2 \\
+  --wsrep-on=ON --wsrep-provider=$(galera_provider) --wsrep-cluster-name=tide_test \\
+  --wsrep-cluster-address=gcomm://$peers --wsrep-node-name=node$n \\
+  --wsrep-node-address=127.0.0.1:$gport --wsrep-node-incoming-address=127.0.0.1:$port \\
+  --wsrep-sst-method=rsync --wsrep-sst-receive-address=127.0.0.1:$sst \\
+  --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$ist;gcache.size=32M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT5S;evs.install_timeout=PT5S" \\
+  \$new >/dev/null 2>&1 &
+for _ in \$(seq 600); do
+  if [ -S "$dir.sock" ] && [ "\$(mariadb --no-defaults -uroot --socket="$dir.sock" -N -e "SHOW STATUS LIKE 'wsrep_ready'" 2>/dev/null | awk '{print \$2}')" = ON ]; then exit 0; fi
+  sleep 0.1
+done
+exit 1
+SH
+  cat > "$TIDE_GALERA_DIR/node$n-stop" <<SH
+#!/bin/sh
+pid=\$(cat "$dir.pid" 2>/dev/null) || exit 0
+kill -TERM "\$pid" 2>/dev/null
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
+rm -f "$dir.sock" "$dir.pid"
+SH
+  cat > "$TIDE_GALERA_DIR/node$n-kill" <<SH
+#!/bin/sh
+pid=\$(cat "$dir.pid" 2>/dev/null) || exit 0
+kill -KILL "\$pid" 2>/dev/null
+while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
+rm -f "$dir.sock" "$dir.pid"
+SH
+  chmod +x "$TIDE_GALERA_DIR/node$n-start" "$TIDE_GALERA_DIR/node$n-stop" "$TIDE_GALERA_DIR/node$n-kill"
+}
+
+galera_provider() { ls /usr/lib/galera/libgalera_smm.so /usr/lib/libgalera_smm.so 2>/dev/null | head -1; }
+
+galera_start() {
+  command -v /usr/sbin/mariadbd >/dev/null || { echo "galera: MariaDB is not installed"; return 1; }
+  [ -n "$(galera_provider)" ] || { echo "galera: libgalera_smm.so is not installed (galera-4)"; return 1; }
+  command -v rsync >/dev/null || { echo "galera: rsync (the SST method) is not installed"; return 1; }
+  TIDE_GALERA_DIR=$(mktemp -d /tmp/tide-galera.XXXXXX)
+  chmod 755 "$TIDE_GALERA_DIR"
+  [ "$(id -u)" -eq 0 ] && chown nobody "$TIDE_GALERA_DIR"
+  cat > "$TIDE_GALERA_DIR/init.sql" <<SQL
+CREATE USER IF NOT EXISTS 'tide'@'%' IDENTIFIED BY '$TIDE_TEST_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO 'tide'@'%' WITH GRANT OPTION;
+SQL
+  chmod 644 "$TIDE_GALERA_DIR/init.sql"
+  local n ports=() gports=() peers="" urls=""
+  for n in 1 2 3; do ports[n]=$(free_port); gports[n]=$(free_port); done
+  peers="127.0.0.1:${gports[1]},127.0.0.1:${gports[2]},127.0.0.1:${gports[3]}"
+  for n in 1 2 3; do
+    galera_node_scripts "$n" "${ports[n]}" "${gports[n]}" "$(free_port)" "$(free_port)" "$peers"
+    urls="$urls mysql://tide:$TIDE_TEST_PASSWORD@127.0.0.1:${ports[n]}/mysql"
+  done
+  # node 1 gets the system tables; 2 and 3 receive them by SST
+  mkdir -p "$TIDE_GALERA_DIR/node1" "$TIDE_GALERA_DIR/node2" "$TIDE_GALERA_DIR/node3"
+  [ "$(id -u)" -eq 0 ] && chown nobody "$TIDE_GALERA_DIR"/node?
+  as_server mariadb-install-db --no-defaults --datadir="$TIDE_GALERA_DIR/node1" \
+    --auth-root-authentication-method=socket --skip-test-db >"$TIDE_GALERA_DIR/init.log" 2>&1 ||
+    { cat "$TIDE_GALERA_DIR/init.log"; return 1; }
+  "$TIDE_GALERA_DIR/node1-start" new || { echo "galera: node 1 did not bootstrap"; tail -20 "$TIDE_GALERA_DIR/node1.log"; return 1; }
+  for n in 2 3; do
+    "$TIDE_GALERA_DIR/node$n-start" || { echo "galera: node $n did not join"; tail -20 "$TIDE_GALERA_DIR/node$n.log"; return 1; }
+  done
+  export TIDE_TEST_GALERA_URLS="${urls# }" TIDE_TEST_GALERA_DIR=$TIDE_GALERA_DIR
+  echo "galera: 3 nodes on 127.0.0.1:${ports[1]},${ports[2]},${ports[3]}"
+}

@@ -606,6 +606,136 @@ local function cmd_help(ctx, args)
   return EXIT.ok
 end
 
+local FLEET_OPTS
+
+-- ---- fleets -----------------------------------------------------------
+
+local fleet = lazy "tide.fleet"
+
+-- Commands that run over a fleet (a targets file): each target runs the
+-- command in a child process of its own. A command joins by its name here.
+local FLEET = { status = true, up = true, down = true, archive = true }
+cli.FLEET = FLEET
+
+-- The targets file of this run: --targets, else ./targets.lua when no URL
+-- is configured (--url, TIDE_URL); nil for a single database.
+local function targets_file(ctx)
+  if ctx.targets then return ctx.targets end
+  if ctx.url or (os.getenv("TIDE_URL") or "") ~= "" then return nil end
+  local f = io.open(fleet.DEFAULT_FILE, "r")
+  if not f then return nil end
+  f:close()
+  return fleet.DEFAULT_FILE
+end
+
+-- The last applied migration and the counts, read-only; nil when the
+-- database cannot be read (a SQLite file not made yet).
+local function applied_state(ctx)
+  local ok, res = pcall(function()
+    local p = plan.load(resolve_dir(ctx))
+    local db <close> = open_readonly(resolve_url(ctx))
+    local st = runner.status(db, p)
+    local n, last = 0, nil
+    for _, s in ipairs(st.entries) do
+      if s.state == "applied" then n, last = n + 1, s.name end
+    end
+    return { applied = n, pending = #st.entries - n, last = last }
+  end)
+  return ok and res or nil
+end
+
+-- The child's side: runs the command between two reads of what is applied,
+-- and reports them (and its error) on the last line of stderr.
+local function fleet_child(ctx, fn, args)
+  local before = applied_state(ctx)
+  local ok, code = pcall(fn, ctx, args)
+  local after = applied_state(ctx)
+  local function lit(v)
+    if type(v) == "table" then
+      local parts = {}
+      for k, x in pairs(v) do parts[#parts + 1] = ("[%q]=%s"):format(k, lit(x)) end
+      return "{" .. table.concat(parts, ",") .. "}"
+    end
+    -- %q writes a newline as a backslash and a newline: the report is one line
+    return type(v) == "string" and (("%q"):format(v):gsub("\\\n", "\\n")) or tostring(v)
+  end
+  io.stderr:write(fleet.REPORT_MARK, lit({ before = before, after = after }), "\n")
+  if not ok then error(code, 0) end
+  return code
+end
+
+-- What to show for a target: the last applied migration, or "-".
+local function shown_state(st)
+  if not st then return "-" end
+  return st.last and ("%s (%d/%d)"):format(st.last, st.applied, st.applied + st.pending)
+    or ("none (0/%d)"):format(st.pending)
+end
+
+local RESULT = { [0] = "ok", [3] = "pending", [4] = "attention" }
+
+-- The one-line result of a target.
+local function result_text(r)
+  if r.skipped then return "skipped (--fail-fast)" end
+  if RESULT[r.code] then return RESULT[r.code] end
+  local msg
+  for line in r.stderr:gmatch("[^\n]+") do msg = line:match("^tide: (.*)") or msg end
+  return ("failed (exit %d)%s"):format(r.code, msg and (": " .. msg) or "")
+end
+
+-- Runs command `cmd` over the targets of `file`; exit code: the worst.
+local function run_fleet(ctx, file, cmd, args)
+  if ctx.url then usage_error("--targets and --url do not go together") end
+  local parallel = 4
+  if ctx.parallel then
+    parallel = ctx.parallel:match("^%d+$") and math.tointeger(tonumber(ctx.parallel))
+    if not parallel or parallel < 1 or parallel > 64 then
+      usage_error(("--parallel must be a whole number from 1 to 64, got %q"):format(ctx.parallel))
+    end
+  end
+  local targets = fleet.select(fleet.load(file), ctx.only, ctx.except)
+  local dir = resolve_dir(ctx)
+  -- the program: this binary, or the interpreter and script that run tide
+  local prefix, lo = {}, 0
+  while arg and arg[lo - 1] do lo = lo - 1 end
+  for i = lo, 0 do prefix[#prefix + 1] = arg and arg[i] end
+  if #prefix == 0 then prefix = { "tide" } end
+  local function argv_for(t)
+    local argv = table.move(prefix, 1, #prefix, 1, {})
+    -- the child's output is shown with -v only: its logs are kept then
+    for _, a in ipairs({ "--dir", dir, ctx.verbose and "-v" or "-q" }) do argv[#argv + 1] = a end
+    if ctx.lock_timeout then argv[#argv + 1] = "--lock-timeout=" .. ctx.lock_timeout end
+    argv[#argv + 1] = cmd
+    table.move(args, 1, #args, #argv + 1, argv)
+    return argv, { TIDE_URL = t.url, TIDE_FLEET_CHILD = "1" }
+  end
+  local done, tty = 0, core.isatty(2) and not ctx.quiet and not ctx.json
+  local results = fleet.run(targets, argv_for, { parallel = parallel, fail_fast = ctx.fail_fast,
+    on_done = function(r)
+      done = done + 1
+      if tty then
+        io.stderr:write(("[%d/%d] %s: %s (%.1f s)\n"):format(done, #targets, r.name, result_text(r), r.ms / 1000))
+      end
+    end })
+  local code, rows, list = EXIT.ok, {}, {}
+  for _, r in ipairs(results) do
+    code = r.skipped and fleet.worse(code, EXIT.error) or fleet.worse(code, r.code)
+    local rep = r.report or {}
+    rows[#rows + 1] = { r.name, shown_state(rep.before), shown_state(rep.after),
+                        r.ms and ("%.1f s"):format(r.ms / 1000) or "-", result_text(r) }
+    list[#list + 1] = { name = r.name, url = r.url, before = rep.before, after = rep.after, ms = r.ms,
+                        code = r.code, skipped = r.skipped or nil, result = result_text(r) }
+    if ctx.verbose and not r.skipped then
+      for line in (r.stdout .. r.stderr):gmatch("[^\n]+") do io.stderr:write(r.name, ": ", line, "\n") end
+    end
+  end
+  if ctx.json then
+    out(ctx, ui.json({ command = cmd, code = code, targets = list }))
+  else
+    out(ctx, ui.table({ "target", "before", "after", "time", "result" }, rows))
+  end
+  return code
+end
+
 local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
@@ -621,6 +751,9 @@ local JSON = { status = true, up = true, down = true, new = true, history = true
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
                lint = true }
 
+-- Global options of a fleet run (tide.fleet), each taking a value.
+FLEET_OPTS = { ["--targets"] = true, ["--parallel"] = true, ["--only"] = true, ["--except"] = true }
+
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after
 -- a command asks for that command's help.
@@ -631,7 +764,7 @@ local function parse(argv)
     local a = argv[i]
     local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
     name = name or a
-    if name == "--url" or name == "--dir" or name == "--lock-timeout" then
+    if name == "--url" or name == "--dir" or name == "--lock-timeout" or FLEET_OPTS[name] then
       if not value then
         i = i + 1
         value = argv[i]
@@ -639,6 +772,7 @@ local function parse(argv)
       end
       ctx[name:sub(3):gsub("-", "_")] = value
     elseif a == "--json" then ctx.json = true
+    elseif a == "--fail-fast" then ctx.fail_fast = true
     elseif a == "-q" or a == "--quiet" then ctx.quiet = true
     elseif a == "-v" or a == "--verbose" then ctx.verbose = true
     elseif a == "-h" or a == "--help" then return ctx, "help", { COMMANDS[cmd] and cmd or nil }
@@ -696,6 +830,16 @@ function cli.main(argv)
     local fn = COMMANDS[cmd]
     if not fn then usage_error(("unknown command %q"):format(cmd)) end
     if ctx.json and not JSON[cmd] then usage_error(("--json: %s has no JSON output"):format(cmd)) end
+    local file = FLEET[cmd] and targets_file(ctx)
+    if file then return run_fleet(ctx, file, cmd, args) end
+    for _, o in ipairs({ "targets", "parallel", "only", "except", "fail_fast" }) do
+      if ctx[o] then
+        local opt = "--" .. o:gsub("_", "-")
+        usage_error(FLEET[cmd] and ("%s needs a targets file (--targets FILE or ./%s)"):format(opt, fleet.DEFAULT_FILE)
+          or ("%s: %s does not run over a fleet"):format(opt, cmd))
+      end
+    end
+    if os.getenv("TIDE_FLEET_CHILD") then return fleet_child(ctx, fn, args) end
     return fn(ctx, args)
   end, function(e)
     if type(e) == "table" and getmetatable(e) and rawget(e, "usage") then return e end
