@@ -3,7 +3,8 @@
 # free 127.0.0.1 ports in a temporary directory (as an unprivileged user
 # when run as root, since the servers refuse root), exports
 # TIDE_TEST_PG_URL / TIDE_TEST_MYSQL_URL (admin URLs with a password), and
-# tears everything down at exit, on failure and on Ctrl-C.
+# tears everything down at exit, on failure and on Ctrl-C (a Galera cluster
+# started with galera_start, below, too).
 # A server that fails to start is reported; the specs then fail or skip it
 # (TIDE_REQUIRE_BACKENDS decides). $TIDE_TEST_SERVERS_DIR/{pg,my}-{start,stop}
 # restart a server with the same settings (fault-injection specs use them).
@@ -12,6 +13,7 @@ TIDE_SERVERS_DIR=""
 TIDE_TEST_PASSWORD="tide-secret-pw"
 
 servers_stop() {
+  galera_stop
   [ -n "$TIDE_SERVERS_DIR" ] && [ -d "$TIDE_SERVERS_DIR" ] || return 0
   if [ -f "$TIDE_SERVERS_DIR/pg/postmaster.pid" ]; then
     as_server "$(pg_bin)/pg_ctl" -D "$TIDE_SERVERS_DIR/pg" -m immediate -w stop >/dev/null 2>&1 || true

@@ -229,7 +229,7 @@ end
 function helpers.user_tables(url)
   local db <close> = core.open(url)
   local out = {}
-  for _, n in ipairs(db:tables()) do if n ~= "tide_history" then out[#out + 1] = n end end
+  for _, n in ipairs(db:tables()) do if n ~= "tide_history" and n ~= "tide_lock" then out[#out + 1] = n end end
   table.sort(out)
   return out
 end

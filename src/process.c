@@ -30,6 +30,7 @@ static int l_spawn(lua_State *L) {
   int out[2] = {-1, -1}, err[2] = {-1, -1}, i, n;
   char **argv;
   pid_t pid;
+  lua_settop(L, 2);                   /* argv, env (or nil): then the buffer */
   luaL_checktype(L, 1, LUA_TTABLE);
   n = (int)luaL_len(L, 1);
   luaL_argcheck(L, n >= 1, 1, "empty argv");
@@ -148,9 +149,15 @@ static int l_wait(lua_State *L) {
   return 1;
 }
 
+/* core.pid() -> this process's id (the Galera lock row records it) */
+static int l_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
 void tide_open_process(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"spawn", l_spawn}, {"poll", l_poll}, {"read_fd", l_read_fd}, {"wait", l_wait},
+    {"pid", l_pid}, {"spawn", l_spawn}, {"poll", l_poll}, {"read_fd", l_read_fd}, {"wait", l_wait},
     {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);

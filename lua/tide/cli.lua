@@ -288,7 +288,7 @@ local function status_report(ctx, st, db, shown)
       problems[#problems + 1] = { kind = p.kind, name = p.name, message = p.message }
     end
     out(ctx, ui.json({ url = shown, backend = db.backend, code = status_code(st), migrations = migrations,
-                       problems = problems }))
+                       problems = problems, cluster = st.cluster }))
     return
   end
   local rows = {}
@@ -303,6 +303,12 @@ local function status_report(ctx, st, db, shown)
   local lines = { ("%s (%s): %s, %d applied, %d pending"):format(shown, db.backend,
     plural(#st.entries, "migration"), #st.entries - pending, pending) }
   if #rows > 0 then lines[#lines + 1] = ui.table({ "migration", "state", "applied at" }, rows, { indent = "  " }) end
+  local c = st.cluster
+  if c then
+    lines[#lines + 1] = ("galera: node %s, cluster size %d (%s, %s); lock: %s"):format(c.node, c.size,
+      tostring(c.status), c.ready and "ready" or "not ready",
+      c.lock and ("held by " .. require("tide.galera").describe(c.lock)) or "free")
+  end
   for _, p in ipairs(st.problems) do lines[#lines + 1] = ui.colour("red", "problem: ") .. p.message end
   out(ctx, table.concat(lines, "\n"))
 end
@@ -313,6 +319,7 @@ local function cmd_status(ctx, args)
   local p = plan.load(resolve_dir(ctx))
   local db <close>, shown = open_readonly(resolve_url(ctx))
   local st = runner.status(db, p)
+  st.cluster = runner.cluster_status(db)
   status_report(ctx, st, db, shown)
   return status_code(st)
 end

@@ -24,6 +24,11 @@ help.GLOBAL_OPTIONS = {
   { "--lock-timeout SECONDS", "wait for another runner, 0 to 86400 (default 30)" },
   { "-q, --quiet", "print nothing but errors" },
   { "-v, --verbose", "each migration run and its time, on stderr (up, down, stamp)" },
+  { "--targets FILE", "run status, up, down, archive over each target of FILE (else ./targets.lua " ..
+                      "if no URL is set; README, Fleets); exit code: the worst target's" },
+  { "--parallel N", "targets at once, 1 to 64 (default 4)" },
+  { "--only NAMES, --except NAMES", "the targets named (comma-separated), or all but them" },
+  { "--fail-fast", "start no more targets after one fails" },
   { "--version", "print the version" },
   { "-h, --help", "usage, or the help of the command it follows" },
 }
@@ -41,9 +46,15 @@ migration before an applied one, an applied migration gone from the plan, a
 MariaDB migration interrupted at step k of n. Read-only: a missing SQLite
 database is an error ("no database at PATH"), never created.
 
+On a MariaDB Galera node it also shows the node, the cluster's size and
+state, and who holds the runner's lock (host, pid, node, heartbeat; stale
+when the heartbeat is older than 30 s or its node left the cluster).
+
 Exit codes: 0 up to date, 3 pending, 4 needs attention.
 --json: {url, backend, migrations: [{name, state, checksum, applied_at, step}],
-problems: [{kind, name, message}]}.
+problems: [{kind, name, message}], cluster: {node, size, status, ready, lock}}.
+Over a fleet (--targets): {command, code, targets: [{name, url, before, after,
+ms, code, result}]}.
 
 Examples:
   tide status

@@ -26,7 +26,7 @@ end
 local function transactional(db) return dialect.of(db).transactional_ddl end
 
 -- Tables a migration may not touch.
-local RESERVED = { [history.TABLE] = true }
+local RESERVED = { [history.TABLE] = true, tide_lock = true }
 
 local DONE, FAILED = " [done]", " [failed]"
 
@@ -149,19 +149,61 @@ end
 -- with its history row; on MariaDB the step reached is recorded.
 local function locked(db, opts, fn)
   local timeout = opts.lock_timeout_ms or 30000
+  local owner = { }    -- the cluster lock's owner token: the same across retries
   return retry.run(db, function()
-    local t0 = core.now_ms()
-    if not db:lock(runner.LOCK, timeout) then
-      error(core.error { class = "lock_timeout", retryable = false, message = ("another tide runner " ..
-        "holds the lock on %s (waited %.1f s; --lock-timeout waits longer)"):format(db.url,
-        (core.now_ms() - t0) / 1000) }, 0)
-    end
+    local release = runner.lock(db, timeout, opts, owner)
     local ok, e = pcall(fn)
-    pcall(db.unlock, db, runner.LOCK)
+    opts.checkpoint = nil
+    pcall(release)
     if not ok then error(e, 0) end
     return e
   end, { resumable = true, interval = 200, max_elapsed = opts.retry_max_elapsed_ms or 60000,
          log = opts.log or function() end })
+end
+
+--- Takes the runner lock on db, waiting up to timeout_ms, or raises
+-- lock_timeout; returns the function that releases it. On a Galera
+-- cluster the lock is a replicated row (tide.galera) and opts.checkpoint
+-- is set: called before each migration and step, it writes the heartbeat
+-- and refuses DDL when the node is not ready or the cluster shrank.
+function runner.lock(db, timeout_ms, opts, owner)
+  local t0 = core.now_ms()
+  local cluster = dialect.of(db):cluster(db)
+  local held, holder
+  if cluster then
+    local galera = require "tide.galera"
+    owner = owner or {}
+    owner.token = owner.token or galera.owner()
+    owner.size = owner.size or cluster.size
+    held, holder = galera.lock(db, runner.LOCK, owner.token, cluster, timeout_ms, opts.log)
+    if held then
+      opts.checkpoint = function()
+        held.beat()
+        galera.check(db, owner.size)
+      end
+    end
+  else
+    held = db:lock(runner.LOCK, timeout_ms)
+  end
+  if not held then
+    error(core.error { class = "lock_timeout", retryable = false, message = ("another tide runner " ..
+      "holds the lock on %s (%swaited %.1f s; --lock-timeout waits longer)"):format(db.url,
+      holder and ("held by " .. require("tide.galera").describe(holder) .. "; ") or "",
+      (core.now_ms() - t0) / 1000) }, 0)
+  end
+  if cluster then return held.release end
+  return function() db:unlock(runner.LOCK) end
+end
+
+--- What `status` shows about the cluster db is a node of, or nil: the
+-- node, the cluster's size and state, and the lock's holder.
+function runner.cluster_status(db)
+  local cluster = dialect.of(db):cluster(db)
+  if not cluster then return nil end
+  local galera = require "tide.galera"
+  cluster.lock = galera.holder(db, runner.LOCK, cluster)
+  cluster.members = nil
+  return cluster
 end
 
 local function log(opts, fmt, ...)
@@ -214,6 +256,7 @@ local function run_one(db, e, direction, latest, opts)
     ev.message = "applied out of order"
   end
   log(opts, "%s %s", direction == "up" and "applying" or "rolling back", e.name)
+  if opts.checkpoint then opts.checkpoint() end
   opts.model = opts.model or migrate.load_model(db)
   if transactional(db) then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
@@ -240,6 +283,7 @@ local function run_one(db, e, direction, latest, opts)
     model = not resume and opts.model or nil, reserved = RESERVED, log = opts.log,
     on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
     on_step = function(n, op)
+      if opts.checkpoint then opts.checkpoint() end
       count = n
       history.update(db, id, { step = n, step_op = op:sub(1, 240) })
     end,

@@ -148,7 +148,7 @@ local function has_column(desc, name)
 end
 
 -- tide's own tables, never archived
-local OWN = { [history.TABLE] = true }
+local OWN = { [history.TABLE] = true, tide_lock = true }
 
 --- Differences between tables and their shadows on db, as readable lines
 -- (sorted by table); {} when all are in sync. With `tables` (a list of
@@ -221,10 +221,7 @@ function shadow.init(db, opts)
   if opts.tables ~= nil and type(opts.tables) ~= "table" then
     refuse("misuse", "tide.shadow.init: opts.tables must be a list of table names")
   end
-  local timeout = opts.lock_timeout_ms or 30000
-  if not db:lock(runner.LOCK, timeout) then
-    refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
-  end
+  local release = runner.lock(db, opts.lock_timeout_ms or 30000, {})
   local ok, res = pcall(function()
     local present = db:schema()
     local function describe(n) return present[n] end
@@ -271,7 +268,7 @@ function shadow.init(db, opts)
     end
     return { created = created, skipped = skipped }
   end)
-  pcall(db.unlock, db, runner.LOCK)
+  pcall(release)
   if not ok then error(res, 0) end
   return res
 end

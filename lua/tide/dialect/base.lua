@@ -8,6 +8,10 @@ base.__index = base
 
 base.quote_char = '"'
 
+--- The cluster the connection is a node of ({node, size, ready, ...},
+-- see tide.galera), or nil: none here.
+function base:cluster(_) return nil end
+
 --- Quotes an identifier (doubling the quote character inside it).
 function base:quote(name)
   local q = self.quote_char

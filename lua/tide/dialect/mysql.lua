@@ -192,4 +192,9 @@ function my:upsert_sql(p)
   return self:insert_values_sql(p) .. " ON DUPLICATE KEY UPDATE " .. table.concat(sets, ", ")
 end
 
+--- A Galera cluster when wsrep is on (tide.galera), else nil.
+function my:cluster(db)
+  return require("tide.galera").detect(db)
+end
+
 return my
