@@ -635,13 +635,14 @@ local function targets_file(ctx)
   return fleet.DEFAULT_FILE
 end
 
--- The last applied migration and the counts, read-only; nil when the
--- database cannot be read (a SQLite file not made yet).
-local function applied_state(ctx)
+-- The last applied migration and the counts, read on db (opened
+-- read-only from the configured URL when nil; kept open for the next call);
+-- nil when the database cannot be read (a SQLite file not made yet).
+local function applied_state(ctx, held)
   local ok, res = pcall(function()
-    local p = plan.load(resolve_dir(ctx))
-    local db <close> = open_readonly(resolve_url(ctx))
-    local st = runner.status(db, p)
+    held.plan = held.plan or plan.load(resolve_dir(ctx))
+    held.db = held.db or open_readonly(resolve_url(ctx))
+    local st = runner.status(held.db, held.plan)
     local n, last = 0, nil
     for _, s in ipairs(st.entries) do
       if s.state == "applied" then n, last = n + 1, s.name end
@@ -651,12 +652,14 @@ local function applied_state(ctx)
   return ok and res or nil
 end
 
--- The child's side: runs the command between two reads of what is applied,
--- and reports them (and its error) on the last line of stderr.
+-- The child's side: runs the command between two reads of what is applied
+-- (on one connection of their own: a connection costs more than the reads),
+-- and reports them on the last line of stderr.
 local function fleet_child(ctx, fn, args)
-  local before = applied_state(ctx)
+  local held <close> = setmetatable({}, { __close = function(h) if h.db then h.db:close() end end })
+  local before = applied_state(ctx, held)
   local ok, code = pcall(fn, ctx, args)
-  local after = applied_state(ctx)
+  local after = applied_state(ctx, held)
   local function lit(v)
     if type(v) == "table" then
       local parts = {}
