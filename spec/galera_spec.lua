@@ -123,7 +123,7 @@ describe("galera", function()
     -- a live runner elsewhere: fresh heartbeat, its node in the cluster
     local addr = h.query_at(at[3], "SELECT @@wsrep_node_incoming_address AS a")[1].a
     h.query_at(at[3], "INSERT INTO tide_lock VALUES ('tide_migrate', 'other:1:1', 'otherhost', 4242, 'node3', ?, " ..
-                      "UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))", addr)
+                      "CONNECTION_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))", addr)
     out, err, code = h.run_tide({ "--url", at[1], "--dir", mdir, "status" })
     assert.are.equal(0, code, err)
     assert.matches("lock: held by otherhost pid 4242 on node node3, heartbeat [%d.]+ s ago\n", out .. "\n")
@@ -147,6 +147,25 @@ describe("galera", function()
     assert.are.equal(1, code)
     assert.matches("galera: wsrep_OSU_method is RSU on node node1: .* %(RSU%) is refused", err)
     assert.are.same({}, h.user_tables(at[1]))
+  end)
+
+  it("takes over at once the lock of a runner killed on the same node", function()
+    local slow = { migs[1], { "0001_slow", 'm.db:query("SELECT SLEEP(2)")' }, migs[3] }
+    local at, mdir = fresh(), h.migrations(slow)
+    local run = start_tide({ "--url", at[1], "--dir", mdir, "up" })
+    local deadline = core.now_ms() + 20000
+    repeat
+      core.sleep(50)
+      local ok, rows = pcall(h.query_at, at[1], "SELECT status FROM tide_history WHERE name = '0001_slow'")
+    until (ok and rows[1] and rows[1].status == "running") or core.now_ms() > deadline
+    os.execute("kill -9 " .. run.pid)
+    run.wait()
+    -- its session ends when the server next looks at it (after the sleep)
+    local _, err, code = h.run_tide({ "--url", at[1], "--dir", mdir, "--lock-timeout", "15", "-v", "up" })
+    assert.are.equal(0, code, err)
+    assert.matches("took over a stale lock: .* %(stale: its session %d+ on this node is gone%)", err)
+    local per = count_applied(at[2])
+    for _, m in ipairs(slow) do assert.are.equal(1, per[m[1]], m[1]) end
   end)
 
   it("leaves a consistent schema on the two other nodes when a node is killed during a run", function()

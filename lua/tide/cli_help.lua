@@ -48,7 +48,8 @@ database is an error ("no database at PATH"), never created.
 
 On a MariaDB Galera node it also shows the node, the cluster's size and
 state, and who holds the runner's lock (host, pid, node, heartbeat; stale
-when the heartbeat is older than 30 s or its node left the cluster).
+when the heartbeat is older than 30 s, its node left the cluster, or its
+session on this node is gone).
 
 Exit codes: 0 up to date, 3 pending, 4 needs attention.
 --json: {url, backend, migrations: [{name, state, checksum, applied_at, step}],

@@ -63,24 +63,31 @@ local function ensure_table(db)
   for _, t in ipairs(db:tables()) do if t == galera.TABLE then return end end
   db:exec("CREATE TABLE IF NOT EXISTS " .. galera.TABLE .. " (name VARCHAR(64) NOT NULL PRIMARY KEY, " ..
           "owner VARCHAR(128) NOT NULL, host VARCHAR(255) NOT NULL, pid BIGINT NOT NULL, " ..
-          "node VARCHAR(255) NOT NULL, address VARCHAR(255) NOT NULL, taken_at DATETIME(6) NOT NULL, " ..
+          "node VARCHAR(255) NOT NULL, address VARCHAR(255) NOT NULL, session BIGINT NOT NULL, " ..
+          "taken_at DATETIME(6) NOT NULL, " ..
           "heartbeat DATETIME(6) NOT NULL) ENGINE=InnoDB")
 end
 
 --- The holder of lock `name`, or nil: {owner, host, pid, node, address,
--- taken_at, age_ms (since its heartbeat), stale, why}.
+-- session, taken_at, age_ms (since its heartbeat), stale, why}. Stale: no
+-- heartbeat for STALE_MS, its node gone from the cluster, or (on this
+-- node) its session gone: a runner killed here is seen at once.
 function galera.holder(db, name, cluster)
-  local ok, rows = pcall(db.query, db, "SELECT owner, host, pid, node, address, taken_at, " ..
+  local ok, rows = pcall(db.query, db, "SELECT owner, host, pid, node, address, session, taken_at, " ..
     "TIMESTAMPDIFF(MICROSECOND, heartbeat, UTC_TIMESTAMP(6)) AS age_us FROM " .. galera.TABLE ..
     " WHERE name = ?", name)
   local r = ok and rows[1]
   if not r then return nil end
   local h = { owner = r.owner, host = r.host, pid = math.tointeger(r.pid), node = r.node, address = r.address,
-              taken_at = tostring(r.taken_at), age_ms = math.floor((tonumber(r.age_us) or 0) / 1000) }
+              session = math.tointeger(r.session), taken_at = tostring(r.taken_at),
+              age_ms = math.floor((tonumber(r.age_us) or 0) / 1000) }
   if h.age_ms > galera.STALE_MS then
     h.stale, h.why = true, ("no heartbeat for %.1f s"):format(h.age_ms / 1000)
   elseif cluster and h.address ~= "AUTO" and next(cluster.members) and not cluster.members[h.address] then
     h.stale, h.why = true, ("its node %s (%s) left the cluster"):format(h.node, h.address)
+  elseif cluster and h.address == cluster.address and h.node == cluster.node and
+         #db:query("SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?", h.session) == 0 then
+    h.stale, h.why = true, ("its session %d on this node is gone"):format(h.session)
   end
   return h
 end
@@ -122,14 +129,16 @@ function galera.lock(db, name, me_owner, cluster, timeout_ms, log)
   local holder
   while true do
     local ok, e = pcall(db.exec, db, "INSERT INTO " .. galera.TABLE .. " (name, owner, host, pid, node, " ..
-      "address, taken_at, heartbeat) VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+      "address, session, taken_at, heartbeat) VALUES (?, ?, ?, ?, ?, ?, CONNECTION_ID(), UTC_TIMESTAMP(6), " ..
+      "UTC_TIMESTAMP(6))",
       name, me_owner, me_host, core.pid(), cluster.node, cluster.address)
     if not ok and not retryable(e) then error(e, 0) end
     if not ok then
       holder = galera.holder(db, name, galera.detect(db) or cluster)
       if holder and (holder.stale or holder.owner == me_owner) then
         local tok, n = pcall(db.exec, db, "UPDATE " .. galera.TABLE .. " SET owner = ?, host = ?, pid = ?, " ..
-          "node = ?, address = ?, taken_at = UTC_TIMESTAMP(6), heartbeat = UTC_TIMESTAMP(6) " ..
+          "node = ?, address = ?, session = CONNECTION_ID(), taken_at = UTC_TIMESTAMP(6), " ..
+          "heartbeat = UTC_TIMESTAMP(6) " ..
           "WHERE name = ? AND owner = ?", me_owner, me_host, core.pid(), cluster.node, cluster.address,
           name, holder.owner)
         if not tok and not retryable(n) then error(n, 0) end
