@@ -115,6 +115,33 @@ describe("fleet", function()
     assert.is_nil(h.read_file(list[2][2]:sub(8)))     -- never started: no database made
   end)
 
+  it("prints a progress line per target at a terminal, and answers 4 for a target needing attention", function()
+    local list = { { "t1", "sqlite:" .. h.tmpname(".db") }, { "t2", "sqlite:" .. h.tmpname(".db") } }
+    local path = targets_file(list)
+    local mdir = h.migrations({ migs[1] })
+    local _, err, code = h.run_tide({ "--targets", path, "--dir", mdir, "up", "--only", "t1" })
+    assert.are.equal(0, code, err)
+    h.write_file(list[2][2]:sub(8), "")                 -- t2: an empty database, all pending
+    -- script(1) gives it a terminal (without the sanitizer pass's preload: script's leaks are not ours)
+    local p = io.popen(("env -u LD_PRELOAD script -qec %s /dev/null"):format(h.shell_quote(
+      ("%s --targets %s --dir %s status"):format(h.shell_quote(h.tide_bin), h.shell_quote(path),
+                                                  h.shell_quote(mdir)))))
+    local screen = p:read("a")
+    p:close()
+    assert.matches("%[1/2%] t%d: %a+ %([%d.]+ s%)\r?\n", screen)
+    assert.matches("%[2/2%] t%d: %a+ %([%d.]+ s%)\r?\n", screen)
+    assert.matches("t1: ok", screen)
+    assert.matches("t2: pending", screen)
+    local out = h.run_tide({ "--targets", path, "--dir", mdir, "status" })
+    assert.is_nil(out:match("%[1/2%]"))                 -- not a terminal: the table only
+    -- t1's applied file edited: attention (4) is worse than t2's pending (3)
+    h.write_file(mdir .. "/0001_a.lua", h.read_file(mdir .. "/0001_a.lua") .. "-- edited\n")
+    out, err, code = h.run_tide({ "--targets", path, "--dir", mdir, "status" })
+    assert.are.equal(4, code, err)
+    assert.matches("attention", row_of(out, "t1"))
+    assert.matches("pending", row_of(out, "t2"))
+  end)
+
   it("reads ./targets.lua when no URL is configured, with ${ENV} references", function()
     local cwd = h.tmpname(".cwd")
     os.execute("mkdir -p " .. cwd)
@@ -155,6 +182,22 @@ describe("fleet", function()
       assert.matches("not set in the environment: ${FLEET_NOT_SET_1} %(target pg%), " ..
                      "${FLEET_NOT_SET_2} %(target my%)", err)
       assert.is_nil(h.read_file(lite))
+    end)
+
+    it("refuses an empty list, a bad name and an unknown field, naming the target", function()
+      for _, case in ipairs({
+        { "return {}", "must return a non%-empty list" },
+        { "return { { name = 'a,b', url = 'sqlite:x.db' } }", "target 1: name must be letters, digits, " ..
+          "'_', '.' or '%-', got \"a,b\"" },
+        { "return { { name = 'a', url = 'sqlite:x.db', dir = 'm' } }", "target 1: unknown field dir" },
+        { "return { { name = 'a' } }", "target a: needs a url" },
+      }) do
+        local path = h.tmpname(".lua")
+        h.write_file(path, case[1])
+        local _, err, code = h.run_tide({ "--targets", path, "--dir", dir, "status" })
+        assert.are.equal(1, code, case[1])
+        assert.matches("^tide: misuse: " .. path:gsub("%p", "%%%0") .. ": " .. case[2], err)
+      end
     end)
 
     it("runs the other targets when one cannot be reached", function()
