@@ -53,6 +53,19 @@ local function start_tide(args)
   end }
 end
 
+-- Starts `tide up` on at[node] and returns it once history (read on at[1])
+-- shows migration `name` running.
+local function up_until_running(at, node, mdir, name)
+  local run = start_tide({ "--url", at[node], "--dir", mdir, "up" })
+  local deadline = core.now_ms() + 20000
+  repeat
+    core.sleep(50)
+    local ok, rows = pcall(h.query_at, at[1], "SELECT status FROM tide_history WHERE name = ?", name)
+  until (ok and rows[1] and rows[1].status == "running") or core.now_ms() > deadline
+  assert(core.now_ms() <= deadline, "the runner never reached " .. name)
+  return run
+end
+
 local function canonical(url)
   local db <close> = core.open(url)
   local out = {}
@@ -152,12 +165,7 @@ describe("galera", function()
   it("takes over at once the lock of a runner killed on the same node", function()
     local slow = { migs[1], { "0001_slow", 'm.db:query("SELECT SLEEP(2)")' }, migs[3] }
     local at, mdir = fresh(), h.migrations(slow)
-    local run = start_tide({ "--url", at[1], "--dir", mdir, "up" })
-    local deadline = core.now_ms() + 20000
-    repeat
-      core.sleep(50)
-      local ok, rows = pcall(h.query_at, at[1], "SELECT status FROM tide_history WHERE name = '0001_slow'")
-    until (ok and rows[1] and rows[1].status == "running") or core.now_ms() > deadline
+    local run = up_until_running(at, 1, mdir, "0001_slow")
     os.execute("kill -9 " .. run.pid)
     run.wait()
     -- its session ends when the server next looks at it (after the sleep)
@@ -175,14 +183,7 @@ describe("galera", function()
                      'm:create_table("s2", {{"id", "integer", primary_key = true}})' },
       migs[4], migs[5] }
     local at, mdir = fresh(), h.migrations(slow)
-    local run = start_tide({ "--url", at[3], "--dir", mdir, "up" })
-    -- wait (on node 1) until node 3's runner is inside the slow migration
-    local deadline = core.now_ms() + 20000
-    repeat
-      core.sleep(50)
-      local ok, rows = pcall(h.query_at, at[1], "SELECT status FROM tide_history WHERE name = '0002_slow'")
-    until (ok and rows[1] and rows[1].status == "running") or core.now_ms() > deadline
-    assert.is_true(core.now_ms() <= deadline, "node 3's runner never reached 0002_slow")
+    local run = up_until_running(at, 3, mdir, "0002_slow")
     os.execute(h.shell_quote(dir .. "/node3-kill"))
     os.execute("kill -9 " .. run.pid)                     -- it would retry its node for a minute
     run.wait()
