@@ -11,7 +11,7 @@ local urls, dir, own, why = {}, os.getenv("TIDE_TEST_GALERA_DIR"), false, nil
 local given = os.getenv("TIDE_TEST_GALERA_URLS")
 if given == nil then
   local log = h.tmpname(".log")
-  local p = io.popen(("cd %s && bash -c 'source scripts/servers.sh && galera_start >%s 2>&1 && " ..
+  local p = io.popen(("cd %s && env -u LD_PRELOAD bash -c 'source scripts/servers.sh && galera_start >%s 2>&1 && " ..
     "echo \"$TIDE_TEST_GALERA_DIR\" && echo \"$TIDE_TEST_GALERA_URLS\"'"):format(h.shell_quote(h.root), log))
   dir, given = p:read("l"), p:read("l")
   p:close()
@@ -90,7 +90,7 @@ describe("galera", function()
   end
   teardown(function()
     if own then
-      os.execute(("cd %s && bash -c 'source scripts/servers.sh && TIDE_GALERA_DIR=%s galera_stop'")
+      os.execute(("cd %s && env -u LD_PRELOAD bash -c 'source scripts/servers.sh && TIDE_GALERA_DIR=%s galera_stop'")
         :format(h.shell_quote(h.root), h.shell_quote(dir)))
     end
   end)
