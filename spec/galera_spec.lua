@@ -11,8 +11,10 @@ local urls, dir, own, why = {}, os.getenv("TIDE_TEST_GALERA_DIR"), false, nil
 local given = os.getenv("TIDE_TEST_GALERA_URLS")
 if given == nil then
   local log = h.tmpname(".log")
-  local p = io.popen(("cd %s && env -u LD_PRELOAD bash -c 'source scripts/servers.sh && galera_start >%s 2>&1 && " ..
-    "echo \"$TIDE_TEST_GALERA_DIR\" && echo \"$TIDE_TEST_GALERA_URLS\"'"):format(h.shell_quote(h.root), log))
+  -- a cluster that did not start whole is stopped at once
+  local p = io.popen(("cd %s && env -u LD_PRELOAD bash -c 'source scripts/servers.sh && " ..
+    "galera_start >%s 2>&1 && echo \"$TIDE_TEST_GALERA_DIR\" && echo \"$TIDE_TEST_GALERA_URLS\" || galera_stop'")
+    :format(h.shell_quote(h.root), log))
   dir, given = p:read("l"), p:read("l")
   p:close()
   own = dir ~= nil

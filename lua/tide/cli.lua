@@ -739,7 +739,7 @@ local function run_fleet(ctx, file, cmd, args)
     end
   end
   if ctx.json then
-    out(ctx, ui.json({ command = cmd, code = code, targets = list }))
+    out(ctx, ui.json({ command = table.concat({ cmd, table.unpack(args) }, " "), code = code, targets = list }))
   else
     out(ctx, ui.table({ "target", "before", "after", "time", "result" }, rows))
   end
