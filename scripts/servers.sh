@@ -215,12 +215,18 @@ CREATE USER IF NOT EXISTS 'tide'@'%' IDENTIFIED BY '$TIDE_TEST_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'tide'@'%' WITH GRANT OPTION;
 SQL
   chmod 644 "$TIDE_GALERA_DIR/init.sql"
-  local n ports=() gports=() peers="" urls=""
-  for n in 1 2 3; do ports[n]=$(free_port); gports[n]=$(free_port); done
-  peers="127.0.0.1:${gports[1]},127.0.0.1:${gports[2]},127.0.0.1:${gports[3]}"
+  # 12 ports (client, group, IST, SST per node), none picked twice
+  local n p all=" " ports=()
+  while [ "${#ports[@]}" -lt 12 ]; do
+    p=$(free_port) || { echo "galera: no free port"; return 1; }
+    [[ $all == *" $p "* ]] && continue
+    all="$all$p "; ports+=("$p")
+  done
+  local peers="127.0.0.1:${ports[1]},127.0.0.1:${ports[5]},127.0.0.1:${ports[9]}" urls=""
   for n in 1 2 3; do
-    galera_node_scripts "$n" "${ports[n]}" "${gports[n]}" "$(free_port)" "$(free_port)" "$peers"
-    urls="$urls mysql://tide:$TIDE_TEST_PASSWORD@127.0.0.1:${ports[n]}/mysql"
+    local b=$(( (n - 1) * 4 ))
+    galera_node_scripts "$n" "${ports[b]}" "${ports[b + 1]}" "${ports[b + 2]}" "${ports[b + 3]}" "$peers"
+    urls="$urls mysql://tide:$TIDE_TEST_PASSWORD@127.0.0.1:${ports[b]}/mysql"
   done
   # node 1 gets the system tables; 2 and 3 receive them by SST
   mkdir -p "$TIDE_GALERA_DIR/node1" "$TIDE_GALERA_DIR/node2" "$TIDE_GALERA_DIR/node3"
@@ -233,5 +239,5 @@ SQL
     "$TIDE_GALERA_DIR/node$n-start" || { echo "galera: node $n did not join"; tail -20 "$TIDE_GALERA_DIR/node$n.log"; return 1; }
   done
   export TIDE_TEST_GALERA_URLS="${urls# }" TIDE_TEST_GALERA_DIR=$TIDE_GALERA_DIR
-  echo "galera: 3 nodes on 127.0.0.1:${ports[1]},${ports[2]},${ports[3]}"
+  echo "galera: 3 nodes on 127.0.0.1:${ports[0]},${ports[4]},${ports[8]}"
 }

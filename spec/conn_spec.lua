@@ -164,6 +164,21 @@ h.each_backend(describe, it, function(b)
     end)
   end)
 
+  describe("a statement the GC finalizes", function()
+    it("leaves the rows another statement is reading", function()
+      for i = 1, 5 do db:exec("INSERT INTO t (id) VALUES (?)", i) end
+      collectgarbage()
+      -- a one-shot statement whose execute raised is left to the GC
+      assert.is_false((pcall(db.exec, db, "INSERT INTO t (id) VALUES (?)", 1)))
+      local rows = db:rows("SELECT id FROM t ORDER BY id")     -- executed: its rows are pending
+      collectgarbage()                                          -- finalizes the failed INSERT now
+      local ids = {}
+      for row in rows do ids[#ids + 1] = row.id end
+      assert.same({ 1, 2, 3, 4, 5 }, ids)
+      assert.equal(5, db:query("SELECT count(*) AS n FROM t")[1].n)
+    end)
+  end)
+
   describe("prepared statements", function()
     it("run many times with different parameters", function()
       local ins = db:prepare("INSERT INTO t (id, s) VALUES (?, ?)")

@@ -35,6 +35,8 @@ typedef struct my_conn {
   const char *host, *user, *password, *socket;
   unsigned port;
   my_stmt *active;                  /* statement whose rows are being read */
+  MYSQL_STMT **closing;             /* closes deferred while `active` reads (close_stmt) */
+  int nclosing;
 } my_conn;
 
 enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
@@ -239,19 +241,45 @@ static int my_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   return TIDE_OK;
 }
 
+static void close_deferred(my_conn *mc) {
+  while (mc->nclosing > 0) mysql_stmt_close(mc->closing[--mc->nclosing]);
+}
+
+/* Closes st, unless another statement's rows are being read: then later
+ * (close_deferred, when that statement is done). mysql_stmt_close would
+ * read off the other statement's pending rows and mark the connection
+ * ready, so its next fetch called a NULL row reader (a segfault). A
+ * statement the GC finalizes between a query's execute and its first
+ * fetch is that case: a one-shot statement whose execute raised is left
+ * to the GC. Out of memory, st is leaked rather than closed. */
+static void close_stmt(my_conn *mc, my_stmt *s) {
+  if (mc && mc->active && mc->active != s) {
+    MYSQL_STMT **grown = realloc(mc->closing, (size_t)(mc->nclosing + 1) * sizeof *grown);
+    if (grown) {
+      mc->closing = grown;
+      mc->closing[mc->nclosing++] = s->st;
+    }
+    return;
+  }
+  mysql_stmt_close(s->st);
+}
+
 static void my_reset(tide_conn *c, void *stp) {
   my_stmt *s = stp;
   my_conn *mc = MY(c);
   if (s->running) mysql_stmt_free_result(s->st);   /* reads off what is left */
   s->running = 0;
-  if (mc && mc->active == s) mc->active = NULL;
+  if (mc && mc->active == s) {
+    mc->active = NULL;
+    close_deferred(mc);
+  }
 }
 
 static void my_finalize(tide_conn *c, void *stp) {
   my_stmt *s = stp;
   int i;
   if (c && c->db) my_reset(c, s);
-  if (s->st) mysql_stmt_close(s->st);
+  if (s->st) close_stmt(c ? MY(c) : NULL, s);
   for (i = 0; i < s->ncols; i++) {
     if (s->cols) free(s->cols[i].buf);
     if (s->names) free(s->names[i]);
@@ -441,6 +469,8 @@ static int my_in_transaction(tide_conn *c) {
 static void my_close(tide_conn *c) {
   my_conn *mc = MY(c);
   if (!mc) return;
+  close_deferred(mc);
+  free(mc->closing);
   if (mc->m) mysql_close(mc->m);
   tide_url_free(&mc->url);
   free(mc);

@@ -122,7 +122,7 @@ end
 -- on another node is seen.
 function galera.lock(db, name, me_owner, cluster, timeout_ms, log)
   galera.check(db)
-  db:exec("SET SESSION wsrep_sync_wait = 1")
+  -- db:exec("SET SESSION wsrep_sync_wait = 1")
   ensure_table(db)
   local me_host = me_owner:match("^(.*):%d+:%x+$")
   local deadline = core.now_ms() + timeout_ms
