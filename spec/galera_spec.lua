@@ -137,8 +137,12 @@ describe("galera", function()
     assert.matches("galera: node node2, cluster size 3 %(Primary, ready%); lock: free", out)
     -- a live runner elsewhere: fresh heartbeat, its node in the cluster
     local addr = h.query_at(at[3], "SELECT @@wsrep_node_incoming_address AS a")[1].a
-    h.query_at(at[3], "INSERT INTO tide_lock VALUES ('tide_migrate', 'other:1:1', 'otherhost', 4242, 'node3', ?, " ..
-                      "CONNECTION_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))", addr)
+    do   -- after node 2's release has reached node 3 (wsrep_sync_wait: writes wait for it)
+      local c3 <close> = core.open(at[3])
+      c3:exec("SET SESSION wsrep_sync_wait = 7")
+      c3:exec("INSERT INTO tide_lock VALUES ('tide_migrate', 'other:1:1', 'otherhost', 4242, 'node3', ?, " ..
+              "CONNECTION_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))", addr)
+    end
     out, err, code = h.run_tide({ "--url", at[1], "--dir", mdir, "status" })
     assert.are.equal(0, code, err)
     assert.matches("lock: held by otherhost pid 4242 on node node3, heartbeat [%d.]+ s ago\n", out .. "\n")

@@ -117,12 +117,11 @@ end
 
 --- Takes lock `name` for `me_owner` (galera.owner()) through the tide_lock
 -- row, waiting up to timeout_ms. Returns {release = fn, beat = fn} or nil
--- and the holder. `log` is told about a stale lock taken over. Reads on
--- this session wait for the cluster (wsrep_sync_wait), so history written
--- on another node is seen.
+-- and the holder. `log` is told about a stale lock taken over. The lock
+-- is taken by a write: Galera commits in replication order, so once it
+-- commits here every earlier write (another runner's history) has too.
 function galera.lock(db, name, me_owner, cluster, timeout_ms, log)
   galera.check(db)
-  -- db:exec("SET SESSION wsrep_sync_wait = 1")
   ensure_table(db)
   local me_host = me_owner:match("^(.*):%d+:%x+$")
   local deadline = core.now_ms() + timeout_ms
