@@ -139,7 +139,8 @@ servers_start() {
 # A throwaway 3-node MariaDB Galera cluster on 127.0.0.1, for the Galera
 # spec only (its own directory and ports; the shared servers are never
 # touched). `galera_start` bootstraps node 1 (--wsrep-new-cluster), then
-# joins 2 and 3 (rsync SST: mariabackup is not installed everywhere); it
+# joins 2 and 3 (rsync SST: mariabackup is not installed everywhere); a
+# node killed is noticed within about 3 s (evs timeouts); it
 # exports TIDE_TEST_GALERA_URLS (three admin URLs, space-separated) and
 # TIDE_TEST_GALERA_DIR, whose node{1,2,3}-{start,stop,kill} restart or kill
 # one node. `galera_stop` kills the nodes and removes the directory.
@@ -164,7 +165,8 @@ galera_node_scripts() {
 # node$n of the test cluster; "new" bootstraps a new cluster
 unset LD_PRELOAD
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-kill -0 "\$(cat "$dir.pid" 2>/dev/null)" 2>/dev/null && exit 0
+# a node already running (perhaps still joining) is only waited for
+if ! kill -0 "\$(cat "$dir.pid" 2>/dev/null)" 2>/dev/null; then
 new=""; [ "\${1:-}" = new ] && new=--wsrep-new-cluster
 $as /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port=$port --bind-address=127.0.0.1 \\
   --socket="$dir.sock" --pid-file="$dir.pid" --log-error="$dir.log" $init \\
@@ -176,28 +178,37 @@ $as /usr/sbin/mariadbd --no-defaults --datadir="$dir" --port=$port --bind-addres
   --wsrep-cluster-address=gcomm://$peers --wsrep-node-name=node$n \\
   --wsrep-node-address=127.0.0.1:$gport --wsrep-node-incoming-address=127.0.0.1:$port \\
   --wsrep-sst-method=rsync --wsrep-sst-receive-address=127.0.0.1:$sst \\
-  --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$ist;gcache.size=32M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT5S;evs.install_timeout=PT5S" \\
+  --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$ist;gcache.size=32M;evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT3S;evs.inactive_check_period=PT0.5S;evs.install_timeout=PT3S" \\
   \$new >/dev/null 2>&1 &
+echo \$! > "$dir.launcher"
+fi
+echo \$\$ > "$dir.starter"
+trap 'rm -f "$dir.starter"' EXIT
 for _ in \$(seq 600); do
   if [ -S "$dir.sock" ] && [ "\$(mariadb --no-defaults -uroot --socket="$dir.sock" -N -e "SHOW STATUS LIKE 'wsrep_ready'" 2>/dev/null | awk '{print \$2}')" = ON ]; then exit 0; fi
   sleep 0.1
 done
 exit 1
 SH
-  cat > "$TIDE_GALERA_DIR/node$n-stop" <<SH
+  # the server's pid: its pid file, or (still starting) the child of the
+  # runuser that launched it; the start script waiting for it is ended too
+  local find_pid='pid=$(cat "'"$dir"'.pid" 2>/dev/null)
+l=$(cat "'"$dir"'.launcher" 2>/dev/null)
+if [ -z "$pid" ] && [ -n "$l" ]; then
+  if [ "$(ps -o comm= -p "$l")" = mariadbd ]; then pid=$l; else pid=$(pgrep -P "$l" mariadbd); fi
+fi
+kill "$(cat "'"$dir"'.starter" 2>/dev/null)" 2>/dev/null
+[ -n "$pid" ] || exit 0'
+  local sig
+  for sig in stop:TERM kill:KILL; do
+    cat > "$TIDE_GALERA_DIR/node$n-${sig%%:*}" <<SH
 #!/bin/sh
-pid=\$(cat "$dir.pid" 2>/dev/null) || exit 0
-kill -TERM "\$pid" 2>/dev/null
+$find_pid
+kill -${sig#*:} "\$pid" 2>/dev/null
 while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
-rm -f "$dir.sock" "$dir.pid"
+rm -f "$dir.sock" "$dir.pid" "$dir.launcher" "$dir.starter"
 SH
-  cat > "$TIDE_GALERA_DIR/node$n-kill" <<SH
-#!/bin/sh
-pid=\$(cat "$dir.pid" 2>/dev/null) || exit 0
-kill -KILL "\$pid" 2>/dev/null
-while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
-rm -f "$dir.sock" "$dir.pid"
-SH
+  done
   chmod +x "$TIDE_GALERA_DIR/node$n-start" "$TIDE_GALERA_DIR/node$n-stop" "$TIDE_GALERA_DIR/node$n-kill"
 }
 
