@@ -2,8 +2,8 @@
 local core = tide.core
 local raw = dofile("bench/raw_script.lua")
 local measure = dofile("bench/measure.lua")
-local RUNS = tonumber(os.getenv("RUNS")) or 3
-local ROUNDS = tonumber(os.getenv("ROUNDS")) or 1
+local RUNS = tonumber(os.getenv("RUNS")) or 1
+local ROUNDS = tonumber(os.getenv("ROUNDS")) or 3
 local N_DB, N_MIG = 50, 20
 local B = "build/bench/"
 
