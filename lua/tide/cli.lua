@@ -317,11 +317,25 @@ local function cmd_status(ctx, args)
   return status_code(st)
 end
 
--- up --sql / down --sql: what would run, touching nothing.
+-- The path of a SQLite URL whose file does not exist yet, else nil.
+local function missing_sqlite_file(url)
+  local u = core.parse_url(url)
+  if u.scheme ~= "sqlite" or u.database == ":memory:" then return nil end
+  local f = io.open(u.database, "rb")
+  if f then f:close() return nil end
+  return u.database
+end
+
+-- up --sql / down --sql: what would run, touching nothing. `up --sql` for a
+-- SQLite file that does not exist yet previews the whole plan on an empty
+-- in-memory database (what `up` would run on the file it creates), and
+-- creates no file.
 local function print_sql(ctx, direction, o, ro)
   if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = open_readonly(resolve_url(ctx))
+  local url = resolve_url(ctx)
+  local db <close> = direction == "up" and missing_sqlite_file(url) and tide.open("sqlite::memory:")
+                     or open_readonly(url)
   out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
   return EXIT.ok
 end

@@ -59,7 +59,8 @@ interrupted migration is resumed after its last completed step.
 
   --to NAME               stop after NAME
   --sql                   print the SQL instead of running it (read-only; a
-                          data step ends the listing of its migration)
+                          data step ends the listing of its migration; a
+                          SQLite file not made yet is previewed as empty)
   --single-transaction    everything in one transaction (not on MariaDB)
   --allow-out-of-order    apply a pending migration that comes before an
                           applied one
