@@ -230,7 +230,9 @@ Exit codes (check): 0 in sync, 4 a difference was found.
 --json: init {url, backend, created: [TABLE], skipped: [TABLE]};
 check {url, backend, in_sync, differences: [TEXT]};
 run {url, backend, tables: [{table, shadow, moved, held, ms}], moved, held,
-stopped}; purge the same with purged for moved and no held.
+stopped}; purge the same with purged for moved and no held. When a run or
+purge fails, --json still prints {url, backend, tables, moved, error}: what
+committed batches moved before the failure (exit 1).
 
 Examples:
   tide archive init
