@@ -113,20 +113,10 @@ function plan.validate(dir)
   return p
 end
 
-local SKELETON = [[
--- %s
-return {
-  description = "%s",
-  up = function(m)
-  end,
-  down = function(m)
-  end,
-}
-]]
-
 --- Writes dir/NAME.lua and appends NAME to the plan (creating both the
--- folder and the plan if needed). Returns the file's path.
-function plan.new(dir, name)
+-- folder and the plan if needed). The file holds `source`, else the
+-- skeleton of tide.scaffold.migration. Returns the file's path.
+function plan.new(dir, name, source)
   if type(name) ~= "string" or not name:match(NAME) then
     err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
   end
@@ -141,7 +131,7 @@ function plan.new(dir, name)
   local file = dir .. "/" .. name .. ".lua"
   if read(file) then err("misuse", "%s exists already", file) end
   local f = assert(io.open(file, "w"))
-  f:write(SKELETON:format(name, name:gsub("_", " ")))
+  f:write(source or require("tide.scaffold").migration(name))
   f:close()
   if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   f = assert(io.open(path, "w"))

@@ -118,4 +118,9 @@ function ui.progress(text, final)
   io.stderr:write("\r\27[K", text, final and "\n" or "")
 end
 
+--- Erases the progress line (when stderr is a terminal).
+function ui.progress_clear()
+  if core.isatty(2) then io.stderr:write("\r\27[K") end
+end
+
 return ui
