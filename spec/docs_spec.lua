@@ -18,7 +18,7 @@ describe("generated docs", function()
     assert.equal(0, code, err)
   end)
 
-  for _, name in ipairs({ "migrations.md", "cli.md" }) do
+  for _, name in ipairs({ "migrations.md", "cli.md", "tide.1" }) do
     it("docs/" .. name .. " is up to date (make docs regenerates it)", function()
       assert.equal(read(dir .. "/" .. name), read(h.root .. "/docs/" .. name))
     end)

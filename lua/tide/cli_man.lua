@@ -37,6 +37,8 @@ end
 function man.page()
   local out = {
     ('.TH TIDE 1 "" "tide %s" "User Commands"'):format(core.version),
+    ".nh",
+    ".ad l",
     ".SH NAME",
     "tide \\- database schema migrations for SQLite, PostgreSQL and MariaDB",
     ".SH SYNOPSIS",

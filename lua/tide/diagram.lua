@@ -25,12 +25,13 @@ end
 -- {{shadow, table}}}. With `wanted` (a list of names), those tables and
 -- the tables their foreign keys link them to; an unknown name raises.
 function diagram.of(s, wanted, where)
-  local keep = {}
+  local keep, count = {}, 0
+  for name in pairs(s) do count = count + (name ~= history.TABLE and 1 or 0) end
   if wanted and #wanted > 0 then
     for _, t in ipairs(wanted) do
       if not s[t] then
         error(core.error { class = "undefined_object", table = t, message = ("no table %q in %s " ..
-          "(%d tables; tide inspect lists them)"):format(t, where or "the database", #sorted_keys(s)) }, 0)
+          "(%d tables; tide inspect lists them)"):format(t, where or "the database", count) }, 0)
       end
       keep[t] = true
     end

@@ -81,18 +81,19 @@ end
 -- .gitignore line for the SQLite default. Refuses, writing nothing, when
 -- dir already has a plan or a tide.lua. Returns the paths written.
 function scaffold.init(dir)
-  local plan_path, config = dir .. "/migrations/tide.plan", dir .. "/tide.lua"
+  local function at(name) return dir == "." and name or (dir:gsub("/$", "") .. "/" .. name) end
+  local plan_path, config = at("migrations/tide.plan"), at("tide.lua")
   for _, p in ipairs({ plan_path, config }) do
     if exists(p) then
       error(core.error { class = "misuse", message = ("%s exists already: %s is a tide project; " ..
         "nothing was written"):format(p, dir) }, 0)
     end
   end
-  mkdir(dir .. "/migrations")
+  mkdir(at("migrations"))
   write(plan_path, PLAN)
   write(config, CONFIG)
   local written = { config, plan_path }
-  local ignore = dir .. "/.gitignore"
+  local ignore = at(".gitignore")
   local text = read(ignore) or ""
   local listed = false
   for line in text:gmatch("[^\n]+") do
