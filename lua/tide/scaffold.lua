@@ -37,10 +37,10 @@ return {
     -- Every operation, with the SQL each backend gets: docs/migrations.md
   end,
   down = function(m)
-    -- undo up, newest first: m:drop_column("widget", "status")
+    -- m:drop_column("widget", "status")              -- what up did, undone newest first
+    -- m:drop_table("widget")
   end,
-  -- Test hooks (tide test): seed writes rows just before up, check asserts
-  -- they came through just after it.
+  -- Test hooks (tide test): seed writes rows before up, check asserts after it.
   -- seed = function(db)
   --   db:exec("INSERT INTO widget (name) VALUES (?)", "spanner")
   -- end,
