@@ -5,7 +5,7 @@ local h = require "helpers"
 
 -- Runs a shell command; returns its output (stdout and stderr) and exit code.
 local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
+  local p = io.popen("(" .. cmd .. ") 2>&1")
   local out = p:read("a")
   local _, _, code = p:close()
   return out, code
@@ -86,7 +86,7 @@ describe("make install", function()
     os.execute("rm -rf " .. prefix)
     assert.are_not.equal(0, code)
     assert.matches(("make install: cannot write to %s %%(for PREFIX=%s/usr%%): run as a user who may " ..
-                    "%%(sudo make install%%), or choose PREFIX=%$HOME/.local\n"):format(prefix, prefix), out)
+                    "%%(sudo make install%%), or choose PREFIX=%%$HOME/.local\n"):format(prefix, prefix), out)
   end)
 end)
 
@@ -111,7 +111,8 @@ describe("make dist", function()
     out, code = sh(("cd %s && http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 " ..
                     "luarocks --lua-version=5.4 --tree=%s build %s-1.rockspec"):format(dist, tree, name))
     assert.equal(0, code, out)
-    out, code = sh(("cd %s && %s/bin/tide --version && %s/bin/tide inspect sqlite::memory:"):format(h.tmpdir, tree, tree))
+    out, code = sh(("cd %s && %s/bin/tide --version && %s/bin/tide inspect sqlite::memory:")
+                     :format(h.tmpdir, tree, tree))
     assert.equal(0, code, out)
     assert.equal("tide " .. core.version .. "\nsqlite::memory: (sqlite): 0 tables\n", out)
     out, code = sh(("eval \"$(luarocks --lua-version=5.4 --tree=%s path)\" && cd / && lua5.4 -e " ..

@@ -109,7 +109,8 @@ function diagram.dot(s, g)
   end
   for _, fk in ipairs(g.fks) do
     out[#out + 1] = ("  %s:%s:e -> %s:%s:w [label=%s%s];"):format(q(fk.from), q("~" .. fk.columns[1]), q(fk.to),
-      q(fk.ref_columns[1]), q(fk.name or table.concat(fk.columns, ",")), fk.nullable and ", dir=both, arrowtail=odot" or "")
+      q(fk.ref_columns[1]), q(fk.name or table.concat(fk.columns, ",")),
+      fk.nullable and ", dir=both, arrowtail=odot" or "")
   end
   for _, sh in ipairs(g.shadows) do
     out[#out + 1] = ('  %s -> %s [style=dashed, label="shadow"];'):format(q(sh.shadow), q(sh.table))
@@ -185,7 +186,8 @@ function diagram.svg(dot)
   os.remove(input)
   os.remove(errs)
   if not ok or svg == "" then
-    error(core.error { class = "misuse", message = "Graphviz's dot failed: " .. (msg:match("[^\n]+") or "no output") }, 0)
+    error(core.error { class = "misuse",
+                       message = "Graphviz's dot failed: " .. (msg:match("[^\n]+") or "no output") }, 0)
   end
   return svg
 end
