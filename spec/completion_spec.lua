@@ -98,6 +98,8 @@ describe("tide completion", function()
       assert.same(MIGRATIONS, (bash_complete(line, dir .. "/..")), line)
     end
     assert.same({ "create_widget", "create_widget_status" }, (bash_complete("tide --dir " .. dir .. " stamp create_w")))
+    assert.same({ "create_widget", "create_widget_status" },
+                candidates("tide --dir '" .. dir .. "' accept create_w"))         -- a quoted word
     assert.same({}, (bash_complete("tide new ")))
     -- no plan there: nothing to offer, and no error on the terminal
     assert.same({}, (bash_complete("tide stamp ", h.tmpdir)))

@@ -638,7 +638,12 @@ local function completion_source(ctx)
     end,
     tables = function(found)
       local ok, names = pcall(function()
-        local db <close> = open_readonly(found.url or resolve_url(ctx))
+        local url = found.url or resolve_url(ctx)
+        -- a server that does not answer must not hold the shell for long
+        if not url:match("^sqlite:") and not url:find("connect_timeout=", 1, true) then
+          url = url .. (url:find("?", 1, true) and "&" or "?") .. "connect_timeout=2"
+        end
+        local db <close> = open_readonly(url)
         local list = {}
         for _, t in ipairs(db:tables()) do if t ~= history.TABLE then list[#list + 1] = t end end
         return list

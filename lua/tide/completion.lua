@@ -35,7 +35,11 @@ end
 -- positional placeholders in order, from its synopsis and its body.
 local function grammar(name)
   local c = help.COMMANDS[name]
-  local g = { options = {}, positional = {} }
+  local g = { options = {}, order = {}, positional = {} }
+  local function add(opt, value)
+    if g.options[opt] == nil then g.order[#g.order + 1] = opt end
+    g.options[opt] = value
+  end
   local words = synopsis_words(c.synopsis)
   local i = 3                                        -- after "tide NAME"
   while i <= #words do
@@ -43,7 +47,7 @@ local function grammar(name)
     if w.text:sub(1, 1) == "-" then
       local nxt = words[i + 1]
       local value = not w.closed and nxt and nxt.text:sub(1, 1) ~= "-" and nxt.text or false
-      for opt in w.text:gmatch("[^|]+") do g.options[opt] = value end
+      for opt in w.text:gmatch("[^|]+") do add(opt, value) end
       if value then i = i + 1 end
     else
       g.positional[#g.positional + 1] = w
@@ -53,26 +57,21 @@ local function grammar(name)
   for line in c.body:gmatch("[^\n]+") do
     local opt, value = line:match("^%s+(%-%-[%w-]+) (%u[%u_]*)%f[^%w_]")
     opt = opt or line:match("^%s+(%-%-[%w-]+)")
-    if opt and g.options[opt] == nil then g.options[opt] = value or false end
+    if opt and g.options[opt] == nil then add(opt, value or false) end
   end
   return g
 end
 
--- The global options: {["--url"] = "URL", ["-q"] = false, ...}.
+-- The global options: {["--url"] = "URL", ["-q"] = false, ...}, and
+-- their long names in the order of the help.
 local function global_options()
-  local g = {}
+  local g, order = {}, {}
   for _, o in ipairs(help.GLOBAL_OPTIONS) do
     local value = o[1]:match(" (%u+)$") or false
     for opt in o[1]:gmatch("%-%-?[%w-]+") do g[opt] = value end
+    order[#order + 1] = o[1]:match("%-%-[%w-]+")
   end
-  return g
-end
-
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
+  return g, order
 end
 
 -- Candidates for placeholder `ph` of command `cmd`; `src` gives the names.
@@ -95,10 +94,12 @@ end
 -- found = {url =, dir =} holds what the line itself sets.
 function completion.candidates(line, src)
   local words = {}
-  for w in line:gmatch("%S+") do words[#words + 1] = w end
+  for w in line:gmatch("%S+") do
+    words[#words + 1] = w:match("^'([^']*)'$") or w:match('^"([^"]*)"$') or w   -- a quoted word, unquoted
+  end
   if line == "" or line:match("%s$") then words[#words + 1] = "" end
   local current = words[#words]
-  local globals = global_options()
+  local globals, global_order = global_options()
   local found = {}
   local cmd, g, prev_value
   local args = {}
@@ -129,9 +130,8 @@ function completion.candidates(line, src)
     out = {}
     for _, c in ipairs(for_placeholder(inline_value, cmd, src, found)) do out[#out + 1] = inline_opt .. "=" .. c end
   elseif current:sub(1, 1) == "-" then
-    local opts = keys(globals)
-    for _, o in ipairs(g and keys(g.options) or {}) do if not globals[o] then opts[#opts + 1] = o end end
-    out = opts
+    out = table.move(global_order, 1, #global_order, 1, {})
+    for _, o in ipairs(g and g.order or {}) do if not globals[o] then out[#out + 1] = o end end
   elseif not cmd then
     out = help.ORDER
   else

@@ -14,7 +14,8 @@ local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function read(path)
+--- The bytes of file `path`, or nil when it cannot be read.
+function plan.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
@@ -37,7 +38,7 @@ end
 -- or duplicate name, a missing file, or a file the plan does not list.
 function plan.load(dir)
   local path = dir .. "/" .. plan.FILE
-  local text = read(path)
+  local text = plan.read(path)
   if not text then err("misuse", "%s: no plan file (create it with `tide new NAME`)", path) end
   local entries, seen = {}, {}
   local n = 0
@@ -55,7 +56,7 @@ function plan.load(dir)
       end
       seen[name] = n
       local file = dir .. "/" .. name .. ".lua"
-      local source = read(file)
+      local source = plan.read(file)
       if not source then err("misuse", "%s:%d: no file %s for migration %q", path, n, file, name) end
       entries[#entries + 1] = { name = name, line = n, file = file, source = source,
                                 checksum = core.sha256(source) }
@@ -122,14 +123,14 @@ function plan.new(dir, name, source)
   end
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local path = dir .. "/" .. plan.FILE
-  local text = read(path) or "# tide migration plan: one name per line, oldest first\n"
+  local text = plan.read(path) or "# tide migration plan: one name per line, oldest first\n"
   for line in text:gmatch("[^\n]+") do
     if line:gsub("#.*$", ""):match("^%s*(.-)%s*$") == name then
       err("misuse", "%s: migration %q exists already", path, name)
     end
   end
   local file = dir .. "/" .. name .. ".lua"
-  if read(file) then err("misuse", "%s exists already", file) end
+  if plan.read(file) then err("misuse", "%s exists already", file) end
   local f = assert(io.open(file, "w"))
   f:write(source or require("tide.scaffold").migration(name))
   f:close()

@@ -51,19 +51,7 @@ return {
 ]]):format(name, (name:gsub("_", " ")))
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("tide.plan").read
 
 local function write(path, text, mode)
   local f, e = io.open(path, mode or "w")
@@ -84,7 +72,7 @@ function scaffold.init(dir)
   local function at(name) return dir == "." and name or (dir:gsub("/$", "") .. "/" .. name) end
   local plan_path, config = at("migrations/tide.plan"), at("tide.lua")
   for _, p in ipairs({ plan_path, config }) do
-    if exists(p) then
+    if read(p) then
       error(core.error { class = "misuse", message = ("%s exists already: %s is a tide project; " ..
         "nothing was written"):format(p, dir) }, 0)
     end
