@@ -631,10 +631,8 @@ end
 local function completion_source(ctx)
   return {
     migrations = function(found)
-      local ok, p = pcall(plan.load, found.dir or resolve_dir(ctx))
-      local names = {}
-      for _, e in ipairs(ok and p.entries or {}) do names[#names + 1] = e.name end
-      return names
+      local ok, names = pcall(plan.names, found.dir or resolve_dir(ctx))   -- tide.lua may be broken
+      return ok and names or {}
     end,
     tables = function(found)
       local ok, names = pcall(function()

@@ -23,6 +23,9 @@ function plan.read(path)
   return s
 end
 
+-- The name on a line of the plan ("" for none): comments and blanks stripped.
+local function name_of(line) return (line:gsub("#.*$", ""):match("^%s*(.-)%s*$")) end
+
 -- Lua files in dir (names without .lua).
 local function lua_files(dir)
   local out = {}
@@ -44,7 +47,7 @@ function plan.load(dir)
   local n = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
-    local name = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    local name = name_of(line)
     if name ~= "" then
       if name:match("^<<<<<<<") or name:match("^=======") or name:match("^>>>>>>>") then
         err("misuse", "%s:%d: unresolved merge conflict: keep both lines, in the order they " ..
@@ -73,6 +76,17 @@ function plan.load(dir)
         #extra == 1 and "its name" or "their names", plan.FILE, #extra == 1 and "it" or "them")
   end
   return { dir = dir, entries = entries }
+end
+
+--- The names the plan of dir lists, read from the plan alone (no file is
+-- opened or checked: for shell completion); {} without a plan.
+function plan.names(dir)
+  local out = {}
+  for line in (plan.read(dir .. "/" .. plan.FILE) or ""):gmatch("[^\n]+") do
+    local name = name_of(line)
+    if name:match(NAME) then out[#out + 1] = name end
+  end
+  return out
 end
 
 --- Compiles one entry's file: returns its migration table (up, down,
@@ -125,7 +139,7 @@ function plan.new(dir, name, source)
   local path = dir .. "/" .. plan.FILE
   local text = plan.read(path) or "# tide migration plan: one name per line, oldest first\n"
   for line in text:gmatch("[^\n]+") do
-    if line:gsub("#.*$", ""):match("^%s*(.-)%s*$") == name then
+    if name_of(line) == name then
       err("misuse", "%s: migration %q exists already", path, name)
     end
   end
