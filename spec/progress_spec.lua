@@ -53,6 +53,15 @@ h.each_backend(describe, it, function(b)
     assert.same({}, h.user_tables(url))
   end)
 
+  it("cuts a line wider than the terminal, which could not be redrawn once wrapped", function()
+    local long = ("a_long_migration_name_"):rep(5)
+    local url, dir = b.fresh_url(), h.migrations({ h.table_migration(long, "t1"), h.table_migration("short", "t2") })
+    local out, code = terminal.capture({ "--url", url, "--dir", dir, "up" }, 40)
+    assert.equal(0, code, out)
+    assert.truthy(out:find("\r\27[K" .. ("applying 1/2 " .. long):sub(1, 38) .. "…\r\27[Kapplying 2/2 short\r\27[K",
+                           1, true), out)
+  end)
+
   it("keeps the line of the migration that failed, then the error", function()
     local url, dir = b.fresh_url(), plan(5)
     local out, code = terminal.capture({ "--url", url, "--dir", dir, "up" })
