@@ -336,11 +336,25 @@ local function cmd_status(ctx, args)
   return status_code(st)
 end
 
--- up --sql / down --sql: what would run, touching nothing.
+-- The path of a SQLite URL whose file does not exist yet, else nil.
+local function missing_sqlite_file(url)
+  local u = core.parse_url(url)
+  if u.scheme ~= "sqlite" or u.database == ":memory:" then return nil end
+  local f = io.open(u.database, "rb")
+  if f then f:close() return nil end
+  return u.database
+end
+
+-- up --sql / down --sql: what would run, touching nothing. `up --sql` for a
+-- SQLite file that does not exist yet previews the whole plan on an empty
+-- in-memory database (what `up` would run on the file it creates), and
+-- creates no file.
 local function print_sql(ctx, direction, o, ro)
   if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = open_readonly(resolve_url(ctx))
+  local url = resolve_url(ctx)
+  local db <close> = direction == "up" and missing_sqlite_file(url) and tide.open("sqlite::memory:")
+                     or open_readonly(url)
   out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
   return EXIT.ok
 end
@@ -547,7 +561,11 @@ local function archive_opts(ctx, cmd, args)
     if not ok then usage_error(cmd .. ": " .. e.message) end
   end
   local t0 = core.now_ms()
+  -- per table, the last progress seen: what --json reports if the run fails
+  local seen = { tables = {}, total = 0 }
   local function progress(p)
+    if not seen.tables[p.table] then seen.tables[#seen.tables + 1] = p.table end
+    seen.tables[p.table], seen.total = p, p.total
     if ctx.json or ctx.quiet then return end
     local secs = math.max(core.now_ms() - t0, 1) / 1000
     ui.progress(("%s: %d rows%s, %d rows/s"):format(p.table, p.rows,
@@ -556,11 +574,28 @@ local function archive_opts(ctx, cmd, args)
   return { tables = table_list(cmd, o.tables), before = o.before,
            max_rows = whole_opt(cmd, "--max-rows", o.max_rows, 1), batch = whole_opt(cmd, "--batch", o.batch, 1),
            sleep = whole_opt(cmd, "--sleep", o.sleep, 0), progress = progress,
-           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end }, lib
+           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end,
+           seen = seen }, lib
 end
 
--- The summary of a run or purge: per table, then the total.
-local function archive_report(ctx, db, res, verb, key)
+-- Runs lib[fn] (run or purge) and prints its summary: per table, then the
+-- total. With --json a failure still prints one object: the rows each
+-- table had moved in committed batches before it, and the error.
+local function archive_report(ctx, db, lib, fn, o, verb, key)
+  local ok, res = pcall(lib[fn], db, o)
+  if not ok then
+    if ctx.json then
+      local tables = {}
+      for i, t in ipairs(o.seen.tables) do
+        local p = o.seen.tables[t]
+        tables[i] = { table = t, shadow = shadow.name(t), [key] = p.rows,
+                      held = p.held, ms = p.elapsed_ms, done = p.done or false }
+      end
+      out(ctx, ui.json({ url = db.url, backend = db.backend, tables = tables, [key] = o.seen.total,
+                         error = cli.error_message(res, ctx) }))
+    end
+    error(res, 0)
+  end
   if ctx.json then
     out(ctx, ui.json({ url = db.url, backend = db.backend, tables = res.tables, [key] = res[key],
                        held = res.held, stopped = res.stopped }))
@@ -583,7 +618,7 @@ end
 local function archive_run(ctx, args)
   local o, lib = archive_opts(ctx, "archive run", args)
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.run(db, o), "moved", "moved")
+  archive_report(ctx, db, lib, "run", o, "moved", "moved")
   return EXIT.ok
 end
 
@@ -591,7 +626,7 @@ local function archive_purge(ctx, args)
   local o, lib = archive_opts(ctx, "archive purge", args)
   if not o.before then usage_error("archive purge: needs --before TIMESTAMP") end
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.purge(db, o), "purged", "purged")
+  archive_report(ctx, db, lib, "purge", o, "purged", "purged")
   return EXIT.ok
 end
 

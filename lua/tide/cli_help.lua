@@ -74,7 +74,8 @@ interrupted migration is resumed after its last completed step.
 
   --to NAME               stop after NAME
   --sql                   print the SQL instead of running it (read-only; a
-                          data step ends the listing of its migration)
+                          data step ends the listing of its migration; a
+                          SQLite file not made yet is previewed as empty)
   --single-transaction    everything in one transaction (not on MariaDB)
   --allow-out-of-order    apply a pending migration that comes before an
                           applied one
@@ -265,7 +266,9 @@ Exit codes (check): 0 in sync, 4 a difference was found.
 --json: init {url, backend, created: [TABLE], skipped: [TABLE]};
 check {url, backend, in_sync, differences: [TEXT]};
 run {url, backend, tables: [{table, shadow, moved, held, ms}], moved, held,
-stopped}; purge the same with purged for moved and no held.
+stopped}; purge the same with purged for moved and no held. When a run or
+purge fails, --json still prints {url, backend, tables, moved, error}: what
+committed batches moved before the failure (exit 1).
 
 Examples:
   tide archive init
