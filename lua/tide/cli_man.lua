@@ -26,6 +26,8 @@ local function body(text)
       out[#out + 1] = esc(line)
     else
       if pre then out[#out + 1] = ".fi" pre = false end
+      -- a line of its own in the help ("--json: ...", "Exit codes: ...") starts one here too
+      if line:match("^%-%-") or line:match("^Exit codes") then out[#out + 1] = ".br" end
       out[#out + 1] = esc(line)
     end
   end
