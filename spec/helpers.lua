@@ -110,7 +110,7 @@ function helpers.run_tide(args, opts)
   local errfile = helpers.tmpname(".err")
   local cmd = table.concat(parts, " ") .. " 2>" .. errfile
   if opts.cwd then cmd = "cd " .. shell_quote(opts.cwd) .. " && " .. cmd end
-  if opts.stdin then cmd = "printf '%s' " .. shell_quote(opts.stdin) .. " | " .. cmd end
+  if opts.stdin then cmd = "printf '%s' " .. shell_quote(opts.stdin) .. " | (" .. cmd .. ")" end
   local p = io.popen(cmd, "r")
   local out = p:read("a")
   local _, _, code = p:close()

@@ -145,10 +145,10 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
-/* core.term_width() -> columns of the terminal on stdout, or nil */
+/* core.term_width([fd]) -> columns of the terminal on fd (default stdout), or nil */
 static int l_term_width(lua_State *L) {
   struct winsize ws;
-  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+  if (ioctl((int)luaL_optinteger(L, 1, STDOUT_FILENO), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
     lua_pushinteger(L, ws.ws_col);
   else
     lua_pushnil(L);
