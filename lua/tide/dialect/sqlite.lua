@@ -26,6 +26,9 @@ local sq = base.extend {
 }
 sq.__index = sq
 
+-- a database is a file: tide test's throwaway one is a temporary file, no server
+sq.embedded = true
+
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
 sq.autoincrement_type = "INTEGER"
 
