@@ -599,7 +599,7 @@ end
 
 -- --backends a,b: names of backends compiled in, each once.
 local function backend_list(v)
-  local known, out, seen = {}, {}, {}
+  local known, list, seen = {}, {}, {}
   for _, b in ipairs(core.backends) do known[b] = true end
   for name in (v .. ","):gmatch("([^,]*),") do
     if not known[name] then
@@ -607,9 +607,9 @@ local function backend_list(v)
     end
     if seen[name] then usage_error(("test: --backends: %s is named twice"):format(name)) end
     seen[name] = true
-    out[#out + 1] = name
+    list[#list + 1] = name
   end
-  return out
+  return list
 end
 
 -- tide test: see tide.testing. Exit 0 all passed, 1 a failure, 128 + the

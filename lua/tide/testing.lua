@@ -292,11 +292,19 @@ local function run_hook(hook, db, file)
 end
 
 -- A failure as reported: {backend, migration, phase, class, message, sql,
--- file, line, operation}.
-local function failure_of(backend, migration, phase, e, file, line)
-  local f = { backend = backend, migration = migration, phase = phase, file = file, line = line }
+-- operation, and for a hook file, line and source (the text of that line)}.
+local function failure_of(backend, migration, phase, e, entry, line)
+  local f = { backend = backend, migration = migration, phase = phase, line = line }
+  if entry and line then
+    f.file = entry.file
+    local n = 0
+    for text in (entry.source .. "\n"):gmatch("([^\n]*)\n") do
+      n = n + 1
+      if n == line then f.source = text:match("^%s*(.-)%s*$") break end
+    end
+  end
   if core.is_error(e) then
-    f.class, f.message, f.sql, f.operation = e.class, e.message, e.sql, e.operation
+    f.class, f.message, f.sql, f.operation = e.class, e.message, e.sql or e.statement, e.operation
   elseif type(e) == "string" then
     f.class, f.message = "lua", e
   else
@@ -338,6 +346,8 @@ local function walk_backend(t, p, migs, opts, r)
   end
   local t_start = core.now_ms()
   local db <close> = core.open(t.url)
+  local session = dialect.named(t.backend).throwaway_session_sql
+  if session then db:exec(session) end
   local log = opts.log and function(msg) opts.log(t.backend .. ": " .. msg) end
   local function ropts(o)
     o = o or {}
@@ -346,35 +356,35 @@ local function walk_backend(t, p, migs, opts, r)
   end
   local made_by = {}
   -- runs one phase of row `name`; false (and r.failure set) when it failed
-  local function phase(name, label, fn, hook_file, migration)
+  local function phase(name, label, fn, hook_of, migration)
     local res = r.results[name] or { status = "ok", ms = {} }
     r.results[name] = res
     if core.interrupts("state") then error("interrupted", 0) end
     local t0 = core.now_ms()
     local ok, e, line
-    if hook_file then ok, e, line = run_hook(fn, db, hook_file) else ok, e = pcall(fn) end
+    if hook_of then ok, e, line = run_hook(fn, db, hook_of.file) else ok, e = pcall(fn) end
     res.ms[label] = (res.ms[label] or 0) + core.now_ms() - t0
     if core.interrupts("state") then error("interrupted", 0) end
     if not ok then
       res.status, res.phase = "failed", label
-      r.status, r.failure = "failed", failure_of(t.backend, migration or name, label, e, hook_file, line)
+      r.status, r.failure = "failed", failure_of(t.backend, migration or name, label, e, hook_of, line)
     end
     return ok
   end
   local function down_one(row, e, mig)
     return phase(row, "down", function() runner.down(db, p, ropts { steps = 1 }) end, nil, e.name) and
-      (not mig.check_down or phase(row, "check_down", mig.check_down, e.file, e.name))
+      (not mig.check_down or phase(row, "check_down", mig.check_down, e, e.name))
   end
   local function finish() r.ms = core.now_ms() - t_start return r end
   for i, e in ipairs(p.entries) do
     local mig = migs[i]
-    local ok = (not mig.seed or phase(e.name, "seed", mig.seed, e.file))
+    local ok = (not mig.seed or phase(e.name, "seed", mig.seed, e))
       and phase(e.name, "up", function()
         local before = table_set(db)
         runner.up(db, prefix(p, i), ropts())
         for name in pairs(table_set(db)) do if not before[name] then made_by[name] = e.name end end
       end)
-      and (not mig.check or phase(e.name, "check", mig.check, e.file))
+      and (not mig.check or phase(e.name, "check", mig.check, e))
       and (not opts.snake or down_one(e.name, e, mig) and
            phase(e.name, "up again", function() runner.up(db, prefix(p, i), ropts()) end))
       and (not (opts.data and opts.data.after == e.name) or
@@ -493,8 +503,10 @@ end
 function testing.describe_failure(f)
   local where = f.migration and (f.migration .. ", " .. f.phase) or f.phase
   local lines = { ("FAILED on %s: %s"):format(f.backend, where) }
-  if f.file and f.line then lines[#lines + 1] = ("  at:          %s:%d (the %s hook)"):format(f.file, f.line, f.phase) end
-  lines[#lines + 1] = ("  error class: %s"):format(f.class == "lua" and "a Lua error (not from the database)" or f.class)
+  if f.file and f.line then
+    lines[#lines + 1] = ("  at:          %s:%d (the %s hook): %s"):format(f.file, f.line, f.phase, f.source or "")
+  end
+  lines[#lines + 1] = ("  error class: %s"):format(f.class == "lua" and "lua (an error of the hook's own)" or f.class)
   lines[#lines + 1] = ("  message:     %s"):format(f.message)
   if f.operation then lines[#lines + 1] = ("  operation:   %s"):format(f.operation) end
   if f.sql then lines[#lines + 1] = ("  SQL:         %s"):format(f.sql) end
@@ -516,7 +528,7 @@ function testing.render(report, ui)
   local lines = { ui.table(headers, rows) }
   local dbs = {}
   for _, r in ipairs(report.backends) do
-    dbs[#dbs + 1] = r.status == "error" and ("%s none"):format(r.backend)
+    dbs[#dbs + 1] = r.status == "error" and (r.backend .. " none")
       or ("%s %d ms (walk %d ms)"):format(r.backend, r.create_ms or 0, r.ms or 0)
   end
   lines[#lines + 1] = "databases created: " .. table.concat(dbs, ", ") ..
@@ -530,17 +542,22 @@ function testing.render(report, ui)
     if r.status == "error" then lines[#lines + 1] = r.failure.message end
   end
   for _, pr in ipairs(report.drop_problems or {}) do lines[#lines + 1] = pr end
+  local first
   for _, r in ipairs(report.backends) do
-    if r.status == "failed" then
-      lines[#lines + 1] = testing.describe_failure(r.failure)
-      break
+    if r.status == "failed" and not first then
+      first = r.failure
+      lines[#lines + 1] = testing.describe_failure(first)
+    elseif r.status == "failed" then
+      local f = r.failure
+      lines[#lines + 1] = ("also FAILED on %s: %s, %s%s: %s"):format(f.backend, f.migration or "-", f.phase,
+        f.line and (" (line %d)"):format(f.line) or "", f.message)
     end
   end
   if report.interrupted then
     lines[#lines + 1] = ("interrupted by %s: the throwaway databases were dropped"):format(report.interrupted)
   elseif report.ok then
-    lines[#lines + 1] = ("all passed: %d migrations on %d backend%s%s"):format(#report.migrations,
-      #report.backends, #report.backends == 1 and "" or "s", report.snake and ", down and up again after each" or "")
+    lines[#lines + 1] = ("all passed: %d migrations on %d backend%s%s"):format(#report.migrations, #report.backends,
+      #report.backends == 1 and "" or "s", report.snake and ", down and up again after each" or "")
   end
   return table.concat(lines, "\n")
 end
