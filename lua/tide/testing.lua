@@ -364,7 +364,10 @@ local function walk_backend(t, p, migs, opts, r)
     local ok, e, line
     if hook_of then ok, e, line = run_hook(fn, db, hook_of.file) else ok, e = pcall(fn) end
     res.ms[label] = (res.ms[label] or 0) + core.now_ms() - t0
-    if core.interrupts("state") then error("interrupted", 0) end
+    if core.interrupts("state") then
+      res.status, res.phase, r.status, r.ms = "interrupted", label, "interrupted", core.now_ms() - t_start
+      error("interrupted", 0)
+    end
     if not ok then
       res.status, res.phase = "failed", label
       r.status, r.failure = "failed", failure_of(t.backend, migration or name, label, e, hook_of, line)
@@ -444,9 +447,10 @@ function testing.walk(opts)
   local ok, e = pcall(function()
     set = testing.databases({ backends = opts.backends, urls = opts.urls, log = opts.log })
     report.servers_ms = set.servers_ms
-    for _, t in ipairs(set) do
-      local r = {}
-      report.backends[#report.backends + 1] = r
+    for i, t in ipairs(set) do report.backends[i] = { backend = t.backend, create_ms = t.create_ms, results = {},
+                                                       status = "not run" } end
+    for i, t in ipairs(set) do
+      local r = report.backends[i]
       local okb, eb = pcall(walk_backend, t, p, migs, wopts, r)
       if not okb then
         if core.interrupts("state") then error(eb, 0) end
@@ -464,9 +468,6 @@ function testing.walk(opts)
   end
   report.interrupted, report.signal = core.interrupts("release")
   if not ok and not report.interrupted then error(e, 0) end
-  if report.interrupted then
-    for _, r in ipairs(report.backends) do if r.status == "ok" and not r.ms then r.status = "interrupted" end end
-  end
   report.ok = not report.interrupted and report.failure == nil and #(report.drop_problems or {}) == 0
   -- the slowest migrations (their up), across backends
   local times = {}
@@ -490,7 +491,7 @@ end
 -- the whole step), "FAILED phase", or "-" (not reached).
 local function cell(res)
   if not res then return "-" end
-  if res.status == "failed" then return "FAILED " .. res.phase end
+  if res.status ~= "ok" then return res.status:upper() .. " " .. res.phase end
   local ms = res.ms.up or res.ms.load
   if not ms then
     ms = 0
@@ -529,6 +530,7 @@ function testing.render(report, ui)
   local dbs = {}
   for _, r in ipairs(report.backends) do
     dbs[#dbs + 1] = r.status == "error" and (r.backend .. " none")
+      or r.status == "not run" and ("%s %d ms (not walked)"):format(r.backend, r.create_ms or 0)
       or ("%s %d ms (walk %d ms)"):format(r.backend, r.create_ms or 0, r.ms or 0)
   end
   lines[#lines + 1] = "databases created: " .. table.concat(dbs, ", ") ..
