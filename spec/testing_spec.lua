@@ -158,7 +158,7 @@ return {
       -- a failing check_down names itself
       dir = folder({ { "a", TABLE_A:gsub("seed = function%(db%) end,", [[
   check_down = function(db) error("still here") end,]]) } })
-      out, _, code = tide_test(b, dir, { "--snake" })
+      out, err, code = tide_test(b, dir, { "--snake" })
       assert.equal(1, code, out)
       assert.matches("a%s+FAILED check_down", out)
       assert.matches("a.lua:4: still here", out, 1, true)
