@@ -159,7 +159,7 @@ return {
       dir = folder({ { "a", TABLE_A:gsub("seed = function%(db%) end,", [[
   check_down = function(db) error("still here") end,]]) } })
       out, err, code = tide_test(b, dir, { "--snake" })
-      assert.equal(1, code, out)
+      assert.equal(1, code, out .. err)
       assert.matches("a%s+FAILED check_down", out)
       assert.matches("a.lua:4: still here", out, 1, true)
     end)
