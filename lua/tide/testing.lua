@@ -349,10 +349,16 @@ local function walk_backend(t, p, migs, opts, r)
   local session = dialect.named(t.backend).throwaway_session_sql
   if session then db:exec(session) end
   local log = opts.log and function(msg) opts.log(t.backend .. ": " .. msg) end
-  local function ropts(o)
+  -- the runner's schema model, kept from one call to the next unless
+  -- something else (a hook) changed the schema in between
+  local kept = {}
+  local function run(fn, plan_, o)
     o = o or {}
     o.retry_max_elapsed_ms, o.log = 5000, log
-    return o
+    if kept.model and kept.changes == db:schema_changes() then o.model = kept.model end
+    local ok, e = pcall(fn, db, plan_, o)
+    kept.model, kept.changes = ok and o.model or nil, db:schema_changes()
+    if not ok then error(e, 0) end
   end
   local made_by = {}
   -- runs one phase of row `name`; false (and r.failure set) when it failed
@@ -375,7 +381,7 @@ local function walk_backend(t, p, migs, opts, r)
     return ok
   end
   local function down_one(row, e, mig)
-    return phase(row, "down", function() runner.down(db, p, ropts { steps = 1 }) end, nil, e.name) and
+    return phase(row, "down", function() run(runner.down, p, { steps = 1 }) end, nil, e.name) and
       (not mig.check_down or phase(row, "check_down", mig.check_down, e, e.name))
   end
   local function finish() r.ms = core.now_ms() - t_start return r end
@@ -384,12 +390,12 @@ local function walk_backend(t, p, migs, opts, r)
     local ok = (not mig.seed or phase(e.name, "seed", mig.seed, e))
       and phase(e.name, "up", function()
         local before = table_set(db)
-        runner.up(db, prefix(p, i), ropts())
+        run(runner.up, prefix(p, i))
         for name in pairs(table_set(db)) do if not before[name] then made_by[name] = e.name end end
       end)
       and (not mig.check or phase(e.name, "check", mig.check, e))
       and (not opts.snake or down_one(e.name, e, mig) and
-           phase(e.name, "up again", function() runner.up(db, prefix(p, i), ropts()) end))
+           phase(e.name, "up again", function() run(runner.up, prefix(p, i)) end))
       and (not (opts.data and opts.data.after == e.name) or
            phase("data " .. opts.data.file, "load", function() opts.data.load(db) end))
     if not ok then return finish() end
