@@ -164,6 +164,43 @@ return {
       assert.matches("a.lua:4: still here", out, 1, true)
     end)
 
+    it("sees a table a hook made (the runner's kept model is dropped), and refuses a transaction left open", function()
+      local dir = folder({ { "a", [[
+return {
+  up = function(m) m:create_table("ta", {{"id", "integer", primary_key = true}}) end,
+  down = function(m) m:drop_table("ta") end,
+  check = function(db) db:exec("CREATE TABLE made_by_hook (id INTEGER PRIMARY KEY)") end,
+}
+]] }, { "b", [[
+return {
+  up = function(m) m:create_table("made_by_hook", {{"id", "integer", primary_key = true}}) end,
+  down = function(m) m:drop_table("made_by_hook") end,
+}
+]] } })
+      local out, _, code = tide_test(b, dir, {})
+      assert.equal(1, code, out)
+      assert.matches("b%s+FAILED up", out)
+      assert.matches("error class: misuse", out, 1, true)
+      assert.matches("made_by_hook", out:match("message:[^\n]*"), 1, true)
+      dir = folder({ { "a", TABLE_A:gsub("seed = function%(db%) end,", [[
+  seed = function(db) db:begin() end,]]) } })
+      out, _, code = tide_test(b, dir, {})
+      assert.equal(1, code, out)
+      assert.matches("a%s+FAILED seed", out)
+      assert.matches("the hook left a transaction open (rolled back)", out, 1, true)
+    end)
+
+    it("names the line of a --data file that fails", function()
+      local dir = folder({ { "a", TABLE_A } })
+      local data = h.tmpname(".lua")
+      h.write_file(data, 'return { after = "a", load = function(db)\n  db:exec("INSERT INTO nope VALUES (1)")\nend }\n')
+      local out, _, code = tide_test(b, dir, { "--data", data })
+      assert.equal(1, code, out)
+      assert.matches("FAILED load", out, 1, true)
+      assert.matches(data .. ":2 (the load hook): db:exec(\"INSERT INTO nope VALUES (1)\")", out, 1, true)
+      assert.matches("error class: undefined_object", out, 1, true)
+    end)
+
     it("loads --data after the migration it names and reports the slowest migrations", function()
       local dir = folder({ { "a", TABLE_A }, { "b", [[
 return {

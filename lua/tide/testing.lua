@@ -223,7 +223,7 @@ end
 local function load_data(path, p)
   local text = read(path)
   if not text then err("misuse", "--data %s: no such file", path) end
-  local data = { file = path }
+  local data = { file = path, source = text }
   if path:match("%.lua$") then
     local chunk, msg = load(text, "@" .. path, "t", setmetatable({}, { __index = _G }))
     if not chunk then err("syntax", "%s", msg) end
@@ -272,9 +272,9 @@ local function table_set(db)
   return out
 end
 
--- Calls hook(db); returns ok, the error and the line of `file` where it
--- failed (the innermost frame in the migration file: an assert's own line,
--- or the line whose database call raised).
+-- Calls hook(db) (a test hook, or a data file's load); returns ok, the
+-- error and the line of `file` where it failed (the innermost frame in
+-- that file: an assert's own line, or the line whose database call raised).
 local function run_hook(hook, db, file)
   local line
   local ok, e = xpcall(hook, function(e)
@@ -288,6 +288,11 @@ local function run_hook(hook, db, file)
     end
     return e
   end, db)
+  -- the runner owns the transactions: one left open would hold what follows
+  if ok and db:in_transaction() then
+    pcall(db.rollback, db)
+    ok, e = false, core.error { class = "misuse", message = "the hook left a transaction open (rolled back)" }
+  end
   return ok, e, line
 end
 
@@ -397,7 +402,7 @@ local function walk_backend(t, p, migs, opts, r)
       and (not opts.snake or down_one(e.name, e, mig) and
            phase(e.name, "up again", function() run(runner.up, prefix(p, i)) end))
       and (not (opts.data and opts.data.after == e.name) or
-           phase("data " .. opts.data.file, "load", function() opts.data.load(db) end))
+           phase("data " .. opts.data.file, "load", opts.data.load, opts.data))
     if not ok then return finish() end
   end
   if opts.models and not phase("schema = " .. opts.models, "models", function()
