@@ -17,13 +17,15 @@ local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function read(path)
+--- The bytes of file `path`, or nil when it cannot be read.
+function plan.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
 end
+local read = plan.read
 
 -- Lua files in dir (names without .lua).
 local function lua_files(dir)

@@ -20,13 +20,7 @@ local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = plan.read
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
