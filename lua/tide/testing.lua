@@ -143,11 +143,12 @@ function DATABASES:drop()
 end
 DATABASES.__close = DATABASES.drop
 
--- One throwaway database of `name` (a backend) in `set`: {backend, url,
--- shown, name, create_ms}, or {backend, error} when it cannot be made.
+-- Adds to `set` one throwaway database of `name` (a backend): {backend,
+-- url, shown, name, create_ms}, with `error` when it cannot be made.
 local function provision(set, name, opts)
   local d = dialect.named(name)
   local t = { backend = name }
+  set[#set + 1] = t                  -- in the set before it exists: an interrupt still drops it
   local t0 = core.now_ms()
   local ok, e = pcall(function()
     if d.embedded then
@@ -172,16 +173,15 @@ local function provision(set, name, opts)
       err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), admin.backend)
     end
     t.name, t.admin = unique_name(), admin_url
-    admin:exec(d:create_database_sql(t.name))
     t.url = with_database(admin_url, t.name)
     t.shown = core.redact_url(t.url)
+    admin:exec(d:create_database_sql(t.name))
   end)
   t.create_ms = core.now_ms() - t0
   if not ok then
-    t.url, t.error = nil, ("%s: %s"):format(name, tostring(e))
+    t.error = ("%s: %s"):format(name, tostring(e))
     if core.interrupts("state") then error(e, 0) end
   end
-  return t
 end
 
 --- A throwaway database per backend, for specs of your own on every backend:
@@ -190,14 +190,14 @@ end
 -- $TIDE_TEST_PG_URL / $TIDE_TEST_MYSQL_URL, else on throwaway servers
 -- started with `make test`'s scripts/servers.sh. opts.backends: the list
 -- (default every backend compiled in). Returns an array of {backend, url,
--- shown (the URL without its password), name, create_ms}, or {backend,
--- error} for one that could not be made; `:drop()` (also its __close)
+-- shown (the URL without its password), name, create_ms}, with `error`
+-- (one line) for one that could not be made; `:drop()` (also its __close)
 -- drops them all. A database that cannot be made does not stop the others.
 function testing.databases(opts)
   opts = opts or {}
   local set = setmetatable({}, DATABASES)
   local ok, e = pcall(function()
-    for _, name in ipairs(opts.backends or core.backends) do set[#set + 1] = provision(set, name, opts) end
+    for _, name in ipairs(opts.backends or core.backends) do provision(set, name, opts) end
   end)
   if not ok then
     core.interrupts("hold")
