@@ -179,7 +179,7 @@ local function provision(set, name, opts)
   end)
   t.create_ms = core.now_ms() - t0
   if not ok then
-    t.error = ("%s: %s"):format(name, tostring(e))
+    t.error, t.error_class = ("%s: %s"):format(name, tostring(e)), core.is_error(e) and e.class or "other"
     if core.interrupts("state") then error(e, 0) end
   end
 end
@@ -255,7 +255,7 @@ local function load_data(path, p)
   err("misuse", "%s: after = %q is not a migration of %s/%s", path, data.after, p.dir, plan.FILE)
 end
 
--- The first plan of p's entries 1..i (up compiles the files of its plan).
+-- The plan of p's first i entries (up compiles every file of its plan).
 local function prefix(p, i)
   return { dir = p.dir, entries = table.move(p.entries, 1, i, 1, {}) }
 end
@@ -339,7 +339,7 @@ end
 local function walk_backend(t, p, migs, opts, r)
   r.backend, r.url, r.name, r.create_ms, r.results, r.status = t.backend, t.shown, t.name, t.create_ms, {}, "ok"
   if t.error then
-    r.status, r.failure = "error", { backend = t.backend, phase = "database", class = "connection",
+    r.status, r.failure = "error", { backend = t.backend, phase = "database", class = t.error_class,
                                      message = t.error }
     return r
   end
@@ -434,9 +434,10 @@ end
 -- each) and no table but tide's may be left. A backend stops at its first
 -- failure; the others still run. opts: dir, backends, urls, snake, data,
 -- models, log(line). Every file is compiled before any database is made.
--- Returns {ok, migrations = {names}, backends = {per backend: status,
--- results, extra, failure, create_ms, drop_ms, ms}, failure (the first),
--- slowest, servers_ms, drop_problems, interrupted (a signal name)}.
+-- Returns {ok, migrations = {names}, rows = {the report's rows}, backends
+-- = {per backend: status, results = {row -> {status, phase, ms}}, failure,
+-- create_ms, drop_ms, ms}, failure (the first), slowest, servers_ms,
+-- drop_problems, interrupted and signal (when a signal stopped it)}.
 function testing.walk(opts)
   local p = plan.load(opts.dir or "migrations")
   local migs = {}
@@ -465,8 +466,8 @@ function testing.walk(opts)
     end
   end)
   core.interrupts("hold")
-  if set then report.drop_problems = set:drop() end
   if set then
+    report.drop_problems = set:drop()
     for i, t in ipairs(set) do
       if report.backends[i] then report.backends[i].drop_ms = t.drop_ms end
     end
