@@ -156,7 +156,10 @@ local function provision(set, name, opts)
     local env = os.getenv(d.test_url_env or "")
     if not admin_url and env and env ~= "" then admin_url = env end
     if not admin_url then
-      if not set.servers then set.servers = start_servers(opts.log) end
+      if not set.servers then
+        set.servers = start_servers(opts.log)
+        t0 = core.now_ms()                     -- the servers' start is reported apart
+      end
       admin_url = set.servers.env[d.test_url_env]
       if not admin_url or admin_url == "" then
         err("connection", "the throwaway %s server did not start (see the servers' messages above)", name)
