@@ -240,7 +240,11 @@ end }
       assert.matches("slowest with data: ", out, 1, true)
     end)
 
-    it("drops the databases when interrupted by Ctrl-C (a real SIGINT)", function()
+    -- a seed waiting in Lua, or in a statement that never ends unless cancelled
+    local LONG = { sqlite = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+                   postgres = "SELECT pg_sleep(600)", mysql = "SELECT SLEEP(600)" }
+    for _, wait in ipairs({ "while true do core.sleep(10) end", ("db:query(%q)"):format(LONG[b.name]) }) do
+    it("drops the databases when interrupted by Ctrl-C (a real SIGINT) in " .. wait:sub(1, 24), function()
       local marker = h.tmpname(".reached")
       local dir = folder({ { "a", ([[
 local core = require "tide.core"
@@ -248,11 +252,12 @@ return {
   up = function(m) m:create_table("ta", {{"id", "integer", primary_key = true}}) end,
   down = function(m) m:drop_table("ta") end,
   seed = function(db)
-    local f = io.open(%q, "w") f:write(db.url) f:close()
-    while true do core.sleep(10) end
+    local f = io.open(%q .. ".part", "w") f:write(db.url) f:close()
+    os.rename(%q .. ".part", %q)
+    %s
   end,
 }
-]]):format(marker) } })
+]]):format(marker, marker, marker, wait) } })
       local args = { "--dir", dir, "test", "--backends", b.name }
       if b.admin then args[#args + 1] = "--url-" .. b.name args[#args + 1] = b.admin end
       local quoted = {}
@@ -264,15 +269,22 @@ return {
       while not h.read_file(marker) and core.now_ms() - t0 < 60000 do core.sleep(20) end
       local url = h.read_file(marker)
       assert.truthy(url, "the seed was never reached")
+      core.sleep(200)                            -- into the statement
       os.execute("kill -INT " .. pid)
+      -- a statement that was not cancelled would hold it: bounded, then killed (exit 137)
+      local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
+      local watchdog = w:read("l")
+      w:close()
       local out = p:read("a")
       local _, _, code = p:close()
+      os.execute("kill " .. watchdog .. " 2>/dev/null")     -- before the pid can be another's
       assert.equal(130, code, out)
       assert.matches("a%s+INTERRUPTED seed", out)
       assert.matches("interrupted by SIGINT: the throwaway databases were dropped", out, 1, true)
       local name = b.admin and url:match("/([%w_]+)$") or url:match("^sqlite:(.*)$")
       assert.is_false(exists(b, name))
     end)
+    end
 
     it("refuses bad input", function()
       -- a seed that raises: named with its line, the database dropped

@@ -163,6 +163,9 @@ local function walk_backend(t, p, migs, opts, r)
   end
   local t_start = core.now_ms()
   local db <close> = core.open(t.url)
+  -- Ctrl-C also cancels db's running statement, until db closes (after this)
+  core.interrupts("catch", db)
+  local _ <close> = setmetatable({}, { __close = function() core.interrupts("catch") end })
   local session = dialect.named(t.backend).throwaway_session_sql
   if session then db:exec(session) end
   local log = opts.log and function(msg) opts.log(t.backend .. ": " .. msg) end
