@@ -26,6 +26,16 @@ local sq = base.extend {
 }
 sq.__index = sq
 
+-- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
+sq.for_update = ""
+
+function sq:online_risk(o)
+  if not o.rebuild then return nil end
+  return { message = ("%s rebuilds %s: every row copied while the database is locked for writes"):format(o.name,
+             o.plan.t),
+           fix = "add a new column in expand, backfill it (tide backfill), drop the old one in contract" }
+end
+
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
 sq.autoincrement_type = "INTEGER"
 
