@@ -188,6 +188,11 @@ local function cmd_lint(ctx, args)
     end
   else
     report.findings = lint.schema(db)
+    -- and the pending migrations, when there is a plan
+    local okp, p = pcall(require("tide.plan").load, resolve_dir(ctx))
+    if okp then
+      for _, f in ipairs(require("tide.runner").lint(db, p)) do report.findings[#report.findings + 1] = f end
+    end
   end
   if ctx.json then
     out(ctx, ui.json(report))

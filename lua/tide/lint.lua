@@ -195,10 +195,11 @@ function lint.duplicates(db, t, cols)
   return res
 end
 
---- One line per finding: "table (cols): message [rule]; fix: call".
+--- One line per finding: "[error: ][migration: ]table (cols): message [rule]; fix: call".
 function lint.format(f)
   local where = #f.columns > 0 and ("%s (%s)"):format(f.table, table.concat(f.columns, ", ")) or f.table
-  return ("%s: %s [%s]; fix: %s"):format(where, f.message, f.rule, f.fix)
+  if f.migration then where = f.migration .. ": " .. where end
+  return ("%s%s: %s [%s]; fix: %s"):format(f.level == "error" and "error: " or "", where, f.message, f.rule, f.fix)
 end
 
 return lint

@@ -182,9 +182,19 @@ end
 
 -- One batch in its own transaction, its state read from and saved to
 -- history event `id` in that transaction. Returns more, rows.
-local function one_batch(db, id, mig, opts)
+local function one_batch(db, target, mig, opts)
   db:begin()
   local ok, more, n = pcall(function()
+    -- the first batch adds the event in its own transaction: a backfill
+    -- refused at its first batch leaves no trace (and after a failed first
+    -- attempt, the event is there only if its COMMIT went through)
+    if target.fresh and target.id and not db:query("SELECT id FROM " .. history.TABLE .. " WHERE id = ?",
+                                                    target.id)[1] then
+      target.id = nil
+    end
+    target.id = target.id or history.add(db, { name = target.name, checksum = target.entry.checksum,
+      direction = "migrate", status = "running", message = phases.encode({}) }, true)
+    local id = target.id
     local row = db:query("SELECT message, step FROM " .. history.TABLE .. " WHERE id = ?", id)[1]
     local state = phases.decode(row.message)
     local more, n = mig.migrate(db, state, { batch = opts.batch })
@@ -196,8 +206,9 @@ local function one_batch(db, id, mig, opts)
     return more and true or false, math.tointeger(n)
   end)
   if ok then
-    db:commit()
-    return more, n
+    local ok2, e = pcall(db.commit, db)
+    if ok2 then return more, n end
+    more = e
   end
   if db:in_transaction() then pcall(db.rollback, db) end
   error(more, 0)
@@ -212,26 +223,26 @@ end
 function phases.backfill(db, target, opts)
   local log = opts.log or function() end
   local mig = target.mig
-  local id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id
-  if target.migrate and target.migrate.status == "applied" then
+  if target.migrate and target.migrate.status == "applied" and phases.is_ready(db, mig, target.migrate) then
     return { name = target.name, batches = 0, rows = 0, ms = 0, finished = true, stopped = false }
   end
-  if not id then
-    id = history.add(db, { name = target.name, checksum = target.entry.checksum, direction = "migrate",
-                           status = "running", message = phases.encode({}) }, true)
-  end
+  -- a pass that finished but left rows to migrate (old code wrote behind
+  -- it) is followed by a new pass, a new event
+  target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
+  target.fresh = target.id == nil
   local t0 = core.now_ms()
   local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000
   local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
     if opts.max_lag_ms then wait_for_replicas(db, opts.max_lag_ms, log, deadline) end
-    local more, n = retry.run(db, function() return one_batch(db, id, mig, opts) end,
+    local more, n = retry.run(db, function() return one_batch(db, target, mig, opts) end,
                               { resumable = true, log = log, on_reconnect = opts.on_reconnect })
+    target.fresh = false
     res.batches = res.batches + 1
     res.rows = res.rows + (n or 0)
     if opts.progress then
-      local ev = db:query("SELECT message FROM " .. history.TABLE .. " WHERE id = ?", id)[1]
+      local ev = db:query("SELECT message FROM " .. history.TABLE .. " WHERE id = ?", target.id)[1]
       local done, total = phases.progress(ev)
       opts.progress { name = target.name, rows = res.rows, done = done, total = total,
                       elapsed_ms = core.now_ms() - t0, finished = not more }

@@ -438,6 +438,41 @@ local function refuse_unsafe_expand(db, batch, opts)
   end
 end
 
+--- tide.lint's operation rules on the pending migrations of plan p: each
+-- body (up or expand) checked in order against one model of db's schema,
+-- as far as it is known (up to a data step or an error). Returns the
+-- findings, each with its migration.
+function runner.lint(db, p)
+  local lint = require "tide.lint"
+  local d = dialect.of(db)
+  local st = runner.status(db, p)
+  local scratch = migrate.overlay(migrate.load_model(db))
+  local populated = {}
+  local function has_rows(t)
+    if populated[t] == nil then
+      local ok, r = pcall(db.query, db, ("SELECT 1 AS x FROM %s LIMIT 1"):format(db:quote_ident(t)))
+      populated[t] = ok and r[1] ~= nil
+    end
+    return populated[t]
+  end
+  local out = {}
+  for _, s in ipairs(st.entries) do
+    if s.state == "pending" then
+      local mig = plan.compile(s.entry)
+      local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
+        in_place = true, reserved = RESERVED, on_op = function(o)
+          o.phase, o.populated = mig.expand and "expand" or nil, has_rows
+          for _, f in ipairs(lint.operation(o, d)) do
+            f.migration = s.name
+            out[#out + 1] = f
+          end
+        end })
+      if not ok or not steps then break end
+    end
+  end
+  return out
+end
+
 --- Applies the pending migrations (up to opts.to). opts: to,
 -- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
 function runner.up(db, p, opts)
