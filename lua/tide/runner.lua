@@ -246,7 +246,7 @@ end
 -- The lint of each operation of a migration (tide.lint's operation rules):
 -- an error-level finding refuses the step before it runs; warnings go to
 -- the log, once each, while checking (only the check reads row counts).
-local function op_lint(db, phase, opts)
+local function op_lint(db, name, phase, opts)
   local lint = require "tide.lint"
   local d = dialect.of(db)
   local seen, existing, rows = {}, nil, {}
@@ -264,6 +264,7 @@ local function op_lint(db, phase, opts)
     o.populated = checking and populated or function() return false end
     for _, f in ipairs(lint.operation(o, d)) do
       if f.level == "error" then err("misuse", "%s; %s", f.message, f.fix) end
+      f.migration = name
       local line = lint.format(f)
       if not seen[line] then
         seen[line] = true
@@ -303,7 +304,7 @@ local function run_one(db, e, direction, latest, opts)
         "hand and run `tide resolve %s --rolled-back`)", e.name, e.name)
   end
   local phase = mig.expand and (direction == "up" and "expand" or direction == "contract" and "contract") or nil
-  local on_op = direction ~= "down" and op_lint(db, phase, opts) or nil
+  local on_op = direction ~= "down" and op_lint(db, e.name, phase, opts) or nil
   local t0 = core.now_ms()
   local ev = { name = e.name, checksum = e.checksum, direction = direction }
   if direction == "up" and opts.out_of_order and opts.out_of_order[e.name] then
@@ -420,11 +421,15 @@ end
 -- (up to a data step or another error, which the migration's own run meets).
 local function refuse_unsafe_expand(db, batch, opts)
   local any = false
-  for _, s in ipairs(batch) do any = any or opts.compiled[s.entry].expand ~= nil end
+  for _, s in ipairs(batch) do
+    -- (a retry compiles afresh: run_one took the files compiled before)
+    opts.compiled[s.entry] = opts.compiled[s.entry] or plan.compile(s.entry)
+    any = any or opts.compiled[s.entry].expand ~= nil
+  end
   if not any then return end
   opts.model = opts.model or migrate.load_model(db)
   local scratch = migrate.overlay(opts.model)
-  local lint_expand = op_lint(db, "expand", {})
+  local lint_expand = op_lint(db, nil, "expand", {})
   for _, s in ipairs(batch) do
     local mig = opts.compiled[s.entry]
     local refused

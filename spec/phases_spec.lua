@@ -1,0 +1,238 @@
+-- Phased migrations (tide.phases): expand, backfill, ready, contract, the
+-- lint of operations, and the versioned objects of the example story, on
+-- every backend, through the tide binary.
+local core = require "tide.core"
+local h = require "helpers"
+
+local write = h.write_file
+local _                                  -- results a spec does not look at
+
+-- A migrations folder from {name, source} pairs; returns its path.
+local function folder(migs)
+  local dir = h.tmpname(".mig")
+  os.execute("mkdir -p " .. dir)
+  local names = {}
+  for _, mg in ipairs(migs) do
+    names[#names + 1] = mg[1]
+    write(dir .. "/" .. mg[1] .. ".lua", mg[2])
+  end
+  write(dir .. "/tide.plan", table.concat(names, "\n") .. "\n")
+  return dir
+end
+
+local CREATE_T = [[return { up = function(m)
+  m:create_table("t", { { "id", "integer", primary_key = true }, { "n", "integer", null = false, default = 0 } })
+end }]]
+
+-- a backfill that adds 1 to n of every row: a row done twice shows as 2
+local COUNT_ONCE = [[local tide = require "tide"
+return {
+  expand = function(m) m:add_column("t", { "x", "integer" }) end,
+  migrate = tide.phases.batches { table = "t", update = function(db, rows)
+    db:exec("UPDATE t SET n = n + 1 WHERE id >= ? AND id <= ?", rows[1].id, rows[#rows].id)
+  end },
+  contract = function(m) m:drop_column("t", "x") end,
+}]]
+
+h.each_backend(describe, it, function(b)
+  local url
+  local function tide(args, opts) return h.tide_at(url, args, opts) end
+  before_each(function() url = b.fresh_url() end)
+
+  local function fill(n)
+    local db <close> = core.open(url)
+    db:begin()
+    for i = 1, n do db:exec("INSERT INTO t (id) VALUES (?)", i) end
+    db:commit()
+  end
+
+  local function columns(t)
+    local out = {}
+    for _, c in ipairs(h.query_at(url, "SELECT * FROM " .. t .. " WHERE 1 = 0") and
+                       core.open(url):describe(t).columns) do out[#out + 1] = c.name end
+    table.sort(out)
+    return out
+  end
+
+  it("tells the widget story online: expand, backfill, ready, contract", function()
+    local dir = h.root .. "/migrations"
+    assert.equal(0, select(3, tide({ "--dir", dir, "-q", "up", "--to", "widget_soft_delete_unique" })))
+    local db = core.open(url)
+    for i = 1, 40 do
+      db:exec("INSERT INTO widget (name, status, modified_at) VALUES (?, ?, ?)", "w" .. i, i % 3,
+              i % 2 == 0 and "2024-05-01 10:00:00" or nil)
+    end
+    db:close()
+    local out, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    assert.equal("applied 1 migration\n", out)
+    out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(3, code)                         -- a contract is pending
+    assert.matches("widget_status_flag +expanded %(40 widget rows still to migrate%)", out)
+    -- contract before ready: refused with ready's message, nothing changed
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("widget_status_flag is not ready to contract: 40 widget rows still to migrate", err)
+    assert.same({ "account_id", "deleted", "id", "modified_at", "modified_timestamp", "name", "status",
+                  "status_flag" }, columns("widget"))
+    out, err, code = tide({ "--json", "--dir", dir, "backfill", "--batch", "7" })
+    assert.equal(0, code, err)
+    assert.matches('"batches":6', out)
+    assert.matches('"rows":40', out)
+    assert.matches('"finished":true', out)
+    out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(3, code)
+    assert.matches("widget_status_flag +ready", out)
+    local rows = h.query_at(url, "SELECT id, status, status_flag, modified_at, modified_timestamp FROM widget " ..
+                                 "ORDER BY id")
+    for _, r in ipairs(rows) do
+      assert.equal(r.status ~= 0, r.status_flag == true or r.status_flag == 1)
+      assert.equal(r.modified_at, r.modified_timestamp)
+    end
+    out, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(0, code, err)
+    assert.equal("contracted 1 migration\n", out)
+    assert.same({ "account_id", "deleted", "id", "modified_timestamp", "name", "status_flag" }, columns("widget"))
+    out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(0, code)
+    assert.matches("widget_status_flag +contracted", out)
+    -- each phase is an event
+    local events = h.query_at(url, "SELECT direction, status FROM tide_history WHERE name = ? ORDER BY id",
+                              "widget_status_flag")
+    assert.same({ { direction = "up", status = "applied" }, { direction = "migrate", status = "applied" },
+                  { direction = "contract", status = "applied" } }, events)
+    _, err, code = tide({ "--dir", dir, "down" })
+    assert.equal(1, code)
+    assert.matches("widget_status_flag is contracted: down cannot undo a contract", err)
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract" })))   -- nothing left to contract
+  end)
+
+  it("resumes a backfill killed by kill -9, doing no row twice", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(400)
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local cmd = ("(%s --url %s --dir %s backfill --batch 5 --sleep 20 >/dev/null 2>&1 & pid=$!; " ..
+                 "sleep 0.5; kill -9 $pid; wait $pid; true) 2>/dev/null"):format(h.shell_quote(h.tide_bin),
+                 h.shell_quote(url), h.shell_quote(dir))
+    os.execute(cmd)
+    local mid = h.query_at(url, "SELECT SUM(n) AS s, MAX(n) AS m FROM t")[1]
+    local done = math.tointeger(mid.s)
+    assert.is_true(done > 0 and done < 400, "the kill came mid-backfill: " .. tostring(done))
+    assert.equal(1, math.tointeger(mid.m))
+    local out, err, code = tide({ "--dir", dir, "status" })
+    assert.equal(3, code, err)
+    assert.matches("b +migrating %d+%%", out)
+    out, err, code = tide({ "--json", "--dir", dir, "backfill", "--batch", "50" })
+    assert.equal(0, code, err)
+    assert.matches(('"rows":%d'):format(400 - done), out)
+    local r = h.query_at(url, "SELECT COUNT(*) AS c, MIN(n) AS lo, MAX(n) AS hi FROM t")[1]
+    assert.same({ 400, 1, 1 }, { math.tointeger(r.c), math.tointeger(r.lo), math.tointeger(r.hi) })
+    -- ready (no ready function: the backfill ran to its end) and contracted
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract", "b" })))
+  end)
+
+  it("refuses a backfill over a table without a primary key, changing nothing", function()
+    local dir = folder({
+      { "a", [[return { up = function(m) m:create_table("t", { { "id", "integer" }, { "n", "integer" } }) end }]] },
+      { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local before = h.query_at(url, "SELECT COUNT(*) AS n FROM tide_history")[1].n
+    local _, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(1, code)
+    assert.matches("table t has no primary key %(a backfill walks it%)", err)
+    assert.equal(before, h.query_at(url, "SELECT COUNT(*) AS n FROM tide_history")[1].n)
+    -- and contract is refused: the backfill has not run
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("b is not ready to contract: its backfill has not run to the end", err)
+  end)
+
+  it("refuses an expand that drops a column before touching the database", function()
+    local dir = folder({ { "a", CREATE_T },
+      { "b", [[return { expand = function(m) m:add_column("t", { "y", "integer" }) m:drop_column("t", "n") end,
+                        contract = function() end }]] } })
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("b: step 2 drop_column%(t, n%): drop_column%(t, n%) inside expand takes away what old code " ..
+                   "uses; move it to contract", err)
+    assert.same({}, h.user_tables(url))                -- not even a ran
+    local out
+    out, _, code = tide({ "--dir", dir, "lint" })
+    assert.equal(4, code)
+    assert.matches("error: b: t: drop_column%(t, n%) inside expand .*%[destructive_in_expand%]; fix: move it " ..
+                   "to contract", out)
+    -- a narrowing and a NOT NULL without default too
+    dir = folder({ { "a", CREATE_T },
+      { "b", [[return { expand = function(m) m:alter_column("t", "n", { type = "smallint" }) end }]] } })
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("alter_column%(t, n%) inside expand changes the type from integer to smallint; move it to " ..
+                   "contract", err)
+  end)
+
+  it("warns of an operation that locks or rewrites a populated table", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return { up = function(m)
+      m:alter_column("t", "n", { type = "bigint" })
+      m:create_index("t", { "n" })
+    end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    local out, _, code = tide({ "--dir", dir, "lint" })
+    assert.equal(0, code)                            -- an empty table: nothing to fear
+    assert.equal("", out)
+    fill(3)
+    out, _, code = tide({ "--dir", dir, "lint" })
+    assert.equal(4, code)
+    assert.matches("b: t: [^\n]+ %[locks_table%]; fix: ", out)
+    local err
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    assert.matches("warning: b: t: [^\n]+%[locks_table%]", err)
+  end)
+
+  it("builds an index with concurrently = true without blocking writes", function()
+    local dir = folder({ { "a", CREATE_T },
+      { "b", [[return { up = function(m) m:create_index("t", { "n" }, { concurrently = true }) end,
+                        down = function(m) m:drop_index("t", { "n" }) end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(10)
+    local out, err, code = tide({ "--dir", dir, "up", "--sql" })
+    assert.equal(0, code, err)
+    if b.name == "postgres" then assert.matches("CREATE INDEX CONCURRENTLY", out) end
+    if b.name == "mysql" then assert.matches("ALGORITHM=INPLACE LOCK=NONE", out) end
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    local names = {}
+    for _, ix in ipairs(core.open(url):describe("t").indexes) do names[#names + 1] = ix.name end
+    assert.same({ "ix_t_n" }, names)
+    assert.equal(0, select(3, tide({ "--dir", dir, "status" })))
+    -- with anything else beside it, where it runs outside a transaction, refused
+    if b.name == "postgres" then
+      dir = folder({ { "a", CREATE_T }, { "c", [[return { up = function(m)
+        m:add_column("t", { "z", "integer" })
+        m:create_index("t", { "n" }, { concurrently = true })
+      end }]] } })
+      url = b.fresh_url()
+      _, err, code = tide({ "--dir", dir, "up" })
+      assert.equal(1, code)
+      assert.matches("builds outside a transaction on postgres: give it a migration %(or phase%) of its own", err)
+      assert.same({ "t" }, h.user_tables(url))
+    end
+  end)
+
+  it("refuses bad backfill options and names", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local _, err, code = tide({ "--dir", dir, "backfill", "--batch", "0" })
+    assert.equal(2, code)
+    assert.matches("backfill: %-%-batch must be a whole number of at least 1", err)
+    _, _, code = tide({ "--dir", dir, "backfill", "--max-lag", "x" })
+    assert.equal(2, code)
+    _, err, code = tide({ "--dir", dir, "backfill", "a" })
+    assert.equal(1, code)
+    assert.matches("a has no migrate phase", err)
+    _, err, code = tide({ "--dir", dir, "contract", "nope" })
+    assert.equal(1, code)
+    assert.matches('no migration "nope" in the plan', err)
+  end)
+end)
