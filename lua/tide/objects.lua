@@ -63,6 +63,17 @@ local function columns(self, db)
   return c[self.table]
 end
 
+-- Runs fn(); when a column it named is gone (another process ran the
+-- contract since the columns were read), reads them again and runs it once
+-- more (not inside a transaction, which the failure has spoilt).
+local function fresh(db, fn)
+  local ok, res = pcall(fn)
+  if ok then return res end
+  if not core.is_error(res) or res.class ~= "undefined_object" or db:in_transaction() then error(res, 0) end
+  seen[db] = nil
+  return fn()
+end
+
 local function normal(f, v)
   if f.boolean and v ~= nil and type(v) ~= "boolean" then return v ~= 0 end
   return v
@@ -70,6 +81,11 @@ end
 
 --- The object with key `key`, as a table of field values (nil if none).
 function Object:get(db, key)
+  return fresh(db, function() return self:read(db, key) end)
+end
+
+-- Object:get without the second try.
+function Object:read(db, key)
   local have = columns(self, db)
   local sel = {}
   for _, name in ipairs(self.names) do
@@ -116,6 +132,11 @@ end
 --- Writes the fields in `values` of the object with key `key` (both shapes
 -- until contract), in one statement. Returns the rows changed.
 function Object:save(db, key, values)
+  return fresh(db, function() return self:write(db, key, values) end)
+end
+
+-- Object:save without the second try.
+function Object:write(db, key, values)
   local cols, args = assignments(self, db, values)
   if #cols == 0 then return 0 end
   local set = {}
@@ -128,6 +149,11 @@ end
 --- A new row with the fields in `values` (both shapes until contract) and
 -- key `key`.
 function Object:insert(db, key, values)
+  return fresh(db, function() return self:add(db, key, values) end)
+end
+
+-- Object:insert without the second try.
+function Object:add(db, key, values)
   local cols, args = assignments(self, db, values)
   table.insert(cols, 1, self.key)
   table.insert(args, 1, key)
