@@ -92,7 +92,8 @@ end
 --- A `migrate` step over table spec.table in keyset batches on its primary
 -- key: each call reads the next rows matching spec.where (SQL; all rows
 -- when nil), locked for update on the servers, and hands them to
--- spec.update(db, rows). spec.batch: rows per batch (`--batch` wins).
+-- spec.update(db, rows). spec.columns: the columns to read (default all;
+-- the key must be among them); spec.batch: rows per batch (`--batch` wins).
 -- state holds the last key, the rows done and the total counted at the start.
 function phases.batches(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" then
@@ -101,6 +102,9 @@ function phases.batches(spec)
   if type(spec.update) ~= "function" then fail("misuse", "tide.phases.batches: update must be a function(db, rows)") end
   if spec.where ~= nil and type(spec.where) ~= "string" then
     fail("misuse", "tide.phases.batches: where must be SQL text")
+  end
+  if spec.columns ~= nil and (type(spec.columns) ~= "table" or #spec.columns == 0) then
+    fail("misuse", "tide.phases.batches: columns must be a list of column names (the key among them)")
   end
   if spec.batch ~= nil and (math.type(spec.batch) ~= "integer" or spec.batch < 1) then
     fail("misuse", "tide.phases.batches: batch must be a whole number of at least 1")
@@ -116,8 +120,17 @@ function phases.batches(spec)
     end
     local limit = (opts and opts.batch) or spec.batch or phases.BATCH
     local where = state.last and (cond .. " AND " .. k.after) or cond
-    local rows = db:query(("SELECT * FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(tq, where, k.list, limit,
-      dialect.of(db).for_update), table.unpack(state.last or {}))
+    local cols = "*"
+    if spec.columns then
+      local q, has = {}, {}
+      for i, c in ipairs(spec.columns) do q[i], has[c] = db:quote_ident(c), true end
+      for _, c in ipairs(k.columns) do
+        if not has[c] then fail("misuse", "tide.phases.batches: columns must include the key column %s", c) end
+      end
+      cols = table.concat(q, ", ")
+    end
+    local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
+      limit, dialect.of(db).for_update), table.unpack(state.last or {}))
     if #rows > 0 then
       spec.update(db, rows)
       state.last = keyset.values(rows[#rows], k.columns)
