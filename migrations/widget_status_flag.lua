@@ -20,7 +20,7 @@ return {
     m:add_column("widget", { "modified_timestamp", "datetime" })
   end,
   migrate = tide.phases.batches {
-    table = "widget", where = PENDING,
+    table = "widget", where = PENDING, columns = { "id" }, lock = false,
     -- computed by the database from the row as it is now, in one statement
     update = function(db, rows)
       db:exec("UPDATE widget SET status_flag = (status <> 0), modified_timestamp = modified_at " ..

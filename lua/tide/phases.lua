@@ -93,7 +93,10 @@ end
 -- key: each call reads the next rows matching spec.where (SQL; all rows
 -- when nil), locked for update on the servers, and hands them to
 -- spec.update(db, rows). spec.columns: the columns to read (default all;
--- the key must be among them); spec.batch: rows per batch (`--batch` wins).
+-- the key must be among them); spec.batch: rows per batch (`--batch` wins);
+-- spec.lock = false: the rows are not locked (update computes the new values
+-- in SQL from the rows as they are, so no write can slip in between; on
+-- PostgreSQL locking a row writes it).
 -- state holds the last key, the rows done and the total counted at the start.
 function phases.batches(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" then
@@ -130,7 +133,7 @@ function phases.batches(spec)
       cols = table.concat(q, ", ")
     end
     local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
-      limit, dialect.of(db).for_update), table.unpack(state.last or {}))
+      limit, spec.lock == false and "" or dialect.of(db).for_update), table.unpack(state.last or {}))
     if #rows > 0 then
       spec.update(db, rows)
       state.last = keyset.values(rows[#rows], k.columns)
@@ -261,7 +264,7 @@ function phases.backfill(db, target, opts)
                       elapsed_ms = core.now_ms() - t0, finished = not more }
     end
     if not more then res.finished = true break end
-    local pause = opts.sleep or 0
+    local pause = math.max(opts.sleep or 0, dialect.of(db).batch_gap_ms)
     if opts.rows_per_second and n and n > 0 then
       -- the pace the batches so far would keep at the given rate
       local due = res.rows * 1000 / opts.rows_per_second - (core.now_ms() - t0)

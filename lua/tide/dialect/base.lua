@@ -298,6 +298,10 @@ end
 -- ends (a backfill batch: no write slips between its read and its update).
 base.for_update = " FOR UPDATE"
 
+--- A pause after each backfill batch, in ms: where writers wait for one
+-- database lock (SQLite), the gap in which a waiting writer gets in.
+base.batch_gap_ms = 0
+
 --- The replay lag of the slowest streaming replica in ms, or nil (no
 -- replica, or the backend cannot tell).
 function base:replica_lag_ms(_db) return nil end

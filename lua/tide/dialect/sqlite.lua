@@ -28,6 +28,8 @@ sq.__index = sq
 
 -- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
 sq.for_update = ""
+-- the database lock is free this long after each batch (waiters poll every ms)
+sq.batch_gap_ms = 2
 
 function sq:online_risk(o)
   if not o.rebuild then return nil end
