@@ -105,6 +105,9 @@ function plan.compile(entry)
     for _, k in ipairs({ "expand", "migrate", "contract", "ready" }) do
       if mig[k] ~= nil and type(mig[k]) ~= "function" then err("misuse", "%s: %s must be a function", entry.file, k) end
     end
+  elseif mig.contract ~= nil or mig.migrate ~= nil or mig.ready ~= nil then
+    err("misuse", "%s: has contract, migrate or ready but no expand (a phased migration has expand instead of up)",
+        entry.file)
   elseif type(mig.up) ~= "function" then
     err("misuse", "%s: has no up function", entry.file)
   end

@@ -632,7 +632,7 @@ function runner.sql(db, p, direction, opts)
   local out = {}
   for _, s in ipairs(batch) do
     local mig = plan.compile(s.entry)
-    local fn = direction == "up" and mig.up or mig.down
+    local fn = direction == "up" and (mig.up or mig.expand) or mig.down
     out[#out + 1] = ("-- %s %s%s"):format(direction, s.name, mig.description and (": " .. mig.description) or "")
     if not fn then err("misuse", "%s has no down function", s.name) end
     local stopped = false
