@@ -34,6 +34,26 @@ return {
   contract = function(m) m:drop_column("t", "x") end,
 }]]
 
+describe("tide.phases state", function()
+  local phases = require "tide.phases"
+  it("keeps plain values exactly, in ASCII text", function()
+    local st = { last = { "a\0b\255\"\\'", 2 ^ 53 + 1, -0.1, math.maxinteger }, rows = 3, done = false,
+                 nested = { [1] = "\u{1F600}", x = { y = 1.5 } } }
+    local text = phases.encode(st)
+    assert.is_nil(text:find("[^\32-\126]"))
+    assert.same(st, phases.decode(text))
+    assert.equal(math.type(st.last[3]), math.type(phases.decode(text).last[3]))
+  end)
+  it("refuses what is not a plain value, and too much", function()
+    assert.matches("migrate state state.f is a function", h.catch(phases.encode, { f = print }).message)
+    local t = {}
+    t.t = t
+    assert.matches("refers to itself", h.catch(phases.encode, t).message)
+    assert.matches("at most 4000 are kept", h.catch(phases.encode, { s = ("x"):rep(5000) }).message)
+    assert.matches("state.v is %-?nan", h.catch(phases.encode, { v = 0 / 0 }).message)
+  end)
+end)
+
 h.each_backend(describe, it, function(b)
   local url
   local function tide(args, opts) return h.tide_at(url, args, opts) end
@@ -282,6 +302,87 @@ h.each_backend(describe, it, function(b)
       assert.matches("builds outside a transaction on postgres: give it a migration %(or phase%) of its own", err)
       assert.same({ "t" }, h.user_tables(url))
     end
+  end)
+
+  it("walks odd keys: text with quotes, NUL-free 4-byte characters, a composite key, odd names", function()
+    local dir = folder({ { "a", [[return { up = function(m)
+        m:create_table("odd table", { { "k 1", "string", length = 20 }, { "k'2", "integer" },
+                                      { "n", "integer", null = false, default = 0 } },
+                       { primary_key = { "k 1", "k'2" } })
+      end }]] },
+      { "b", [[local tide = require "tide"
+        return {
+          expand = function(m) m:add_column("odd table", { "x", "integer" }) end,
+          migrate = tide.phases.batches { table = "odd table", batch = 2, update = function(db, rows)
+            local q = function(n) return db:quote_ident(n) end
+            for _, r in ipairs(rows) do
+              db:exec(("UPDATE %s SET n = n + 1 WHERE %s = ? AND %s = ?"):format(q("odd table"), q("k 1"),
+                      q("k'2")), r["k 1"], r["k'2"])
+            end
+          end },
+        }]] } })
+    local _, err, code = tide({ "--dir", dir, "up", "--to", "a" })
+    assert.equal(0, code, err)
+    local keys = { "it's", "a\"b", "\u{1F600}x", "", " ", "z", "\u{1F600}\u{1F600}" }
+    local db = core.open(url)
+    for i, k in ipairs(keys) do
+      for j = -1, 1 do db:exec('INSERT INTO ' .. db:quote_ident("odd table") .. ' (' .. db:quote_ident("k 1") .. ', ' ..
+                               db:quote_ident("k'2") .. ') VALUES (?, ?)', k, i * 10 + j) end
+    end
+    db:close()
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    _, err, code = tide({ "--dir", dir, "backfill", "--max-seconds", "1", "--sleep", "400" })
+    assert.equal(0, code, err)                        -- stopped early: resumed below
+    local out
+    out, err, code = tide({ "--json", "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
+    assert.matches('"finished":true', out)
+    local r = h.query_at(url, "SELECT COUNT(*) AS c, MIN(n) AS lo, MAX(n) AS hi FROM " ..
+                              (b.name == "mysql" and "`odd table`" or '"odd table"'))[1]
+    assert.same({ 21, 1, 1 }, { math.tointeger(r.c), math.tointeger(r.lo), math.tointeger(r.hi) })
+  end)
+
+  it("backfills an empty table, paces by --rows-per-second and --max-lag, and stops at --max-seconds", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local out, err, code = tide({ "--json", "--dir", dir, "backfill", "--max-lag", "100" })
+    assert.equal(0, code, err)
+    assert.matches('"batches":1', out)
+    assert.matches('"finished":true', out)
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract" })))
+    -- --max-seconds stops a run that has more to do, which the next run finishes
+    dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    url = b.fresh_url()
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(30)
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    out, err, code = tide({ "--json", "--dir", dir, "backfill", "--batch", "1", "--rows-per-second", "5",
+                            "--max-seconds", "1" })
+    assert.equal(0, code, err)
+    assert.matches('"stopped":true', out)
+    out, err, code = tide({ "--dir", dir, "backfill", "--batch", "1" })
+    assert.equal(0, code, err)
+    assert.matches("b: %d+ rows in %d+ batches, [%d.]+ s, done", out)
+    local r = h.query_at(url, "SELECT MIN(n) AS lo, MAX(n) AS hi FROM t")[1]
+    assert.same({ 1, 1 }, { math.tointeger(r.lo), math.tointeger(r.hi) })
+  end)
+
+  it("refuses a migrate step that ends its transaction, and a ready that raises", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return {
+      expand = function(m) m:add_column("t", { "x", "integer" }) end,
+      migrate = function(db) db:commit() return false end,
+      ready = function() error("no idea") end,
+      contract = function(m) m:drop_column("t", "x") end,
+    }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local _, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(1, code)
+    assert.matches("migrate ended its batch's transaction", err)
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("b is not ready to contract: ready raised: .*no idea", err)
+    assert.same({ "id", "n", "x" }, columns("t"))
   end)
 
   it("refuses bad backfill options and names", function()
