@@ -290,6 +290,44 @@ h.each_backend(describe, it, function(b)
     for _, ix in ipairs(core.open(url):describe("t").indexes) do names[#names + 1] = ix.name end
     assert.same({ "ix_t_n" }, names)
     assert.equal(0, select(3, tide({ "--dir", dir, "status" })))
+    -- a unique build that fails leaves PostgreSQL an invalid index: the next run builds over it
+    dir = folder({ { "a", CREATE_T },
+      { "b", [[return { up = function(m) m:create_index("t", { "n" }, { unique = true, concurrently = true }) end }]] } })
+    url = b.fresh_url()
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(3)                                            -- n = 0 three times
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("unique", err)
+    assert.equal(3, select(3, tide({ "--dir", dir, "status" })))
+    local db = core.open(url)
+    db:exec("UPDATE t SET n = id")
+    db:close()
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    assert.equal("unique_violation", h.catch(function()
+      local c <close> = core.open(url)
+      c:exec("INSERT INTO t (id, n) VALUES (?, ?)", 99, 1)
+    end).class)
+    if b.name == "postgres" then
+      -- killed mid-build (its event left running, its index invalid): up resumes it
+      db = core.open(url)
+      db:exec("DROP INDEX ix_t_n")
+      db:exec("INSERT INTO t (id, n) VALUES (98, 1)")
+      _ = pcall(db.exec, db, "CREATE UNIQUE INDEX CONCURRENTLY ix_t_n ON t (n)")
+      db:exec("DELETE FROM t WHERE id = 98")
+      db:exec("INSERT INTO tide_history (name, checksum, direction, status, step, steps, step_op, started_at) " ..
+              "SELECT name, checksum, 'up', 'running', 1, 1, 'create_index(t, {n}, {...})', started_at " ..
+              "FROM tide_history WHERE name = 'b' AND status = 'applied'")
+      db:close()
+      out, _, code = tide({ "--dir", dir, "status" })
+      assert.equal(4, code)
+      assert.matches("b interrupted at step 1 of 1: create_index", out)
+      _, err, code = tide({ "--dir", dir, "up" })
+      assert.equal(0, code, err)
+      assert.is_true(h.query_at(url, "SELECT indisvalid AS v FROM pg_index WHERE indexrelid = " ..
+                                     "'ix_t_n'::regclass")[1].v)
+    end
     -- with anything else beside it, where it runs outside a transaction, refused
     if b.name == "postgres" then
       dir = folder({ { "a", CREATE_T }, { "c", [[return { up = function(m)

@@ -138,7 +138,7 @@ function runner.status(db, p, events, compiled)
     if state == "interrupted" then
       local unsure = uncertain(db, ev)
       problems[#problems + 1] = { kind = unsure and "uncertain" or "interrupted", name = e.name,
-        direction = ev.direction,
+        direction = ev.direction, journaled = ev.status == "running",
         message = ("%s interrupted at step %d%s: %s%s"):format(e.name, ev.step,
           ev.steps and (" of " .. ev.steps) or "", ev.step_op or "?", unsure and
           ("; whether that data step completed is unknown, so it is not run again: check the " ..
@@ -378,8 +378,10 @@ end
 -- Refuses to run over problems, except those opts allows.
 local function refuse_problems(st, opts, resumable)
   for _, p in ipairs(st.problems) do
+    -- (a running event where DDL is transactional is a journaled migration:
+    -- a step that runs outside a transaction, resumed as on MariaDB)
     local allowed = (p.kind == "order" and opts.allow_out_of_order) or
-                    (p.kind == "interrupted" and resumable and p.direction == "up")
+                    (p.kind == "interrupted" and (resumable or p.journaled) and p.direction == "up")
     if not allowed then err("misuse", "%s", p.message) end
   end
 end

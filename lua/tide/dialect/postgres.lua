@@ -24,6 +24,14 @@ pg.__index = pg
 pg.concurrent_index = "CONCURRENTLY "
 pg.concurrent_index_outside = true
 
+--- A failed or killed CONCURRENTLY build leaves an invalid index of that
+-- name (which tide's schema reading leaves out): dropped first.
+function pg:create_index(t, ix, concurrently)
+  local sqls = base.create_index(self, t, ix, concurrently)
+  if concurrently then table.insert(sqls, 1, "DROP INDEX CONCURRENTLY IF EXISTS " .. self:quote(ix.name)) end
+  return sqls
+end
+
 function pg:replica_lag_ms(db)
   local r = db:query("SELECT COUNT(*) AS n, MAX(EXTRACT(EPOCH FROM COALESCE(replay_lag, " ..
                      "'0'::interval)) * 1000) AS lag FROM pg_stat_replication")[1]
