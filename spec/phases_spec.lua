@@ -292,7 +292,9 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, select(3, tide({ "--dir", dir, "status" })))
     -- a unique build that fails leaves PostgreSQL an invalid index: the next run builds over it
     dir = folder({ { "a", CREATE_T },
-      { "b", [[return { up = function(m) m:create_index("t", { "n" }, { unique = true, concurrently = true }) end }]] } })
+      { "b", [[return { up = function(m)
+        m:create_index("t", { "n" }, { unique = true, concurrently = true })
+      end }]] } })
     url = b.fresh_url()
     assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
     fill(3)                                            -- n = 0 three times
