@@ -75,29 +75,32 @@ local function uncertain(db, ev)
          dialect.of(db):commits_implicitly(sql)
 end
 
---- name -> the latest event of each migration that changed something, and
--- name -> the id of the event that made it applied (its place in history).
+--- name -> the latest event of each migration that changed something,
+-- name -> the id of the event that made it applied (its place in history;
+-- false when applied out of order), and name -> that id in any case (a
+-- phased migration's later phases count from it: not from an accept).
 local function settle(db, events)
-  local latest, since = {}, {}
+  local latest, since, from = {}, {}, {}
   for _, ev in ipairs(events) do
     if not PHASE[ev.direction] and effective(db, ev) then
-      if not is_applied(ev) then since[ev.name] = nil
+      if not is_applied(ev) then since[ev.name], from[ev.name] = nil, nil
       elseif not is_applied(latest[ev.name]) then
         since[ev.name] = ev.message ~= "applied out of order" and ev.id or false
+        from[ev.name] = ev.id
       end
       latest[ev.name] = ev
     end
   end
-  return latest, since
+  return latest, since, from
 end
 
--- The phase of applied phased migration mig from the events after its
--- expand event ev: {mig, contracted, contract (the latest contract event
+-- The phase of applied phased migration mig from the events after the
+-- event `from` that applied its expand: {mig, contracted, contract (the latest contract event
 -- that changed something), migrate (the latest backfill event)}.
-local function phase_of(db, mig, ev, later)
+local function phase_of(db, mig, from, later)
   local ph = { mig = mig, contracted = false }
   for _, x in ipairs(later or {}) do
-    if x.id > ev.id then
+    if x.id > from then
       if x.direction == "migrate" then ph.migrate = x
       elseif effective(db, x) then ph.contract = x end
     end
@@ -113,7 +116,7 @@ end
 -- An applied phased migration has a phase (see phase_of).
 function runner.status(db, p, events, compiled)
   events = events or history.events(db)
-  local latest, since = settle(db, events)
+  local latest, since, from = settle(db, events)
   local later = {}
   for _, ev in ipairs(events) do
     if PHASE[ev.direction] then
@@ -127,7 +130,7 @@ function runner.status(db, p, events, compiled)
     local ev = latest[e.name]
     local state = is_interrupted(db, ev) and "interrupted" or is_applied(ev) and "applied" or "pending"
     local mig = state == "applied" and phased(e, compiled)
-    local ph = mig and phase_of(db, mig, ev, later[e.name])
+    local ph = mig and phase_of(db, mig, from[e.name], later[e.name])
     out[#out + 1] = { name = e.name, entry = e, state = state, event = ev, phase = ph }
     if ph and ph.contract and is_interrupted(db, ph.contract) then
       problems[#problems + 1] = { kind = "interrupted", name = e.name, direction = "contract",
