@@ -86,35 +86,22 @@ local function sqlite_setup()
 end
 
 local function postgres_setup()
-  local admin_url = os.getenv("TIDE_TEST_PG_URL")
-  local u = core.parse_url(admin_url)
-  local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
+  local pg = measure.pg_copies("tide_bench_backfill")
   write("build/bench/backfill-floor-pg.sql", FLOOR)
-  local psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d tide_bench_backfill_run -f ")
-    :format(q(u.password or ""), u.host, u.port, q(u.user))
-  local function admin(sql)
-    local a = tide.open(admin_url)
-    for _, s in ipairs(sql) do a:exec(s) end
-    a:close()
-  end
   return {
-    url = url_of("tide_bench_backfill_run"),
+    url = pg.run_url,
     make = function(n)
       write("build/bench/backfill-batched-pg.sql", batched_floor(n, ""))
-      admin({ "DROP DATABASE IF EXISTS tide_bench_backfill_run", "DROP DATABASE IF EXISTS tide_bench_backfill_tmpl",
-              "CREATE DATABASE tide_bench_backfill_tmpl" })
-      generate(url_of("tide_bench_backfill_tmpl"),
-               ("INSERT INTO items (id, v) SELECT i, i %% 1000 FROM generate_series(1, %d) AS s(i)"):format(n))
-      local db = tide.open(url_of("tide_bench_backfill_tmpl"))
+      pg.fresh_template()
+      generate(pg.tmpl_url, ("INSERT INTO items (id, v) SELECT i, i %% 1000 FROM generate_series(1, %d) AS s(i)")
+        :format(n))
+      local db = tide.open(pg.tmpl_url)
       db:exec("VACUUM ANALYZE")
       db:close()
     end,
-    reset = function()
-      admin({ "DROP DATABASE IF EXISTS tide_bench_backfill_run",
-              "CREATE DATABASE tide_bench_backfill_run TEMPLATE tide_bench_backfill_tmpl" })
-    end,
-    floor = psql .. "build/bench/backfill-floor-pg.sql",
-    batched = psql .. "build/bench/backfill-batched-pg.sql",
+    reset = pg.reset,
+    floor = pg.psql .. "build/bench/backfill-floor-pg.sql",
+    batched = pg.psql .. "build/bench/backfill-batched-pg.sql",
   }
 end
 
