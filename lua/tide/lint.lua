@@ -127,9 +127,9 @@ lint.RULES[#lint.RULES + 1] = {
   name = "locks_table", level = "warning",
   operation = function(o, d)
     local t = o.plan and o.plan.t
-    if type(t) ~= "string" or not o.populated(t) then return nil end
-    local risk = d:online_risk(o)
-    if not risk then return nil end
+    if type(t) ~= "string" then return nil end
+    local risk = d:online_risk(o)                 -- before counting rows: most operations have none
+    if not risk or not o.populated(t) then return nil end
     return { table = t, columns = {}, message = risk.message, fix = risk.fix }
   end,
 }
