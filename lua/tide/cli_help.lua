@@ -309,9 +309,10 @@ schema (up to a data step), each finding naming its migration:
     rows) inside a phased migration's expand: move it to contract (`up`
     refuses it before anything runs);
   - an operation that blocks or rewrites a populated table on this backend
-    (PostgreSQL: create_index without concurrently, a type change, a
-    foreign key; MariaDB: the same, as ALGORITHM=COPY; SQLite: a table
-    rebuild), with the safer form (`up` prints these as warnings).
+    (PostgreSQL: create_index without concurrently, add_unique, a type
+    change, SET NOT NULL, a foreign key; MariaDB: a type change or a
+    foreign key, ALGORITHM=COPY; SQLite: a table rebuild), with the safer
+    form (`up` prints these as warnings).
 Read-only.
 
   --duplicates TABLE COLUMN...   instead, count the groups of live rows

@@ -146,12 +146,11 @@ end
 -- cannot (never a silent table copy)
 my.concurrent_index_suffix = " ALGORITHM=INPLACE LOCK=NONE"
 
+-- (CREATE INDEX and ADD COLUMN run in place without blocking writes by
+-- default: not reported)
 function my:online_risk(o)
   local t = o.plan.t
-  if o.name == "create_index" and not o.plan.concurrently then
-    return { message = ("CREATE INDEX on %s may block writes (no ALGORITHM/LOCK given)"):format(t),
-             fix = "create_index(..., {concurrently = true}) (ALGORITHM=INPLACE, LOCK=NONE)" }
-  elseif o.name == "alter_column" and (o.plan.old.type ~= o.plan.new.type or
+  if o.name == "alter_column" and (o.plan.old.type ~= o.plan.new.type or
          (o.plan.new.length or 0) < (o.plan.old.length or 0)) then
     return { message = ("changing the type of %s.%s copies the table (ALGORITHM=COPY): writes wait"):format(t,
                o.plan.old.name),

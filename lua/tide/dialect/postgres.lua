@@ -53,6 +53,13 @@ function pg:online_risk(o)
     return { message = ("changing the type of %s.%s rewrites the table under an exclusive lock"):format(t,
                o.plan.old.name),
              fix = "add a new column in expand, backfill it (tide backfill), drop the old one in contract" }
+  elseif o.name == "alter_column" and o.plan.old.nullable and not o.plan.new.nullable then
+    return { message = ("SET NOT NULL on %s.%s reads every row under an exclusive lock"):format(t, o.plan.old.name),
+             fix = ('m:sql("ALTER TABLE %s ADD CONSTRAINT ... CHECK (%s IS NOT NULL) NOT VALID"), validate it, ' ..
+                    'then SET NOT NULL uses it'):format(t, o.plan.old.name) }
+  elseif o.name == "add_unique" then
+    return { message = ("adding a unique constraint builds its index while writes to %s wait"):format(t),
+             fix = "create_index(..., {unique = true, concurrently = true}) in a migration of its own" }
   elseif o.name == "add_foreign_key" then
     return { message = ("adding a foreign key checks every row of %s while writes wait"):format(t),
              fix = ('m:sql("ALTER TABLE %s ADD CONSTRAINT %s ... NOT VALID"), then m:sql("ALTER TABLE %s ' ..
