@@ -112,9 +112,16 @@ function phases.batches(spec)
   if spec.batch ~= nil and (math.type(spec.batch) ~= "integer" or spec.batch < 1) then
     fail("misuse", "tide.phases.batches: batch must be a whole number of at least 1")
   end
+  -- the key, read once per connection (again after its schema changes)
+  local keys = setmetatable({}, { __mode = "k" })
   return function(db, state, opts)
     local tq = db:quote_ident(spec.table)
-    local k = keyset.of(db, spec.table, db:describe(spec.table), "a backfill")
+    local kc = keys[db]
+    if not kc or kc.changes ~= db:schema_changes() then
+      kc = { changes = db:schema_changes(), k = keyset.of(db, spec.table, db:describe(spec.table), "a backfill") }
+      keys[db] = kc
+    end
+    local k = kc.k
     local cond = spec.where and ("(" .. spec.where .. ")") or "1 = 1"
     if state.total == nil then
       keyset.refuse_null_keys(db, k, tq, cond, {}, spec.table, { rows = "to migrate", walker = "a backfill" })
@@ -197,10 +204,10 @@ local function wait_for_replicas(db, max_ms, log, deadline)
 end
 
 -- One batch in its own transaction, its state read from and saved to
--- history event `id` in that transaction. Returns more, rows.
+-- history event `id` in that transaction. Returns more, rows, the state.
 local function one_batch(db, target, mig, opts)
   db:begin()
-  local ok, more, n = pcall(function()
+  local ok, more, n, st, saved = pcall(function()
     -- the first batch adds the event in its own transaction: a backfill
     -- refused at its first batch leaves no trace (and after a failed first
     -- attempt, the event is there only if its COMMIT went through)
@@ -211,19 +218,25 @@ local function one_batch(db, target, mig, opts)
     target.id = target.id or history.add(db, { name = target.name, checksum = target.entry.checksum,
       direction = "migrate", status = "running", message = phases.encode({}) }, true)
     local id = target.id
-    local row = db:query("SELECT message, step FROM " .. history.TABLE .. " WHERE id = ?", id)[1]
+    -- what the last batch committed, else (first batch, or after a failure)
+    -- what the database holds
+    local row = target.saved or db:query("SELECT message, step FROM " .. history.TABLE .. " WHERE id = ?", id)[1]
+    target.saved = nil
     local state = phases.decode(row.message)
     local more, n = mig.migrate(db, state, { batch = opts.batch })
     if not db:in_transaction() then
       fail("misuse", "migrate ended its batch's transaction (a COMMIT or ROLLBACK inside it); tide owns it")
     end
-    history.update(db, id, { step = row.step + 1, message = phases.encode(state),
-                             status = not more and "applied" or nil })
-    return more and true or false, math.tointeger(n)
+    local saved = { message = phases.encode(state), step = row.step + 1 }
+    history.update(db, id, { step = saved.step, message = saved.message, status = not more and "applied" or nil })
+    return more and true or false, math.tointeger(n), state, saved
   end)
   if ok then
     local ok2, e = pcall(db.commit, db)
-    if ok2 then return more, n end
+    if ok2 then
+      target.saved = saved
+      return more, n, st
+    end
     more = e
   end
   if db:in_transaction() then pcall(db.rollback, db) end
@@ -252,14 +265,13 @@ function phases.backfill(db, target, opts)
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
     if opts.max_lag_ms then wait_for_replicas(db, opts.max_lag_ms, log, deadline) end
-    local more, n = retry.run(db, function() return one_batch(db, target, mig, opts) end,
+    local more, n, state = retry.run(db, function() return one_batch(db, target, mig, opts) end,
                               { resumable = true, log = log, on_reconnect = opts.on_reconnect })
     target.fresh = false
     res.batches = res.batches + 1
     res.rows = res.rows + (n or 0)
     if opts.progress then
-      local ev = db:query("SELECT message FROM " .. history.TABLE .. " WHERE id = ?", target.id)[1]
-      local done, total = phases.progress(ev)
+      local done, total = math.tointeger(state.rows), math.tointeger(state.total)
       opts.progress { name = target.name, rows = res.rows, done = done, total = total,
                       elapsed_ms = core.now_ms() - t0, finished = not more }
     end
