@@ -487,6 +487,39 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "backfill" })))
   end)
 
+  it("settles an interrupted contract by hand with resolve", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return {
+      expand = function(m) m:add_column("t", { "x", "integer" }) end,
+      contract = function(m) m:drop_column("t", "x") end,
+    }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    -- a contract killed at a step nobody can judge (as a raw statement on MariaDB)
+    local function interrupted()
+      local db <close> = core.open(url)
+      db:exec("INSERT INTO tide_history (name, checksum, direction, status, step, steps, step_op, started_at) " ..
+              "SELECT name, checksum, 'contract', 'running', 1, 1, 'sql(...)', started_at FROM tide_history " ..
+              "WHERE name = 'b' AND direction = 'up'")
+    end
+    interrupted()
+    local out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(4, code)
+    assert.matches("b: its contract was interrupted at step 1 of 1: sql%(%.%.%.%)", out)
+    local err
+    _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("its contract was interrupted", err)
+    assert.equal(0, select(3, tide({ "--dir", dir, "resolve", "b", "--rolled-back" })))
+    out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(3, code)                                -- the contract is pending again
+    assert.matches("b +ready", out)
+    interrupted()
+    assert.equal(0, select(3, tide({ "--dir", dir, "resolve", "b", "--applied" })))
+    out, _, code = tide({ "--dir", dir, "status" })
+    assert.equal(0, code)
+    assert.matches("b +contracted", out)
+    assert.same({ "id", "n", "x" }, columns("t"))          -- resolve runs nothing
+  end)
+
   it("refuses bad backfill options and names", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
     assert.equal(0, select(3, tide({ "--dir", dir, "up" })))

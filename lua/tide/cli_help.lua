@@ -168,7 +168,9 @@ Example:
     body = [[
 A MariaDB migration interrupted at a step tide cannot judge (raw SQL, a data
 step) is settled by hand: check the database, finish or undo the step
-yourself, then record the outcome.
+yourself, then record the outcome. So is a phased migration whose contract
+was interrupted: --applied records the contract done, --rolled-back records
+it undone (the contract is pending again); nothing runs.
 
   --applied       the migration is now fully applied
   --rolled-back   the migration is now fully undone

@@ -134,9 +134,10 @@ function runner.status(db, p, events, compiled)
     out[#out + 1] = { name = e.name, entry = e, state = state, event = ev, phase = ph }
     if ph and ph.contract and is_interrupted(db, ph.contract) then
       problems[#problems + 1] = { kind = "interrupted", name = e.name, direction = "contract",
-        message = ("%s: its contract was interrupted at step %d%s: %s (`tide contract %s` resumes it)"):format(
+        message = ("%s: its contract was interrupted at step %d%s: %s (`tide contract %s` resumes it; " ..
+          "`tide resolve %s --applied` or `--rolled-back` settles it by hand)"):format(
           e.name, ph.contract.step, ph.contract.steps and (" of " .. ph.contract.steps) or "",
-          ph.contract.step_op or "?", e.name) }
+          ph.contract.step_op or "?", e.name, e.name) }
     end
     if state == "interrupted" then
       local unsure = uncertain(db, ev)
@@ -686,13 +687,23 @@ function runner.stamp(db, p, name, opts)
   end)
 end
 
---- Settles an interrupted migration by hand: as "applied" or "rolled_back".
+--- Settles an interrupted migration (or an interrupted contract) by hand:
+-- as "applied" or "rolled_back".
 function runner.resolve(db, p, name, as, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
     local st = runner.status(db, p, history.events(db, true))
     local i = index_of(st, name)
     local s = st.entries[i]
+    local c = s.phase and s.phase.contract
+    if c and is_interrupted(db, c) then
+      -- its contract was interrupted: settled as done, or as undone (status
+      -- rolled_back: the contract is pending again)
+      history.add(db, { name = name, checksum = s.entry.checksum, direction = "contract",
+                        status = as == "applied" and "applied" or "rolled_back", step = c.step,
+                        message = "contract resolved by hand as " .. as:gsub("_", " ") })
+      return
+    end
     if s.state == "applied" and as == "rolled_back" then
       -- undone by hand (the advice for a migration without down): only the
       -- last applied one, so that history stays a prefix of the plan
