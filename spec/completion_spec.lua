@@ -68,7 +68,7 @@ end
 
 local MIGRATIONS = { "create_account", "create_widget", "create_widget_status", "widget_owner", "widget_name_index",
                      "widget_status_into_widget", "drop_widget_status", "create_tag", "account_plan",
-                     "widget_soft_delete_unique" }
+                     "widget_soft_delete_unique", "widget_status_flag" }
 
 describe("tide completion", function()
   it("bash: registered for tide, completes commands from cli_help", function()

@@ -188,6 +188,11 @@ local function cmd_lint(ctx, args)
     end
   else
     report.findings = lint.schema(db)
+    -- and the pending migrations, when there is a plan
+    local okp, p = pcall(require("tide.plan").load, resolve_dir(ctx))
+    if okp then
+      for _, f in ipairs(require("tide.runner").lint(db, p)) do report.findings[#report.findings + 1] = f end
+    end
   end
   if ctx.json then
     out(ctx, ui.json(report))
@@ -285,22 +290,39 @@ local function reported(ctx, db, shown, key, fn)
   return res
 end
 
--- Exit code of a status: problems first, then pending migrations.
+-- Exit code of a status: problems first, then pending migrations and
+-- contracts not yet run.
 local function status_code(st)
   if #st.problems > 0 then return EXIT.attention end
   for _, s in ipairs(st.entries) do
     if s.state ~= "applied" then return EXIT.pending end
   end
-  return EXIT.ok
+  return runner.contract_pending(st) and EXIT.pending or EXIT.ok
+end
+
+-- The phase of each applied phased migration (tide.phases.label), with
+-- ready's message: name -> {phase, message}.
+local function phase_labels(st, db)
+  local labels = {}
+  for _, s in ipairs(st.entries) do
+    if s.phase then
+      local label, msg = require("tide.phases").label(db, s)
+      labels[s.name] = { phase = label, message = msg }
+    end
+  end
+  return labels
 end
 
 local function status_report(ctx, st, db, shown)
+  local phases = phase_labels(st, db)
   if ctx.json then
     local migrations = {}
     for _, s in ipairs(st.entries) do
+      local ph = phases[s.name]
       migrations[#migrations + 1] = { name = s.name, state = s.state, checksum = s.entry.checksum,
                                       applied_at = s.state == "applied" and s.event.finished_at or nil,
-                                      step = s.state == "interrupted" and s.event.step or nil }
+                                      step = s.state == "interrupted" and s.event.step or nil,
+                                      phase = ph and ph.phase, ready_message = ph and ph.message }
     end
     local problems = {}
     for _, p in ipairs(st.problems) do
@@ -315,6 +337,11 @@ local function status_report(ctx, st, db, shown)
     local when = s.state == "applied" and (s.event.finished_at or "") or ""
     local state = s.state == "applied" and ui.colour("green", "applied")
       or s.state == "pending" and ui.colour("yellow", "pending") or ui.colour("red", s.state)
+    local ph = phases[s.name]
+    if ph then
+      state = ph.phase == "contracted" and ui.colour("green", "contracted") or
+        ui.colour("yellow", ph.phase .. (ph.message and (" (" .. ph.message .. ")") or ""))
+    end
     rows[#rows + 1] = { s.name, state, when }
   end
   local pending = 0
@@ -649,6 +676,62 @@ local function cmd_archive(ctx, args)
   return fn(ctx, table.move(args, 2, #args, 1, {}))
 end
 
+-- ---- phased migrations (tide.phases) -------------------------------
+
+-- tide contract [NAME]: see tide.runner.contract
+local function cmd_contract(ctx, args)
+  local o, rest = options("contract", args, {})
+  if #rest > 1 then usage_error("contract: takes at most one migration NAME") end
+  local ro = runner_opts(ctx, o)
+  local p = plan.load(resolve_dir(ctx))
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local n = reported(ctx, db, shown, "contracted", function() return runner.contract(db, p, rest[1], ro) end)
+  if not ctx.json then out(ctx, n == 0 and "nothing to contract" or ("contracted " .. plural(n, "migration"))) end
+  return EXIT.ok
+end
+
+local BACKFILL_OPTS = { ["--batch"] = "value", ["--sleep"] = "value", ["--rows-per-second"] = "value",
+                        ["--max-seconds"] = "value", ["--max-lag"] = "value" }
+
+-- tide backfill [NAME] [--batch N] [--sleep MS] [--rows-per-second N]
+-- [--max-seconds N] [--max-lag MS]: see tide.runner.backfill
+local function cmd_backfill(ctx, args)
+  local o, rest = options("backfill", args, BACKFILL_OPTS)
+  if #rest > 1 then usage_error("backfill: takes at most one migration NAME") end
+  local t0 = core.now_ms()
+  local function progress(pr)
+    if ctx.json or ctx.quiet then return end
+    local secs = math.max(core.now_ms() - t0, 1) / 1000
+    local rate = pr.rows / secs
+    local left = pr.total and pr.done and math.max(pr.total - pr.done, 0)
+    ui.progress(("%s: %d rows%s, %d rows/s%s"):format(pr.name, pr.done or pr.rows,
+      pr.total and (" of " .. pr.total) or "", math.floor(rate),
+      left and rate > 0 and not pr.finished and (", ETA %d s"):format(math.ceil(left / rate)) or ""), pr.finished)
+  end
+  local ro = {
+    batch = whole_opt("backfill", "--batch", o.batch, 1), sleep = whole_opt("backfill", "--sleep", o.sleep, 0),
+    rows_per_second = whole_opt("backfill", "--rows-per-second", o.rows_per_second, 1),
+    max_seconds = whole_opt("backfill", "--max-seconds", o.max_seconds, 1),
+    max_lag_ms = whole_opt("backfill", "--max-lag", o.max_lag, 0),
+    lock_timeout_ms = ctx.lock_timeout_ms, progress = progress,
+    log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end,
+  }
+  local p = plan.load(resolve_dir(ctx))
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local res = runner.backfill(db, p, rest[1], ro)
+  if ctx.json then
+    out(ctx, ui.json({ url = shown, backend = db.backend, backfills = res }))
+    return EXIT.ok
+  end
+  for _, r in ipairs(res) do
+    local batches = ("%d batch%s"):format(r.batches, r.batches == 1 and "" or "es")
+    out(ctx, ("%s: %s in %s, %.1f s%s"):format(r.name, plural(r.rows, "row"), batches,
+      r.ms / 1000, r.finished and ", done" or r.stopped and ", stopped at --max-seconds (run again to go on)" or ""))
+  end
+  if #res == 0 then out(ctx, "nothing to backfill") end
+  return EXIT.ok
+end
+
 -- ---- starting a project, completion, diagrams ---------------------------
 
 -- tide init [DIR]: see tide.scaffold.init
@@ -786,6 +869,7 @@ local COMMANDS = {
   inspect = cmd_inspect, lint = cmd_lint,
   archive = cmd_archive,
   test = cmd_test,
+  contract = cmd_contract, backfill = cmd_backfill,
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
@@ -806,7 +890,7 @@ end
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
-               lint = true, init = true, test = true }
+               lint = true, init = true, test = true, contract = true, backfill = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

@@ -4,14 +4,15 @@ local help = {}
 
 --- The commands in the order usage and the reference list them.
 help.ORDER = { "init", "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "inspect", "diagram", "archive", "lint", "test", "run", "repl", "completion", "help" }
+               "contract", "backfill", "inspect", "diagram", "archive", "lint", "test", "run", "repl", "completion",
+               "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
   { 0, "success (status: everything in the plan is applied)" },
   { 1, "error: the database, a migration or the plan failed; one line on stderr" },
   { 2, "usage error: unknown command or option, bad option value; one line on stderr" },
-  { 3, "status only: migrations are pending" },
+  { 3, "status only: migrations are pending, or a phased migration's contract" },
   { 4, "status: something needs attention (interrupted, edited, out of order, missing); " ..
        "archive check: a shadow table differs from its table, or is missing; lint: findings" },
   { 130, "test: interrupted by Ctrl-C (128 + the signal), the throwaway databases dropped" },
@@ -57,9 +58,14 @@ migration before an applied one, an applied migration gone from the plan, a
 MariaDB migration interrupted at step k of n. Read-only: a missing SQLite
 database is an error ("no database at PATH"), never created.
 
-Exit codes: 0 up to date, 3 pending, 4 needs attention.
---json: {url, backend, migrations: [{name, state, checksum, applied_at, step}],
-problems: [{kind, name, message}]}.
+A phased migration (expand / migrate / ready / contract) once applied shows
+its phase: expanded, migrating N% (its backfill so far), ready (its ready
+holds; with ready's message when it does not), contracted.
+
+Exit codes: 0 up to date, 3 pending (or a contract not yet run), 4 needs
+attention.
+--json: {url, backend, migrations: [{name, state, checksum, applied_at, step,
+phase, ready_message}], problems: [{kind, name, message}]}.
 
 Examples:
   tide status
@@ -164,7 +170,9 @@ Example:
     body = [[
 A MariaDB migration interrupted at a step tide cannot judge (raw SQL, a data
 step) is settled by hand: check the database, finish or undo the step
-yourself, then record the outcome.
+yourself, then record the outcome. So is a phased migration whose contract
+was interrupted: --applied records the contract done, --rolled-back records
+it undone (the contract is pending again); nothing runs.
 
   --applied       the migration is now fully applied
   --rolled-back   the migration is now fully undone
@@ -277,6 +285,55 @@ Examples:
   tide archive run --before 2026-01-01 --batch 5000
   tide archive purge --before 2025-01-01 --tables instances]],
   },
+  contract = {
+    synopsis = "tide contract [NAME]",
+    summary = "run the contract phase of phased migrations that are ready",
+    body = [[
+Runs the contract phase (what old code needed, removed) of each applied
+phased migration not yet contracted, in plan order, or of NAME alone, each
+once its ready(db) holds (without ready: once its backfill has run to the
+end). One that is not ready is refused with ready's message, and the run
+stops there (those before it stay contracted). Locking, transactions and
+the MariaDB journal are those of `up`; each contract is an event of the
+history. `down` refuses a contracted migration.
+
+--json: {url, backend, contracted: [{name, direction, status, duration_ms,
+message}], error}.
+
+Examples:
+  tide contract
+  tide contract widget_status_flag]],
+  },
+  backfill = {
+    synopsis = "tide backfill [NAME] [--batch N] [--sleep MS] [--rows-per-second N] [--max-seconds N] " ..
+               "[--max-lag MS]",
+    summary = "run the migrate step of phased migrations, in batches",
+    body = [[
+Runs the migrate step of each applied phased migration not yet contracted
+(or NAME's), one batch per transaction, until it says it is done. Its state
+(tide.phases.batches: the last key, rows done, the total) is saved in the
+history with each batch, in the batch's transaction: a backfill stopped or
+killed resumes where it was and does no batch twice. A batch that fails
+for a passing reason is retried (tide.retry). A pass that finished while
+ready still counts rows (old code wrote behind it) is followed by a new
+pass. One backfill per database at a time (a lock of its own: `up` and
+`contract` go on).
+
+  --batch N              rows per batch (default the migration's, else 1000)
+  --sleep MS             pause between batches
+  --rows-per-second N    at most N rows a second on average
+  --max-seconds N        stop after N seconds (run again to go on)
+  --max-lag MS           PostgreSQL: wait while a streaming replica's replay
+                         lag (pg_stat_replication) exceeds MS; no effect
+                         without replicas, or on other backends
+
+A progress line with rows/s and ETA on a terminal.
+--json: {url, backend, backfills: [{name, batches, rows, ms, finished, stopped}]}.
+
+Examples:
+  tide backfill --batch 500 --sleep 50
+  tide backfill widget_status_flag --max-seconds 600 --json]],
+  },
   lint = {
     synopsis = "tide lint [--duplicates TABLE COLUMN...]",
     summary = "schema findings: soft-delete tables without a usable unique key",
@@ -288,6 +345,17 @@ naming the table, the columns and the DSL call to write:
   - a unique constraint that includes `deleted` while it is a boolean flag:
     a second deleted row with the same key is refused (m:soft_delete_to_id);
   - a soft-delete table with no unique key besides the primary key.
+With a plan, the pending migrations too, checked in order against the
+schema (up to a data step), each finding naming its migration:
+  - error: a destructive operation (drop or rename a table or column,
+    narrowing a type, NOT NULL without a default, rewriting soft-deleted
+    rows) inside a phased migration's expand: move it to contract (`up`
+    refuses it before anything runs);
+  - an operation that blocks or rewrites a populated table on this backend
+    (PostgreSQL: create_index without concurrently, add_unique, a type
+    change, SET NOT NULL, a foreign key; MariaDB: a type change or a
+    foreign key, ALGORITHM=COPY; SQLite: a table rebuild), with the safer
+    form (`up` prints these as warnings).
 Read-only.
 
   --duplicates TABLE COLUMN...   instead, count the groups of live rows
@@ -296,7 +364,8 @@ Read-only.
                                  on them would refuse
 
 Exit codes: 0 nothing found, 4 findings.
---json: {url, backend, findings: [{rule, table, columns, message, fix}]}, and
+--json: {url, backend, findings: [{rule, table, columns, message, fix, level,
+migration}]}, and
 with --duplicates also duplicates: {table, columns, groups, extra}.
 
 Examples:

@@ -117,7 +117,18 @@ function plan.compile(entry)
   local ok, mig = pcall(chunk)
   if not ok then err("misuse", "%s: %s", entry.file, tostring(mig)) end
   if type(mig) ~= "table" then err("misuse", "%s: must return a table {up = function(m) ... end}", entry.file) end
-  if type(mig.up) ~= "function" then err("misuse", "%s: has no up function", entry.file) end
+  if mig.expand ~= nil then
+    -- a phased migration (tide.phases): expand instead of up
+    if mig.up ~= nil then err("misuse", "%s: has both up and expand (a phased migration has no up)", entry.file) end
+    for _, k in ipairs({ "expand", "migrate", "contract", "ready" }) do
+      if mig[k] ~= nil and type(mig[k]) ~= "function" then err("misuse", "%s: %s must be a function", entry.file, k) end
+    end
+  elseif mig.contract ~= nil or mig.migrate ~= nil or mig.ready ~= nil then
+    err("misuse", "%s: has contract, migrate or ready but no expand (a phased migration has expand instead of up)",
+        entry.file)
+  elseif type(mig.up) ~= "function" then
+    err("misuse", "%s: has no up function", entry.file)
+  end
   if mig.down ~= nil and type(mig.down) ~= "function" then
     err("misuse", "%s: down must be a function", entry.file)
   end
