@@ -164,7 +164,7 @@ h.each_backend(describe, it, function(b)
     -- dropping it is drift; it comes back
     tide.migrate(db, function(m) m:alter_column("word", "body", { collation = m.none }) end)
     local after = tide.schema.canonical(db:describe("word"))
-    assert.same({ "word.body: collation binary vs none" }, tide.schema.diff(c, after, { "before", "after" }))
+    assert.same({ "word.body: collation binary in before, collation default in after" }, tide.schema.diff(c, after, { "before", "after" }))
     tide.migrate(db, function(m) m:alter_column("word", "body", { collation = "binary" }) end)
     assert.same({}, tide.schema.diff(c, tide.schema.canonical(db:describe("word"))))
     -- bad input, nothing changed

@@ -8,6 +8,8 @@ local core = require "tide.core"
 local plan = {}
 
 plan.FILE = "tide.plan"
+--- The models file beside the plan (tide.models), without ".lua".
+plan.MODELS = "models"
 local NAME = "^[%w_][%w_%.%-]*$"
 
 local function err(class, fmt, ...)
@@ -63,7 +65,8 @@ function plan.load(dir)
   end
   local extra = {}
   for name in pairs(lua_files(dir)) do
-    if not seen[name] then extra[#extra + 1] = name end
+    -- models.lua beside the plan is the models file (tide.models)
+    if not seen[name] and name ~= plan.MODELS then extra[#extra + 1] = name end
   end
   table.sort(extra)
   if #extra > 0 then
@@ -125,8 +128,9 @@ return {
 ]]
 
 --- Writes dir/NAME.lua and appends NAME to the plan (creating both the
--- folder and the plan if needed). Returns the file's path.
-function plan.new(dir, name)
+-- folder and the plan if needed); the file holds `source` when given, else
+-- a skeleton. Returns the file's path.
+function plan.new(dir, name, source)
   if type(name) ~= "string" or not name:match(NAME) then
     err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
   end
@@ -141,7 +145,7 @@ function plan.new(dir, name)
   local file = dir .. "/" .. name .. ".lua"
   if read(file) then err("misuse", "%s exists already", file) end
   local f = assert(io.open(file, "w"))
-  f:write(SKELETON:format(name, name:gsub("_", " ")))
+  f:write(source or SKELETON:format(name, (name:gsub("_", " "))))
   f:close()
   if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   f = assert(io.open(path, "w"))
