@@ -112,13 +112,15 @@ local function same_entry(kind, a, b)
   return #schema.diff(holding(a), holding(b)) == 0
 end
 
-local function fk_source(t, fk)
+-- A foreign key as add_foreign_key's arguments after the table, or
+-- (`inline`) as a spec of create_table's foreign_keys.
+local function fk_source(t, fk, inline)
   local opts = {}
   if fk.on_delete ~= "no action" then opts[#opts + 1] = { "on_delete", fk.on_delete } end
   if fk.on_update ~= "no action" then opts[#opts + 1] = { "on_update", fk.on_update } end
   if fk.name ~= names.foreign_key(t, fk.columns, fk.ref_table) then opts[#opts + 1] = { "name", fk.name } end
-  return lit(fk.columns) .. ", " .. lit(fk.ref_table) .. ", " .. lit(fk.ref_columns) ..
-         (#opts > 0 and (", { " .. options_text(opts) .. " }") or "")
+  local o = #opts == 0 and "" or inline and (", " .. options_text(opts)) or (", { " .. options_text(opts) .. " }")
+  return lit(fk.columns) .. ", " .. lit(fk.ref_table) .. ", " .. lit(fk.ref_columns) .. o
 end
 
 local function index_options(t, x, src)
@@ -151,8 +153,8 @@ local function create_source(t, src, skip)
   local whole_pk = #t.primary_key == 1 and t.primary_key[1]
   for _, c in ipairs(t.columns) do
     local text, why = column_source(c, c.name == whole_pk)
-    if why then lines[#lines + 1] = "      " .. BY_HAND .. t.name .. "." .. c.name .. ": " .. why end
-    lines[#lines + 1] = "      " .. text .. ","
+    if why then lines[#lines + 1] = "  " .. BY_HAND .. t.name .. "." .. c.name .. ": " .. why end
+    lines[#lines + 1] = "  " .. text .. ","
   end
   local opts = {}
   if #t.primary_key > 1 then opts[#opts + 1] = "primary_key = " .. lit(t.primary_key) end
@@ -170,7 +172,7 @@ local function create_source(t, src, skip)
   if #ix > 0 then opts[#opts + 1] = "indexes = { " .. table.concat(ix, ", ") .. " }" end
   local fks = {}
   for _, fk in ipairs(t.foreign_keys) do
-    if not skip[fk.name] then fks[#fks + 1] = "{ " .. fk_source(t.name, fk) .. " }" end
+    if not skip[fk.name] then fks[#fks + 1] = "{ " .. fk_source(t.name, fk, true) .. " }" end
   end
   if #fks > 0 then opts[#opts + 1] = "foreign_keys = { " .. table.concat(fks, ", ") .. " }" end
   local cks, hand = {}, {}
@@ -184,7 +186,7 @@ local function create_source(t, src, skip)
   for _, h in ipairs(hand) do
     out[#out + 1] = ("%scheck %s of %s: a name the DSL does not make"):format(BY_HAND, h, t.name)
   end
-  out[#out + 1] = ("m:create_table(%s, {\n%s\n    }%s)"):format(lit(t.name), table.concat(lines, "\n"),
+  out[#out + 1] = ("m:create_table(%s, {\n%s\n}%s)"):format(lit(t.name), table.concat(lines, "\n"),
     #opts > 0 and (", { " .. table.concat(opts, ", ") .. " }") or "")
   return out
 end
@@ -346,9 +348,10 @@ function auto.schemas(db, mdl)
   return { canonical = live, model = m }, { canonical = models.canonical(mdl), model = mdl.tables }
 end
 
---- The source of migration NAME taking db to models `mdl` (up) and back
--- (down), and the number of statements of its up; 0 when db is in sync.
-function auto.source(db, mdl, name)
+--- The source of migration NAME taking db (shown as `shown`) to models
+-- `mdl` (up) and back (down), and the number of statements of its up; 0
+-- when db is in sync.
+function auto.source(db, mdl, name, shown)
   local now, want = auto.schemas(db, mdl)
   local up, down = plan(now, want), plan(want, now)
   local n = 0
@@ -365,7 +368,7 @@ return {
 %s
   end,
 }
-]]):format(name, mdl.file, db.url, db.backend, lit((name:gsub("_", " "))), indent(up), indent(down))
+]]):format(name, mdl.file, shown or db.url, db.backend, lit((name:gsub("_", " "))), indent(up), indent(down))
   return src, n
 end
 

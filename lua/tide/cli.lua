@@ -525,7 +525,7 @@ function new_auto(ctx, args)
   local file = models_file(ctx, o)
   local mdl = models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  local source, n = require("tide.auto_migration").source(db, mdl, name)
+  local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
   if n == 0 then
     out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
              or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))

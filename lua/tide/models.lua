@@ -226,10 +226,13 @@ end
 
 --- Differences between models `mdl` (a models value, or a path) and the
 -- schema of db, as readable lines (`widget.name: string(30) in models,
--- string(60) in database`); {} when in sync.
+-- string(60) in database`); {} when in sync. The order of a table's columns
+-- is not compared: the DSL adds a column last, so migrations could not
+-- follow the models' order.
 function models.diff(db, mdl)
   if type(mdl) == "string" then mdl = models.load(mdl) end
-  return schema.diff(models.canonical(mdl), models.live(db, mdl), { "models", "database" })
+  return schema.diff(models.canonical(mdl), models.live(db, mdl), { "models", "database" },
+                     { ignore_positions = true })
 end
 
 --- Builds the whole schema of models `mdl` (a models value, or a path) on

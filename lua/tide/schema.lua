@@ -440,7 +440,7 @@ local function inet_as_string(c, a, o, b)
          o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
-local function diff_table(out, a, b, labels)
+local function diff_table(out, a, b, labels, opts)
   local t = a.name or b.name
   local ca, cb = {}, {}
   for i, c in ipairs(a.columns) do ca[c.name] = i end
@@ -458,7 +458,9 @@ local function diff_table(out, a, b, labels)
       for _, f in ipairs(ASPECTS) do
         if x[f] ~= y[f] then differs(out, t .. "." .. c.name, x[f], y[f], labels) end
       end
-      if i ~= j then differs(out, t .. "." .. c.name, "position " .. i, "position " .. j, labels) end
+      if i ~= j and not opts.ignore_positions then
+        differs(out, t .. "." .. c.name, "position " .. i, "position " .. j, labels)
+      end
     end
   end
   for _, c in ipairs(b.columns) do
@@ -479,12 +481,13 @@ end
 
 --- Differences between two canonical tables or two canonical schemas, as
 -- readable lines naming table, column and what differs; {} when equal.
--- `labels` names the two sides in the output (default {"a", "b"}).
-function schema.diff(a, b, labels)
-  labels = labels or { "a", "b" }
+-- `labels` names the two sides in the output (default {"a", "b"});
+-- opts.ignore_positions: columns in another order are no difference.
+function schema.diff(a, b, labels, opts)
+  labels, opts = labels or { "a", "b" }, opts or {}
   local out = {}
   if a.columns or b.columns then
-    diff_table(out, a, b, labels)
+    diff_table(out, a, b, labels, opts)
     return out
   end
   local names = {}
@@ -497,7 +500,7 @@ function schema.diff(a, b, labels)
     elseif not a[n] then
       out[#out + 1] = ("%s: table only in %s"):format(n, labels[2])
     else
-      diff_table(out, a[n], b[n], labels)
+      diff_table(out, a[n], b[n], labels, opts)
     end
   end
   return out
