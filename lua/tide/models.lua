@@ -8,6 +8,7 @@
 -- order (foreign keys may point at tables declared later).
 local core = require "tide.core"
 local ddl = require "tide.ddl"
+local ops = require "tide.ddl.ops"
 local history = require "tide.history"
 local schema = require "tide.schema"
 local shadow = require "tide.shadow"
@@ -122,6 +123,73 @@ local function declare(m, mdl)
   end
 end
 
+-- Refuses a name two tables use (the DSL's rule, model.check_schema_name,
+-- over the whole schema at once: per table it would read every other
+-- table): a table, primary key, unique or index name, or a foreign key's.
+local function check_names(mdl, tables)
+  local rel, fks = {}, {}
+  for _, d in ipairs(mdl.order) do
+    local tm = tables[d.name]
+    local function take(seen, name, what, kind)
+      local other = seen[name]
+      if other and other.table ~= d.name then
+        refuse("misuse", "%s:%d: create_table(%s): name %q is taken by %s (a %s name must be unique in the " ..
+               "schema)", mdl.file, d.line, d.name, name, other.what, kind)
+      end
+      seen[name] = seen[name] or { table = d.name, what = what }
+    end
+    local kind = "table, index or key"
+    take(rel, d.name, "table " .. d.name, kind)
+    if #tm.primary_key > 0 then take(rel, tm.primary_key_name, "primary key of " .. d.name, kind) end
+    for _, list in ipairs({ tm.uniques, tm.indexes }) do
+      for _, x in ipairs(list) do take(rel, x.name, "an index of " .. d.name, kind) end
+    end
+    for _, fk in ipairs(tm.foreign_keys) do take(fks, fk.name, "a foreign key of " .. d.name, "foreign key") end
+  end
+end
+
+-- Operation `op`'s declaration (tide.ddl.ops) on DSL object m: its check,
+-- then its effect on the model; no SQL is made.
+local function validate(m, op, ...)
+  local decl = ops[op]
+  rawset(m, "_op", { name = op, args = { ... } })
+  m._op.args[decl.shows + 1] = nil
+  for i = decl.shows + 2, select("#", ...) do m._op.args[i] = nil end
+  local p = decl.check(m, ...)
+  decl.apply(m, p, p.tm)
+  rawset(m, "_op", nil)
+end
+
+-- Runs the models through the DSL's checks (create_table, add_foreign_key
+-- for the keys of a cycle); each table is checked with the tables it
+-- refers to in view, the names of the whole schema at the end. Returns
+-- {name = DSL model table}.
+local function check(mdl)
+  local m = ddl.new { dialect = "sqlite", name = mdl.file, reserved = OWN, complete = true }
+  local tables = {}
+  local function scope(names)
+    local s = {}
+    for _, n in ipairs(names) do s[n] = tables[n] end
+    rawset(m, "_model", s)
+  end
+  for _, d in ipairs(mdl.order) do
+    local refs = {}
+    for _, fk in ipairs(fks_of(d)) do if type(fk) == "table" then refs[#refs + 1] = fk[2] end end
+    scope(refs)
+    rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
+    validate(m, "create_table", d.name, d.columns, d.options)
+    tables[d.name] = m._model[d.name]
+  end
+  for _, x in ipairs(mdl.deferred) do
+    scope({ x.decl.name, x.fk[2] })
+    rawset(m, "_name", ("%s:%d"):format(mdl.file, x.decl.line))
+    validate(m, "add_foreign_key", x.decl.name, add_fk_args(x.fk))
+  end
+  ddl.close(m)
+  check_names(mdl, tables)
+  return tables
+end
+
 --- Reads and checks models file `path`; returns the models value: {file,
 -- tables = {name = DSL model table}, order, deferred}. Raises a one-line
 -- error naming the file and line, the table and the column: a syntax error,
@@ -157,10 +225,7 @@ function models.load(path)
   end
   local mdl = { file = path }
   mdl.order, mdl.deferred = fk_order(path, decls, by_name)
-  local m = ddl.new { dialect = "sqlite", name = path, reserved = OWN, complete = true }
-  declare(m, mdl)
-  mdl.tables = m._model
-  ddl.close(m)
+  mdl.tables = check(mdl)
   return mdl
 end
 

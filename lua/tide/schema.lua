@@ -440,8 +440,21 @@ local function inet_as_string(c, a, o, b)
          o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
+local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default", "autoincrement",
+                        "values", "collation" }
+
+-- Whether columns c and o are alike in every field (text sizes left out
+-- when `blind_sizes`): most are, and need nothing more.
+local function same_column(c, o, blind_sizes)
+  for _, f in ipairs(COLUMN_FIELDS) do
+    if not same(c[f], o[f]) then return false end
+  end
+  return blind_sizes or c.size == o.size
+end
+
 local function diff_table(out, a, b, labels, opts)
   local t = a.name or b.name
+  local blind_sizes = a.text_sizes == false or b.text_sizes == false
   local ca, cb = {}, {}
   for i, c in ipairs(a.columns) do ca[c.name] = i end
   for i, c in ipairs(b.columns) do cb[c.name] = i end
@@ -451,12 +464,13 @@ local function diff_table(out, a, b, labels, opts)
       out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
     else
       local o = b.columns[j]
-      -- what one side cannot tell is not compared
-      local unknown = { size = a.text_sizes == false or b.text_sizes == false,
-                        type = inet_as_string(c, a, o, b) }
-      local x, y = column_aspects(c, unknown), column_aspects(o, unknown)
-      for _, f in ipairs(ASPECTS) do
-        if x[f] ~= y[f] then differs(out, t .. "." .. c.name, x[f], y[f], labels) end
+      if not same_column(c, o, blind_sizes) then
+        -- what one side cannot tell is not compared
+        local unknown = { size = blind_sizes, type = inet_as_string(c, a, o, b) }
+        local x, y = column_aspects(c, unknown), column_aspects(o, unknown)
+        for _, f in ipairs(ASPECTS) do
+          if x[f] ~= y[f] then differs(out, t .. "." .. c.name, x[f], y[f], labels) end
+        end
       end
       if i ~= j and not opts.ignore_positions then
         differs(out, t .. "." .. c.name, "position " .. i, "position " .. j, labels)
