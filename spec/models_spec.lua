@@ -68,8 +68,8 @@ h.each_backend(describe, it, function(b)
     out, err, code = h.tide_at(url, { "check", "--models", path })
     assert.equal(0, code, err)
     assert.matches("in sync with", out)
-    out, _, code = h.tide_at(url, { "--json", "check", "--models", path })
-    assert.equal(0, code)
+    out, err, code = h.tide_at(url, { "--json", "check", "--models", path })
+    assert.equal(0, code, err)
     assert.matches('"in_sync":true', out)
     -- a second create is refused before anything changes
     local before = canonical(db)
@@ -79,8 +79,9 @@ h.each_backend(describe, it, function(b)
   end)
 
   it("finds the example story's migrations in sync with migrations/models.lua", function()
-    local out, err, code = h.tide_at(url, { "--dir", STORY, "up", "-q" })
+    local _, err, code = h.tide_at(url, { "--dir", STORY, "up", "-q" })
     assert.equal(0, code, err)
+    local out
     out, err, code = h.tide_at(url, { "--dir", STORY, "check" })
     assert.equal(0, code, err .. out)
     -- the busted helper a user's spec calls: one line
@@ -155,6 +156,7 @@ h.each_backend(describe, it, function(b)
     local out, err, code = h.run_tide({ "diff", other, url })
     assert.equal(0, code, err .. out)
     assert.matches("the same schema", out)
+    local _
     -- a migration with SQL for this backend only
     tide.migrate(db, function(m) m:sql({ [b.name] = "CREATE INDEX by_status ON widget (status)" }) end)
     out, _, code = h.run_tide({ "diff", other, url })
@@ -184,16 +186,18 @@ h.each_backend(describe, it, function(b)
     local out, err, code = h.tide_at(url, { "--dir", dir, "new", "step", "--auto", "--models", target })
     assert.equal(0, code, err)
     assert.matches("created", out)
+    local _
     local text = h.read_file(dir .. "/step.lua")
-    out, err, code = h.tide_at(url, { "--dir", dir, "up", "-q" })
+    _, err, code = h.tide_at(url, { "--dir", dir, "up", "-q" })
     assert.equal(0, code, err .. "\n" .. text)
     assert.same({}, tide.models.diff(db, target))
     out, err, code = h.tide_at(url, { "--dir", dir, "check", "--models", target })
     assert.equal(0, code, out .. err)
-    out, err, code = h.tide_at(url, { "--dir", dir, "down", "-q" })
+    _, err, code = h.tide_at(url, { "--dir", dir, "down", "-q" })
     assert.equal(0, code, err .. "\n" .. text)
     -- the DSL adds a column last: one dropped and added again comes back there
-    assert.same({}, tide.schema.diff(before, canonical(db), { "before", "after down" }, { ignore_positions = true }))
+    assert.same({}, tide.schema.diff(before, canonical(db), { "before", "after down" },
+                                     { ignore_positions = true }))
     -- in sync: nothing written
     local dir2 = h.migrations({})
     out, err, code = h.tide_at(url, { "--dir", dir2, "new", "again", "--auto", "--models", models_file(from) })
@@ -243,6 +247,46 @@ create_table("order", { { "id", "integer", primary_key = true, autoincrement = t
     assert.matches('%-%- tide: rename guessed\n%s*m:rename_column%("order", "the name", "select"%)', text)
   end)
 
+  it("keeps odd names, quotes and 4-byte characters through create, check and diff", function()
+    local path = models_file([==[
+create_table("we'ird \"name\"", {
+  { "id", "integer", primary_key = true, autoincrement = true },
+  { "from", "string", length = 20, default = "it's 🐙 \\ ?" },
+  { "group by", "text", null = false },
+}, { indexes = { { "from", "group by", name = "ix odd" } } })
+create_table("self", { { "id", "integer", primary_key = true }, { "parent", "integer" } },
+  { foreign_keys = { { { "parent" }, "self", { "id" }, on_delete = "cascade" } } })
+]==])
+    local _, err, code = h.tide_at(url, { "models", "create", "--models", path })
+    assert.equal(1, code)     -- text cannot be part of an index on every backend
+    assert.matches('column "group by" is text and cannot be part of a key', err)
+    assert.same({}, h.user_tables(url))
+    h.write_file(path, h.read_file(path):gsub('"group by", "text"', '"group by", "string", length = 50'))
+    _, err, code = h.tide_at(url, { "models", "create", "--models", path })
+    assert.equal(0, code, err)
+    assert.same({}, tide.models.diff(db, path))
+    local other = "sqlite:" .. h.tmpname(".db")
+    local o <close> = core.open(other)
+    tide.models.create(o, path)
+    local out
+    out, err, code = h.run_tide({ "diff", url, other })
+    assert.equal(0, code, out .. err)
+  end)
+
+  it("reads models from tide.lua, and an empty models file finds every table extra", function()
+    local cwd = h.tmpname(".proj")
+    os.execute("mkdir -p " .. cwd)
+    h.write_file(cwd .. "/app_models.lua", RICH)
+    h.write_file(cwd .. "/tide.lua", ("return { url = %q, models = \"app_models.lua\" }"):format(url))
+    local _, err, code = h.run_tide({ "models", "create" }, { cwd = cwd })
+    assert.equal(0, code, err)
+    _, err, code = h.run_tide({ "check" }, { cwd = cwd })
+    assert.equal(0, code, err)
+    local empty = models_file("-- nothing yet\n")
+    assert.same({ "customer: table only in database", "order: table only in database" },
+                tide.models.diff(db, empty))
+  end)
+
   it("refuses bad models files with one line naming file, table and column, creating nothing", function()
     local cases = {
       { "create_table(\"t\", {{ \"id\", \"integer\" }}", "syntax", "models.lua:1:" },
@@ -256,6 +300,12 @@ create_table("order", { { "id", "integer", primary_key = true, autoincrement = t
       { 'create_table("t", {\n  { "id", "integer", nul = false } })', "misuse",
         'models.lua:1: create_table%(t%): column "id": unknown option "nul" %(did you mean "null"%?%)' },
       { 'create_table("tide_history", { { "id", "integer" } })', "misuse", "tide's own table" },
+      { 'create_table("a", { { "id", "integer" } }, { indexes = { { "id", name = "dup" } } })\n' ..
+        'create_table("b", { { "id", "integer" } }, { indexes = { { "id", name = "dup" } } })', "misuse",
+        'models.lua:2: create_table%(b%): name "dup" is taken by an index of a' },
+      { 'create_table("t", "id")', "misuse", 'models.lua:1: create_table%(t%): needs a list of columns' },
+      { 'local x = nil\ncreate_table("t", { { "id", x.y } })', "misuse", "models.lua:2: attempt to index" },
+      { 'create_table({ "t" }, {})', "misuse", "models.lua:1: create_table needs a table name first" },
     }
     for _, c in ipairs(cases) do
       local path = models_file(c[1])

@@ -167,7 +167,10 @@ local function create_source(t, src, skip)
   local ix = {}
   for _, x in ipairs(t.indexes) do
     local o = index_options(t.name, x, x.where and src["index " .. x.name])
-    ix[#ix + 1] = #o > 0 and (lit(x.columns):gsub(" }$", ", " .. options_text(o) .. " }")) or lit(x.columns)
+    -- not one MariaDB made for a foreign key: it comes with the key
+    if not x.implied then
+      ix[#ix + 1] = #o > 0 and (lit(x.columns):gsub(" }$", ", " .. options_text(o) .. " }")) or lit(x.columns)
+    end
   end
   if #ix > 0 then opts[#opts + 1] = "indexes = { " .. table.concat(ix, ", ") .. " }" end
   local fks = {}
@@ -232,7 +235,8 @@ local function plan(from, to)
       end
       for _, y in ipairs(b[k[1]]) do
         local x = find(a[k[1]], y.name)
-        if not x or not same_entry(k[1], x, y) then
+        -- an index MariaDB made for a foreign key comes and goes with it
+        if not y.implied and (not x or not same_entry(k[1], x, y)) then
           if k[1] == "foreign_keys" then
             fk_adds[#fk_adds + 1] = ("m:add_foreign_key(%s, %s)"):format(lit(n), fk_source(n, y))
           elseif k[1] == "uniques" then

@@ -229,11 +229,7 @@ function models.load(path)
   return mdl
 end
 
-local function copy(list)
-  local out = {}
-  for i, v in ipairs(list or {}) do out[i] = v end
-  return out
-end
+local copy = require("tide.ddl.model").copy
 
 local function by_name(a, b) return a.name < b.name end
 
