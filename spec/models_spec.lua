@@ -287,6 +287,29 @@ create_table("self", { { "id", "integer", primary_key = true }, { "parent", "int
                 tide.models.diff(db, empty))
   end)
 
+  it("autogenerates the example story's last six migrations from its models, and back", function()
+    local dir = h.tmpname(".story")
+    os.execute("mkdir -p " .. dir)
+    local first = { "create_account", "create_widget", "create_widget_status", "widget_owner" }
+    for _, n in ipairs(first) do h.write_file(dir .. "/" .. n .. ".lua", h.read_file(STORY .. "/" .. n .. ".lua")) end
+    h.write_file(dir .. "/models.lua", h.read_file(STORY .. "/models.lua"))
+    h.write_file(dir .. "/tide.plan", table.concat(first, "\n") .. "\n")
+    local _, err, code = h.tide_at(url, { "--dir", dir, "up", "-q" })
+    assert.equal(0, code, err)
+    local before = canonical(db)
+    _, err, code = h.tide_at(url, { "--dir", dir, "new", "sync", "--auto" })
+    assert.equal(0, code, err)
+    local text = h.read_file(dir .. "/sync.lua")
+    assert.matches('%-%- tide: destroys data\n%s*m:drop_table%("widget_status"%)', text)
+    _, err, code = h.tide_at(url, { "--dir", dir, "up", "-q" })
+    assert.equal(0, code, err .. text)
+    _, err, code = h.tide_at(url, { "--dir", dir, "check" })
+    assert.equal(0, code, err)
+    _, err, code = h.tide_at(url, { "--dir", dir, "down", "-q" })
+    assert.equal(0, code, err .. text)
+    assert.same({}, tide.schema.diff(before, canonical(db), { "before", "after down" }))
+  end)
+
   it("refuses bad models files with one line naming file, table and column, creating nothing", function()
     local cases = {
       { "create_table(\"t\", {{ \"id\", \"integer\" }}", "syntax", "models.lua:1:" },
