@@ -111,18 +111,6 @@ local function add_fk_args(fk)
   return fk[1], fk[2], fk[3], opts
 end
 
--- Runs the models' DDL on DSL object m, naming the file and line in errors.
-local function declare(m, mdl)
-  for _, d in ipairs(mdl.order) do
-    rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
-    m:create_table(d.name, d.columns, d.options)
-  end
-  for _, x in ipairs(mdl.deferred) do
-    rawset(m, "_name", ("%s:%d"):format(mdl.file, x.decl.line))
-    m:add_foreign_key(x.decl.name, add_fk_args(x.fk))
-  end
-end
-
 -- Refuses a name two tables use (the DSL's rule, model.check_schema_name,
 -- over the whole schema at once: per table it would read every other
 -- table): a table, primary key, unique or index name, or a foreign key's.
@@ -160,15 +148,18 @@ local function validate(m, op, ...)
   rawset(m, "_op", nil)
 end
 
--- Runs the models through the DSL's checks (create_table, add_foreign_key
--- for the keys of a cycle); each table is checked with the tables it
--- refers to in view, the names of the whole schema at the end. Returns
--- {name = DSL model table}.
-local function check(mdl)
-  local m = ddl.new { dialect = "sqlite", name = mdl.file, reserved = OWN, complete = true }
+-- Runs the models' tables through DSL object m: `perform(m, op, ...)` per
+-- operation (create_table, then add_foreign_key for the keys of a cycle),
+-- errors naming the file and line. Each sees only the tables of `base`
+-- (those already there) and the tables it refers to: the DSL's check that
+-- a name is free reads every table of the model per name, which over a
+-- whole schema at once would be quadratic; check_names covers the models'
+-- own names. Returns {name = DSL model table}.
+local function declare(m, mdl, base, perform)
   local tables = {}
   local function scope(names)
     local s = {}
+    for k, v in pairs(base) do s[k] = v end
     for _, n in ipairs(names) do s[n] = tables[n] end
     rawset(m, "_model", s)
   end
@@ -177,14 +168,22 @@ local function check(mdl)
     for _, fk in ipairs(fks_of(d)) do if type(fk) == "table" then refs[#refs + 1] = fk[2] end end
     scope(refs)
     rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
-    validate(m, "create_table", d.name, d.columns, d.options)
+    perform(m, "create_table", d.name, d.columns, d.options)
     tables[d.name] = m._model[d.name]
   end
   for _, x in ipairs(mdl.deferred) do
     scope({ x.decl.name, x.fk[2] })
     rawset(m, "_name", ("%s:%d"):format(mdl.file, x.decl.line))
-    validate(m, "add_foreign_key", x.decl.name, add_fk_args(x.fk))
+    perform(m, "add_foreign_key", x.decl.name, add_fk_args(x.fk))
   end
+  return tables
+end
+
+-- The models checked by the DSL without a database. Returns {name = DSL
+-- model table}.
+local function check(mdl)
+  local m = ddl.new { dialect = "sqlite", name = mdl.file, reserved = OWN, complete = true }
+  local tables = declare(m, mdl, {}, validate)
   ddl.close(m)
   check_names(mdl, tables)
   return tables
@@ -308,8 +307,12 @@ function models.create(db, mdl, opts)
   if not db:lock(runner.LOCK, timeout) then
     refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
   end
-  local ok, err = pcall(require("tide.migrate").run, db, function(m) declare(m, mdl) end,
-                        { name = mdl.file, reserved = OWN })
+  local ok, err = pcall(function()
+    local migrate = require "tide.migrate"
+    local base = migrate.load_model(db)
+    migrate.run(db, function(m) declare(m, mdl, base, function(_, op, ...) return m[op](m, ...) end) end,
+                { name = mdl.file, reserved = OWN, model = base })
+  end)
   pcall(db.unlock, db, runner.LOCK)
   if not ok then error(err, 0) end
   return true
