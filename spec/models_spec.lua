@@ -342,6 +342,8 @@ create_table("self", { { "id", "integer", primary_key = true }, { "parent", "int
       { 'create_table("t", "id")', "misuse", 'models.lua:1: create_table%(t%): needs a list of columns' },
       { 'local x = nil\ncreate_table("t", { { "id", x.y } })', "misuse", "models.lua:2: attempt to index" },
       { 'create_table({ "t" }, {})', "misuse", "models.lua:1: create_table needs a table name first" },
+      { 'create_table("t", { { "s", "string", default = "a\\0b" } })', "misuse",
+        'models.lua:1: create_table%(t%): default contains a NUL byte' },
     }
     for _, c in ipairs(cases) do
       local path = models_file(c[1])

@@ -228,7 +228,7 @@ function models.load(path)
   return mdl
 end
 
-local copy = require("tide.ddl.model").copy
+local function copy(list) return table.move(list, 1, #list, 1, {}) end
 
 local function by_name(a, b) return a.name < b.name end
 
@@ -238,11 +238,12 @@ local function canonical_table(tm)
   local t = { name = tm.name, columns = {}, primary_key = copy(tm.primary_key), uniques = {}, indexes = {},
               foreign_keys = {}, checks = {} }
   for i, c in ipairs(tm.columns) do
-    local col = { name = c.name, type = c.type, nullable = c.nullable, autoincrement = c.autoincrement,
-                  length = c.length, size = c.size, precision = c.precision, scale = c.scale,
-                  collation = c.collation, values = c.values, default = c.default }
+    -- a DSL model column has the canonical fields already (tide.ddl.parse)
+    local col = c
     -- as canonical does: SQLite's autoincrement key is its 64-bit rowid
-    if col.autoincrement and col.type == "bigint" then col.type = "integer" end
+    if c.autoincrement and c.type == "bigint" then
+      col = { name = c.name, type = "integer", nullable = c.nullable, autoincrement = true }
+    end
     if c.type == "integer" or c.type == "bigint" or c.type == "smallint" then ints[c.name:lower()] = true end
     t.columns[i] = col
   end

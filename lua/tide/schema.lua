@@ -440,14 +440,13 @@ local function inet_as_string(c, a, o, b)
          o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
-local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default", "autoincrement",
-                        "values", "collation" }
-
 -- Whether columns c and o are alike in every field (text sizes left out
 -- when `blind_sizes`): most are, and need nothing more.
 local function same_column(c, o, blind_sizes)
-  for _, f in ipairs(COLUMN_FIELDS) do
-    if not same(c[f], o[f]) then return false end
+  if c.type ~= o.type or c.length ~= o.length or c.precision ~= o.precision or c.scale ~= o.scale or
+     c.nullable ~= o.nullable or c.default ~= o.default or c.autoincrement ~= o.autoincrement or
+     c.collation ~= o.collation or not same(c.values, o.values) then
+    return false
   end
   return blind_sizes or c.size == o.size
 end
