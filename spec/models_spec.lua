@@ -74,7 +74,7 @@ h.each_backend(describe, it, function(b)
     -- a second create is refused before anything changes
     local before = canonical(db)
     local e = h.catch(tide.models.create, db, path)
-    assert.matches('create_table%(order%): table "order" exists already', e.message)
+    assert.matches('create_table%(customer%): table "customer" exists already', e.message)
     assert.same({}, tide.schema.diff(before, canonical(db)))
   end)
 

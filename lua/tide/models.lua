@@ -34,33 +34,20 @@ end
 --- `names` in an order where each comes after the names it refers to:
 -- refs(name) lists {ref =, key =} (a foreign key's table, and the key); a
 -- reference to itself or to a name not in the list is ignored. A cycle is
--- cut at its first name in list order: its references to names not placed
--- yet are returned in `cut` ({name =, key =}), to be made after the rest.
+-- cut where a depth-first walk in list order closes it: those references
+-- are returned in `cut` ({name =, key =}), to be made after the rest.
 function models.ordered(names, refs)
-  local member, placed, order, cut = {}, {}, {}, {}
-  for _, n in ipairs(names) do member[n] = true end
-  local function waits(n, r) return r.ref ~= n and member[r.ref] and not placed[r.ref] end
-  local function ready(n)
-    for _, r in ipairs(refs(n)) do if waits(n, r) then return false end end
-    return true
-  end
-  while #order < #names do
-    local progress = false
-    for _, n in ipairs(names) do
-      if not placed[n] and ready(n) then placed[n], order[#order + 1], progress = true, n, true end
+  local state, order, cut = {}, {}, {}
+  for _, n in ipairs(names) do state[n] = "new" end
+  local function visit(n)
+    state[n] = "open"
+    for _, r in ipairs(refs(n)) do
+      if r.ref ~= n and state[r.ref] == "open" then cut[#cut + 1] = { name = n, key = r.key }
+      elseif state[r.ref] == "new" then visit(r.ref) end
     end
-    if not progress then
-      for _, n in ipairs(names) do
-        if not placed[n] then
-          for _, r in ipairs(refs(n)) do
-            if waits(n, r) then cut[#cut + 1] = { name = n, key = r.key } end
-          end
-          placed[n], order[#order + 1] = true, n
-          break
-        end
-      end
-    end
+    state[n], order[#order + 1] = "done", n
   end
+  for _, n in ipairs(names) do if state[n] == "new" then visit(n) end end
   return order, cut
 end
 
