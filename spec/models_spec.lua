@@ -78,6 +78,20 @@ h.each_backend(describe, it, function(b)
     assert.same({}, tide.schema.diff(before, canonical(db)))
   end)
 
+  it("two concurrent creates: one builds the schema, the other is refused", function()
+    local path = models_file(RICH)
+    local cmd = ("%s --url %s models create --models %s 2>&1; echo \"exit $?\""):format(
+      h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(path))
+    local p1, p2 = io.popen(cmd), io.popen(cmd)
+    local outs = { p1:read("a"), p2:read("a") }
+    p1:close() p2:close()
+    table.sort(outs)
+    assert.matches("exit 0", outs[1] .. outs[2])
+    local failed = outs[1]:find("exit 1") and outs[1] or outs[2]
+    assert.matches("exists already.*exit 1", failed)
+    assert.same({}, tide.models.diff(db, path))
+  end)
+
   it("refuses a name a table already in the database uses, creating nothing", function()
     tide.migrate(db, function(m)
       m:create_table("other", { { "id", "integer", primary_key = true } }, { indexes = { { "id", name = "dup" } } })
