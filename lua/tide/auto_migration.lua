@@ -201,6 +201,7 @@ local function plan(from, to)
   local A, B = from.canonical, to.canonical
   local out = {}
   local function emit(...) for _, l in ipairs({ ... }) do out[#out + 1] = l end end
+  local function emit_all(list) table.move(list, 1, #list, #out + 1, out) end
   local dropped, created, common = {}, {}, {}
   for n in pairs(A) do if B[n] then common[#common + 1] = n else dropped[#dropped + 1] = n end end
   for n in pairs(B) do if not A[n] then created[#created + 1] = n end end
@@ -330,11 +331,11 @@ local function plan(from, to)
   for _, n in ipairs(order) do
     local skip = {}
     for _, fk in ipairs(B[n].foreign_keys) do if later[fk.name] then skip[fk.name] = true end end
-    emit(table.unpack(create_source(B[n], sources(to.model[n]), skip)))
+    emit_all(create_source(B[n], sources(to.model[n]), skip))
   end
   -- 5. keys, indexes and checks of common tables; foreign keys last
-  emit(table.unpack(adds))
-  emit(table.unpack(fk_adds))
+  emit_all(adds)
+  emit_all(fk_adds)
   return out
 end
 
