@@ -269,7 +269,8 @@ create_table("part", {
   it("autogenerates a rename it guesses, odd names and a foreign key cycle", function()
     local text = round_trip([[
 create_table("order", { { "id", "integer", primary_key = true, autoincrement = true },
-  { "the name", "string", length = 30 } })
+  { "the name", "string", length = 30 }, { "kind", "enum", values = { "a" } } },
+  { indexes = { { "the name" } } })
 ]], RICH)
     assert.matches('%-%- tide: rename guessed\n%s*m:rename_column%("order", "the name", "select"%)', text)
   end)
