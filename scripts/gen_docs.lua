@@ -1,6 +1,7 @@
 -- Generates docs/migrations.md (every DSL operation with the SQL each
--- backend gets, rendered by tide itself) and docs/cli.md (from
--- tide.cli_help), so neither can drift from the code.
+-- backend gets, rendered by tide itself), docs/cli.md and docs/tide.1 (from
+-- tide.cli_help), so none can drift from the code; and, when Graphviz is
+-- installed, docs/example-schema.svg (the example migrations' schema).
 --   build/tide run scripts/gen_docs.lua OUTDIR        (make docs: OUTDIR = docs)
 -- spec/docs_spec.lua regenerates both and compares them with docs/.
 local tide = require "tide"
@@ -329,6 +330,24 @@ local function write(name, text)
   f:close()
 end
 
+-- The schema of the example in migrations/ (with the shadow `tide archive
+-- init` gives its soft-deleted table), drawn by tide.diagram.
+local function example_svg()
+  local diagram = require "tide.diagram"
+  if not diagram.have_dot() then
+    io.stderr:write("gen_docs: ", diagram.NO_DOT, "; docs/example-schema.svg left as it is\n")
+    return nil
+  end
+  local root = (arg[0] or ""):match("^(.*)/scripts/[^/]*$") or "."
+  local db <close> = tide.open("sqlite::memory:")
+  require("tide.runner").up(db, require("tide.plan").load(root .. "/migrations"))
+  require("tide.shadow").init(db)
+  return diagram.render(db, "svg")
+end
+
 write("migrations.md", migrations_md())
 write("cli.md", cli_md())
+write("tide.1", require("tide.cli_man").page())
+local svg = example_svg()
+if svg then write("example-schema.svg", svg) end
 return 0

@@ -221,14 +221,33 @@ local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" 
 
 -- The runner's options. Its log lines also tell which migration is running,
 -- so that an error without a message can still name it.
+-- On a terminal the migration being run is one redrawn progress line
+-- (`applying 345/1000 name`) instead of a line each.
 local function runner_opts(ctx, o)
+  local live = not ctx.quiet and core.isatty(2)
   return { lock_timeout_ms = ctx.lock_timeout_ms,
            log = function(msg)
-             ctx.running = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$") or ctx.running
-             if not ctx.quiet then io.stderr:write(msg, "\n") end
+             local name = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$")
+             ctx.running = name or ctx.running
+             if ctx.quiet or (live and name) then return end
+             if live then ui.progress_clear() end
+             io.stderr:write(msg, "\n")
            end,
+           progress = live and function(i, n, name, direction)
+             ui.progress(("%s %d/%d %s"):format(direction == "up" and "applying" or "rolling back", i, n, name))
+           end or nil,
            to = o.to, steps = o.steps and count("down", "--steps", o.steps),
            allow_out_of_order = o.allow_out_of_order, single_transaction = o.single_transaction }
+end
+
+-- Runs fn(...) and then clears the progress line it drew; a failure keeps
+-- the line (it names the migration that failed) and ends it.
+local function with_progress(ro, fn, ...)
+  if not ro.progress then return fn(...) end
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then ui.progress_clear() else io.stderr:write("\n") end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
 end
 
 -- The id of the newest history event (0 if none): what a run adds comes after.
@@ -317,11 +336,25 @@ local function cmd_status(ctx, args)
   return status_code(st)
 end
 
--- up --sql / down --sql: what would run, touching nothing.
+-- The path of a SQLite URL whose file does not exist yet, else nil.
+local function missing_sqlite_file(url)
+  local u = core.parse_url(url)
+  if u.scheme ~= "sqlite" or u.database == ":memory:" then return nil end
+  local f = io.open(u.database, "rb")
+  if f then f:close() return nil end
+  return u.database
+end
+
+-- up --sql / down --sql: what would run, touching nothing. `up --sql` for a
+-- SQLite file that does not exist yet previews the whole plan on an empty
+-- in-memory database (what `up` would run on the file it creates), and
+-- creates no file.
 local function print_sql(ctx, direction, o, ro)
   if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = open_readonly(resolve_url(ctx))
+  local url = resolve_url(ctx)
+  local db <close> = direction == "up" and missing_sqlite_file(url) and tide.open("sqlite::memory:")
+                     or open_readonly(url)
   out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
   return EXIT.ok
 end
@@ -334,7 +367,7 @@ local function cmd_up(ctx, args)
   local ro = runner_opts(ctx, o)
   local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  local n = reported(ctx, db, db.url, "applied", function() return runner.up(db, p, ro) end)
+  local n = reported(ctx, db, db.url, "applied", function() return with_progress(ro, runner.up, db, p, ro) end)
   if not ctx.json then out(ctx, n == 0 and "up to date" or ("applied " .. plural(n, "migration"))) end
   return EXIT.ok
 end
@@ -347,7 +380,7 @@ local function cmd_down(ctx, args)
   if o.sql then return print_sql(ctx, "down", o, ro) end
   local p = plan.load(resolve_dir(ctx))
   local db <close>, shown = open_existing(resolve_url(ctx))
-  local n = reported(ctx, db, shown, "rolled_back", function() return runner.down(db, p, ro) end)
+  local n = reported(ctx, db, shown, "rolled_back", function() return with_progress(ro, runner.down, db, p, ro) end)
   if not ctx.json then out(ctx, "rolled back " .. plural(n, "migration")) end
   return EXIT.ok
 end
@@ -611,7 +644,11 @@ local function archive_opts(ctx, cmd, args)
     if not ok then usage_error(cmd .. ": " .. e.message) end
   end
   local t0 = core.now_ms()
+  -- per table, the last progress seen: what --json reports if the run fails
+  local seen = { tables = {}, total = 0 }
   local function progress(p)
+    if not seen.tables[p.table] then seen.tables[#seen.tables + 1] = p.table end
+    seen.tables[p.table], seen.total = p, p.total
     if ctx.json or ctx.quiet then return end
     local secs = math.max(core.now_ms() - t0, 1) / 1000
     ui.progress(("%s: %d rows%s, %d rows/s"):format(p.table, p.rows,
@@ -620,11 +657,28 @@ local function archive_opts(ctx, cmd, args)
   return { tables = table_list(cmd, o.tables), before = o.before,
            max_rows = whole_opt(cmd, "--max-rows", o.max_rows, 1), batch = whole_opt(cmd, "--batch", o.batch, 1),
            sleep = whole_opt(cmd, "--sleep", o.sleep, 0), progress = progress,
-           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end }, lib
+           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end,
+           seen = seen }, lib
 end
 
--- The summary of a run or purge: per table, then the total.
-local function archive_report(ctx, db, res, verb, key)
+-- Runs lib[fn] (run or purge) and prints its summary: per table, then the
+-- total. With --json a failure still prints one object: the rows each
+-- table had moved in committed batches before it, and the error.
+local function archive_report(ctx, db, lib, fn, o, verb, key)
+  local ok, res = pcall(lib[fn], db, o)
+  if not ok then
+    if ctx.json then
+      local tables = {}
+      for i, t in ipairs(o.seen.tables) do
+        local p = o.seen.tables[t]
+        tables[i] = { table = t, shadow = shadow.name(t), [key] = p.rows,
+                      held = p.held, ms = p.elapsed_ms, done = p.done or false }
+      end
+      out(ctx, ui.json({ url = db.url, backend = db.backend, tables = tables, [key] = o.seen.total,
+                         error = cli.error_message(res, ctx) }))
+    end
+    error(res, 0)
+  end
   if ctx.json then
     out(ctx, ui.json({ url = db.url, backend = db.backend, tables = res.tables, [key] = res[key],
                        held = res.held, stopped = res.stopped }))
@@ -647,7 +701,7 @@ end
 local function archive_run(ctx, args)
   local o, lib = archive_opts(ctx, "archive run", args)
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.run(db, o), "moved", "moved")
+  archive_report(ctx, db, lib, "run", o, "moved", "moved")
   return EXIT.ok
 end
 
@@ -655,7 +709,7 @@ local function archive_purge(ctx, args)
   local o, lib = archive_opts(ctx, "archive purge", args)
   if not o.before then usage_error("archive purge: needs --before TIMESTAMP") end
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.purge(db, o), "purged", "purged")
+  archive_report(ctx, db, lib, "purge", o, "purged", "purged")
   return EXIT.ok
 end
 
@@ -678,6 +732,76 @@ local function cmd_archive(ctx, args)
   return fn(ctx, table.move(args, 2, #args, 1, {}))
 end
 
+-- ---- starting a project, completion, diagrams ---------------------------
+
+-- tide init [DIR]: see tide.scaffold.init
+local function cmd_init(ctx, args)
+  local _, rest = options("init", args, {})
+  if #rest > 1 then usage_error("init: takes at most a DIR") end
+  local written = require("tide.scaffold").init(rest[1] or ".")
+  out(ctx, ctx.json and ui.json({ created = written }) or ("created " .. table.concat(written, ", ")))
+  return EXIT.ok
+end
+
+-- What completion needs from the project: the plan's migrations and the
+-- database's tables, at the --dir/--url the line gives (else configured).
+-- A completion has nothing to offer rather than an error to print.
+local function completion_source(ctx)
+  return {
+    migrations = function(found)
+      local ok, names = pcall(plan.names, found.dir or resolve_dir(ctx))   -- tide.lua may be broken
+      return ok and names or {}
+    end,
+    tables = function(found)
+      local ok, names = pcall(function()
+        local url = found.url or resolve_url(ctx)
+        -- a server that does not answer must not hold the shell for long
+        if not url:match("^sqlite:") and not url:find("connect_timeout=", 1, true) then
+          url = url .. (url:find("?", 1, true) and "&" or "?") .. "connect_timeout=2"
+        end
+        local db <close> = open_readonly(url)
+        local list = {}
+        for _, t in ipairs(db:tables()) do if t ~= history.TABLE then list[#list + 1] = t end end
+        return list
+      end)
+      return ok and names or {}
+    end,
+  }
+end
+
+-- tide completion bash|zsh, and `candidates LINE` (what the scripts call)
+local function cmd_completion(ctx, args)
+  local completion = require "tide.completion"
+  local shells = table.concat(completion.SHELLS, ", ")
+  if args[1] == "candidates" then
+    if #args ~= 2 then usage_error("completion candidates: needs the LINE") end
+    for _, c in ipairs(completion.candidates(args[2], completion_source(ctx))) do io.stdout:write(c, "\n") end
+    return EXIT.ok
+  end
+  if #args ~= 1 then usage_error(("completion: needs a shell (%s)"):format(shells)) end
+  local script = completion.script(args[1])
+  if not script then usage_error(("completion: no completion for %q; the shells are %s"):format(args[1], shells)) end
+  io.stdout:write(script)
+  return EXIT.ok
+end
+
+-- tide diagram [URL] [TABLE...] [--format dot|mermaid|svg]
+local function cmd_diagram(ctx, args)
+  local diagram = require "tide.diagram"
+  local o, rest = options("diagram", args, { ["--format"] = "value" })
+  local format = o.format or "dot"
+  local known = false
+  for _, f in ipairs(diagram.FORMATS) do known = known or f == format end
+  if not known then
+    usage_error(("diagram: --format must be %s, got %q"):format(table.concat(diagram.FORMATS, ", "), format))
+  end
+  local url
+  if looks_like_url(rest[1]) then url = table.remove(rest, 1) end
+  local db <close>, shown = open_readonly(url or resolve_url(ctx))
+  out(ctx, (diagram.render(db, format, rest, shown):gsub("\n$", "")))
+  return EXIT.ok
+end
+
 -- tide help [COMMAND]
 local function cmd_help(ctx, args)
   local help = require "tide.cli_help"
@@ -698,12 +822,24 @@ local COMMANDS = {
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
+  init = cmd_init,
+  completion = cmd_completion,
+  diagram = cmd_diagram,
 }
+
+--- The names of every command, sorted (completion and the man page take
+-- theirs from tide.cli_help; a spec checks the two agree).
+function cli.commands()
+  local names = {}
+  for k in pairs(COMMANDS) do names[#names + 1] = k end
+  table.sort(names)
+  return names
+end
 
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
-               lint = true, check = true, diff = true, models = true }
+               lint = true, init = true, check = true, diff = true, models = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

@@ -3,8 +3,9 @@
 local help = {}
 
 --- The commands in the order usage and the reference list them.
-help.ORDER = { "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "inspect", "archive", "lint", "check", "diff", "models", "run", "repl", "help" }
+help.ORDER = { "init", "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
+               "inspect", "diagram", "archive", "lint", "check", "diff", "models", "run", "repl", "completion",
+               "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
@@ -32,6 +33,21 @@ help.GLOBAL_OPTIONS = {
 --- Per command: synopsis, one-line summary, and the body (options,
 -- what it does, examples), as plain text.
 help.COMMANDS = {
+  init = {
+    synopsis = "tide init [DIR]",
+    summary = "start a project: tide.lua, migrations/tide.plan, .gitignore",
+    body = [[
+Writes, in DIR (default: the current directory), tide.lua (the database URL,
+the migrations folder and commented options), migrations/tide.plan (an
+empty plan) and a line for the SQLite default, tide.db, in .gitignore (added
+to an existing one). Refused, writing nothing, where DIR already has a plan
+or a tide.lua. `tide new NAME` then writes the first migration.
+
+--json: {created: [PATH]}.
+
+Example:
+  tide init myservice && cd myservice && tide new create_widget]],
+  },
   status = {
     synopsis = "tide status",
     summary = "applied, pending and problems",
@@ -60,7 +76,8 @@ interrupted migration is resumed after its last completed step.
 
   --to NAME               stop after NAME
   --sql                   print the SQL instead of running it (read-only; a
-                          data step ends the listing of its migration)
+                          data step ends the listing of its migration; a
+                          SQLite file not made yet is previewed as empty)
   --single-transaction    everything in one transaction (not on MariaDB)
   --allow-out-of-order    apply a pending migration that comes before an
                           applied one
@@ -94,7 +111,9 @@ Examples:
     summary = "write migrations/NAME.lua and add it to the plan",
     body = [[
 Writes a skeleton migration file and appends NAME to tide.plan (creating the
-folder and the plan if needed). NAME: letters, digits, _ . -
+folder and the plan if needed), and prints the file's path. The skeleton
+shows the DSL and the test hooks (seed, check) in comments. NAME: letters,
+digits, _ . -
 
   --auto          instead, a migration whose up brings the database at --url
                   to the models (see tide check) and whose down brings it
@@ -195,8 +214,27 @@ Examples:
   tide inspect
   tide inspect postgres://app@db/app widget --json]],
   },
+  diagram = {
+    synopsis = "tide diagram [URL] [TABLE...] [--format dot|mermaid|svg]",
+    summary = "the schema as a diagram: tables, keys, foreign keys",
+    body = [[
+Draws the tables with their columns (PK and FK marked), an edge for each
+foreign key from the referencing table to the referenced one, and a dashed
+edge from each shadow table to its soft-deleted table. With TABLEs, those
+and the tables their foreign keys link them to. URL defaults to the
+configured database. Read-only; tide_history is left out.
+
+  --format dot       Graphviz DOT (the default)
+  --format mermaid   a Mermaid erDiagram (renders on GitHub in ```mermaid)
+  --format svg       an SVG, drawn by Graphviz's `dot` (apt-get install
+                     graphviz; without it the error says so)
+
+Examples:
+  tide diagram --format svg > schema.svg
+  tide diagram postgres://app@db/app widget --format mermaid]],
+  },
   archive = {
-    synopsis = "tide archive SUBCOMMAND [ARGS]",
+    synopsis = "tide archive init|check|run|purge [ARGS]",
     summary = "shadow tables for soft-deleted rows: init, check, run, purge",
     body = [[
 A table with a `deleted` column (soft deletes) gets a shadow table,
@@ -243,7 +281,9 @@ Exit codes (check): 0 in sync, 4 a difference was found.
 --json: init {url, backend, created: [TABLE], skipped: [TABLE]};
 check {url, backend, in_sync, differences: [TEXT]};
 run {url, backend, tables: [{table, shadow, moved, held, ms}], moved, held,
-stopped}; purge the same with purged for moved and no held.
+stopped}; purge the same with purged for moved and no held. When a run or
+purge fails, --json still prints {url, backend, tables, moved, error}: what
+committed batches moved before the failure (exit 1).
 
 Examples:
   tide archive init
@@ -361,6 +401,24 @@ standard input. --json is a usage error.
 
 Example:
   echo '\dt' | tide repl sqlite:app.db]],
+  },
+  completion = {
+    synopsis = "tide completion bash|zsh",
+    summary = "a shell completion script",
+    body = [[
+Prints the completion script of the shell: commands, options, migration
+names of the plan (for --to, stamp, resolve, accept) and table names of the
+configured database (inspect, diagram). make install puts both where the
+shells look; otherwise:
+
+  source <(tide completion bash)      in ~/.bashrc
+  source <(tide completion zsh)       in ~/.zshrc, after compinit
+
+The scripts call `tide completion candidates LINE`, which prints the words
+that complete LINE (the command line up to the cursor), one per line.
+
+Example:
+  tide completion bash > /etc/bash_completion.d/tide]],
   },
   help = {
     synopsis = "tide help [COMMAND]",

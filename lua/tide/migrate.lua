@@ -31,6 +31,7 @@ end
 local function overlay(base)
   local own, gone = {}, {}
   return setmetatable({}, {
+    base = base,     -- tide.ddl.model keeps its name index on the base
     __index = function(_, k)
       if gone[k] then return nil end
       if own[k] == nil and base[k] ~= nil then own[k] = deep_copy(base[k]) end

@@ -16,13 +16,17 @@ local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function read(path)
+--- The bytes of file `path`, or nil when it cannot be read.
+function plan.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
 end
+
+-- The name on a line of the plan ("" for none): comments and blanks stripped.
+local function name_of(line) return (line:gsub("#.*$", ""):match("^%s*(.-)%s*$")) end
 
 -- Lua files in dir (names without .lua).
 local function lua_files(dir)
@@ -39,13 +43,13 @@ end
 -- or duplicate name, a missing file, or a file the plan does not list.
 function plan.load(dir)
   local path = dir .. "/" .. plan.FILE
-  local text = read(path)
+  local text = plan.read(path)
   if not text then err("misuse", "%s: no plan file (create it with `tide new NAME`)", path) end
   local entries, seen = {}, {}
   local n = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
-    local name = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    local name = name_of(line)
     if name ~= "" then
       if name:match("^<<<<<<<") or name:match("^=======") or name:match("^>>>>>>>") then
         err("misuse", "%s:%d: unresolved merge conflict: keep both lines, in the order they " ..
@@ -57,7 +61,7 @@ function plan.load(dir)
       end
       seen[name] = n
       local file = dir .. "/" .. name .. ".lua"
-      local source = read(file)
+      local source = plan.read(file)
       if not source then err("misuse", "%s:%d: no file %s for migration %q", path, n, file, name) end
       entries[#entries + 1] = { name = name, line = n, file = file, source = source,
                                 checksum = core.sha256(source) }
@@ -75,6 +79,17 @@ function plan.load(dir)
         #extra == 1 and "its name" or "their names", plan.FILE, #extra == 1 and "it" or "them")
   end
   return { dir = dir, entries = entries }
+end
+
+--- The names the plan of dir lists, read from the plan alone (no file is
+-- opened or checked: for shell completion); {} without a plan.
+function plan.names(dir)
+  local out = {}
+  for line in (plan.read(dir .. "/" .. plan.FILE) or ""):gmatch("[^\n]+") do
+    local name = name_of(line)
+    if name:match(NAME) then out[#out + 1] = name end
+  end
+  return out
 end
 
 --- Compiles one entry's file: returns its migration table (up, down,
@@ -116,36 +131,25 @@ function plan.validate(dir)
   return p
 end
 
-local SKELETON = [[
--- %s
-return {
-  description = "%s",
-  up = function(m)
-  end,
-  down = function(m)
-  end,
-}
-]]
-
 --- Writes dir/NAME.lua and appends NAME to the plan (creating both the
--- folder and the plan if needed); the file holds `source` when given, else
--- a skeleton. Returns the file's path.
+-- folder and the plan if needed). The file holds `source`, else the
+-- skeleton of tide.scaffold.migration. Returns the file's path.
 function plan.new(dir, name, source)
   if type(name) ~= "string" or not name:match(NAME) then
     err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
   end
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local path = dir .. "/" .. plan.FILE
-  local text = read(path) or "# tide migration plan: one name per line, oldest first\n"
+  local text = plan.read(path) or "# tide migration plan: one name per line, oldest first\n"
   for line in text:gmatch("[^\n]+") do
-    if line:gsub("#.*$", ""):match("^%s*(.-)%s*$") == name then
+    if name_of(line) == name then
       err("misuse", "%s: migration %q exists already", path, name)
     end
   end
   local file = dir .. "/" .. name .. ".lua"
-  if read(file) then err("misuse", "%s exists already", file) end
+  if plan.read(file) then err("misuse", "%s exists already", file) end
   local f = assert(io.open(file, "w"))
-  f:write(source or SKELETON:format(name, (name:gsub("_", " "))))
+  f:write(source or require("tide.scaffold").migration(name))
   f:close()
   if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   f = assert(io.open(path, "w"))

@@ -317,7 +317,8 @@ local function to_roll_back(st, opts)
 end
 
 --- Applies the pending migrations (up to opts.to). opts: to,
--- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
+-- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn),
+-- progress(i, n, name, direction) before each migration.
 function runner.up(db, p, opts)
   opts = opts or {}
   opts.compiled = {}
@@ -330,7 +331,10 @@ function runner.up(db, p, opts)
     opts.out_of_order = {}
     for _, pb in ipairs(st.problems) do if pb.kind == "order" then opts.out_of_order[pb.name] = true end end
     if opts.single_transaction then return runner.up_at_once(db, batch, opts) end
-    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "up") end
+      run_one(db, s.entry, "up", s.event, opts)
+    end
     return #batch
   end)
 end
@@ -345,7 +349,10 @@ function runner.up_at_once(db, batch, opts)
   d:before_batch(db)
   db:begin()
   local ok, failure = pcall(function()
-    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "up") end
+      run_one(db, s.entry, "up", s.event, opts)
+    end
     d:check_batch(db, true)
   end)
   if ok then db:commit() elseif db:in_transaction() then db:rollback() end
@@ -363,7 +370,10 @@ function runner.down(db, p, opts)
     local st = runner.status(db, p, history.events(db, true))
     refuse_problems(st, opts, false)
     local batch = to_roll_back(st, opts)
-    for _, s in ipairs(batch) do run_one(db, s.entry, "down", s.event, opts) end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "down") end
+      run_one(db, s.entry, "down", s.event, opts)
+    end
     return #batch
   end)
 end

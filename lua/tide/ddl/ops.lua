@@ -117,7 +117,10 @@ ops.create_table = {
     return { new = tm }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p) m._model[p.new.name] = p.new end,
+  apply = function(m, p)
+    m._model[p.new.name] = p.new
+    model.note_names(m, p.new.name, p.new)
+  end,
   took_effect = function(v, t) return v.has_table(t) end,
 }
 
@@ -150,6 +153,7 @@ ops.rename_table = {
     if tm then
       tm.name = p.new
       m._model[p.new] = tm
+      model.note_names(m, p.new, tm)
     end
     for name, other in pairs(m._model) do
       for i, fk in ipairs(other.foreign_keys) do
@@ -386,7 +390,10 @@ ops.create_shadow = {
     return { new = shadow.of(tm, m._dialect) }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p) m._model[p.new.name] = p.new end,
+  apply = function(m, p)
+    m._model[p.new.name] = p.new
+    model.note_names(m, p.new.name, p.new)
+  end,
   took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
 }
 
