@@ -98,31 +98,6 @@ local function add_fk_args(fk)
   return fk[1], fk[2], fk[3], opts
 end
 
--- Refuses a name two tables use (the DSL's rule, model.check_schema_name,
--- over the whole schema at once: per table it would read every other
--- table): a table, primary key, unique or index name, or a foreign key's.
-local function check_names(mdl, tables)
-  local rel, fks = {}, {}
-  for _, d in ipairs(mdl.order) do
-    local tm = tables[d.name]
-    local function take(seen, name, what, kind)
-      local other = seen[name]
-      if other and other.table ~= d.name then
-        refuse("misuse", "%s:%d: create_table(%s): name %q is taken by %s (a %s name must be unique in the " ..
-               "schema)", mdl.file, d.line, d.name, name, other.what, kind)
-      end
-      seen[name] = seen[name] or { table = d.name, what = what }
-    end
-    local kind = "table, index or key"
-    take(rel, d.name, "table " .. d.name, kind)
-    if #tm.primary_key > 0 then take(rel, tm.primary_key_name, "primary key of " .. d.name, kind) end
-    for _, list in ipairs({ tm.uniques, tm.indexes }) do
-      for _, x in ipairs(list) do take(rel, x.name, "an index of " .. d.name, kind) end
-    end
-    for _, fk in ipairs(tm.foreign_keys) do take(fks, fk.name, "a foreign key of " .. d.name, "foreign key") end
-  end
-end
-
 -- Operation `op`'s declaration (tide.ddl.ops) on DSL object m: its check,
 -- then its effect on the model; no SQL is made.
 local function validate(m, op, ...)
@@ -137,43 +112,25 @@ end
 
 -- Runs the models' tables through DSL object m: `perform(m, op, ...)` per
 -- operation (create_table, then add_foreign_key for the keys of a cycle),
--- errors naming the file and line. Each sees only the tables of `base`
--- (those already there) and the tables it refers to: the DSL's check that
--- a name is free reads every table of the model per name, which over a
--- whole schema at once would be quadratic; check_names covers the models'
--- own names. Returns {name = DSL model table}.
-local function declare(m, mdl, base, perform)
-  local tables = {}
-  local function scope(names)
-    local s = {}
-    for k, v in pairs(base) do s[k] = v end
-    for _, n in ipairs(names) do s[n] = tables[n] end
-    rawset(m, "_model", s)
-  end
+-- errors naming the file and line.
+local function declare(m, mdl, perform)
   for _, d in ipairs(mdl.order) do
-    local refs = {}
-    for _, fk in ipairs(fks_of(d)) do if type(fk) == "table" then refs[#refs + 1] = fk[2] end end
-    scope(refs)
     rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
     perform(m, "create_table", d.name, d.columns, d.options)
-    tables[d.name] = m._model[d.name]
   end
   for _, x in ipairs(mdl.deferred) do
-    scope({ x.decl.name, x.fk[2] })
     rawset(m, "_name", ("%s:%d"):format(mdl.file, x.decl.line))
     perform(m, "add_foreign_key", x.decl.name, add_fk_args(x.fk))
   end
-  return tables
 end
 
 -- The models checked by the DSL without a database. Returns {name = DSL
 -- model table}.
 local function check(mdl)
   local m = ddl.new { dialect = "sqlite", name = mdl.file, reserved = OWN, complete = true }
-  local tables = declare(m, mdl, {}, validate)
+  declare(m, mdl, validate)
   ddl.close(m)
-  check_names(mdl, tables)
-  return tables
+  return m._model
 end
 
 --- Reads and checks models file `path`; returns the models value: {file,
@@ -295,12 +252,9 @@ function models.create(db, mdl, opts)
   if not db:lock(runner.LOCK, timeout) then
     refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
   end
-  local ok, err = pcall(function()
-    local migrate = require "tide.migrate"
-    local base = migrate.load_model(db)
-    migrate.run(db, function(m) declare(m, mdl, base, function(_, op, ...) return m[op](m, ...) end) end,
-                { name = mdl.file, reserved = OWN, model = base })
-  end)
+  local ok, err = pcall(require("tide.migrate").run, db, function(m)
+    declare(m, mdl, function(_, op, ...) return m[op](m, ...) end)
+  end, { name = mdl.file, reserved = OWN })
   pcall(db.unlock, db, runner.LOCK)
   if not ok then error(err, 0) end
   return true
