@@ -379,3 +379,13 @@ create_table("self", { { "id", "integer", primary_key = true }, { "parent", "int
     assert.matches("no models file", err)
   end)
 end)
+
+describe("models commands", function()
+  it("complete in the shell", function()
+    local out, err, code = h.run_tide({ "completion", "candidates", "tide models " })
+    assert.equal(0, code, err)
+    assert.equal("create\n", out)
+    out = h.run_tide({ "completion", "candidates", "tide new x --a" })
+    assert.equal("--auto\n", out)
+  end)
+end)
