@@ -377,6 +377,9 @@ create_table("self", { { "id", "integer", primary_key = true }, { "parent", "int
     local _, err, code = h.tide_at(url, { "check", "--models", h.tmpname(".none") })
     assert.equal(1, code)
     assert.matches("no models file", err)
+    _, err, code = h.tide_at(url, { "check", "--models", h.tmpdir })
+    assert.equal(1, code)
+    assert.matches("cannot read the models file", err)
   end)
 end)
 

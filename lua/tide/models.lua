@@ -145,6 +145,7 @@ function models.load(path)
   if not f then refuse("misuse", "%s: no models file", path) end
   local src = f:read("a")
   f:close()
+  if not src then refuse("misuse", "%s: cannot read the models file (a folder?)", path) end
   local decls, by_name = {}, {}
   local env = setmetatable({ now = ddl.now }, { __index = _G })
   function env.create_table(name, columns, options)
