@@ -353,6 +353,9 @@ function auto.schemas(db, mdl)
   return { canonical = live, model = m }, { canonical = models.canonical(mdl), model = mdl.tables }
 end
 
+-- Text for a comment line: control characters (a newline) shown as "?".
+local function one_line(s) return (s:gsub("%c", "?")) end
+
 --- The source of migration NAME taking db (shown as `shown`) to models
 -- `mdl` (up) and back (down), and the number of statements of its up; 0
 -- when db is in sync.
@@ -373,7 +376,8 @@ return {
 %s
   end,
 }
-]]):format(name, mdl.file, shown or db.url, db.backend, lit((name:gsub("_", " "))), indent(up), indent(down))
+]]):format(name, one_line(mdl.file), one_line(shown or db.url), db.backend, lit((name:gsub("_", " "))),
+           indent(up), indent(down))
   return src, n
 end
 
