@@ -244,6 +244,13 @@ statement commits by itself and tide records the step reached (see
 docs/DESIGN.md). A migration must not commit or roll back itself, and must
 not touch tide's own tables (`tide_history`).
 
+Its tests live beside it, as hooks: `seed = function(db) ... end` writes
+rows for the schema as it is before `up`, `check = function(db) ... end`
+asserts on them after `up` (any error fails it), and `check_down =
+function(db) ... end` asserts after each `down`. `tide test` runs them on a
+throwaway database per backend (see cli.md); a failure names the migration,
+the hook and its line. The files in `migrations/` are examples.
+
 Names of keys and indexes are deterministic (`pk_`, `uq_`, `ix_`, `fk_`,
 `ck_` + table and columns, cut to 63 characters with a hash suffix), so the
 same migration gives the same schema on every backend.

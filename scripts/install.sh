@@ -20,6 +20,7 @@ files() {
   echo "$BUILD/lib/tide/core.so $LUA_CMOD/tide/core.so"
   for f in $(cd lua && find tide -name '*.lua' | sort); do echo "lua/$f $LUA_LMOD/$f"; done
   echo "docs/tide.1 $MANDIR/man1/tide.1"
+  echo "scripts/servers.sh $PREFIX/share/tide/servers.sh"      # tide test's throwaway servers
   echo "$BUILD/completion/tide.bash $BASHCOMPDIR/tide"
   echo "$BUILD/completion/_tide $ZSHCOMPDIR/_tide"
 }
@@ -38,14 +39,14 @@ install)
   writable
   files | while read -r src dst; do
     [ -f "$src" ] || die "$src is missing (run make first)"
-    mode=644; case $dst in */bin/*) mode=755 ;; esac
+    mode=644; case $dst in */bin/*|*.sh) mode=755 ;; esac
     install -D -m "$mode" "$src" "$DESTDIR$dst" 2>/dev/null || die "cannot write $DESTDIR$dst"
   done
   echo "installed tide in $root (binary: $DESTDIR$BINDIR/tide)"
   ;;
 uninstall)
   files | while read -r _ dst; do rm -f "$DESTDIR$dst"; done
-  for d in "$DESTDIR$LUA_LMOD/tide" "$DESTDIR$LUA_CMOD/tide"; do      # tide's folders, once empty
+  for d in "$DESTDIR$LUA_LMOD/tide" "$DESTDIR$LUA_CMOD/tide" "$DESTDIR$PREFIX/share/tide"; do      # tide's folders, once empty
     if [ -d "$d" ]; then find "$d" -depth -type d -empty -delete; fi
   done
   echo "removed tide from $root"

@@ -42,7 +42,7 @@ describe("make install", function()
     assert.equal(0, code, out)
     local root = dest .. "/opt/tide"
     local want = { "bin/tide", "lib/lua/5.4/tide/core.so", "share/bash-completion/completions/tide",
-                   "share/man/man1/tide.1", "share/zsh/site-functions/_tide" }
+                   "share/man/man1/tide.1", "share/tide/servers.sh", "share/zsh/site-functions/_tide" }
     for _, f in ipairs(lua_modules()) do want[#want + 1] = "share/lua/5.4/" .. f end
     table.sort(want)
     assert.same(want, files_under(root))

@@ -802,6 +802,56 @@ local function cmd_diagram(ctx, args)
   return EXIT.ok
 end
 
+-- ---- test -------------------------------------------------------------
+
+-- --backends a,b: names of backends compiled in, each once.
+local function backend_list(v)
+  local known, list, seen = {}, {}, {}
+  for _, b in ipairs(core.backends) do known[b] = true end
+  for name in (v .. ","):gmatch("([^,]*),") do
+    if not known[name] then
+      usage_error(("test: --backends: unknown backend %q (%s)"):format(name, table.concat(core.backends, ", ")))
+    end
+    if seen[name] then usage_error(("test: --backends: %s is named twice"):format(name)) end
+    seen[name] = true
+    list[#list + 1] = name
+  end
+  return list
+end
+
+-- tide test: see tide.testing. Exit 0 all passed, 1 a failure, 128 + the
+-- signal when interrupted (the throwaway databases dropped).
+local function cmd_test(ctx, args)
+  local dialect = require "tide.dialect"
+  local spec = { ["--backends"] = "value", ["--data"] = "value", ["--snake"] = "flag", ["--models"] = "value" }
+  for _, b in ipairs(core.backends) do
+    if not dialect.named(b).embedded then spec["--url-" .. b] = "value" end
+  end
+  local o, rest = options("test", args, spec)
+  if #rest > 0 then usage_error("test: unexpected " .. rest[1]) end
+  local backends = o.backends and backend_list(o.backends) or core.backends
+  local urls, chosen = {}, {}
+  for _, b in ipairs(backends) do chosen[b] = true end
+  for _, b in ipairs(core.backends) do
+    local v = o["url_" .. b]
+    if v == "" then usage_error(("test: --url-%s needs a URL"):format(b)) end
+    if v and not chosen[b] then usage_error(("test: --url-%s is given but %s is not in --backends"):format(b, b)) end
+    urls[b] = v
+  end
+  local dir = resolve_dir(ctx)
+  local models = o.models
+  if not models then      -- the folder's models.lua, if it has one
+    local f = io.open(dir .. "/models.lua", "r")
+    if f then f:close() models = dir .. "/models.lua" end
+  end
+  local testing = require "tide.testing"
+  local report = testing.walk { dir = dir, backends = backends, urls = urls, snake = o.snake, data = o.data,
+    models = models, log = ctx.verbose and function(line) io.stderr:write(line, "\n") end }
+  out(ctx, ctx.json and ui.json(report) or testing.render(report, ui))
+  if report.interrupted then return 128 + report.signal end
+  return report.ok and EXIT.ok or EXIT.error
+end
+
 -- tide help [COMMAND]
 local function cmd_help(ctx, args)
   local help = require "tide.cli_help"
@@ -819,6 +869,7 @@ local COMMANDS = {
   inspect = cmd_inspect, lint = cmd_lint,
   check = cmd_check, diff = cmd_diff, models = cmd_models,
   archive = cmd_archive,
+  test = cmd_test,
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
@@ -839,7 +890,7 @@ end
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
-               lint = true, init = true, check = true, diff = true, models = true }
+               lint = true, init = true, test = true, check = true, diff = true, models = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

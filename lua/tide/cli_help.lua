@@ -4,8 +4,8 @@ local help = {}
 
 --- The commands in the order usage and the reference list them.
 help.ORDER = { "init", "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "inspect", "diagram", "archive", "lint", "check", "diff", "models", "run", "repl", "completion",
-               "help" }
+               "inspect", "diagram", "archive", "lint", "check", "diff", "models", "test", "run", "repl",
+               "completion", "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
@@ -16,6 +16,7 @@ help.EXIT_CODES = {
   { 4, "status: something needs attention (interrupted, edited, out of order, missing); " ..
        "archive check: a shadow table differs from its table, or is missing; lint: findings; " ..
        "check, diff: the schemas differ" },
+  { 130, "test: interrupted by Ctrl-C (128 + the signal), the throwaway databases dropped" },
 }
 
 --- Global options, taken anywhere on the command line.
@@ -379,6 +380,61 @@ created if a table exists already.
 
 Example:
   tide models create sqlite:test.db]],
+  test = {
+    synopsis = "tide test [--backends B,...] [--url-postgres URL] [--url-mysql URL] [--data FILE] [--snake] " ..
+               "[--models FILE]",
+    summary = "test every migration on a throwaway database per backend",
+    body = [[
+For each backend, a throwaway database: SQLite a temporary file; PostgreSQL
+and MariaDB a fresh database (tide_test_ and 12 hex digits) made on the
+server at --url-BACKEND, else at $TIDE_TEST_PG_URL / $TIDE_TEST_MYSQL_URL,
+else on throwaway servers started with tide's scripts/servers.sh (what `make
+test` uses; found beside the binary, or at $TIDE_SERVERS_SCRIPT) and stopped
+at the end. Then, for each migration in plan order: its seed(db) hook, its
+up, its check(db) hook; with --snake also its down, check_down(db) and its
+up again. At the end the schema is compared with models.lua (--models, else
+DIR/models.lua if there is one), every migration is rolled back (newest
+first, check_down after each) and no table but tide's may be left. A backend
+stops at its first failure; the others still run. The databases are dropped
+however the walk ends, Ctrl-C included.
+
+A migration file's test hooks, beside up and down:
+  seed = function(db) ... end         rows for the schema as it is before up
+  check = function(db) ... end        asserts after up (any error fails it)
+  check_down = function(db) ... end   asserts after each down
+db is the connection (db:exec, db:query, ...). A failure names the
+migration, the hook and its line.
+
+  --backends B,...     sqlite, postgres, mysql (default: every one compiled in)
+  --url-postgres URL   the server to make the PostgreSQL database on
+  --url-mysql URL      the server to make the MariaDB database on
+  --snake              down and up again after each migration
+  --data FILE          rows loaded after the migration FILE names: a Lua file
+                       returning {after = "NAME", load = function(db) end},
+                       or an SQL file whose first line is "-- after: NAME"
+                       (each statement ends with ; at the end of a line; they
+                       run in one transaction); the slowest three migrations
+                       are named
+  --models FILE        the models the final schema must equal
+  -v                   each step on stderr
+
+Prints a table: a row per migration (and step), a column per backend, with
+the time of each up, then the databases' creation times and the first
+failure in full: backend, migration, hook or step, the hook's file, line and
+text, the error class, message and SQL.
+
+Exit codes: 0 all passed, 1 a failure (or a server that cannot be reached),
+128 + the signal when interrupted (130 for Ctrl-C).
+--json: {ok, migrations, rows, snake, backends: [{backend, url, name, status,
+create_ms, drop_ms, ms, results: {ROW: {status, phase, ms: {PHASE: ms}}},
+failure}], failure: {backend, migration, phase, class, message, sql, file,
+line, source}, slowest: [{migration, backend, ms}], servers_ms,
+drop_problems, interrupted}.
+
+Examples:
+  tide test --snake
+  tide test --backends sqlite,postgres --url-postgres postgres://me@localhost/postgres
+  tide test --data fixtures/widgets.sql --json]],
   },
   run = {
     synopsis = "tide run FILE [ARGS]",

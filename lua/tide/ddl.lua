@@ -102,8 +102,13 @@ local function step(m, k, args, desc, f, took)
   ddl.check_failed(m)
   if m._on_step then m._on_step(n, desc) end
   local ran = #m._sql
+  rawset(m, "_statement", nil)
   local res = table.pack(pcall(f))
-  if not res[1] then res[2] = ddl.locate(res[2], m._name, n, desc) end
+  if not res[1] then
+    res[2] = ddl.locate(res[2], m._name, n, desc)
+    -- the SQL that failed (tide test reports it)
+    if core.is_error(res[2]) and res[2].statement == nil then res[2].statement = rawget(m, "_statement") end
+  end
   if m._on_step_end then m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran) end
   if not res[1] then
     rawset(m, "_failed", { n = n, desc = desc, err = res[2] })
@@ -185,6 +190,8 @@ local function data_db(m)
       fail(m, "misuse", fmt, ...)
     end,
     step = function(desc, f, sql)
+      local run = f
+      f = function() rawset(m, "_statement", sql) return run() end
       if m._wrap_data then f = m._wrap_data(desc, f, sql) end
       return step(m, "data", { desc }, desc, f)
     end,

@@ -10,6 +10,9 @@ local plan = {}
 plan.FILE = "tide.plan"
 --- The models file beside the plan (tide.models), without ".lua".
 plan.MODELS = "models"
+--- The test hooks a migration file may have (tide.testing runs them):
+-- seed(db) before its up, check(db) after it, check_down(db) after a down.
+plan.HOOKS = { "seed", "check", "check_down" }
 local NAME = "^[%w_][%w_%.%-]*$"
 
 local function err(class, fmt, ...)
@@ -120,6 +123,11 @@ function plan.compile(entry)
   if type(mig.up) ~= "function" then err("misuse", "%s: has no up function", entry.file) end
   if mig.down ~= nil and type(mig.down) ~= "function" then
     err("misuse", "%s: down must be a function", entry.file)
+  end
+  for _, hook in ipairs(plan.HOOKS) do
+    if mig[hook] ~= nil and type(mig[hook]) ~= "function" then
+      err("misuse", "%s: the test hook %s must be a function(db), got a %s", entry.file, hook, type(mig[hook]))
+    end
   end
   return mig
 end

@@ -302,6 +302,11 @@ function base:archive_move(t, s, cols, where)
            ("DELETE FROM %s WHERE %s"):format(t, where) }
 end
 
+--- tide.testing's throwaway databases on a server: the statements that
+-- make and drop one (sqlite's `embedded` says it needs no server: a file).
+function base:create_database_sql(name) return "CREATE DATABASE " .. self:quote(name) end
+function base:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) end
+
 --- A new dialect inheriting from base.
 function base.extend(d)
   return setmetatable(d, base)

@@ -38,6 +38,9 @@ local my = base.extend {
 }
 my.__index = my
 
+-- tide test: the server URL when none is given (what scripts/servers.sh exports)
+my.test_url_env = "TIDE_TEST_MYSQL_URL"
+
 local TEXT_TYPES = { medium = "MEDIUMTEXT", long = "LONGTEXT" }
 
 function my:type_sql(c)

@@ -19,6 +19,11 @@ local pg = base.extend {
 }
 pg.__index = pg
 
+-- tide test: the server URL when none is given (what scripts/servers.sh exports)
+pg.test_url_env = "TIDE_TEST_PG_URL"
+-- a session left on the throwaway database (an interrupted walk) does not keep it
+function pg:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) .. " WITH (FORCE)" end
+
 --- A number parameter is a double precision: rounded to the column's type
 -- (real, numeric(p,s)) as the stored row was, or the SELECT misses it.
 function pg:key_param(sql_type) return ("CAST(? AS %s)"):format(sql_type) end

@@ -26,6 +26,11 @@ local sq = base.extend {
 }
 sq.__index = sq
 
+-- a database is a file: tide test's throwaway one is a temporary file, no server
+sq.embedded = true
+-- and it is thrown away: no commit waits for the disk
+sq.throwaway_session_sql = "PRAGMA synchronous = OFF"
+
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
 sq.autoincrement_type = "INTEGER"
 
