@@ -492,12 +492,12 @@ end
 
 -- ---- models -----------------------------------------------------------
 
-local models = lazy "tide.models"
+local tide_models = lazy "tide.models"
 
 -- The models file: --models FILE, else `models` in tide.lua, else
 -- models.lua beside the plan.
 local function models_file(ctx, o)
-  return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. models.FILE)
+  return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. tide_models.FILE)
 end
 
 -- Differences as --json or one line each; exit 0 when none, else 4.
@@ -513,9 +513,9 @@ local function cmd_check(ctx, args)
   local o, rest = options("check", args, { ["--models"] = "value" })
   if #rest > 0 then usage_error("check: unexpected " .. rest[1]) end
   local file = models_file(ctx, o)
-  local mdl = models.load(file)
+  local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  return differences(ctx, { url = shown, backend = db.backend, models = file }, models.diff(db, mdl),
+  return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, mdl),
                      ("%s (%s): in sync with %s"):format(shown, db.backend, file))
 end
 
@@ -528,7 +528,7 @@ local function cmd_diff(ctx, args)
   local labels = { shown_a, shown_b }
   if shown_a == shown_b then labels = { shown_a .. " (A)", shown_b .. " (B)" } end
   return differences(ctx, { a = { url = shown_a, backend = a.backend }, b = { url = shown_b, backend = b.backend } },
-                     require("tide.schema").diff(models.live(a), models.live(b), labels),
+                     require("tide.schema").diff(tide_models.live(a), tide_models.live(b), labels),
                      ("%s (%s) and %s (%s): the same schema"):format(shown_a, a.backend, shown_b, b.backend))
 end
 
@@ -537,9 +537,9 @@ local function models_create(ctx, args)
   local o, rest = options("models create", args, { ["--models"] = "value" })
   if #rest > 1 then usage_error("models create: takes at most a URL") end
   local file = models_file(ctx, o)
-  local mdl = models.load(file)
+  local mdl = tide_models.load(file)
   local db <close> = tide.open(rest[1] or resolve_url(ctx))
-  models.create(db, mdl, { lock_timeout_ms = ctx.lock_timeout_ms })
+  tide_models.create(db, mdl, { lock_timeout_ms = ctx.lock_timeout_ms })
   local n = #mdl.order
   out(ctx, ctx.json and ui.json({ url = db.url, backend = db.backend, models = file, created = n })
            or ("%s (%s): created %s from %s"):format(db.url, db.backend, plural(n, "table"), file))
@@ -556,7 +556,7 @@ end
 function new_auto(ctx, args)
   local name, o = one_name("new", args, { ["--auto"] = "flag", ["--models"] = "value" })
   local file = models_file(ctx, o)
-  local mdl = models.load(file)
+  local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
   local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
   if n == 0 then

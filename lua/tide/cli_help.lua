@@ -380,6 +380,7 @@ created if a table exists already.
 
 Example:
   tide models create sqlite:test.db]],
+  },
   test = {
     synopsis = "tide test [--backends B,...] [--url-postgres URL] [--url-mysql URL] [--data FILE] [--snake] " ..
                "[--models FILE]",
