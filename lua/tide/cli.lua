@@ -418,7 +418,10 @@ local function one_name(cmd, args, spec)
   return rest[1], o
 end
 
+local new_auto        -- tide new NAME --auto (below, with the models commands)
+
 local function cmd_new(ctx, args)
+  for _, a in ipairs(args) do if a == "--auto" then return new_auto(ctx, args) end end
   local name = one_name("new", args)
   local file = plan.new(resolve_dir(ctx), name)
   out(ctx, ctx.json and ui.json({ created = file }) or ("created " .. file))
@@ -512,6 +515,86 @@ local function cmd_repl(ctx, args)
   if #rest > 1 then usage_error("repl: takes at most a URL") end
   local db <close> = tide.open(rest[1] or resolve_url(ctx))
   return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
+end
+
+-- ---- models -----------------------------------------------------------
+
+local tide_models = lazy "tide.models"
+
+-- The models file: --models FILE, else `models` in tide.lua, else
+-- models.lua beside the plan.
+local function models_file(ctx, o)
+  return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. tide_models.FILE)
+end
+
+-- Differences as --json or one line each; exit 0 when none, else 4.
+local function differences(ctx, report, diffs, same)
+  report.in_sync, report.differences = #diffs == 0, diffs
+  if ctx.json then out(ctx, ui.json(report))
+  else out(ctx, #diffs == 0 and same or table.concat(diffs, "\n")) end
+  return #diffs == 0 and EXIT.ok or EXIT.attention
+end
+
+-- tide check [--models FILE]: the database at --url against the models.
+local function cmd_check(ctx, args)
+  local o, rest = options("check", args, { ["--models"] = "value" })
+  if #rest > 0 then usage_error("check: unexpected " .. rest[1]) end
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, mdl),
+                     ("%s (%s): in sync with %s"):format(shown, db.backend, file))
+end
+
+-- tide diff URL_A URL_B: two databases, any backends, in canonical form.
+local function cmd_diff(ctx, args)
+  local _, rest = options("diff", args, {})
+  if #rest ~= 2 then usage_error("diff: needs two database URLs") end
+  local a <close>, shown_a = open_readonly(rest[1])
+  local b <close>, shown_b = open_readonly(rest[2])
+  local labels = { shown_a, shown_b }
+  if shown_a == shown_b then labels = { shown_a .. " (A)", shown_b .. " (B)" } end
+  return differences(ctx, { a = { url = shown_a, backend = a.backend }, b = { url = shown_b, backend = b.backend } },
+                     require("tide.schema").diff(tide_models.live(a), tide_models.live(b), labels),
+                     ("%s (%s) and %s (%s): the same schema"):format(shown_a, a.backend, shown_b, b.backend))
+end
+
+-- tide models create [URL] [--models FILE]: the whole schema from the models.
+local function models_create(ctx, args)
+  local o, rest = options("models create", args, { ["--models"] = "value" })
+  if #rest > 1 then usage_error("models create: takes at most a URL") end
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close> = tide.open(rest[1] or resolve_url(ctx))
+  tide_models.create(db, mdl, { lock_timeout_ms = ctx.lock_timeout_ms })
+  local n = #mdl.order
+  out(ctx, ctx.json and ui.json({ url = db.url, backend = db.backend, models = file, created = n })
+           or ("%s (%s): created %s from %s"):format(db.url, db.backend, plural(n, "table"), file))
+  return EXIT.ok
+end
+
+local function cmd_models(ctx, args)
+  if args[1] ~= "create" then usage_error("models: needs the subcommand create") end
+  return models_create(ctx, table.move(args, 2, #args, 1, {}))
+end
+
+-- tide new NAME --auto [--models FILE]: a migration from the database at
+-- --url to the models (tide.auto_migration); nothing written when in sync.
+function new_auto(ctx, args)
+  local name, o = one_name("new", args, { ["--auto"] = "flag", ["--models"] = "value" })
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
+  if n == 0 then
+    out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
+             or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))
+    return EXIT.ok
+  end
+  local path = plan.new(resolve_dir(ctx), name, source)
+  out(ctx, ctx.json and ui.json({ created = path, operations = n })
+           or ("created %s (%s from %s)"):format(path, plural(n, "operation"), file))
+  return EXIT.ok
 end
 
 -- ---- archive ----------------------------------------------------------
@@ -839,10 +922,11 @@ local function cmd_test(ctx, args)
     urls[b] = v
   end
   local dir = resolve_dir(ctx)
-  local models = o.models
-  if not models then      -- the folder's models.lua, if it has one
-    local f = io.open(dir .. "/models.lua", "r")
-    if f then f:close() models = dir .. "/models.lua" end
+  -- the models file as tide check finds it; the default one only if it exists
+  local models = models_file(ctx, o)
+  if not o.models and not project_config().models then
+    local f = io.open(models, "r")
+    if f then f:close() else models = nil end
   end
   local testing = require "tide.testing"
   local report = testing.walk { dir = dir, backends = backends, urls = urls, snake = o.snake, data = o.data,
@@ -867,6 +951,7 @@ local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
   inspect = cmd_inspect, lint = cmd_lint,
+  check = cmd_check, diff = cmd_diff, models = cmd_models,
   archive = cmd_archive,
   test = cmd_test,
   contract = cmd_contract, backfill = cmd_backfill,
@@ -890,7 +975,8 @@ end
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
-               lint = true, init = true, test = true, contract = true, backfill = true }
+               lint = true, init = true, test = true, contract = true, backfill = true, check = true,
+               diff = true, models = true }
 
 -- Takes the global options from anywhere in argv; the first other word is
 -- the command, the rest (command options included) its arguments. -h after

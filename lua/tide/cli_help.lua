@@ -4,8 +4,8 @@ local help = {}
 
 --- The commands in the order usage and the reference list them.
 help.ORDER = { "init", "status", "up", "down", "new", "history", "validate", "stamp", "resolve", "accept",
-               "contract", "backfill", "inspect", "diagram", "archive", "lint", "test", "run", "repl", "completion",
-               "help" }
+               "contract", "backfill", "inspect", "diagram", "archive", "lint", "check", "diff", "models", "test",
+               "run", "repl", "completion", "help" }
 
 --- Exit codes of every command.
 help.EXIT_CODES = {
@@ -14,7 +14,8 @@ help.EXIT_CODES = {
   { 2, "usage error: unknown command or option, bad option value; one line on stderr" },
   { 3, "status only: migrations are pending, or a phased migration's contract" },
   { 4, "status: something needs attention (interrupted, edited, out of order, missing); " ..
-       "archive check: a shadow table differs from its table, or is missing; lint: findings" },
+       "archive check: a shadow table differs from its table, or is missing; lint: findings; " ..
+       "check, diff: the schemas differ" },
   { 130, "test: interrupted by Ctrl-C (128 + the signal), the throwaway databases dropped" },
 }
 
@@ -112,7 +113,7 @@ Examples:
   tide down --steps 3 --sql]],
   },
   new = {
-    synopsis = "tide new NAME",
+    synopsis = "tide new NAME [--auto [--models FILE]]",
     summary = "write migrations/NAME.lua and add it to the plan",
     body = [[
 Writes a skeleton migration file and appends NAME to tide.plan (creating the
@@ -120,10 +121,23 @@ folder and the plan if needed), and prints the file's path. The skeleton
 shows the DSL and the test hooks (seed, check) in comments. NAME: letters,
 digits, _ . -
 
---json: {created: PATH}.
+  --auto          instead, a migration whose up brings the database at --url
+                  to the models (see tide check) and whose down brings it
+                  back, in the DSL, referenced tables first. A dropped and an
+                  added column of the same type are written as rename_column
+                  ("-- tide: rename guessed"); drop_table and drop_column say
+                  "-- tide: destroys data"; what the DSL cannot do (a primary
+                  key change) is a "-- tide: by hand" comment. Read it before
+                  applying. Nothing is written when the database is in sync.
+  --models FILE   the models file (else models in ./tide.lua, else
+                  models.lua in the migrations folder)
 
-Example:
-  tide new add_widget_status]],
+--json: {created: PATH} (with --auto also operations; created false when in
+sync).
+
+Examples:
+  tide new add_widget_status
+  tide --url postgres://localhost/app new sync_models --auto]],
   },
   history = {
     synopsis = "tide history",
@@ -371,6 +385,69 @@ with --duplicates also duplicates: {table, columns, groups, extra}.
 Examples:
   tide lint
   tide lint --duplicates widget name]],
+  },
+  check = {
+    synopsis = "tide check [--models FILE]",
+    summary = "the database against the models: one line per difference",
+    body = [[
+Compares the schema of the database at --url with the models file, in
+canonical form (the same models compare equal on every backend): missing or
+extra tables and columns, types, nullability, defaults, autoincrement,
+collations, primary keys, uniques, indexes, foreign keys and checks, one
+readable line each:
+  widget.name: string(30) in models, string(60) in database
+  widget: index ix_widget_name only in models
+tide's own tables are left out, and so are the shadow tables (tide archive)
+of model tables. The order of a table's columns is not compared (the DSL
+adds a column last). Read-only.
+
+A models file is Lua: one create_table(NAME, COLUMNS, OPTIONS) per table,
+with the arguments of the DSL's m:create_table (`now` is m.now), tables in
+any order. It is checked as a migration would be; a mistake is one line
+naming the file and line, the table and the column.
+
+  --models FILE   the models file (else models in ./tide.lua, else
+                  models.lua in the migrations folder)
+
+Exit codes: 0 in sync, 4 differences, 1 a bad models file or database.
+--json: {url, backend, models, in_sync, differences: [LINE]}.
+
+Examples:
+  tide check
+  tide --url mysql://db/app --json check --models app/models.lua]],
+  },
+  diff = {
+    synopsis = "tide diff URL_A URL_B",
+    summary = "two databases, any backends, compared in canonical form",
+    body = [[
+Compares the schemas of two databases, of any backends (SQLite against
+MariaDB is the point), in canonical form, with the lines of tide check
+("X in URL_A, Y in URL_B"; column order compared too). tide's own tables are
+left out. Read-only.
+
+Exit codes: 0 the same schema, 4 differences.
+--json: {a: {url, backend}, b: {url, backend}, in_sync, differences: [LINE]}.
+
+Example:
+  tide diff sqlite:test.db mysql://localhost/app]],
+  },
+  models = {
+    synopsis = "tide models create [URL] [--models FILE]",
+    summary = "build the whole schema from the models",
+    body = [[
+Creates every table of the models file on the database (URL, else --url),
+referenced tables first, in one transaction where the backend's DDL allows
+(SQLite, PostgreSQL), holding the runner's lock: the schema a unit test
+runs on, fast and without migration history. Refused before anything is
+created if a table exists already.
+
+  --models FILE   the models file (else models in ./tide.lua, else
+                  models.lua in the migrations folder)
+
+--json: {url, backend, models, created: N}.
+
+Example:
+  tide models create sqlite:test.db]],
   },
   test = {
     synopsis = "tide test [--backends B,...] [--url-postgres URL] [--url-mysql URL] [--data FILE] [--snake] " ..

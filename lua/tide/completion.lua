@@ -77,7 +77,7 @@ end
 -- Candidates for placeholder `ph` of command `cmd`; `src` gives the names.
 local function for_placeholder(ph, cmd, src, found)
   local base = ph:gsub("%.%.%.$", "")
-  if base:find("|", 1, true) then
+  if base:find("|", 1, true) or base:match("^%l[%l_-]*$") then       -- a|b, or a literal word
     local out = {}
     for w in base:gmatch("[^|]+") do out[#out + 1] = w end
     return out

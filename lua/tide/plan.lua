@@ -8,6 +8,8 @@ local core = require "tide.core"
 local plan = {}
 
 plan.FILE = "tide.plan"
+--- The models file beside the plan (tide.models), without ".lua".
+plan.MODELS = "models"
 --- The test hooks a migration file may have (tide.testing runs them):
 -- seed(db) before its up, check(db) after it, check_down(db) after a down.
 plan.HOOKS = { "seed", "check", "check_down" }
@@ -70,7 +72,8 @@ function plan.load(dir)
   end
   local extra = {}
   for name in pairs(lua_files(dir)) do
-    if not seen[name] then extra[#extra + 1] = name end
+    -- models.lua beside the plan is the models file (tide.models)
+    if not seen[name] and name ~= plan.MODELS then extra[#extra + 1] = name end
   end
   table.sort(extra)
   if #extra > 0 then
