@@ -581,8 +581,7 @@ local SQL = {
                ["true"] = "TRUE", ["false"] = "FALSE", begin = "BEGIN;", commit = "COMMIT;" },
   mysql = { q = "`", types = { integer = "INTEGER", bigint = "BIGINT", smallint = "SMALLINT",
             boolean = "BOOLEAN", datetime = "DATETIME", text = "TEXT" },
-            ["true"] = "1", ["false"] = "0", begin = "SET foreign_key_checks = 0;",
-            commit = "SET foreign_key_checks = 1;", suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" },
+            ["true"] = "1", ["false"] = "0", suffix = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" },
 }
 
 local function sql_output(backend)
@@ -594,11 +593,11 @@ local function sql_output(backend)
     for i, x in ipairs(xs) do out[i] = q(x) end
     return table.concat(out, ", ")
   end
-  local out = { d.begin }
+  local out = { d.begin }     -- MariaDB: none, its DDL commits by itself
   for _, step in ipairs(conv.order) do
     if step.data then out[#out + 1] = step.data .. ";"
     else
-      local t, lines, after = step.table, {}, {}
+      local t, lines, after, checks = step.table, {}, {}, {}
       local inline_pk = false
       for _, c in ipairs(t.columns) do
         local ty = c.type == "string" and ("VARCHAR(%d)"):format(c.length) or d.types[c.type]
@@ -627,11 +626,12 @@ local function sql_output(backend)
         if c.type == "enum" and backend ~= "mysql" then
           local vs = {}
           for i, v in ipairs(c.values) do vs[i] = qs(v) end
-          lines[#lines + 1] = ("CONSTRAINT %s CHECK (%s IN (%s))"):format(q("ck_" .. t.name .. "_" .. c.name),
+          checks[#checks + 1] = ("CONSTRAINT %s CHECK (%s IN (%s))"):format(q("ck_" .. t.name .. "_" .. c.name),
                                                                         q(c.name), table.concat(vs, ", "))
         end
       end
       if #t.pk > 0 and not inline_pk then lines[#lines + 1] = "PRIMARY KEY (" .. qlist(t.pk) .. ")" end
+      table.move(checks, 1, #checks, #lines + 1, lines)
       for i, u in ipairs(t.uniques) do
         lines[#lines + 1] = ("CONSTRAINT %s UNIQUE (%s)"):format(q(u.name or ("u_%s_%d"):format(t.name, i)),
                                                                  qlist(u.cols))
