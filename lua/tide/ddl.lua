@@ -33,6 +33,7 @@ local function label(decl, args)
 end
 
 local function perform(m, name, decl, args)
+  model.settle_names(m)
   m._op = { name = name, args = label(decl, args) }
   if decl.first then flush(m) end
   local plan = decl.check(m, table.unpack(args, 1, args.n))
@@ -222,7 +223,9 @@ end
 -- running it), log(message) (what an operation reports, e.g. rows it changed).
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
-  return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
+  local base = opts.model or {}
+  local view, touched = model.tracked(base)
+  return setmetatable({ db_ = opts.db, _dialect = d, _model = view, _model_base = base, _touched = touched,
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
                         _on_step = opts.on_step, _on_step_end = opts.on_step_end,

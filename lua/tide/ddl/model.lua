@@ -135,27 +135,107 @@ function model.users_of(tm, name)
   return out
 end
 
+--- A view of schema model `base` that notes each table read or written
+-- through it in `touched`: an operation changes only tables it reached
+-- through m._model (a loop over pairs() writes through m._model[name]),
+-- so the name index below re-reads only those.
+function model.tracked(base)
+  local touched = {}
+  local view = setmetatable({}, {
+    __index = function(_, k) touched[k] = true return base[k] end,
+    __newindex = function(_, k, v) touched[k] = true base[k] = v end,
+    __pairs = function() return pairs(base) end,
+  })
+  return view, touched
+end
+
+-- The names table tn's model tm takes in the schema: relation names (the
+-- table, its primary key, unique constraints and indexes) and foreign keys.
+local function index_table(idx, tn, tm)
+  local own = { rel = {}, fk = {} }
+  idx.of[tn] = own
+  if not tm then return end
+  local function rel(name, what)
+    idx.rel[name] = idx.rel[name] or {}
+    idx.rel[name][tn] = what
+    own.rel[#own.rel + 1] = name
+  end
+  rel(tn, "table " .. tn)
+  if #tm.primary_key > 0 and tm.primary_key_name then rel(tm.primary_key_name, "primary key of " .. tn) end
+  for _, list in ipairs({ tm.uniques, tm.indexes }) do
+    for _, x in ipairs(list) do rel(x.name, "an index of " .. tn) end
+  end
+  for _, f in ipairs(tm.foreign_keys) do
+    idx.fk[f.name] = idx.fk[f.name] or {}
+    idx.fk[f.name][tn] = true
+    own.fk[#own.fk + 1] = f.name
+  end
+end
+
+local function unindex_table(idx, tn)
+  local own = idx.of[tn]
+  if not own then return end
+  for _, n in ipairs(own.rel) do if idx.rel[n] then idx.rel[n][tn] = nil end end
+  for _, n in ipairs(own.fk) do if idx.fk[n] then idx.fk[n][tn] = nil end end
+  idx.of[tn] = nil
+end
+
+-- m's name index, brought up to date: built once from the whole model,
+-- then only tables touched since are read again.
+local function names(m)
+  local base, touched = m._model_base, m._touched
+  local idx = rawget(m, "_names")
+  if not idx or not touched then
+    idx = { rel = {}, fk = {}, of = {} }
+    -- touched stays: what this operation reached it may still change
+    for tn, tm in pairs(base) do index_table(idx, tn, tm) end
+    rawset(m, "_names", idx)
+    return idx
+  end
+  for tn in pairs(touched) do
+    unindex_table(idx, tn)
+    index_table(idx, tn, base[tn])
+  end
+  return idx
+end
+
+--- Called before each operation: the tables the last one touched are read
+-- into the name index once more (it may have changed them after its
+-- check), then forgotten until touched again.
+function model.settle_names(m)
+  local touched = m._touched
+  if not touched then return end
+  if rawget(m, "_names") then names(m) end
+  for k in pairs(touched) do touched[k] = nil end
+end
+
+-- The first (by table name) of the owners {table = what} of a name other
+-- than `except`, and what it is.
+local function first_owner(owners, except)
+  local best
+  for tn in pairs(owners or {}) do
+    if tn ~= except and (not best or tn < best) then best = tn end
+  end
+  return best, best and owners[best]
+end
+
 --- Refuses `name` for a new table, index, unique or primary key (`kind`:
 -- "relation") or foreign key ("foreign key") of table t if the schema
 -- uses it already: PostgreSQL and SQLite keep tables and indexes in one
 -- namespace per schema, InnoDB foreign key names are per database; the
 -- check runs on every backend, so the schema is the same everywhere.
 function model.check_schema_name(m, t, name, kind)
-  for tn, tm in pairs(m._model) do
-    local clash
-    if kind == "relation" then
-      if tn == name then clash = "table " .. tn end
-      if tm.primary_key_name == name and #tm.primary_key > 0 then clash = "primary key of " .. tn end
-      for _, list in ipairs({ tm.uniques, tm.indexes }) do
-        if find(list, "name", name) then clash = "an index of " .. tn end
-      end
-    elseif tn ~= t and find(tm.foreign_keys, "name", name) then
-      clash = "a foreign key of " .. tn
-    end
-    if clash then
-      fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,
-           kind == "relation" and "table, index or key" or "foreign key")
-    end
+  local idx = names(m)
+  local clash
+  if kind == "relation" then
+    clash = select(2, first_owner(idx.rel[name]))
+  else
+    local tn = first_owner(idx.fk[name], t)
+    clash = tn and ("a foreign key of " .. tn)
+  end
+  if clash then
+    fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,
+         kind == "relation" and "table, index or key" or "foreign key")
   end
 end
 
