@@ -644,8 +644,8 @@ local function sql_output(backend)
         lines[#lines + 1] = s
       end
       for _, x in ipairs(t.indexes) do
-        after[#after + 1] = ("CREATE INDEX %s ON %s (%s);"):format(q("ix_" .. t.name .. "_" .. table.concat(x.cols, "_")),
-                                                                   q(t.name), qlist(x.cols))
+        local ix = "ix_" .. t.name .. "_" .. table.concat(x.cols, "_")
+        after[#after + 1] = ("CREATE INDEX %s ON %s (%s);"):format(q(ix), q(t.name), qlist(x.cols))
       end
       out[#out + 1] = ("CREATE TABLE %s (\n  %s\n)%s;"):format(q(t.name), table.concat(lines, ",\n  "), d.suffix or "")
       for _, a in ipairs(after) do out[#out + 1] = a end

@@ -182,7 +182,7 @@ end
 
 -- m's name index, brought up to date: built once from the whole model,
 -- then only tables touched since are read again.
-local function names(m)
+local function name_index(m)
   local base, touched = m._model_base, m._touched
   local idx = rawget(m, "_names")
   if not idx or not touched then
@@ -205,7 +205,7 @@ end
 function model.settle_names(m)
   local touched = m._touched
   if not touched then return end
-  if rawget(m, "_names") then names(m) end
+  if rawget(m, "_names") then name_index(m) end
   for k in pairs(touched) do touched[k] = nil end
 end
 
@@ -225,7 +225,7 @@ end
 -- namespace per schema, InnoDB foreign key names are per database; the
 -- check runs on every backend, so the schema is the same everywhere.
 function model.check_schema_name(m, t, name, kind)
-  local idx = names(m)
+  local idx = name_index(m)
   local clash
   if kind == "relation" then
     clash = select(2, first_owner(idx.rel[name]))
