@@ -61,29 +61,32 @@ local what = run("SQLite",
   "sqlite:" .. B .. "realschema.db", "sqlite:" .. B .. "realschema-raw.db")
 print("  each makes: " .. what)
 
+-- A server backend: admin URL, a shell command making database NAME afresh
+-- (recreate(name)), and the client command fed file SQL on database NAME.
+local function server(label, admin, recreate, client, sql)
+  local function url(name) return (admin:gsub("/[^/]*$", "/" .. name)) end
+  local t, r = "tide_bench_realschema", "tide_bench_realschema_raw"
+  run(label, recreate(t), ("build/tide -q --url %s --dir %s up"):format(url(t), dir),
+      recreate(r), client(r, sql), url(t), url(r))
+end
+
 local pg = os.getenv("TIDE_TEST_PG_URL")
 if pg then
-  local function recreate(name)
-    return ("PGOPTIONS=--client-min-messages=warning psql -q \"%s\" -c \"DROP DATABASE IF EXISTS %s\" " ..
-      "-c \"CREATE DATABASE %s\" >/dev/null"):format(pg, name, name)
-  end
-  local t_url, r_url = pg:gsub("/[^/]*$", "/tide_bench_realschema"), pg:gsub("/[^/]*$", "/tide_bench_realschema_raw")
-  run("PostgreSQL",
-    recreate("tide_bench_realschema"), ("build/tide -q --url %s --dir %s up"):format(t_url, dir),
-    recreate("tide_bench_realschema_raw"),
-    ("psql -q -X -v ON_ERROR_STOP=1 %s -f %s"):format(r_url, floor_sql("postgres")), t_url, r_url)
+  server("PostgreSQL", pg,
+    function(name)
+      return ("PGOPTIONS=--client-min-messages=warning psql -q \"%s\" -c \"DROP DATABASE IF EXISTS %s\" " ..
+        "-c \"CREATE DATABASE %s\" >/dev/null"):format(pg, name, name)
+    end,
+    function(name, sql)
+      return ("psql -q -X -v ON_ERROR_STOP=1 %s -f %s"):format((pg:gsub("/[^/]*$", "/" .. name)), sql)
+    end, floor_sql("postgres"))
 end
 
 local my = os.getenv("TIDE_TEST_MYSQL_URL")
 if my then
   local u = core.parse_url(my)
   local client = ("mariadb -h %s -P %s -u %s --password=%s"):format(u.host, u.port, u.user, u.password or "")
-  local function recreate(name)
-    return ("%s -e \"DROP DATABASE IF EXISTS %s; CREATE DATABASE %s\""):format(client, name, name)
-  end
-  local t_url, r_url = my:gsub("/[^/]*$", "/tide_bench_realschema"), my:gsub("/[^/]*$", "/tide_bench_realschema_raw")
-  run("MariaDB",
-    recreate("tide_bench_realschema"), ("build/tide -q --url %s --dir %s up"):format(t_url, dir),
-    recreate("tide_bench_realschema_raw"),
-    ("%s tide_bench_realschema_raw -e source\\ %s"):format(client, floor_sql("mysql")), t_url, r_url)
+  server("MariaDB", my,
+    function(name) return ("%s -e \"DROP DATABASE IF EXISTS %s; CREATE DATABASE %s\""):format(client, name, name) end,
+    function(name, sql) return ("%s %s -e source\\ %s"):format(client, name, sql) end, floor_sql("mysql"))
 end

@@ -13,6 +13,15 @@ for i = 1, 5 do FIVE[#FIVE + 1] = { "s" .. i, "string", length = 255 } end
 
 -- Each case {body, message}: refused as misuse with that message, the
 -- schema left as it was.
+-- Tables a (an index "uuid"), p, and c1 (a foreign key "fk_same" to p).
+local function named_schema(m)
+  m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
+                 { indexes = { { "uuid", name = "uuid" } } })
+  m:create_table("p", { { "id", "integer", primary_key = true } })
+  m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
+                 { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
+end
+
 local function refused_unchanged(db, cases)
   local before = tide.schema.canonical(db:schema())
   for i, c in ipairs(cases) do
@@ -67,13 +76,7 @@ h.each_backend(describe, it, function(b)
   end)
 
   it("refuses a name the schema uses already, where one backend would fail halfway", function()
-    tide.migrate(db, function(m)
-      m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
-                     { indexes = { { "uuid", name = "uuid" } } })
-      m:create_table("p", { { "id", "integer", primary_key = true } })
-      m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
-                     { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
-    end)
+    tide.migrate(db, named_schema)
     local cases = {
       { function(m)
           m:create_table("b", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
@@ -95,13 +98,7 @@ h.each_backend(describe, it, function(b)
   end)
 
   it("knows the names made, dropped and renamed earlier in the same migration", function()
-    tide.migrate(db, function(m)
-      m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
-                     { indexes = { { "uuid", name = "uuid" } } })
-      m:create_table("p", { { "id", "integer", primary_key = true } })
-      m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
-                     { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
-    end)
+    tide.migrate(db, named_schema)
     local cases = {
       { function(m)
           m:create_table("x", { { "id", "integer", primary_key = true } }, { indexes = { { "id", name = "n1" } } })

@@ -101,6 +101,7 @@ local function step(m, k, args, desc, f, took)
   local from = m._resume_from
   if from and (n < from or (n == from and m._took_effect and (took or m._took_effect)(k, args))) then return end
   ddl.check_failed(m)
+  model.settle_names(m)
   if m._on_step then m._on_step(n, desc) end
   local ran = #m._sql
   local res = table.pack(pcall(f))
@@ -224,8 +225,9 @@ end
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
   local base = opts.model or {}
-  local view, touched = model.tracked(base)
+  local view, touched, fresh = model.tracked(base)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = view, _model_base = base, _touched = touched,
+                        _fresh = fresh,
                         _complete = opts.complete, _name = opts.name or "migration",
                         _on_db = opts.on_db, _dirty = {}, _sql = {}, _steps = {},
                         _on_step = opts.on_step, _on_step_end = opts.on_step_end,

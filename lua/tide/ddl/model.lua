@@ -136,17 +136,18 @@ function model.users_of(tm, name)
 end
 
 --- A view of schema model `base` that notes each table read or written
--- through it in `touched`: an operation changes only tables it reached
--- through m._model (a loop over pairs() writes through m._model[name]),
--- so the name index below re-reads only those.
+-- through it, in `touched` (since the operation began) and `fresh` (since
+-- the name index last looked): an operation changes only tables it reached
+-- through m._model (a loop over pairs() writes through m._model[name]), so
+-- the name index below re-reads only those.
 function model.tracked(base)
-  local touched = {}
+  local touched, fresh = {}, {}
   local view = setmetatable({}, {
-    __index = function(_, k) touched[k] = true return base[k] end,
-    __newindex = function(_, k, v) touched[k] = true base[k] = v end,
+    __index = function(_, k) touched[k], fresh[k] = true, true return base[k] end,
+    __newindex = function(_, k, v) touched[k], fresh[k] = true, true base[k] = v end,
     __pairs = function() return pairs(base) end,
   })
-  return view, touched
+  return view, touched, fresh
 end
 
 -- The names table tn's model tm takes in the schema: relation names (the
@@ -180,33 +181,43 @@ local function unindex_table(idx, tn)
   idx.of[tn] = nil
 end
 
+local function reindex(idx, base, set)
+  for tn in pairs(set) do
+    unindex_table(idx, tn)
+    index_table(idx, tn, base[tn])
+    set[tn] = nil
+  end
+end
+
 -- m's name index, brought up to date: built once from the whole model,
--- then only tables touched since are read again.
+-- then only tables reached since it last looked are read again. A check
+-- changes nothing, so within one operation that is enough; what its apply
+-- changes afterwards is read again by settle_names.
 local function name_index(m)
-  local base, touched = m._model_base, m._touched
+  local base = m._model_base
   local idx = rawget(m, "_names")
-  if not idx or not touched then
+  if not idx then
     idx = { rel = {}, fk = {}, of = {} }
-    -- touched stays: what this operation reached it may still change
     for tn, tm in pairs(base) do index_table(idx, tn, tm) end
+    for k in pairs(m._fresh) do m._fresh[k] = nil end
     rawset(m, "_names", idx)
     return idx
   end
-  for tn in pairs(touched) do
-    unindex_table(idx, tn)
-    index_table(idx, tn, base[tn])
-  end
+  reindex(idx, base, m._fresh)
   return idx
 end
 
---- Called before each operation: the tables the last one touched are read
--- into the name index once more (it may have changed them after its
--- check), then forgotten until touched again.
+--- Called before each step and operation: the tables the last one reached
+-- are read into the name index once more (its apply may have changed
+-- them after its check looked), then forgotten until reached again.
 function model.settle_names(m)
-  local touched = m._touched
-  if not touched then return end
-  if rawget(m, "_names") then name_index(m) end
-  for k in pairs(touched) do touched[k] = nil end
+  local idx = rawget(m, "_names")
+  if idx then
+    reindex(idx, m._model_base, m._touched)
+    for k in pairs(m._fresh) do m._fresh[k] = nil end
+  else
+    for k in pairs(m._touched) do m._touched[k] = nil end
+  end
 end
 
 -- The first (by table name) of the owners {table = what} of a name other
