@@ -267,6 +267,8 @@ local function column_type(mod, e, consts)
   if e.k == "name" and #e.path == 1 and mod.assigns[e.dotted] then
     return column_type(mod, mod.assigns[e.dotted], consts)
   end
+  -- a type class stands for an instance without arguments (sa.Integer)
+  if e.k == "name" and #e.path == 2 then e = { k = "call", name = e.dotted, args = {}, kw = {}, line = e.line } end
   if e.k ~= "call" then fail(mod, e, "expected a column type") end
   local n = e.name
   if n == "sa.String" then
@@ -586,8 +588,11 @@ local SQL = {
 
 local function sql_output(backend)
   local d = SQL[backend] or die("--sql: unknown backend %s (sqlite, postgres, mysql)", backend)
-  local function q(n) return d.q .. n .. d.q end
-  local function qs(s) return "'" .. s:gsub("'", "''") .. "'" end
+  local function q(n) return d.q .. n:gsub(d.q, d.q .. d.q) .. d.q end
+  local function qs(s)
+    if backend == "mysql" then s = s:gsub("\\", "\\\\") end   -- a backslash escapes in MariaDB's strings
+    return "'" .. s:gsub("'", "''") .. "'"
+  end
   local function qlist(xs)
     local out = {}
     for i, x in ipairs(xs) do out[i] = q(x) end

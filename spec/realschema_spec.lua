@@ -100,6 +100,36 @@ describe("a real schema (neutron kilo_initial, 146 tables)", function()
       assert.equal("uidx_portid_optname", canon.extradhcpopts.uniques[1].name)
     end)
 
+    it("odd names and values come through the converter as written", function()
+      local dir = h.tmpname(".py")
+      os.execute("mkdir -p " .. dir)
+      h.write_file(dir .. "/odd.py", [[
+import sqlalchemy as sa
+from alembic import op
+
+
+def upgrade():
+    op.create_table(
+        'select',
+        sa.Column('we"ird col', sa.String(length=20), nullable=False,
+                  server_default='it\'s "q" \\ x'),
+        sa.Column('order', sa.Integer, primary_key=True),
+        sa.Column('kind', sa.Enum('a b', "c'd", name='k'), server_default="c'd"),
+        sa.UniqueConstraint('we"ird col', 'kind', name='u q'))
+]])
+      local out, err, code = convert(dir .. "/odd.py")
+      assert.equal(0, code, err)
+      local file = dir .. "/odd.lua"
+      h.write_file(file, out)
+      local db <close> = tide.open(b.fresh_url())
+      local own = {}
+      tide.migrate(db, dofile(file).up, { model = own })
+      assert.same({}, tide.schema.diff(own, tide.schema.canonical(db:schema()), { "model", "database" }))
+      db:exec('INSERT INTO ' .. db:quote_ident("select") .. ' (' .. db:quote_ident("order") .. ') VALUES (1)')
+      local row = db:query("SELECT * FROM " .. db:quote_ident("select"))[1]
+      assert.same({ 'it\'s "q" \\ x', "c'd", 1 }, { row['we"ird col'], row.kind, row.order })
+    end)
+
     it("an index dropped by hand is reported against the model", function()
       local db <close> = tide.open(url)
       db:exec(b.name == "mysql" and "DROP INDEX ix_packetfilters_tenant_id ON packetfilters"
