@@ -130,6 +130,52 @@ def upgrade():
       assert.same({ 'it\'s "q" \\ x', "c'd", 1 }, { row['we"ird col'], row.kind, row.order })
     end)
 
+    -- what shows that the apply is under way, as seen from another session
+    local UNDER_WAY = {
+      sqlite = function(u) return io.open(u:match("^sqlite:(.*)$") .. "-journal") ~= nil end,
+      postgres = function(u) return h.query_at(u, "SELECT count(*) AS n FROM pg_locks l JOIN pg_stat_activity a " ..
+        "USING (pid) WHERE a.datname = current_database() AND l.pid <> pg_backend_pid() AND " ..
+        "l.mode = 'AccessExclusiveLock'")[1].n >= 40 end,
+      mysql = function(u) return h.query_at(u, "SELECT count(*) AS n FROM information_schema.tables " ..
+        "WHERE table_schema = DATABASE()")[1].n >= 40 end,
+    }
+
+    it("killed while applying, tide up again ends in the same schema, applied once", function()
+      local dir = h.tmpname(".mig")
+      os.execute("mkdir -p " .. dir)
+      h.write_file(dir .. "/neutron_kilo.lua", h.read_file(h.root .. "/" .. MIGRATION))
+      h.write_file(dir .. "/tide.plan", "neutron_kilo\n")
+      local u = b.fresh_url()
+      local p = io.popen(("%s -q --url %s --dir %s up >/dev/null 2>&1 & echo $!"):format(
+        h.shell_quote(h.tide_bin), h.shell_quote(u), h.shell_quote(dir)))
+      local pid = assert(tonumber(p:read("l")))
+      p:close()
+      local function alive() return os.execute("kill -0 " .. pid .. " 2>/dev/null") end
+      local killed = false
+      while alive() do
+        if UNDER_WAY[b.name](u) then
+          killed = os.execute("kill -9 " .. pid .. " 2>/dev/null") == true
+          break
+        end
+        os.execute("sleep 0.01")
+      end
+      while alive() do os.execute("sleep 0.01") end
+      -- PostgreSQL holds its locks and MariaDB shows its tables for the
+      -- whole apply: the kill lands mid-way there (SQLite's apply may end
+      -- between two looks)
+      if b.name ~= "sqlite" then assert.is_true(killed) end
+      local out, err, code = h.tide_at(u, { "--dir", dir, "-q", "up" })
+      assert.equal(0, code, out .. err)
+      local db <close> = tide.open(u)
+      local s = tide.schema.canonical(db:schema())
+      s.tide_history = nil
+      assert.same({}, tide.schema.diff(saved[b.name], s, { "clean run", "after kill" }))
+      local rows = h.query_at(u, "SELECT status FROM tide_history WHERE name = 'neutron_kilo'")
+      local applied = 0
+      for _, r in ipairs(rows) do if r.status == "applied" then applied = applied + 1 end end
+      assert.equal(1, applied)
+    end)
+
     it("an index dropped by hand is reported against the model", function()
       local db <close> = tide.open(url)
       db:exec(b.name == "mysql" and "DROP INDEX ix_packetfilters_tenant_id ON packetfilters"
