@@ -46,6 +46,16 @@ local function run(label, tide_pre, tide_cmd, raw_pre, raw_cmd, tide_url, raw_ur
   local r = measure.race(ROUNDS, RUNS, { tide = { tide_cmd, tide_pre }, raw = { raw_cmd, raw_pre } })
   print(("  %-12s tide up %8.1f ms (%.1f)   client %8.1f ms (%.1f)   ratio %.2fx   target <= 1.3")
     :format(label, r.tide[1], r.tide[2], r.raw[1], r.raw[2], r.tide[1] / r.raw[1]))
+  -- the library alone (no runner: no lock, history or MariaDB step
+  -- journal; no process start either), to tell where the time goes
+  local mig = dofile("spec/fixtures/neutron_kilo_tide.lua")
+  local lib = measure.best(RUNS, function()
+    local db = tide.open(tide_url)
+    tide.migrate(db, mig.up)
+    db:close()
+  end, function() measure.sh(tide_pre) end)
+  print(("  %-12s tide.migrate in-process, best %8.1f ms   (best client %.1f ms: %.2fx)")
+    :format("", lib, r.raw[2], lib / r.raw[2]))
   measure.result("neutron kilo_initial (146 tables), " .. label .. ", tide up (median)", r.tide[1], "ms",
     "floor: the same DDL in the database's own client", r.raw[1], "<= 1.3")
   return a
