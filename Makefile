@@ -5,7 +5,12 @@
 #   make bench      benchmarks under bench/
 #   make lint       luacheck
 #   make fuzz       libFuzzer harnesses under fuzz/, FUZZ_SECONDS each (clang)
-#   make docs       regenerate docs/migrations.md and docs/cli.md
+#   make docs       regenerate docs/migrations.md, docs/cli.md, docs/tide.1 and
+#                   docs/example-schema.svg
+#   make install    build/tide, the Lua modules, tide/core.so, tide(1) and the
+#                   completions under PREFIX (/usr/local), inside DESTDIR if set
+#   make uninstall  removes them
+#   make dist       build/dist/tide-VERSION.tar.gz and tide-VERSION-1.rockspec
 CC      ?= cc
 LUA     ?= lua5.4
 PKGS    := lua5.4 sqlite3 libpq
@@ -22,7 +27,8 @@ BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
             src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
-            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c src/process.c
+            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c \
+            src/interrupt.c src/process.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h src/sqlite_driver.h
 
@@ -99,11 +105,37 @@ rock-install: module
 	cp $(BUILD)/lib/tide/core.so $(LIBDIR)/tide/core.so
 	cd lua && for f in $$(find tide -name '*.lua'); do mkdir -p $(LUADIR)/$$(dirname $$f) && cp $$f $(LUADIR)/$$f; done
 
-# Generated from tide itself; spec/docs_spec.lua checks they are current.
+# Generated from tide itself; spec/docs_spec.lua checks they are current
+# (the SVG, drawn by Graphviz, only when it is installed).
 docs: all
 	$(BUILD)/tide run scripts/gen_docs.lua docs
+
+# make install PREFIX=... DESTDIR=...: see scripts/install.sh
+PREFIX  ?= /usr/local
+INSTALL_VARS = BUILD='$(BUILD)' PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' $(foreach v,BINDIR LUA_LMOD \
+               LUA_CMOD MANDIR BASHCOMPDIR ZSHCOMPDIR,$(if $($(v)),$(v)='$($(v))'))
+COMPLETIONS := $(BUILD)/completion/tide.bash $(BUILD)/completion/_tide
+
+$(BUILD)/completion/tide.bash: $(BUILD)/tide
+	@mkdir -p $(dir $@)
+	$(BUILD)/tide completion bash > $@
+
+$(BUILD)/completion/_tide: $(BUILD)/tide
+	@mkdir -p $(dir $@)
+	$(BUILD)/tide completion zsh > $@
+
+install: all $(COMPLETIONS)
+	@$(INSTALL_VARS) scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_VARS) scripts/install.sh uninstall
+
+# DIST_DIR (build/dist) gets the tarball and its rockspec; DIST_URL=https://...
+# names where the tarball will be published (default: beside the rockspec).
+dist:
+	@BUILD='$(BUILD)' DIST_URL='$(DIST_URL)' $(if $(DIST_DIR),DIST_DIR='$(DIST_DIR)') scripts/dist.sh
 
 clean:
 	rm -rf build
 
-.PHONY: all module rock-install test spec bench lint docs clean fuzz
+.PHONY: all module rock-install test spec bench lint docs clean fuzz install uninstall dist

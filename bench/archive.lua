@@ -147,32 +147,20 @@ local function sqlite_setup()
 end
 
 local function postgres_setup()
-  local admin_url = os.getenv("TIDE_TEST_PG_URL")
-  local u = core.parse_url(admin_url)
-  local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
+  local pg = measure.pg_copies("tide_bench_archive")
   write("build/bench/archive-floor-pg.sql", FLOOR)
-  local psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d tide_bench_archive_run -f ")
-    :format(q(u.password or ""), u.host, u.port, q(u.user))
-  local function admin(sql)
-    local a = tide.open(admin_url)
-    for _, s in ipairs(sql) do a:exec(s) end
-    a:close()
-  end
+  local psql = pg.psql
   return {
-    url = url_of("tide_bench_archive_run"),
+    url = pg.run_url,
     make = function(n)
       write("build/bench/archive-batched-pg.sql", batched_floor(n, ""))
-      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run", "DROP DATABASE IF EXISTS tide_bench_archive_tmpl",
-              "CREATE DATABASE tide_bench_archive_tmpl" })
-      local db = tide.open(url_of("tide_bench_archive_tmpl"))
+      pg.fresh_template()
+      local db = tide.open(pg.tmpl_url)
       generate(db, n)
       db:exec("VACUUM ANALYZE")
       db:close()
     end,
-    reset = function()
-      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run",
-              "CREATE DATABASE tide_bench_archive_run TEMPLATE tide_bench_archive_tmpl" })
-    end,
+    reset = pg.reset,
     floor = psql .. "build/bench/archive-floor-pg.sql",
     batched = psql .. "build/bench/archive-batched-pg.sql",
   }

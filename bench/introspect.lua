@@ -10,23 +10,7 @@ local REPEAT = 5      -- the floor's queries run this many times per client proc
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- t<i>: id, ref_id (FK to t<i-1>), c1..c8; an index on c1
-local function ddl(backend)
-  local out = {}
-  for i = 1, TABLES do
-    local t = ("t%04d"):format(i)
-    local ref = ("t%04d"):format(math.max(i - 1, 1))
-    out[#out + 1] = ([[CREATE TABLE %s (id INTEGER NOT NULL, ref_id INTEGER, c1 VARCHAR(40) NOT NULL,
-      c2 INTEGER DEFAULT 0, c3 BIGINT, c4 TEXT, c5 DECIMAL(10,2), c6 DATE, c7 BOOLEAN, c8 VARCHAR(200),
-      CONSTRAINT pk_%s PRIMARY KEY (id),
-      CONSTRAINT fk_%s_ref_id_%s FOREIGN KEY (ref_id) REFERENCES %s (id));]]):format(
-      t, t, t, ref, ref)
-    out[#out + 1] = ("CREATE INDEX ix_%s_c1 ON %s (c1);"):format(t, t)
-  end
-  if backend == "mysql" then table.insert(out, 1, "SET FOREIGN_KEY_CHECKS = 0;") end
-  table.insert(out, 1, backend == "mysql" and "START TRANSACTION;" or "BEGIN;")
-  out[#out + 1] = "COMMIT;"
-  return table.concat(out, "\n")
-end
+local function ddl(backend) return dofile("bench/wide_schema.lua").ddl(backend, TABLES) end
 
 -- The floor: catalog queries written for this file, not taken from tide,
 -- the cheapest that return the facts db:schema() returns (tables but not

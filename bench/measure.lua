@@ -33,6 +33,34 @@ function measure.write(path, text)
   f:close()
 end
 
+--- Databases NAME_tmpl (a template, made again by fresh_template()) and
+-- NAME_run (a copy of it, made again by reset()) on the PostgreSQL server
+-- of $TIDE_TEST_PG_URL: {run_url, tmpl_url, fresh_template, reset, psql
+-- (a psql command line on NAME_run, to end with a file name)}.
+function measure.pg_copies(name)
+  local admin_url = os.getenv("TIDE_TEST_PG_URL")
+  local u = core.parse_url(admin_url)
+  local run, tmpl = name .. "_run", name .. "_tmpl"
+  local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
+  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  local function admin(sql)
+    local a = core.open(admin_url)
+    for _, s in ipairs(sql) do a:exec(s) end
+    a:close()
+  end
+  return {
+    run_url = url_of(run), tmpl_url = url_of(tmpl),
+    psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d %s -f ")
+      :format(q(u.password or ""), u.host, u.port, q(u.user), run),
+    fresh_template = function()
+      admin({ "DROP DATABASE IF EXISTS " .. run, "DROP DATABASE IF EXISTS " .. tmpl, "CREATE DATABASE " .. tmpl })
+    end,
+    reset = function()
+      admin({ "DROP DATABASE IF EXISTS " .. run, ("CREATE DATABASE %s TEMPLATE %s"):format(run, tmpl) })
+    end,
+  }
+end
+
 --- Best wall time in ms of `runs` calls of fn, each after prepare() (untimed).
 function measure.best(runs, fn, prepare)
   local b = math.huge

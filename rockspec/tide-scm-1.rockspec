@@ -15,11 +15,14 @@ external_dependencies = {
 }
 -- The Makefile is the one place that lists the sources: luarocks runs
 -- `make module`, then `make rock-install` copies the module and every Lua
--- file under lua/ into the rock's tree.
+-- file under lua/ into the rock's tree; bin/tide is the `tide` command.
+-- `make dist` writes a versioned copy of this file whose source is the
+-- release tarball (scripts/dist.sh rewrites the version and source lines).
 build = {
   type = "make",
   build_target = "module",
   build_variables = { CFLAGS = "$(CFLAGS)", LUA_INCDIR = "$(LUA_INCDIR)" },
   install_target = "rock-install",
   install_variables = { LUADIR = "$(LUADIR)", LIBDIR = "$(LIBDIR)" },
+  install = { bin = { tide = "bin/tide" } },
 }

@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config lua5.4 liblua5.4-dev lua-busted lua-socket luarocks lua-check
       libsqlite3-dev sqlite3 lua-sql-sqlite3 lua-sql-postgres lua-sql-mysql python3-psycopg2 valgrind libpq-dev libmariadb-dev libedit-dev tmux
+      graphviz zsh man-db groff-base
       postgresql mariadb-server mariadb-client "$@")
 missing=()
 for p in "${PKGS[@]}"; do

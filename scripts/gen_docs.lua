@@ -1,6 +1,7 @@
 -- Generates docs/migrations.md (every DSL operation with the SQL each
--- backend gets, rendered by tide itself) and docs/cli.md (from
--- tide.cli_help), so neither can drift from the code.
+-- backend gets, rendered by tide itself), docs/cli.md and docs/tide.1 (from
+-- tide.cli_help), so none can drift from the code; and, when Graphviz is
+-- installed, docs/example-schema.svg (the example migrations' schema).
 --   build/tide run scripts/gen_docs.lua OUTDIR        (make docs: OUTDIR = docs)
 -- spec/docs_spec.lua regenerates both and compares them with docs/.
 local tide = require "tide"
@@ -92,8 +93,13 @@ column stays as it is. Rows whose value would not fit refuse the change.]],
 MariaDB the index covers that many leading characters of a string column;
 elsewhere the whole column, and prefix lengths are compared only between
 backends that have them; not on a unique index). The default name is
-`ix_TABLE_COLUMNS`.]],
-    [[m:create_index("widget", {"owner_id", "status"})]] },
+`ix_TABLE_COLUMNS`. `concurrently = true` builds it while writes go on:
+CREATE INDEX CONCURRENTLY on PostgreSQL, which cannot run in a transaction,
+so the runner journals it as a step of its own and it must be alone in its
+migration (or phase); `ALGORITHM=INPLACE LOCK=NONE` on MariaDB (an error
+rather than a silent table copy); a plain index on SQLite.]],
+    [[m:create_index("widget", {"owner_id", "status"})
+m:create_index("widget", {"name"}, {concurrently = true})]] },
   { "drop_index", [[`m:drop_index(table, columns or name)`.]],
     [[m:drop_index("widget", {"owner_id"})]], [[m:create_index("widget", {"owner_id"})]] },
   { "add_unique", [[
@@ -243,6 +249,13 @@ statement commits by itself and tide records the step reached (see
 docs/DESIGN.md). A migration must not commit or roll back itself, and must
 not touch tide's own tables (`tide_history`).
 
+Its tests live beside it, as hooks: `seed = function(db) ... end` writes
+rows for the schema as it is before `up`, `check = function(db) ... end`
+asserts on them after `up` (any error fails it), and `check_down =
+function(db) ... end` asserts after each `down`. `tide test` runs them on a
+throwaway database per backend (see cli.md); a failure names the migration,
+the hook and its line. The files in `migrations/` are examples.
+
 Names of keys and indexes are deterministic (`pk_`, `uq_`, `ix_`, `fk_`,
 `ck_` + table and columns, cut to 63 characters with a hash suffix), so the
 same migration gives the same schema on every backend.
@@ -283,6 +296,44 @@ end
 On MariaDB a data step is not rolled back with the migration when a later
 step fails: write data steps so that running them again is harmless, or
 settle an interruption with `tide resolve`.
+
+## Phased migrations: expand, migrate, contract
+
+A change that must not stop a running application is split in phases
+(`tide.phases`), instead of `up`:
+
+```lua
+local tide = require "tide"
+local PENDING = "status_flag IS NULL OR status_flag <> (status <> 0)"
+return {
+  expand = function(m) m:add_column("widget", {"status_flag", "boolean"}) end,   -- tide up
+  migrate = tide.phases.batches {                                                 -- tide backfill
+    table = "widget", where = PENDING,
+    update = function(db, rows)
+      db:exec("UPDATE widget SET status_flag = (status <> 0) WHERE id >= ? AND id <= ? AND (" ..
+              PENDING .. ")", rows[1].id, rows[#rows].id)
+    end },
+  ready = function(db)                                                            -- gates tide contract
+    local n = db:query("SELECT COUNT(*) AS n FROM widget WHERE " .. PENDING)[1].n
+    return n == 0, n .. " widget rows still to migrate"
+  end,
+  contract = function(m) m:drop_column("widget", "status") end,                   -- tide contract
+  down = function(m) m:drop_column("widget", "status_flag") end,                  -- undoes expand
+}
+```
+
+`tide up` runs `expand` (and plain migrations); an expand that drops,
+renames or narrows what old code uses is refused before anything runs
+("move it to contract"). `migrate(db, state, opts)` does one batch and
+returns true while work remains; `state` is a table of plain values kept in
+the history with each batch, so `tide backfill` resumes where it stopped.
+`tide.phases.batches{table, where, update, columns, batch}` walks the
+primary key in batches, locking each batch's rows. `tide contract` runs
+`contract` once `ready(db)` holds. `tide status` shows the phase and exits 3
+while a contract is pending. `tide.objects` is the application's side:
+an object declared over the old and new columns reads the new one, falling
+back to the old one while it is NULL, and writes both until the contract
+(see `migrations/widget_status_flag.lua`).
 
 ## Trying an operation without a database
 
@@ -329,6 +380,24 @@ local function write(name, text)
   f:close()
 end
 
+-- The schema of the example in migrations/ (with the shadow `tide archive
+-- init` gives its soft-deleted table), drawn by tide.diagram.
+local function example_svg()
+  local diagram = require "tide.diagram"
+  if not diagram.have_dot() then
+    io.stderr:write("gen_docs: ", diagram.NO_DOT, "; docs/example-schema.svg left as it is\n")
+    return nil
+  end
+  local root = (arg[0] or ""):match("^(.*)/scripts/[^/]*$") or "."
+  local db <close> = tide.open("sqlite::memory:")
+  require("tide.runner").up(db, require("tide.plan").load(root .. "/migrations"))
+  require("tide.shadow").init(db)
+  return diagram.render(db, "svg")
+end
+
 write("migrations.md", migrations_md())
 write("cli.md", cli_md())
+write("tide.1", require("tide.cli_man").page())
+local svg = example_svg()
+if svg then write("example-schema.svg", svg) end
 return 0

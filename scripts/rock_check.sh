@@ -29,3 +29,6 @@ lua5.4 -e '
   local backends = table.concat(tide.core.backends, ",")
   assert(backends == "sqlite,postgres,mysql", "backends compiled in: " .. backends)
   print("rock_check: tide " .. tide.version .. " (" .. backends .. ") installed and loaded from a luarocks tree")'
+# the rock's `tide` command (bin/tide, wrapped by luarocks)
+"$tree/bin/tide" --version | grep -q "^tide " || { echo "rock_check: the rock installs no working tide command"; exit 1; }
+echo "rock_check: the rock's tide command runs"

@@ -11,9 +11,17 @@ export TIDE_BUILD=build/asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
-LD_PRELOAD=$asan lua5.4 /usr/bin/busted --cpath='build/asan/lib/?.so' -o TAP "$@" > build/asan/specs.tap 2>&1 || {
-  grep -E 'ERROR: |runtime error|^not ok' build/asan/specs.tap | head -40
-  echo "sanitize: specs failed under ASan/UBSan (full log: build/asan/specs.tap)"
-  exit 1
+log=build/asan/specs.tap
+specs() { LD_PRELOAD=$asan lua5.4 /usr/bin/busted --cpath='build/asan/lib/?.so' -o TAP "$@"; }
+# each failure with its TAP diagnostics (the lines after `not ok`), so a CI
+# log says why, not only which
+failures() {
+  awk '/ERROR: |runtime error/ { print; next }
+       /^not ok/ { show = 1; n = 0; print; next }
+       /^ok / { show = 0 }
+       show && n++ < 30 { print }' "$1" | head -120
 }
-tail -1 build/asan/specs.tap
+specs "$@" > $log 2>&1 && { tail -1 $log; exit 0; }
+failures $log
+echo "sanitize: specs failed under ASan/UBSan (full log: $log)"
+exit 1

@@ -8,6 +8,8 @@
 # A server that fails to start is reported; the specs then fail or skip it
 # (TIDE_REQUIRE_BACKENDS decides). $TIDE_TEST_SERVERS_DIR/{pg,my}-{start,stop}
 # restart a server with the same settings (fault-injection specs use them).
+# `tide test` (lua/tide/testing.lua) starts it the same way when it is given
+# no server URL.
 
 TIDE_SERVERS_DIR=""
 TIDE_TEST_PASSWORD="tide-secret-pw"

@@ -38,6 +38,23 @@ run_specs() {    # name, then busted arguments
 }
 
 run_specs "specs" lua5.4 /usr/bin/busted
+# the example migrations' own tests (seed/check hooks), by tide itself, on
+# the servers started above
+tide_test=(build/tide --dir migrations test --snake)
+backends=sqlite
+missing=""
+for pair in "postgres TIDE_TEST_PG_URL" "mysql TIDE_TEST_MYSQL_URL"; do
+  read -r name var <<<"$pair"
+  if [ -n "${!var:-}" ]; then backends+=",$name"; tide_test+=("--url-$name" "${!var}")
+  else missing+=" $name"; fi
+done
+echo "== tide test --snake: migrations/ on $backends"
+if "${tide_test[@]}" --backends "$backends"; then
+  summary+=("tide test migrations/: passed on $backends${missing:+ (no server:$missing)}")
+  [ -z "$missing" ] || [ "${TIDE_REQUIRE_BACKENDS:-}" != 1 ] || status=1
+else
+  summary+=("tide test migrations/: FAILED"); status=1
+fi
 luacheck -q lua spec bench scripts >/dev/null && summary+=("luacheck: clean") || {
   luacheck -q lua spec bench scripts | tail -20; summary+=("luacheck: FAILED"); status=1; }
 scripts/sanitize.sh && summary+=("sanitizers: clean") || { summary+=("sanitizers: FAILED"); status=1; }

@@ -228,6 +228,24 @@ h.each_backend(describe, it, function(b)
                                  want.instance_metadata_item.moved) .. " rows", out)
   end)
 
+  it("--json still reports the rows moved before a failure, and the error", function()
+    local rows = seed(db, 20)
+    local want = expected(rows)
+    -- a deleted metadata row is already archived: its table fails, after the items moved
+    local mid
+    for _, r in ipairs(rows.instance_metadata) do if r.deleted then mid = r.id break end end
+    db:exec("INSERT INTO shadow_instance_metadata SELECT * FROM instance_metadata WHERE id = ?", mid)
+    local out, err, code = h.tide_at(url, { "--json", "archive", "run", "--batch", "1000" })
+    assert.equal(1, code)
+    assert.matches("already in shadow_instance_metadata", err)
+    local doc = assert(out:match("^%b{}\n?$"), out)
+    assert.matches('"error":"unique_violation: archiving instance_metadata:', doc)
+    assert.equal(want.instance_metadata_item.moved, tonumber(doc:match('"moved":(%d+)')))
+    assert.matches('"done":true,"held":%d+,"moved":' .. want.instance_metadata_item.moved ..
+                   ',"ms":%d+,"shadow":"shadow_instance_metadata_item","table":"instance_metadata_item"', doc)
+    assert.equal(want.instance_metadata_item.moved, count(db, "shadow_instance_metadata_item"))
+  end)
+
   it("handles a composite key, a boolean deleted, reserved-word names and an empty table", function()
     tide.migrate(db, function(m)
       m:create_table("select", { { "from", "integer", null = false }, { "group", "string", length = 20, null = false },

@@ -138,11 +138,11 @@ describe("schema.diff", function()
     table.sort(d)
     assert.same({
       "extra: table only in postgres",
-      "owner.email: length 120 vs 200",
+      "owner.email: string(120) in sqlite, string(200) in postgres",
       "tag.label: column only in sqlite",
-      "tag: primary key (widget_id, label) vs (widget_id)",
-      "widget.note: default none vs 'x'",
-      "widget.note: nullable true vs false",
+      "tag: primary key: (widget_id, label) in sqlite, (widget_id) in postgres",
+      "widget.note: default none in sqlite, default 'x' in postgres",
+      "widget.note: nullable in sqlite, not null in postgres",
       "widget: index ix_widget_owner_id only in sqlite",
       "widget: unique ix_widget_owner_id only in postgres",
     }, d)

@@ -13,6 +13,15 @@ for i = 1, 5 do FIVE[#FIVE + 1] = { "s" .. i, "string", length = 255 } end
 
 -- Each case {body, message}: refused as misuse with that message, the
 -- schema left as it was.
+-- Tables a (an index "uuid"), p, and c1 (a foreign key "fk_same" to p).
+local function named_schema(m)
+  m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
+                 { indexes = { { "uuid", name = "uuid" } } })
+  m:create_table("p", { { "id", "integer", primary_key = true } })
+  m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
+                 { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
+end
+
 local function refused_unchanged(db, cases)
   local before = tide.schema.canonical(db:schema())
   for i, c in ipairs(cases) do
@@ -67,13 +76,7 @@ h.each_backend(describe, it, function(b)
   end)
 
   it("refuses a name the schema uses already, where one backend would fail halfway", function()
-    tide.migrate(db, function(m)
-      m:create_table("a", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
-                     { indexes = { { "uuid", name = "uuid" } } })
-      m:create_table("p", { { "id", "integer", primary_key = true } })
-      m:create_table("c1", { { "id", "integer", primary_key = true }, { "p", "integer" } },
-                     { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_same" } } })
-    end)
+    tide.migrate(db, named_schema)
     local cases = {
       { function(m)
           m:create_table("b", { { "id", "integer", primary_key = true }, { "uuid", "string", length = 36 } },
@@ -92,6 +95,93 @@ h.each_backend(describe, it, function(b)
         end, 'name "x" is used twice (unique x and index x)' },
     }
     refused_unchanged(db, cases)
+  end)
+
+  -- the check looks names up in an index kept across the migrations of a
+  -- run: names that moved, went or came in earlier migrations of the same
+  -- `tide up` are seen as they are now
+  it("sees names renamed, dropped and made earlier in the same run", function()
+    local url = b.fresh_url()
+    db:close()
+    db = core.open(url)
+    local ok_dir = h.migrations({
+      { "m1", 'm:create_table("a", {{"id", "integer", primary_key = true}, {"u", "integer"}, ' ..
+              '{"deleted", "integer"}},\n' ..
+              '  {indexes = {{"u", name = "ix_u"}}})\n' ..
+              'm:create_table("z", {{"id", "integer", primary_key = true}, {"v", "integer"}, ' ..
+              '{"deleted", "integer"}})' },
+      { "m2", 'm:rename_table("a", "a2")' },
+      { "m3", 'm:drop_index("a2", "ix_u")' },
+      { "m4", 'm:create_index("z", {"v"}, {name = "ix_u"})' },         -- free again
+      { "m5", 'm:create_shadow("z")' },
+    })
+    local _, err, code = h.tide_at(url, { "--dir", ok_dir, "up" })
+    assert.equal(0, code, err)
+    local cases = {
+      { 'm:create_index("a2", {"u"}, {name = "ix_u"})', 'name "ix_u" is taken by an index of z' },
+      { 'm:add_unique("a2", {"u"}, {name = "pk_shadow_z"})', 'name "pk_shadow_z" is taken by primary key of shadow_z' },
+      { 'm:rename_table("z", "z2")\nm:create_index("a2", {"u"}, {name = "ix_u"})', 'taken by an index of z2' },
+      { 'm:create_table("n", {{"id", "integer", primary_key = true}})\n' ..
+        'm:rename_table("n", "n2")\nm:create_index("a2", {"u"}, {name = "pk_n"})', 'taken by primary key of n2' },
+      { 'm:create_shadow("a2")\nm:add_unique("z", {"v"}, {name = "pk_shadow_a2"})',
+        'taken by primary key of shadow_a2' },
+      { 'm:drop_table("shadow_z")\nm:create_index("a2", {"u"}, {name = "pk_shadow_z"})\n' ..
+        'm:create_index("z", {"v", "id"}, {name = "a2"})', 'name "a2" is taken by table a2' },
+    }
+    for i, c in ipairs(cases) do
+      local dir = h.migrations({ { "m1", "" }, { "m2", "" }, { "m3", "" }, { "m4", "" }, { "m5", "" },
+                                 { "x" .. i, c[1] } })
+      -- the applied ones are recorded with their real checksums: accept the stand-ins
+      for _, n in ipairs({ "m1", "m2", "m3", "m4", "m5" }) do
+        os.execute(("cp %s/%s.lua %s/%s.lua"):format(ok_dir, n, dir, n))
+      end
+      local before = tide.schema.canonical(db:schema())
+      local _, e, c2 = h.tide_at(url, { "--dir", dir, "up" })
+      assert.equal(1, c2, c[1])
+      assert.matches(c[2], e, 1, true)
+      assert.same({}, tide.schema.diff(before, tide.schema.canonical(db:schema())))
+    end
+  end)
+
+  it("knows the names made, dropped and renamed earlier in the same migration", function()
+    tide.migrate(db, named_schema)
+    local cases = {
+      { function(m)
+          m:create_table("x", { { "id", "integer", primary_key = true } }, { indexes = { { "id", name = "n1" } } })
+          m:create_index("p", { "id" }, { name = "n1" })
+        end, 'create_index(p, {id}): name "n1" is taken by an index of x' },
+      { function(m)
+          m:create_index("p", { "id" }, { name = "n2" })
+          m:create_table("q", { { "id", "integer" } }, { uniques = { { "id", name = "n2" } } })
+        end, 'name "n2" is taken by an index of p' },
+      { function(m)
+          m:rename_table("p", "p2")
+          m:create_index("a", { "id" }, { name = "p2" })
+        end, 'name "p2" is taken by table p2' },
+      { function(m)
+          m:add_foreign_key("a", { "id" }, "p", { "id" }, { name = "fk_new" })
+          m:create_table("c3", { { "id", "integer", primary_key = true }, { "p", "integer" } },
+                         { foreign_keys = { { { "p" }, "p", { "id" }, name = "fk_new" } } })
+        end, 'name "fk_new" is taken by a foreign key of a' },
+      { function(m)
+          m:drop_index("a", "uuid")
+          m:create_index("a", { "uuid" }, { name = "n4" })
+          m:create_index("p", { "id" }, { name = "n4" })
+        end, 'name "n4" is taken by an index of a' },
+    }
+    refused_unchanged(db, cases)
+    -- a name freed earlier in the migration may be taken again
+    tide.migrate(db, function(m)
+      m:create_index("p", { "id" }, { name = "n5" })
+      m:drop_index("p", "n5")
+      m:create_index("a", { "id" }, { name = "n5" })
+      m:rename_table("c1", "c9")
+      m:create_index("p", { "id" }, { name = "c1" })
+      m:drop_foreign_key("c9", "fk_same")
+      m:add_foreign_key("c9", { "p" }, "p", { "id" }, { name = "fk_same" })
+    end)
+    local c = tide.schema.canonical(db:describe("p"))
+    assert.equal("c1", c.indexes[#c.indexes].name)
   end)
 
   it("a server error in a DDL step names the migration, the step and the operation", function()

@@ -26,6 +26,23 @@ describe("commands acting on history, on a missing SQLite file", function()
   end
 end)
 
+describe("up --sql on a missing SQLite file", function()
+  it("prints the whole plan as a fresh database would run it, and creates nothing", function()
+    local dir = h.migrations({ h.table_migration("a", "ta"), h.table_migration("b", "tb") })
+    local path = h.tmpname(".db")
+    local out, err, code = h.tide_at("sqlite:" .. path, { "--dir", dir, "up", "--sql" })
+    assert.equal(0, code, err)
+    assert.matches('CREATE TABLE "ta"', out)
+    assert.matches('CREATE TABLE "tb"', out)
+    assert.is_nil(file_bytes(path))
+    assert.same({}, side_files(path))
+    -- and what it printed is what up then runs
+    local _, err2, code2 = h.tide_at("sqlite:" .. path, { "--dir", dir, "up" })
+    assert.equal(0, code2, err2)
+    assert.same({ "ta", "tb" }, h.user_tables("sqlite:" .. path))
+  end)
+end)
+
 h.each_backend(describe, it, function(b)
   it("up --sql, down --sql, status, history and inspect change nothing", function()
     local url = b.fresh_url()

@@ -291,7 +291,7 @@ h.each_backend(describe, it, function(b)
       out, err, code = tide_cli({ "--dir", dir, "up", "--sql" })
       assert.equal(0, code, err)
       assert.matches("ROW_NUMBER%(%) OVER %(PARTITION BY", out)
-      _, err, code = tide_cli({ "--dir", dir, "up" })
+      _, err, code = tide_cli({ "--dir", dir, "up", "--to", "widget_soft_delete_unique" })
       assert.equal(0, code, err)
       assert.matches("widget_soft_delete_unique: soft%-deleted 1 duplicate row of widget %(name, deleted%), " ..
                      "kept the newest of each group", err)

@@ -54,4 +54,18 @@ function terminal.open(url)
   return t
 end
 
+--- Runs the tide binary with args at a terminal of its own (script(1)
+-- gives it a pty), without the sanitizer pass's preloaded libasan (script's
+-- own leaks are not ours). Returns every byte written to the terminal,
+-- stdout and stderr as one stream, and the exit code. cols: the width of
+-- that terminal (else whatever script's pty has).
+function terminal.capture(args, cols)
+  local words = { cols and ("stty cols %d rows 24;"):format(cols) or "", h.shell_quote(h.tide_bin) }
+  for _, a in ipairs(args) do words[#words + 1] = h.shell_quote(a) end
+  local p = io.popen(("env -u LD_PRELOAD script -qec %s /dev/null"):format(h.shell_quote(table.concat(words, " "))))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
 return terminal

@@ -28,6 +28,8 @@ describe("parse_url", function()
       { "tide.db", "no scheme" },
       { "oracle://x/y", 'unknown URL scheme "oracle"' },
       { "sqlite:", "no database path" },
+      { "sqlite:file:x.db?mode=ro", "URI filenames %(file:%.%.%.%) are not supported" },
+      { "sqlite://file:x.db", "URI filenames" },
       { "postgres:x", "expected postgres://" },
       { "postgres://h:port/db", "port must be a number" },
       { "postgres://h/db?x", "parameter \"x\" is not key=value" },
@@ -38,6 +40,15 @@ describe("parse_url", function()
       assert.equal("misuse", e.class)
       assert.matches(c[2], e.message)
     end
+  end)
+
+  it("opens a file really named file:... through ./", function()
+    local dir = h.tmpname(".d")
+    os.execute("mkdir -p " .. dir)
+    local db = core.open("sqlite:" .. dir .. "/file:x.db")
+    db:close()
+    assert.is_not_nil(h.read_file(dir .. "/file:x.db"))
+    assert.equal("./file:x.db", core.parse_url("sqlite:./file:x.db").database)
   end)
 
   it("never shows a password in an error", function()

@@ -33,6 +33,7 @@ int luaopen_tide_core(lua_State *L) {
   tide_open_url(L);
   tide_open_conn(L);
   tide_open_sys(L);
+  tide_open_interrupt(L);
   tide_open_process(L);
   lua_newtable(L);                    /* backends compiled in */
   lua_pushliteral(L, "sqlite");

@@ -680,12 +680,14 @@ static const char *const SCHEMA_SQL[] = {
   "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
   "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class rc ON rc.oid = con.confrelid "
   "WHERE " PG_TABLES " AND con.contype IN ('p', 'u', 'f', 'c') ORDER BY c.relname, con.conname",
-  /* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns */
+  /* indexes that no PRIMARY KEY / UNIQUE / EXCLUDE constraint owns; not
+   * the invalid one a failed CREATE INDEX CONCURRENTLY leaves (made again
+   * over it when the migration runs again) */
   "SELECT c.relname, i.relname, ix.indisunique, ix.indkey::int2[]::text, "
   "pg_get_expr(ix.indpred, ix.indrelid) "
   "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
   "JOIN pg_class c ON c.oid = ix.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-  "WHERE " PG_TABLES " AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
+  "WHERE " PG_TABLES " AND ix.indisvalid AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
   "WHERE k.conindid = ix.indexrelid AND k.contype IN ('p', 'u', 'x')) "
   "ORDER BY c.relname, i.relname",
   NULL

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "sqlite_driver.h"
 
@@ -17,7 +18,26 @@
 typedef struct sq_conn {
   sqlite3 *db;
   tide_sqlite_held *locks;  /* names held by db:lock() */
+  long busy_ms;             /* how long a statement waits for a lock */
+  struct timespec busy_since;
 } sq_conn;
+
+/* Waits for a lock by polling every millisecond up to busy_ms. SQLite's
+ * own busy_timeout handler sleeps up to 100 ms between tries: a writer that
+ * commits batch after batch (tide backfill) holds the lock whenever it
+ * looks, and the waiter starves for the whole run. */
+static int busy_poll(void *arg, int count) {
+  sq_conn *sc = arg;
+  struct timespec now, pause = {0, 1000000};
+  long elapsed;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (count == 0) sc->busy_since = now;
+  elapsed = (long)(now.tv_sec - sc->busy_since.tv_sec) * 1000 +
+            (now.tv_nsec - sc->busy_since.tv_nsec) / 1000000;
+  if (elapsed >= sc->busy_ms) return 0;
+  nanosleep(&pause, NULL);
+  return 1;
+}
 
 typedef struct sq_stmt {
   sqlite3_stmt *st;
@@ -326,7 +346,8 @@ static int sq_open(tide_conn *c, const tide_url *u, tide_err *e) {
   }
   if (rc != SQLITE_OK) goto fail;
   sqlite3_extended_result_codes(sc->db, 1);
-  sqlite3_busy_timeout(sc->db, (int)busy);
+  sc->busy_ms = busy;
+  sqlite3_busy_handler(sc->db, busy_poll, sc);
   /* foreign keys on; reading the schema now makes "not a database" an open error */
   if (run(sc, "PRAGMA foreign_keys = ON; SELECT count(*) FROM sqlite_schema", e) != TIDE_OK)
     goto fail_e;

@@ -216,6 +216,9 @@ void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const cha
 
 /* sys.c */
 void tide_open_sys(lua_State *L);
+/* interrupt.c */
+void tide_open_interrupt(lua_State *L);
+/* process.c */
 void tide_open_process(lua_State *L);
 void tide_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 uint64_t tide_now_ms(void);

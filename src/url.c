@@ -342,6 +342,13 @@ static int parse(const char *s, tide_url *u, tide_err *e, secrets *sec) {
       fail(&ps, "no database path (try sqlite:FILE or sqlite::memory:)");
       goto fail;
     }
+    /* SQLite's own URI form would otherwise become a file named "file:..."
+     * (tide opens paths, not URIs); a file really named so is ./file:... */
+    if (n >= 5 && strncmp(rest, "file:", 5) == 0) {
+      fail(&ps, "SQLite URI filenames (file:...) are not supported: write sqlite:PATH, "
+           "with ?mode=ro|rw|rwc as a parameter (a file named file:... is sqlite:./file:...)");
+      goto fail;
+    }
     if (decode(&ps, rest, n, &u->database, "database path") != TIDE_OK) goto fail;
   } else {
     const char *auth, *slash, *aend;

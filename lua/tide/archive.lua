@@ -15,6 +15,7 @@ local core = require "tide.core"
 local dialect = require "tide.dialect"
 local retry = require "tide.retry"
 local shadow = require "tide.shadow"
+local keyset = require "tide.keyset"
 
 local archive = {}
 
@@ -127,23 +128,6 @@ local function selected(s, tables, has)
   return out
 end
 
--- SQL pieces for walking table `name` (raw description d) by its primary key.
-local function keyset(db, name, d)
-  local pk = d.primary_key and d.primary_key.columns
-  if not pk or #pk == 0 then fail("misuse", "table %s has no primary key (archiving walks it)", name) end
-  local q = {}
-  for i, c in ipairs(pk) do q[i] = db:quote_ident(c) end
-  local list = table.concat(q, ", ")
-  local tuple = #q == 1 and list or ("(" .. list .. ")")
-  local marks = #q == 1 and "?" or ("(" .. ("?, "):rep(#q - 1) .. "?)")
-  local nullable = {}
-  for _, c in ipairs(pk) do
-    if column(d, c).nullable then nullable[#nullable + 1] = db:quote_ident(c) .. " IS NULL" end
-  end
-  return { columns = pk, list = list, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks,
-           has_null = #nullable > 0 and table.concat(nullable, " OR ") or nil }
-end
-
 -- A row of j selected by `before` whose deleted_at is not a time the
 -- comparison understands (a number in SQLite) is refused, before anything
 -- moves: it would be taken for older than any timestamp.
@@ -157,17 +141,9 @@ local function refuse_untimed(db, j, name)
   end
 end
 
--- SQLite lets a primary key column hold NULL; a key comparison with NULL is
--- unknown, so the keyset would pass such rows over without a word (they
--- could not be copied either: shadow keys are NOT NULL). Refused, before
--- anything moves.
 local function refuse_null_keys(db, j)
-  if j.key.has_null and db:query(("SELECT 1 AS x FROM %s WHERE %s AND (%s) LIMIT 1"):format(j.source, j.marked,
-      j.key.has_null), table.unpack(j.args))[1] then
-    fail("misuse", "table %s has rows to move with NULL in a primary key column (%s): archiving walks " ..
-         "the key in order, and NULL has none; give those rows a key first", j.table,
-         table.concat(j.key.columns, ", "))
-  end
+  keyset.refuse_null_keys(db, j.key, j.source, j.marked, j.args, j.table,
+                          { rows = "to move", walker = "archiving" })
 end
 
 -- Probes telling whether a row of t is still referenced: one per foreign
@@ -197,12 +173,6 @@ local function reference_probes(db, s, t)
   return probes
 end
 
-local function values_of(row, cols)
-  local out = {}
-  for i, c in ipairs(cols) do out[i] = row[c] end
-  return out
-end
-
 local function append(list, more)
   local out = { table.unpack(list) }
   for _, v in ipairs(more or {}) do out[#out + 1] = v end
@@ -222,7 +192,7 @@ local function batch(db, j, lo, limit)
   -- its key lookup reads no reference (the move probes each row anyway)
   local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
     j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
-  local hi = last and values_of(last, j.key.columns)
+  local hi = last and keyset.values(last, j.key.columns)
   if hi then
     where, marked, args = where .. " AND " .. j.key.upto, marked .. " AND " .. j.key.upto, append(args, hi)
   end
@@ -338,7 +308,7 @@ function archive.run(db, opts)
       movable = where .. " AND " .. table.concat(probes, " IS NULL AND ") .. " IS NULL"
       held = table.concat(probes, " IS NOT NULL OR ") .. " IS NOT NULL"
     end
-    jobs[i] = { table = t, what = "archiving " .. t, key = keyset(db, t, s[t]), args = { before },
+    jobs[i] = { table = t, what = "archiving " .. t, key = keyset.of(db, t, s[t], "archiving"), args = { before },
                 conflict = (" (a row of this batch is already in %s: archived before and put back, or " ..
                             "copied by hand; nothing of the batch moved)"):format(shadow.name(t)),
                 source = db:quote_ident(t), marked = where, held = held, where = movable }
@@ -414,7 +384,8 @@ function archive.purge(db, opts)
   local jobs = {}
   for i, t in ipairs(children_first(s, names)) do
     local sname = shadow.name(t)
-    local j = { table = t, what = "purging " .. sname, key = keyset(db, sname, s[sname]), args = { before },
+    local j = { table = t, what = "purging " .. sname, key = keyset.of(db, sname, s[sname], "archiving"),
+                args = { before },
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
     j.marked = j.where
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end

@@ -188,6 +188,11 @@ local function cmd_lint(ctx, args)
     end
   else
     report.findings = lint.schema(db)
+    -- and the pending migrations, when there is a plan
+    local okp, p = pcall(require("tide.plan").load, resolve_dir(ctx))
+    if okp then
+      for _, f in ipairs(require("tide.runner").lint(db, p)) do report.findings[#report.findings + 1] = f end
+    end
   end
   if ctx.json then
     out(ctx, ui.json(report))
@@ -221,14 +226,33 @@ local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" 
 
 -- The runner's options. Its log lines also tell which migration is running,
 -- so that an error without a message can still name it.
+-- On a terminal the migration being run is one redrawn progress line
+-- (`applying 345/1000 name`) instead of a line each.
 local function runner_opts(ctx, o)
+  local live = not ctx.quiet and core.isatty(2)
   return { lock_timeout_ms = ctx.lock_timeout_ms,
            log = function(msg)
-             ctx.running = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$") or ctx.running
-             if not ctx.quiet then io.stderr:write(msg, "\n") end
+             local name = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$")
+             ctx.running = name or ctx.running
+             if ctx.quiet or (live and name) then return end
+             if live then ui.progress_clear() end
+             io.stderr:write(msg, "\n")
            end,
+           progress = live and function(i, n, name, direction)
+             ui.progress(("%s %d/%d %s"):format(direction == "up" and "applying" or "rolling back", i, n, name))
+           end or nil,
            to = o.to, steps = o.steps and count("down", "--steps", o.steps),
            allow_out_of_order = o.allow_out_of_order, single_transaction = o.single_transaction }
+end
+
+-- Runs fn(...) and then clears the progress line it drew; a failure keeps
+-- the line (it names the migration that failed) and ends it.
+local function with_progress(ro, fn, ...)
+  if not ro.progress then return fn(...) end
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then ui.progress_clear() else io.stderr:write("\n") end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
 end
 
 -- The id of the newest history event (0 if none): what a run adds comes after.
@@ -266,22 +290,39 @@ local function reported(ctx, db, shown, key, fn)
   return res
 end
 
--- Exit code of a status: problems first, then pending migrations.
+-- Exit code of a status: problems first, then pending migrations and
+-- contracts not yet run.
 local function status_code(st)
   if #st.problems > 0 then return EXIT.attention end
   for _, s in ipairs(st.entries) do
     if s.state ~= "applied" then return EXIT.pending end
   end
-  return EXIT.ok
+  return runner.contract_pending(st) and EXIT.pending or EXIT.ok
+end
+
+-- The phase of each applied phased migration (tide.phases.label), with
+-- ready's message: name -> {phase, message}.
+local function phase_labels(st, db)
+  local labels = {}
+  for _, s in ipairs(st.entries) do
+    if s.phase then
+      local label, msg = require("tide.phases").label(db, s)
+      labels[s.name] = { phase = label, message = msg }
+    end
+  end
+  return labels
 end
 
 local function status_report(ctx, st, db, shown)
+  local phases = phase_labels(st, db)
   if ctx.json then
     local migrations = {}
     for _, s in ipairs(st.entries) do
+      local ph = phases[s.name]
       migrations[#migrations + 1] = { name = s.name, state = s.state, checksum = s.entry.checksum,
                                       applied_at = s.state == "applied" and s.event.finished_at or nil,
-                                      step = s.state == "interrupted" and s.event.step or nil }
+                                      step = s.state == "interrupted" and s.event.step or nil,
+                                      phase = ph and ph.phase, ready_message = ph and ph.message }
     end
     local problems = {}
     for _, p in ipairs(st.problems) do
@@ -296,6 +337,11 @@ local function status_report(ctx, st, db, shown)
     local when = s.state == "applied" and (s.event.finished_at or "") or ""
     local state = s.state == "applied" and ui.colour("green", "applied")
       or s.state == "pending" and ui.colour("yellow", "pending") or ui.colour("red", s.state)
+    local ph = phases[s.name]
+    if ph then
+      state = ph.phase == "contracted" and ui.colour("green", "contracted") or
+        ui.colour("yellow", ph.phase .. (ph.message and (" (" .. ph.message .. ")") or ""))
+    end
     rows[#rows + 1] = { s.name, state, when }
   end
   local pending = 0
@@ -324,11 +370,25 @@ local function cmd_status(ctx, args)
   return status_code(st)
 end
 
--- up --sql / down --sql: what would run, touching nothing.
+-- The path of a SQLite URL whose file does not exist yet, else nil.
+local function missing_sqlite_file(url)
+  local u = core.parse_url(url)
+  if u.scheme ~= "sqlite" or u.database == ":memory:" then return nil end
+  local f = io.open(u.database, "rb")
+  if f then f:close() return nil end
+  return u.database
+end
+
+-- up --sql / down --sql: what would run, touching nothing. `up --sql` for a
+-- SQLite file that does not exist yet previews the whole plan on an empty
+-- in-memory database (what `up` would run on the file it creates), and
+-- creates no file.
 local function print_sql(ctx, direction, o, ro)
   if ctx.json then usage_error(direction .. ": --sql prints SQL; it does not go with --json") end
   local p = plan.load(resolve_dir(ctx))
-  local db <close> = open_readonly(resolve_url(ctx))
+  local url = resolve_url(ctx)
+  local db <close> = direction == "up" and missing_sqlite_file(url) and tide.open("sqlite::memory:")
+                     or open_readonly(url)
   out(ctx, table.concat(runner.sql(db, p, direction, ro or { to = o.to }), "\n"))
   return EXIT.ok
 end
@@ -341,7 +401,7 @@ local function cmd_up(ctx, args)
   local ro = runner_opts(ctx, o)
   local p = plan.load(resolve_dir(ctx))
   local db <close> = tide.open(resolve_url(ctx))
-  local n = reported(ctx, db, db.url, "applied", function() return runner.up(db, p, ro) end)
+  local n = reported(ctx, db, db.url, "applied", function() return with_progress(ro, runner.up, db, p, ro) end)
   if not ctx.json then out(ctx, n == 0 and "up to date" or ("applied " .. plural(n, "migration"))) end
   return EXIT.ok
 end
@@ -354,7 +414,7 @@ local function cmd_down(ctx, args)
   if o.sql then return print_sql(ctx, "down", o, ro) end
   local p = plan.load(resolve_dir(ctx))
   local db <close>, shown = open_existing(resolve_url(ctx))
-  local n = reported(ctx, db, shown, "rolled_back", function() return runner.down(db, p, ro) end)
+  local n = reported(ctx, db, shown, "rolled_back", function() return with_progress(ro, runner.down, db, p, ro) end)
   if not ctx.json then out(ctx, "rolled back " .. plural(n, "migration")) end
   return EXIT.ok
 end
@@ -365,7 +425,10 @@ local function one_name(cmd, args, spec)
   return rest[1], o
 end
 
+local new_auto        -- tide new NAME --auto (below, with the models commands)
+
 local function cmd_new(ctx, args)
+  for _, a in ipairs(args) do if a == "--auto" then return new_auto(ctx, args) end end
   local name = one_name("new", args)
   local file = plan.new(resolve_dir(ctx), name)
   out(ctx, ctx.json and ui.json({ created = file }) or ("created " .. file))
@@ -461,6 +524,86 @@ local function cmd_repl(ctx, args)
   return require("tide.repl").run(db, { interactive = core.isatty(0) and core.isatty(1) })
 end
 
+-- ---- models -----------------------------------------------------------
+
+local tide_models = lazy "tide.models"
+
+-- The models file: --models FILE, else `models` in tide.lua, else
+-- models.lua beside the plan.
+local function models_file(ctx, o)
+  return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. tide_models.FILE)
+end
+
+-- Differences as --json or one line each; exit 0 when none, else 4.
+local function differences(ctx, report, diffs, same)
+  report.in_sync, report.differences = #diffs == 0, diffs
+  if ctx.json then out(ctx, ui.json(report))
+  else out(ctx, #diffs == 0 and same or table.concat(diffs, "\n")) end
+  return #diffs == 0 and EXIT.ok or EXIT.attention
+end
+
+-- tide check [--models FILE]: the database at --url against the models.
+local function cmd_check(ctx, args)
+  local o, rest = options("check", args, { ["--models"] = "value" })
+  if #rest > 0 then usage_error("check: unexpected " .. rest[1]) end
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, mdl),
+                     ("%s (%s): in sync with %s"):format(shown, db.backend, file))
+end
+
+-- tide diff URL_A URL_B: two databases, any backends, in canonical form.
+local function cmd_diff(ctx, args)
+  local _, rest = options("diff", args, {})
+  if #rest ~= 2 then usage_error("diff: needs two database URLs") end
+  local a <close>, shown_a = open_readonly(rest[1])
+  local b <close>, shown_b = open_readonly(rest[2])
+  local labels = { shown_a, shown_b }
+  if shown_a == shown_b then labels = { shown_a .. " (A)", shown_b .. " (B)" } end
+  return differences(ctx, { a = { url = shown_a, backend = a.backend }, b = { url = shown_b, backend = b.backend } },
+                     require("tide.schema").diff(tide_models.live(a), tide_models.live(b), labels),
+                     ("%s (%s) and %s (%s): the same schema"):format(shown_a, a.backend, shown_b, b.backend))
+end
+
+-- tide models create [URL] [--models FILE]: the whole schema from the models.
+local function models_create(ctx, args)
+  local o, rest = options("models create", args, { ["--models"] = "value" })
+  if #rest > 1 then usage_error("models create: takes at most a URL") end
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close> = tide.open(rest[1] or resolve_url(ctx))
+  tide_models.create(db, mdl, { lock_timeout_ms = ctx.lock_timeout_ms })
+  local n = #mdl.order
+  out(ctx, ctx.json and ui.json({ url = db.url, backend = db.backend, models = file, created = n })
+           or ("%s (%s): created %s from %s"):format(db.url, db.backend, plural(n, "table"), file))
+  return EXIT.ok
+end
+
+local function cmd_models(ctx, args)
+  if args[1] ~= "create" then usage_error("models: needs the subcommand create") end
+  return models_create(ctx, table.move(args, 2, #args, 1, {}))
+end
+
+-- tide new NAME --auto [--models FILE]: a migration from the database at
+-- --url to the models (tide.auto_migration); nothing written when in sync.
+function new_auto(ctx, args)
+  local name, o = one_name("new", args, { ["--auto"] = "flag", ["--models"] = "value" })
+  local file = models_file(ctx, o)
+  local mdl = tide_models.load(file)
+  local db <close>, shown = open_readonly(resolve_url(ctx))
+  local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
+  if n == 0 then
+    out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
+             or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))
+    return EXIT.ok
+  end
+  local path = plan.new(resolve_dir(ctx), name, source)
+  out(ctx, ctx.json and ui.json({ created = path, operations = n })
+           or ("created %s (%s from %s)"):format(path, plural(n, "operation"), file))
+  return EXIT.ok
+end
+
 -- ---- archive ----------------------------------------------------------
 
 local shadow = lazy "tide.shadow"
@@ -535,7 +678,11 @@ local function archive_opts(ctx, cmd, args)
     if not ok then usage_error(cmd .. ": " .. e.message) end
   end
   local t0 = core.now_ms()
+  -- per table, the last progress seen: what --json reports if the run fails
+  local seen = { tables = {}, total = 0 }
   local function progress(p)
+    if not seen.tables[p.table] then seen.tables[#seen.tables + 1] = p.table end
+    seen.tables[p.table], seen.total = p, p.total
     if ctx.json or ctx.quiet then return end
     local secs = math.max(core.now_ms() - t0, 1) / 1000
     ui.progress(("%s: %d rows%s, %d rows/s"):format(p.table, p.rows,
@@ -544,11 +691,28 @@ local function archive_opts(ctx, cmd, args)
   return { tables = table_list(cmd, o.tables), before = o.before,
            max_rows = whole_opt(cmd, "--max-rows", o.max_rows, 1), batch = whole_opt(cmd, "--batch", o.batch, 1),
            sleep = whole_opt(cmd, "--sleep", o.sleep, 0), progress = progress,
-           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end }, lib
+           log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end,
+           seen = seen }, lib
 end
 
--- The summary of a run or purge: per table, then the total.
-local function archive_report(ctx, db, res, verb, key)
+-- Runs lib[fn] (run or purge) and prints its summary: per table, then the
+-- total. With --json a failure still prints one object: the rows each
+-- table had moved in committed batches before it, and the error.
+local function archive_report(ctx, db, lib, fn, o, verb, key)
+  local ok, res = pcall(lib[fn], db, o)
+  if not ok then
+    if ctx.json then
+      local tables = {}
+      for i, t in ipairs(o.seen.tables) do
+        local p = o.seen.tables[t]
+        tables[i] = { table = t, shadow = shadow.name(t), [key] = p.rows,
+                      held = p.held, ms = p.elapsed_ms, done = p.done or false }
+      end
+      out(ctx, ui.json({ url = db.url, backend = db.backend, tables = tables, [key] = o.seen.total,
+                         error = cli.error_message(res, ctx) }))
+    end
+    error(res, 0)
+  end
   if ctx.json then
     out(ctx, ui.json({ url = db.url, backend = db.backend, tables = res.tables, [key] = res[key],
                        held = res.held, stopped = res.stopped }))
@@ -571,7 +735,7 @@ end
 local function archive_run(ctx, args)
   local o, lib = archive_opts(ctx, "archive run", args)
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.run(db, o), "moved", "moved")
+  archive_report(ctx, db, lib, "run", o, "moved", "moved")
   return EXIT.ok
 end
 
@@ -579,7 +743,7 @@ local function archive_purge(ctx, args)
   local o, lib = archive_opts(ctx, "archive purge", args)
   if not o.before then usage_error("archive purge: needs --before TIMESTAMP") end
   local db <close> = tide.open(resolve_url(ctx))
-  archive_report(ctx, db, lib.purge(db, o), "purged", "purged")
+  archive_report(ctx, db, lib, "purge", o, "purged", "purged")
   return EXIT.ok
 end
 
@@ -602,6 +766,183 @@ local function cmd_archive(ctx, args)
   return fn(ctx, table.move(args, 2, #args, 1, {}))
 end
 
+-- ---- phased migrations (tide.phases) -------------------------------
+
+-- tide contract [NAME]: see tide.runner.contract
+local function cmd_contract(ctx, args)
+  local o, rest = options("contract", args, {})
+  if #rest > 1 then usage_error("contract: takes at most one migration NAME") end
+  local ro = runner_opts(ctx, o)
+  local p = plan.load(resolve_dir(ctx))
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local n = reported(ctx, db, shown, "contracted", function() return runner.contract(db, p, rest[1], ro) end)
+  if not ctx.json then out(ctx, n == 0 and "nothing to contract" or ("contracted " .. plural(n, "migration"))) end
+  return EXIT.ok
+end
+
+local BACKFILL_OPTS = { ["--batch"] = "value", ["--sleep"] = "value", ["--rows-per-second"] = "value",
+                        ["--max-seconds"] = "value", ["--max-lag"] = "value" }
+
+-- tide backfill [NAME] [--batch N] [--sleep MS] [--rows-per-second N]
+-- [--max-seconds N] [--max-lag MS]: see tide.runner.backfill
+local function cmd_backfill(ctx, args)
+  local o, rest = options("backfill", args, BACKFILL_OPTS)
+  if #rest > 1 then usage_error("backfill: takes at most one migration NAME") end
+  local t0 = core.now_ms()
+  local function progress(pr)
+    if ctx.json or ctx.quiet then return end
+    local secs = math.max(core.now_ms() - t0, 1) / 1000
+    local rate = pr.rows / secs
+    local left = pr.total and pr.done and math.max(pr.total - pr.done, 0)
+    ui.progress(("%s: %d rows%s, %d rows/s%s"):format(pr.name, pr.done or pr.rows,
+      pr.total and (" of " .. pr.total) or "", math.floor(rate),
+      left and rate > 0 and not pr.finished and (", ETA %d s"):format(math.ceil(left / rate)) or ""), pr.finished)
+  end
+  local ro = {
+    batch = whole_opt("backfill", "--batch", o.batch, 1), sleep = whole_opt("backfill", "--sleep", o.sleep, 0),
+    rows_per_second = whole_opt("backfill", "--rows-per-second", o.rows_per_second, 1),
+    max_seconds = whole_opt("backfill", "--max-seconds", o.max_seconds, 1),
+    max_lag_ms = whole_opt("backfill", "--max-lag", o.max_lag, 0),
+    lock_timeout_ms = ctx.lock_timeout_ms, progress = progress,
+    log = function(line) if not ctx.quiet then io.stderr:write("tide: ", line, "\n") end end,
+  }
+  local p = plan.load(resolve_dir(ctx))
+  local db <close>, shown = open_existing(resolve_url(ctx))
+  local res = runner.backfill(db, p, rest[1], ro)
+  if ctx.json then
+    out(ctx, ui.json({ url = shown, backend = db.backend, backfills = res }))
+    return EXIT.ok
+  end
+  for _, r in ipairs(res) do
+    local batches = ("%d batch%s"):format(r.batches, r.batches == 1 and "" or "es")
+    out(ctx, ("%s: %s in %s, %.1f s%s"):format(r.name, plural(r.rows, "row"), batches,
+      r.ms / 1000, r.finished and ", done" or r.stopped and ", stopped at --max-seconds (run again to go on)" or ""))
+  end
+  if #res == 0 then out(ctx, "nothing to backfill") end
+  return EXIT.ok
+end
+
+-- ---- starting a project, completion, diagrams ---------------------------
+
+-- tide init [DIR]: see tide.scaffold.init
+local function cmd_init(ctx, args)
+  local _, rest = options("init", args, {})
+  if #rest > 1 then usage_error("init: takes at most a DIR") end
+  local written = require("tide.scaffold").init(rest[1] or ".")
+  out(ctx, ctx.json and ui.json({ created = written }) or ("created " .. table.concat(written, ", ")))
+  return EXIT.ok
+end
+
+-- What completion needs from the project: the plan's migrations and the
+-- database's tables, at the --dir/--url the line gives (else configured).
+-- A completion has nothing to offer rather than an error to print.
+local function completion_source(ctx)
+  return {
+    migrations = function(found)
+      local ok, names = pcall(plan.names, found.dir or resolve_dir(ctx))   -- tide.lua may be broken
+      return ok and names or {}
+    end,
+    tables = function(found)
+      local ok, names = pcall(function()
+        local url = found.url or resolve_url(ctx)
+        -- a server that does not answer must not hold the shell for long
+        if not url:match("^sqlite:") and not url:find("connect_timeout=", 1, true) then
+          url = url .. (url:find("?", 1, true) and "&" or "?") .. "connect_timeout=2"
+        end
+        local db <close> = open_readonly(url)
+        local list = {}
+        for _, t in ipairs(db:tables()) do if t ~= history.TABLE then list[#list + 1] = t end end
+        return list
+      end)
+      return ok and names or {}
+    end,
+  }
+end
+
+-- tide completion bash|zsh, and `candidates LINE` (what the scripts call)
+local function cmd_completion(ctx, args)
+  local completion = require "tide.completion"
+  local shells = table.concat(completion.SHELLS, ", ")
+  if args[1] == "candidates" then
+    if #args ~= 2 then usage_error("completion candidates: needs the LINE") end
+    for _, c in ipairs(completion.candidates(args[2], completion_source(ctx))) do io.stdout:write(c, "\n") end
+    return EXIT.ok
+  end
+  if #args ~= 1 then usage_error(("completion: needs a shell (%s)"):format(shells)) end
+  local script = completion.script(args[1])
+  if not script then usage_error(("completion: no completion for %q; the shells are %s"):format(args[1], shells)) end
+  io.stdout:write(script)
+  return EXIT.ok
+end
+
+-- tide diagram [URL] [TABLE...] [--format dot|mermaid|svg]
+local function cmd_diagram(ctx, args)
+  local diagram = require "tide.diagram"
+  local o, rest = options("diagram", args, { ["--format"] = "value" })
+  local format = o.format or "dot"
+  local known = false
+  for _, f in ipairs(diagram.FORMATS) do known = known or f == format end
+  if not known then
+    usage_error(("diagram: --format must be %s, got %q"):format(table.concat(diagram.FORMATS, ", "), format))
+  end
+  local url
+  if looks_like_url(rest[1]) then url = table.remove(rest, 1) end
+  local db <close>, shown = open_readonly(url or resolve_url(ctx))
+  out(ctx, (diagram.render(db, format, rest, shown):gsub("\n$", "")))
+  return EXIT.ok
+end
+
+-- ---- test -------------------------------------------------------------
+
+-- --backends a,b: names of backends compiled in, each once.
+local function backend_list(v)
+  local known, list, seen = {}, {}, {}
+  for _, b in ipairs(core.backends) do known[b] = true end
+  for name in (v .. ","):gmatch("([^,]*),") do
+    if not known[name] then
+      usage_error(("test: --backends: unknown backend %q (%s)"):format(name, table.concat(core.backends, ", ")))
+    end
+    if seen[name] then usage_error(("test: --backends: %s is named twice"):format(name)) end
+    seen[name] = true
+    list[#list + 1] = name
+  end
+  return list
+end
+
+-- tide test: see tide.testing. Exit 0 all passed, 1 a failure, 128 + the
+-- signal when interrupted (the throwaway databases dropped).
+local function cmd_test(ctx, args)
+  local dialect = require "tide.dialect"
+  local spec = { ["--backends"] = "value", ["--data"] = "value", ["--snake"] = "flag", ["--models"] = "value" }
+  for _, b in ipairs(core.backends) do
+    if not dialect.named(b).embedded then spec["--url-" .. b] = "value" end
+  end
+  local o, rest = options("test", args, spec)
+  if #rest > 0 then usage_error("test: unexpected " .. rest[1]) end
+  local backends = o.backends and backend_list(o.backends) or core.backends
+  local urls, chosen = {}, {}
+  for _, b in ipairs(backends) do chosen[b] = true end
+  for _, b in ipairs(core.backends) do
+    local v = o["url_" .. b]
+    if v == "" then usage_error(("test: --url-%s needs a URL"):format(b)) end
+    if v and not chosen[b] then usage_error(("test: --url-%s is given but %s is not in --backends"):format(b, b)) end
+    urls[b] = v
+  end
+  local dir = resolve_dir(ctx)
+  -- the models file as tide check finds it; the default one only if it exists
+  local models = models_file(ctx, o)
+  if not o.models and not project_config().models then
+    local f = io.open(models, "r")
+    if f then f:close() else models = nil end
+  end
+  local testing = require "tide.testing"
+  local report = testing.walk { dir = dir, backends = backends, urls = urls, snake = o.snake, data = o.data,
+    models = models, log = ctx.verbose and function(line) io.stderr:write(line, "\n") end }
+  out(ctx, ctx.json and ui.json(report) or testing.render(report, ui))
+  if report.interrupted then return 128 + report.signal end
+  return report.ok and EXIT.ok or EXIT.error
+end
+
 -- tide help [COMMAND]
 local function cmd_help(ctx, args)
   local help = require "tide.cli_help"
@@ -621,7 +962,8 @@ local fleet = lazy "tide.fleet"
 
 -- Commands that run over a fleet (a targets file): each target runs the
 -- command in a child process of its own. A command joins by its name here.
-local FLEET = { status = true, up = true, down = true, archive = true }
+local FLEET = { status = true, up = true, down = true, archive = true, check = true, contract = true,
+                backfill = true }
 cli.FLEET = FLEET
 
 -- The targets file of this run: --targets, else ./targets.lua when no URL
@@ -750,16 +1092,32 @@ local COMMANDS = {
   status = cmd_status, up = cmd_up, down = cmd_down, new = cmd_new, history = cmd_history,
   validate = cmd_validate, stamp = cmd_stamp, resolve = cmd_resolve, accept = cmd_accept,
   inspect = cmd_inspect, lint = cmd_lint,
+  check = cmd_check, diff = cmd_diff, models = cmd_models,
   archive = cmd_archive,
+  test = cmd_test,
+  contract = cmd_contract, backfill = cmd_backfill,
   run = cmd_run,
   repl = cmd_repl,
   help = cmd_help,
+  init = cmd_init,
+  completion = cmd_completion,
+  diagram = cmd_diagram,
 }
+
+--- The names of every command, sorted (completion and the man page take
+-- theirs from tide.cli_help; a spec checks the two agree).
+function cli.commands()
+  local names = {}
+  for k in pairs(COMMANDS) do names[#names + 1] = k end
+  table.sort(names)
+  return names
+end
 
 -- Commands with a JSON output; --json with any other is a usage error.
 local JSON = { status = true, up = true, down = true, new = true, history = true, validate = true,
                stamp = true, resolve = true, accept = true, inspect = true, archive = true,
-               lint = true }
+               lint = true, init = true, test = true, contract = true, backfill = true, check = true,
+               diff = true, models = true }
 
 -- Global options of a fleet run (tide.fleet), each taking a value.
 FLEET_OPTS = { ["--targets"] = true, ["--parallel"] = true, ["--only"] = true, ["--except"] = true }

@@ -37,6 +37,13 @@ local function perform(m, name, decl, args)
   if decl.first then flush(m) end
   local plan = decl.check(m, table.unpack(args, 1, args.n))
   local sqls = decl.render(m, plan)
+  local outside = decl.outside_transaction and decl.outside_transaction(m, plan)
+  if outside then m._outside = true end
+  if m._on_op then
+    m._on_op { name = name, decl = decl, plan = plan, args = m._op.args, rebuild = sqls == "rebuild",
+               desc = name .. "(" .. fmt_args(m._op.args) .. ")",
+               outside = outside, m = m }
+  end
   local result
   if sqls == "rebuild" then
     rebuild.queue(m, plan.tm, function(tm) decl.apply(m, plan, tm) end, plan.copy)
@@ -102,8 +109,13 @@ local function step(m, k, args, desc, f, took)
   ddl.check_failed(m)
   if m._on_step then m._on_step(n, desc) end
   local ran = #m._sql
+  rawset(m, "_statement", nil)
   local res = table.pack(pcall(f))
-  if not res[1] then res[2] = ddl.locate(res[2], m._name, n, desc) end
+  if not res[1] then
+    res[2] = ddl.locate(res[2], m._name, n, desc)
+    -- the SQL that failed (tide test reports it)
+    if core.is_error(res[2]) and res[2].statement == nil then res[2].statement = rawget(m, "_statement") end
+  end
   if m._on_step_end then m._on_step_end(n, desc, not res[1] and res[2] or nil, #m._sql == ran) end
   if not res[1] then
     rawset(m, "_failed", { n = n, desc = desc, err = res[2] })
@@ -185,6 +197,8 @@ local function data_db(m)
       fail(m, "misuse", fmt, ...)
     end,
     step = function(desc, f, sql)
+      local run = f
+      f = function() rawset(m, "_statement", sql) return run() end
       if m._wrap_data then f = m._wrap_data(desc, f, sql) end
       return step(m, "data", { desc }, desc, f)
     end,
@@ -219,7 +233,9 @@ end
 -- took_effect (see step), wrap_data(description, fn, sql) -> fn (runs a data
 -- step, e.g. in a transaction with its journal mark), reader (a connection
 -- used only to read triggers and views when rendering a rebuild without
--- running it), log(message) (what an operation reports, e.g. rows it changed).
+-- running it), log(message) (what an operation reports, e.g. rows it changed),
+-- on_op(o) (each operation once checked and rendered, before it runs: o.name,
+-- decl, plan, args, rebuild, outside; tide.lint's rules on migrations).
 function ddl.new(opts)
   local d = dialect.named(opts.dialect)
   return setmetatable({ db_ = opts.db, _dialect = d, _model = opts.model or {},
@@ -229,6 +245,7 @@ function ddl.new(opts)
                         _wrap_data = opts.wrap_data, _log = opts.log,
                         _reserved = opts.reserved or {}, _resume_from = opts.resume_from,
                         _took_effect = opts.took_effect, _op_count = 0, _reader = opts.reader,
+                        _on_op = opts.on_op,
                         now = ddl.now, none = ddl.none }, { __index = index })
 end
 

@@ -10,10 +10,14 @@ local tide = {
   version = core.version,
 }
 
--- Loaded on first use: tide.schema, tide.shadow, and the DSL sentinels tide.now / tide.none.
+-- Loaded on first use: tide.schema, tide.shadow, tide.phases, tide.objects,
+-- tide.models, and the DSL sentinels tide.now / tide.none.
 local ON_USE = {
   schema = function() return require "tide.schema" end,
   shadow = function() return require "tide.shadow" end,
+  phases = function() return require "tide.phases" end,
+  objects = function() return require "tide.objects" end,
+  models = function() return require "tide.models" end,
   now = function() return require("tide.ddl").now end,
   none = function() return require("tide.ddl").none end,
 }

@@ -2,7 +2,10 @@
 -- should fix, each naming the table, the columns and the DSL call to write.
 -- A rule is one entry of lint.RULES: {name, check(tables, d) -> findings},
 -- where tables are canonical tables by name (tide.schema) and d the
--- dialect; a finding is {table, columns, message, fix}.
+-- dialect; a finding is {table, columns, message, fix}. A rule on the
+-- operations of migrations has operation(o, d) -> finding instead (o: what
+-- tide.ddl's on_op gives, plus phase and populated(table)), and a level:
+-- "error" refuses the migration, "warning" is reported.
 local core = require "tide.core"
 local schema = require "tide.schema"
 local dialect = require "tide.dialect"
@@ -108,6 +111,44 @@ lint.RULES = {
   },
 }
 
+-- Operation rules: what a migration step does to code running beside it.
+lint.RULES[#lint.RULES + 1] = {
+  name = "destructive_in_expand", level = "error",
+  operation = function(o)
+    local decl = o.decl
+    local why = o.phase == "expand" and decl.destructive and
+      (decl.destructive == true and "takes away what old code uses" or decl.destructive(o.plan))
+    if not why then return nil end
+    return { table = tostring(o.args[1]), columns = {}, message = ("%s inside expand %s"):format(o.desc, why),
+             fix = "move it to contract" }
+  end,
+}
+lint.RULES[#lint.RULES + 1] = {
+  name = "locks_table", level = "warning",
+  operation = function(o, d)
+    local t = o.plan and o.plan.t
+    if type(t) ~= "string" then return nil end
+    local risk = d:online_risk(o)                 -- before counting rows: most operations have none
+    if not risk or not o.populated(t) then return nil end
+    return { table = t, columns = {}, message = risk.message, fix = risk.fix }
+  end,
+}
+
+--- The findings of the operation rules on operation o (see tide.ddl's
+-- on_op; o.phase: "expand", "contract" or nil, o.populated(t): whether
+-- table t has rows), each with its rule and level.
+function lint.operation(o, d)
+  local out = {}
+  for _, rule in ipairs(lint.RULES) do
+    local f = rule.operation and rule.operation(o, d)
+    if f then
+      f.rule, f.level = rule.name, rule.level
+      out[#out + 1] = f
+    end
+  end
+  return out
+end
+
 --- The findings of every rule on db's schema.
 function lint.schema(db)
   local tables = {}
@@ -117,7 +158,7 @@ function lint.schema(db)
   local d = dialect.of(db)
   local out = {}
   for _, rule in ipairs(lint.RULES) do
-    for _, f in ipairs(rule.check(tables, d)) do
+    for _, f in ipairs(rule.check and rule.check(tables, d) or {}) do
       f.rule = rule.name
       out[#out + 1] = f
     end
@@ -154,10 +195,11 @@ function lint.duplicates(db, t, cols)
   return res
 end
 
---- One line per finding: "table (cols): message [rule]; fix: call".
+--- One line per finding: "[error: ][migration: ]table (cols): message [rule]; fix: call".
 function lint.format(f)
   local where = #f.columns > 0 and ("%s (%s)"):format(f.table, table.concat(f.columns, ", ")) or f.table
-  return ("%s: %s [%s]; fix: %s"):format(where, f.message, f.rule, f.fix)
+  if f.migration then where = f.migration .. ": " .. where end
+  return ("%s%s: %s [%s]; fix: %s"):format(f.level == "error" and "error: " or "", where, f.message, f.rule, f.fix)
 end
 
 return lint

@@ -31,6 +31,7 @@ end
 local function overlay(base)
   local own, gone = {}, {}
   return setmetatable({}, {
+    base = base,     -- tide.ddl.model keeps its name index on the base
     __index = function(_, k)
       if gone[k] then return nil end
       if own[k] == nil and base[k] ~= nil then own[k] = deep_copy(base[k]) end
@@ -61,23 +62,43 @@ end
 -- step (which needs the database, so the check ends there). Returns the
 -- number of steps if it saw them all.
 local function check(db, fn, name, model, opts)
+  local on_op = opts.on_op
   local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
                       on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
-                      took_effect = opts.took_effect, reserved = opts.reserved }
+                      took_effect = opts.took_effect, reserved = opts.reserved,
+                      on_op = on_op and function(o) on_op(o, true) end }
   local ok, err = pcall(fn, m)
   ddl.close(m)
   if not ok and err ~= STOP then error(ddl.locate(err, name), 0) end
-  return ok and m._op_count or nil          -- every step seen, when no data step stopped it
+  -- every step seen (when no data step stopped it); whether one must run
+  -- outside a transaction
+  return ok and m._op_count or nil, rawget(m, "_outside") or false
 end
 
+--- Checks fn(m) against db's schema (or opts.model) without running it, up
+-- to its first data step. Returns the number of steps (nil when a data
+-- step hid the rest) and whether a step must run outside a transaction.
+-- opts: name, model (changed in place with in_place), reserved, on_op(o,
+-- checking) (see tide.ddl).
+function migrate.check(db, fn, opts)
+  opts = opts or {}
+  local model = opts.model or load_model(db)
+  return check(db, fn, opts.name or "migration", opts.in_place and model or overlay(model), opts)
+end
+
+--- A model that reads through to `base` and changes only its own copies
+-- (for migrate.check with in_place: several migrations checked in a row).
+migrate.overlay = overlay
+
 --- Runs fn(m) on db. opts.name names the migration in errors; on_step,
--- on_step_end, wrap_data, resume_from, took_effect, reserved and log are passed to the DSL
+-- on_step_end, wrap_data, resume_from, took_effect, reserved, log and on_op are passed to the DSL
 -- (see tide.ddl); on_plan(n) learns the number of steps (nil if a data step
 -- hides it); after(db) runs last inside the transaction (the runner's
 -- history row); model is a schema model to use and keep up to date (else it
 -- is read from db). Returns the SQL that ran, the steps ({op =, sql =}), and
 -- whether raw SQL or a data step ran (after which a kept model may be out of
--- date). The body may not end the transaction: that is an error.
+-- date). The body may not end the transaction: that is an error. opts.outside:
+-- run without a transaction (a step that cannot run in one).
 function migrate.run(db, fn, opts)
   opts = opts or {}
   local name = opts.name or "migration"
@@ -89,7 +110,8 @@ function migrate.run(db, fn, opts)
   if opts.on_plan then opts.on_plan(planned) end
   local d = dialect.of(db)
   local outer = db:in_transaction()
-  local transactional = d.transactional_ddl
+  -- opts.outside: a step that cannot run in a transaction (the runner journals it)
+  local transactional = d.transactional_ddl and not opts.outside
   if outer then d:check_outer_transaction(db) else d:before_batch(db) end
   if transactional then
     if outer then db:savepoint("tide_migrate") else db:begin() end
@@ -100,7 +122,8 @@ function migrate.run(db, fn, opts)
                         name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
                         wrap_data = opts.wrap_data,
                         resume_from = opts.resume_from, took_effect = opts.took_effect,
-                        reserved = opts.reserved, log = opts.log }
+                        reserved = opts.reserved, log = opts.log,
+                        on_op = opts.on_op and function(o) opts.on_op(o, false) end }
     fn(m)
     local sql, steps = ddl.finish(m)
     if transactional and not db:in_transaction() then

@@ -8,19 +8,28 @@ local core = require "tide.core"
 local plan = {}
 
 plan.FILE = "tide.plan"
+--- The models file beside the plan (tide.models), without ".lua".
+plan.MODELS = "models"
+--- The test hooks a migration file may have (tide.testing runs them):
+-- seed(db) before its up, check(db) after it, check_down(db) after a down.
+plan.HOOKS = { "seed", "check", "check_down" }
 local NAME = "^[%w_][%w_%.%-]*$"
 
 local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
 end
 
-local function read(path)
+--- The bytes of file `path`, or nil when it cannot be read.
+function plan.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
 end
+
+-- The name on a line of the plan ("" for none): comments and blanks stripped.
+local function name_of(line) return (line:gsub("#.*$", ""):match("^%s*(.-)%s*$")) end
 
 -- Lua files in dir (names without .lua).
 local function lua_files(dir)
@@ -37,13 +46,13 @@ end
 -- or duplicate name, a missing file, or a file the plan does not list.
 function plan.load(dir)
   local path = dir .. "/" .. plan.FILE
-  local text = read(path)
+  local text = plan.read(path)
   if not text then err("misuse", "%s: no plan file (create it with `tide new NAME`)", path) end
   local entries, seen = {}, {}
   local n = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
-    local name = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    local name = name_of(line)
     if name ~= "" then
       if name:match("^<<<<<<<") or name:match("^=======") or name:match("^>>>>>>>") then
         err("misuse", "%s:%d: unresolved merge conflict: keep both lines, in the order they " ..
@@ -55,7 +64,7 @@ function plan.load(dir)
       end
       seen[name] = n
       local file = dir .. "/" .. name .. ".lua"
-      local source = read(file)
+      local source = plan.read(file)
       if not source then err("misuse", "%s:%d: no file %s for migration %q", path, n, file, name) end
       entries[#entries + 1] = { name = name, line = n, file = file, source = source,
                                 checksum = core.sha256(source) }
@@ -63,7 +72,8 @@ function plan.load(dir)
   end
   local extra = {}
   for name in pairs(lua_files(dir)) do
-    if not seen[name] then extra[#extra + 1] = name end
+    -- models.lua beside the plan is the models file (tide.models)
+    if not seen[name] and name ~= plan.MODELS then extra[#extra + 1] = name end
   end
   table.sort(extra)
   if #extra > 0 then
@@ -72,6 +82,17 @@ function plan.load(dir)
         #extra == 1 and "its name" or "their names", plan.FILE, #extra == 1 and "it" or "them")
   end
   return { dir = dir, entries = entries }
+end
+
+--- The names the plan of dir lists, read from the plan alone (no file is
+-- opened or checked: for shell completion); {} without a plan.
+function plan.names(dir)
+  local out = {}
+  for line in (plan.read(dir .. "/" .. plan.FILE) or ""):gmatch("[^\n]+") do
+    local name = name_of(line)
+    if name:match(NAME) then out[#out + 1] = name end
+  end
+  return out
 end
 
 --- Compiles one entry's file: returns its migration table (up, down,
@@ -99,9 +120,25 @@ function plan.compile(entry)
   local ok, mig = pcall(chunk)
   if not ok then err("misuse", "%s: %s", entry.file, tostring(mig)) end
   if type(mig) ~= "table" then err("misuse", "%s: must return a table {up = function(m) ... end}", entry.file) end
-  if type(mig.up) ~= "function" then err("misuse", "%s: has no up function", entry.file) end
+  if mig.expand ~= nil then
+    -- a phased migration (tide.phases): expand instead of up
+    if mig.up ~= nil then err("misuse", "%s: has both up and expand (a phased migration has no up)", entry.file) end
+    for _, k in ipairs({ "expand", "migrate", "contract", "ready" }) do
+      if mig[k] ~= nil and type(mig[k]) ~= "function" then err("misuse", "%s: %s must be a function", entry.file, k) end
+    end
+  elseif mig.contract ~= nil or mig.migrate ~= nil or mig.ready ~= nil then
+    err("misuse", "%s: has contract, migrate or ready but no expand (a phased migration has expand instead of up)",
+        entry.file)
+  elseif type(mig.up) ~= "function" then
+    err("misuse", "%s: has no up function", entry.file)
+  end
   if mig.down ~= nil and type(mig.down) ~= "function" then
     err("misuse", "%s: down must be a function", entry.file)
+  end
+  for _, hook in ipairs(plan.HOOKS) do
+    if mig[hook] ~= nil and type(mig[hook]) ~= "function" then
+      err("misuse", "%s: the test hook %s must be a function(db), got a %s", entry.file, hook, type(mig[hook]))
+    end
   end
   return mig
 end
@@ -113,35 +150,25 @@ function plan.validate(dir)
   return p
 end
 
-local SKELETON = [[
--- %s
-return {
-  description = "%s",
-  up = function(m)
-  end,
-  down = function(m)
-  end,
-}
-]]
-
 --- Writes dir/NAME.lua and appends NAME to the plan (creating both the
--- folder and the plan if needed). Returns the file's path.
-function plan.new(dir, name)
+-- folder and the plan if needed). The file holds `source`, else the
+-- skeleton of tide.scaffold.migration. Returns the file's path.
+function plan.new(dir, name, source)
   if type(name) ~= "string" or not name:match(NAME) then
     err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
   end
   os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
   local path = dir .. "/" .. plan.FILE
-  local text = read(path) or "# tide migration plan: one name per line, oldest first\n"
+  local text = plan.read(path) or "# tide migration plan: one name per line, oldest first\n"
   for line in text:gmatch("[^\n]+") do
-    if line:gsub("#.*$", ""):match("^%s*(.-)%s*$") == name then
+    if name_of(line) == name then
       err("misuse", "%s: migration %q exists already", path, name)
     end
   end
   local file = dir .. "/" .. name .. ".lua"
-  if read(file) then err("misuse", "%s exists already", file) end
+  if plan.read(file) then err("misuse", "%s exists already", file) end
   local f = assert(io.open(file, "w"))
-  f:write(SKELETON:format(name, name:gsub("_", " ")))
+  f:write(source or require("tide.scaffold").migration(name))
   f:close()
   if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   f = assert(io.open(path, "w"))

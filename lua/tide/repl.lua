@@ -14,6 +14,8 @@ local HELP = [[
   \dt            tables, with row counts (estimates on PostgreSQL and MariaDB)
   \d TABLE       columns, keys, indexes, foreign keys out and in
   \di            indexes of every table
+  \diagram [T]   draw the schema (or tables T... and their neighbours) into
+                 schema.svg or T.svg (a .dot file without Graphviz)
   \sql           toggle SQL mode (statements end with ;)
   \timing        toggle showing how long each statement took
   \x             toggle one column per line
@@ -22,7 +24,7 @@ local HELP = [[
   \q             quit (or Ctrl-D)
 Lua: `db` is the connection, `tide` the library; an expression prints its value.]]
 
-local COMMANDS = { "\\dt", "\\d", "\\di", "\\sql", "\\timing", "\\x", "\\debug", "\\help", "\\q" }
+local COMMANDS = { "\\dt", "\\d", "\\di", "\\diagram", "\\sql", "\\timing", "\\x", "\\debug", "\\help", "\\q" }
 
 -- Rows held back to size the columns of a result; later rows are printed
 -- as they arrive with those widths, so memory stays flat in result size.
@@ -323,6 +325,20 @@ local function cmd_di(st)
   st.out(#rows == 0 and "no indexes" or ui.table({ "index", "table", "columns", "unique", "where" }, rows))
 end
 
+-- \diagram [TABLE...]: an SVG file when Graphviz is there, else its DOT.
+local function cmd_diagram(st, arg)
+  local diagram = require "tide.diagram"
+  local tables = {}
+  for t in (arg or ""):gmatch("%S+") do tables[#tables + 1] = t end
+  local svg = diagram.have_dot()
+  local text = diagram.render(st.db, svg and "svg" or "dot", tables, st.db.url)
+  local path = (tables[1] or "schema"):gsub("[^%w_.-]", "_") .. (svg and ".svg" or ".dot")
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  st.out(("wrote %s%s"):format(path, svg and "" or " (Graphviz's dot makes an SVG of it: apt-get install graphviz)"))
+end
+
 local function toggle(st, field, label)
   st[field] = not st[field]
   st.out(("%s %s"):format(label, st[field] and "on" or "off"))
@@ -336,6 +352,7 @@ local function command(st, line)
     elseif cmd == "\\dt" then cmd_dt(st)
     elseif cmd == "\\d" then cmd_d(st, arg)
     elseif cmd == "\\di" then cmd_di(st)
+    elseif cmd == "\\diagram" then cmd_diagram(st, arg)
     elseif cmd == "\\sql" then toggle(st, "sql", "SQL mode")
     elseif cmd == "\\timing" then toggle(st, "timing", "timing")
     elseif cmd == "\\x" then toggle(st, "expanded", "one column per line")

@@ -18,6 +18,7 @@ local retry = lazy "tide.retry"
 local runner = {}
 
 runner.LOCK = "tide_migrate"
+runner.BACKFILL_LOCK = "tide_backfill"
 
 local function err(class, fmt, ...)
   error(core.error { class = class, message = fmt:format(...) }, 0)
@@ -29,6 +30,18 @@ local function transactional(db) return dialect.of(db).transactional_ddl end
 local RESERVED = { [history.TABLE] = true, tide_lock = true }
 
 local DONE, FAILED = " [done]", " [failed]"
+
+-- Events of a phased migration after its expand (tide.phases): they do not
+-- decide whether it is applied, only its phase.
+local PHASE = { contract = true, migrate = true }
+
+-- The migration table of entry e when it is phased (has expand), else nil:
+-- only files that mention expand are compiled (status reads no file else).
+local function phased(e, compiled)
+  if not e.source:find("expand", 1, true) then return nil end
+  local ok, mig = pcall(function() return compiled and compiled[e] or plan.compile(e) end)
+  return ok and mig.expand and mig or nil
+end
 
 local function is_applied(ev)
   return ev and ev.status == "applied" and ev.direction == "up"
@@ -62,38 +75,74 @@ local function uncertain(db, ev)
          dialect.of(db):commits_implicitly(sql)
 end
 
---- name -> the latest event of each migration that changed something, and
--- name -> the id of the event that made it applied (its place in history).
+--- name -> the latest event of each migration that changed something,
+-- name -> the id of the event that made it applied (its place in history;
+-- false when applied out of order), and name -> that id in any case (a
+-- phased migration's later phases count from it: not from an accept).
 local function settle(db, events)
-  local latest, since = {}, {}
+  local latest, since, from = {}, {}, {}
   for _, ev in ipairs(events) do
-    if effective(db, ev) then
-      if not is_applied(ev) then since[ev.name] = nil
+    if not PHASE[ev.direction] and effective(db, ev) then
+      if not is_applied(ev) then since[ev.name], from[ev.name] = nil, nil
       elseif not is_applied(latest[ev.name]) then
         since[ev.name] = ev.message ~= "applied out of order" and ev.id or false
+        from[ev.name] = ev.id
       end
       latest[ev.name] = ev
     end
   end
-  return latest, since
+  return latest, since, from
+end
+
+-- The phase of applied phased migration mig from the events after the
+-- event `from` that applied its expand: {mig, contracted, contract (the latest contract event
+-- that changed something), migrate (the latest backfill event)}.
+local function phase_of(db, mig, from, later)
+  local ph = { mig = mig, contracted = false }
+  for _, x in ipairs(later or {}) do
+    if x.id > from then
+      if x.direction == "migrate" then ph.migrate = x
+      elseif effective(db, x) then ph.contract = x end
+    end
+  end
+  ph.contracted = ph.contract ~= nil and ph.contract.status == "applied"
+  return ph
 end
 
 --- The state of every migration of plan p on db: {entries = {{name,
--- state = applied|pending|interrupted, event}}, problems = {{kind,
--- message}}, events}. `events`: the history, when the caller has read it.
-function runner.status(db, p, events)
+-- state = applied|pending|interrupted, event, phase}}, problems = {{kind,
+-- message}}, events}. `events`: the history, when the caller has read it;
+-- `compiled`: entry -> migration table, when the caller has compiled them.
+-- An applied phased migration has a phase (see phase_of).
+function runner.status(db, p, events, compiled)
   events = events or history.events(db)
-  local latest, since = settle(db, events)
+  local latest, since, from = settle(db, events)
+  local later = {}
+  for _, ev in ipairs(events) do
+    if PHASE[ev.direction] then
+      later[ev.name] = later[ev.name] or {}
+      table.insert(later[ev.name], ev)
+    end
+  end
   local in_plan, out, problems = {}, {}, {}
   for i, e in ipairs(p.entries) do in_plan[e.name] = i end
   for _, e in ipairs(p.entries) do
     local ev = latest[e.name]
     local state = is_interrupted(db, ev) and "interrupted" or is_applied(ev) and "applied" or "pending"
-    out[#out + 1] = { name = e.name, entry = e, state = state, event = ev }
+    local mig = state == "applied" and phased(e, compiled)
+    local ph = mig and phase_of(db, mig, from[e.name], later[e.name])
+    out[#out + 1] = { name = e.name, entry = e, state = state, event = ev, phase = ph }
+    if ph and ph.contract and is_interrupted(db, ph.contract) then
+      problems[#problems + 1] = { kind = "interrupted", name = e.name, direction = "contract",
+        message = ("%s: its contract was interrupted at step %d%s: %s (`tide contract %s` resumes it; " ..
+          "`tide resolve %s --applied` or `--rolled-back` settles it by hand)"):format(
+          e.name, ph.contract.step, ph.contract.steps and (" of " .. ph.contract.steps) or "",
+          ph.contract.step_op or "?", e.name, e.name) }
+    end
     if state == "interrupted" then
       local unsure = uncertain(db, ev)
       problems[#problems + 1] = { kind = unsure and "uncertain" or "interrupted", name = e.name,
-        direction = ev.direction,
+        direction = ev.direction, journaled = ev.status == "running",
         message = ("%s interrupted at step %d%s: %s%s"):format(e.name, ev.step,
           ev.steps and (" of " .. ev.steps) or "", ev.step_op or "?", unsure and
           ("; whether that data step completed is unknown, so it is not run again: check the " ..
@@ -161,13 +210,15 @@ local function locked(db, opts, fn)
          log = opts.log or function() end })
 end
 
---- Takes the runner lock on db, waiting up to timeout_ms, or raises
--- lock_timeout; returns the function that releases it. On a Galera
+--- Takes the runner lock (opts.lock, else runner.LOCK) on db, waiting up
+-- to timeout_ms, or raises lock_timeout; returns the function that
+-- releases it. On a Galera
 -- cluster the lock is a replicated row (tide.galera) and opts.checkpoint
 -- is set: called before each migration and step, it writes the heartbeat
 -- and refuses DDL when the node is not ready or the cluster shrank.
 function runner.lock(db, timeout_ms, opts, owner)
   local t0 = core.now_ms()
+  local name = opts.lock or runner.LOCK
   local cluster = dialect.of(db):cluster(db)
   local held, holder
   if cluster then
@@ -175,7 +226,7 @@ function runner.lock(db, timeout_ms, opts, owner)
     owner = owner or {}
     owner.token = owner.token or galera.owner()
     owner.size = owner.size or cluster.size
-    held, holder = galera.lock(db, runner.LOCK, owner.token, cluster, timeout_ms, opts.log)
+    held, holder = galera.lock(db, name, owner.token, cluster, timeout_ms, opts.log)
     if held then
       opts.checkpoint = function()
         held.beat()
@@ -183,7 +234,7 @@ function runner.lock(db, timeout_ms, opts, owner)
       end
     end
   else
-    held = db:lock(runner.LOCK, timeout_ms)
+    held = db:lock(name, timeout_ms)
   end
   if not held then
     error(core.error { class = "lock_timeout", retryable = false, message = ("another tide runner " ..
@@ -192,7 +243,7 @@ function runner.lock(db, timeout_ms, opts, owner)
       (core.now_ms() - t0) / 1000) }, 0)
   end
   if cluster then return held.release end
-  return function() db:unlock(runner.LOCK) end
+  return function() db:unlock(name) end
 end
 
 --- What `status` shows about the cluster db is a node of, or nil: the
@@ -239,28 +290,80 @@ local function failure_note(e)
   return ("raised a non-string error (%s)"):format(type(e))
 end
 
--- Applies (direction "up") or rolls back ("down") one migration. opts.model
--- is the schema model kept across a run; dropped when it may be stale.
+-- The lint of each operation of a migration (tide.lint's operation rules):
+-- an error-level finding refuses the step before it runs; warnings go to
+-- the log, once each, while checking (only the check reads row counts).
+local function op_lint(db, name, phase, opts)
+  local lint = require "tide.lint"
+  local d = dialect.of(db)
+  local seen, existing, rows = {}, nil, {}
+  local function populated(t)
+    existing = existing or {}
+    if next(existing) == nil then for _, n in ipairs(db:tables()) do existing[n] = true end end
+    if not existing[t] then return false end
+    if rows[t] == nil then
+      rows[t] = db:query(("SELECT 1 AS x FROM %s LIMIT 1"):format(db:quote_ident(t)))[1] ~= nil
+    end
+    return rows[t]
+  end
+  return function(o, checking)
+    o.phase = phase
+    o.populated = checking and populated or function() return false end
+    for _, f in ipairs(lint.operation(o, d)) do
+      if f.level == "error" then err("misuse", "%s; %s", f.message, f.fix) end
+      f.migration = name
+      local line = lint.format(f)
+      if not seen[line] then
+        seen[line] = true
+        log(opts, "warning: %s", line)
+      end
+    end
+  end
+end
+
+-- Whether migration e's body fn has a step that cannot run in a
+-- transaction (PostgreSQL's CREATE INDEX CONCURRENTLY): it then runs
+-- journaled, as on MariaDB, and must be the only step.
+local function outside_transaction(db, e, fn, opts)
+  if not transactional(db) or not e.source:find("concurrently", 1, true) then return false end
+  local steps, outside = migrate.check(db, fn, { name = e.name, model = opts.model, reserved = RESERVED })
+  if outside and steps ~= 1 then
+    err("misuse", "%s: create_index(..., {concurrently = true}) builds outside a transaction on %s: give it " ..
+        "a migration (or phase) of its own", e.name, db.backend)
+  end
+  return outside
+end
+
+-- What a direction runs of a migration, and what the log calls it.
+local BODY = { up = "up", down = "down", contract = "contract" }
+local VERB = { up = "applying", down = "rolling back", contract = "contracting" }
+
+-- Applies (direction "up": up or expand), rolls back ("down") or contracts
+-- ("contract") one migration. opts.model is the schema model kept across a
+-- run; dropped when it may be stale.
 local function run_one(db, e, direction, latest, opts)
   -- compiled by runner.up's check, once: a retry compiles afresh
   local mig = opts.compiled and opts.compiled[e] or plan.compile(e)
   if opts.compiled then opts.compiled[e] = nil end
-  local fn = direction == "up" and mig.up or mig.down
+  local fn = mig[BODY[direction]] or (direction == "up" and mig.expand)
   if not fn then
     err("misuse", "%s has no down function: it cannot be rolled back (write one, or undo it by " ..
         "hand and run `tide resolve %s --rolled-back`)", e.name, e.name)
   end
+  local phase = mig.expand and (direction == "up" and "expand" or direction == "contract" and "contract") or nil
+  local on_op = direction ~= "down" and op_lint(db, e.name, phase, opts) or nil
   local t0 = core.now_ms()
   local ev = { name = e.name, checksum = e.checksum, direction = direction }
   if direction == "up" and opts.out_of_order and opts.out_of_order[e.name] then
     ev.message = "applied out of order"
   end
-  log(opts, "%s %s", direction == "up" and "applying" or "rolling back", e.name)
+  log(opts, "%s %s", VERB[direction], e.name)
   if opts.checkpoint then opts.checkpoint() end
   opts.model = opts.model or migrate.load_model(db)
-  if transactional(db) then
+  local outside = outside_transaction(db, e, fn, opts)
+  if transactional(db) and not outside then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
-                                                          reserved = RESERVED, log = opts.log,
+                                                          reserved = RESERVED, log = opts.log, on_op = on_op,
                                                           after = function(_, steps)
       ev.status, ev.step, ev.steps, ev.duration_ms = "applied", #steps, #steps, core.now_ms() - t0
       history.add(db, ev)
@@ -280,7 +383,8 @@ local function run_one(db, e, direction, latest, opts)
   local count, marked = 0, false
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name, latest),
-    model = not resume and opts.model or nil, reserved = RESERVED, log = opts.log,
+    model = not resume and opts.model or nil, reserved = RESERVED, log = opts.log, on_op = on_op,
+    outside = outside,
     on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
     on_step = function(n, op)
       if opts.checkpoint then opts.checkpoint() end
@@ -323,8 +427,10 @@ end
 -- Refuses to run over problems, except those opts allows.
 local function refuse_problems(st, opts, resumable)
   for _, p in ipairs(st.problems) do
+    -- (a running event where DDL is transactional is a journaled migration:
+    -- a step that runs outside a transaction, resumed as on MariaDB)
     local allowed = (p.kind == "order" and opts.allow_out_of_order) or
-                    (p.kind == "interrupted" and resumable and p.direction == "up")
+                    (p.kind == "interrupted" and (resumable or p.journaled) and p.direction == "up")
     if not allowed then err("misuse", "%s", p.message) end
   end
 end
@@ -360,8 +466,72 @@ local function to_roll_back(st, opts)
   return batch
 end
 
+-- Refuses, before anything of the run reaches the database, an expand in
+-- `batch` with an operation that lint calls an error (a drop_column, ...):
+-- the bodies are checked in order against one model, as far as it is known
+-- (up to a data step or another error, which the migration's own run meets).
+local function refuse_unsafe_expand(db, batch, opts)
+  local any = false
+  for _, s in ipairs(batch) do
+    -- (a retry compiles afresh: run_one took the files compiled before)
+    opts.compiled[s.entry] = opts.compiled[s.entry] or plan.compile(s.entry)
+    any = any or opts.compiled[s.entry].expand ~= nil
+  end
+  if not any then return end
+  opts.model = opts.model or migrate.load_model(db)
+  local scratch = migrate.overlay(opts.model)
+  local lint_expand = op_lint(db, nil, "expand", {})
+  for _, s in ipairs(batch) do
+    local mig = opts.compiled[s.entry]
+    local refused
+    local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
+      in_place = true, reserved = RESERVED, on_op = mig.expand and function(o)
+        local okl, e = pcall(lint_expand, o, false)
+        if not okl then refused = e error(e, 0) end
+      end })
+    if refused then error(ddl.locate(refused, s.name), 0) end
+    if not ok or not steps then return end
+  end
+end
+
+--- tide.lint's operation rules on the pending migrations of plan p: each
+-- body (up or expand) checked in order against one model of db's schema,
+-- as far as it is known (up to a data step or an error). Returns the
+-- findings, each with its migration.
+function runner.lint(db, p)
+  local lint = require "tide.lint"
+  local d = dialect.of(db)
+  local st = runner.status(db, p)
+  local scratch = migrate.overlay(migrate.load_model(db))
+  local populated = {}
+  local function has_rows(t)
+    if populated[t] == nil then
+      local ok, r = pcall(db.query, db, ("SELECT 1 AS x FROM %s LIMIT 1"):format(db:quote_ident(t)))
+      populated[t] = ok and r[1] ~= nil
+    end
+    return populated[t]
+  end
+  local out = {}
+  for _, s in ipairs(st.entries) do
+    if s.state == "pending" then
+      local mig = plan.compile(s.entry)
+      local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
+        in_place = true, reserved = RESERVED, on_op = function(o)
+          o.phase, o.populated = mig.expand and "expand" or nil, has_rows
+          for _, f in ipairs(lint.operation(o, d)) do
+            f.migration = s.name
+            out[#out + 1] = f
+          end
+        end })
+      if not ok or not steps then break end
+    end
+  end
+  return out
+end
+
 --- Applies the pending migrations (up to opts.to). opts: to,
--- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn).
+-- allow_out_of_order, single_transaction, lock_timeout_ms, log(fn),
+-- progress(i, n, name, direction) before each migration.
 function runner.up(db, p, opts)
   opts = opts or {}
   opts.compiled = {}
@@ -371,10 +541,14 @@ function runner.up(db, p, opts)
     local st = runner.status(db, p, history.events(db, true))
     refuse_problems(st, opts, not transactional(db))
     local batch = to_apply(st, opts)
+    refuse_unsafe_expand(db, batch, opts)
     opts.out_of_order = {}
     for _, pb in ipairs(st.problems) do if pb.kind == "order" then opts.out_of_order[pb.name] = true end end
     if opts.single_transaction then return runner.up_at_once(db, batch, opts) end
-    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "up") end
+      run_one(db, s.entry, "up", s.event, opts)
+    end
     return #batch
   end)
 end
@@ -389,7 +563,10 @@ function runner.up_at_once(db, batch, opts)
   d:before_batch(db)
   db:begin()
   local ok, failure = pcall(function()
-    for _, s in ipairs(batch) do run_one(db, s.entry, "up", s.event, opts) end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "up") end
+      run_one(db, s.entry, "up", s.event, opts)
+    end
     d:check_batch(db, true)
   end)
   if ok then db:commit() elseif db:in_transaction() then db:rollback() end
@@ -407,8 +584,102 @@ function runner.down(db, p, opts)
     local st = runner.status(db, p, history.events(db, true))
     refuse_problems(st, opts, false)
     local batch = to_roll_back(st, opts)
-    for _, s in ipairs(batch) do run_one(db, s.entry, "down", s.event, opts) end
+    for _, s in ipairs(batch) do
+      if s.phase and s.phase.contracted then
+        err("misuse", "%s is contracted: down cannot undo a contract (what it dropped is gone); write a new " ..
+            "migration", s.name)
+      end
+    end
+    for i, s in ipairs(batch) do
+      if opts.progress then opts.progress(i, #batch, s.name, "down") end
+      run_one(db, s.entry, "down", s.event, opts)
+    end
     return #batch
+  end)
+end
+
+--- Whether status st has a phased migration whose contract has not run.
+function runner.contract_pending(st)
+  for _, s in ipairs(st.entries) do
+    if s.phase and s.phase.mig.contract and not s.phase.contracted then return true end
+  end
+  return false
+end
+
+-- The phased migrations of st that `contract` / `backfill` may act on: the
+-- one named, else every applied one not contracted whose migration has
+-- `what` (contract, migrate), in plan order.
+local function phased_targets(st, name, what)
+  local out = {}
+  if name then
+    local s = st.entries[index_of(st, name)]
+    local mig = s.phase and s.phase.mig or phased(s.entry)
+    if not mig or not mig[what] then err("misuse", "%s has no %s phase", name, what) end
+    if s.state ~= "applied" then
+      err("misuse", "%s is %s: its expand must be applied first (tide up)", name, s.state)
+    end
+    if s.phase.contracted then err("misuse", "%s is contracted already", name) end
+    return { s }
+  end
+  for _, s in ipairs(st.entries) do
+    if s.phase and s.phase.mig[what] and not s.phase.contracted then out[#out + 1] = s end
+  end
+  return out
+end
+
+--- Applies the contract phase of applied phased migrations (only `name`,
+-- when given), in plan order, each once its ready(db) holds; one that is
+-- not ready is refused with ready's message, and the run stops there.
+-- Returns the number contracted.
+function runner.contract(db, p, name, opts)
+  opts = opts or {}
+  opts.compiled = {}
+  for _, e in ipairs(p.entries) do opts.compiled[e] = plan.compile(e) end
+  return locked(db, opts, function()
+    history.ensure(db)
+    local st = runner.status(db, p, history.events(db, true), opts.compiled)
+    for _, pb in ipairs(st.problems) do
+      local resumable = pb.kind == "interrupted" and pb.direction == "contract" and not transactional(db)
+      if not resumable then err("misuse", "%s", pb.message) end
+    end
+    local n = 0
+    for _, s in ipairs(phased_targets(st, name, "contract")) do
+      local ok, msg = require("tide.phases").is_ready(db, s.phase.mig, s.phase.migrate)
+      if not ok then
+        err("misuse", "%s is not ready to contract: %s", s.name, msg or "its ready(db) is false")
+      end
+      opts.compiled[s.entry] = s.phase.mig
+      run_one(db, s.entry, "contract", s.phase.contract, opts)
+      n = n + 1
+    end
+    return n
+  end)
+end
+
+--- Runs the migrate step of applied phased migrations (only `name` when
+-- given) in batches (tide.phases.backfill), in plan order, holding a lock
+-- of its own (one backfill per database; `up` and `contract` go on).
+-- Returns the list of results.
+function runner.backfill(db, p, name, opts)
+  opts = opts or {}
+  local phases = require "tide.phases"
+  local compiled = {}
+  for _, e in ipairs(p.entries) do compiled[e] = plan.compile(e) end
+  return locked(db, { lock = runner.BACKFILL_LOCK, lock_timeout_ms = opts.lock_timeout_ms, log = opts.log }, function()
+    if not history.exists(db) then err("misuse", "nothing is applied yet: run `tide up` first") end
+    local st = runner.status(db, p, history.events(db, true), compiled)
+    local out = {}
+    opts.on_reconnect = function(conn)
+      if not conn:lock(runner.BACKFILL_LOCK, opts.lock_timeout_ms or 30000) then
+        err("lock_timeout", "lost the backfill lock with the connection, and another backfill took it")
+      end
+    end
+    for _, s in ipairs(phased_targets(st, name, "migrate")) do
+      out[#out + 1] = phases.backfill(db, { name = s.name, entry = s.entry, mig = s.phase.mig,
+                                            migrate = s.phase.migrate }, opts)
+      if out[#out].stopped then break end
+    end
+    return out
   end)
 end
 
@@ -422,7 +693,7 @@ function runner.sql(db, p, direction, opts)
   local out = {}
   for _, s in ipairs(batch) do
     local mig = plan.compile(s.entry)
-    local fn = direction == "up" and mig.up or mig.down
+    local fn = direction == "up" and (mig.up or mig.expand) or mig.down
     out[#out + 1] = ("-- %s %s%s"):format(direction, s.name, mig.description and (": " .. mig.description) or "")
     if not fn then err("misuse", "%s has no down function", s.name) end
     local stopped = false
@@ -461,13 +732,23 @@ function runner.stamp(db, p, name, opts)
   end)
 end
 
---- Settles an interrupted migration by hand: as "applied" or "rolled_back".
+--- Settles an interrupted migration (or an interrupted contract) by hand:
+-- as "applied" or "rolled_back".
 function runner.resolve(db, p, name, as, opts)
   return locked(db, opts or {}, function()
     history.ensure(db)
     local st = runner.status(db, p, history.events(db, true))
     local i = index_of(st, name)
     local s = st.entries[i]
+    local c = s.phase and s.phase.contract
+    if c and is_interrupted(db, c) then
+      -- its contract was interrupted: settled as done, or as undone (status
+      -- rolled_back: the contract is pending again)
+      history.add(db, { name = name, checksum = s.entry.checksum, direction = "contract",
+                        status = as == "applied" and "applied" or "rolled_back", step = c.step,
+                        message = "contract resolved by hand as " .. as:gsub("_", " ") })
+      return
+    end
     if s.state == "applied" and as == "rolled_back" then
       -- undone by hand (the advice for a migration without down): only the
       -- last applied one, so that history stays a prefix of the plan

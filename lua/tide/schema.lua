@@ -366,8 +366,28 @@ local function same(a, b)
   return a == b
 end
 
-local COLUMN_FIELDS = { "type", "length", "precision", "scale", "nullable", "default",
-                        "autoincrement", "size", "values", "collation" }
+--- The rule of a foreign key action as canonical forms keep it.
+schema.fk_rule = fk_rule
+
+-- A column as diff lines show each of its aspects ("string(30)", "not
+-- null", "default 'x'", ...), leaving out what `unknown` says a side cannot
+-- tell.
+local function column_aspects(c, unknown)
+  local shown = c
+  if unknown.size then
+    shown = {}
+    for k, v in pairs(c) do shown[k] = v end
+    shown.size = nil
+  end
+  return {
+    type = not unknown.type and schema.type_label(shown) or "",
+    nullable = c.nullable and "nullable" or "not null",
+    default = "default " .. (c.default or "none"),
+    autoincrement = c.autoincrement and "autoincrement" or "no autoincrement",
+    collation = "collation " .. (c.collation or "default"),
+  }
+end
+local ASPECTS = { "type", "nullable", "default", "autoincrement", "collation" }
 
 local function describe_entry(kind, e, whole)
   local cols = whole and fmt(e.columns) or schema.key_columns(e)
@@ -387,6 +407,11 @@ local function entry_key(e)
   return e.name or ("(" .. table.concat(e.columns or {}, ",") .. ")")
 end
 
+-- "WHAT: X in A, Y in B"
+local function differs(out, what, x, y, labels)
+  out[#out + 1] = ("%s: %s in %s, %s in %s"):format(what, x, labels[1], y, labels[2])
+end
+
 local function diff_entries(out, tname, kind, la, lb, labels, whole)
   local ia, ib = {}, {}
   for _, e in ipairs(la) do ia[entry_key(e)] = e end
@@ -397,8 +422,8 @@ local function diff_entries(out, tname, kind, la, lb, labels, whole)
     if not other then
       if not e.implied then out[#out + 1] = ("%s: %s %s only in %s"):format(tname, kind, k, labels[1]) end
     elseif describe_entry(kind, e, whole) ~= describe_entry(kind, other, whole) then
-      out[#out + 1] = ("%s: %s %s: %s vs %s"):format(tname, kind, k, describe_entry(kind, e, whole),
-        describe_entry(kind, other, whole))
+      differs(out, ("%s: %s %s"):format(tname, kind, k), describe_entry(kind, e, whole),
+              describe_entry(kind, other, whole), labels)
     end
   end
   for _, e in ipairs(lb) do
@@ -415,8 +440,20 @@ local function inet_as_string(c, a, o, b)
          o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
-local function diff_table(out, a, b, labels)
+-- Whether columns c and o are alike in every field (text sizes left out
+-- when `blind_sizes`): most are, and need nothing more.
+local function same_column(c, o, blind_sizes)
+  if c.type ~= o.type or c.length ~= o.length or c.precision ~= o.precision or c.scale ~= o.scale or
+     c.nullable ~= o.nullable or c.default ~= o.default or c.autoincrement ~= o.autoincrement or
+     c.collation ~= o.collation or not same(c.values, o.values) then
+    return false
+  end
+  return blind_sizes or c.size == o.size
+end
+
+local function diff_table(out, a, b, labels, opts)
   local t = a.name or b.name
+  local blind_sizes = a.text_sizes == false or b.text_sizes == false
   local ca, cb = {}, {}
   for i, c in ipairs(a.columns) do ca[c.name] = i end
   for i, c in ipairs(b.columns) do cb[c.name] = i end
@@ -426,17 +463,16 @@ local function diff_table(out, a, b, labels)
       out[#out + 1] = ("%s.%s: column only in %s"):format(t, c.name, labels[1])
     else
       local o = b.columns[j]
-      -- what one side cannot tell is not compared
-      local unknown = { size = a.text_sizes == false or b.text_sizes == false }
-      if inet_as_string(c, a, o, b) then unknown.type, unknown.length = true, true end
-      for _, f in ipairs(COLUMN_FIELDS) do
-        if not same(c[f], o[f]) and not unknown[f] then
-          local show = f == "values" and function(v) return v and "(" .. quoted_list(v) .. ")" or "none" end or fmt
-          out[#out + 1] = ("%s.%s: %s %s vs %s"):format(t, c.name, f, show(c[f]), show(o[f]))
+      if not same_column(c, o, blind_sizes) then
+        -- what one side cannot tell is not compared
+        local unknown = { size = blind_sizes, type = inet_as_string(c, a, o, b) }
+        local x, y = column_aspects(c, unknown), column_aspects(o, unknown)
+        for _, f in ipairs(ASPECTS) do
+          if x[f] ~= y[f] then differs(out, t .. "." .. c.name, x[f], y[f], labels) end
         end
       end
-      if i ~= j then
-        out[#out + 1] = ("%s.%s: position %d vs %d"):format(t, c.name, i, j)
+      if i ~= j and not opts.ignore_positions then
+        differs(out, t .. "." .. c.name, "position " .. i, "position " .. j, labels)
       end
     end
   end
@@ -446,7 +482,7 @@ local function diff_table(out, a, b, labels)
     end
   end
   if not same(a.primary_key, b.primary_key) then
-    out[#out + 1] = ("%s: primary key %s vs %s"):format(t, fmt(a.primary_key), fmt(b.primary_key))
+    differs(out, t .. ": primary key", fmt(a.primary_key), fmt(b.primary_key), labels)
   end
   -- prefix lengths are compared only where both sides could have them
   local whole = a.index_lengths == false or b.index_lengths == false
@@ -458,12 +494,13 @@ end
 
 --- Differences between two canonical tables or two canonical schemas, as
 -- readable lines naming table, column and what differs; {} when equal.
--- `labels` names the two sides in the output (default {"a", "b"}).
-function schema.diff(a, b, labels)
-  labels = labels or { "a", "b" }
+-- `labels` names the two sides in the output (default {"a", "b"});
+-- opts.ignore_positions: columns in another order are no difference.
+function schema.diff(a, b, labels, opts)
+  labels, opts = labels or { "a", "b" }, opts or {}
   local out = {}
   if a.columns or b.columns then
-    diff_table(out, a, b, labels)
+    diff_table(out, a, b, labels, opts)
     return out
   end
   local names = {}
@@ -476,7 +513,7 @@ function schema.diff(a, b, labels)
     elseif not a[n] then
       out[#out + 1] = ("%s: table only in %s"):format(n, labels[2])
     else
-      diff_table(out, a[n], b[n], labels)
+      diff_table(out, a[n], b[n], labels, opts)
     end
   end
   return out

@@ -112,10 +112,20 @@ function ui.describe_table(d, referenced_by)
 end
 
 --- A progress line on stderr when stderr is a terminal (nothing otherwise):
--- each call rewrites the line in place; `final` ends it.
+-- each call rewrites the line in place; `final` ends it. Text wider than
+-- the terminal is cut: a wrapped line could not be rewritten.
 function ui.progress(text, final)
   if not core.isatty(2) then return end
+  local cols = core.term_width(2)
+  if cols and width(text) >= cols then
+    text = text:sub(1, (utf8.offset(text, cols - 1) or cols - 1) - 1) .. "…"
+  end
   io.stderr:write("\r\27[K", text, final and "\n" or "")
+end
+
+--- Erases the progress line (when stderr is a terminal).
+function ui.progress_clear()
+  if core.isatty(2) then io.stderr:write("\r\27[K") end
 end
 
 return ui

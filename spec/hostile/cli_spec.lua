@@ -87,7 +87,8 @@ describe("hostile command lines without a database", function()
 end)
 
 describe("read-only commands on a missing SQLite file", function()
-  for _, args in ipairs({ { "status" }, { "history" }, { "inspect" }, { "up", "--sql" },
+  -- (up --sql previews such a file as empty: spec/read_only_spec.lua)
+  for _, args in ipairs({ { "status" }, { "history" }, { "inspect" },
                           { "down", "--sql" }, { "--json", "status" } }) do
     it("tide " .. table.concat(args, " ") .. " says so and creates nothing", function()
       local dir = folder({ a = A }, "a\n")

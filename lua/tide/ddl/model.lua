@@ -98,6 +98,7 @@ function model.table(m, t)
     m._dirty[t] = nil
     local ok, d = pcall(m.db_.describe, m.db_, t)
     m._model[t] = ok and model.of(d) or nil
+    if ok then model.note_names(m, t, m._model[t]) end
   end
   local tm = m._model[t]
   if not tm and m._complete then fail(m, "undefined_object", "no table %q", t) end
@@ -135,28 +136,78 @@ function model.users_of(tm, name)
   return out
 end
 
+-- Which tables used a name when last seen, per kind ("relation": table,
+-- primary key, unique and index names; "foreign key"), kept per base model
+-- (weak keys) so that a name check costs a lookup, not a walk of the
+-- schema (1,000 migrations made it quadratic). A hit is verified against
+-- the table as it is now, so a name dropped since costs nothing; a name
+-- enters when its check passes (the only way an operation adds one), when
+-- a table is read from the database and when a table is renamed.
+local name_index = setmetatable({}, { __mode = "k" })
+
+-- calls fn(kind, name) for each name table tm owns
+local function each_name(tm, fn)
+  fn("relation", tm.name)
+  if #tm.primary_key > 0 and tm.primary_key_name then fn("relation", tm.primary_key_name) end
+  for _, u in ipairs(tm.uniques) do fn("relation", u.name) end
+  for _, x in ipairs(tm.indexes) do fn("relation", x.name) end
+  for _, f in ipairs(tm.foreign_keys) do fn("foreign key", f.name) end
+end
+
+local function note(ix, kind, name, t)
+  if name == nil then return end
+  local set = ix[kind][name]
+  if not set then set = {} ix[kind][name] = set end
+  set[t] = true
+end
+
+-- The index of m's model: the base model's when m checks through an
+-- overlay (tide.migrate's check pass: its metatable names the base).
+local function index_of(m)
+  local mt = getmetatable(m._model)
+  local base = mt and mt.base or m._model
+  local ix = name_index[base]
+  if not ix then
+    ix = { relation = {}, ["foreign key"] = {} }
+    for tn, tm in pairs(base) do
+      each_name(tm, function(kind, name) note(ix, kind, name, tn) end)
+    end
+    name_index[base] = ix
+  end
+  return ix
+end
+
+--- Records every name of table `t` (model tm), e.g. after it was renamed
+-- or read from the database.
+function model.note_names(m, t, tm)
+  local ix = index_of(m)
+  each_name(tm, function(kind, name) note(ix, kind, name, t) end)
+end
+
 --- Refuses `name` for a new table, index, unique or primary key (`kind`:
 -- "relation") or foreign key ("foreign key") of table t if the schema
 -- uses it already: PostgreSQL and SQLite keep tables and indexes in one
 -- namespace per schema, InnoDB foreign key names are per database; the
 -- check runs on every backend, so the schema is the same everywhere.
 function model.check_schema_name(m, t, name, kind)
-  for tn, tm in pairs(m._model) do
-    local clash
-    if kind == "relation" then
-      if tn == name then clash = "table " .. tn end
+  local ix = index_of(m)
+  local clash
+  if kind == "relation" and m._model[name] then clash = "table " .. name end
+  for tn in pairs(not clash and ix[kind][name] or {}) do
+    local tm = m._model[tn]
+    if tm and kind == "relation" then
       if tm.primary_key_name == name and #tm.primary_key > 0 then clash = "primary key of " .. tn end
-      for _, list in ipairs({ tm.uniques, tm.indexes }) do
-        if find(list, "name", name) then clash = "an index of " .. tn end
-      end
-    elseif tn ~= t and find(tm.foreign_keys, "name", name) then
+      if find(tm.uniques, "name", name) or find(tm.indexes, "name", name) then clash = "an index of " .. tn end
+    elseif tm and tn ~= t and find(tm.foreign_keys, "name", name) then
       clash = "a foreign key of " .. tn
     end
-    if clash then
-      fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,
-           kind == "relation" and "table, index or key" or "foreign key")
-    end
+    if clash then break end
   end
+  if clash then
+    fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,
+         kind == "relation" and "table, index or key" or "foreign key")
+  end
+  note(ix, kind, name, t)
 end
 
 --- Foreign keys of other tables that point at t: "fk (table)", sorted.

@@ -15,6 +15,12 @@
 --   mirror(m, ...) -> args | nil   the same operation's arguments for the
 --               table's shadow (tide.shadow), when it has one: tide.ddl runs
 --               it in the same step, so a shadow never drifts from its table
+--   destructive true | fn(plan) -> why   (optional) what it takes away from
+--               code still running on the old schema: refused inside a
+--               phased migration's expand ("move it to contract")
+--   outside_transaction(m, plan) (optional) true when the statement cannot
+--               run inside a transaction (PostgreSQL's CREATE INDEX
+--               CONCURRENTLY): the runner gives it a step of its own
 -- tide.ddl runs them (see perform there).
 local schema = require "tide.schema"
 local names = require "tide.names"
@@ -117,11 +123,15 @@ ops.create_table = {
     return { new = tm }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p) m._model[p.new.name] = p.new end,
+  apply = function(m, p)
+    m._model[p.new.name] = p.new
+    model.note_names(m, p.new.name, p.new)
+  end,
   took_effect = function(v, t) return v.has_table(t) end,
 }
 
 ops.drop_table = {
+  destructive = true,
   shows = 1, first = true,
   check = function(m, t)
     model.table(m, t)
@@ -136,6 +146,7 @@ ops.drop_table = {
 }
 
 ops.rename_table = {
+  destructive = true,
   shows = 2, first = true,
   check = function(m, old, new)
     local tm = model.table(m, old)
@@ -150,6 +161,7 @@ ops.rename_table = {
     if tm then
       tm.name = p.new
       m._model[p.new] = tm
+      model.note_names(m, p.new, tm)
     end
     for name, other in pairs(m._model) do
       for i, fk in ipairs(other.foreign_keys) do
@@ -193,6 +205,7 @@ ops.add_column = {
 }
 
 ops.drop_column = {
+  destructive = true,
   shows = 2, first = true,
   check = function(m, t, name)
     local tm = model.table(m, t)
@@ -223,6 +236,7 @@ ops.drop_column = {
 }
 
 ops.rename_column = {
+  destructive = true,
   shows = 3, first = true,
   check = function(m, t, old, new)
     local tm = model.table(m, t)
@@ -269,6 +283,23 @@ local ALTER_OPTIONS = { type = true, length = true, precision = true, scale = tr
                         default = true, size = true, values = true, collation = true }
 
 ops.alter_column = {
+  -- narrowing a type, or NOT NULL on a column old code may leave empty
+  destructive = function(p)
+    local o, n = p.old, p.new
+    if o.nullable and not n.nullable and n.default == nil then return "adds NOT NULL without a default" end
+    local wider = { smallint = 1, integer = 2, bigint = 3 }
+    if o.type ~= n.type then
+      if wider[o.type] and wider[n.type] and wider[n.type] > wider[o.type] then return nil end
+      if o.type == "string" and n.type == "text" then return nil end
+      if o.type == "float" and n.type == "double" then return nil end
+      return ("changes the type from %s to %s"):format(o.type, n.type)
+    end
+    if (n.length or math.huge) < (o.length or math.huge) or (n.precision or math.huge) < (o.precision or math.huge)
+       or (n.scale or 0) < (o.scale or 0) then
+      return "narrows the type"
+    end
+    return nil
+  end,
   shows = 2,
   check = function(m, t, name, changes)
     local tm = model.table(m, t)
@@ -386,7 +417,10 @@ ops.create_shadow = {
     return { new = shadow.of(tm, m._dialect) }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p) m._model[p.new.name] = p.new end,
+  apply = function(m, p)
+    m._model[p.new.name] = p.new
+    model.note_names(m, p.new.name, p.new)
+  end,
   took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
 }
 
@@ -424,10 +458,14 @@ ops.create_index = {
     local spec = {}
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     for k, v in pairs(opts or {}) do
-      if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" then
+      if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" and k ~= "concurrently" then
         fail(m, "misuse", "unknown option %q", tostring(k))
       end
-      spec[k] = v
+      if k ~= "concurrently" then spec[k] = v end
+    end
+    local concurrently = opts and opts.concurrently
+    if concurrently ~= nil and type(concurrently) ~= "boolean" then
+      fail(m, "misuse", "concurrently must be true or false")
     end
     local ix = parse.index_model(m, t, tm, spec)
     if tm and (find(tm.indexes, "name", ix.name) or find(tm.uniques, "name", ix.name)) then
@@ -435,12 +473,16 @@ ops.create_index = {
     end
     parse.check_key(m, tm, ix.columns, ("index %q"):format(ix.name), nil, ix.lengths)
     model.check_schema_name(m, t, ix.name, "relation")
-    return { tm = tm, t = t, index = ix, replaces = replaced_implied(tm, ix) }
+    return { tm = tm, t = t, index = ix, replaces = replaced_implied(tm, ix), concurrently = concurrently }
   end,
+  -- built without blocking writes (PostgreSQL: CONCURRENTLY, outside the
+  -- transaction; MariaDB: ALGORITHM=INPLACE, LOCK=NONE)
+  outside_transaction = function(m, p) return p.concurrently and m._dialect.concurrent_index_outside or false end,
   render = function(m, p)
     -- MariaDB: the index made for a key is dropped once another serves it,
     -- as InnoDB drops its own; one of the same name is that index already
-    local sqls = find(p.replaces, "name", p.index.name) and {} or m._dialect:create_index(p.t, p.index)
+    local sqls = find(p.replaces, "name", p.index.name) and {} or
+      m._dialect:create_index(p.t, p.index, p.concurrently)
     for _, x in ipairs(p.replaces) do
       if x.name ~= p.index.name then sqls[#sqls + 1] = m._dialect:drop_implied_index(p.t, x.name) end
     end
@@ -685,6 +727,7 @@ ops.drop_check = {
 -- UNIQUE(key, deleted) holds among live rows only. One statement converts
 -- every row; keys, indexes and foreign keys stay.
 ops.soft_delete_to_id = {
+  destructive = true,
   shows = 1, first = true,
   check = function(m, t) return soft_delete.plan(m, known_table(m, t), "to_id") end,
   render = function(m, p) return soft_delete.render(m._dialect, p) end,
@@ -700,6 +743,7 @@ ops.soft_delete_to_id = {
 -- the way back from soft_delete_to_id (`deleted <> 0` becomes 1/TRUE).
 local FLAG_TYPES = { boolean = true, smallint = true, integer = true }
 ops.soft_delete_to_flag = {
+  destructive = true,
   shows = 1, first = true,
   check = function(m, t, opts)
     opts = check_options(m, opts, { type = true })
@@ -721,6 +765,7 @@ ops.soft_delete_to_flag = {
 -- statement; returns (and logs) how many rows it changed (nil where
 -- nothing ran: tide.sql, --sql, the check before a run).
 ops.remove_duplicates = {
+  destructive = true,
   shows = 2, first = true,
   check = function(m, t, cols, opts)
     opts = check_options(m, opts, { keep = true })

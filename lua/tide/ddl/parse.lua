@@ -181,6 +181,34 @@ function parse.check_enum_default(m, c)
   fail(m, "misuse", "column %q: default %s is not one of the enum's values", c.name, c.default)
 end
 
+-- Edit distance between strings a and b (insert, delete, replace, swap).
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
+      end
+    end
+  end
+  return d[#a][#b]
+end
+
+--- The key of set `options` closest to the unknown option `k` (a typo:
+-- at most a third of its letters off), or nil.
+function parse.closest(k, options)
+  local best, bd
+  for o in pairs(options) do
+    local dd = distance(k:lower(), o)
+    if dd <= math.max(1, #o // 3) and (not bd or dd < bd or dd == bd and o < best) then best, bd = o, dd end
+  end
+  return best
+end
+
 -- A column spec {name, type, option = value} -> canonical column.
 function parse.column(m, spec)
   if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
@@ -191,7 +219,9 @@ function parse.column(m, spec)
   end
   for k in pairs(spec) do
     if k ~= 1 and k ~= 2 and not COLUMN_OPTIONS[k] then
-      fail(m, "misuse", "column %q: unknown option %q", name, tostring(k))
+      local near = type(k) == "string" and parse.closest(k, COLUMN_OPTIONS)
+      fail(m, "misuse", "column %q: unknown option %q%s", name, tostring(k),
+           near and (" (did you mean %q?)"):format(near) or "")
     end
   end
   local c = { name = name, type = ctype, nullable = spec.null ~= false and not spec.primary_key,

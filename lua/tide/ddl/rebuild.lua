@@ -11,6 +11,7 @@ local rebuild = {}
 function rebuild.run(m, sqls)
   local changed = {}
   for i, sql in ipairs(sqls) do
+    rawset(m, "_statement", sql)
     if m.db_ then changed[i] = m.db_:exec(sql) end
     m._sql[#m._sql + 1] = sql
   end

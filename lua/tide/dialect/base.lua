@@ -161,10 +161,13 @@ end
 -- lengths (ix.lengths), the others index the columns whole.
 function base:index_columns(ix) return self:quote_list(ix.columns) end
 
-function base:create_index(t, ix)
-  local sql = ("CREATE %sINDEX %s ON %s (%s)"):format(ix.unique and "UNIQUE " or "",
-    self:quote(ix.name), self:quote(t), self:index_columns(ix))
+--- CREATE INDEX; `concurrently`: built without blocking writes where the
+-- backend can (the dialect's concurrent_index / concurrent_index_suffix).
+function base:create_index(t, ix, concurrently)
+  local sql = ("CREATE %sINDEX %s%s ON %s (%s)"):format(ix.unique and "UNIQUE " or "",
+    concurrently and self.concurrent_index or "", self:quote(ix.name), self:quote(t), self:index_columns(ix))
   if ix.where then sql = sql .. " WHERE " .. (ix.source or ix.where) end
+  if concurrently and self.concurrent_index_suffix then sql = sql .. self.concurrent_index_suffix end
   return { sql }
 end
 
@@ -293,6 +296,25 @@ function base:archive_lock(t, where)
   return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
 end
 
+-- ---- online schema changes (tide.phases, tide.lint) -------------------
+
+--- What ends a SELECT that locks the rows it reads until the transaction
+-- ends (a backfill batch: no write slips between its read and its update).
+base.for_update = " FOR UPDATE"
+
+--- A pause after each backfill batch, in ms: where writers wait for one
+-- database lock (SQLite), the gap in which a waiting writer gets in.
+base.batch_gap_ms = 0
+
+--- The replay lag of the slowest streaming replica in ms, or nil (no
+-- replica, or the backend cannot tell).
+function base:replica_lag_ms(_db) return nil end
+
+--- What operation o (see tide.ddl's on_op) does to a populated table that
+-- blocks or rewrites it on this backend, and the safer form: {message, fix}
+-- or nil.
+function base:online_risk(_o) return nil end
+
 --- A condition true for a row whose `col` (quoted) would not compare with
 -- a timestamp as a time, or nil when the column's type sees to it.
 function base:archive_untimed(_col) return nil end
@@ -305,6 +327,11 @@ function base:archive_move(t, s, cols, where)
   return { ("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s"):format(s, cols, cols, t, where),
            ("DELETE FROM %s WHERE %s"):format(t, where) }
 end
+
+--- tide.testing's throwaway databases on a server: the statements that
+-- make and drop one (sqlite's `embedded` says it needs no server: a file).
+function base:create_database_sql(name) return "CREATE DATABASE " .. self:quote(name) end
+function base:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) end
 
 --- A new dialect inheriting from base.
 function base.extend(d)

@@ -38,6 +38,9 @@ local my = base.extend {
 }
 my.__index = my
 
+-- tide test: the server URL when none is given (what scripts/servers.sh exports)
+my.test_url_env = "TIDE_TEST_MYSQL_URL"
+
 local TEXT_TYPES = { medium = "MEDIUMTEXT", long = "LONGTEXT" }
 
 function my:type_sql(c)
@@ -140,6 +143,26 @@ local IMPLICIT_COMMIT = { CREATE = true, ALTER = true, DROP = true, RENAME = tru
 function my:commits_implicitly(sql)
   local w = sql:gsub("/%*.-%*/", " "):match("^[%s(]*([%a_]+)")
   return w ~= nil and IMPLICIT_COMMIT[w:upper()] == true
+end
+
+-- an index built in place while writes go on, or an error where InnoDB
+-- cannot (never a silent table copy)
+my.concurrent_index_suffix = " ALGORITHM=INPLACE LOCK=NONE"
+
+-- (CREATE INDEX and ADD COLUMN run in place without blocking writes by
+-- default: not reported)
+function my:online_risk(o)
+  local t = o.plan.t
+  if o.name == "alter_column" and (o.plan.old.type ~= o.plan.new.type or
+         (o.plan.new.length or 0) < (o.plan.old.length or 0)) then
+    return { message = ("changing the type of %s.%s copies the table (ALGORITHM=COPY): writes wait"):format(t,
+               o.plan.old.name),
+             fix = "add a new column in expand, backfill it (tide backfill), drop the old one in contract" }
+  elseif o.name == "add_foreign_key" then
+    return { message = ("adding a foreign key to %s copies the table while foreign_key_checks is on"):format(t),
+             fix = "add it before the table fills, or in a maintenance window" }
+  end
+  return nil
 end
 
 --- MODIFY restates the whole column.

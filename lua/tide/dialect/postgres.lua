@@ -19,6 +19,59 @@ local pg = base.extend {
 }
 pg.__index = pg
 
+-- tide test: the server URL when none is given (what scripts/servers.sh exports)
+pg.test_url_env = "TIDE_TEST_PG_URL"
+-- a session left on the throwaway database (an interrupted walk) does not keep it
+function pg:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) .. " WITH (FORCE)" end
+-- CREATE INDEX CONCURRENTLY: writes go on while it builds; it cannot run
+-- inside a transaction (the runner gives it a step of its own)
+pg.concurrent_index = "CONCURRENTLY "
+pg.concurrent_index_outside = true
+
+--- A failed or killed CONCURRENTLY build leaves an invalid index of that
+-- name (which tide's schema reading leaves out): dropped first.
+function pg:create_index(t, ix, concurrently)
+  local sqls = base.create_index(self, t, ix, concurrently)
+  if concurrently then table.insert(sqls, 1, "DROP INDEX CONCURRENTLY IF EXISTS " .. self:quote(ix.name)) end
+  return sqls
+end
+
+function pg:replica_lag_ms(db)
+  local r = db:query("SELECT COUNT(*) AS n, MAX(EXTRACT(EPOCH FROM COALESCE(replay_lag, " ..
+                     "'0'::interval)) * 1000) AS lag FROM pg_stat_replication")[1]
+  if r.n == 0 then return nil end
+  return math.floor(tonumber(r.lag) or 0)
+end
+
+local function type_changes(o)
+  local a, b = o.plan.old, o.plan.new
+  return a.type ~= b.type or (b.length or 0) < (a.length or 0) or a.precision ~= b.precision or a.scale ~= b.scale
+end
+
+function pg:online_risk(o)
+  local t = o.plan.t
+  if o.name == "create_index" and not o.plan.concurrently then
+    return { message = ("CREATE INDEX blocks writes to %s while it builds"):format(t),
+             fix = "create_index(..., {concurrently = true}) in a migration of its own" }
+  elseif o.name == "alter_column" and type_changes(o) then
+    return { message = ("changing the type of %s.%s rewrites the table under an exclusive lock"):format(t,
+               o.plan.old.name),
+             fix = "add a new column in expand, backfill it (tide backfill), drop the old one in contract" }
+  elseif o.name == "alter_column" and o.plan.old.nullable and not o.plan.new.nullable then
+    return { message = ("SET NOT NULL on %s.%s reads every row under an exclusive lock"):format(t, o.plan.old.name),
+             fix = ('m:sql("ALTER TABLE %s ADD CONSTRAINT ... CHECK (%s IS NOT NULL) NOT VALID"), validate it, ' ..
+                    'then SET NOT NULL uses it'):format(t, o.plan.old.name) }
+  elseif o.name == "add_unique" then
+    return { message = ("adding a unique constraint builds its index while writes to %s wait"):format(t),
+             fix = "create_index(..., {unique = true, concurrently = true}) in a migration of its own" }
+  elseif o.name == "add_foreign_key" then
+    return { message = ("adding a foreign key checks every row of %s while writes wait"):format(t),
+             fix = ('m:sql("ALTER TABLE %s ADD CONSTRAINT %s ... NOT VALID"), then m:sql("ALTER TABLE %s ' ..
+                    'VALIDATE CONSTRAINT %s") in a later migration'):format(t, o.plan.fk.name, t, o.plan.fk.name) }
+  end
+  return nil
+end
+
 --- A number parameter is a double precision: rounded to the column's type
 -- (real, numeric(p,s)) as the stored row was, or the SELECT misses it.
 function pg:key_param(sql_type) return ("CAST(? AS %s)"):format(sql_type) end

@@ -26,6 +26,22 @@ local sq = base.extend {
 }
 sq.__index = sq
 
+-- a database is a file: tide test's throwaway one is a temporary file, no server
+sq.embedded = true
+-- and it is thrown away: no commit waits for the disk
+sq.throwaway_session_sql = "PRAGMA synchronous = OFF"
+-- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
+sq.for_update = ""
+-- the database lock is free this long after each batch (waiters poll every ms)
+sq.batch_gap_ms = 2
+
+function sq:online_risk(o)
+  if not o.rebuild then return nil end
+  return { message = ("%s rebuilds %s: every row copied while the database is locked for writes"):format(o.name,
+             o.plan.t),
+           fix = "add a new column in expand, backfill it (tide backfill), drop the old one in contract" }
+end
+
 -- An autoincrement key must be the rowid: "INTEGER PRIMARY KEY AUTOINCREMENT".
 sq.autoincrement_type = "INTEGER"
 

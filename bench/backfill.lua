@@ -1,0 +1,171 @@
+-- Driven by bench/backfill (tide run): see there. `tide run
+-- bench/backfill.lua writer URL STOPFILE ROWS` is the concurrent writer
+-- alone: it updates one random row per statement until STOPFILE exists and
+-- prints its longest wait in ms and its number of statements.
+local core = tide.core
+local measure = dofile("bench/measure.lua")
+local sh, write = measure.sh, measure.write
+local ROWS = tonumber(os.getenv("ROWS")) or 1000000
+local RUNS = tonumber(os.getenv("RUNS")) or 2
+local BATCH = 1000
+
+if arg[1] == "writer" then
+  local db = tide.open(arg[2])
+  local stop, n = arg[3], math.tointeger(tonumber(arg[4]))
+  local longest, count = 0, 0
+  while not io.open(stop) do
+    local id = math.random(1, n)
+    local t0 = core.now_ms()
+    db:exec("UPDATE items SET v = v WHERE id = ?", id)
+    longest = math.max(longest, core.now_ms() - t0)
+    count = count + 1
+    core.sleep(5)
+  end
+  print(longest, count)
+  db:close()
+  return 0
+end
+
+local MIG = "build/bench/backfill-mig"
+sh("mkdir -p " .. MIG)
+write(MIG .. "/tide.plan", "fill\n")
+write(MIG .. "/fill.lua", ([[
+local tide = require "tide"
+return {
+  expand = function(m) m:add_column("items", { "w", "integer" }) end,
+  migrate = tide.phases.batches { table = "items", where = "w IS NULL", columns = { "id" }, batch = %d, lock = false,
+    update = function(db, rows)
+      db:exec("UPDATE items SET w = v * 2 WHERE id >= ? AND id <= ? AND w IS NULL", rows[1].id, rows[#rows].id)
+    end },
+  contract = function() end,
+}
+]]):format(BATCH))
+
+local FLOOR = "UPDATE items SET w = v * 2 WHERE w IS NULL;\n"
+
+-- The same UPDATE in the same 1,000-row transactions, typed by hand: the key
+-- ranges are known in advance, so no statement looks for the next batch and
+-- no state is saved. What committing per batch costs by itself.
+local function batched_floor(n, prefix)
+  local out = { prefix }
+  for lo = 0, n - 1, BATCH do
+    out[#out + 1] = ("BEGIN;\nUPDATE items SET w = v * 2 WHERE id > %d AND id <= %d AND w IS NULL;\nCOMMIT;")
+      :format(lo, lo + BATCH)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function generate(url, series)
+  local db = tide.open(url)
+  tide.migrate(db, function(m)
+    m:create_table("items", { { "id", "integer", primary_key = true }, { "v", "integer", null = false } })
+  end)
+  db:exec(series)
+  db:close()
+  sh(("build/tide -q --url %s --dir %s up"):format(q(url), MIG))
+end
+
+local function sqlite_setup()
+  local tmpl, work = "build/bench/backfill-tmpl.db", "build/bench/backfill-run.db"
+  -- the client waits for the writer as tide does (busy timeout)
+  write("build/bench/backfill-floor.sql", ".timeout 600000\nBEGIN;\n" .. FLOOR .. "COMMIT;\n")
+  return {
+    url = "sqlite:" .. work .. "?busy_timeout=600000",
+    make = function(n)
+      write("build/bench/backfill-batched.sql", batched_floor(n, ".timeout 600000"))
+      os.remove(tmpl)
+      generate("sqlite:" .. tmpl, ("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) " ..
+                                   "INSERT INTO items (id, v) SELECT i, i %% 1000 FROM s"):format(n))
+    end,
+    reset = function() sh(("cp %s %s && rm -f %s-journal"):format(tmpl, work, work)) end,
+    floor = ("sqlite3 %s < build/bench/backfill-floor.sql"):format(work),
+    batched = ("sqlite3 %s < build/bench/backfill-batched.sql"):format(work),
+  }
+end
+
+local function postgres_setup()
+  local pg = measure.pg_copies("tide_bench_backfill")
+  write("build/bench/backfill-floor-pg.sql", FLOOR)
+  return {
+    url = pg.run_url,
+    make = function(n)
+      write("build/bench/backfill-batched-pg.sql", batched_floor(n, ""))
+      pg.fresh_template()
+      generate(pg.tmpl_url, ("INSERT INTO items (id, v) SELECT i, i %% 1000 FROM generate_series(1, %d) AS s(i)")
+        :format(n))
+      local db = tide.open(pg.tmpl_url)
+      db:exec("VACUUM ANALYZE")
+      db:close()
+    end,
+    reset = pg.reset,
+    floor = pg.psql .. "build/bench/backfill-floor-pg.sql",
+    batched = pg.psql .. "build/bench/backfill-batched-pg.sql",
+  }
+end
+
+-- Runs cmd while the writer runs; returns cmd's wall ms and the writer's
+-- longest wait in ms.
+local function contended(url, cmd)
+  local stop, out = "build/bench/backfill-stop", "build/bench/backfill-writer"
+  os.remove(stop)
+  sh(("build/tide run bench/backfill.lua writer %s %s %d > %s 2>&1 &"):format(q(url), stop, ROWS, out))
+  core.sleep(300)
+  local t0 = core.now_ms()
+  sh(cmd .. " > /dev/null")
+  local ms = core.now_ms() - t0
+  write(stop, "")
+  local longest
+  for _ = 1, 600 do
+    local f = io.open(out)
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    longest = tonumber(text:match("^(%S+)"))
+    if longest then break end
+    core.sleep(100)
+  end
+  return ms, assert(longest, "the writer printed nothing")
+end
+
+local function left(url)
+  local db = tide.open(url)
+  local n = db:query("SELECT COUNT(*) AS n FROM items WHERE w IS NULL")[1].n
+  db:close()
+  return math.tointeger(n)
+end
+
+print(("backfill: %d rows, batches of %d, best of %d, tide and the floor taking turns (machine shared " ..
+       "with other jobs: ratios are indicative)"):format(ROWS, BATCH, RUNS))
+for b in (os.getenv("BACKENDS") or "sqlite,postgres"):gmatch("[^,]+") do
+  local s = b == "sqlite" and sqlite_setup() or postgres_setup()
+  s.make(ROWS)
+  local t_tide, t_floor, w_tide, w_floor = math.huge, math.huge, math.huge, math.huge
+  local t_batched, w_batched = math.huge, math.huge
+  for _ = 1, RUNS do
+    s.reset()
+    local bms, bw = contended(s.url, s.batched)
+    assert(left(s.url) == 0, "the batched floor left rows")
+    t_batched, w_batched = math.min(t_batched, bms), math.min(w_batched, bw)
+    s.reset()
+    local ms, w = contended(s.url, s.floor)
+    assert(left(s.url) == 0, "the floor left rows")
+    t_floor, w_floor = math.min(t_floor, ms), math.min(w_floor, w)
+    s.reset()
+    ms, w = contended(s.url, ("build/tide -q --url %s --dir %s backfill --batch %d"):format(q(s.url), MIG, BATCH))
+    assert(left(s.url) == 0, "tide left rows")
+    t_tide, w_tide = math.min(t_tide, ms), math.min(w_tide, w)
+  end
+  print(("  %-8s tide backfill %6d ms   floor (one UPDATE) %6d ms   ratio %.2fx (target <= 1.5)"):format(b, t_tide,
+    t_floor, t_tide / t_floor))
+  print(("  %-8s floor in %d-row transactions (sqlite3/psql) %d ms: ratio %.2fx (its writer's longest wait %d ms)")
+    :format("", BATCH, t_batched, t_tide / t_batched, w_batched))
+  print(("  %-8s a concurrent writer's longest wait: %d ms during the backfill (target < 100), %d ms during " ..
+         "the one UPDATE"):format("", w_tide, w_floor))
+  measure.result(("backfill %d rows, %s"):format(ROWS, b), t_tide, "ms", "floor: one UPDATE in the client",
+                 t_floor, "<= 1.5")
+  measure.result(("backfill %d rows, %s, vs %d-row transactions"):format(ROWS, b, BATCH), t_tide, "ms",
+                 "floor: the UPDATE in 1,000-row transactions in the client", t_batched, "-")
+  measure.result(("backfill %d rows, %s: writer's longest wait"):format(ROWS, b), w_tide, "ms",
+                 "target: < 100 ms (one UPDATE: " .. math.floor(w_floor) .. " ms)", 100, "< 100")
+end

@@ -1,0 +1,278 @@
+--- tide.models: the schema a project declares in its models file, checked
+-- with the DSL's own checks; built on a database in one go (create),
+-- compared with a database (diff), and the canonical form of what a
+-- database holds (live), tide's own tables left out.
+--
+-- A models file is Lua: `create_table(name, columns, options)` per table,
+-- with the arguments of the DSL's m:create_table (`now` is m.now), in any
+-- order (foreign keys may point at tables declared later).
+local core = require "tide.core"
+local ddl = require "tide.ddl"
+local ops = require "tide.ddl.ops"
+local history = require "tide.history"
+local schema = require "tide.schema"
+local shadow = require "tide.shadow"
+
+local models = {}
+
+--- The models file's default name, beside the plan.
+models.FILE = "models.lua"
+
+-- tide's own tables: never in the models, never compared
+local OWN = { [history.TABLE] = true }
+
+local function refuse(class, fmt, ...)
+  error(core.error { class = class, message = fmt:format(...) }, 0)
+end
+
+-- The foreign keys of a declaration's options (as declared, unchecked).
+local function fks_of(d)
+  local list = type(d.options) == "table" and d.options.foreign_keys
+  return type(list) == "table" and list or {}
+end
+
+--- `names` in an order where each comes after the names it refers to:
+-- refs(name) lists {ref =, key =} (a foreign key's table, and the key); a
+-- reference to itself or to a name not in the list is ignored. A cycle is
+-- cut where a depth-first walk in list order closes it: those references
+-- are returned in `cut` ({name =, key =}), to be made after the rest.
+function models.ordered(names, refs)
+  local state, order, cut = {}, {}, {}
+  for _, n in ipairs(names) do state[n] = "new" end
+  local function visit(n)
+    state[n] = "open"
+    for _, r in ipairs(refs(n)) do
+      if r.ref ~= n and state[r.ref] == "open" then cut[#cut + 1] = { name = n, key = r.key }
+      elseif state[r.ref] == "new" then visit(r.ref) end
+    end
+    state[n], order[#order + 1] = "done", n
+  end
+  for _, n in ipairs(names) do if state[n] == "new" then visit(n) end end
+  return order, cut
+end
+
+-- Declarations in an order that creates every referenced table first (a
+-- cycle's cut foreign keys are `deferred`: added after every table). A
+-- foreign key to a table the models lack is refused, naming the line.
+local function fk_order(path, decls, by_name)
+  local names = {}
+  for i, d in ipairs(decls) do
+    names[i] = d.name
+    for _, fk in ipairs(fks_of(d)) do
+      local ref = type(fk) == "table" and fk[2]
+      if type(ref) == "string" and not by_name[ref] then
+        refuse("misuse", "%s:%d: table %q: foreign key %s to %q: the models have no table %q", path, d.line,
+               d.name, schema.show(type(fk[1]) == "table" and fk[1] or nil), ref, ref)
+      end
+    end
+  end
+  local order, cut = models.ordered(names, function(n)
+    local out = {}
+    for _, fk in ipairs(fks_of(by_name[n])) do
+      if type(fk) == "table" and type(fk[2]) == "string" then out[#out + 1] = { ref = fk[2], key = fk } end
+    end
+    return out
+  end)
+  local deferred, cut_keys = {}, {}
+  for _, c in ipairs(cut) do
+    deferred[#deferred + 1], cut_keys[c.key] = { decl = by_name[c.name], fk = c.key }, true
+  end
+  for i, n in ipairs(order) do
+    local d = by_name[n]
+    if #cut > 0 then
+      local opts, keep = {}, {}
+      for k, v in pairs(d.options) do opts[k] = v end
+      for _, fk in ipairs(fks_of(d)) do if not cut_keys[fk] then keep[#keep + 1] = fk end end
+      if opts.foreign_keys then opts.foreign_keys = keep end
+      d = { name = d.name, columns = d.columns, options = opts, line = d.line }
+    end
+    order[i] = d
+  end
+  return order, deferred
+end
+
+-- The arguments of m:add_foreign_key for a deferred foreign key spec.
+local function add_fk_args(fk)
+  local opts = {}
+  for k, v in pairs(fk) do if type(k) == "string" then opts[k] = v end end
+  return fk[1], fk[2], fk[3], opts
+end
+
+-- Operation `op`'s declaration (tide.ddl.ops) on DSL object m: its check,
+-- then its effect on the model; no SQL is made.
+local function validate(m, op, ...)
+  local decl = ops[op]
+  rawset(m, "_op", { name = op, args = { ... } })
+  m._op.args[decl.shows + 1] = nil
+  for i = decl.shows + 2, select("#", ...) do m._op.args[i] = nil end
+  local p = decl.check(m, ...)
+  decl.apply(m, p, p.tm)
+  rawset(m, "_op", nil)
+end
+
+-- Runs the models' tables through DSL object m: `perform(m, op, ...)` per
+-- operation (create_table, then add_foreign_key for the keys of a cycle),
+-- errors naming the file and line.
+local function declare(m, mdl, perform)
+  for _, d in ipairs(mdl.order) do
+    rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
+    perform(m, "create_table", d.name, d.columns, d.options)
+  end
+  for _, x in ipairs(mdl.deferred) do
+    rawset(m, "_name", ("%s:%d"):format(mdl.file, x.decl.line))
+    perform(m, "add_foreign_key", x.decl.name, add_fk_args(x.fk))
+  end
+end
+
+-- The models checked by the DSL without a database. Returns {name = DSL
+-- model table}.
+local function check(mdl)
+  local m = ddl.new { dialect = "sqlite", name = mdl.file, reserved = OWN, complete = true }
+  declare(m, mdl, validate)
+  ddl.close(m)
+  return m._model
+end
+
+--- Reads and checks models file `path`; returns the models value: {file,
+-- tables = {name = DSL model table}, order, deferred}. Raises a one-line
+-- error naming the file and line, the table and the column: a syntax error,
+-- a table declared twice, a foreign key to a table the models lack, and
+-- everything m:create_table refuses (an unknown type, a misspelt option
+-- with the closest valid one, ...).
+function models.load(path)
+  if type(path) ~= "string" then refuse("misuse", "tide.models.load: expected the path of a models file") end
+  local f = io.open(path, "rb")
+  if not f then refuse("misuse", "%s: no models file", path) end
+  local src = f:read("a")
+  f:close()
+  if not src then refuse("misuse", "%s: cannot read the models file (a folder?)", path) end
+  local decls, by_name = {}, {}
+  local env = setmetatable({ now = ddl.now }, { __index = _G })
+  function env.create_table(name, columns, options)
+    local line = debug.getinfo(2, "l").currentline
+    if type(name) ~= "string" then refuse("misuse", "%s:%d: create_table needs a table name first", path, line) end
+    if by_name[name] then
+      refuse("misuse", "%s:%d: table %q is declared twice (first on line %d)", path, line, name, by_name[name].line)
+    end
+    if options ~= nil and type(options) ~= "table" then
+      refuse("misuse", "%s:%d: create_table(%s): options must be a table", path, line, name)
+    end
+    local d = { name = name, columns = columns, options = options or {}, line = line }
+    decls[#decls + 1], by_name[name] = d, d
+  end
+  local chunk, err = load(src, "@" .. path, "t", env)
+  if not chunk then refuse("syntax", "%s", err) end
+  local ok, e = pcall(chunk)
+  if not ok then
+    if core.is_error(e) then error(e, 0) end
+    refuse("misuse", "%s", tostring(e))          -- already "FILE:LINE: ..."
+  end
+  local mdl = { file = path }
+  mdl.order, mdl.deferred = fk_order(path, decls, by_name)
+  mdl.tables = check(mdl)
+  return mdl
+end
+
+local function copy(list) return table.move(list, 1, #list, 1, {}) end
+
+local function by_name(a, b) return a.name < b.name end
+
+-- The canonical form (tide.schema.canonical) of one DSL model table.
+local function canonical_table(tm)
+  local ints = {}
+  local t = { name = tm.name, columns = {}, primary_key = copy(tm.primary_key), uniques = {}, indexes = {},
+              foreign_keys = {}, checks = {} }
+  for i, c in ipairs(tm.columns) do
+    -- a DSL model column has the canonical fields already (tide.ddl.parse)
+    local col = c
+    -- as canonical does: SQLite's autoincrement key is its 64-bit rowid
+    if c.autoincrement and c.type == "bigint" then
+      col = { name = c.name, type = "integer", nullable = c.nullable, autoincrement = true }
+    end
+    if c.type == "integer" or c.type == "bigint" or c.type == "smallint" then ints[c.name:lower()] = true end
+    t.columns[i] = col
+  end
+  local printed = { integer_columns = ints }
+  for _, u in ipairs(tm.uniques) do t.uniques[#t.uniques + 1] = { name = u.name, columns = copy(u.columns) } end
+  for _, x in ipairs(tm.indexes) do
+    t.indexes[#t.indexes + 1] = { name = x.name, columns = copy(x.columns), unique = x.unique and true or false,
+      where = x.where and schema.canonical_expression(x.where, printed), lengths = x.lengths }
+  end
+  for _, fk in ipairs(tm.foreign_keys) do
+    t.foreign_keys[#t.foreign_keys + 1] = { name = fk.name, columns = copy(fk.columns), ref_table = fk.ref_table,
+      ref_columns = copy(fk.ref_columns), on_delete = schema.fk_rule(fk.on_delete),
+      on_update = schema.fk_rule(fk.on_update) }
+  end
+  for _, ck in ipairs(tm.checks) do
+    t.checks[#t.checks + 1] = { name = ck.name, expression = schema.canonical_expression(ck.source, printed) }
+  end
+  for _, list in ipairs({ t.uniques, t.indexes, t.foreign_keys, t.checks }) do table.sort(list, by_name) end
+  return t
+end
+
+--- The canonical schema ({name = canonical table}) models `mdl` declare.
+function models.canonical(mdl)
+  local out = {}
+  for name, tm in pairs(mdl.tables) do out[name] = canonical_table(tm) end
+  return out
+end
+
+--- The canonical schema of db without tide's own tables; with `mdl`, also
+-- without the shadows (tide.shadow, checked by `tide archive check`) of
+-- tables the models declare, unless the models declare the shadow too.
+function models.live(db, mdl)
+  local out = {}
+  for name, desc in pairs(db:schema()) do
+    local base = shadow.base_of(name)
+    local shadowed = mdl and base and mdl.tables[base] and not mdl.tables[name]
+    if not OWN[name:lower()] and not shadowed then out[name] = schema.canonical(desc) end
+  end
+  return out
+end
+
+--- Differences between models `mdl` (a models value, or a path) and the
+-- schema of db, as readable lines (`widget.name: string(30) in models,
+-- string(60) in database`); {} when in sync. The order of a table's columns
+-- is not compared: the DSL adds a column last, so migrations could not
+-- follow the models' order.
+function models.diff(db, mdl)
+  if type(mdl) == "string" then mdl = models.load(mdl) end
+  return schema.diff(models.canonical(mdl), models.live(db, mdl), { "models", "database" },
+                     { ignore_positions = true })
+end
+
+--- Builds the whole schema of models `mdl` (a models value, or a path) on
+-- db, referenced tables first, in one transaction where the backend's DDL
+-- allows (tide.migrate), holding the runner's lock. Refused before anything
+-- is created if a table exists already. opts.lock_timeout_ms.
+function models.create(db, mdl, opts)
+  opts = opts or {}
+  if type(mdl) == "string" then mdl = models.load(mdl) end
+  local runner = require "tide.runner"
+  local release = runner.lock(db, opts.lock_timeout_ms or 30000, {})
+  local ok, err = pcall(require("tide.migrate").run, db, function(m)
+    declare(m, mdl, function(_, op, ...) return m[op](m, ...) end)
+  end, { name = mdl.file, reserved = OWN })
+  pcall(release)
+  if not ok then error(err, 0) end
+  return true
+end
+
+--- For a user's spec, one line: applies the migrations in opts.dir
+-- (default "migrations") to db and raises listing every difference from
+-- the models (opts.models, default models.lua in that folder); returns
+-- true. Run it on a fresh database of each backend.
+function models.assert_migrations_match(db, opts)
+  opts = opts or {}
+  local dir = opts.dir or "migrations"
+  local plan = require "tide.plan"
+  require("tide.runner").up(db, plan.load(dir), {})
+  local diffs = models.diff(db, opts.models or (dir .. "/" .. models.FILE))
+  if #diffs > 0 then
+    error(("the schema the migrations build on %s differs from the models (%d difference%s):\n  %s")
+          :format(db.backend, #diffs, #diffs == 1 and "" or "s", table.concat(diffs, "\n  ")), 2)
+  end
+  return true
+end
+
+return models

@@ -1,0 +1,193 @@
+--- tide.objects: versioned objects, the application's side of a phased
+-- migration (tide.phases). A service declares an object over a table whose
+-- data moves from old columns to new ones while old and new code run side
+-- by side:
+--
+--   local Widget = tide.objects.define { name = "Widget", table = "widget", key = "id", version = 2,
+--     fields = { status = { new = "status_flag", old = "status", boolean = true,
+--                           from_old = function(v) return v ~= 0 end,
+--                           to_old = function(b) return b and 1 or 0 end } } }
+--
+-- Reading takes the new column, falling back to the old one while the new
+-- one is NULL (a row not yet backfilled); writing writes both in one
+-- statement until the contract has dropped the old column (told from the
+-- schema), so old code keeps reading what new code wrote.
+-- make_compatible turns a primitive of the current version into what an
+-- older reader expects (old names and forms).
+local core = require "tide.core"
+
+local objects = {}
+
+local function fail(fmt, ...)
+  error(core.error { class = "misuse", message = fmt:format(...) }, 0)
+end
+
+local Object = {}
+Object.__index = Object
+
+--- Declares an object: spec {name, table, key (the key column, default
+-- "id"), version (current, default 2), fields = {field = {new, old,
+-- from_old(v), to_old(v), boolean} | "column"}}. A field given as a column
+-- name is the same in both versions.
+function objects.define(spec)
+  if type(spec) ~= "table" or type(spec.table) ~= "string" or type(spec.fields) ~= "table" then
+    fail("tide.objects.define: needs {table = NAME, fields = {...}}")
+  end
+  local fields, names = {}, {}
+  for name, f in pairs(spec.fields) do
+    if type(f) == "string" then f = { new = f } end
+    if type(f) ~= "table" or type(f.new) ~= "string" or (f.old ~= nil and type(f.old) ~= "string") then
+      fail("tide.objects.define: field %s needs {new = COLUMN, old = COLUMN} (or a column name)", tostring(name))
+    end
+    fields[name] = f
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return setmetatable({ name = spec.name or spec.table, table = spec.table, key = spec.key or "id",
+                        version = spec.version or 2, fields = fields, names = names }, Object)
+end
+
+-- The columns of the table on db, read again after a schema change (the
+-- contract dropping the old columns).
+local seen = setmetatable({}, { __mode = "k" })
+local function columns(self, db)
+  local c = seen[db]
+  local changes = db:schema_changes()
+  if not c or c.changes ~= changes or not c[self.table] then
+    c = c and c.changes == changes and c or { changes = changes }
+    local set = {}
+    for _, col in ipairs(db:describe(self.table).columns) do set[col.name] = true end
+    c[self.table] = set
+    seen[db] = c
+  end
+  return c[self.table]
+end
+
+-- Runs fn(); when a column it named is gone (another process ran the
+-- contract since the columns were read), reads them again and runs it once
+-- more (not inside a transaction, which the failure has spoilt).
+local function fresh(db, fn)
+  local ok, res = pcall(fn)
+  if ok then return res end
+  if not core.is_error(res) or res.class ~= "undefined_object" or db:in_transaction() then error(res, 0) end
+  seen[db] = nil
+  return fn()
+end
+
+local function normal(f, v)
+  if f.boolean and v ~= nil and type(v) ~= "boolean" then return v ~= 0 end
+  return v
+end
+
+--- The object with key `key`, as a table of field values (nil if none).
+function Object:get(db, key)
+  return fresh(db, function() return self:read(db, key) end)
+end
+
+-- Object:get without the second try.
+function Object:read(db, key)
+  local have = columns(self, db)
+  local sel = {}
+  for _, name in ipairs(self.names) do
+    local f = self.fields[name]
+    sel[#sel + 1] = db:quote_ident(f.new)
+    if f.old and have[f.old] then sel[#sel + 1] = db:quote_ident(f.old) end
+  end
+  local row = db:query(("SELECT %s FROM %s WHERE %s = ?"):format(table.concat(sel, ", "), db:quote_ident(self.table),
+                                                                 db:quote_ident(self.key)), key)[1]
+  if not row then return nil end
+  local out = {}
+  for _, name in ipairs(self.names) do
+    local f = self.fields[name]
+    local v = normal(f, row[f.new])
+    if v == nil and f.old and have[f.old] and row[f.old] ~= nil then
+      v = f.from_old and f.from_old(row[f.old]) or row[f.old]
+    end
+    out[name] = v
+  end
+  return out
+end
+
+-- column = value pairs for `values`: the new column, and the old one while
+-- it exists.
+local function assignments(self, db, values)
+  local have = columns(self, db)
+  local cols, args = {}, {}
+  for _, name in ipairs(self.names) do
+    local v = values[name]
+    if v ~= nil then
+      local f = self.fields[name]
+      cols[#cols + 1], args[#args + 1] = f.new, v
+      if f.old and have[f.old] then
+        cols[#cols + 1], args[#args + 1] = f.old, f.to_old and f.to_old(v) or v
+      end
+    end
+  end
+  for k in pairs(values) do
+    if not self.fields[k] then fail("%s has no field %q", self.name, tostring(k)) end
+  end
+  return cols, args
+end
+
+--- Writes the fields in `values` of the object with key `key` (both shapes
+-- until contract), in one statement. Returns the rows changed.
+function Object:save(db, key, values)
+  return fresh(db, function() return self:write(db, key, values) end)
+end
+
+-- Object:save without the second try.
+function Object:write(db, key, values)
+  local cols, args = assignments(self, db, values)
+  if #cols == 0 then return 0 end
+  local set = {}
+  for i, c in ipairs(cols) do set[i] = db:quote_ident(c) .. " = ?" end
+  args[#args + 1] = key
+  return db:exec(("UPDATE %s SET %s WHERE %s = ?"):format(db:quote_ident(self.table), table.concat(set, ", "),
+                                                          db:quote_ident(self.key)), table.unpack(args))
+end
+
+--- A new row with the fields in `values` (both shapes until contract) and
+-- key `key`.
+function Object:insert(db, key, values)
+  return fresh(db, function() return self:add(db, key, values) end)
+end
+
+-- Object:insert without the second try.
+function Object:add(db, key, values)
+  local cols, args = assignments(self, db, values)
+  table.insert(cols, 1, self.key)
+  table.insert(args, 1, key)
+  local q = {}
+  for i, c in ipairs(cols) do q[i] = db:quote_ident(c) end
+  return db:exec(("INSERT INTO %s (%s) VALUES (%s)"):format(db:quote_ident(self.table), table.concat(q, ", "),
+                                                            ("?, "):rep(#q - 1) .. "?"), table.unpack(args))
+end
+
+--- The primitive (what the object is sent as) of `values`: {name, version, data}.
+function Object:to_primitive(values)
+  local data = {}
+  for k, v in pairs(values) do data[k] = v end
+  return { name = self.name, version = self.version, data = data }
+end
+
+--- Primitive p (of the current version) as a reader of `version` expects
+-- it: before the current version each field has its old column's name and
+-- form. A newer version than the object's is refused.
+function Object:make_compatible(p, version)
+  if math.type(version) ~= "integer" or version < 1 or version > self.version then
+    fail("%s: cannot make version %s (versions 1 to %d)", self.name, tostring(version), self.version)
+  end
+  if version == self.version then return p end
+  local data = {}
+  for name, v in pairs(p.data) do
+    local f = self.fields[name]
+    if f and f.old then
+      data[f.old] = f.to_old and f.to_old(v) or v
+    else
+      data[name] = v
+    end
+  end
+  return { name = p.name, version = version, data = data }
+end
+
+return objects
