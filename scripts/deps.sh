@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config lua5.4 liblua5.4-dev lua-busted lua-socket luarocks lua-check
       libsqlite3-dev sqlite3 lua-sql-sqlite3 lua-sql-postgres lua-sql-mysql python3-psycopg2 valgrind libpq-dev libmariadb-dev libedit-dev tmux
       graphviz zsh man-db groff-base
-      postgresql mariadb-server mariadb-client "$@")
+      postgresql mariadb-server mariadb-client galera-4 rsync "$@")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
