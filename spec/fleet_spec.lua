@@ -191,6 +191,7 @@ describe("fleet", function()
           "'_', '.' or '%-', got \"a,b\"" },
         { "return { { name = 'a', url = 'sqlite:x.db', dir = 'm' } }", "target 1: unknown field dir" },
         { "return { { name = 'a' } }", "target a: needs a url" },
+        { "return { { name = 'a', url = 'sqlite:a.db\\0other' } }", "target a: the url holds a NUL byte" },
       }) do
         local path = h.tmpname(".lua")
         h.write_file(path, case[1])

@@ -37,4 +37,25 @@ describe("sys", function()
     assert.has_error(function() core.json(cycle) end)
     assert.has_error(function() core.json({ f = print }) end, "json: cannot encode a function")
   end)
+
+  it("spawn runs a child on pipes that poll, read_fd and wait drain", function()
+    local pid, out, err = core.spawn({ "sh", "-c", 'printf "%s" "$X"; echo oops >&2; exit 3' }, { X = "a b" })
+    local got, open = { [out] = {}, [err] = {} }, { [out] = true, [err] = true }
+    while next(open) do
+      local fds = {}
+      for fd in pairs(open) do fds[#fds + 1] = fd end
+      for _, fd in ipairs(core.poll(fds, 5000)) do
+        local s = core.read_fd(fd)
+        if s == nil then open[fd] = nil else table.insert(got[fd], s) end
+      end
+    end
+    assert.equal(3, core.wait(pid))
+    assert.equal("a b", table.concat(got[out]))
+    assert.equal("oops\n", table.concat(got[err]))
+    assert.equal(127, core.wait((core.spawn({ "/nonexistent/tide-no-such-program" }))))
+    -- a NUL would cut an argument or a URL short: refused, nothing started
+    assert.has_error(function() core.spawn({ "echo", "a\0b" }) end, "spawn: argument 2 holds a NUL byte")
+    assert.has_error(function() core.spawn({ "true" }, { TIDE_URL = "sqlite:a.db\0x" }) end,
+                     "spawn: env TIDE_URL: a NUL byte, or a bad name")
+  end)
 end)

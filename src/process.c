@@ -36,8 +36,10 @@ static int l_spawn(lua_State *L) {
   luaL_argcheck(L, n >= 1, 1, "empty argv");
   argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);  /* freed by the GC */
   for (i = 0; i < n; i++) {
+    size_t len;
     lua_rawgeti(L, 1, i + 1);
-    argv[i] = (char *)luaL_checkstring(L, -1);   /* kept alive by the argv table */
+    argv[i] = (char *)luaL_checklstring(L, -1, &len);   /* kept alive by the argv table */
+    if (strlen(argv[i]) != len) return luaL_error(L, "spawn: argument %d holds a NUL byte", i + 1);
     lua_pop(L, 1);
   }
   argv[n] = NULL;
@@ -45,8 +47,14 @@ static int l_spawn(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_pushnil(L);
     while (lua_next(L, 2)) {          /* checked here: the child must not raise */
-      luaL_checkstring(L, -2);
-      luaL_checkstring(L, -1);
+      size_t klen, vlen;
+      const char *k, *v;
+      if (lua_type(L, -2) != LUA_TSTRING) return luaL_error(L, "spawn: env names must be strings");
+      k = lua_tolstring(L, -2, &klen);
+      v = luaL_checklstring(L, -1, &vlen);
+      /* a NUL would cut the value short: another URL than the one given */
+      if (strlen(k) != klen || strlen(v) != vlen || !klen || strchr(k, '='))
+        return luaL_error(L, "spawn: env %s: a NUL byte, or a bad name", k);
       lua_pop(L, 1);
     }
   }

@@ -57,6 +57,7 @@ function fleet.load(path, getenv)
     if seen[t.name] then misuse("%s: target %d: duplicate name %q (also target %d)", path, i, t.name, seen[t.name]) end
     seen[t.name] = i
     if type(t.url) ~= "string" or t.url == "" then misuse("%s: target %s: needs a url", path, t.name) end
+    if t.url:find("%z") then misuse("%s: target %s: the url holds a NUL byte", path, t.name) end
     local missing = {}
     local url = expand(t.url, getenv, missing)
     for _, name in ipairs(missing) do unset[#unset + 1] = ("${%s} (target %s)"):format(name, t.name) end
