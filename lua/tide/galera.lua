@@ -29,6 +29,9 @@ local STATUS = "SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluste
 function galera.detect(db)
   local ok, rows = pcall(db.query, db, "SELECT @@wsrep_on AS wsrep_on, @@wsrep_node_name AS node, " ..
                                         "@@wsrep_OSU_method AS osu, @@wsrep_node_incoming_address AS address")
+  -- a server without wsrep (MySQL) has no such variable; a lost connection
+  -- is not an answer: a Galera node must never be taken for a plain server
+  if not ok and core.is_error(rows) and rows.class == "connection" then error(rows, 0) end
   if not ok or tonumber(rows[1].wsrep_on) ~= 1 then return nil end
   local v = {}
   for _, r in ipairs(db:query(STATUS)) do v[r.Variable_name] = r.Value end

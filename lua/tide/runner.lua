@@ -665,8 +665,15 @@ function runner.backfill(db, p, name, opts)
   local phases = require "tide.phases"
   local compiled = {}
   for _, e in ipairs(p.entries) do compiled[e] = plan.compile(e) end
-  return locked(db, { lock = runner.BACKFILL_LOCK, lock_timeout_ms = opts.lock_timeout_ms, log = opts.log }, function()
+  local lopts = { lock = runner.BACKFILL_LOCK, lock_timeout_ms = opts.lock_timeout_ms, log = opts.log }
+  return locked(db, lopts, function()
     if not history.exists(db) then err("misuse", "nothing is applied yet: run `tide up` first") end
+    -- on a Galera cluster every batch is a heartbeat of the lock's row
+    local progress = opts.progress
+    opts = setmetatable({ progress = function(pr)
+      if lopts.checkpoint then lopts.checkpoint() end
+      if progress then progress(pr) end
+    end }, { __index = opts })
     local st = runner.status(db, p, history.events(db, true), compiled)
     local out = {}
     opts.on_reconnect = function(conn)
