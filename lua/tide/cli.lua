@@ -660,6 +660,20 @@ local function cmd_init(ctx, args)
   return EXIT.ok
 end
 
+-- Completion's own limits on the connection, whatever the URL asks for: a
+-- server that does not answer, or a SQLite file another process holds
+-- locked, must not hold the shell for long.
+local COMPLETION_LIMITS = { sqlite = { busy_timeout = 1000 }, postgres = { connect_timeout = 2 },
+                            mysql = { connect_timeout = 2, read_timeout = 2 } }
+
+local function within_completion_limits(url)
+  for k, v in pairs(COMPLETION_LIMITS[core.parse_url(url).scheme] or {}) do
+    url = url:gsub("([?&])" .. k .. "=[^&]*&?", "%1"):gsub("[?&]$", "")
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. k .. "=" .. v
+  end
+  return url
+end
+
 -- What completion needs from the project: the plan's migrations and the
 -- database's tables, at the --dir/--url the line gives (else configured).
 -- A completion has nothing to offer rather than an error to print.
@@ -671,12 +685,7 @@ local function completion_source(ctx)
     end,
     tables = function(found)
       local ok, names = pcall(function()
-        local url = found.url or resolve_url(ctx)
-        -- a server that does not answer must not hold the shell for long
-        if not url:match("^sqlite:") and not url:find("connect_timeout=", 1, true) then
-          url = url .. (url:find("?", 1, true) and "&" or "?") .. "connect_timeout=2"
-        end
-        local db <close> = open_readonly(url)
+        local db <close> = open_readonly(within_completion_limits(found.url or resolve_url(ctx)))
         local list = {}
         for _, t in ipairs(db:tables()) do if t ~= history.TABLE then list[#list + 1] = t end end
         return list

@@ -162,14 +162,18 @@ local BASH = [=[
 # bash completion for tide (`tide completion bash`; make install puts it in
 # share/bash-completion/completions). tide reads the line and answers.
 _tide() {
-  local line=${COMP_LINE:0:COMP_POINT} cur=${COMP_WORDS[COMP_CWORD]} IFS=$'\n' c
+  local line=${COMP_LINE:0:COMP_POINT} cur=${COMP_WORDS[COMP_CWORD]} c
   local word=${line##*[[:space:]]}
   # bash replaces only the part of the word after its last : or =
   local strip=${word%"$cur"}
   COMPREPLY=()
-  for c in $(command tide completion candidates "$line" 2>/dev/null); do
-    [[ $c == "$strip"* ]] && COMPREPLY+=("${c#"$strip"}")
-  done
+  # read line by line (a name like * is not a glob) and quoted as one word
+  # (a table named $(...) or a b must not become code or two words)
+  while IFS= read -r c; do
+    [[ $c == "$strip"* ]] || continue
+    printf -v c '%q' "${c#"$strip"}"
+    COMPREPLY+=("$c")
+  done < <(command tide completion candidates "$line" 2>/dev/null)
 }
 complete -o default -F _tide tide
 ]=]
@@ -181,7 +185,8 @@ local ZSH = [=[
 _tide() {
   local -a c
   c=(${(f)"$(command tide completion candidates "$LBUFFER" 2>/dev/null)"})
-  if (( ${#c} )); then compadd -Q -- "${c[@]}"; else _files; fi
+  # compadd quotes each (a table named $(...) or a b stays one word, not code)
+  if (( ${#c} )); then compadd -- "${c[@]}"; else _files; fi
 }
 if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then _tide "$@"; else compdef _tide tide; fi
 ]=]
