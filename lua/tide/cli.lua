@@ -841,7 +841,12 @@ function cli.main(argv)
     local fn = COMMANDS[cmd]
     if not fn then usage_error(("unknown command %q"):format(cmd)) end
     if ctx.json and not JSON[cmd] then usage_error(("--json: %s has no JSON output"):format(cmd)) end
-    return fn(ctx, args)
+    local code = fn(ctx, args)
+    -- output that did not reach its file (a full disk) is a failure, not a
+    -- truncated diagram or report with exit 0
+    local flushed, e = io.stdout:flush()
+    if not flushed then error("cannot write the output: " .. tostring(e), 0) end
+    return code
   end, function(e)
     if type(e) == "table" and getmetatable(e) and rawget(e, "usage") then return e end
     if type(e) == "string" and os.getenv("TIDE_DEBUG") then return debug.traceback(e, 2) end
