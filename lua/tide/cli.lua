@@ -859,7 +859,9 @@ function cli.main(argv)
   end
   local msg = type(code) == "string" and code or cli.error_message(code.raised, ctx)
   if os.getenv("TIDE_DEBUG") == nil then
-    msg = msg:match("^[^\n]*")             -- one line; the traceback with TIDE_DEBUG=1
+    -- one line (the traceback with TIDE_DEBUG=1); it may quote a row's
+    -- value or a name: no escape of theirs reaches the terminal
+    msg = ui.printable(msg:match("^[^\n]*"))
   end
   io.stderr:write("tide: ", msg, "\n")
   return EXIT.error

@@ -78,18 +78,12 @@ local function roles(d)
   return r
 end
 
--- A name as it can be shown: control characters other than newline (C1
--- ones too), and the bytes of text that is not UTF-8, as \xHH (Graphviz refuses them in
--- an HTML label, and printed raw they would drive the terminal).
-local function visible(s)
-  local function hex(c) return ("\\x%02X"):format(c:byte()) end
-  s = s:gsub("[%z\1-\9\11-\31\127]", hex):gsub("\194[\128-\159]", function(c) return hex(c) .. hex(c:sub(2)) end)
-  if not utf8.len(s) then s = s:gsub("[\128-\255]", hex) end
-  return s
-end
+-- Names as they can be shown: a control character or a byte that is not
+-- UTF-8 would make Graphviz refuse the whole diagram, and drive the terminal.
+local visible = ui.printable
 
 -- A DOT quoted string.
-local function q(s) return '"' .. visible(s):gsub('[\\"]', "\\%0"):gsub("\n", "\\n") .. '"' end
+local function q(s) return '"' .. visible(s):gsub('[\\"]', "\\%0") .. '"' end
 
 -- Text inside a DOT HTML label.
 local function html(s)
@@ -136,7 +130,7 @@ end
 -- A Mermaid identifier: kept when it is a plain word, else quoted.
 local function mid(s)
   if s:match("^[%a_][%w_%-]*$") then return s end
-  return '"' .. visible(s):gsub('"', "'"):gsub("\n", " ") .. '"'
+  return '"' .. visible(s):gsub('"', "'") .. '"'
 end
 
 -- A Mermaid attribute word (type or name): characters outside its grammar become _.
@@ -165,7 +159,7 @@ function diagram.mermaid(s, g)
   end
   for _, fk in ipairs(g.fks) do
     out[#out + 1] = ('  %s %s--o{ %s : "%s"'):format(mid(fk.to), fk.nullable and "|o" or "||", mid(fk.from),
-      (visible(table.concat(fk.columns, ",")):gsub('"', "'"):gsub("\n", " ")))
+      (visible(table.concat(fk.columns, ",")):gsub('"', "'")))
   end
   for _, sh in ipairs(g.shadows) do
     out[#out + 1] = ('  %s ||..o| %s : "shadow"'):format(mid(sh.table), mid(sh.shadow))
