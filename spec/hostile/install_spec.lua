@@ -92,3 +92,20 @@ describe("hostile make install", function()
     assert.same({ "p/share/man/man1/tide.1" }, files_under(dest))
   end)
 end)
+
+describe("hostile make dist", function()
+  it("writes a DIST_URL with & and | as it is, and refuses one with a quote", function()
+    local dist = h.tmpname(" it's dist")
+    local url = "https://example.org/rel?a=1&b=2|x"
+    local out, code = make("dist", { DIST_DIR = dist, DIST_URL = url })
+    assert.equal(0, code, out)
+    local name = "tide-" .. require("tide.core").version
+    local env = {}
+    assert(loadfile(dist .. "/" .. name .. "-1.rockspec", "t", env))()
+    assert.equal(url .. "/" .. name .. ".tar.gz", env.source.url)
+    assert.equal(name, env.source.dir)
+    out, code = make("dist", { DIST_DIR = dist, DIST_URL = 'https://example.org/a"b' })
+    assert.equal(2, code, out)
+    assert.matches('make dist: DIST_URL must not hold " or \\ or a control character', out, 1, true)
+  end)
+end)
