@@ -36,11 +36,11 @@ local function parse_mermaid(text)
   local g = { nodes = {}, fks = {}, shadows = {} }
   assert.equal("erDiagram", text:match("^[^\n]+"))
   for line in text:gmatch("[^\n]+") do
-    local node = line:match("^  ([%w_]+) {$")
+    local node = line:match('^  "([^"]+)" {$')
     if node then g.nodes[#g.nodes + 1] = node end
-    local p, c, cols = line:match('^  ([%w_]+) |[|o]%-%-o{ ([%w_]+) : "([^"]+)"$')
+    local p, c, cols = line:match('^  "([^"]+)" |[|o]%-%-o{ "([^"]+)" : "([^"]+)"$')
     if p then g.fks[#g.fks + 1] = ("%s <- %s (%s)"):format(p, c, cols) end
-    local b, s = line:match('^  ([%w_]+) ||%.%.o| ([%w_]+) : "shadow"$')
+    local b, s = line:match('^  "([^"]+)" ||%.%.o| "([^"]+)" : "shadow"$')
     if b then g.shadows[#g.shadows + 1] = s .. " -> " .. b end
   end
   return g
@@ -106,9 +106,9 @@ h.each_backend(describe, it, function(b)
     assert.same(set(fks.mermaid), set(g.fks))
     assert.equal(3, #g.fks)
     assert.same({ "shadow_widget -> widget" }, g.shadows)
-    assert.matches("\n  widget_tag {\n    integer widget_id PK,FK\n    integer tag_id PK,FK\n  }\n", out)
+    assert.matches('\n  "widget_tag" {\n    integer widget_id PK,FK\n    integer tag_id PK,FK\n  }\n', out)
     -- the foreign key that may be NULL is drawn zero-or-one
-    assert.matches("\n  account |o%-%-o{ widget : \"account_id\"\n", out)
+    assert.matches('\n  "account" |o%-%-o{ "widget" : "account_id"\n', out)
   end)
 
   it("TABLEs: those and their neighbours, with the edges among them", function()

@@ -127,16 +127,19 @@ function diagram.dot(s, g)
   return table.concat(out, "\n") .. "\n"
 end
 
--- A Mermaid identifier: kept when it is a plain word, else quoted.
+-- A Mermaid entity name, always quoted: bare, a table named one, many, to,
+-- end, style or erDiagram is read as a keyword. Inside the quotes Mermaid
+-- refuses " % and \ (the last also in \xHH): ' _ and / stand for them.
 local function mid(s)
-  if s:match("^[%a_][%w_%-]*$") then return s end
-  return '"' .. visible(s):gsub('"', "'") .. '"'
+  return '"' .. visible(s):gsub('["%%\\]', { ['"'] = "'", ["%"] = "_", ["\\"] = "/" }) .. '"'
 end
 
--- A Mermaid attribute word (type or name): characters outside its grammar become _.
+-- A Mermaid attribute word (type or name): characters outside its grammar
+-- become _, and a column named PK, FK or UK (a key marker to Mermaid) gets one.
 local function mword(s)
   s = s:gsub("[^%w_%-%(%)%[%]]", "_")
-  return s:match("^%a") and s or "x" .. s
+  s = s:match("^%a") and s or "x" .. s
+  return s:lower():match("^[pfu]k$") and s .. "_" or s
 end
 
 --- The Mermaid erDiagram of graph g over schema s: a foreign key is
