@@ -88,16 +88,38 @@ local function for_placeholder(ph, cmd, src, found)
   return {}
 end
 
+-- The words of a command line as the shell passes them, quotes and
+-- backslashes taken away (a\ b and 'a b' are the word a b); the last is the
+-- word being completed, "" after a blank.
+local function shell_words(line)
+  local words, cur, quote, escaped, started = {}, {}, nil, false, false
+  for ch in line:gmatch(".") do
+    if escaped then
+      cur[#cur + 1], escaped = ch, false
+    elseif quote then
+      if ch == quote then quote = nil
+      elseif ch == "\\" and quote == '"' then escaped = true
+      else cur[#cur + 1] = ch end
+    elseif ch == "\\" then
+      escaped, started = true, true
+    elseif ch == "'" or ch == '"' then
+      quote, started = ch, true
+    elseif ch:match("%s") then
+      if started then words[#words + 1], cur, started = table.concat(cur), {}, false end
+    else
+      cur[#cur + 1], started = ch, true
+    end
+  end
+  words[#words + 1] = table.concat(cur)
+  return words
+end
+
 --- The words completing the last word of `line` (the command line up to
 -- the cursor; a trailing space starts a new word). `src` gives the names
 -- that need the project: src.migrations(found) and src.tables(found), where
 -- found = {url =, dir =} holds what the line itself sets.
 function completion.candidates(line, src)
-  local words = {}
-  for w in line:gmatch("%S+") do
-    words[#words + 1] = w:match("^'([^']*)'$") or w:match('^"([^"]*)"$') or w   -- a quoted word, unquoted
-  end
-  if line == "" or line:match("%s$") then words[#words + 1] = "" end
+  local words = shell_words(line)
   local current = words[#words]
   local globals, global_order = global_options()
   local found = {}

@@ -21,11 +21,12 @@ local function script(shell)
 end
 
 -- COMPREPLY of the bash script for `line` (a trailing space starts a new
--- word), in cwd, where files named like the tables lie about.
-local function bash_reply(line, cwd)
+-- word), in cwd, where files named like the tables lie about; `last` is
+-- the word being completed as bash has it, when it holds a blank.
+local function bash_reply(line, cwd, last)
   local words = {}
-  for w in line:gmatch("%S+") do words[#words + 1] = q(w) end
-  if line:match(" $") then words[#words + 1] = "''" end
+  for w in (last and line:sub(1, -#last - 1) or line):gmatch("%S+") do words[#words + 1] = q(w) end
+  if last or line:match(" $") then words[#words + 1] = q(last or "") end
   local prog = ([[
 PATH=%s:$PATH
 source %s
@@ -76,6 +77,8 @@ h.each_backend(describe, it, function(b)
     assert.same({ "\\$\\(touch\\ pwned\\)", "\\*", "\\[ab\\]", "a\\ b", "x\\;y" },
                 bash_reply("tide --url " .. url .. " inspect ", cwd))
     assert.same({ "a\\ b" }, bash_reply("tide --url " .. url .. " inspect a", cwd))
+    -- a word typed with its blank escaped narrows as the name it is
+    assert.same({ "a\\ b" }, bash_reply("tide --url " .. url .. " inspect a\\ ", cwd, "a\\ "))
     if b.name == "sqlite" then
       local zsh = zsh_line("tide --url " .. url .. " inspect a", cwd)
       assert.equal("tide --url " .. url .. " inspect a\\ b\n", zsh)
