@@ -110,12 +110,18 @@ h.each_backend(describe, it, function(b)
   end)
 end)
 
+-- A SQLite database holding table t.
+local function one_table()
+  local url = "sqlite:" .. h.tmpname(".db")
+  local db = core.open(url)
+  db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+  db:close()
+  return url
+end
+
 describe("hostile tide diagram", function()
   it("to a full disk fails and says so, instead of exit 0 with a cut file", function()
-    local url = "sqlite:" .. h.tmpname(".db")
-    local db = core.open(url)
-    db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-    db:close()
+    local url = one_table()
     for _, format in ipairs({ "dot", "svg" }) do
       local _, err, code = sh(("%s diagram %s --format %s > /dev/full"):format(q(h.tide_bin), q(url), format))
       assert.equal(1, code, format)
@@ -126,10 +132,7 @@ end)
 
 describe("hostile \\diagram in the REPL", function()
   it("says so when the file cannot be written, instead of 'wrote'", function()
-    local url = "sqlite:" .. h.tmpname(".db")
-    local db = core.open(url)
-    db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-    db:close()
+    local url = one_table()
     local dir = h.tmpname(".repl")
     os.execute("mkdir -p " .. q(dir) .. " && ln -s /dev/full " .. q(dir .. "/t.dot") ..
                " && ln -s /dev/full " .. q(dir .. "/t.svg"))
