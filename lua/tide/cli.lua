@@ -224,7 +224,7 @@ local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" 
 -- On a terminal the migration being run is one redrawn progress line
 -- (`applying 345/1000 name`) instead of a line each.
 local function runner_opts(ctx, o)
-  local live = not ctx.quiet and core.isatty(2)
+  local live = not ctx.quiet and ui.live_stderr()
   return { lock_timeout_ms = ctx.lock_timeout_ms,
            log = function(msg)
              local name = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$")

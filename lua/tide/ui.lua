@@ -121,11 +121,17 @@ function ui.printable(s)
   return s
 end
 
+--- Whether stderr is a terminal that can redraw a line: not one whose
+-- TERM is dumb (an editor's shell buffer), where \27[K would show as text.
+function ui.live_stderr()
+  return core.isatty(2) and os.getenv("TERM") ~= "dumb"
+end
+
 --- A progress line on stderr when stderr is a terminal (nothing otherwise):
 -- each call rewrites the line in place; `final` ends it. Text wider than
 -- the terminal is cut: a wrapped line could not be rewritten.
 function ui.progress(text, final)
-  if not core.isatty(2) then return end
+  if not ui.live_stderr() then return end
   text = ui.printable(text)                   -- a table's name comes from the database
   local cols = core.term_width(2)
   if cols and width(text) >= cols then
@@ -136,7 +142,7 @@ end
 
 --- Erases the progress line (when stderr is a terminal).
 function ui.progress_clear()
-  if core.isatty(2) then io.stderr:write("\r\27[K") end
+  if ui.live_stderr() then io.stderr:write("\r\27[K") end
 end
 
 return ui
