@@ -79,11 +79,11 @@ local function mkdir(path)
     table.insert(made, 1, p)
     p = p:match("^(.*)/[^/]*$") or ""
   end
-  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "' 2>/dev/null")
-  if not ok then
-    local f = io.open(path)
-    if f then f:close() fail("cannot create the folder %s: a file of that name is in the way", path) end
-    fail("cannot create the folder %s", path)
+  local run = io.popen("mkdir -p '" .. path:gsub("'", "'\\''") .. "' 2>&1")
+  local said = run:read("a")
+  if not run:close() then
+    if exists(path) then fail("cannot create the folder %s: a file or a link of that name is in the way", path) end
+    fail("cannot create the folder %s: %s", path, said:match(".*: ([^\n]+)") or "mkdir failed")
   end
   return made
 end

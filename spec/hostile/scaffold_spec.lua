@@ -22,13 +22,34 @@ local function tree(dir)
 end
 
 describe("hostile tide init", function()
-  it("says a file named migrations is in the way, and writes nothing", function()
+  it("says a file or a dangling link named migrations is in the way, and writes nothing", function()
     local dir = mkdir()
     h.write_file(dir .. "/migrations", "")
     local out, err, code = h.run_tide({ "init" }, { cwd = dir })
     assert.equal(1, code, out)
-    assert.equal("tide: misuse: cannot create the folder migrations: a file of that name is in the way\n", err)
+    assert.equal("tide: misuse: cannot create the folder migrations: a file or a link of that name is in the way\n",
+                 err)
     assert.same({ "migrations" }, tree(dir))
+    dir = mkdir()
+    os.execute("ln -s /nonexistent/x " .. q(dir .. "/migrations"))
+    out, err, code = h.run_tide({ "init" }, { cwd = dir })
+    assert.equal(1, code, out)
+    assert.equal("tide: misuse: cannot create the folder migrations: a file or a link of that name is in the way\n",
+                 err)
+    assert.same({ "migrations" }, tree(dir))
+  end)
+
+  it("in a folder it may not write: says why", function()
+    local dir = mkdir()
+    os.execute("mkdir " .. q(dir .. "/ro") .. " && chmod 555 " .. q(dir .. "/ro") .. " && chmod 755 " .. q(dir))
+    local as_nobody = io.popen("id -u"):read("l") == "0"          -- root may write anywhere
+    local cmd = ("cd %s && %s%s init ro 2>&1"):format(q(dir), as_nobody and "runuser -u nobody -- " or "",
+                                                      q(h.tide_bin))
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(1, code, out)
+    assert.equal("tide: misuse: cannot create the folder ro/migrations: Permission denied\n", out)
   end)
 
   it("undoes what it wrote when a later file cannot be written, so that it can be run again", function()
