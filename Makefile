@@ -112,8 +112,10 @@ docs: all
 
 # make install PREFIX=... DESTDIR=...: see scripts/install.sh
 PREFIX  ?= /usr/local
-INSTALL_VARS = BUILD='$(BUILD)' PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' $(foreach v,BINDIR LUA_LMOD \
-               LUA_CMOD MANDIR BASHCOMPDIR ZSHCOMPDIR,$(if $($(v)),$(v)='$($(v))'))
+# $(call shq,TEXT): TEXT as one shell word, whatever quotes it holds
+shq = '$(subst ','\'',$(1))'
+INSTALL_VARS = $(foreach v,BUILD PREFIX DESTDIR BINDIR LUA_LMOD LUA_CMOD MANDIR BASHCOMPDIR ZSHCOMPDIR,\
+               $(if $($(v)),$(v)=$(call shq,$($(v)))))
 COMPLETIONS := $(BUILD)/completion/tide.bash $(BUILD)/completion/_tide
 
 $(BUILD)/completion/tide.bash: $(BUILD)/tide
@@ -133,7 +135,7 @@ uninstall:
 # DIST_DIR (build/dist) gets the tarball and its rockspec; DIST_URL=https://...
 # names where the tarball will be published (default: beside the rockspec).
 dist:
-	@BUILD='$(BUILD)' DIST_URL='$(DIST_URL)' $(if $(DIST_DIR),DIST_DIR='$(DIST_DIR)') scripts/dist.sh
+	@BUILD=$(call shq,$(BUILD)) DIST_URL=$(call shq,$(DIST_URL)) $(if $(DIST_DIR),DIST_DIR=$(call shq,$(DIST_DIR))) scripts/dist.sh
 
 clean:
 	rm -rf build

@@ -19,11 +19,18 @@ git ls-files -z | tar --null -T - --sort=name --owner=0 --group=0 --numeric-owne
 md5=$(md5sum "$out/$name.tar.gz" | cut -d' ' -f1)
 url=${DIST_URL:+${DIST_URL%/}/$name.tar.gz}
 url=${url:-file://$name.tar.gz}
-sed -e "s|^version = \"scm-1\"|version = \"$version-1\"|" \
-    -e "s|^source = .*|source = { url = \"$url\", md5 = \"$md5\", dir = \"$name\" }|" \
-    -e "s|^-- luarocks --lua-version=5.4 make rockspec/tide-scm-1.rockspec|-- luarocks --lua-version=5.4 build $name-1.rockspec  (beside $name.tar.gz)|" \
-    rockspec/tide-scm-1.rockspec > "$out/$name-1.rockspec"
-grep -q "^version = \"$version-1\"" "$out/$name-1.rockspec" && grep -q "md5 = \"$md5\"" "$out/$name-1.rockspec" ||
+case $url in
+  *[\"\\]* | *[[:cntrl:]]*)
+    echo "make dist: DIST_URL must not hold \" or \\ or a control character (percent-encode them): $url" >&2; exit 1 ;;
+esac
+# awk prints the values as they are (sed would read & and | in a URL as its own)
+VERSION=$version URL=$url MD5=$md5 NAME=$name awk '
+  $0 == "version = \"scm-1\"" { print "version = \"" ENVIRON["VERSION"] "-1\""; v++; next }
+  /^source = / { print "source = { url = \"" ENVIRON["URL"] "\", md5 = \"" ENVIRON["MD5"] "\", dir = \"" ENVIRON["NAME"] "\" }"; s++; next }
+  $0 == "-- luarocks --lua-version=5.4 make rockspec/tide-scm-1.rockspec" {
+    print "-- luarocks --lua-version=5.4 build " ENVIRON["NAME"] "-1.rockspec  (beside " ENVIRON["NAME"] ".tar.gz)"; next }
+  { print }
+  END { exit !(v == 1 && s == 1) }' rockspec/tide-scm-1.rockspec > "$out/$name-1.rockspec" ||
   { echo "make dist: rockspec/tide-scm-1.rockspec no longer has the lines dist rewrites" >&2; exit 1; }
 echo "$out/$name.tar.gz"
 echo "$out/$name-1.rockspec"

@@ -126,7 +126,7 @@ describe("tide completion", function()
     local prog = ([[
 PATH=%s:$PATH
 compdef() { print -r -- "compdef $*" }
-compadd() { shift 2; print -rl -- "$@" }
+compadd() { shift; print -rl -- "$@" }
 _files() { print -r -- FILES }
 source %s
 LBUFFER='tide st'

@@ -9,14 +9,22 @@ local function set(list)
   return s
 end
 
--- What DOT text draws: nodes, foreign-key edges "from.col -> to.col", shadow edges.
+-- What DOT text draws: nodes, foreign-key edges "from.col -> to.col", shadow
+-- edges. An edge leaves the port r<i> of column i and arrives at l<i>.
 local function parse_dot(text)
   local g = { nodes = {}, fks = {}, shadows = {} }
+  local columns = {}
   for line in text:gmatch("[^\n]+") do
     local node = line:match('^  "([^"]+)" %[label=<')
-    if node then g.nodes[#g.nodes + 1] = node end
-    local f, fc, t, tc = line:match('^  "([^"]+)":"~([^"]+)":e %-> "([^"]+)":"([^"]+)":w %[')
-    if f then g.fks[#g.fks + 1] = ("%s.%s -> %s.%s"):format(f, fc, t, tc) end
+    if node then
+      g.nodes[#g.nodes + 1] = node
+      columns[node] = {}
+      for i, cell in line:gmatch('PORT="l(%d+)">(.-)</TD>') do
+        columns[node][i] = cell:gsub("</?U>", ""):match("^%S+")
+      end
+    end
+    local f, fi, t, ti = line:match('^  "([^"]+)":r(%d+):e %-> "([^"]+)":l(%d+):w %[')
+    if f then g.fks[#g.fks + 1] = ("%s.%s -> %s.%s"):format(f, columns[f][fi], t, columns[t][ti]) end
     local s, b = line:match('^  "([^"]+)" %-> "([^"]+)" %[style=dashed')
     if s then g.shadows[#g.shadows + 1] = s .. " -> " .. b end
   end
@@ -28,11 +36,11 @@ local function parse_mermaid(text)
   local g = { nodes = {}, fks = {}, shadows = {} }
   assert.equal("erDiagram", text:match("^[^\n]+"))
   for line in text:gmatch("[^\n]+") do
-    local node = line:match("^  ([%w_]+) {$")
+    local node = line:match('^  "([^"]+)" {$')
     if node then g.nodes[#g.nodes + 1] = node end
-    local p, c, cols = line:match('^  ([%w_]+) |[|o]%-%-o{ ([%w_]+) : "([^"]+)"$')
+    local p, c, cols = line:match('^  "([^"]+)" |[|o]%-%-o{ "([^"]+)" : "([^"]+)"$')
     if p then g.fks[#g.fks + 1] = ("%s <- %s (%s)"):format(p, c, cols) end
-    local b, s = line:match('^  ([%w_]+) ||%.%.o| ([%w_]+) : "shadow"$')
+    local b, s = line:match('^  "([^"]+)" ||%.%.o| "([^"]+)" : "shadow"$')
     if b then g.shadows[#g.shadows + 1] = s .. " -> " .. b end
   end
   return g
@@ -86,8 +94,8 @@ h.each_backend(describe, it, function(b)
     assert.equal(3, #g.fks)
     assert.same({ "shadow_widget -> widget" }, g.shadows)
     -- primary keys and foreign key columns are marked
-    assert.matches('PORT="widget_id"><U>widget_id</U> integer</TD><TD ALIGN="LEFT" PORT="~widget_id">PK FK<', out)
-    assert.matches('PORT="account_id">account_id integer</TD><TD ALIGN="LEFT" PORT="~account_id">FK<', out)
+    assert.matches('PORT="l1"><U>widget_id</U> integer</TD><TD ALIGN="LEFT" PORT="r1">PK FK<', out)
+    assert.matches('PORT="l4">account_id integer</TD><TD ALIGN="LEFT" PORT="r4">FK<', out)
   end)
 
   it("Mermaid: the same edges and tables", function()
@@ -98,9 +106,9 @@ h.each_backend(describe, it, function(b)
     assert.same(set(fks.mermaid), set(g.fks))
     assert.equal(3, #g.fks)
     assert.same({ "shadow_widget -> widget" }, g.shadows)
-    assert.matches("\n  widget_tag {\n    integer widget_id PK,FK\n    integer tag_id PK,FK\n  }\n", out)
+    assert.matches('\n  "widget_tag" {\n    integer widget_id PK,FK\n    integer tag_id PK,FK\n  }\n', out)
     -- the foreign key that may be NULL is drawn zero-or-one
-    assert.matches("\n  account |o%-%-o{ widget : \"account_id\"\n", out)
+    assert.matches('\n  "account" |o%-%-o{ "widget" : "account_id"\n', out)
   end)
 
   it("TABLEs: those and their neighbours, with the edges among them", function()

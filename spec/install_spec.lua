@@ -44,6 +44,7 @@ describe("make install", function()
     local want = { "bin/tide", "lib/lua/5.4/tide/core.so", "share/bash-completion/completions/tide",
                    "share/man/man1/tide.1", "share/tide/servers.sh", "share/zsh/site-functions/_tide" }
     for _, f in ipairs(lua_modules()) do want[#want + 1] = "share/lua/5.4/" .. f end
+    want[#want + 1] = "share/lua/5.4/tide/INSTALLED"            -- what uninstall removes
     table.sort(want)
     assert.same(want, files_under(root))
 

@@ -84,7 +84,7 @@ describe("tide init", function()
     local out, err, code = h.run_tide({ "init", file .. "/sub" })
     assert.equal(1, code)
     assert.equal("", out)
-    assert.equal(("tide: misuse: cannot create the folder %s/sub/migrations\n"):format(file), err)
+    assert.equal(("tide: misuse: cannot create the folder %s/sub/migrations: Not a directory\n"):format(file), err)
   end)
 end)
 

@@ -62,7 +62,9 @@ end
 function terminal.capture(args, cols)
   local words = { cols and ("stty cols %d rows 24;"):format(cols) or "", h.shell_quote(h.tide_bin) }
   for _, a in ipairs(args) do words[#words + 1] = h.shell_quote(a) end
-  local p = io.popen(("env -u LD_PRELOAD script -qec %s /dev/null"):format(h.shell_quote(table.concat(words, " "))))
+  -- a terminal that redraws lines, whatever TERM the suite runs under (a dumb one gets none)
+  local p = io.popen(("env -u LD_PRELOAD TERM=xterm script -qec %s /dev/null")
+                       :format(h.shell_quote(table.concat(words, " "))))
   local out = p:read("a")
   local _, _, code = p:close()
   return out, code

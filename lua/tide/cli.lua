@@ -229,7 +229,7 @@ local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" 
 -- On a terminal the migration being run is one redrawn progress line
 -- (`applying 345/1000 name`) instead of a line each.
 local function runner_opts(ctx, o)
-  local live = not ctx.quiet and core.isatty(2)
+  local live = not ctx.quiet and ui.live_stderr()
   return { lock_timeout_ms = ctx.lock_timeout_ms,
            log = function(msg)
              local name = msg:match("^applying (.+)$") or msg:match("^rolling back (.+)$")
@@ -833,6 +833,20 @@ local function cmd_init(ctx, args)
   return EXIT.ok
 end
 
+-- Completion's own limits on the connection, whatever the URL asks for: a
+-- server that does not answer, or a SQLite file another process holds
+-- locked, must not hold the shell for long.
+local COMPLETION_LIMITS = { sqlite = { busy_timeout = 1000 }, postgres = { connect_timeout = 2 },
+                            mysql = { connect_timeout = 2, read_timeout = 2 } }
+
+local function within_completion_limits(url)
+  for k, v in pairs(COMPLETION_LIMITS[core.parse_url(url).scheme] or {}) do
+    url = url:gsub("([?&])" .. k .. "=[^&]*&?", "%1"):gsub("[?&]$", "")
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. k .. "=" .. v
+  end
+  return url
+end
+
 -- What completion needs from the project: the plan's migrations and the
 -- database's tables, at the --dir/--url the line gives (else configured).
 -- A completion has nothing to offer rather than an error to print.
@@ -844,12 +858,7 @@ local function completion_source(ctx)
     end,
     tables = function(found)
       local ok, names = pcall(function()
-        local url = found.url or resolve_url(ctx)
-        -- a server that does not answer must not hold the shell for long
-        if not url:match("^sqlite:") and not url:find("connect_timeout=", 1, true) then
-          url = url .. (url:find("?", 1, true) and "&" or "?") .. "connect_timeout=2"
-        end
-        local db <close> = open_readonly(url)
+        local db <close> = open_readonly(within_completion_limits(found.url or resolve_url(ctx)))
         local list = {}
         for _, t in ipairs(db:tables()) do if t ~= history.TABLE then list[#list + 1] = t end end
         return list
@@ -1208,7 +1217,12 @@ function cli.main(argv)
       end
     end
     if os.getenv("TIDE_FLEET_CHILD") then return fleet_child(ctx, fn, args) end
-    return fn(ctx, args)
+    local code = fn(ctx, args)
+    -- output that did not reach its file (a full disk) is a failure, not a
+    -- truncated diagram or report with exit 0
+    local flushed, e = io.stdout:flush()
+    if not flushed then error("cannot write the output: " .. tostring(e), 0) end
+    return code
   end, function(e)
     if type(e) == "table" and getmetatable(e) and rawget(e, "usage") then return e end
     if type(e) == "string" and os.getenv("TIDE_DEBUG") then return debug.traceback(e, 2) end
@@ -1221,7 +1235,9 @@ function cli.main(argv)
   end
   local msg = type(code) == "string" and code or cli.error_message(code.raised, ctx)
   if os.getenv("TIDE_DEBUG") == nil then
-    msg = msg:match("^[^\n]*")             -- one line; the traceback with TIDE_DEBUG=1
+    -- one line (the traceback with TIDE_DEBUG=1); it may quote a row's
+    -- value or a name: no escape of theirs reaches the terminal
+    msg = ui.printable(msg:match("^[^\n]*"))
   end
   io.stderr:write("tide: ", msg, "\n")
   return EXIT.error

@@ -6,10 +6,11 @@ local help = require "tide.cli_help"
 
 local man = {}
 
--- Text for roff: backslashes and hyphens escaped, a line never starting
--- with a control character.
+-- Text for roff: backslashes, hyphens and double quotes escaped (a quote
+-- would group the arguments of a .B line, and vanish), a line never
+-- starting with a control character.
 local function esc(s)
-  s = s:gsub("\\", "\\e"):gsub("%-", "\\-")
+  s = s:gsub("\\", "\\e"):gsub("%-", "\\-"):gsub('"', "\\(dq")
   return (s:gsub("^([.'])", "\\&%1"):gsub("\n([.'])", "\n\\&%1"))
 end
 

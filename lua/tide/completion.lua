@@ -88,16 +88,38 @@ local function for_placeholder(ph, cmd, src, found)
   return {}
 end
 
+-- The words of a command line as the shell passes them, quotes and
+-- backslashes taken away (a\ b and 'a b' are the word a b); the last is the
+-- word being completed, "" after a blank.
+local function shell_words(line)
+  local words, cur, quote, escaped, started = {}, {}, nil, false, false
+  for ch in line:gmatch(".") do
+    if escaped then
+      cur[#cur + 1], escaped = ch, false
+    elseif quote then
+      if ch == quote then quote = nil
+      elseif ch == "\\" and quote == '"' then escaped = true
+      else cur[#cur + 1] = ch end
+    elseif ch == "\\" then
+      escaped, started = true, true
+    elseif ch == "'" or ch == '"' then
+      quote, started = ch, true
+    elseif ch:match("%s") then
+      if started then words[#words + 1], cur, started = table.concat(cur), {}, false end
+    else
+      cur[#cur + 1], started = ch, true
+    end
+  end
+  words[#words + 1] = table.concat(cur)
+  return words
+end
+
 --- The words completing the last word of `line` (the command line up to
 -- the cursor; a trailing space starts a new word). `src` gives the names
 -- that need the project: src.migrations(found) and src.tables(found), where
 -- found = {url =, dir =} holds what the line itself sets.
 function completion.candidates(line, src)
-  local words = {}
-  for w in line:gmatch("%S+") do
-    words[#words + 1] = w:match("^'([^']*)'$") or w:match('^"([^"]*)"$') or w   -- a quoted word, unquoted
-  end
-  if line == "" or line:match("%s$") then words[#words + 1] = "" end
+  local words = shell_words(line)
   local current = words[#words]
   local globals, global_order = global_options()
   local found = {}
@@ -162,14 +184,18 @@ local BASH = [=[
 # bash completion for tide (`tide completion bash`; make install puts it in
 # share/bash-completion/completions). tide reads the line and answers.
 _tide() {
-  local line=${COMP_LINE:0:COMP_POINT} cur=${COMP_WORDS[COMP_CWORD]} IFS=$'\n' c
+  local line=${COMP_LINE:0:COMP_POINT} cur=${COMP_WORDS[COMP_CWORD]} c
   local word=${line##*[[:space:]]}
   # bash replaces only the part of the word after its last : or =
   local strip=${word%"$cur"}
   COMPREPLY=()
-  for c in $(command tide completion candidates "$line" 2>/dev/null); do
-    [[ $c == "$strip"* ]] && COMPREPLY+=("${c#"$strip"}")
-  done
+  # read line by line (a name like * is not a glob) and quoted as one word
+  # (a table named $(...) or a b must not become code or two words)
+  while IFS= read -r c; do
+    [[ $c == "$strip"* ]] || continue
+    printf -v c '%q' "${c#"$strip"}"
+    COMPREPLY+=("$c")
+  done < <(command tide completion candidates "$line" 2>/dev/null)
 }
 complete -o default -F _tide tide
 ]=]
@@ -181,7 +207,8 @@ local ZSH = [=[
 _tide() {
   local -a c
   c=(${(f)"$(command tide completion candidates "$LBUFFER" 2>/dev/null)"})
-  if (( ${#c} )); then compadd -Q -- "${c[@]}"; else _files; fi
+  # compadd quotes each (a table named $(...) or a b stays one word, not code)
+  if (( ${#c} )); then compadd -- "${c[@]}"; else _files; fi
 }
 if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then _tide "$@"; else compdef _tide tide; fi
 ]=]

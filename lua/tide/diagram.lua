@@ -78,12 +78,16 @@ local function roles(d)
   return r
 end
 
+-- Names as they can be shown: a control character or a byte that is not
+-- UTF-8 would make Graphviz refuse the whole diagram, and drive the terminal.
+local visible = ui.printable
+
 -- A DOT quoted string.
-local function q(s) return '"' .. s:gsub('[\\"]', "\\%0"):gsub("\n", "\\n") .. '"' end
+local function q(s) return '"' .. visible(s):gsub('[\\"]', "\\%0") .. '"' end
 
 -- Text inside a DOT HTML label.
 local function html(s)
-  return (s:gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+  return (visible(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
 end
 
 --- The DOT text of graph g (diagram.of) over schema s.
@@ -96,20 +100,24 @@ function diagram.dot(s, g)
     local d = s[name]
     local r = roles(d)
     local rows = { ('<TR><TD COLSPAN="2" BGCOLOR="#dde6f0"><B>%s</B></TD></TR>'):format(html(name)) }
-    for _, c in ipairs(d.columns) do
+    for i, c in ipairs(d.columns) do
       local mark = (r[c.name].pk and "PK" or "") .. (r[c.name].pk and r[c.name].fk and " " or "") ..
                    (r[c.name].fk and "FK" or "")
       local label = r[c.name].pk and ("<U>" .. html(c.name) .. "</U>") or html(c.name)
-      -- edges arrive at a column's left cell and leave from its right one
-      rows[#rows + 1] = ('<TR><TD ALIGN="LEFT" PORT="%s">%s %s</TD><TD ALIGN="LEFT" PORT="%s">%s</TD></TR>')
-        :format(html(c.name), label, html(ui.portable_type(c)), html("~" .. c.name), mark)
+      -- edges arrive at a column's left cell (port l<i>) and leave from its
+      -- right one (r<i>): numbered, as a name would need escaping twice
+      rows[#rows + 1] = ('<TR><TD ALIGN="LEFT" PORT="l%d">%s %s</TD><TD ALIGN="LEFT" PORT="r%d">%s</TD></TR>')
+        :format(i, label, html(ui.portable_type(c)), i, mark)
     end
     out[#out + 1] = ('  %s [label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">%s</TABLE>>];')
       :format(q(name), table.concat(rows))
   end
+  local function position(t, col)
+    for i, c in ipairs(s[t].columns) do if c.name == col then return i end end
+  end
   for _, fk in ipairs(g.fks) do
-    out[#out + 1] = ("  %s:%s:e -> %s:%s:w [label=%s%s];"):format(q(fk.from), q("~" .. fk.columns[1]), q(fk.to),
-      q(fk.ref_columns[1]), q(fk.name or table.concat(fk.columns, ",")),
+    out[#out + 1] = ("  %s:r%d:e -> %s:l%d:w [label=%s%s];"):format(q(fk.from), position(fk.from, fk.columns[1]),
+      q(fk.to), position(fk.to, fk.ref_columns[1]), q(fk.name or table.concat(fk.columns, ",")),
       fk.nullable and ", dir=both, arrowtail=odot" or "")
   end
   for _, sh in ipairs(g.shadows) do
@@ -119,16 +127,19 @@ function diagram.dot(s, g)
   return table.concat(out, "\n") .. "\n"
 end
 
--- A Mermaid identifier: kept when it is a plain word, else quoted.
+-- A Mermaid entity name, always quoted: bare, a table named one, many, to,
+-- end, style or erDiagram is read as a keyword. Inside the quotes Mermaid
+-- refuses " % and \ (the last also in \xHH): ' _ and / stand for them.
 local function mid(s)
-  if s:match("^[%a_][%w_%-]*$") then return s end
-  return '"' .. s:gsub('"', "'") .. '"'
+  return '"' .. visible(s):gsub('["%%\\]', { ['"'] = "'", ["%"] = "_", ["\\"] = "/" }) .. '"'
 end
 
--- A Mermaid attribute word (type or name): characters outside its grammar become _.
+-- A Mermaid attribute word (type or name): characters outside its grammar
+-- become _, and a column named PK, FK or UK (a key marker to Mermaid) gets one.
 local function mword(s)
   s = s:gsub("[^%w_%-%(%)%[%]]", "_")
-  return s:match("^%a") and s or "x" .. s
+  s = s:match("^%a") and s or "x" .. s
+  return s:lower():match("^[pfu]k$") and s .. "_" or s
 end
 
 --- The Mermaid erDiagram of graph g over schema s: a foreign key is
@@ -151,7 +162,7 @@ function diagram.mermaid(s, g)
   end
   for _, fk in ipairs(g.fks) do
     out[#out + 1] = ('  %s %s--o{ %s : "%s"'):format(mid(fk.to), fk.nullable and "|o" or "||", mid(fk.from),
-      (table.concat(fk.columns, ","):gsub('"', "'")))
+      (visible(table.concat(fk.columns, ",")):gsub('"', "'")))
   end
   for _, sh in ipairs(g.shadows) do
     out[#out + 1] = ('  %s ||..o| %s : "shadow"'):format(mid(sh.table), mid(sh.shadow))

@@ -152,27 +152,39 @@ end
 
 --- Writes dir/NAME.lua and appends NAME to the plan (creating both the
 -- folder and the plan if needed). The file holds `source`, else the
--- skeleton of tide.scaffold.migration. Returns the file's path.
+-- skeleton of tide.scaffold.migration. Returns the file's path. A plan it
+-- cannot append to leaves no file behind (one outside the plan would stop
+-- every command); appending, not rewriting, keeps a name another `tide new`
+-- added meanwhile.
 function plan.new(dir, name, source)
   if type(name) ~= "string" or not name:match(NAME) then
     err("misuse", "bad migration name %q (letters, digits, _ . -)", tostring(name))
   end
-  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  if name:match("%.lua$") then
+    err("misuse", "bad migration name %q: give it without .lua (tide new %s writes %s)", name, name:sub(1, -5), name)
+  end
+  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
   local path = dir .. "/" .. plan.FILE
-  local text = plan.read(path) or "# tide migration plan: one name per line, oldest first\n"
-  for line in text:gmatch("[^\n]+") do
+  local text = plan.read(path)
+  for line in (text or ""):gmatch("[^\n]+") do
     if name_of(line) == name then
       err("misuse", "%s: migration %q exists already", path, name)
     end
   end
   local file = dir .. "/" .. name .. ".lua"
   if plan.read(file) then err("misuse", "%s exists already", file) end
-  local f = assert(io.open(file, "w"))
+  local f, e = io.open(file, "w")
+  if not f then err("misuse", "cannot write %s", e) end
   f:write(source or require("tide.scaffold").migration(name))
   f:close()
-  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
-  f = assert(io.open(path, "w"))
-  f:write(text, name, "\n")
+  f, e = io.open(path, "a")
+  if not f then
+    os.remove(file)
+    err("misuse", "cannot add %s to the plan: %s (nothing was written)", name, e)
+  end
+  local before = not text and "# tide migration plan: one name per line, oldest first\n" or
+                 (text ~= "" and text:sub(-1) ~= "\n") and "\n" or ""
+  f:write(before, name, "\n")
   f:close()
   return file
 end

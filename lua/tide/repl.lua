@@ -333,9 +333,14 @@ local function cmd_diagram(st, arg)
   local svg = diagram.have_dot()
   local text = diagram.render(st.db, svg and "svg" or "dot", tables, st.db.url)
   local path = (tables[1] or "schema"):gsub("[^%w_.-]", "_") .. (svg and ".svg" or ".dot")
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
+  -- a file that did not get the diagram (a full disk) is not reported as written
+  local f, e = io.open(path, "w")
+  if f then
+    local written, we = f:write(text)
+    local closed, ce = f:close()
+    e = not written and we or not closed and ce or nil
+  end
+  if e then error(("cannot write %s: %s"):format(path, (e:gsub("^" .. path:gsub("%p", "%%%0") .. ": ", ""))), 0) end
   st.out(("wrote %s%s"):format(path, svg and "" or " (Graphviz's dot makes an SVG of it: apt-get install graphviz)"))
 end
 

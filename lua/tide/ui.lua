@@ -111,11 +111,28 @@ function ui.describe_table(d, referenced_by)
   return table.concat(lines, "\n")
 end
 
+--- `s` safe to print: control characters (C0, DEL, C1) and the bytes of
+-- text that is not UTF-8 as \xHH, so that a name or a message cannot move
+-- the cursor, retitle the window, or break the line it is part of.
+function ui.printable(s)
+  local function hex(c) return ("\\x%02X"):format(c:byte()) end
+  s = s:gsub("[%z\1-\31\127]", hex):gsub("\194[\128-\159]", function(c) return hex(c) .. hex(c:sub(2)) end)
+  if not utf8.len(s) then s = s:gsub("[\128-\255]", hex) end
+  return s
+end
+
+--- Whether stderr is a terminal that can redraw a line: not one whose
+-- TERM is dumb (an editor's shell buffer), where \27[K would show as text.
+function ui.live_stderr()
+  return core.isatty(2) and os.getenv("TERM") ~= "dumb"
+end
+
 --- A progress line on stderr when stderr is a terminal (nothing otherwise):
 -- each call rewrites the line in place; `final` ends it. Text wider than
 -- the terminal is cut: a wrapped line could not be rewritten.
 function ui.progress(text, final)
-  if not core.isatty(2) then return end
+  if not ui.live_stderr() then return end
+  text = ui.printable(text)                   -- a table's name comes from the database
   local cols = core.term_width(2)
   if cols and width(text) >= cols then
     text = text:sub(1, (utf8.offset(text, cols - 1) or cols - 1) - 1) .. "…"
@@ -125,7 +142,7 @@ end
 
 --- Erases the progress line (when stderr is a terminal).
 function ui.progress_clear()
-  if core.isatty(2) then io.stderr:write("\r\27[K") end
+  if ui.live_stderr() then io.stderr:write("\r\27[K") end
 end
 
 return ui
