@@ -101,11 +101,19 @@ function Object:read(db, key)
     local f = self.fields[name]
     local v = normal(f, row[f.new])
     if v == nil and f.old and have[f.old] and row[f.old] ~= nil then
-      v = f.from_old and f.from_old(row[f.old]) or row[f.old]
+      v = row[f.old]
+      if f.from_old then v = f.from_old(v) end
+      v = normal(f, v)
     end
     out[name] = v
   end
   return out
+end
+
+-- v in the old column's form (to_old's false is a value, not "use v").
+local function old_form(f, v)
+  if f.to_old then return f.to_old(v) end
+  return v
 end
 
 -- column = value pairs for `values`: the new column, and the old one while
@@ -119,7 +127,7 @@ local function assignments(self, db, values)
       local f = self.fields[name]
       cols[#cols + 1], args[#args + 1] = f.new, v
       if f.old and have[f.old] then
-        cols[#cols + 1], args[#args + 1] = f.old, f.to_old and f.to_old(v) or v
+        cols[#cols + 1], args[#args + 1] = f.old, old_form(f, v)
       end
     end
   end
@@ -182,7 +190,7 @@ function Object:make_compatible(p, version)
   for name, v in pairs(p.data) do
     local f = self.fields[name]
     if f and f.old then
-      data[f.old] = f.to_old and f.to_old(v) or v
+      data[f.old] = old_form(f, v)
     else
       data[name] = v
     end

@@ -42,6 +42,9 @@ local function encode(v, path, seen)
   if t == "boolean" then return tostring(v) end
   if t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then fail("misuse", "migrate state %s is %s", path, tostring(v)) end
+    -- math.mininteger written in decimal reads back as a float (its
+    -- magnitude overflows before the minus applies): hex wraps to it
+    if v == math.mininteger and math.type(v) == "integer" then return "0x8000000000000000" end
     return math.type(v) == "integer" and ("%d"):format(v) or ("%a"):format(v)
   end
   if t ~= "table" then fail("misuse", "migrate state %s is a %s: keep plain values in it", path, t) end
@@ -165,7 +168,15 @@ function phases.is_ready(db, mig, migrate_ev)
   if mig.ready then
     local ok, res, msg = pcall(mig.ready, db)
     if not ok then return false, "ready raised: " .. (core.is_error(res) and res.message or tostring(res)) end
-    return res and true or false, msg
+    if msg ~= nil and type(msg) ~= "string" then
+      msg = type(msg) == "number" and tostring(msg) or ("ready's message is a %s, not text"):format(type(msg))
+    end
+    -- a count of rows left (0 is true in Lua) must not let the contract drop them
+    if res ~= nil and type(res) ~= "boolean" then
+      return false, ("ready returned a %s where true or false belongs%s"):format(type(res),
+        msg and (": " .. msg) or "")
+    end
+    return res == true, msg
   end
   if not mig.migrate or (migrate_ev and migrate_ev.status == "applied") then return true, nil end
   return false, "its backfill has not run to the end (tide backfill)"
@@ -224,6 +235,11 @@ local function one_batch(db, target, mig, opts)
     target.saved = nil
     local state = phases.decode(row.message)
     local more, n = mig.migrate(db, state, { batch = opts.batch })
+    -- a count or a row where a boolean belongs would read as "more" for ever
+    if more ~= nil and type(more) ~= "boolean" then
+      fail("misuse", "%s: migrate returned a %s; it returns true while work remains, false when done",
+           target.name, type(more))
+    end
     if not db:in_transaction() then
       fail("misuse", "migrate ended its batch's transaction (a COMMIT or ROLLBACK inside it); tide owns it")
     end
