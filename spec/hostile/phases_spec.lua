@@ -4,7 +4,6 @@
 local core = require "tide.core"
 local h = require "helpers"
 
-local _                                  -- results a spec does not look at
 
 -- A migrations folder from {name, source} pairs; returns its path.
 local function folder(migs)
