@@ -363,7 +363,8 @@ With a plan, the pending migrations too, checked in order against the
 schema (up to a data step), each finding naming its migration:
   - error: a destructive operation (drop or rename a table or column,
     narrowing a type, NOT NULL without a default, rewriting soft-deleted
-    rows) inside a phased migration's expand: move it to contract (`up`
+    rows, m:sql that drops, truncates or renames) inside a phased
+    migration's expand: move it to contract (`up`
     refuses it before anything runs);
   - an operation that blocks or rewrites a populated table on this backend
     (PostgreSQL: create_index without concurrently, add_unique, a type

@@ -142,6 +142,23 @@ h.each_backend(describe, it, function(b)
     assert.matches([["ready_message":"ready's message is a table, not text"]], out, 1, true)
   end)
 
+  it("refuses a destructive m:sql inside expand before touching the database", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return {
+      expand = function(m)
+        m:add_column("t", { "x", "integer" })
+        m:sql { default = "ALTER TABLE t DROP COLUMN n" }
+      end,
+      contract = function(m) m:drop_column("t", "x") end,
+    }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("sql%(%) inside expand runs ALTER %.%.%. DROP SQL, which takes away what old code uses; " ..
+                   "move it to contract", err)
+    assert.same({ "id", "n" }, columns("t"))
+    assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
+  end)
+
   it("reads a row not yet backfilled through tide.objects: the old 0 is false, not 0", function()
     local db <close> = core.open(url)
     db:exec("CREATE TABLE o (id integer PRIMARY KEY, status integer NOT NULL, flag boolean)")
@@ -155,5 +172,18 @@ h.each_backend(describe, it, function(b)
     O:save(db, 2, { status = false })
     assert.equal(false, O:get(db, 2).status)
     assert.equal(0, math.tointeger(db:query("SELECT status FROM o WHERE id = 2")[1].status))
+  end)
+end)
+
+describe("the lint of raw SQL in expand", function()
+  local migration_db = require "tide.migration_db"
+  it("tells what takes away from old code, not what only adds or widens", function()
+    assert.equal("DROP", migration_db.destroys("drop table t"))
+    assert.equal("TRUNCATE", migration_db.destroys("SELECT 1; TRUNCATE t"))
+    assert.equal("ALTER ... DROP", migration_db.destroys("ALTER TABLE t DROP COLUMN n"))
+    assert.equal("ALTER ... RENAME", migration_db.destroys("alter table t rename column n to m"))
+    assert.is_nil(migration_db.destroys("ALTER TABLE t ALTER COLUMN n DROP NOT NULL"))
+    assert.is_nil(migration_db.destroys("ALTER TABLE t ADD COLUMN \"drop\" integer"))
+    assert.is_nil(migration_db.destroys("UPDATE t SET note = 'drop table t'"))
   end)
 end)
