@@ -166,7 +166,13 @@ end
 -- Returns ok, message.
 function phases.is_ready(db, mig, migrate_ev)
   if mig.ready then
+    local was_open = db:in_transaction()
     local ok, res, msg = pcall(mig.ready, db)
+    if not was_open and db:in_transaction() then
+      -- what it began would hold the contract's statements (and its locks)
+      pcall(db.rollback, db)
+      return false, "ready left a transaction open (it only reads; what it began is rolled back)"
+    end
     if not ok then return false, "ready raised: " .. (core.is_error(res) and res.message or tostring(res)) end
     if msg ~= nil and type(msg) ~= "string" then
       msg = type(msg) == "number" and tostring(msg) or ("ready's message is a %s, not text"):format(type(msg))

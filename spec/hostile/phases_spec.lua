@@ -130,6 +130,18 @@ h.each_backend(describe, it, function(b)
     assert.same({ "id", "n", "x" }, columns("t"))
   end)
 
+  it("refuses to contract when ready leaves a transaction open, and rolls back what it began", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", phased("function() return false end",
+      "function(db) db:begin() db:exec('UPDATE t SET n = 7') return true end") } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    fill(2)
+    local _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("b is not ready to contract: ready left a transaction open", err)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    assert.equal(0, math.tointeger(h.query_at(url, "SELECT MAX(n) AS hi FROM t")[1].hi))
+  end)
+
   it("shows a ready message that is not text without failing, in status and status --json", function()
     local dir = folder({ { "a", CREATE_T }, { "b", phased("function() return false end",
       "function() return false, { left = 3 } end") } })
