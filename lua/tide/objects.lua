@@ -33,6 +33,12 @@ function objects.define(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" or type(spec.fields) ~= "table" then
     fail("tide.objects.define: needs {table = NAME, fields = {...}}")
   end
+  if spec.version ~= nil and (math.type(spec.version) ~= "integer" or spec.version < 1) then
+    fail("tide.objects.define: version must be a whole number of at least 1, got %s", tostring(spec.version))
+  end
+  if spec.key ~= nil and type(spec.key) ~= "string" then
+    fail("tide.objects.define: key must be a column name, got a %s", type(spec.key))
+  end
   local fields, names = {}, {}
   for name, f in pairs(spec.fields) do
     if type(f) == "string" then f = { new = f } end

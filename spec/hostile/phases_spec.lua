@@ -53,6 +53,15 @@ describe("tide.objects old forms", function()
     local p = O:make_compatible(O:to_primitive { enabled = true }, 1)
     assert.equal(false, p.data.disabled)
   end)
+  it("refuses a version or key of the wrong type when the object is declared, not at its first use", function()
+    local f = { status = "status" }
+    assert.matches("version must be a whole number of at least 1, got 2",
+                   h.catch(objects.define, { table = "o", version = "2", fields = f }).message)
+    assert.matches("version must be a whole number of at least 1, got 0",
+                   h.catch(objects.define, { table = "o", version = 0, fields = f }).message)
+    assert.matches("key must be a column name, got a table",
+                   h.catch(objects.define, { table = "o", key = { "id" }, fields = f }).message)
+  end)
 end)
 
 h.each_backend(describe, it, function(b)
