@@ -281,8 +281,11 @@ end
 -- Whether migration e's body fn has a step that cannot run in a
 -- transaction (PostgreSQL's CREATE INDEX CONCURRENTLY): it then runs
 -- journaled, as on MariaDB, and must be the only step.
-local function outside_transaction(db, e, fn, opts)
+local function outside_transaction(db, e, fn, opts, resuming)
   if not transactional(db) or not e.source:find("concurrently", 1, true) then return false end
+  -- only such a step leaves an interrupted run here, and it passed this
+  -- check then; checked again, the index it built is "there already"
+  if resuming then return true end
   local steps, outside = migrate.check(db, fn, { name = e.name, model = opts.model, reserved = RESERVED })
   if outside and steps ~= 1 then
     err("misuse", "%s: create_index(..., {concurrently = true}) builds outside a transaction on %s: give it " ..
@@ -316,7 +319,8 @@ local function run_one(db, e, direction, latest, opts)
   end
   log(opts, "%s %s", VERB[direction], e.name)
   opts.model = opts.model or migrate.load_model(db)
-  local outside = outside_transaction(db, e, fn, opts)
+  local outside = outside_transaction(db, e, fn, opts,
+                                      is_interrupted(db, latest) and latest.direction == direction)
   if transactional(db) and not outside then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
                                                           reserved = RESERVED, log = opts.log, on_op = on_op,

@@ -180,6 +180,50 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
   end)
 
+  if b.name == "postgres" then
+    -- tide up building an index concurrently, killed -9 while the build
+    -- waits for an older snapshot; then the server either finishes the
+    -- build (the client's death goes unnoticed) or is stopped (invalid index)
+    local function killed_mid_build(stop_server_side)
+      local dir = folder({ { "a", CREATE_T }, { "ix", [[return {
+        up = function(m) m:create_index("t", { "n" }, { name = "t_n_ix", concurrently = true }) end,
+        down = function(m) m:drop_index("t", "t_n_ix") end }]] } })
+      assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+      fill(3)
+      local blocker <close> = core.open(url)
+      blocker:exec("BEGIN ISOLATION LEVEL REPEATABLE READ")
+      blocker:query("SELECT COUNT(*) AS n FROM t")
+      local p = io.popen(("%s --url %s --dir %s up >/dev/null 2>&1 & echo $!"):format(
+        h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(dir)))
+      local pid = assert(tonumber(p:read("l")))
+      p:close()
+      local watch <close> = core.open(url)
+      local backend
+      repeat
+        backend = watch:query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND " ..
+                              "query LIKE 'CREATE INDEX CONCURRENTLY%'")[1]
+      until backend
+      os.execute(("kill -9 %d; wait %d 2>/dev/null"):format(pid, pid))
+      if stop_server_side then watch:query("SELECT pg_terminate_backend(?) AS x", backend.pid) end
+      blocker:exec("COMMIT")
+      repeat until not watch:query("SELECT 1 AS x FROM pg_stat_activity WHERE pid = ?", backend.pid)[1]
+      local out, err, code = tide({ "--dir", dir, "status" })
+      assert.equal(4, code, err)
+      assert.matches("ix +interrupted", out)
+      out, err, code = tide({ "--dir", dir, "up" })
+      assert.equal(0, code, err)
+      assert.equal("applied 1 migration\n", out)
+      assert.same({ { valid = true } }, h.query_at(url, "SELECT indisvalid AS valid FROM pg_index WHERE " ..
+                                                   "indexrelid = 't_n_ix'::regclass"))
+    end
+    it("resumes an index build killed -9 that the server finished (it was 'there already')", function()
+      killed_mid_build(false)
+    end)
+    it("resumes an index build killed -9 that the server stopped, rebuilding the invalid index", function()
+      killed_mid_build(true)
+    end)
+  end
+
   it("reads a row not yet backfilled through tide.objects: the old 0 is false, not 0", function()
     local db <close> = core.open(url)
     db:exec("CREATE TABLE o (id integer PRIMARY KEY, status integer NOT NULL, flag boolean)")
