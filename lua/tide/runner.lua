@@ -443,13 +443,16 @@ local function refuse_unsafe_expand(db, batch, opts)
   for _, s in ipairs(batch) do
     local mig = opts.compiled[s.entry]
     local refused
-    local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
-      in_place = true, reserved = RESERVED, on_op = mig.expand and function(o)
+    -- an expand is checked past its data steps too: what follows one
+    -- would otherwise be refused only after the steps before it ran
+    local ok, steps, _, passed = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name,
+      model = scratch, in_place = true, reserved = RESERVED, past_data = mig.expand ~= nil,
+      on_op = mig.expand and function(o)
         local okl, e = pcall(lint_expand, o, false)
         if not okl then refused = e error(e, 0) end
       end })
     if refused then error(ddl.locate(refused, s.name), 0) end
-    if not ok or not steps then return end
+    if not ok or not steps or passed then return end
   end
 end
 

@@ -180,6 +180,42 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
   end)
 
+  it("refuses a drop after a data step in expand before touching the database", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return {
+      expand = function(m)
+        m:add_column("t", { "x", "integer" })
+        m.db:exec("UPDATE t SET x = n")
+        m:drop_column("t", "n")
+      end,
+      contract = function(m) m:drop_column("t", "x") end,
+      down = function(m) m:drop_column("t", "x") end,
+    }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(2)
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(1, code)
+    assert.matches("b: step 3 drop_column%(t, n%): drop_column%(t, n%) inside expand takes away what old code uses; move it to " ..
+                   "contract", err)
+    assert.same({ "id", "n" }, columns("t"))
+    assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
+  end)
+
+  it("still applies an expand whose code needs its data step's rows to go on", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[return {
+      expand = function(m)
+        m:add_column("t", { "x", "integer" })
+        local n = m.db:query("SELECT COUNT(*) AS n FROM t")[1].n
+        m:add_column("t", { n > 0 and "y" or "z", "integer" })
+      end,
+      contract = function(m) m:drop_column("t", "x") end,
+    }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(2)
+    local _, err, code = tide({ "--dir", dir, "up" })
+    assert.equal(0, code, err)
+    assert.same({ "id", "n", "x", "y" }, columns("t"))
+  end)
+
   if b.name == "postgres" then
     -- tide up building an index concurrently, killed -9 while the build
     -- waits for an older snapshot; then the server either finishes the
