@@ -282,7 +282,8 @@ function phases.backfill(db, target, opts)
   target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
   target.fresh = target.id == nil
   local t0 = core.now_ms()
-  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000
+  -- in floating point: a huge --max-seconds wrapped round to the past
+  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
   local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
@@ -304,7 +305,7 @@ function phases.backfill(db, target, opts)
       local due = res.rows * 1000 / opts.rows_per_second - (core.now_ms() - t0)
       pause = math.max(pause, math.floor(due))
     end
-    if deadline then pause = math.min(pause, math.max(0, deadline - core.now_ms())) end
+    if deadline then pause = math.min(pause, math.max(0, math.floor(deadline - core.now_ms()))) end
     if pause > 0 then core.sleep(pause) end
   end
   res.ms = core.now_ms() - t0

@@ -128,6 +128,18 @@ h.each_backend(describe, it, function(b)
     end
   end)
 
+  it("runs to the end with the largest --max-seconds (it wrapped round and stopped at once)", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", phased([[tide.phases.batches { table = "t",
+      update = function(db, rows) db:exec("UPDATE t SET n = n + 1 WHERE id >= ? AND id <= ?", rows[1].id,
+                                         rows[#rows].id) end }]], "function() return true end") } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    fill(3)
+    local out, err, code = tide({ "--dir", dir, "backfill", "--batch", "1", "--max-seconds",
+                                  tostring(math.maxinteger) })
+    assert.equal(0, code, err)
+    assert.matches("b: 3 rows in 4 batches, [%d.]+ s, done", out)
+  end)
+
   it("refuses to contract when ready returns the count of rows left (0 is true in Lua)", function()
     local dir = folder({ { "a", CREATE_T }, { "b", phased("function() return false end",
       "function(db) return db:query('SELECT COUNT(*) AS n FROM t')[1].n end") } })
