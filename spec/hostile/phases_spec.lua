@@ -206,8 +206,8 @@ h.each_backend(describe, it, function(b)
     fill(2)
     local _, err, code = tide({ "--dir", dir, "up" })
     assert.equal(1, code)
-    assert.matches("b: step 3 drop_column%(t, n%): drop_column%(t, n%) inside expand takes away what old code uses; move it to " ..
-                   "contract", err)
+    assert.matches("b: step 3 drop_column%(t, n%): drop_column%(t, n%) inside expand takes away what old " ..
+                   "code uses; move it to contract", err)
     assert.same({ "id", "n" }, columns("t"))
     assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
   end)
