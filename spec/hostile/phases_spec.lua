@@ -250,11 +250,12 @@ h.each_backend(describe, it, function(b)
       repeat
         backend = watch:query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND " ..
                               "query LIKE 'CREATE INDEX CONCURRENTLY%'")[1]
+        if not backend then core.sleep(20) end
       until backend
       os.execute(("kill -9 %d; wait %d 2>/dev/null"):format(pid, pid))
       if stop_server_side then watch:query("SELECT pg_terminate_backend(?) AS x", backend.pid) end
       blocker:exec("COMMIT")
-      repeat until not watch:query("SELECT 1 AS x FROM pg_stat_activity WHERE pid = ?", backend.pid)[1]
+      while watch:query("SELECT 1 AS x FROM pg_stat_activity WHERE pid = ?", backend.pid)[1] do core.sleep(20) end
       local out, err, code = tide({ "--dir", dir, "status" })
       assert.equal(4, code, err)
       assert.matches("ix +interrupted", out)
