@@ -92,6 +92,10 @@ end
 
 -- ---- tide.phases.batches ----------------------------------------------
 
+-- migrate step made by batches -> function(db) counting the rows its where
+-- still matches (rows written behind the walk, or after it ended)
+local left_of = setmetatable({}, { __mode = "k" })
+
 --- A `migrate` step over table spec.table in keyset batches on its primary
 -- key: each call reads the next rows matching spec.where (SQL; all rows
 -- when nil), locked for update on the servers, and hands them to
@@ -117,7 +121,7 @@ function phases.batches(spec)
   end
   -- the key, read once per connection (again after its schema changes)
   local keys = setmetatable({}, { __mode = "k" })
-  return function(db, state, opts)
+  local function step(db, state, opts)
     local tq = db:quote_ident(spec.table)
     local kc = keys[db]
     if not kc or kc.changes ~= db:schema_changes() then
@@ -151,6 +155,13 @@ function phases.batches(spec)
     end
     return #rows == limit, #rows
   end
+  if spec.where then
+    left_of[step] = function(db)
+      return math.tointeger(db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(db:quote_ident(spec.table),
+        spec.where))[1].n)
+    end
+  end
+  return step
 end
 
 -- ---- what a phased migration's history says -------------------------
@@ -162,8 +173,9 @@ function phases.progress(ev)
 end
 
 --- Whether migration mig's old shape is no longer needed: its ready(db),
--- else whether its migrate step has run to the end (true without one).
--- Returns ok, message.
+-- else whether its migrate step has run to the end (true without one) and,
+-- when tide.phases.batches made it with a where, no row matches it any
+-- more. Returns ok, message.
 function phases.is_ready(db, mig, migrate_ev)
   if mig.ready then
     local was_open = db:in_transaction()
@@ -184,8 +196,16 @@ function phases.is_ready(db, mig, migrate_ev)
     end
     return res == true, msg
   end
-  if not mig.migrate or (migrate_ev and migrate_ev.status == "applied") then return true, nil end
-  return false, "its backfill has not run to the end (tide backfill)"
+  if not mig.migrate then return true, nil end
+  if not (migrate_ev and migrate_ev.status == "applied") then
+    return false, "its backfill has not run to the end (tide backfill)"
+  end
+  -- old code may have written rows the walk had passed, or after it ended
+  local left = left_of[mig.migrate] and left_of[mig.migrate](db)
+  if left and left > 0 then
+    return false, ("%d rows still match its backfill's where (written since it ran: tide backfill again)"):format(left)
+  end
+  return true, nil
 end
 
 --- The phase of a status entry s with s.phase (see tide.runner.status):

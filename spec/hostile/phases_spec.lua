@@ -140,6 +140,34 @@ h.each_backend(describe, it, function(b)
     assert.matches("b: 3 rows in 4 batches, [%d.]+ s, done", out)
   end)
 
+  it("without ready, refuses to contract while rows written after the backfill still match its where", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[local tide = require "tide"
+return {
+  expand = function(m) m:add_column("t", { "x", "integer" }) end,
+  migrate = tide.phases.batches { table = "t", where = "x IS NULL", update = function(db, rows)
+    db:exec("UPDATE t SET x = n + 1 WHERE id >= ? AND id <= ? AND x IS NULL", rows[1].id, rows[#rows].id)
+  end },
+  contract = function(m) m:drop_column("t", "n") end,
+}]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    fill(3)
+    assert.equal(0, select(3, tide({ "--dir", dir, "backfill" })))
+    h.query_at(url, "INSERT INTO t (id, n) VALUES (4, 7)")        -- old code, after the backfill
+    local out, err, code = tide({ "--dir", dir, "status" })
+    assert.equal(3, code, err)
+    assert.matches("b +expanded %(1 rows still match its backfill's where", out)
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("b is not ready to contract: 1 rows still match its backfill's where %(written since it " ..
+                   "ran: tide backfill again%)", err)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    out, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
+    assert.matches("b: 1 row in 1 batch", out)
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract" })))
+    assert.same({ { id = 4, x = 8 } }, h.query_at(url, "SELECT id, x FROM t WHERE id = 4"))
+  end)
+
   it("refuses to contract when ready returns the count of rows left (0 is true in Lua)", function()
     local dir = folder({ { "a", CREATE_T }, { "b", phased("function() return false end",
       "function(db) return db:query('SELECT COUNT(*) AS n FROM t')[1].n end") } })
