@@ -3,6 +3,7 @@
 -- through the versioned objects, on every backend.
 local core = require "tide.core"
 local h = require "helpers"
+local _                                  -- results a spec does not look at
 
 
 -- A migrations folder from {name, source} pairs; returns its path.
