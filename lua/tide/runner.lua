@@ -636,7 +636,15 @@ function runner.backfill(db, p, name, opts)
         err("lock_timeout", "lost the backfill lock with the connection, and another backfill took it")
       end
     end
-    for _, s in ipairs(phased_targets(st, name, "migrate")) do
+    local targets = phased_targets(st, name, "migrate")
+    -- an edited file (or an interrupted contract) is settled first, as
+    -- contract wants: a backfill would run code nobody accepted
+    for _, pb in ipairs(st.problems) do
+      for _, s in ipairs(targets) do
+        if pb.name == s.name then err("misuse", "%s", pb.message) end
+      end
+    end
+    for _, s in ipairs(targets) do
       out[#out + 1] = phases.backfill(db, { name = s.name, entry = s.entry, mig = s.phase.mig,
                                             migrate = s.phase.migrate }, opts)
       if out[#out].stopped then break end

@@ -169,6 +169,25 @@ return {
     assert.same({ { id = 4, x = 8 } }, h.query_at(url, "SELECT id, x FROM t WHERE id = 4"))
   end)
 
+  it("refuses to backfill with a file edited since its expand, as contract does, until accepted", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", phased([[tide.phases.batches { table = "t",
+      update = function(db, rows) db:exec("UPDATE t SET n = n + 1 WHERE id >= ? AND id <= ?", rows[1].id,
+                                         rows[#rows].id) end }]], "function() return true end") } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    fill(2)
+    local f = assert(io.open(dir .. "/b.lua", "a"))
+    f:write("-- edited\n")
+    f:close()
+    local _, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(1, code)
+    assert.matches("b was edited after it was applied", err)
+    assert.equal(0, math.tointeger(h.query_at(url, "SELECT MAX(n) AS hi FROM t")[1].hi))
+    assert.equal(0, select(3, tide({ "--dir", dir, "accept", "b" })))
+    _, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
+    assert.equal(1, math.tointeger(h.query_at(url, "SELECT MIN(n) AS lo FROM t")[1].lo))
+  end)
+
   it("refuses to contract when ready returns the count of rows left (0 is true in Lua)", function()
     local dir = folder({ { "a", CREATE_T }, { "b", phased("function() return false end",
       "function(db) return db:query('SELECT COUNT(*) AS n FROM t')[1].n end") } })
