@@ -477,15 +477,16 @@ function runner.lint(db, p)
   for _, s in ipairs(st.entries) do
     if s.state == "pending" then
       local mig = plan.compile(s.entry)
-      local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
-        in_place = true, reserved = RESERVED, on_op = function(o)
+      -- an expand past its data steps, as up checks it
+      local ok, steps, _, passed = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name,
+        model = scratch, in_place = true, reserved = RESERVED, past_data = mig.expand ~= nil, on_op = function(o)
           o.phase, o.populated = mig.expand and "expand" or nil, has_rows
           for _, f in ipairs(lint.operation(o, d)) do
             f.migration = s.name
             out[#out + 1] = f
           end
         end })
-      if not ok or not steps then break end
+      if not ok or not steps or passed then break end
     end
   end
   return out

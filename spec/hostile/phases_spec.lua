@@ -258,6 +258,10 @@ return {
                    "code uses; move it to contract", err)
     assert.same({ "id", "n" }, columns("t"))
     assert.equal(1, #h.query_at(url, "SELECT name FROM tide_history"))
+    local out
+    out, err, code = tide({ "--dir", dir, "lint" })                -- tide lint says so too
+    assert.equal(4, code, err)
+    assert.matches("drop_column%(t, n%) inside expand takes away what old code uses", out .. err)
   end)
 
   it("still applies an expand whose code needs its data step's rows to go on", function()
