@@ -5,19 +5,7 @@ local core = require "tide.core"
 local h = require "helpers"
 local _                                  -- results a spec does not look at
 
-
--- A migrations folder from {name, source} pairs; returns its path.
-local function folder(migs)
-  local dir = h.tmpname(".mig")
-  os.execute("mkdir -p " .. dir)
-  local names = {}
-  for _, mg in ipairs(migs) do
-    names[#names + 1] = mg[1]
-    h.write_file(dir .. "/" .. mg[1] .. ".lua", mg[2])
-  end
-  h.write_file(dir .. "/tide.plan", table.concat(names, "\n") .. "\n")
-  return dir
-end
+local folder = h.migration_files
 
 local CREATE_T = [[return { up = function(m)
   m:create_table("t", { { "id", "integer", primary_key = true }, { "n", "integer", null = false, default = 0 } })
@@ -70,20 +58,8 @@ h.each_backend(describe, it, function(b)
   local function tide(args, opts) return h.tide_at(url, args, opts) end
   before_each(function() url = b.fresh_url() end)
 
-  local function fill(n)
-    local db <close> = core.open(url)
-    db:begin()
-    for i = 1, n do db:exec("INSERT INTO t (id) VALUES (?)", i) end
-    db:commit()
-  end
-
-  local function columns(t)
-    local db <close> = core.open(url)
-    local out = {}
-    for _, c in ipairs(db:describe(t).columns) do out[#out + 1] = c.name end
-    table.sort(out)
-    return out
-  end
+  local function fill(n) h.fill_ids(url, "t", n) end
+  local function columns(t) return h.column_names(url, t) end
 
   it("refuses a migrate that returns a count instead of true/false (it looped for ever), changing nothing", function()
     local dir = folder({ { "a", CREATE_T }, { "b", phased([[function(db, state)
