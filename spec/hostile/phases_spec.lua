@@ -257,20 +257,24 @@ return {
   end)
 
   if b.name == "postgres" then
-    -- tide up building an index concurrently, killed -9 while the build
-    -- waits for an older snapshot; then the server either finishes the
-    -- build (the client's death goes unnoticed) or is stopped (invalid index)
-    local function killed_mid_build(stop_server_side)
-      local dir = folder({ { "a", CREATE_T }, { "ix", [[return {
-        up = function(m) m:create_index("t", { "n" }, { name = "t_n_ix", concurrently = true }) end,
-        down = function(m) m:drop_index("t", "t_n_ix") end }]] } })
+    -- tide up (or contract) building an index concurrently, killed -9
+    -- while the build waits for an older snapshot; then the server either
+    -- finishes the build (the client's death goes unnoticed) or is stopped
+    -- (invalid index)
+    local function killed_mid_build(stop_server_side, command)
+      local build = 'm:create_index("t", { "n" }, { name = "t_n_ix", concurrently = true })'
+      local dir = folder({ { "a", CREATE_T }, { "ix", command == "up" and ([[return {
+        up = function(m) %s end, down = function(m) m:drop_index("t", "t_n_ix") end }]]):format(build) or
+        ([[return { expand = function(m) m:add_column("t", { "x", "integer" }) end,
+                    ready = function() return true end, contract = function(m) %s end }]]):format(build) } })
       assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
       fill(3)
+      if command == "contract" then assert.equal(0, select(3, tide({ "--dir", dir, "up" }))) end
       local blocker <close> = core.open(url)
       blocker:exec("BEGIN ISOLATION LEVEL REPEATABLE READ")
       blocker:query("SELECT COUNT(*) AS n FROM t")
-      local p = io.popen(("%s --url %s --dir %s up >/dev/null 2>&1 & echo $!"):format(
-        h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(dir)))
+      local p = io.popen(("%s --url %s --dir %s %s >/dev/null 2>&1 & echo $!"):format(
+        h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(dir), command))
       local pid = assert(tonumber(p:read("l")))
       p:close()
       local watch <close> = core.open(url)
@@ -286,18 +290,23 @@ return {
       while watch:query("SELECT 1 AS x FROM pg_stat_activity WHERE pid = ?", backend.pid)[1] do core.sleep(20) end
       local out, err, code = tide({ "--dir", dir, "status" })
       assert.equal(4, code, err)
-      assert.matches("ix +interrupted", out)
-      out, err, code = tide({ "--dir", dir, "up" })
+      assert.matches(command == "up" and "ix +interrupted" or "ix: its contract was interrupted at step 1", out)
+      out, err, code = tide({ "--dir", dir, command })
       assert.equal(0, code, err)
-      assert.equal("applied 1 migration\n", out)
+      assert.equal(command == "up" and "applied 1 migration\n" or "contracted 1 migration\n", out)
       assert.same({ { valid = true } }, h.query_at(url, "SELECT indisvalid AS valid FROM pg_index WHERE " ..
                                                    "indexrelid = 't_n_ix'::regclass"))
     end
     it("resumes an index build killed -9 that the server finished (it was 'there already')", function()
-      killed_mid_build(false)
+      killed_mid_build(false, "up")
     end)
     it("resumes an index build killed -9 that the server stopped, rebuilding the invalid index", function()
-      killed_mid_build(true)
+      killed_mid_build(true, "up")
+    end)
+    it("resumes a contract's index build killed -9 (contract refused what it said would resume it)", function()
+      killed_mid_build(false, "contract")
+      url = b.fresh_url()
+      killed_mid_build(true, "contract")
     end)
   end
 
