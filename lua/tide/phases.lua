@@ -36,7 +36,11 @@ local function quote(s)
   return '"' .. s:gsub('[%c\128-\255"\\]', function(c) return ("\\%03d"):format(c:byte()) end) .. '"'
 end
 
-local function encode(v, path, seen)
+-- Tables nested deeper than this would not load back (Lua's parser stops
+-- at about 200 levels), leaving a backfill that cannot resume.
+local MAX_DEPTH = 100
+
+local function encode(v, path, seen, depth)
   local t = type(v)
   if t == "string" then return quote(v) end
   if t == "boolean" then return tostring(v) end
@@ -49,6 +53,7 @@ local function encode(v, path, seen)
   end
   if t ~= "table" then fail("misuse", "migrate state %s is a %s: keep plain values in it", path, t) end
   if seen[v] then fail("misuse", "migrate state %s refers to itself", path) end
+  if depth > MAX_DEPTH then fail("misuse", "migrate state %s nests tables more than %d deep", path, MAX_DEPTH) end
   seen[v] = true
   local keys = {}
   for k in pairs(v) do
@@ -63,7 +68,8 @@ local function encode(v, path, seen)
   end)
   local parts = {}
   for _, k in ipairs(keys) do
-    parts[#parts + 1] = ("[%s]=%s"):format(encode(k, path, seen), encode(v[k], path .. "." .. tostring(k), seen))
+    parts[#parts + 1] = ("[%s]=%s"):format(encode(k, path, seen, depth),
+                                           encode(v[k], path .. "." .. tostring(k), seen, depth + 1))
   end
   seen[v] = nil
   return "{" .. table.concat(parts, ",") .. "}"
@@ -71,7 +77,7 @@ end
 
 --- The text of a migrate state (a table of plain values).
 function phases.encode(state)
-  local s = encode(state, "state", {})
+  local s = encode(state, "state", {}, 1)
   if #s > phases.MAX_STATE then
     fail("misuse", "migrate state is %d bytes written out; at most %d are kept (keep keys and counts in " ..
          "it, not rows)", #s, phases.MAX_STATE)

@@ -32,6 +32,17 @@ describe("tide.phases state at the edges", function()
     assert.equal(math.maxinteger, back.last[2])
     assert.equal("-0.0", tostring(back.last[3]))
   end)
+  it("refuses tables nested too deep to load back (the backfill could not resume)", function()
+    local function nest(n)
+      local t = {}
+      local cur = t
+      for _ = 2, n do cur[1] = {} cur = cur[1] end
+      return t
+    end
+    assert.equal("table", type(phases.decode(phases.encode(nest(100)))))
+    assert.matches("nests tables more than 100 deep", h.catch(phases.encode, nest(101)).message)
+    assert.matches("nests tables more than 100 deep", h.catch(phases.encode, nest(300)).message)
+  end)
 end)
 
 describe("tide.objects old forms", function()
