@@ -71,12 +71,14 @@ end
 
 -- Runs fn(); when a column it named is gone (another process ran the
 -- contract since the columns were read), reads them again and runs it once
--- more (not inside a transaction, which the failure has spoilt).
+-- more (not inside a transaction, which the failure has spoilt: there the
+-- error goes to the caller, and its retry reads the columns again).
 local function fresh(db, fn)
   local ok, res = pcall(fn)
   if ok then return res end
-  if not core.is_error(res) or res.class ~= "undefined_object" or db:in_transaction() then error(res, 0) end
+  if not core.is_error(res) or res.class ~= "undefined_object" then error(res, 0) end
   seen[db] = nil
+  if db:in_transaction() then error(res, 0) end
   return fn()
 end
 

@@ -328,6 +328,26 @@ return {
     end)
   end
 
+  it("tide.objects inside transactions: after another process's contract, the next transaction works", function()
+    local db <close> = core.open(url)
+    local other <close> = core.open(url)
+    db:exec("CREATE TABLE o (id integer PRIMARY KEY, status integer, flag boolean)")
+    db:exec("INSERT INTO o (id, status) VALUES (1, 0)")
+    local O = require("tide.objects").define { name = "O", table = "o", fields = {
+      status = { new = "flag", old = "status", boolean = true, from_old = function(v) return v ~= 0 end,
+                 to_old = function(x) return x and 1 or 0 end } } }
+    assert.equal(false, O:get(db, 1).status)                    -- the columns are read (and kept)
+    other:exec("ALTER TABLE o DROP COLUMN status")              -- the contract, elsewhere
+    db:begin()
+    local e = h.catch(O.save, O, db, 1, { status = true })
+    assert.equal("undefined_object", e.class)
+    db:rollback()
+    db:begin()                                                  -- the service's retry
+    assert.equal(1, O:save(db, 1, { status = true }))
+    db:commit()
+    assert.equal(true, O:get(db, 1).status)
+  end)
+
   it("reads a row not yet backfilled through tide.objects: the old 0 is false, not 0", function()
     local db <close> = core.open(url)
     db:exec("CREATE TABLE o (id integer PRIMARY KEY, status integer NOT NULL, flag boolean)")
