@@ -325,11 +325,14 @@ return {
 `tide up` runs `expand` (and plain migrations); an expand that drops,
 renames or narrows what old code uses is refused before anything runs
 ("move it to contract"). `migrate(db, state, opts)` does one batch and
-returns true while work remains; `state` is a table of plain values kept in
+returns true while work remains (false or nil when done; anything else is
+refused); `state` is a table of plain values kept in
 the history with each batch, so `tide backfill` resumes where it stopped.
 `tide.phases.batches{table, where, update, columns, batch}` walks the
 primary key in batches, locking each batch's rows. `tide contract` runs
-`contract` once `ready(db)` holds. `tide status` shows the phase and exits 3
+`contract` once `ready(db)` returns true (a boolean: a count of rows left
+is refused), or without `ready` once the backfill ran to its end and no row
+matches the `where` of its `batches`. `tide status` shows the phase and exits 3
 while a contract is pending. `tide.objects` is the application's side:
 an object declared over the old and new columns reads the new one, falling
 back to the old one while it is NULL, and writes both until the contract

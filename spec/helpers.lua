@@ -187,16 +187,43 @@ end
 --- A migrations folder from a list of {name, up_body, down_body or false};
 -- returns its path.
 function helpers.migrations(migs)
+  local files = {}
+  for i, mg in ipairs(migs) do
+    files[i] = { mg[1], ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
+      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or "") }
+  end
+  return helpers.migration_files(files)
+end
+
+--- A migrations folder from a list of {name, source} (whole files);
+-- returns its path.
+function helpers.migration_files(migs)
   local dir = helpers.tmpname(".mig")
   os.execute("mkdir -p " .. dir)
   local plan = {}
   for _, mg in ipairs(migs) do
     plan[#plan + 1] = mg[1]
-    helpers.write_file(dir .. "/" .. mg[1] .. ".lua", ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
-      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or ""))
+    helpers.write_file(dir .. "/" .. mg[1] .. ".lua", mg[2])
   end
   helpers.write_file(dir .. "/tide.plan", table.concat(plan, "\n") .. "\n")
   return dir
+end
+
+--- The column names of table t at url, sorted.
+function helpers.column_names(url, t)
+  local db <close> = core.open(url)
+  local out = {}
+  for _, c in ipairs(db:describe(t).columns) do out[#out + 1] = c.name end
+  table.sort(out)
+  return out
+end
+
+--- Inserts rows with ids 1..n into table t at url, in one transaction.
+function helpers.fill_ids(url, t, n)
+  local db <close> = core.open(url)
+  db:begin()
+  for i = 1, n do db:exec(("INSERT INTO %s (id) VALUES (?)"):format(db:quote_ident(t)), i) end
+  db:commit()
 end
 
 --- A migration {name, up, down} creating (and dropping) table t(id).

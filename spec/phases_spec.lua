@@ -7,18 +7,7 @@ local h = require "helpers"
 local write = h.write_file
 local _                                  -- results a spec does not look at
 
--- A migrations folder from {name, source} pairs; returns its path.
-local function folder(migs)
-  local dir = h.tmpname(".mig")
-  os.execute("mkdir -p " .. dir)
-  local names = {}
-  for _, mg in ipairs(migs) do
-    names[#names + 1] = mg[1]
-    write(dir .. "/" .. mg[1] .. ".lua", mg[2])
-  end
-  write(dir .. "/tide.plan", table.concat(names, "\n") .. "\n")
-  return dir
-end
+local folder = h.migration_files
 
 local CREATE_T = [[return { up = function(m)
   m:create_table("t", { { "id", "integer", primary_key = true }, { "n", "integer", null = false, default = 0 } })
@@ -59,20 +48,8 @@ h.each_backend(describe, it, function(b)
   local function tide(args, opts) return h.tide_at(url, args, opts) end
   before_each(function() url = b.fresh_url() end)
 
-  local function fill(n)
-    local db <close> = core.open(url)
-    db:begin()
-    for i = 1, n do db:exec("INSERT INTO t (id) VALUES (?)", i) end
-    db:commit()
-  end
-
-  local function columns(t)
-    local out = {}
-    for _, c in ipairs(h.query_at(url, "SELECT * FROM " .. t .. " WHERE 1 = 0") and
-                       core.open(url):describe(t).columns) do out[#out + 1] = c.name end
-    table.sort(out)
-    return out
-  end
+  local function fill(n) h.fill_ids(url, "t", n) end
+  local function columns(t) return h.column_names(url, t) end
 
   it("tells the widget story online: expand, backfill, ready, contract", function()
     local dir = h.root .. "/migrations"

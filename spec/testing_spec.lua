@@ -29,18 +29,7 @@ local function exists(b, name)
   return #h.query_at(b.admin, sql, name) > 0
 end
 
--- A migrations folder: {name, file text} pairs, in plan order.
-local function folder(files)
-  local dir = h.tmpname(".mig")
-  os.execute("mkdir -p " .. dir)
-  local names = {}
-  for _, f in ipairs(files) do
-    names[#names + 1] = f[1]
-    h.write_file(dir .. "/" .. f[1] .. ".lua", f[2])
-  end
-  h.write_file(dir .. "/tide.plan", table.concat(names, "\n") .. "\n")
-  return dir
-end
+local folder = h.migration_files
 
 local TABLE_A = [[
 return {

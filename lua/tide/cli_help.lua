@@ -319,7 +319,8 @@ Examples:
 Runs the contract phase (what old code needed, removed) of each applied
 phased migration not yet contracted, in plan order, or of NAME alone, each
 once its ready(db) holds (without ready: once its backfill has run to the
-end). One that is not ready is refused with ready's message, and the run
+end and, for tide.phases.batches with a where, no row matches it any more).
+One that is not ready is refused with ready's message, and the run
 stops there (those before it stay contracted). Locking, transactions and
 the MariaDB journal are those of `up`; each contract is an event of the
 history. `down` refuses a contracted migration.
@@ -376,7 +377,8 @@ With a plan, the pending migrations too, checked in order against the
 schema (up to a data step), each finding naming its migration:
   - error: a destructive operation (drop or rename a table or column,
     narrowing a type, NOT NULL without a default, rewriting soft-deleted
-    rows) inside a phased migration's expand: move it to contract (`up`
+    rows, m:sql that drops, truncates or renames) inside a phased
+    migration's expand: move it to contract (`up`
     refuses it before anything runs);
   - an operation that blocks or rewrites a populated table on this backend
     (PostgreSQL: create_index without concurrently, add_unique, a type

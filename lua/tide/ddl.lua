@@ -217,7 +217,9 @@ local function index(m, k)
     flush(m)
     rawset(m, "_raw", true)
     if not m.db_ then
-      if m._on_db then m._on_db() end
+      -- on_db may stop the caller, or give what m.db stands for
+      local stand_in = m._on_db and m._on_db()
+      if stand_in then return stand_in end
       fail(m, "misuse", "data steps (m.db) need a database; tide.sql only renders SQL")
     end
     return data_db(m)
@@ -229,7 +231,7 @@ end
 -- dialect (name), reserved ({lower-case table name = true} a migration
 -- may not touch), model ({name = model table}), complete (the model lists
 -- every table), name (the migration, for messages), on_db (called when m.db
--- is used without a database), on_step / on_step_end / resume_from /
+-- is used without a database; what it returns stands for m.db), on_step / on_step_end / resume_from /
 -- took_effect (see step), wrap_data(description, fn, sql) -> fn (runs a data
 -- step, e.g. in a transaction with its journal mark), reader (a connection
 -- used only to read triggers and views when rendering a rebuild without

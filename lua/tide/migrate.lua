@@ -4,6 +4,7 @@
 local core = require "tide.core"
 local ddl = require "tide.ddl"
 local dialect = require "tide.dialect"
+local migration_db = require "tide.migration_db"
 
 local migrate = {}
 
@@ -58,28 +59,54 @@ local function overlay(base)
   })
 end
 
+-- What m.db stands for in a check with opts.past_data: data steps do
+-- nothing and read no rows (a statement that writes counts as a step, as
+-- when it runs).
+local function passed_over(m)
+  local function step(result)
+    return function(_, sql)
+      if type(sql) ~= "string" or not migration_db.reads(sql) then m._op_count = m._op_count + 1 end
+      return result()
+    end
+  end
+  return setmetatable({}, { __index = function(_, k)
+    if k == "exec" then return step(function() return 0 end) end
+    if k == "query" then return step(function() return {} end) end
+    if k == "rows" then return function() return function() return nil end end end
+    error(STOP, 0)
+  end })
+end
+
 -- Checks fn against the model without a database, up to its first data
 -- step (which needs the database, so the check ends there). Returns the
--- number of steps if it saw them all.
+-- number of steps if it saw them all. With opts.past_data the check goes
+-- on past data steps, as far as the migration's code goes without their
+-- results; the third result says a data step was passed over.
 local function check(db, fn, name, model, opts)
   local on_op = opts.on_op
-  local m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
-                      on_db = function() error(STOP, 0) end, resume_from = opts.resume_from,
-                      took_effect = opts.took_effect, reserved = opts.reserved,
-                      on_op = on_op and function(o) on_op(o, true) end }
+  local passed, m = false, nil
+  m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
+                on_db = function()
+                  if not opts.past_data then error(STOP, 0) end
+                  passed = true
+                  return passed_over(m)
+                end, resume_from = opts.resume_from,
+                took_effect = opts.took_effect, reserved = opts.reserved,
+                on_op = on_op and function(o) on_op(o, true) end }
   local ok, err = pcall(fn, m)
   ddl.close(m)
-  if not ok and err ~= STOP then error(ddl.locate(err, name), 0) end
+  -- past a data step, the code may fail on rows it did not get
+  if not ok and err ~= STOP and not passed then error(ddl.locate(err, name), 0) end
   -- every step seen (when no data step stopped it); whether one must run
   -- outside a transaction
-  return ok and m._op_count or nil, rawget(m, "_outside") or false
+  return ok and not passed and m._op_count or nil, rawget(m, "_outside") or false, passed
 end
 
 --- Checks fn(m) against db's schema (or opts.model) without running it, up
 -- to its first data step. Returns the number of steps (nil when a data
 -- step hid the rest) and whether a step must run outside a transaction.
 -- opts: name, model (changed in place with in_place), reserved, on_op(o,
--- checking) (see tide.ddl).
+-- checking) (see tide.ddl), past_data (see check).
 function migrate.check(db, fn, opts)
   opts = opts or {}
   local model = opts.model or load_model(db)

@@ -143,6 +143,20 @@ function migration_db.refusal(sql, reserved)
   end
 end
 
+--- What statement text `sql` takes away from code still running on the
+-- old schema (a DROP, TRUNCATE, RENAME, or an ALTER that drops or renames),
+-- or nil.
+function migration_db.destroys(sql)
+  for _, s in ipairs(first_words(sql)) do
+    if s.word == "DROP" or s.word == "TRUNCATE" or s.word == "RENAME" then return s.word end
+    -- DROP NOT NULL widens what a column accepts
+    local up = s.text:upper():gsub("%f[%w_]DROP%s+NOT%s+NULL%f[^%w_]", "")
+    for _, w in ipairs({ "DROP", "RENAME" }) do
+      if s.word == "ALTER" and up:find("%f[%w_]" .. w .. "%f[^%w_]") then return "ALTER ... " .. w end
+    end
+  end
+end
+
 --- Whether sql only reads (runs again on a resume, is not a step).
 function migration_db.reads(sql)
   local words = first_words(sql)

@@ -33,6 +33,12 @@ function objects.define(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" or type(spec.fields) ~= "table" then
     fail("tide.objects.define: needs {table = NAME, fields = {...}}")
   end
+  if spec.version ~= nil and (math.type(spec.version) ~= "integer" or spec.version < 1) then
+    fail("tide.objects.define: version must be a whole number of at least 1, got %s", tostring(spec.version))
+  end
+  if spec.key ~= nil and type(spec.key) ~= "string" then
+    fail("tide.objects.define: key must be a column name, got a %s", type(spec.key))
+  end
   local fields, names = {}, {}
   for name, f in pairs(spec.fields) do
     if type(f) == "string" then f = { new = f } end
@@ -65,12 +71,14 @@ end
 
 -- Runs fn(); when a column it named is gone (another process ran the
 -- contract since the columns were read), reads them again and runs it once
--- more (not inside a transaction, which the failure has spoilt).
+-- more (not inside a transaction, which the failure has spoilt: there the
+-- error goes to the caller, and its retry reads the columns again).
 local function fresh(db, fn)
   local ok, res = pcall(fn)
   if ok then return res end
-  if not core.is_error(res) or res.class ~= "undefined_object" or db:in_transaction() then error(res, 0) end
+  if not core.is_error(res) or res.class ~= "undefined_object" then error(res, 0) end
   seen[db] = nil
+  if db:in_transaction() then error(res, 0) end
   return fn()
 end
 
@@ -101,11 +109,19 @@ function Object:read(db, key)
     local f = self.fields[name]
     local v = normal(f, row[f.new])
     if v == nil and f.old and have[f.old] and row[f.old] ~= nil then
-      v = f.from_old and f.from_old(row[f.old]) or row[f.old]
+      v = row[f.old]
+      if f.from_old then v = f.from_old(v) end
+      v = normal(f, v)
     end
     out[name] = v
   end
   return out
+end
+
+-- v in the old column's form (to_old's false is a value, not "use v").
+local function old_form(f, v)
+  if f.to_old then return f.to_old(v) end
+  return v
 end
 
 -- column = value pairs for `values`: the new column, and the old one while
@@ -119,7 +135,7 @@ local function assignments(self, db, values)
       local f = self.fields[name]
       cols[#cols + 1], args[#args + 1] = f.new, v
       if f.old and have[f.old] then
-        cols[#cols + 1], args[#args + 1] = f.old, f.to_old and f.to_old(v) or v
+        cols[#cols + 1], args[#args + 1] = f.old, old_form(f, v)
       end
     end
   end
@@ -182,7 +198,7 @@ function Object:make_compatible(p, version)
   for name, v in pairs(p.data) do
     local f = self.fields[name]
     if f and f.old then
-      data[f.old] = f.to_old and f.to_old(v) or v
+      data[f.old] = old_form(f, v)
     else
       data[name] = v
     end

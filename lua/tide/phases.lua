@@ -36,16 +36,24 @@ local function quote(s)
   return '"' .. s:gsub('[%c\128-\255"\\]', function(c) return ("\\%03d"):format(c:byte()) end) .. '"'
 end
 
-local function encode(v, path, seen)
+-- Tables nested deeper than this would not load back (Lua's parser stops
+-- at about 200 levels), leaving a backfill that cannot resume.
+local MAX_DEPTH = 100
+
+local function encode(v, path, seen, depth)
   local t = type(v)
   if t == "string" then return quote(v) end
   if t == "boolean" then return tostring(v) end
   if t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then fail("misuse", "migrate state %s is %s", path, tostring(v)) end
+    -- math.mininteger written in decimal reads back as a float (its
+    -- magnitude overflows before the minus applies): hex wraps to it
+    if v == math.mininteger and math.type(v) == "integer" then return "0x8000000000000000" end
     return math.type(v) == "integer" and ("%d"):format(v) or ("%a"):format(v)
   end
   if t ~= "table" then fail("misuse", "migrate state %s is a %s: keep plain values in it", path, t) end
   if seen[v] then fail("misuse", "migrate state %s refers to itself", path) end
+  if depth > MAX_DEPTH then fail("misuse", "migrate state %s nests tables more than %d deep", path, MAX_DEPTH) end
   seen[v] = true
   local keys = {}
   for k in pairs(v) do
@@ -60,7 +68,8 @@ local function encode(v, path, seen)
   end)
   local parts = {}
   for _, k in ipairs(keys) do
-    parts[#parts + 1] = ("[%s]=%s"):format(encode(k, path, seen), encode(v[k], path .. "." .. tostring(k), seen))
+    parts[#parts + 1] = ("[%s]=%s"):format(encode(k, path, seen, depth),
+                                           encode(v[k], path .. "." .. tostring(k), seen, depth + 1))
   end
   seen[v] = nil
   return "{" .. table.concat(parts, ",") .. "}"
@@ -68,7 +77,7 @@ end
 
 --- The text of a migrate state (a table of plain values).
 function phases.encode(state)
-  local s = encode(state, "state", {})
+  local s = encode(state, "state", {}, 1)
   if #s > phases.MAX_STATE then
     fail("misuse", "migrate state is %d bytes written out; at most %d are kept (keep keys and counts in " ..
          "it, not rows)", #s, phases.MAX_STATE)
@@ -88,6 +97,10 @@ function phases.decode(s)
 end
 
 -- ---- tide.phases.batches ----------------------------------------------
+
+-- migrate step made by batches -> function(db) counting the rows its where
+-- still matches (rows written behind the walk, or after it ended)
+local left_of = setmetatable({}, { __mode = "k" })
 
 --- A `migrate` step over table spec.table in keyset batches on its primary
 -- key: each call reads the next rows matching spec.where (SQL; all rows
@@ -114,7 +127,7 @@ function phases.batches(spec)
   end
   -- the key, read once per connection (again after its schema changes)
   local keys = setmetatable({}, { __mode = "k" })
-  return function(db, state, opts)
+  local function step(db, state, opts)
     local tq = db:quote_ident(spec.table)
     local kc = keys[db]
     if not kc or kc.changes ~= db:schema_changes() then
@@ -148,6 +161,13 @@ function phases.batches(spec)
     end
     return #rows == limit, #rows
   end
+  if spec.where then
+    left_of[step] = function(db)
+      return math.tointeger(db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(db:quote_ident(spec.table),
+        spec.where))[1].n)
+    end
+  end
+  return step
 end
 
 -- ---- what a phased migration's history says -------------------------
@@ -159,16 +179,39 @@ function phases.progress(ev)
 end
 
 --- Whether migration mig's old shape is no longer needed: its ready(db),
--- else whether its migrate step has run to the end (true without one).
--- Returns ok, message.
+-- else whether its migrate step has run to the end (true without one) and,
+-- when tide.phases.batches made it with a where, no row matches it any
+-- more. Returns ok, message.
 function phases.is_ready(db, mig, migrate_ev)
   if mig.ready then
+    local was_open = db:in_transaction()
     local ok, res, msg = pcall(mig.ready, db)
+    if not was_open and db:in_transaction() then
+      -- what it began would hold the contract's statements (and its locks)
+      pcall(db.rollback, db)
+      return false, "ready left a transaction open (it only reads; what it began is rolled back)"
+    end
     if not ok then return false, "ready raised: " .. (core.is_error(res) and res.message or tostring(res)) end
-    return res and true or false, msg
+    if msg ~= nil and type(msg) ~= "string" then
+      msg = type(msg) == "number" and tostring(msg) or ("ready's message is a %s, not text"):format(type(msg))
+    end
+    -- a count of rows left (0 is true in Lua) must not let the contract drop them
+    if res ~= nil and type(res) ~= "boolean" then
+      return false, ("ready returned a %s where true or false belongs%s"):format(type(res),
+        msg and (": " .. msg) or "")
+    end
+    return res == true, msg
   end
-  if not mig.migrate or (migrate_ev and migrate_ev.status == "applied") then return true, nil end
-  return false, "its backfill has not run to the end (tide backfill)"
+  if not mig.migrate then return true, nil end
+  if not (migrate_ev and migrate_ev.status == "applied") then
+    return false, "its backfill has not run to the end (tide backfill)"
+  end
+  -- old code may have written rows the walk had passed, or after it ended
+  local left = left_of[mig.migrate] and left_of[mig.migrate](db)
+  if left and left > 0 then
+    return false, ("%d rows still match its backfill's where (written since it ran: tide backfill again)"):format(left)
+  end
+  return true, nil
 end
 
 --- The phase of a status entry s with s.phase (see tide.runner.status):
@@ -224,6 +267,11 @@ local function one_batch(db, target, mig, opts)
     target.saved = nil
     local state = phases.decode(row.message)
     local more, n = mig.migrate(db, state, { batch = opts.batch })
+    -- a count or a row where a boolean belongs would read as "more" for ever
+    if more ~= nil and type(more) ~= "boolean" then
+      fail("misuse", "%s: migrate returned a %s; it returns true while work remains, false when done",
+           target.name, type(more))
+    end
     if not db:in_transaction() then
       fail("misuse", "migrate ended its batch's transaction (a COMMIT or ROLLBACK inside it); tide owns it")
     end
@@ -260,7 +308,8 @@ function phases.backfill(db, target, opts)
   target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
   target.fresh = target.id == nil
   local t0 = core.now_ms()
-  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000
+  -- in floating point: a huge --max-seconds wrapped round to the past
+  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
   local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
@@ -282,7 +331,7 @@ function phases.backfill(db, target, opts)
       local due = res.rows * 1000 / opts.rows_per_second - (core.now_ms() - t0)
       pause = math.max(pause, math.floor(due))
     end
-    if deadline then pause = math.min(pause, math.max(0, deadline - core.now_ms())) end
+    if deadline then pause = math.min(pause, math.max(0, math.floor(deadline - core.now_ms()))) end
     if pause > 0 then core.sleep(pause) end
   end
   res.ms = core.now_ms() - t0

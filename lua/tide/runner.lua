@@ -324,8 +324,11 @@ end
 -- Whether migration e's body fn has a step that cannot run in a
 -- transaction (PostgreSQL's CREATE INDEX CONCURRENTLY): it then runs
 -- journaled, as on MariaDB, and must be the only step.
-local function outside_transaction(db, e, fn, opts)
+local function outside_transaction(db, e, fn, opts, resuming)
   if not transactional(db) or not e.source:find("concurrently", 1, true) then return false end
+  -- only such a step leaves an interrupted run here, and it passed this
+  -- check then; checked again, the index it built is "there already"
+  if resuming then return true end
   local steps, outside = migrate.check(db, fn, { name = e.name, model = opts.model, reserved = RESERVED })
   if outside and steps ~= 1 then
     err("misuse", "%s: create_index(..., {concurrently = true}) builds outside a transaction on %s: give it " ..
@@ -360,7 +363,8 @@ local function run_one(db, e, direction, latest, opts)
   log(opts, "%s %s", VERB[direction], e.name)
   if opts.checkpoint then opts.checkpoint() end
   opts.model = opts.model or migrate.load_model(db)
-  local outside = outside_transaction(db, e, fn, opts)
+  local outside = outside_transaction(db, e, fn, opts,
+                                      is_interrupted(db, latest) and latest.direction == direction)
   if transactional(db) and not outside then
     local ok, res, _, raw = pcall(migrate.run, db, fn, { name = e.name, model = opts.model,
                                                           reserved = RESERVED, log = opts.log, on_op = on_op,
@@ -484,13 +488,16 @@ local function refuse_unsafe_expand(db, batch, opts)
   for _, s in ipairs(batch) do
     local mig = opts.compiled[s.entry]
     local refused
-    local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
-      in_place = true, reserved = RESERVED, on_op = mig.expand and function(o)
+    -- an expand is checked past its data steps too: what follows one
+    -- would otherwise be refused only after the steps before it ran
+    local ok, steps, _, passed = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name,
+      model = scratch, in_place = true, reserved = RESERVED, past_data = mig.expand ~= nil,
+      on_op = mig.expand and function(o)
         local okl, e = pcall(lint_expand, o, false)
         if not okl then refused = e error(e, 0) end
       end })
     if refused then error(ddl.locate(refused, s.name), 0) end
-    if not ok or not steps then return end
+    if not ok or not steps or passed then return end
   end
 end
 
@@ -515,15 +522,16 @@ function runner.lint(db, p)
   for _, s in ipairs(st.entries) do
     if s.state == "pending" then
       local mig = plan.compile(s.entry)
-      local ok, steps = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name, model = scratch,
-        in_place = true, reserved = RESERVED, on_op = function(o)
+      -- an expand past its data steps, as up checks it
+      local ok, steps, _, passed = pcall(migrate.check, db, mig.up or mig.expand, { name = s.name,
+        model = scratch, in_place = true, reserved = RESERVED, past_data = mig.expand ~= nil, on_op = function(o)
           o.phase, o.populated = mig.expand and "expand" or nil, has_rows
           for _, f in ipairs(lint.operation(o, d)) do
             f.migration = s.name
             out[#out + 1] = f
           end
         end })
-      if not ok or not steps then break end
+      if not ok or not steps or passed then break end
     end
   end
   return out
@@ -639,7 +647,9 @@ function runner.contract(db, p, name, opts)
     history.ensure(db)
     local st = runner.status(db, p, history.events(db, true), opts.compiled)
     for _, pb in ipairs(st.problems) do
-      local resumable = pb.kind == "interrupted" and pb.direction == "contract" and not transactional(db)
+      -- (on PostgreSQL only an index built concurrently leaves one: it
+      -- resumes as on MariaDB)
+      local resumable = pb.kind == "interrupted" and pb.direction == "contract"
       if not resumable then err("misuse", "%s", pb.message) end
     end
     local n = 0
@@ -681,7 +691,15 @@ function runner.backfill(db, p, name, opts)
         err("lock_timeout", "lost the backfill lock with the connection, and another backfill took it")
       end
     end
-    for _, s in ipairs(phased_targets(st, name, "migrate")) do
+    local targets = phased_targets(st, name, "migrate")
+    -- an edited file (or an interrupted contract) is settled first, as
+    -- contract wants: a backfill would run code nobody accepted
+    for _, pb in ipairs(st.problems) do
+      for _, s in ipairs(targets) do
+        if pb.name == s.name then err("misuse", "%s", pb.message) end
+      end
+    end
+    for _, s in ipairs(targets) do
       out[#out + 1] = phases.backfill(db, { name = s.name, entry = s.entry, mig = s.phase.mig,
                                             migrate = s.phase.migrate }, opts)
       if out[#out].stopped then break end

@@ -786,6 +786,12 @@ ops.remove_duplicates = {
 -- for this backend (a string or a list of statements).
 ops.sql = {
   shows = 0, first = true,
+  destructive = function(p)
+    for _, sql in ipairs(p.sql) do
+      local what = type(sql) == "string" and migration_db.destroys(sql)
+      if what then return ("runs %s SQL, which takes away what old code uses"):format(what) end
+    end
+  end,
   check = function(m, per_dialect)
     if type(per_dialect) ~= "table" then fail(m, "misuse", "needs {postgres = ..., default = ...}") end
     local s = per_dialect[m._dialect.name] or per_dialect.default
