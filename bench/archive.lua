@@ -151,42 +151,48 @@ local function postgres_setup()
   local u = core.parse_url(admin_url)
   local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
   write("build/bench/archive-floor-pg.sql", FLOOR)
-  local psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d tide_bench_archive_run -f ")
-    :format(q(u.password or ""), u.host, u.port, q(u.user))
+  -- names of this run's own (the server is shared: another run of this
+  -- bench must not swap the template under it)
+  math.randomseed(os.time(), core.now_ms())
+  local tmpl = ("tide_bench_archive_tmpl_%06d"):format(math.random(0, 999999))
+  local run = tmpl:gsub("_tmpl_", "_run_")
+  local psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d %s -f ")
+    :format(q(u.password or ""), u.host, u.port, q(u.user), run)
   local function admin(sql)
     local a = tide.open(admin_url)
     for _, s in ipairs(sql) do a:exec(s) end
     a:close()
   end
   return {
-    url = url_of("tide_bench_archive_run"),
+    url = url_of(run),
     make = function(n)
       write("build/bench/archive-batched-pg.sql", batched_floor(n, ""))
-      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run", "DROP DATABASE IF EXISTS tide_bench_archive_tmpl",
-              "CREATE DATABASE tide_bench_archive_tmpl" })
-      local db = tide.open(url_of("tide_bench_archive_tmpl"))
+      admin({ "DROP DATABASE IF EXISTS " .. run, "DROP DATABASE IF EXISTS " .. tmpl, "CREATE DATABASE " .. tmpl })
+      local db = tide.open(url_of(tmpl))
       generate(db, n)
       db:exec("VACUUM ANALYZE")
       db:close()
     end,
     reset = function()
-      admin({ "DROP DATABASE IF EXISTS tide_bench_archive_run",
-              "CREATE DATABASE tide_bench_archive_run TEMPLATE tide_bench_archive_tmpl" })
+      admin({ "DROP DATABASE IF EXISTS " .. run, ("CREATE DATABASE %s TEMPLATE %s"):format(run, tmpl) })
     end,
+    done = function() admin({ "DROP DATABASE IF EXISTS " .. run, "DROP DATABASE IF EXISTS " .. tmpl }) end,
     floor = psql .. "build/bench/archive-floor-pg.sql",
     batched = psql .. "build/bench/archive-batched-pg.sql",
   }
 end
 
--- Runs cmd under /usr/bin/time; returns wall ms and peak RSS in kB.
+-- Runs cmd under /usr/bin/time; returns wall ms, peak RSS in kB and the
+-- client's CPU ms (user + sys: less disturbed by other jobs than wall time;
+-- on SQLite the client does all the work).
 local function timed(cmd)
   local t0 = core.now_ms()
-  sh(("/usr/bin/time -f %%M -o build/bench/archive-rss %s > /dev/null"):format(cmd))
+  sh(("/usr/bin/time -f '%%M %%U %%S' -o build/bench/archive-rss %s > /dev/null"):format(cmd))
   local ms = core.now_ms() - t0
   local f = assert(io.open("build/bench/archive-rss"))
-  local rss = tonumber(f:read("a"):match("(%d+)%s*$"))
+  local rss, user, sys = f:read("a"):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
   f:close()
-  return ms, rss
+  return ms, tonumber(rss), math.floor((tonumber(user) + tonumber(sys)) * 1000 + 0.5)
 end
 
 local function moved(url)
@@ -210,19 +216,20 @@ for _, backend in ipairs(backends) do
     s.make(n)
     local want = n // 2 + n // 4
     local t_tide, t_floor, t_batched, rss = math.huge, math.huge, math.huge, 0
+    local c_tide, c_floor, c_batched = math.huge, math.huge, math.huge
     for _ = 1, RUNS do
       s.reset()
-      local ms = timed(s.floor)
-      t_floor = math.min(t_floor, ms)
+      local ms, _, cpu = timed(s.floor)
+      t_floor, c_floor = math.min(t_floor, ms), math.min(c_floor, cpu)
       assert(moved(s.url) == want, "floor moved the wrong number of rows")
       s.reset()
-      ms = timed(s.batched)
-      t_batched = math.min(t_batched, ms)
+      ms, _, cpu = timed(s.batched)
+      t_batched, c_batched = math.min(t_batched, ms), math.min(c_batched, cpu)
       assert(moved(s.url) == want, "the batched floor moved the wrong number of rows")
       s.reset()
       local r
-      ms, r = timed(("build/tide -q --url %s archive run --batch %d"):format(q(s.url), BATCH))
-      t_tide, rss = math.min(t_tide, ms), math.max(rss, r)
+      ms, r, cpu = timed(("build/tide -q --url %s archive run --batch %d"):format(q(s.url), BATCH))
+      t_tide, rss, c_tide = math.min(t_tide, ms), math.max(rss, r), math.min(c_tide, cpu)
       assert(moved(s.url) == want, "tide moved the wrong number of rows")
     end
     s.reset()
@@ -235,9 +242,12 @@ for _, backend in ipairs(backends) do
                                                  t_tide / t_floor))
     print(("  %-8s %7s       floor in %d-row transactions %d ms (%d rows/s): ratio %.2fx")
       :format("", "", BATCH, t_batched, rate(t_batched), t_tide / t_batched))
+    print(("  %-8s %7s       client CPU (user+sys): tide %d ms, floor %d ms, floor in %d-row transactions %d ms")
+      :format("", "", c_tide, c_floor, BATCH, c_batched))
     print(("  %-8s %7s       nova pattern %d ms (%d rows/s, peak RSS %d kB): tide is %.1fx faster (target >= 5)")
       :format("", "", t_nova, rate(t_nova), rss_nova, t_nova / t_tide))
   end
   print(("  %-8s peak RSS %d kB at %d rows, %d kB at %d rows (target: the same)"):format(backend, rss_at[1],
     ROWS // 10, rss_at[2], ROWS))
+  if s.done then s.done() end
 end

@@ -275,8 +275,9 @@ function base:misfits_sql(t, old, new)
     table.concat(conds, " OR "))
 end
 
---- Statements that start each archive batch's transaction (none by default).
-function base:archive_begin() return {} end
+--- The statement opening each archive batch's transaction, or nil for
+-- db:begin().
+function base:archive_begin() return nil end
 
 --- A statement locking the rows of `t` matching `where` before an archive
 -- batch moves them (nil: none needed). Without it a row could change
@@ -301,6 +302,20 @@ function base:archive_move(t, s, cols, where)
   return { ("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s"):format(s, cols, cols, t, where),
            ("DELETE FROM %s WHERE %s"):format(t, where) }
 end
+
+--- One statement running a whole archive batch, or nil when the backend
+-- has none (then the batch finds its last key, locks (archive_lock) and
+-- moves (archive_move) in turn). p: t, s (quoted table and shadow), cols
+-- (quoted column list), key (quoted key list), key_desc (the same, each
+-- DESC), tuple (the key as one value), marked (the rows to archive),
+-- movable (those of them no row refers to), after (keys past the last
+-- batch's, or nil at the start), limit, and quoted names free for the
+-- statement's own use: batch, moved, copied, n and m. The statement takes
+-- the first `limit` marked rows past `after` in key order, moves the
+-- movable ones among them, and returns no row when it found none, else one:
+-- n (rows moved), m (marked rows taken) and the last key taken. Parameters:
+-- those of marked then after, then again those of marked then after.
+function base:archive_next(_p) return nil end
 
 --- A new dialect inheriting from base.
 function base.extend(d)
