@@ -234,19 +234,17 @@ local function batch(db, j, lo, limit)
     where, marked, args = where .. " AND " .. j.key.after, marked .. " AND " .. j.key.after, append(args, lo)
   end
   -- the batch ends at the limit-th marked row: held rows within it stay, and
-  -- its key lookup reads no reference (the move probes each row anyway)
-  local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
-    j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
+  -- its key lookup reads no reference (the move probes each row anyway); it
+  -- locks every marked row it passes (archive_lock), the whole batch
+  local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d%s"):format(
+    j.key.list, j.source, marked, j.key.list, limit - 1, j.lock or ""), table.unpack(args))[1]
   local hi = last and values_of(last, j.key.columns)
   local taken = limit
   if hi then
-    where, marked, args = where .. " AND " .. j.key.upto, marked .. " AND " .. j.key.upto, append(args, hi)
+    where, args = where .. " AND " .. j.key.upto, append(args, hi)
   else
     taken = db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(j.source, marked), table.unpack(args))[1].n
   end
-  -- every marked row of the batch locked (no reference probed: the move does)
-  local lock = j.lock and j.lock(marked)
-  if lock then db:exec(lock, table.unpack(args)) end
   local counts = {}
   for i, sql in ipairs(j.statements(where)) do counts[i] = db:exec(sql, table.unpack(args)) end
   if counts[1] ~= counts[#counts] then
@@ -413,12 +411,12 @@ function archive.run(db, opts)
     cols = table.concat(cols, ", ")
     j.statements = function(where) return d:archive_move(j.source, s_q, cols, where) end
     j.open = d:archive_begin()
-    j.lock = function(where) return d:archive_lock(j.source, where) end
+    j.lock = d:archive_lock()
     -- the move's own snapshot decides which rows are referenced; a row that
     -- comes to be referenced while it waits for the row is refused by the
     -- foreign key (the batch runs again), unless the key cascades: then the
     -- rows are locked first, and the move sees what committed meanwhile
-    if not (j.cascades and j.lock(j.marked)) then j.next = at_once(db, d, s, j, s_q, cols) end
+    if not (j.cascades and j.lock) then j.next = at_once(db, d, s, j, s_q, cols) end
     local t0 = core.now_ms()
     local n, held
     n, stopped, held = run_job(db, j, opts, total)

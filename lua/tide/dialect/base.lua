@@ -279,16 +279,15 @@ end
 -- db:begin().
 function base:archive_begin() return nil end
 
---- A statement locking the rows of `t` matching `where` before an archive
--- batch moves them (nil: none needed). Without it a row could change
--- between the move's reads and its delete: on PostgreSQL a child committed
--- while the DELETE waits is unseen by the move's snapshot (and ON DELETE
--- CASCADE deletes it unarchived); on MariaDB under READ COMMITTED the copy
--- reads without locking, so a row undeleted and another deleted between the
--- copy and the delete would be doubled and lost.
-function base:archive_lock(t, where)
-  return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
-end
+--- The locking clause ending an archive batch's key lookup, which so locks
+-- the batch's rows before it moves them (every row the lookup passes over
+-- is locked, OFFSET's too), or nil when none is needed. Without it a row
+-- could change between the move's reads and its delete: on PostgreSQL a
+-- child committed while the DELETE waits is unseen by the move's snapshot
+-- (and ON DELETE CASCADE deletes it unarchived); on MariaDB under READ
+-- COMMITTED the copy reads without locking, so a row undeleted and another
+-- deleted between the copy and the delete would be doubled and lost.
+function base:archive_lock() return " FOR UPDATE" end
 
 --- A condition true for a row whose `col` (quoted) would not compare with
 -- a timestamp as a time, or nil when the column's type sees to it.
@@ -304,10 +303,11 @@ function base:archive_move(t, s, cols, where)
 end
 
 --- One statement running a whole archive batch, or nil when the backend
--- has none (then the batch finds its last key, locks (archive_lock) and
--- moves (archive_move) in turn). p: t, s (quoted table and shadow), cols
--- (quoted column list), key (quoted key list), key_desc (the same, each
--- DESC), tuple (the key as one value), marked (the rows to archive),
+-- has none (then the batch finds its last key, locking its rows
+-- (archive_lock), and moves them (archive_move)). p: t, s (quoted table
+-- and shadow), cols (quoted column list), key (quoted key list), key_desc
+-- (the same, each DESC), tuple (the key as one value), marked (the rows to
+-- archive),
 -- movable (those of them no row refers to), after (keys past the last
 -- batch's, or nil at the start), limit, and quoted names free for the
 -- statement's own use: batch, moved, copied, n and m. The statement takes
