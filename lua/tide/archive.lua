@@ -224,7 +224,7 @@ end
 
 -- One batch of job j from key `lo` (nil: the start): the first `limit`
 -- marked rows, in one transaction (open). Returns the rows it moved, the
--- marked rows it took (the rest held), the last key when rows may remain
+-- marked rows it took (the rest it left: held), the last key when rows may remain
 -- past it (else nil), and the condition and arguments of the rows it moved
 -- (by which a cut-off COMMIT is checked).
 local function batch(db, j, lo, limit)
@@ -257,9 +257,9 @@ end
 
 -- Runs job j to its end (or opts.max_rows): batches, each retried, with
 -- progress reports. Returns the rows changed, whether it stopped early, and
--- the rows its batches held.
+-- how many marked rows its batches left in place.
 local function run_job(db, j, opts, total)
-  local size, lo, done, held, pending = opts.batch or archive.BATCH, nil, 0, 0, nil
+  local size, lo, done, left, pending = opts.batch or archive.BATCH, nil, 0, 0, nil
   local t0 = core.now_ms()
   local function one(conn)
     if pending then
@@ -268,7 +268,7 @@ local function run_job(db, j, opts, total)
       pending = nil
       local n = conn:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(j.source, p.where),
                            table.unpack(p.args))[1].n
-      if n == 0 then done, held = done + p.n, held + p.held end
+      if n == 0 then done, left = done + p.n, left + p.left end
     end
     local limit = size
     if opts.max_rows then limit = math.min(limit, opts.max_rows - total - done) end
@@ -287,22 +287,36 @@ local function run_job(db, j, opts, total)
       end
       error(n, 0)
     end
-    pending = n > 0 and { n = n, held = taken - n, where = where, args = args } or nil
+    pending = n > 0 and { n = n, left = taken - n, where = where, args = args } or nil
     conn:commit()
     pending = nil
-    done, held = done + n, held + taken - n
+    done, left = done + n, left + taken - n
     return n, hi, false
   end
   while true do
     local n, hi, stop = retry.run(db, one, { resumable = true, log = opts.log })
-    if stop then return done, true, held end
+    if stop then return done, true, left end
     if opts.progress then
       opts.progress { table = j.table, rows = done, total = total + done, elapsed_ms = core.now_ms() - t0 }
     end
-    if not hi then return done, false, held end
+    if not hi then return done, false, left end
     lo = hi
     if n > 0 and opts.sleep and opts.sleep > 0 then core.sleep(opts.sleep) end
   end
+end
+
+-- The marked rows of job j that a reference holds, counted once at the end
+-- (only when its batches left rows in place: held, or taken meanwhile by
+-- another run), in a transaction opened as the batches' are.
+local function count_held(db, j, opts)
+  return retry.run(db, function(conn)
+    if j.open then conn:exec(j.open) else conn:begin() end
+    local ok, rows = pcall(conn.query, conn, ("SELECT COUNT(*) AS n FROM %s WHERE %s AND (%s)"):format(
+      j.source, j.marked, j.held), table.unpack(j.args))
+    if conn:in_transaction() then pcall(conn.rollback, conn) end
+    if not ok then error(rows, 0) end
+    return rows[1].n
+  end, { log = opts.log })
 end
 
 -- Names for the one-statement batch (archive_next) that no table of schema
@@ -382,12 +396,16 @@ function archive.run(db, opts)
     local where = deleted_sql(db, s[t])
     if before then where = where .. " AND " .. db:quote_ident(DELETED_AT) .. " < ?" end
     local probes, cascades = reference_probes(db, s, t)
-    local movable = where
-    if #probes > 0 then movable = where .. " AND " .. table.concat(probes, " IS NULL AND ") .. " IS NULL" end
+    local movable, held = where, nil
+    if #probes > 0 then
+      movable = where .. " AND " .. table.concat(probes, " IS NULL AND ") .. " IS NULL"
+      held = table.concat(probes, " IS NOT NULL OR ") .. " IS NOT NULL"
+    end
     jobs[i] = { table = t, what = "archiving " .. t, key = keyset(db, t, s[t]), args = { before },
                 conflict = (" (a row of this batch is already in %s: archived before and put back, or " ..
                             "copied by hand; nothing of the batch moved)"):format(shadow.name(t)),
-                source = db:quote_ident(t), marked = where, where = movable, cascades = cascades }
+                source = db:quote_ident(t), marked = where, held = held, where = movable,
+                cascades = cascades }
   end
   if #order > 0 then
     -- checked against the schema already read: catalogs can be slow to read
@@ -418,9 +436,11 @@ function archive.run(db, opts)
     -- rows are locked first, and the move sees what committed meanwhile
     if not (j.cascades and j.lock) then j.next = at_once(db, d, s, j, s_q, cols) end
     local t0 = core.now_ms()
-    local n, held
-    n, stopped, held = run_job(db, j, opts, total)
+    local n, left
+    n, stopped, left = run_job(db, j, opts, total)
     total = total + n
+    local held = 0
+    if j.held and left > 0 and not stopped then held = count_held(db, j, opts) end
     held_total = held_total + held
     local r = { table = j.table, shadow = shadow.name(j.table), moved = n, held = held,
                 ms = core.now_ms() - t0 }
