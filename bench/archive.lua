@@ -141,6 +141,7 @@ local function sqlite_setup()
       db:close()
     end,
     reset = function() sh(("cp %s %s && rm -f %s-journal"):format(tmpl, work, work)) end,
+    done = function() os.remove(tmpl) os.remove(work) end,
     floor = ("sqlite3 %s < build/bench/archive-floor-sqlite.sql"):format(work),
     batched = ("sqlite3 %s < build/bench/archive-batched-sqlite.sql"):format(work),
   }
@@ -209,8 +210,8 @@ print(("archive: instances + instance_extra (half as many), half deleted; batche
        "(machine shared with other jobs: ratios are indicative)"):format(BATCH, RUNS))
 local backends = {}
 for b in (os.getenv("BACKENDS") or "sqlite,postgres"):gmatch("[^,]+") do backends[#backends + 1] = b end
-for _, backend in ipairs(backends) do
-  local s = backend == "sqlite" and sqlite_setup() or postgres_setup()
+-- One backend's figures, with setup s.
+local function run_backend(backend, s)
   local rss_at = {}
   for _, n in ipairs({ ROWS // 10, ROWS }) do
     s.make(n)
@@ -249,5 +250,12 @@ for _, backend in ipairs(backends) do
   end
   print(("  %-8s peak RSS %d kB at %d rows, %d kB at %d rows (target: the same)"):format(backend, rss_at[1],
     ROWS // 10, rss_at[2], ROWS))
+end
+
+for _, backend in ipairs(backends) do
+  local s = backend == "sqlite" and sqlite_setup() or postgres_setup()
+  local ok, err = pcall(run_backend, backend, s)
+  -- this run's databases go even when it fails (they are large)
   if s.done then s.done() end
+  if not ok then error(err, 0) end
 end
