@@ -115,7 +115,8 @@ function pg:archive_move(t, s, cols, where)
 end
 
 --- The whole batch in one statement (data-modifying CTEs): the rows deleted
--- are the rows copied, and finding the batch's end costs no round trip.
+-- are the rows copied (the insert takes them all, and always runs to its
+-- end), and finding the batch's end costs no round trip.
 function pg:archive_next(p)
   local past = p.after and (" AND " .. p.after) or ""
   -- up to the batch's last key: one range scan (an IN list would look
@@ -123,12 +124,12 @@ function pg:archive_next(p)
   local upto = ("%s <= (SELECT %s FROM %s ORDER BY %s LIMIT 1)"):format(p.tuple, p.key, p.batch, p.key_desc)
   return ("WITH %s AS (SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT %d), " ..
           "%s AS (DELETE FROM %s WHERE %s%s AND %s RETURNING %s), " ..
-          "%s AS (INSERT INTO %s (%s) SELECT %s FROM %s RETURNING 1) " ..
+          "%s AS (INSERT INTO %s (%s) SELECT %s FROM %s) " ..
           "SELECT (SELECT COUNT(*) FROM %s) AS %s, (SELECT COUNT(*) FROM %s) AS %s, %s FROM %s ORDER BY %s LIMIT 1")
     :format(p.batch, p.key, p.t, p.marked, past, p.key, p.limit,
             p.moved, p.t, p.movable, past, upto, p.cols,
             p.copied, p.s, p.cols, p.cols, p.moved,
-            p.copied, p.n, p.batch, p.m, p.key, p.batch, p.key_desc)
+            p.moved, p.n, p.batch, p.m, p.key, p.batch, p.key_desc)
 end
 
 return pg
