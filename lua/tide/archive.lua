@@ -6,7 +6,8 @@
 -- place and counted as held. Each batch is one transaction: the next
 -- batch's last key is found by keyset over the rows to move (never
 -- rescanning rows already passed), then the rows up to it are copied into
--- the shadow and deleted from the table, by the same condition. A batch is
+-- the shadow and deleted from the table, by the same condition (on
+-- PostgreSQL all of it one statement: dialect archive_next). A batch is
 -- retried (tide.retry) on a lost connection or a deadlock: the work is read
 -- again from the database, so a batch that did commit is not done twice and
 -- one that did not is done again; a killed run leaves each row in exactly
