@@ -40,7 +40,11 @@ end
 function measure.pg_copies(name)
   local admin_url = os.getenv("TIDE_TEST_PG_URL")
   local u = core.parse_url(admin_url)
-  local run, tmpl = name .. "_run", name .. "_tmpl"
+  -- names of this run's own: on a shared server another run of the same
+  -- bench must not swap the template under it
+  math.randomseed(os.time(), core.now_ms())
+  local suffix = ("_%06d"):format(math.random(0, 999999))
+  local run, tmpl = name .. "_run" .. suffix, name .. "_tmpl" .. suffix
   local function url_of(d) return (admin_url:gsub("/[^/]*$", "/" .. d)) end
   local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
   local function admin(sql)
@@ -58,6 +62,7 @@ function measure.pg_copies(name)
     reset = function()
       admin({ "DROP DATABASE IF EXISTS " .. run, ("CREATE DATABASE %s TEMPLATE %s"):format(run, tmpl) })
     end,
+    done = function() admin({ "DROP DATABASE IF EXISTS " .. run, "DROP DATABASE IF EXISTS " .. tmpl }) end,
   }
 end
 

@@ -246,6 +246,24 @@ h.each_backend(describe, it, function(b)
     assert.equal(want.instance_metadata_item.moved, count(db, "shadow_instance_metadata_item"))
   end)
 
+  it("is not confused by tables and key columns named like its own statement's parts", function()
+    tide.migrate(db, function(m)
+      m:create_table("tide_batch", { { "tide_n", "integer", primary_key = true }, { "deleted", "integer" } })
+      m:create_table("tide_moved", { { "tide_m", "integer", primary_key = true }, { "tide_n", "integer" },
+                                     { "deleted", "integer" } },
+                     { foreign_keys = { { { "tide_n" }, "tide_batch", { "tide_n" } } } })
+    end)
+    archive.init(db, { tables = { "tide_batch", "tide_moved" } })
+    for i = 1, 7 do db:exec("INSERT INTO tide_batch (tide_n, deleted) VALUES (?, ?)", i, i == 7 and 0 or 1) end
+    -- parent 2 keeps a live child (held); parent 4's child is deleted too (both go)
+    db:exec("INSERT INTO tide_moved (tide_m, tide_n, deleted) VALUES (1, 2, 0), (2, 4, 1), (3, 7, 1)")
+    local res = archive.run(db, { tables = { "tide_batch", "tide_moved" }, batch = 2 })
+    assert.same({ tide_moved = { moved = 2, held = 0 }, tide_batch = { moved = 5, held = 1 } }, by_table(res))
+    assert.equal(2, count(db, "tide_batch"))
+    assert.equal(1, count(db, "tide_moved"))
+    assert.equal(5, count(db, "shadow_tide_batch"))
+  end)
+
   it("handles a composite key, a boolean deleted, reserved-word names and an empty table", function()
     tide.migrate(db, function(m)
       m:create_table("select", { { "from", "integer", null = false }, { "group", "string", length = 20, null = false },

@@ -6,7 +6,8 @@
 -- place and counted as held. Each batch is one transaction: the next
 -- batch's last key is found by keyset over the rows to move (never
 -- rescanning rows already passed), then the rows up to it are copied into
--- the shadow and deleted from the table, by the same condition. A batch is
+-- the shadow and deleted from the table, by the same condition (on
+-- PostgreSQL all of it one statement: dialect archive_next). A batch is
 -- retried (tide.retry) on a lost connection or a deadlock: the work is read
 -- again from the database, so a batch that did commit is not done twice and
 -- one that did not is done again; a killed run leaves each row in exactly
@@ -152,14 +153,17 @@ end
 -- EXISTS: planners turn NOT EXISTS into an anti-join that reads the whole
 -- child table (or its index from the start) for every batch; the probe is
 -- one index lookup per row, as the foreign key's own check does.
+local CASCADING = { cascade = true, ["set null"] = true, ["set default"] = true }
+
 local function reference_probes(db, s, t)
-  local probes = {}
+  local probes, cascades = {}, false
   local names = {}
   for n in pairs(s) do names[#names + 1] = n end
   table.sort(names)
   for _, n in ipairs(names) do
     for _, fk in ipairs(s[n].foreign_keys) do
       if fk.ref_table == t then
+        cascades = cascades or CASCADING[fk.on_delete] ~= nil
         local on = {}
         for i, c in ipairs(fk.columns) do
           on[i] = ("tide_ref.%s = %s.%s"):format(db:quote_ident(c), db:quote_ident(t),
@@ -170,7 +174,7 @@ local function reference_probes(db, s, t)
       end
     end
   end
-  return probes
+  return probes, cascades
 end
 
 local function append(list, more)
@@ -179,26 +183,39 @@ local function append(list, more)
   return out
 end
 
--- One batch of job j from key `lo` (nil: the start), at most `limit` rows,
--- in one transaction. Returns the rows it changed and the last key of the
--- batch (nil when it reached the end).
+-- One batch as one statement (j.next). Returns what batch() does.
+local function batch_at_once(db, j, lo, limit)
+  local past = append(j.args, lo)
+  local r = db:query(j.next(lo ~= nil, limit), table.unpack(append(past, past)))[1]
+  if not r then return 0, 0, nil, nil, nil end
+  local hi = keyset.values(r, j.key.columns)
+  local where = j.where .. (lo and " AND " .. j.key.after or "") .. " AND " .. j.key.upto
+  return r[j.n_alias], r[j.m_alias], r[j.m_alias] == limit and hi or nil, where, append(past, hi)
+end
+
+-- One batch of job j from key `lo` (nil: the start): the first `limit`
+-- marked rows, in one transaction (open). Returns the rows it moved, the
+-- marked rows it took (the rest it left: held), the last key when rows may remain
+-- past it (else nil), and the condition and arguments of the rows it moved
+-- (by which a cut-off COMMIT is checked).
 local function batch(db, j, lo, limit)
-  for _, sql in ipairs(j.begin) do db:exec(sql) end
+  if j.next then return batch_at_once(db, j, lo, limit) end
   local where, marked, args = j.where, j.marked, j.args
   if lo then
     where, marked, args = where .. " AND " .. j.key.after, marked .. " AND " .. j.key.after, append(args, lo)
   end
   -- the batch ends at the limit-th marked row: held rows within it stay, and
-  -- its key lookup reads no reference (the move probes each row anyway)
-  local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d"):format(
-    j.key.list, j.source, marked, j.key.list, limit - 1), table.unpack(args))[1]
+  -- its key lookup reads no reference (the move probes each row anyway); it
+  -- locks every marked row it passes (archive_lock), the whole batch
+  local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d%s"):format(
+    j.key.list, j.source, marked, j.key.list, limit - 1, j.lock or ""), table.unpack(args))[1]
   local hi = last and keyset.values(last, j.key.columns)
+  local taken = limit
   if hi then
-    where, marked, args = where .. " AND " .. j.key.upto, marked .. " AND " .. j.key.upto, append(args, hi)
+    where, args = where .. " AND " .. j.key.upto, append(args, hi)
+  else
+    taken = db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(j.source, marked), table.unpack(args))[1].n
   end
-  -- every marked row of the batch locked (no reference probed: the move does)
-  local lock = j.lock and j.lock(marked)
-  if lock then db:exec(lock, table.unpack(args)) end
   local counts = {}
   for i, sql in ipairs(j.statements(where)) do counts[i] = db:exec(sql, table.unpack(args)) end
   if counts[1] ~= counts[#counts] then
@@ -206,13 +223,14 @@ local function batch(db, j, lo, limit)
     fail("serialization", "%s: %d row(s) copied but %d deleted (rows changed during the batch)", j.table,
          counts[1], counts[#counts])
   end
-  return counts[1], hi, where, args
+  return counts[1], taken, hi, where, args
 end
 
 -- Runs job j to its end (or opts.max_rows): batches, each retried, with
--- progress reports. Returns the rows changed and whether it stopped early.
+-- progress reports. Returns the rows changed, whether it stopped early, and
+-- how many marked rows its batches left in place.
 local function run_job(db, j, opts, total)
-  local size, lo, done, pending = opts.batch or archive.BATCH, nil, 0, nil
+  local size, lo, done, left, pending = opts.batch or archive.BATCH, nil, 0, 0, nil
   local t0 = core.now_ms()
   local function one(conn)
     if pending then
@@ -221,13 +239,13 @@ local function run_job(db, j, opts, total)
       pending = nil
       local n = conn:query(("SELECT COUNT(*) AS n FROM %s WHERE %s"):format(j.source, p.where),
                            table.unpack(p.args))[1].n
-      if n == 0 then done = done + p.n end
+      if n == 0 then done, left = done + p.n, left + p.left end
     end
     local limit = size
     if opts.max_rows then limit = math.min(limit, opts.max_rows - total - done) end
     if limit <= 0 then return 0, nil, true end
-    conn:begin()
-    local ok, n, hi, where, args = pcall(batch, conn, j, lo, limit)
+    if j.open then conn:exec(j.open) else conn:begin() end
+    local ok, n, taken, hi, where, args = pcall(batch, conn, j, lo, limit)
     if not ok then
       if conn:in_transaction() then pcall(conn.rollback, conn) end
       if core.is_error(n) and n.class == "foreign_key_violation" and j.conflict then
@@ -240,21 +258,67 @@ local function run_job(db, j, opts, total)
       end
       error(n, 0)
     end
-    pending = { n = n, where = where, args = args }
+    pending = n > 0 and { n = n, left = taken - n, where = where, args = args } or nil
     conn:commit()
     pending = nil
-    done = done + n
+    done, left = done + n, left + taken - n
     return n, hi, false
   end
   while true do
     local n, hi, stop = retry.run(db, one, { resumable = true, log = opts.log })
-    if stop then return done, true end
+    if stop then return done, true, left end
     if opts.progress then
       opts.progress { table = j.table, rows = done, total = total + done, elapsed_ms = core.now_ms() - t0 }
     end
-    if not hi then return done, false end
+    if not hi then return done, false, left end
     lo = hi
     if n > 0 and opts.sleep and opts.sleep > 0 then core.sleep(opts.sleep) end
+  end
+end
+
+-- The marked rows of job j that a reference holds, counted once at the end
+-- (only when its batches left rows in place: held, or taken meanwhile by
+-- another run), in a transaction opened as the batches' are.
+local function count_held(db, j, opts)
+  return retry.run(db, function(conn)
+    if j.open then conn:exec(j.open) else conn:begin() end
+    local ok, rows = pcall(conn.query, conn, ("SELECT COUNT(*) AS n FROM %s WHERE %s AND (%s)"):format(
+      j.source, j.marked, j.held), table.unpack(j.args))
+    if conn:in_transaction() then pcall(conn.rollback, conn) end
+    if not ok then error(rows, 0) end
+    return rows[1].n
+  end, { log = opts.log })
+end
+
+-- Names for the one-statement batch (archive_next) that no table of schema
+-- s, no key column of job j, and no other of them takes.
+local function free_names(s, j, ...)
+  local taken, out = {}, {}
+  for n in pairs(s) do taken[n] = true end
+  for _, c in ipairs(j.key.columns) do taken[c] = true end
+  for i, n in ipairs({ ... }) do
+    while taken[n] do n = n .. "_" end
+    taken[n], out[i] = true, n
+  end
+  return table.unpack(out)
+end
+
+-- j.next(past, limit): the statement running a whole batch of job j, when
+-- the dialect has one (archive_next), else nil.
+local function at_once(db, d, s, j, s_q, cols)
+  local batch_n, moved_n, copied_n, n, m = free_names(s, j, "tide_batch", "tide_moved", "tide_copied", "tide_n",
+                                                      "tide_m")
+  local desc = {}
+  for i, c in ipairs(j.key.columns) do desc[i] = db:quote_ident(c) .. " DESC" end
+  local p = { t = j.source, s = s_q, cols = cols, key = j.key.list, key_desc = table.concat(desc, ", "),
+              tuple = j.key.tuple, marked = j.marked, movable = j.where, batch = db:quote_ident(batch_n),
+              moved = db:quote_ident(moved_n), copied = db:quote_ident(copied_n), n = db:quote_ident(n),
+              m = db:quote_ident(m), limit = 1 }
+  if not d:archive_next(p) then return nil end
+  j.n_alias, j.m_alias = n, m
+  return function(past, limit)
+    p.after, p.limit = past and j.key.after or nil, limit
+    return d:archive_next(p)
   end
 end
 
@@ -302,7 +366,7 @@ function archive.run(db, opts)
   for i, t in ipairs(order) do
     local where = deleted_sql(db, s[t])
     if before then where = where .. " AND " .. db:quote_ident(DELETED_AT) .. " < ?" end
-    local probes = reference_probes(db, s, t)
+    local probes, cascades = reference_probes(db, s, t)
     local movable, held = where, nil
     if #probes > 0 then
       movable = where .. " AND " .. table.concat(probes, " IS NULL AND ") .. " IS NULL"
@@ -311,7 +375,8 @@ function archive.run(db, opts)
     jobs[i] = { table = t, what = "archiving " .. t, key = keyset.of(db, t, s[t], "archiving"), args = { before },
                 conflict = (" (a row of this batch is already in %s: archived before and put back, or " ..
                             "copied by hand; nothing of the batch moved)"):format(shadow.name(t)),
-                source = db:quote_ident(t), marked = where, held = held, where = movable }
+                source = db:quote_ident(t), marked = where, held = held, where = movable,
+                cascades = cascades }
   end
   if #order > 0 then
     -- checked against the schema already read: catalogs can be slow to read
@@ -332,21 +397,21 @@ function archive.run(db, opts)
     local cols = {}
     for i, c in ipairs(s[j.table].columns) do cols[i] = db:quote_ident(c.name) end
     local s_q = db:quote_ident(shadow.name(j.table))
-    j.statements = function(where) return d:archive_move(j.source, s_q, table.concat(cols, ", "), where) end
-    j.begin = d:archive_begin()
-    j.lock = function(where) return d:archive_lock(j.source, where) end
+    cols = table.concat(cols, ", ")
+    j.statements = function(where) return d:archive_move(j.source, s_q, cols, where) end
+    j.open = d:archive_begin()
+    j.lock = d:archive_lock()
+    -- the move's own snapshot decides which rows are referenced; a row that
+    -- comes to be referenced while it waits for the row is refused by the
+    -- foreign key (the batch runs again), unless the key cascades: then the
+    -- rows are locked first, and the move sees what committed meanwhile
+    if not (j.cascades and j.lock) then j.next = at_once(db, d, s, j, s_q, cols) end
     local t0 = core.now_ms()
-    local n
-    n, stopped = run_job(db, j, opts, total)
+    local n, left
+    n, stopped, left = run_job(db, j, opts, total)
     total = total + n
     local held = 0
-    if j.held and not stopped then
-      held = retry.transaction(db, function()
-        for _, sql in ipairs(j.begin) do db:exec(sql) end
-        return db:query(("SELECT COUNT(*) AS n FROM %s WHERE %s AND (%s)"):format(j.source, j.marked, j.held),
-                        table.unpack(j.args))[1].n
-      end, { retry = { log = opts.log } })
-    end
+    if j.held and left > 0 and not stopped then held = count_held(db, j, opts) end
     held_total = held_total + held
     local r = { table = j.table, shadow = shadow.name(j.table), moved = n, held = held,
                 ms = core.now_ms() - t0 }
@@ -389,7 +454,7 @@ function archive.purge(db, opts)
                 source = db:quote_ident(sname), where = db:quote_ident(DELETED_AT) .. " < ?" }
     j.marked = j.where
     j.statements = function(where) return { ("DELETE FROM %s WHERE %s"):format(j.source, where) } end
-    j.begin = d:archive_begin()
+    j.open = d:archive_begin()
     refuse_untimed(db, j, sname)
     jobs[i] = j
   end

@@ -28,7 +28,7 @@ function keyset.of(db, name, d, why)
       if col.name == c and col.nullable then nullable[#nullable + 1] = db:quote_ident(c) .. " IS NULL" end
     end
   end
-  return { columns = pk, list = list, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks,
+  return { columns = pk, list = list, tuple = tuple, after = tuple .. " > " .. marks, upto = tuple .. " <= " .. marks,
            has_null = #nullable > 0 and table.concat(nullable, " OR ") or nil }
 end
 

@@ -282,19 +282,19 @@ function base:misfits_sql(t, old, new)
     table.concat(conds, " OR "))
 end
 
---- Statements that start each archive batch's transaction (none by default).
-function base:archive_begin() return {} end
+--- The statement opening each archive batch's transaction, or nil for
+-- db:begin().
+function base:archive_begin() return nil end
 
---- A statement locking the rows of `t` matching `where` before an archive
--- batch moves them (nil: none needed). Without it a row could change
--- between the move's reads and its delete: on PostgreSQL a child committed
--- while the DELETE waits is unseen by the move's snapshot (and ON DELETE
--- CASCADE deletes it unarchived); on MariaDB under READ COMMITTED the copy
--- reads without locking, so a row undeleted and another deleted between the
--- copy and the delete would be doubled and lost.
-function base:archive_lock(t, where)
-  return ("SELECT 1 FROM %s WHERE %s FOR UPDATE"):format(t, where)
-end
+--- The locking clause ending an archive batch's key lookup, which so locks
+-- the batch's rows before it moves them (every row the lookup passes over
+-- is locked, OFFSET's too), or nil when none is needed. Without it a row
+-- could change between the move's reads and its delete: on PostgreSQL a
+-- child committed while the DELETE waits is unseen by the move's snapshot
+-- (and ON DELETE CASCADE deletes it unarchived); on MariaDB under READ
+-- COMMITTED the copy reads without locking, so a row undeleted and another
+-- deleted between the copy and the delete would be doubled and lost.
+function base:archive_lock() return " FOR UPDATE" end
 
 -- ---- online schema changes (tide.phases, tide.lint) -------------------
 
@@ -332,6 +332,21 @@ end
 -- make and drop one (sqlite's `embedded` says it needs no server: a file).
 function base:create_database_sql(name) return "CREATE DATABASE " .. self:quote(name) end
 function base:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) end
+
+--- One statement running a whole archive batch, or nil when the backend
+-- has none (then the batch finds its last key, locking its rows
+-- (archive_lock), and moves them (archive_move)). p: t, s (quoted table
+-- and shadow), cols (quoted column list), key (quoted key list), key_desc
+-- (the same, each DESC), tuple (the key as one value), marked (the rows to
+-- archive),
+-- movable (those of them no row refers to), after (keys past the last
+-- batch's, or nil at the start), limit, and quoted names free for the
+-- statement's own use: batch, moved, copied, n and m. The statement takes
+-- the first `limit` marked rows past `after` in key order, moves the
+-- movable ones among them, and returns no row when it found none, else one:
+-- n (rows moved), m (marked rows taken) and the last key taken. Parameters:
+-- those of marked then after, then again those of marked then after.
+function base:archive_next(_p) return nil end
 
 --- A new dialect inheriting from base.
 function base.extend(d)

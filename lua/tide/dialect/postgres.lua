@@ -155,16 +155,34 @@ function pg:row_counts_sql()
          "AND c.relkind IN ('r', 'p') ORDER BY c.relname"
 end
 
---- The batch's key lookup is estimated dear (the planner cannot tell how
--- many rows the reference probes keep), and JIT-compiling it costs more
--- than the whole batch: off for the batch's transaction only.
-function pg:archive_begin() return { "SET LOCAL jit = off" } end
+--- A batch's range is estimated dear (its end is the batch's own last key,
+-- unknown when planned), and JIT-compiling it costs more than the whole
+-- batch: off for the batch's transaction only (one round trip with BEGIN).
+function pg:archive_begin() return "BEGIN; SET LOCAL jit = off" end
 
 --- One statement: the rows deleted are the rows copied, with no window
 -- between the two for a concurrent change.
 function pg:archive_move(t, s, cols, where)
   return { ("WITH moved AS (DELETE FROM %s WHERE %s RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moved")
     :format(t, where, cols, s, cols, cols) }
+end
+
+--- The whole batch in one statement (data-modifying CTEs): the rows deleted
+-- are the rows copied (the insert takes them all, and always runs to its
+-- end), and finding the batch's end costs no round trip.
+function pg:archive_next(p)
+  local past = p.after and (" AND " .. p.after) or ""
+  -- up to the batch's last key: one range scan (an IN list would look
+  -- each key up in the index)
+  local upto = ("%s <= (SELECT %s FROM %s ORDER BY %s LIMIT 1)"):format(p.tuple, p.key, p.batch, p.key_desc)
+  return ("WITH %s AS (SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT %d), " ..
+          "%s AS (DELETE FROM %s WHERE %s%s AND %s RETURNING %s), " ..
+          "%s AS (INSERT INTO %s (%s) SELECT %s FROM %s) " ..
+          "SELECT (SELECT COUNT(*) FROM %s) AS %s, (SELECT COUNT(*) FROM %s) AS %s, %s FROM %s ORDER BY %s LIMIT 1")
+    :format(p.batch, p.key, p.t, p.marked, past, p.key, p.limit,
+            p.moved, p.t, p.movable, past, upto, p.cols,
+            p.copied, p.s, p.cols, p.cols, p.moved,
+            p.moved, p.n, p.batch, p.m, p.key, p.batch, p.key_desc)
 end
 
 return pg
