@@ -4,9 +4,10 @@
 -- schemas (from, to), so `down` is `up` with the two swapped. A dropped and
 -- an added column of the same type in one table are taken for a rename
 -- (`-- tide: rename guessed`); what loses rows or values says so
--- (`-- tide: destroys data`). What the DSL cannot do (a primary key or
--- autoincrement change, a check whose name it did not make) is left as a
--- `-- tide: by hand` comment.
+-- (`-- tide: destroys data`), and so does a change some rows may not fit
+-- (`-- tide: narrows`). What the DSL cannot do (a primary key or
+-- autoincrement change, a check whose name it did not make, a type with no
+-- portable name) is left as a `-- tide: by hand` comment.
 local migrate = require "tide.migrate"
 local models = require "tide.models"
 local names = require "tide.names"
@@ -15,6 +16,7 @@ local schema = require "tide.schema"
 local auto = {}
 
 local GUESSED, DESTROYS, BY_HAND = "-- tide: rename guessed", "-- tide: destroys data", "-- tide: by hand: "
+local NARROWS = "-- tide: narrows, data may not fit: "
 
 -- A Lua literal for v: a string, number, boolean or list of them.
 local function lit(v)
@@ -41,8 +43,8 @@ end
 -- The type arguments of canonical column c as DSL options, in order.
 local function type_options(c)
   local out = {}
-  if c.type == "string" then out[#out + 1] = { "length", c.length } end
-  if c.type == "decimal" then
+  if c.type == "string" and c.length then out[#out + 1] = { "length", c.length } end
+  if c.type == "decimal" and c.precision then
     out[#out + 1] = { "precision", c.precision }
     out[#out + 1] = { "scale", c.scale }
   end
@@ -61,6 +63,18 @@ local function options_text(list)
   return table.concat(out, ", ")
 end
 
+-- Why the DSL cannot write canonical column c's type as it is, or nil: a
+-- type with no portable name (its spec fails until written by hand), or
+-- a type argument missing that the DSL would supply (255, (10,0)).
+local function unwritable_type(c)
+  if c.type == "raw:" then return "a column without a type has no portable type" end
+  if c.type:match("^raw:") then return ("type %s has no portable type"):format(c.type:sub(5)) end
+  if c.type == "string" and not c.length then return "a string without a length: the DSL would make it 255" end
+  if c.type == "decimal" and not c.precision then
+    return "a decimal without a precision: the DSL would make it (10,0)"
+  end
+end
+
 -- A column spec {name, type, ...} as DSL source; `pk`: it is the table's
 -- whole primary key. Returns the text and, if some part could not be
 -- written, why.
@@ -69,11 +83,11 @@ local function column_source(c, pk)
   if pk then opts[#opts + 1] = { "primary_key", true } end
   if c.autoincrement then opts[#opts + 1] = { "autoincrement", true } end
   if not c.nullable and not pk then opts[#opts + 1] = { "null", false } end
-  local why
+  local why = unwritable_type(c)
   if c.default then
-    local src
-    src, why = default_source(c.default)
+    local src, no = default_source(c.default)
     if src then opts[#opts + 1] = { "default", src, raw = true } end
+    if no then why = why and (why .. "; " .. no) or no end
   end
   local head = ("{ %s, %s"):format(lit(c.name), lit(c.type))
   return head .. (#opts > 0 and (", " .. options_text(opts)) or "") .. " }", why
@@ -91,6 +105,36 @@ local function same_type(c, o, blind)
   for k, v in pairs(o) do b[k] = v end
   if blind then a.size, b.size = nil, nil end
   return schema.type_label(a) == schema.type_label(b) and (a.collation == b.collation)
+end
+
+-- type -> the types that hold every value of it
+local WIDER = { smallint = { integer = true, bigint = true, decimal = true }, integer = { bigint = true },
+                float = { double = true }, string = { text = true }, enum = { string = true, text = true },
+                date = { datetime = true } }
+local TEXT_SIZES = { medium = 1, long = 2 }
+
+-- What column o becoming c may not hold ("bigint -> integer", "NOT NULL"),
+-- or nil when every value fits.
+local function narrowing(o, c, blind)
+  local out = {}
+  local from, to = schema.type_label(o), schema.type_label(c)
+  if o.type ~= c.type then
+    if not (WIDER[o.type] or {})[c.type] then out[#out + 1] = from .. " -> " .. to end
+  elseif (o.type == "string" and (c.length or 0) < (o.length or 0))
+      or (o.type == "decimal" and ((c.scale or 0) < (o.scale or 0)
+          or (c.precision or 0) - (c.scale or 0) < (o.precision or 0) - (o.scale or 0)))
+      or ((o.type == "datetime" or o.type == "time") and (c.precision or 6) < (o.precision or 6))
+      or (o.type == "text" and not blind and (TEXT_SIZES[c.size] or 0) < (TEXT_SIZES[o.size] or 0)) then
+    out[#out + 1] = from .. " -> " .. to
+  elseif o.type == "enum" then
+    local keep = {}
+    for _, v in ipairs(c.values or {}) do keep[v] = true end
+    for _, v in ipairs(o.values or {}) do
+      if not keep[v] then out[#out + 1] = ("value %s dropped"):format(lit(v)) end
+    end
+  end
+  if o.nullable and not c.nullable then out[#out + 1] = "NOT NULL" end
+  return #out > 0 and table.concat(out, ", ") or nil
 end
 
 -- The short name of check `full` of table t (what add_check takes), or nil.
@@ -310,7 +354,14 @@ local function plan(from, to)
         if src then ch[#ch + 1] = { "default", src, raw = true }
         else emit(BY_HAND .. n .. "." .. c.name .. ": " .. why) end
       end
-      if #ch > 0 then emit(("m:alter_column(%s, %s, { %s })"):format(lit(n), lit(c.name), options_text(ch))) end
+      if #ch > 0 then
+        if not same_type(o, c, blind) and unwritable_type(c) then
+          emit(BY_HAND .. n .. "." .. c.name .. ": " .. unwritable_type(c))
+        end
+        local narrows = narrowing(o, c, blind)
+        if narrows then emit(NARROWS .. n .. "." .. c.name .. ": " .. narrows) end
+        emit(("m:alter_column(%s, %s, { %s })"):format(lit(n), lit(c.name), options_text(ch)))
+      end
       if o.autoincrement ~= c.autoincrement then
         emit(("%s%s.%s: autoincrement %s -> %s: no DSL operation changes it"):format(BY_HAND, n, c.name,
              tostring(o.autoincrement), tostring(c.autoincrement)))
@@ -357,13 +408,23 @@ end
 local function one_line(s) return (s:gsub("%c", "?")) end
 
 --- The source of migration NAME taking db (shown as `shown`) to models
--- `mdl` (up) and back (down), and the number of statements of its up; 0
--- when db is in sync.
+-- `mdl` (up) and back (down), the number of statements of its up (0 when
+-- db is in sync), and the `-- tide: by hand` notes of up and down: what
+-- must be finished before it is applied.
 function auto.source(db, mdl, name, shown)
   local now, want = auto.schemas(db, mdl)
   local up, down = plan(now, want), plan(want, now)
-  local n = 0
+  local n, hand = 0, {}
   for _, l in ipairs(up) do if not l:match("^%-%-") then n = n + 1 end end
+  for _, list in ipairs({ up, down }) do
+    for _, text in ipairs(list) do
+      -- a note may be inside a create_table's column list
+      for l in text:gmatch("[^\n]+") do
+        l = l:match("^%s*(.*)")
+        if l:sub(1, #BY_HAND) == BY_HAND then hand[#hand + 1] = l:sub(#BY_HAND + 1) end
+      end
+    end
+  end
   local src = ([[
 -- %s: written by `tide new --auto` from %s against %s (%s).
 -- Read it before applying: renames are guessed, and what destroys data says so.
@@ -378,7 +439,7 @@ return {
 }
 ]]):format(name, one_line(mdl.file), one_line(shown or db.url), db.backend, lit((name:gsub("_", " "))),
            indent(up), indent(down))
-  return src, n
+  return src, n, hand
 end
 
 return auto

@@ -585,16 +585,18 @@ function new_auto(ctx, args)
   local file = models_file(ctx, o)
   local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
+  local source, n, hand = require("tide.auto_migration").source(db, mdl, name, shown)
   if n == 0 then
     out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
              or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))
     return EXIT.ok
   end
   local path = plan.new(resolve_dir(ctx), name, source)
-  out(ctx, ctx.json and ui.json({ created = path, operations = n })
+  out(ctx, ctx.json and ui.json({ created = path, operations = n, by_hand = hand })
            or ("created %s (%s from %s)"):format(path, plural(n, "operation"), file))
-  return EXIT.ok
+  -- its up may destroy what its down cannot rebuild: exit 4 until read
+  for _, note in ipairs(hand) do io.stderr:write(("tide: %s: by hand: %s\n"):format(path, note)) end
+  return #hand > 0 and EXIT.attention or EXIT.ok
 end
 
 -- ---- archive ----------------------------------------------------------

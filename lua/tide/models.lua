@@ -147,7 +147,8 @@ function models.load(path)
   f:close()
   if not src then refuse("misuse", "%s: cannot read the models file (a folder?)", path) end
   local decls, by_name = {}, {}
-  local env = setmetatable({ now = ddl.now }, { __index = _G })
+  local env = require("tide.plan").sandbox(path, "a models file")
+  env.now = ddl.now
   function env.create_table(name, columns, options)
     local line = debug.getinfo(2, "l").currentline
     if type(name) ~= "string" then refuse("misuse", "%s:%d: create_table needs a table name first", path, line) end
@@ -165,7 +166,10 @@ function models.load(path)
   local ok, e = pcall(chunk)
   if not ok then
     if core.is_error(e) then error(e, 0) end
-    refuse("misuse", "%s", tostring(e))          -- already "FILE:LINE: ..."
+    -- a string is already "FILE:LINE: ..." (its first line: require's
+    -- lists every path it tried); anything else names neither
+    if type(e) ~= "string" then refuse("misuse", "%s: raised a %s, not a message", path, type(e)) end
+    refuse("misuse", "%s", (e:match("^[^\n]*"):gsub(":$", "")))
   end
   local mdl = { file = path }
   mdl.order, mdl.deferred = fk_order(path, decls, by_name)

@@ -1,0 +1,140 @@
+-- Hostile models files and `tide new --auto` on schemas it cannot fully
+-- write, on every backend: a models file that ends the process or raises
+-- something odd is a one-line error naming it (never "in sync"); a type the
+-- DSL has no name for, a narrowing change, are said in the migration (and a
+-- note to write by hand makes the exit 4), never left to fail after the
+-- data is gone.
+local core = require "tide.core"
+local h = require "helpers"
+
+-- A models file from its source; returns its path.
+local function models_file(src)
+  local path = h.tmpname(".models.lua")
+  h.write_file(path, src)
+  return path
+end
+
+local ONE = 'create_table("one", { { "id", "integer", primary_key = true } })\n'
+
+-- The tables and columns of url, tide's own left out.
+local function snapshot(url)
+  local db <close> = core.open(url)
+  local s = db:schema()
+  s.tide_history = nil
+  return s
+end
+
+-- A folder with an empty plan.
+local function empty_plan()
+  local dir = h.migrations({})
+  h.write_file(dir .. "/tide.plan", "")
+  return dir
+end
+
+h.each_backend(describe, it, function(b)
+  local url
+  before_each(function()
+    url = b.fresh_url()
+    local db <close> = core.open(url)
+    db:exec("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+  end)
+
+  it("refuses a models file that ends the process or raises a non-string, naming the file", function()
+    local before = snapshot(url)
+    local cases = {
+      { "os.exit(0)\n" .. ONE, "os.exit inside a models file" },
+      { ONE .. "os.exit(3)\n", "os.exit inside a models file" },
+      { ONE .. 'require("os").exit(0)\n', "os.exit inside a models file" },
+      { "error({ 1, 2 })\n", "raised a table, not a message" },
+      { "error()\n", "raised a nil, not a message" },
+      { "error(42)\n", "raised a number, not a message" },
+      { 'require("no_such_models_module")\n', ":1: module 'no_such_models_module' not found\n$" },
+    }
+    for _, c in ipairs(cases) do
+      local file = models_file(c[1])
+      for _, cmd in ipairs({ { "check" }, { "models", "create" }, { "new", "x", "--auto" } }) do
+        local args = { "--dir", empty_plan() }
+        for _, a in ipairs(cmd) do args[#args + 1] = a end
+        args[#args + 1] = "--models"
+        args[#args + 1] = file
+        local out, err, code = h.tide_at(url, args)
+        local what = table.concat(cmd, " ") .. " on " .. c[1]
+        assert.equal(1, code, what .. out .. err)
+        assert.equal("", out, what)
+        assert.matches("^tide: misuse: [^\n]*" .. file:gsub("%p", "%%%0"), err, nil, false)
+        assert.matches(c[2], err, 1, c[2]:sub(-1) ~= "$")
+        assert.not_matches("tide.plan", err, 1, true)
+        assert.not_matches("table: 0x", err, 1, true)
+        assert.same(before, snapshot(url), what)
+      end
+    end
+  end)
+
+  it("says what the DSL cannot write, exits 4, and names each column", function()
+    local db <close> = core.open(url)
+    local raw = { sqlite = "CREATE TABLE r (id INTEGER PRIMARY KEY, v, d NUMERIC)",
+                  postgres = "CREATE TABLE r (id INTEGER PRIMARY KEY, v TSVECTOR, d NUMERIC, s VARCHAR)",
+                  mysql = "CREATE TABLE r (id INTEGER PRIMARY KEY, v YEAR)" }
+    db:exec(raw[b.name])
+    local before = snapshot(url)
+    local dir = empty_plan()
+    local kept = models_file('create_table("kept", { { "id", "integer", primary_key = true } })')
+    local out, err, code = h.tide_at(url, { "--dir", dir, "new", "gone", "--auto", "--models", kept })
+    assert.equal(4, code, out .. err)
+    assert.matches("created", out)
+    local text = h.read_file(dir .. "/gone.lua")
+    local want = { sqlite = "r.v: a column without a type has no portable type",
+                   postgres = "r.v: type tsvector has no portable type", mysql = "r.v: type year has no portable type" }
+    assert.matches("tide: [^\n]*gone.lua: by hand: " .. want[b.name]:gsub("%p", "%%%0"), err)
+    assert.matches("-- tide: by hand: " .. want[b.name], text, 1, true)
+    if b.name ~= "mysql" then
+      assert.matches("r.d: a decimal without a precision: the DSL would make it (10,0)", err, 1, true)
+    end
+    if b.name == "postgres" then assert.matches("r.s: a string without a length", err, 1, true) end
+    -- --json lists the notes too
+    out, _, code = h.tide_at(url, { "--json", "--dir", empty_plan(), "new", "gone", "--auto", "--models", kept })
+    assert.equal(4, code)
+    assert.matches('"by_hand":["r.v: ', out, 1, true)
+    -- writing the migration changed nothing
+    assert.same(before, snapshot(url))
+  end)
+
+  it("flags a change some rows may not fit, and not one every row fits", function()
+    local dir = empty_plan()
+    local from = models_file([[
+create_table("item", {
+  { "id", "integer", primary_key = true },
+  { "qty", "bigint" }, { "small", "smallint" }, { "note", "string", length = 100 },
+  { "price", "decimal", precision = 10, scale = 2 }, { "kind", "enum", values = { "a", "b" } },
+  { "label", "string", length = 10 },
+})
+]])
+    local to = models_file([[
+create_table("item", {
+  { "id", "integer", primary_key = true },
+  { "qty", "integer" }, { "small", "integer" }, { "note", "string", length = 10, null = false },
+  { "price", "decimal", precision = 10, scale = 1 }, { "kind", "enum", values = { "a" } },
+  { "label", "string", length = 20 },
+})
+]])
+    local _, err, code = h.tide_at(url, { "models", "create", "--models", from })
+    -- kept exists: models create refuses nothing else; the models lack it
+    assert.equal(0, code, err)
+    local out
+    out, err, code = h.tide_at(url, { "--dir", dir, "new", "narrow", "--auto", "--models", to })
+    assert.equal(0, code, out .. err)
+    local text = h.read_file(dir .. "/narrow.lua")
+    local up = text:match("up = function%(m%)(.-)down = function")
+    for _, line in ipairs({ "item.qty: bigint -> integer", "item.note: string(100) -> string(10), NOT NULL",
+                            "item.price: decimal(10,2) -> decimal(10,1)", "item.kind: value \"b\" dropped" }) do
+      assert.matches("-- tide: narrows, data may not fit: " .. line, up, 1, true)
+    end
+    -- widening: smallint -> integer, string(10) -> string(20)
+    assert.not_matches("item.small:", up, 1, true)
+    assert.not_matches("item.label:", up, 1, true)
+    -- and the way back narrows what up widened
+    local down = text:match("down = function%(m%)(.*)$")
+    assert.matches("-- tide: narrows, data may not fit: item.small: integer -> smallint", down, 1, true)
+    assert.matches("-- tide: narrows, data may not fit: item.label: string(20) -> string(10)", down, 1, true)
+  end)
+end)
