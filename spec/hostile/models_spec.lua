@@ -92,6 +92,7 @@ h.each_backend(describe, it, function(b)
     end
     if b.name == "postgres" then assert.matches("r.s: a string without a length", err, 1, true) end
     -- --json lists the notes too
+    local _
     out, _, code = h.tide_at(url, { "--json", "--dir", empty_plan(), "new", "gone", "--auto", "--models", kept })
     assert.equal(4, code)
     assert.matches('"by_hand":["r.v: ', out, 1, true)
