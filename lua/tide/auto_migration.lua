@@ -18,6 +18,13 @@ local auto = {}
 local GUESSED, DESTROYS, BY_HAND = "-- tide: rename guessed", "-- tide: destroys data", "-- tide: by hand: "
 local NARROWS = "-- tide: narrows, data may not fit: "
 
+-- Text for a comment line: control characters (a newline) shown as "?";
+-- a name holding a newline must not end the comment and become code.
+local function one_line(s) return (s:gsub("%c", "?")) end
+
+-- Line l as written: a comment on one line, code as it is.
+local function written(l) return l:sub(1, 2) == "--" and one_line(l) or l end
+
 -- A Lua literal for v: a string, number, boolean or list of them.
 local function lit(v)
   if type(v) == "string" then return (("%q"):format(v):gsub("\\\n", "\\n")) end
@@ -197,7 +204,7 @@ local function create_source(t, src, skip)
   local whole_pk = #t.primary_key == 1 and t.primary_key[1]
   for _, c in ipairs(t.columns) do
     local text, why = column_source(c, c.name == whole_pk)
-    if why then lines[#lines + 1] = "  " .. BY_HAND .. t.name .. "." .. c.name .. ": " .. why end
+    if why then lines[#lines + 1] = "  " .. written(BY_HAND .. t.name .. "." .. c.name .. ": " .. why) end
     lines[#lines + 1] = "  " .. text .. ","
   end
   local opts = {}
@@ -244,8 +251,8 @@ end
 local function plan(from, to)
   local A, B = from.canonical, to.canonical
   local out = {}
-  local function emit(...) for _, l in ipairs({ ... }) do out[#out + 1] = l end end
-  local function emit_all(list) table.move(list, 1, #list, #out + 1, out) end
+  local function emit(...) for _, l in ipairs({ ... }) do out[#out + 1] = written(l) end end
+  local function emit_all(list) for _, l in ipairs(list) do out[#out + 1] = written(l) end end
   local dropped, created, common = {}, {}, {}
   for n in pairs(A) do if B[n] then common[#common + 1] = n else dropped[#dropped + 1] = n end end
   for n in pairs(B) do if not A[n] then created[#created + 1] = n end end
@@ -404,8 +411,6 @@ function auto.schemas(db, mdl)
   return { canonical = live, model = m }, { canonical = models.canonical(mdl), model = mdl.tables }
 end
 
--- Text for a comment line: control characters (a newline) shown as "?".
-local function one_line(s) return (s:gsub("%c", "?")) end
 
 --- The source of migration NAME taking db (shown as `shown`) to models
 -- `mdl` (up) and back (down), the number of statements of its up (0 when

@@ -100,6 +100,30 @@ h.each_backend(describe, it, function(b)
     assert.same(before, snapshot(url))
   end)
 
+  it("keeps a name with a newline inside its comment: the database's names never become code", function()
+    local db <close> = core.open(url)
+    local name = "x\nerror('pwned')"
+    db:exec(("CREATE TABLE r (id INTEGER PRIMARY KEY, %s INTEGER DEFAULT (1+2))"):format(db:quote_ident(name)))
+    local dir = empty_plan()
+    local kept = models_file('create_table("kept", { { "id", "integer", primary_key = true } })')
+    local out, err, code = h.tide_at(url, { "--dir", dir, "new", "gone", "--auto", "--models", kept })
+    assert.equal(4, code, out .. err)
+    local text = h.read_file(dir .. "/gone.lua")
+    assert.matches("\n *%-%- tide: by hand: r%.x%?error%('pwned'%): default [^\n]*\n", text)
+    assert.matches(": by hand: r.x?error('pwned'): default", err, 1, true)
+    -- up drops r, down makes it again (without the default, by hand): no "pwned"
+    local _
+    _, err, code = h.tide_at(url, { "--dir", dir, "up", "-q" })
+    assert.equal(0, code, err)
+    _, err, code = h.tide_at(url, { "--dir", dir, "down", "-q" })
+    assert.equal(0, code, err)
+    assert.same({ "id", name }, (function()
+      local cols = {}
+      for i, c in ipairs(db:describe("r").columns) do cols[i] = c.name end
+      return cols
+    end)())
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
