@@ -133,6 +133,43 @@ local function check(mdl)
   return m._model
 end
 
+-- What the DSL allows on one backend but the models, built on every one,
+-- cannot hold: two names that differ only in case (one name to SQLite
+-- and, for columns, to MariaDB), and a foreign key between columns of
+-- different types (PostgreSQL and MariaDB refuse it).
+local function portable(mdl, by_name)
+  local seen = {}
+  for _, d in ipairs(mdl.order) do
+    local tm, where = mdl.tables[d.name], ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name)
+    local other = seen[d.name:lower()]
+    if other then
+      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where, other)
+    end
+    seen[d.name:lower()] = d.name
+    local cols = {}
+    for _, c in ipairs(tm.columns) do
+      local o = cols[c.name:lower()]
+      if o then
+        refuse("misuse", "%s: column %q: the same name as column %q but for case: SQLite and MariaDB take them for one",
+               where, c.name, o.name)
+      end
+      cols[c.name:lower()] = c
+    end
+    for _, fk in ipairs(tm.foreign_keys) do
+      local ref = mdl.tables[fk.ref_table]
+      for i, cn in ipairs(fk.columns) do
+        local c, rc = cols[cn:lower()], nil
+        for _, x in ipairs(ref.columns) do if x.name == fk.ref_columns[i] then rc = x end end
+        if c and rc and c.type ~= rc.type then
+          refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..
+                 "refuse a key between different types", where, schema.show(fk.columns), fk.ref_table,
+                 schema.show(fk.ref_columns), cn, c.type, fk.ref_table, rc.name, rc.type)
+        end
+      end
+    end
+  end
+end
+
 --- Reads and checks models file `path`; returns the models value: {file,
 -- tables = {name = DSL model table}, order, deferred}. Raises a one-line
 -- error naming the file and line, the table and the column: a syntax error,
@@ -174,6 +211,7 @@ function models.load(path)
   local mdl = { file = path }
   mdl.order, mdl.deferred = fk_order(path, decls, by_name)
   mdl.tables = check(mdl)
+  portable(mdl, by_name)
   return mdl
 end
 

@@ -39,7 +39,7 @@ h.each_backend(describe, it, function(b)
     db:exec("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
   end)
 
-  it("refuses a models file that ends the process or raises a non-string, naming the file", function()
+  it("refuses a models file that ends the process, raises a non-string or cannot be built everywhere", function()
     local before = snapshot(url)
     local cases = {
       { "os.exit(0)\n" .. ONE, "os.exit inside a models file" },
@@ -49,6 +49,14 @@ h.each_backend(describe, it, function(b)
       { "error()\n", "raised a nil, not a message" },
       { "error(42)\n", "raised a number, not a message" },
       { 'require("no_such_models_module")\n', ":1: module 'no_such_models_module' not found\n$" },
+      -- what one backend would build and another refuse
+      { 'create_table("a", { { "id", "integer", primary_key = true }, { "ID", "integer" } })\n',
+        'table "a": column "ID": the same name as column "id" but for case' },
+      { ONE .. 'create_table("One", { { "id", "integer", primary_key = true } })\n',
+        'the same name as table "' },
+      { ONE .. 'create_table("b", { { "id", "string", length = 5, primary_key = true } },\n' ..
+        '  { foreign_keys = { { { "id" }, "one", { "id" } } } })\n',
+        ':2: table "b": foreign key (id) -> one(id): column "id" is string, one.id is integer' },
     }
     for _, c in ipairs(cases) do
       local file = models_file(c[1])
