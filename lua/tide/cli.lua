@@ -527,11 +527,14 @@ local function models_file(ctx, o)
   return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. tide_models.FILE)
 end
 
--- Differences as --json or one line each; exit 0 when none, else 4.
+-- Differences as --json or one line each (a control character in a name
+-- shown as "?": a newline must not make a line of its own); exit 0 when
+-- none, else 4.
 local function differences(ctx, report, diffs, same)
   report.in_sync, report.differences = #diffs == 0, diffs
   if ctx.json then out(ctx, ui.json(report))
-  else out(ctx, #diffs == 0 and same or table.concat(diffs, "\n")) end
+  elseif #diffs == 0 then out(ctx, same)
+  else for _, d in ipairs(diffs) do out(ctx, (d:gsub("%c", "?"))) end end
   return #diffs == 0 and EXIT.ok or EXIT.attention
 end
 

@@ -132,6 +132,18 @@ h.each_backend(describe, it, function(b)
     end)())
   end)
 
+  it("prints a difference on one line even when a name holds a newline", function()
+    local db <close> = core.open(url)
+    db:exec(("ALTER TABLE kept ADD %s INTEGER"):format(db:quote_ident("a\nb: table only in models")))
+    local kept = models_file('create_table("kept", { { "id", "integer", primary_key = true } })')
+    local out, err, code = h.tide_at(url, { "check", "--models", kept })
+    assert.equal(4, code, err)
+    assert.equal("kept.a?b: table only in models: column only in database\n", out)
+    out, err, code = h.tide_at(url, { "--json", "check", "--models", kept })
+    assert.equal(4, code, err)
+    assert.matches('"kept.a\\nb: table only in models: column only in database"', out, 1, true)
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
