@@ -295,6 +295,18 @@ function models.create(db, mdl, opts)
   if not db:lock(runner.LOCK, timeout) then
     refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
   end
+  -- say how many, not just the first: a create killed on MariaDB (DDL is
+  -- not transactional there) leaves part of the tables behind
+  local present = {}
+  for _, n in ipairs(db:tables()) do if mdl.tables[n] then present[#present + 1] = n end end
+  if #present > 0 then
+    pcall(db.unlock, db, runner.LOCK)
+    table.sort(present)
+    refuse("misuse", "%s: %d of the %d tables of %s exist already (%s%s): models create builds them where none " ..
+           "is; drop them first (an interrupted create leaves some behind), or write a migration with tide new --auto",
+           db.url, #present, #mdl.order, mdl.file, table.concat(present, ", ", 1, math.min(#present, 5)),
+           #present > 5 and ", ..." or "")
+  end
   local ok, err = pcall(require("tide.migrate").run, db, function(m)
     declare(m, mdl, function(_, op, ...) return m[op](m, ...) end)
   end, { name = mdl.file, reserved = OWN })
