@@ -199,7 +199,8 @@ function models.load(path)
     decls[#decls + 1], by_name[name] = d, d
   end
   local chunk, err = load(src, "@" .. path, "t", env)
-  if not chunk then refuse("syntax", "%s", err) end
+  -- a binary chunk's refusal names no file
+  if not chunk then refuse("syntax", "%s", err:sub(1, #path + 1) == path .. ":" and err or (path .. ": " .. err)) end
   local ok, e = pcall(chunk)
   if not ok then
     if core.is_error(e) then error(e, 0) end
