@@ -161,6 +161,39 @@ h.each_backend(describe, it, function(b)
     assert.same(before, snapshot(url))
   end)
 
+  it("writes a check as it reads on every backend, not as this one's catalog prints it", function()
+    local with = models_file([[
+create_table("k", {
+  { "id", "integer", primary_key = true },
+  { "s", "string", length = 20 },
+  { "n", "integer" },
+}, { checks = { { "s_ok", "s <> 'it''s' AND s <> 'a\\b' AND s <> 'é😀'" }, { "n_pos", "n > 0 OR n IS NULL" } } })
+]])
+    local without = models_file("")
+    h.query_at(url, "DROP TABLE kept")
+    local _, err, code = h.tide_at(url, { "models", "create", "--models", with })
+    assert.equal(0, code, err)
+    local dir = empty_plan()
+    -- the database has k, the models not: up drops it, down makes it again
+    local out
+    out, err, code = h.tide_at(url, { "--dir", dir, "new", "drop_k", "--auto", "--models", without })
+    assert.equal(0, code, out .. err)
+    local text = h.read_file(dir .. "/drop_k.lua")
+    assert.matches([["s <> 'it''s' and s <> 'a\\b' and s <> 'é😀'"]], text, 1, true)
+    -- the migration written here runs here and on SQLite
+    for _, there in ipairs({ url, "sqlite:" .. h.tmpname(".db") }) do
+      _, err, code = h.tide_at(there, { "models", "create", "--models", with })
+      if there == url then code = 0 end
+      assert.equal(0, code, err)
+      for _, step in ipairs({ "up", "down" }) do
+        _, err, code = h.tide_at(there, { "--dir", dir, step, "-q" })
+        assert.equal(0, code, step .. " on " .. there .. ": " .. err .. "\n" .. text)
+      end
+      out, err, code = h.tide_at(there, { "check", "--models", with })
+      assert.equal(0, code, out .. err)
+    end
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
