@@ -194,6 +194,23 @@ create_table("k", {
     end
   end)
 
+  it("a check naming a \"quoted\" column checks the column on every backend (MariaDB: not a string)", function()
+    h.query_at(url, "DROP TABLE kept")
+    local file = models_file([==[
+create_table("q", { { "id", "integer", primary_key = true }, { "n", "integer" }, { "s", "string", length = 10 } },
+  { checks = { { "n_pos", '"n" > 0' }, { "s_ok", [["s" <> 'say "hi"' AND "s" <> '`']] } } })
+]==])
+    local out, err, code = h.tide_at(url, { "models", "create", "--models", file })
+    assert.equal(0, code, out .. err)
+    out, err, code = h.tide_at(url, { "check", "--models", file })
+    assert.equal(0, code, out .. err)
+    local db <close> = core.open(url)
+    db:exec("INSERT INTO q (id, n, s) VALUES (1, 1, 'ok')")
+    assert.is_not_nil(h.catch(db.exec, db, "INSERT INTO q (id, n, s) VALUES (2, -1, 'ok')"))
+    assert.is_not_nil(h.catch(db.exec, db, "INSERT INTO q (id, n, s) VALUES (3, 1, '`')"))
+    assert.equal(1, #db:query("SELECT id FROM q"))
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
