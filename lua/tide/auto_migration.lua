@@ -94,6 +94,10 @@ local function column_source(c, pk)
     local src, no = default_source(c.default)
     if src then opts[#opts + 1] = { "default", src, raw = true } end
     if no then why = why and (why .. "; " .. no) or no end
+    if c.default_inexact then
+      no = ("default %s as the catalog shows it: a 4-byte character reads as '?'"):format(c.default)
+      why = why and (why .. "; " .. no) or no
+    end
   end
   local head = ("{ %s, %s"):format(lit(c.name), lit(c.type))
   return head .. (#opts > 0 and (", " .. options_text(opts)) or "") .. " }", why

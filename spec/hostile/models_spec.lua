@@ -211,6 +211,23 @@ create_table("q", { { "id", "integer", primary_key = true }, { "n", "integer" },
     assert.equal(1, #db:query("SELECT id FROM q"))
   end)
 
+  it("a NOT NULL default with a 4-byte character on an empty table is in sync, here and against SQLite", function()
+    local file = models_file('create_table("e", { { "id", "integer", primary_key = true },\n' ..
+                             '  { "c", "string", length = 5, null = false, default = "😀" } })\n')
+    local out, err, code = h.tide_at(url, { "models", "create", "--models", file })
+    assert.equal(0, code, out .. err)
+    out, err, code = h.tide_at(url, { "check", "--models", file })
+    assert.equal(4, code, out .. err)            -- kept: in the database only
+    assert.equal("kept: table only in database\n", out)
+    local lite = "sqlite:" .. h.tmpname(".db")
+    local _
+    _, err, code = h.tide_at(lite, { "models", "create", "--models", file })
+    assert.equal(0, code, err)
+    h.query_at(lite, "CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+    out, err, code = h.run_tide({ "diff", url, lite })
+    assert.equal(0, code, out .. err)
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
