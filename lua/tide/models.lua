@@ -297,9 +297,12 @@ function models.create(db, mdl, opts)
     refuse("lock_timeout", "another tide runner holds the lock on %s (waited %.1f s)", db.url, timeout / 1000)
   end
   -- say how many, not just the first: a create killed on MariaDB (DDL is
-  -- not transactional there) leaves part of the tables behind
+  -- not transactional there) leaves part of the tables behind; and a view
+  -- of the name, which would stop it halfway there
   local present = {}
-  for _, n in ipairs(db:tables()) do if mdl.tables[n] then present[#present + 1] = n end end
+  for _, r in ipairs(db:query(require("tide.dialect").of(db).relations_sql)) do
+    if mdl.tables[r.name] then present[#present + 1] = r.name end
+  end
   if #present > 0 then
     pcall(db.unlock, db, runner.LOCK)
     table.sort(present)

@@ -41,6 +41,10 @@ my.__index = my
 -- tide test: the server URL when none is given (what scripts/servers.sh exports)
 my.test_url_env = "TIDE_TEST_MYSQL_URL"
 
+-- Every name a CREATE TABLE could collide with (tables and views), as
+-- rows {name}: tide.models.create refuses before creating any.
+my.relations_sql = "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+
 local TEXT_TYPES = { medium = "MEDIUMTEXT", long = "LONGTEXT" }
 
 function my:type_sql(c)
