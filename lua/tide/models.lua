@@ -183,6 +183,9 @@ function models.load(path)
   local src = f:read("a")
   f:close()
   if not src then refuse("misuse", "%s: cannot read the models file (a folder?)", path) end
+  -- as lua reads a file: a UTF-8 byte order mark (an editor's) and a #! line
+  -- are skipped (the line kept, so line numbers stay right)
+  src = src:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
   local decls, by_name = {}, {}
   local env = require("tide.plan").sandbox(path, "a models file")
   env.now = ddl.now

@@ -79,6 +79,21 @@ h.each_backend(describe, it, function(b)
     end
   end)
 
+  it("reads a models file with a UTF-8 byte order mark or a #! line, as lua does", function()
+    for _, head in ipairs({ "\239\187\191", "#!/usr/bin/env tide\n", "\239\187\191#!tide\n" }) do
+      local file = models_file(head .. 'create_table("kept", { { "id", "integer", primary_key = true } })\n' ..
+                               'create_table(1)\n')
+      local _, err, code = h.tide_at(url, { "check", "--models", file })
+      assert.equal(1, code, err)
+      -- the line numbers are the file's
+      assert.matches(":" .. (head:find("\n") and 3 or 2) .. ": create_table needs a table name first", err, 1, true)
+      h.write_file(file, head .. 'create_table("kept", { { "id", "integer", primary_key = true } })\n')
+      local out
+      out, err, code = h.tide_at(url, { "check", "--models", file })
+      assert.equal(0, code, out .. err)
+    end
+  end)
+
   it("says what the DSL cannot write, exits 4, and names each column", function()
     local db <close> = core.open(url)
     local raw = { sqlite = "CREATE TABLE r (id INTEGER PRIMARY KEY, v, d NUMERIC)",
