@@ -269,6 +269,28 @@ local function plan(from, to)
   end
   local adds = {}          -- what is added after tables and columns exist: {text...}
   local fk_adds = {}
+  -- columns of common tables whose type changes: a foreign key on them (or
+  -- to them) goes first and comes back after (MariaDB refuses to change a
+  -- column a foreign key uses)
+  local retyped = {}
+  for _, n in ipairs(common) do
+    local blind = A[n].text_sizes == false or B[n].text_sizes == false
+    retyped[n] = {}
+    for _, c in ipairs(B[n].columns) do
+      local o = find(A[n].columns, c.name)
+      if o and not same_type(o, c, blind) then retyped[n][c.name] = true end
+    end
+  end
+  local function on_retyped(n, fk)
+    for _, c in ipairs(fk.columns) do if retyped[n][c] then return true end end
+    for _, c in ipairs(fk.ref_columns) do if (retyped[fk.ref_table] or {})[c] then return true end end
+    return false
+  end
+  -- whether entry x (of list `kind` of common table n in A) and y (in B)
+  -- differ, or the entry must be made again anyway
+  local function remade(kind, n, x, y)
+    return not x or not y or not same_entry(kind, x, y) or (kind == "foreign_keys" and on_retyped(n, x))
+  end
   -- 1. what goes from common tables: foreign keys, then uniques, indexes, checks
   local kinds = { { "foreign_keys", "drop_foreign_key" }, { "uniques", "drop_unique" }, { "indexes", "drop_index" },
                   { "checks", "drop_check" } }
@@ -278,7 +300,7 @@ local function plan(from, to)
     for _, k in ipairs(kinds) do
       for _, x in ipairs(a[k[1]]) do
         local y = find(b[k[1]], x.name)
-        if not x.implied and (not y or not same_entry(k[1], x, y)) then
+        if not x.implied and remade(k[1], n, x, y) then
           if k[1] == "checks" then
             local short = check_short(n, x.name)
             if short then emit(("m:drop_check(%s, %s)"):format(lit(n), lit(short)))
@@ -291,7 +313,7 @@ local function plan(from, to)
       for _, y in ipairs(b[k[1]]) do
         local x = find(a[k[1]], y.name)
         -- an index MariaDB made for a foreign key comes and goes with it
-        if not y.implied and (not x or not same_entry(k[1], x, y)) then
+        if not y.implied and remade(k[1], n, x, y) then
           if k[1] == "foreign_keys" then
             fk_adds[#fk_adds + 1] = ("m:add_foreign_key(%s, %s)"):format(lit(n), fk_source(n, y))
           elseif k[1] == "uniques" then
