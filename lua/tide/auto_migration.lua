@@ -360,6 +360,11 @@ local function plan(from, to)
       if not renamed[c] then
         local text, why = column_source(c, false)
         if why then emit(BY_HAND .. n .. "." .. c.name .. ": " .. why) end
+        -- the DSL refuses it (the rows there would have no value)
+        if not c.nullable and c.default == nil and not c.autoincrement then
+          emit(BY_HAND .. n .. "." .. c.name .. ": NOT NULL without a default: add it nullable, fill it, " ..
+               "then alter it to null = false (or give it a default)")
+        end
         emit(("m:add_column(%s, %s)"):format(lit(n), text))
       end
     end

@@ -276,6 +276,23 @@ create_table("c", { { "id", "integer", primary_key = true }, { "pcode", "string"
     end
   end)
 
+  it("notes a NOT NULL column without a default it would add (the DSL refuses it), up or down", function()
+    local with = models_file('create_table("t", { { "id", "integer", primary_key = true },\n' ..
+                             '  { "x", "integer", null = false } })\n')
+    local without = models_file('create_table("t", { { "id", "integer", primary_key = true } })\n')
+    h.query_at(url, "DROP TABLE kept")
+    local _, err, code = h.tide_at(url, { "models", "create", "--models", with })
+    assert.equal(0, code, err)
+    -- dropping x: its down would add it back
+    local dir = empty_plan()
+    local out
+    out, err, code = h.tide_at(url, { "--dir", dir, "new", "drop_x", "--auto", "--models", without })
+    assert.equal(4, code, out .. err)
+    assert.matches("by hand: t.x: NOT NULL without a default: add it nullable, fill it", err, 1, true)
+    local down = h.read_file(dir .. "/drop_x.lua"):match("down = function%(m%)(.*)$")
+    assert.matches("-- tide: by hand: t.x: NOT NULL without a default", down, 1, true)
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
