@@ -444,11 +444,13 @@ end
 
 
 --- The source of migration NAME taking db (shown as `shown`) to models
--- `mdl` (up) and back (down), the number of statements of its up (0 when
--- db is in sync), and the `-- tide: by hand` notes of up and down: what
--- must be finished before it is applied.
+-- `mdl` (up) and back (down), the number of statements of its up, the
+-- `-- tide: by hand` notes of up and down (what must be finished before it
+-- is applied), and whether db is in sync with the models (as tide check
+-- says: a difference only a note can say is no sync).
 function auto.source(db, mdl, name, shown)
   local now, want = auto.schemas(db, mdl)
+  local diffs = schema.diff(want.canonical, now.canonical, { "models", "database" }, { ignore_positions = true })
   local up, down = plan(now, want), plan(want, now)
   local n, hand = 0, {}
   for _, l in ipairs(up) do if not l:match("^%-%-") then n = n + 1 end end
@@ -459,6 +461,13 @@ function auto.source(db, mdl, name, shown)
         l = l:match("^%s*(.*)")
         if l:sub(1, #BY_HAND) == BY_HAND then hand[#hand + 1] = l:sub(#BY_HAND + 1) end
       end
+    end
+  end
+  -- a difference nothing above writes is said, not taken for sync
+  if #diffs > 0 and n == 0 and #hand == 0 then
+    for _, d in ipairs(diffs) do
+      hand[#hand + 1] = one_line(d) .. ": nothing written for it"
+      up[#up + 1] = BY_HAND .. hand[#hand]
     end
   end
   local src = ([[
@@ -475,7 +484,7 @@ return {
 }
 ]]):format(name, one_line(mdl.file), one_line(shown or db.url), db.backend, lit((name:gsub("_", " "))),
            indent(up), indent(down))
-  return src, n, hand
+  return src, n, hand, #diffs == 0
 end
 
 return auto

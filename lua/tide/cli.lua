@@ -588,8 +588,8 @@ function new_auto(ctx, args)
   local file = models_file(ctx, o)
   local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  local source, n, hand = require("tide.auto_migration").source(db, mdl, name, shown)
-  if n == 0 then
+  local source, n, hand, in_sync = require("tide.auto_migration").source(db, mdl, name, shown)
+  if in_sync then
     out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
              or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))
     return EXIT.ok

@@ -293,6 +293,26 @@ create_table("c", { { "id", "integer", primary_key = true }, { "pcode", "string"
     assert.matches("-- tide: by hand: t.x: NOT NULL without a default", down, 1, true)
   end)
 
+  it("does not call a database in sync when its only difference is one the DSL cannot write", function()
+    local function pk(cols)
+      return models_file('create_table("t", { { "a", "integer", null = false }, { "b", "integer", null = false } },' ..
+                         ' { primary_key = ' .. cols .. ' })\n' ..
+                         'create_table("kept", { { "id", "integer", primary_key = true } })\n')
+    end
+    local db <close> = core.open(url)
+    db:exec("CREATE TABLE t (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a))")
+    local dir = empty_plan()
+    local out, err, code = h.tide_at(url, { "--dir", dir, "new", "pk", "--auto", "--models", pk('{ "a", "b" }') })
+    assert.equal(4, code, out .. err)
+    assert.matches("created [^\n]*pk.lua %(0 operations", out)
+    assert.matches("by hand: t: primary key (a) -> (a, b)", err, 1, true)
+    assert.matches("-- tide: by hand: t: primary key (a) -> (a, b)", h.read_file(dir .. "/pk.lua"), 1, true)
+    -- and in sync is in sync
+    out, err, code = h.tide_at(url, { "--dir", dir, "new", "same", "--auto", "--models", pk('{ "a" }') })
+    assert.equal(0, code, out .. err)
+    assert.matches("in sync", out)
+  end)
+
   it("flags a change some rows may not fit, and not one every row fits", function()
     local dir = empty_plan()
     local from = models_file([[
