@@ -33,6 +33,19 @@ end
 
 h.each_backend(describe, it, function(b)
   local url
+
+  -- The database at url built from models `from` alone (kept dropped), and
+  -- `tide new NAME --auto` to models `to` written in a fresh plan: returns
+  -- the plan's folder, the migration's text, stdout, stderr and exit code.
+  local function auto_from(from, to, name)
+    h.query_at(url, "DROP TABLE kept")
+    local _, err, code = h.tide_at(url, { "models", "create", "--models", from })
+    assert.equal(0, code, err)
+    local dir = empty_plan()
+    local out
+    out, err, code = h.tide_at(url, { "--dir", dir, "new", name, "--auto", "--models", to })
+    return dir, h.read_file(dir .. "/" .. name .. ".lua"), out, err, code
+  end
   before_each(function()
     url = b.fresh_url()
     local db <close> = core.open(url)
@@ -187,24 +200,17 @@ create_table("k", {
   { "n", "integer" },
 }, { checks = { { "s_ok", "s <> 'it''s' AND s <> 'a\\b' AND s <> 'é😀'" }, { "n_pos", "n > 0 OR n IS NULL" } } })
 ]])
-    local without = models_file("")
-    h.query_at(url, "DROP TABLE kept")
-    local _, err, code = h.tide_at(url, { "models", "create", "--models", with })
-    assert.equal(0, code, err)
-    local dir = empty_plan()
     -- the database has k, the models not: up drops it, down makes it again
-    local out
-    out, err, code = h.tide_at(url, { "--dir", dir, "new", "drop_k", "--auto", "--models", without })
+    local dir, text, out, err, code = auto_from(with, models_file(""), "drop_k")
     assert.equal(0, code, out .. err)
-    local text = h.read_file(dir .. "/drop_k.lua")
     assert.matches([["s <> 'it''s' and s <> 'a\\b' and s <> 'é😀'"]], text, 1, true)
     -- the migration written here runs here and on SQLite
     for _, there in ipairs({ url, "sqlite:" .. h.tmpname(".db") }) do
-      _, err, code = h.tide_at(there, { "models", "create", "--models", with })
+      err, code = select(2, h.tide_at(there, { "models", "create", "--models", with }))
       if there == url then code = 0 end
       assert.equal(0, code, err)
       for _, step in ipairs({ "up", "down" }) do
-        _, err, code = h.tide_at(there, { "--dir", dir, step, "-q" })
+        err, code = select(2, h.tide_at(there, { "--dir", dir, step, "-q" }))
         assert.equal(0, code, step .. " on " .. there .. ": " .. err .. "\n" .. text)
       end
       out, err, code = h.tide_at(there, { "check", "--models", with })
@@ -248,7 +254,6 @@ create_table("q", { { "id", "integer", primary_key = true }, { "n", "integer" },
 
   it("changes the type of columns a foreign key uses, and back, keeping the rows (MariaDB refuses it under the key)",
      function()
-    h.query_at(url, "DROP TABLE kept")
     local function pc(n)
       return models_file(([[
 create_table("p", { { "id", "integer", primary_key = true }, { "code", "string", length = %d, null = false } },
@@ -258,14 +263,10 @@ create_table("c", { { "id", "integer", primary_key = true }, { "pcode", "string"
 ]]):format(n, n))
     end
     local narrow, wide = pc(10), pc(20)
-    local _, err, code = h.tide_at(url, { "models", "create", "--models", narrow })
+    local dir, text, _, err, code = auto_from(narrow, wide, "widen")
     assert.equal(0, code, err)
     h.query_at(url, "INSERT INTO p (id, code) VALUES (1, 'x')")
     h.query_at(url, "INSERT INTO c (id, pcode) VALUES (1, 'x')")
-    local dir = empty_plan()
-    _, err, code = h.tide_at(url, { "--dir", dir, "new", "widen", "--auto", "--models", wide })
-    assert.equal(0, code, err)
-    local text = h.read_file(dir .. "/widen.lua")
     for _, step in ipairs({ { "up", wide }, { "down", narrow } }) do
       _, err, code = h.tide_at(url, { "--dir", dir, step[1], "-q" })
       assert.equal(0, code, step[1] .. ": " .. err .. "\n" .. text)
@@ -280,16 +281,11 @@ create_table("c", { { "id", "integer", primary_key = true }, { "pcode", "string"
     local with = models_file('create_table("t", { { "id", "integer", primary_key = true },\n' ..
                              '  { "x", "integer", null = false } })\n')
     local without = models_file('create_table("t", { { "id", "integer", primary_key = true } })\n')
-    h.query_at(url, "DROP TABLE kept")
-    local _, err, code = h.tide_at(url, { "models", "create", "--models", with })
-    assert.equal(0, code, err)
     -- dropping x: its down would add it back
-    local dir = empty_plan()
-    local out
-    out, err, code = h.tide_at(url, { "--dir", dir, "new", "drop_x", "--auto", "--models", without })
+    local _, text, out, err, code = auto_from(with, without, "drop_x")
     assert.equal(4, code, out .. err)
     assert.matches("by hand: t.x: NOT NULL without a default: add it nullable, fill it", err, 1, true)
-    local down = h.read_file(dir .. "/drop_x.lua"):match("down = function%(m%)(.*)$")
+    local down = text:match("down = function%(m%)(.*)$")
     assert.matches("-- tide: by hand: t.x: NOT NULL without a default", down, 1, true)
   end)
 
