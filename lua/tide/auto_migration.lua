@@ -4,10 +4,10 @@
 -- schemas (from, to), so `down` is `up` with the two swapped. A dropped and
 -- an added column of the same type in one table are taken for a rename
 -- (`-- tide: rename guessed`); what loses rows or values says so
--- (`-- tide: destroys data`). What the DSL cannot do (a primary key or
--- autoincrement change, a check whose name it did not make) is left as a
--- `-- tide: by hand` comment.
-local migrate = require "tide.migrate"
+-- (`-- tide: destroys data`), and so does a change some rows may not fit
+-- (`-- tide: narrows`). What the DSL cannot do (a primary key or
+-- autoincrement change, a check whose name it did not make, a type with no
+-- portable name) is left as a `-- tide: by hand` comment.
 local models = require "tide.models"
 local names = require "tide.names"
 local schema = require "tide.schema"
@@ -15,6 +15,14 @@ local schema = require "tide.schema"
 local auto = {}
 
 local GUESSED, DESTROYS, BY_HAND = "-- tide: rename guessed", "-- tide: destroys data", "-- tide: by hand: "
+local NARROWS = "-- tide: narrows, data may not fit: "
+
+-- Text for a comment line: control characters (a newline) shown as "?";
+-- a name holding a newline must not end the comment and become code.
+local function one_line(s) return (s:gsub("%c", "?")) end
+
+-- Line l as written: a comment on one line, code as it is.
+local function written(l) return l:sub(1, 2) == "--" and one_line(l) or l end
 
 -- A Lua literal for v: a string, number, boolean or list of them.
 local function lit(v)
@@ -41,8 +49,8 @@ end
 -- The type arguments of canonical column c as DSL options, in order.
 local function type_options(c)
   local out = {}
-  if c.type == "string" then out[#out + 1] = { "length", c.length } end
-  if c.type == "decimal" then
+  if c.type == "string" and c.length then out[#out + 1] = { "length", c.length } end
+  if c.type == "decimal" and c.precision then
     out[#out + 1] = { "precision", c.precision }
     out[#out + 1] = { "scale", c.scale }
   end
@@ -61,6 +69,18 @@ local function options_text(list)
   return table.concat(out, ", ")
 end
 
+-- Why the DSL cannot write canonical column c's type as it is, or nil: a
+-- type with no portable name (its spec fails until written by hand), or
+-- a type argument missing that the DSL would supply (255, (10,0)).
+local function unwritable_type(c)
+  if c.type == "raw:" then return "a column without a type has no portable type" end
+  if c.type:match("^raw:") then return ("type %s has no portable type"):format(c.type:sub(5)) end
+  if c.type == "string" and not c.length then return "a string without a length: the DSL would make it 255" end
+  if c.type == "decimal" and not c.precision then
+    return "a decimal without a precision: the DSL would make it (10,0)"
+  end
+end
+
 -- A column spec {name, type, ...} as DSL source; `pk`: it is the table's
 -- whole primary key. Returns the text and, if some part could not be
 -- written, why.
@@ -69,11 +89,15 @@ local function column_source(c, pk)
   if pk then opts[#opts + 1] = { "primary_key", true } end
   if c.autoincrement then opts[#opts + 1] = { "autoincrement", true } end
   if not c.nullable and not pk then opts[#opts + 1] = { "null", false } end
-  local why
+  local why = unwritable_type(c)
   if c.default then
-    local src
-    src, why = default_source(c.default)
+    local src, no = default_source(c.default)
     if src then opts[#opts + 1] = { "default", src, raw = true } end
+    if no then why = why and (why .. "; " .. no) or no end
+    if c.default_inexact then
+      no = ("default %s as the catalog shows it: a 4-byte character reads as '?'"):format(c.default)
+      why = why and (why .. "; " .. no) or no
+    end
   end
   local head = ("{ %s, %s"):format(lit(c.name), lit(c.type))
   return head .. (#opts > 0 and (", " .. options_text(opts)) or "") .. " }", why
@@ -91,6 +115,36 @@ local function same_type(c, o, blind)
   for k, v in pairs(o) do b[k] = v end
   if blind then a.size, b.size = nil, nil end
   return schema.type_label(a) == schema.type_label(b) and (a.collation == b.collation)
+end
+
+-- type -> the types that hold every value of it
+local WIDER = { smallint = { integer = true, bigint = true, decimal = true }, integer = { bigint = true },
+                float = { double = true }, string = { text = true }, enum = { string = true, text = true },
+                date = { datetime = true } }
+local TEXT_SIZES = { medium = 1, long = 2 }
+
+-- What column o becoming c may not hold ("bigint -> integer", "NOT NULL"),
+-- or nil when every value fits.
+local function narrowing(o, c, blind)
+  local out = {}
+  local from, to = schema.type_label(o), schema.type_label(c)
+  if o.type ~= c.type then
+    if not (WIDER[o.type] or {})[c.type] then out[#out + 1] = from .. " -> " .. to end
+  elseif (o.type == "string" and (c.length or 0) < (o.length or 0))
+      or (o.type == "decimal" and ((c.scale or 0) < (o.scale or 0)
+          or (c.precision or 0) - (c.scale or 0) < (o.precision or 0) - (o.scale or 0)))
+      or ((o.type == "datetime" or o.type == "time") and (c.precision or 6) < (o.precision or 6))
+      or (o.type == "text" and not blind and (TEXT_SIZES[c.size] or 0) < (TEXT_SIZES[o.size] or 0)) then
+    out[#out + 1] = from .. " -> " .. to
+  elseif o.type == "enum" then
+    local keep = {}
+    for _, v in ipairs(c.values or {}) do keep[v] = true end
+    for _, v in ipairs(o.values or {}) do
+      if not keep[v] then out[#out + 1] = ("value %s dropped"):format(lit(v)) end
+    end
+  end
+  if o.nullable and not c.nullable then out[#out + 1] = "NOT NULL" end
+  return #out > 0 and table.concat(out, ", ") or nil
 end
 
 -- The short name of check `full` of table t (what add_check takes), or nil.
@@ -153,7 +207,7 @@ local function create_source(t, src, skip)
   local whole_pk = #t.primary_key == 1 and t.primary_key[1]
   for _, c in ipairs(t.columns) do
     local text, why = column_source(c, c.name == whole_pk)
-    if why then lines[#lines + 1] = "  " .. BY_HAND .. t.name .. "." .. c.name .. ": " .. why end
+    if why then lines[#lines + 1] = "  " .. written(BY_HAND .. t.name .. "." .. c.name .. ": " .. why) end
     lines[#lines + 1] = "  " .. text .. ","
   end
   local opts = {}
@@ -166,7 +220,7 @@ local function create_source(t, src, skip)
   if #u > 0 then opts[#opts + 1] = "uniques = { " .. table.concat(u, ", ") .. " }" end
   local ix = {}
   for _, x in ipairs(t.indexes) do
-    local o = index_options(t.name, x, x.where and src["index " .. x.name])
+    local o = index_options(t.name, x, x.where and (src["index " .. x.name] or x.where))
     -- not one MariaDB made for a foreign key: it comes with the key
     if not x.implied then
       ix[#ix + 1] = #o > 0 and (lit(x.columns):gsub(" }$", ", " .. options_text(o) .. " }")) or lit(x.columns)
@@ -200,8 +254,8 @@ end
 local function plan(from, to)
   local A, B = from.canonical, to.canonical
   local out = {}
-  local function emit(...) for _, l in ipairs({ ... }) do out[#out + 1] = l end end
-  local function emit_all(list) table.move(list, 1, #list, #out + 1, out) end
+  local function emit(...) for _, l in ipairs({ ... }) do out[#out + 1] = written(l) end end
+  local function emit_all(list) for _, l in ipairs(list) do out[#out + 1] = written(l) end end
   local dropped, created, common = {}, {}, {}
   for n in pairs(A) do if B[n] then common[#common + 1] = n else dropped[#dropped + 1] = n end end
   for n in pairs(B) do if not A[n] then created[#created + 1] = n end end
@@ -215,6 +269,28 @@ local function plan(from, to)
   end
   local adds = {}          -- what is added after tables and columns exist: {text...}
   local fk_adds = {}
+  -- columns of common tables whose type changes: a foreign key on them (or
+  -- to them) goes first and comes back after (MariaDB refuses to change a
+  -- column a foreign key uses)
+  local retyped = {}
+  for _, n in ipairs(common) do
+    local blind = A[n].text_sizes == false or B[n].text_sizes == false
+    retyped[n] = {}
+    for _, c in ipairs(B[n].columns) do
+      local o = find(A[n].columns, c.name)
+      if o and not same_type(o, c, blind) then retyped[n][c.name] = true end
+    end
+  end
+  local function on_retyped(n, fk)
+    for _, c in ipairs(fk.columns) do if retyped[n][c] then return true end end
+    for _, c in ipairs(fk.ref_columns) do if (retyped[fk.ref_table] or {})[c] then return true end end
+    return false
+  end
+  -- whether entry x (of list `kind` of common table n in A) and y (in B)
+  -- differ, or the entry must be made again anyway
+  local function remade(kind, n, x, y)
+    return not x or not y or not same_entry(kind, x, y) or (kind == "foreign_keys" and on_retyped(n, x))
+  end
   -- 1. what goes from common tables: foreign keys, then uniques, indexes, checks
   local kinds = { { "foreign_keys", "drop_foreign_key" }, { "uniques", "drop_unique" }, { "indexes", "drop_index" },
                   { "checks", "drop_check" } }
@@ -224,7 +300,7 @@ local function plan(from, to)
     for _, k in ipairs(kinds) do
       for _, x in ipairs(a[k[1]]) do
         local y = find(b[k[1]], x.name)
-        if not x.implied and (not y or not same_entry(k[1], x, y)) then
+        if not x.implied and remade(k[1], n, x, y) then
           if k[1] == "checks" then
             local short = check_short(n, x.name)
             if short then emit(("m:drop_check(%s, %s)"):format(lit(n), lit(short)))
@@ -237,14 +313,14 @@ local function plan(from, to)
       for _, y in ipairs(b[k[1]]) do
         local x = find(a[k[1]], y.name)
         -- an index MariaDB made for a foreign key comes and goes with it
-        if not y.implied and (not x or not same_entry(k[1], x, y)) then
+        if not y.implied and remade(k[1], n, x, y) then
           if k[1] == "foreign_keys" then
             fk_adds[#fk_adds + 1] = ("m:add_foreign_key(%s, %s)"):format(lit(n), fk_source(n, y))
           elseif k[1] == "uniques" then
             local o = y.name ~= names.unique(n, y.columns) and (", { name = " .. lit(y.name) .. " }") or ""
             adds[#adds + 1] = ("m:add_unique(%s, %s%s)"):format(lit(n), lit(y.columns), o)
           elseif k[1] == "indexes" then
-            local o = index_options(n, y, y.where and sb["index " .. y.name])
+            local o = index_options(n, y, y.where and (sb["index " .. y.name] or y.where))
             adds[#adds + 1] = ("m:create_index(%s, %s%s)"):format(lit(n), lit(y.columns),
               #o > 0 and (", { " .. options_text(o) .. " }") or "")
           else
@@ -284,6 +360,11 @@ local function plan(from, to)
       if not renamed[c] then
         local text, why = column_source(c, false)
         if why then emit(BY_HAND .. n .. "." .. c.name .. ": " .. why) end
+        -- the DSL refuses it (the rows there would have no value)
+        if not c.nullable and c.default == nil and not c.autoincrement then
+          emit(BY_HAND .. n .. "." .. c.name .. ": NOT NULL without a default: add it nullable, fill it, " ..
+               "then alter it to null = false (or give it a default)")
+        end
         emit(("m:add_column(%s, %s)"):format(lit(n), text))
       end
     end
@@ -310,7 +391,14 @@ local function plan(from, to)
         if src then ch[#ch + 1] = { "default", src, raw = true }
         else emit(BY_HAND .. n .. "." .. c.name .. ": " .. why) end
       end
-      if #ch > 0 then emit(("m:alter_column(%s, %s, { %s })"):format(lit(n), lit(c.name), options_text(ch))) end
+      if #ch > 0 then
+        if not same_type(o, c, blind) and unwritable_type(c) then
+          emit(BY_HAND .. n .. "." .. c.name .. ": " .. unwritable_type(c))
+        end
+        local narrows = narrowing(o, c, blind)
+        if narrows then emit(NARROWS .. n .. "." .. c.name .. ": " .. narrows) end
+        emit(("m:alter_column(%s, %s, { %s })"):format(lit(n), lit(c.name), options_text(ch)))
+      end
       if o.autoincrement ~= c.autoincrement then
         emit(("%s%s.%s: autoincrement %s -> %s: no DSL operation changes it"):format(BY_HAND, n, c.name,
              tostring(o.autoincrement), tostring(c.autoincrement)))
@@ -346,24 +434,42 @@ local function indent(lines)
 end
 
 --- The two schemas of an autogenerated migration: db's (without tide's
--- own tables and shadows of model tables) and that of models `mdl`.
+-- own tables and shadows of model tables) and that of models `mdl`. db's
+-- checks and index conditions are written in their canonical form, not as
+-- its catalog prints them (MariaDB's backslash escapes and backquotes,
+-- PostgreSQL's casts): the migration runs on every backend.
 function auto.schemas(db, mdl)
-  local live = models.live(db, mdl)
-  local m = migrate.load_model(db)
-  return { canonical = live, model = m }, { canonical = models.canonical(mdl), model = mdl.tables }
+  return { canonical = models.live(db, mdl), model = {} }, { canonical = models.canonical(mdl), model = mdl.tables }
 end
 
--- Text for a comment line: control characters (a newline) shown as "?".
-local function one_line(s) return (s:gsub("%c", "?")) end
 
 --- The source of migration NAME taking db (shown as `shown`) to models
--- `mdl` (up) and back (down), and the number of statements of its up; 0
--- when db is in sync.
+-- `mdl` (up) and back (down), the number of statements of its up, the
+-- `-- tide: by hand` notes of up and down (what must be finished before it
+-- is applied), and whether db is in sync with the models (as tide check
+-- says: a difference only a note can say is no sync).
 function auto.source(db, mdl, name, shown)
   local now, want = auto.schemas(db, mdl)
+  local diffs = schema.diff(want.canonical, now.canonical, { "models", "database" }, { ignore_positions = true })
   local up, down = plan(now, want), plan(want, now)
-  local n = 0
+  local n, hand = 0, {}
   for _, l in ipairs(up) do if not l:match("^%-%-") then n = n + 1 end end
+  for _, list in ipairs({ up, down }) do
+    for _, text in ipairs(list) do
+      -- a note may be inside a create_table's column list
+      for l in text:gmatch("[^\n]+") do
+        l = l:match("^%s*(.*)")
+        if l:sub(1, #BY_HAND) == BY_HAND then hand[#hand + 1] = l:sub(#BY_HAND + 1) end
+      end
+    end
+  end
+  -- a difference nothing above writes is said, not taken for sync
+  if #diffs > 0 and n == 0 and #hand == 0 then
+    for _, d in ipairs(diffs) do
+      hand[#hand + 1] = one_line(d) .. ": nothing written for it"
+      up[#up + 1] = BY_HAND .. hand[#hand]
+    end
+  end
   local src = ([[
 -- %s: written by `tide new --auto` from %s against %s (%s).
 -- Read it before applying: renames are guessed, and what destroys data says so.
@@ -378,7 +484,7 @@ return {
 }
 ]]):format(name, one_line(mdl.file), one_line(shown or db.url), db.backend, lit((name:gsub("_", " "))),
            indent(up), indent(down))
-  return src, n
+  return src, n, hand, #diffs == 0
 end
 
 return auto

@@ -534,11 +534,14 @@ local function models_file(ctx, o)
   return o.models or project_config().models or (resolve_dir(ctx) .. "/" .. tide_models.FILE)
 end
 
--- Differences as --json or one line each; exit 0 when none, else 4.
+-- Differences as --json or one line each (a control character in a name
+-- shown as "?": a newline must not make a line of its own); exit 0 when
+-- none, else 4.
 local function differences(ctx, report, diffs, same)
   report.in_sync, report.differences = #diffs == 0, diffs
   if ctx.json then out(ctx, ui.json(report))
-  else out(ctx, #diffs == 0 and same or table.concat(diffs, "\n")) end
+  elseif #diffs == 0 then out(ctx, same)
+  else for _, d in ipairs(diffs) do out(ctx, (d:gsub("%c", "?"))) end end
   return #diffs == 0 and EXIT.ok or EXIT.attention
 end
 
@@ -592,16 +595,18 @@ function new_auto(ctx, args)
   local file = models_file(ctx, o)
   local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  local source, n = require("tide.auto_migration").source(db, mdl, name, shown)
-  if n == 0 then
+  local source, n, hand, in_sync = require("tide.auto_migration").source(db, mdl, name, shown)
+  if in_sync then
     out(ctx, ctx.json and ui.json({ created = false, in_sync = true })
              or ("%s (%s): in sync with %s, no migration written"):format(shown, db.backend, file))
     return EXIT.ok
   end
   local path = plan.new(resolve_dir(ctx), name, source)
-  out(ctx, ctx.json and ui.json({ created = path, operations = n })
+  out(ctx, ctx.json and ui.json({ created = path, operations = n, by_hand = hand })
            or ("created %s (%s from %s)"):format(path, plural(n, "operation"), file))
-  return EXIT.ok
+  -- its up may destroy what its down cannot rebuild: exit 4 until read
+  for _, note in ipairs(hand) do io.stderr:write(("tide: %s: by hand: %s\n"):format(path, note)) end
+  return #hand > 0 and EXIT.attention or EXIT.ok
 end
 
 -- ---- archive ----------------------------------------------------------

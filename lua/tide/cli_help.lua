@@ -139,14 +139,17 @@ digits, _ . -
                   back, in the DSL, referenced tables first. A dropped and an
                   added column of the same type are written as rename_column
                   ("-- tide: rename guessed"); drop_table and drop_column say
-                  "-- tide: destroys data"; what the DSL cannot do (a primary
-                  key change) is a "-- tide: by hand" comment. Read it before
-                  applying. Nothing is written when the database is in sync.
+                  "-- tide: destroys data"; a change of type or NOT NULL that
+                  some rows may not fit says "-- tide: narrows"; what the DSL
+                  cannot do (a primary key change, a type with no portable
+                  name) is a "-- tide: by hand" comment, also printed on
+                  stderr, and the exit is 4. Read it before applying.
+                  Nothing is written when the database is in sync.
   --models FILE   the models file (else models in ./tide.lua, else
                   models.lua in the migrations folder)
 
---json: {created: PATH} (with --auto also operations; created false when in
-sync).
+--json: {created: PATH} (with --auto also operations and by_hand, the
+notes; created false when in sync).
 
 Examples:
   tide new add_widget_status

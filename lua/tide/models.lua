@@ -133,6 +133,43 @@ local function check(mdl)
   return m._model
 end
 
+-- What the DSL allows on one backend but the models, built on every one,
+-- cannot hold: two names that differ only in case (one name to SQLite
+-- and, for columns, to MariaDB), and a foreign key between columns of
+-- different types (PostgreSQL and MariaDB refuse it).
+local function portable(mdl, by_name)
+  local seen = {}
+  for _, d in ipairs(mdl.order) do
+    local tm, where = mdl.tables[d.name], ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name)
+    local other = seen[d.name:lower()]
+    if other then
+      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where, other)
+    end
+    seen[d.name:lower()] = d.name
+    local cols = {}
+    for _, c in ipairs(tm.columns) do
+      local o = cols[c.name:lower()]
+      if o then
+        refuse("misuse", "%s: column %q: the same name as column %q but for case: SQLite and MariaDB take them for one",
+               where, c.name, o.name)
+      end
+      cols[c.name:lower()] = c
+    end
+    for _, fk in ipairs(tm.foreign_keys) do
+      local ref = mdl.tables[fk.ref_table]
+      for i, cn in ipairs(fk.columns) do
+        local c, rc = cols[cn:lower()], nil
+        for _, x in ipairs(ref.columns) do if x.name == fk.ref_columns[i] then rc = x end end
+        if c and rc and c.type ~= rc.type then
+          refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..
+                 "refuse a key between different types", where, schema.show(fk.columns), fk.ref_table,
+                 schema.show(fk.ref_columns), cn, c.type, fk.ref_table, rc.name, rc.type)
+        end
+      end
+    end
+  end
+end
+
 --- Reads and checks models file `path`; returns the models value: {file,
 -- tables = {name = DSL model table}, order, deferred}. Raises a one-line
 -- error naming the file and line, the table and the column: a syntax error,
@@ -146,8 +183,12 @@ function models.load(path)
   local src = f:read("a")
   f:close()
   if not src then refuse("misuse", "%s: cannot read the models file (a folder?)", path) end
+  -- as lua reads a file: a UTF-8 byte order mark (an editor's) and a #! line
+  -- are skipped (the line kept, so line numbers stay right)
+  src = src:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
   local decls, by_name = {}, {}
-  local env = setmetatable({ now = ddl.now }, { __index = _G })
+  local env = require("tide.plan").sandbox(path, "a models file")
+  env.now = ddl.now
   function env.create_table(name, columns, options)
     local line = debug.getinfo(2, "l").currentline
     if type(name) ~= "string" then refuse("misuse", "%s:%d: create_table needs a table name first", path, line) end
@@ -161,15 +202,20 @@ function models.load(path)
     decls[#decls + 1], by_name[name] = d, d
   end
   local chunk, err = load(src, "@" .. path, "t", env)
-  if not chunk then refuse("syntax", "%s", err) end
+  -- a binary chunk's refusal names no file
+  if not chunk then refuse("syntax", "%s", err:sub(1, #path + 1) == path .. ":" and err or (path .. ": " .. err)) end
   local ok, e = pcall(chunk)
   if not ok then
     if core.is_error(e) then error(e, 0) end
-    refuse("misuse", "%s", tostring(e))          -- already "FILE:LINE: ..."
+    -- a string is already "FILE:LINE: ..." (its first line: require's
+    -- lists every path it tried); anything else names neither
+    if type(e) ~= "string" then refuse("misuse", "%s: raised a %s, not a message", path, type(e)) end
+    refuse("misuse", "%s", (e:match("^[^\n]*"):gsub(":$", "")))
   end
   local mdl = { file = path }
   mdl.order, mdl.deferred = fk_order(path, decls, by_name)
   mdl.tables = check(mdl)
+  portable(mdl, by_name)
   return mdl
 end
 
@@ -250,6 +296,21 @@ function models.create(db, mdl, opts)
   if type(mdl) == "string" then mdl = models.load(mdl) end
   local runner = require "tide.runner"
   local release = runner.lock(db, opts.lock_timeout_ms or 30000, {})
+  -- say how many, not just the first: a create killed on MariaDB (DDL is
+  -- not transactional there) leaves part of the tables behind; and a view
+  -- of the name, which would stop it halfway there
+  local present = {}
+  for _, r in ipairs(db:query(require("tide.dialect").of(db).relations_sql)) do
+    if mdl.tables[r.name] then present[#present + 1] = r.name end
+  end
+  if #present > 0 then
+    pcall(release)
+    table.sort(present)
+    refuse("misuse", "%s: %d of the %d tables of %s exist already (%s%s): models create builds them where none " ..
+           "is; drop them first (an interrupted create leaves some behind), or write a migration with tide new --auto",
+           db.url, #present, #mdl.order, mdl.file, table.concat(present, ", ", 1, math.min(#present, 5)),
+           #present > 5 and ", ..." or "")
+  end
   local ok, err = pcall(require("tide.migrate").run, db, function(m)
     declare(m, mdl, function(_, op, ...) return m[op](m, ...) end)
   end, { name = mdl.file, reserved = OWN })

@@ -95,27 +95,29 @@ function plan.names(dir)
   return out
 end
 
---- Compiles one entry's file: returns its migration table (up, down,
--- description, ...). Errors name the file and line.
--- The environment a migration file runs in: the globals, except that
--- os.exit raises (a migration that ended the process would look like
--- success with nothing applied).
-local function migration_env(entry)
+--- The environment a user's Lua file (`what`: "a migration", "a models
+-- file") runs in: the globals, except that os.exit raises naming `file`
+-- (a file that ended the process would look like success, nothing done).
+function plan.sandbox(file, what)
   local os_ = setmetatable({ exit = function()
-    err("misuse", "%s: os.exit inside a migration: a migration must return or raise an error, " ..
-        "not end the process", entry.file)
+    err("misuse", "%s: os.exit inside %s: it must return or raise an error, not end the process", file, what)
   end }, { __index = os })
   local env = setmetatable({ os = os_ }, { __index = _G })
   env._G = env
   env.require = function(name, ...)
     if name == "os" then return os_ end
-    return require(name, ...)
+    local ok, mod, data = pcall(require, name, ...)
+    if ok then return mod, data end
+    -- "module 'x' not found" is the file's mistake: its line, not ours
+    error(mod, type(mod) == "string" and mod:match("^module '") and 2 or 0)
   end
   return env
 end
 
+--- Compiles one entry's file: returns its migration table (up, down,
+-- description, ...). Errors name the file and line.
 function plan.compile(entry)
-  local chunk, msg = load(entry.source, "@" .. entry.file, "t", migration_env(entry))
+  local chunk, msg = load(entry.source, "@" .. entry.file, "t", plan.sandbox(entry.file, "a migration"))
   if not chunk then err("syntax", "%s", msg) end
   local ok, mig = pcall(chunk)
   if not ok then err("misuse", "%s: %s", entry.file, tostring(mig)) end

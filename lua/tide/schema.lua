@@ -295,6 +295,9 @@ local function canonical_table(d)
                                        quirks.check_backslash_escapes)
     end
     if not col.autoincrement then col.default = schema.canonical_default(c.default, ptype) end
+    -- a default the catalog could not show exactly (MariaDB: 4-byte
+    -- characters read as '?'); diff compares it as the catalog would
+    col.default_inexact = c.default_inexact and col.default ~= nil or nil
     t.columns[i] = col
   end
   -- MariaDB lists unique indexes as UNIQUE constraints, so a unique index
@@ -440,11 +443,20 @@ local function inet_as_string(c, a, o, b)
          o.type == "inet" and c.type == "string" and c.length == 43 and a.inet_type == false
 end
 
+-- Whether the defaults of columns c and o are the same, as far as both can
+-- tell: an inexact one matches the other with its 4-byte characters as '?'.
+local function same_default(c, o)
+  if c.default == o.default then return true end
+  local function shown(x) return x and (x:gsub("[\240-\247][\128-\191][\128-\191][\128-\191]", "?")) end
+  return (c.default_inexact and c.default == shown(o.default)) or
+         (o.default_inexact and o.default == shown(c.default)) or false
+end
+
 -- Whether columns c and o are alike in every field (text sizes left out
 -- when `blind_sizes`): most are, and need nothing more.
 local function same_column(c, o, blind_sizes)
   if c.type ~= o.type or c.length ~= o.length or c.precision ~= o.precision or c.scale ~= o.scale or
-     c.nullable ~= o.nullable or c.default ~= o.default or c.autoincrement ~= o.autoincrement or
+     c.nullable ~= o.nullable or not same_default(c, o) or c.autoincrement ~= o.autoincrement or
      c.collation ~= o.collation or not same(c.values, o.values) then
     return false
   end
@@ -468,7 +480,9 @@ local function diff_table(out, a, b, labels, opts)
         local unknown = { size = blind_sizes, type = inet_as_string(c, a, o, b) }
         local x, y = column_aspects(c, unknown), column_aspects(o, unknown)
         for _, f in ipairs(ASPECTS) do
-          if x[f] ~= y[f] then differs(out, t .. "." .. c.name, x[f], y[f], labels) end
+          if x[f] ~= y[f] and not (f == "default" and same_default(c, o)) then
+            differs(out, t .. "." .. c.name, x[f], y[f], labels)
+          end
         end
       end
       if i ~= j and not opts.ignore_positions then

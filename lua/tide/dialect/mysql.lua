@@ -41,6 +41,10 @@ my.__index = my
 -- tide test: the server URL when none is given (what scripts/servers.sh exports)
 my.test_url_env = "TIDE_TEST_MYSQL_URL"
 
+-- Every name a CREATE TABLE could collide with (tables and views), as
+-- rows {name}: tide.models.create refuses before creating any.
+my.relations_sql = "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+
 local TEXT_TYPES = { medium = "MEDIUMTEXT", long = "LONGTEXT" }
 
 function my:type_sql(c)
@@ -61,6 +65,34 @@ function my:literal(v, c)
 end
 
 --- Prefix lengths: `name`(100).
+-- Expression `e` with its standard "quoted" identifiers backquoted: the
+-- session has no ANSI_QUOTES, so MariaDB would read "n" as the string 'n'
+-- (a check `"n" > 0` comparing a constant). Literals ('it''s', with no
+-- backslash escapes in tide's sql_mode) and `names` are kept as written.
+local function backquoted(e)
+  local out, i = {}, 1
+  while i <= #e do
+    local c = e:sub(i, i)
+    if c == "'" or c == "`" or c == '"' then
+      local j = i + 1
+      while j <= #e and not (e:sub(j, j) == c and e:sub(j + 1, j + 1) ~= c) do
+        j = j + (e:sub(j, j) == c and 2 or 1)
+      end
+      local text = e:sub(i, j)
+      if c == '"' then text = "`" .. e:sub(i + 1, j - 1):gsub('""', '"'):gsub("`", "``") .. "`" end
+      out[#out + 1], i = text, j + 1
+    else
+      local j = e:find("['`\"]", i) or #e + 1
+      out[#out + 1], i = e:sub(i, j - 1), j
+    end
+  end
+  return table.concat(out)
+end
+
+function my:check_sql(ck)
+  return ("CONSTRAINT %s CHECK (%s)"):format(self:quote(ck.name), backquoted(ck.source or ck.expression))
+end
+
 function my:index_columns(ix)
   local out = {}
   for i, c in ipairs(ix.columns) do

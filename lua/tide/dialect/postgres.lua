@@ -21,6 +21,11 @@ pg.__index = pg
 
 -- tide test: the server URL when none is given (what scripts/servers.sh exports)
 pg.test_url_env = "TIDE_TEST_PG_URL"
+
+-- Every name a CREATE TABLE could collide with (tables, views, sequences,
+-- ...), as rows {name}: tide.models.create refuses before creating any.
+pg.relations_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " ..
+  "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
 -- a session left on the throwaway database (an interrupted walk) does not keep it
 function pg:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) .. " WITH (FORCE)" end
 -- CREATE INDEX CONCURRENTLY: writes go on while it builds; it cannot run

@@ -28,6 +28,10 @@ sq.__index = sq
 
 -- a database is a file: tide test's throwaway one is a temporary file, no server
 sq.embedded = true
+
+-- Every name a CREATE TABLE could collide with (tables and views), as
+-- rows {name}: tide.models.create refuses before creating any.
+sq.relations_sql = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')"
 -- and it is thrown away: no commit waits for the disk
 sq.throwaway_session_sql = "PRAGMA synchronous = OFF"
 -- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
