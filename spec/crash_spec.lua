@@ -62,7 +62,7 @@ h.each_backend(describe, it, function(b)
         n = n + 1
         assert.equal(1, count, ("run %d: a migration applied twice"):format(run))
       end
-      assert.equal(10, n)
+      assert.equal(#require("tide.plan").load(dir).entries, n)
       assert.equal(0, select(3, h.run_tide({ "--url", url, "--dir", dir, "status" })))
     end
     assert.is_true(interrupted >= RUNS // 2, ("only %d of %d runs were killed mid-way"):format(interrupted, RUNS))
