@@ -218,6 +218,9 @@ void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const cha
 void tide_open_sys(lua_State *L);
 /* interrupt.c */
 void tide_open_interrupt(lua_State *L);
+/* Called as c closes: a signal no longer cancels c (waits for a cancel of
+ * c already running). */
+void tide_interrupt_forget(tide_conn *c);
 void tide_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 uint64_t tide_now_ms(void);
 void tide_sleep_ms(long ms);
