@@ -184,7 +184,8 @@ function helpers.write_file(path, text)
   f:close()
 end
 
---- A migrations folder from a list of {name, up_body, down_body or false};
+--- A migrations folder from a list of {name, up_body, down_body or false,
+-- extra = more fields of the migration table (Lua source)};
 -- returns its path.
 function helpers.migrations(migs)
   local dir = helpers.tmpname(".mig")
@@ -193,7 +194,7 @@ function helpers.migrations(migs)
   for _, mg in ipairs(migs) do
     plan[#plan + 1] = mg[1]
     helpers.write_file(dir .. "/" .. mg[1] .. ".lua", ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
-      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or ""))
+      mg[2], (mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or "") .. (mg.extra or "")))
   end
   helpers.write_file(dir .. "/tide.plan", table.concat(plan, "\n") .. "\n")
   return dir

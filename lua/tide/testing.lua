@@ -100,8 +100,14 @@ local function run_hook(hook, db, file)
     end
     return e
   end, db)
+  -- the walk goes on with db: a hook must leave it open
+  local open, in_tx = pcall(db.in_transaction, db)
+  if ok and not open then
+    return false, core.error { class = "misuse", message = "the hook closed the database connection (db:close())" },
+      line
+  end
   -- the runner owns the transactions: one left open would hold what follows
-  if ok and db:in_transaction() then
+  if ok and in_tx then
     pcall(db.rollback, db)
     ok, e = false, core.error { class = "misuse", message = "the hook left a transaction open (rolled back)" }
   end

@@ -89,8 +89,9 @@ end
 
 -- ---- throwaway databases -------------------------------------------------
 
--- A name no other run picks: tide_test_ and 12 hex digits.
-local function unique_name()
+--- A name no other run picks: tide_test_ and 12 hex digits (a field, so
+-- that a spec can make two runs collide).
+function throwaway.unique_name()
   local seed = ("%d %s %s %.9f"):format(core.now_ms(), tostring({}), math.random(), os.clock())
   return "tide_test_" .. core.sha256(seed):sub(1, 12)
 end
@@ -170,10 +171,14 @@ local function provision(set, name, opts)
     if admin.backend ~= name then
       err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), admin.backend)
     end
-    t.name, t.admin = unique_name(), admin_url
+    t.name, t.admin = throwaway.unique_name(), admin_url
     t.url = with_database(admin_url, t.name)
     t.shown = core.redact_url(t.url)
-    admin:exec(d:create_database_sql(t.name))
+    -- a CREATE refused (the name taken, no right to create) made nothing to
+    -- drop: never drop a database of another's; interrupted, it may have
+    local made, e = pcall(admin.exec, admin, d:create_database_sql(t.name))
+    if not made and not core.interrupts("state") then t.url = nil end
+    if not made then error(e, 0) end
   end)
   t.create_ms = core.now_ms() - t0
   if not ok then

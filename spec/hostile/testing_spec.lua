@@ -1,0 +1,158 @@
+-- Hostile use of tide test and tide.throwaway, on every backend: hooks that
+-- break the walk's connection, a database name that is taken, signals at
+-- random moments (Ctrl-C pressed again and again), a signal ignored when
+-- tide started, and a connection given to core.interrupts then collected.
+local core = require "tide.core"
+local h = require "helpers"
+
+-- `tide test` of folder dir on backend b only (its server URL given).
+local function test_args(b, dir, args)
+  local full = { "--dir", dir, "test", "--backends", b.name }
+  if b.admin then
+    full[#full + 1] = "--url-" .. b.name
+    full[#full + 1] = b.admin
+  end
+  for _, a in ipairs(args or {}) do full[#full + 1] = a end
+  return full
+end
+
+-- Whether database `name` (a file for SQLite) still exists.
+local function exists(b, name)
+  if not b.admin then return h.read_file(name) ~= nil end
+  local sql = b.name == "postgres" and "SELECT 1 AS x FROM pg_database WHERE datname = ?"
+    or "SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
+  return #h.query_at(b.admin, sql, name) > 0
+end
+
+-- A folder with one migration "a" creating ta, with `hooks` (Lua source of
+-- table fields) added to it.
+local function one_migration(hooks)
+  return h.migrations({ { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})',
+                          'm:drop_table("ta")', extra = hooks } })
+end
+
+-- The throwaway database a seed wrote to `marker` (its URL): its name.
+local function name_in(b, url)
+  return b.admin and url:match("/([%w_]+)$") or url:match("^sqlite:(.*)$")
+end
+
+-- A seed writing the database's URL to `marker` (atomically), then `rest`.
+local function marker_seed(marker, rest)
+  return ([[seed = function(db)
+    local f = io.open(%q, "w") f:write(db.url) f:close()
+    os.rename(%q, %q)
+    %s
+  end,]]):format(marker .. ".part", marker .. ".part", marker, rest or "")
+end
+
+h.each_backend(describe, it, function(b)
+  describe("tide test, hostile", function()
+    it("names the hook that closed the walk's connection, and drops the database", function()
+      local marker = h.tmpname(".url")
+      local dir = one_migration(marker_seed(marker, "db:close()"))
+      local out, err, code = h.run_tide(test_args(b, dir))
+      assert.equal(1, code, err .. out)
+      assert.matches("a%s+FAILED seed", out)
+      assert.matches("the hook closed the database connection", out, 1, true)
+      assert.is_false(exists(b, name_in(b, h.read_file(marker))))
+    end)
+
+    it("keeps a signal ignored when it started ignored (nohup)", function()
+      -- the seed hangs itself up: ignored, the walk goes on and passes
+      local dir = one_migration([[seed = function(db)
+    local pid = io.open("/proc/self/stat"):read("n")
+    io.popen("kill -HUP " .. pid):close()
+    require("tide.core").sleep(200)
+  end,]])
+      local quoted = {}
+      for _, a in ipairs(test_args(b, dir)) do quoted[#quoted + 1] = h.shell_quote(a) end
+      local p = io.popen(("sh -c \"trap '' HUP; exec \\\"\\$0\\\" \\\"\\$@\\\"\" %s %s 2>&1"):format(
+        h.shell_quote(h.tide_bin), table.concat(quoted, " ")), "r")
+      local out = p:read("a")
+      local _, _, code = p:close()
+      assert.equal(0, code, out)
+      assert.matches("all passed: 1 migrations", out, 1, true)
+    end)
+
+    -- Ctrl-C pressed again and again, at random moments of the walk: each
+    -- run ends with 130 and its database gone (never a crash, never 0).
+    it("survives bursts of SIGINT at random moments, and drops the database", function()
+      local marker = h.tmpname(".url")
+      local dir = h.migrations({
+        { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})', 'm:drop_table("ta")',
+          extra = marker_seed(marker) },
+        { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})', 'm:drop_table("tb")',
+          extra = "seed = function(db) require('tide.core').sleep(30000) end," } })
+      local quoted = {}
+      for _, a in ipairs(test_args(b, dir, { "--snake" })) do quoted[#quoted + 1] = h.shell_quote(a) end
+      for run = 1, 4 do
+        os.remove(marker)
+        local p = io.popen(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s %s 2>&1"):format(h.shell_quote(h.tide_bin),
+          table.concat(quoted, " ")), "r")
+        local pid = p:read("l")
+        local t0 = core.now_ms()
+        while not h.read_file(marker) and core.now_ms() - t0 < 60000 do core.sleep(5) end
+        local url = h.read_file(marker)
+        assert.truthy(url, "the seed was never reached")
+        core.sleep(math.random(0, 60))
+        -- 1 to 6 signals, a few ms apart or none
+        local kills = {}
+        for _ = 1, math.random(1, 6) do kills[#kills + 1] = "kill -INT " .. pid .. " 2>/dev/null" end
+        os.execute(table.concat(kills, run % 2 == 0 and "; sleep 0.00" .. math.random(1, 9) .. "; " or "; "))
+        local out = p:read("a")
+        local _, _, code = p:close()
+        assert.equal(130, code, out)
+        assert.matches("interrupted by SIGINT: the throwaway databases were dropped", out, 1, true)
+        assert.is_false(exists(b, name_in(b, url)))
+      end
+    end)
+
+    if b.admin then
+      it("never drops a database of another's whose name it drew", function()
+        -- another's database, with a table, under the name the next run draws
+        local other = b.fresh_url()
+        local name = other:match("/([%w_]+)$")
+        local c <close> = core.open(other)
+        c:exec("CREATE TABLE keep_me (id INTEGER)")
+        local throwaway = require "tide.throwaway"
+        local drawn = throwaway.unique_name
+        throwaway.unique_name = function() return name end
+        local ok, set = pcall(throwaway.databases, { backends = { b.name }, urls = { [b.name] = b.admin } })
+        throwaway.unique_name = drawn
+        assert.is_true(ok, tostring(set))
+        assert.matches(b.name .. ": ", set[1].error)
+        assert.same({}, set:drop())
+        assert.is_true(exists(b, name))
+        assert.same({ "keep_me" }, h.user_tables(other))
+      end)
+    end
+  end)
+end)
+
+describe("core.interrupts, hostile", function()
+  -- The connection given with "catch" is closed and collected, then a
+  -- signal comes: the cancel thread must not touch its freed memory (the
+  -- sanitizer pass reports a use after free; unsanitized, a crash when the
+  -- memory was reused).
+  it("forgets a connection that closes", function()
+    local out, code = h.run_lua(([[
+local core = require "tide.core"
+local db = core.open("sqlite:" .. %q)
+core.interrupts("catch", db)
+db:close()
+db = nil
+collectgarbage() collectgarbage()
+local junk = {}
+for n = 1, 3000 do junk[n] = string.rep("\255", n %% 700) end
+local pid = io.open("/proc/self/stat"):read("n")
+local ok, e = pcall(function()
+  io.popen("kill -INT " .. pid):close()
+  for _ = 1, 100 do core.sleep(5) end
+end)
+core.interrupts("release")
+print(ok, e)
+]]):format(h.tmpname(".db")))
+    assert.equal(0, code, out)
+    assert.matches("false\t.-interrupted by SIGINT", out)
+  end)
+end)
