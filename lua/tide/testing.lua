@@ -28,9 +28,44 @@ testing.databases = throwaway.databases
 
 -- ---- the walk --------------------------------------------------------------
 
+-- The statements of SQL text: split at each ";" outside a quoted string or
+-- name ('...', "...", `...`, a quote doubled inside) and outside a comment
+-- (-- to the end of the line, /* ... */); comments and empty statements
+-- left out.
+local function sql_statements(text)
+  local stmts, cur, i, n = {}, {}, 1, #text
+  local function flush()
+    local stmt = table.concat(cur):match("^%s*(.-)%s*$")
+    if stmt ~= "" then stmts[#stmts + 1] = stmt end
+    cur = {}
+  end
+  while i <= n do
+    local c = text:sub(i, i)
+    local j
+    if c == "'" or c == '"' or c == "`" then
+      j = i
+      repeat j = (text:find(c, j + 1, true) or n) + 1 until text:sub(j, j) ~= c or j > n
+      cur[#cur + 1] = text:sub(i, j - 1)
+    elseif text:sub(i, i + 1) == "--" then
+      j = (text:find("\n", i, true) or n) + 1
+    elseif text:sub(i, i + 1) == "/*" then
+      j = (select(2, text:find("*/", i + 2, true)) or n) + 1
+    elseif c == ";" then
+      flush()
+      j = i + 1
+    else
+      j = text:find("[;'\"`%-/]", i + 1) or n + 1
+      cur[#cur + 1] = text:sub(i, j - 1)
+    end
+    i = j
+  end
+  flush()
+  return stmts
+end
+
 -- A dataset for `data`: a Lua file returning {after = MIGRATION, load =
 -- function(db)}, or an SQL file whose first line is "-- after: MIGRATION"
--- and whose statements each end with ";" at the end of a line. Returns
+-- (its statements split by sql_statements). Returns
 -- {file, after, load}.
 local function load_data(path, p)
   local text = read(path)
@@ -48,17 +83,7 @@ local function load_data(path, p)
   elseif path:match("%.sql$") then
     data.after = text:match("^%-%-%s*after:%s*([^%s]+)")
     if not data.after then err("misuse", '%s: an SQL data file starts with the line "-- after: MIGRATION"', path) end
-    local stmts, cur = {}, {}
-    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-      if #cur > 0 or not line:match("^%s*%-%-") and line:match("%S") then
-        cur[#cur + 1] = line
-        if line:match(";%s*$") then
-          stmts[#stmts + 1] = table.concat(cur, "\n"):gsub(";%s*$", "")
-          cur = {}
-        end
-      end
-    end
-    if #cur > 0 then stmts[#stmts + 1] = table.concat(cur, "\n") end
+    local stmts = sql_statements(text)
     data.load = function(db)
       db:begin()
       local ok, e = pcall(function() for _, s in ipairs(stmts) do db:exec(s) end end)
@@ -391,7 +416,8 @@ function testing.render(report, ui)
   if report.interrupted then
     lines[#lines + 1] = ("interrupted by %s: the throwaway databases were dropped"):format(report.interrupted)
   elseif report.ok then
-    lines[#lines + 1] = ("all passed: %d migrations on %d backend%s%s"):format(#report.migrations, #report.backends,
+    lines[#lines + 1] = ("all passed: %d migration%s on %d backend%s%s"):format(#report.migrations,
+      #report.migrations == 1 and "" or "s", #report.backends,
       #report.backends == 1 and "" or "s", report.snake and ", down and up again after each" or "")
   end
   return table.concat(lines, "\n")

@@ -71,7 +71,7 @@ h.each_backend(describe, it, function(b)
       local out = p:read("a")
       local _, _, code = p:close()
       assert.equal(0, code, out)
-      assert.matches("all passed: 1 migrations", out, 1, true)
+      assert.matches("all passed: 1 migration on 1 backend", out, 1, true)
     end)
 
     -- Ctrl-C pressed again and again, at random moments of the walk: each
@@ -105,6 +105,28 @@ h.each_backend(describe, it, function(b)
         assert.matches("interrupted by SIGINT: the throwaway databases were dropped", out, 1, true)
         assert.is_false(exists(b, name_in(b, url)))
       end
+    end)
+
+    it("loads an SQL data file whose strings hold ';' and '--' at a line's end", function()
+      local dir = h.migrations({
+        { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}, {"v", "string", length = 40}})',
+          'm:drop_table("ta")' },
+        { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})', 'm:drop_table("tb")',
+          extra = [[check = function(db)
+    local rows = db:query("SELECT id, v FROM ta ORDER BY id")
+    assert(#rows == 3, #rows .. " rows")
+    assert(rows[1].v == "x;\ny", rows[1].v)
+    assert(rows[2].v == "-- it's; not /* a comment", rows[2].v)
+    assert(rows[3].v == "", rows[3].v)
+  end,]] } })
+      local data = h.tmpname(".sql")
+      h.write_file(data, "-- after: a\n" ..
+        "INSERT INTO ta (id, v) VALUES (1, 'x;\ny');  -- a comment; with a ';'\n" ..
+        "/* a block; comment */ INSERT INTO ta (id, v) VALUES (2, '-- it''s; not /* a comment');\n" ..
+        ";;\nINSERT INTO ta (id, v) VALUES (3, '')")
+      local out, err, code = h.run_tide(test_args(b, dir, { "--data", data }))
+      assert.equal(0, code, err .. out)
+      assert.matches("data .-%.sql%s+ok", out)
     end)
 
     if b.admin then
