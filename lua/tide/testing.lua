@@ -244,6 +244,14 @@ local function walk_backend(t, p, migs, opts, r)
         run(runner.up, prefix(p, i))
         for name in pairs(table_set(db)) do if not before[name] then made_by[name] = e.name end end
       end)
+      and (not mig.migrate or phase(e.name, "backfill", function()
+        -- a phased migration's data step, then its ready(db) (its contract
+        -- is not walked: no down undoes it)
+        runner.backfill(db, prefix(p, i), e.name, { log = log })
+        local ready, msg = true, nil
+        if mig.ready then ready, msg = mig.ready(db) end
+        if not ready then err("other", "%s is not ready after its backfill: %s", e.name, tostring(msg)) end
+      end))
       and (not mig.check or phase(e.name, "check", mig.check, e))
       and (not opts.snake or down_one(e.name, e, mig) and
            phase(e.name, "up again", function() run(runner.up, prefix(p, i)) end))

@@ -129,6 +129,44 @@ h.each_backend(describe, it, function(b)
       assert.matches("data .-%.sql%s+ok", out)
     end)
 
+    it("walks a phased migration's backfill and ready, and names a backfill that leaves it not ready", function()
+      local function phased(update)
+        local dir = h.migrations({ { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}, ' ..
+          '{"old", "integer"}})', 'm:drop_table("ta")' } })
+        h.write_file(dir .. "/b.lua", ([[
+local tide = require "tide"
+return {
+  expand = function(m) m:add_column("ta", {"new", "integer"}) end,
+  migrate = tide.phases.batches { table = "ta", where = "new IS NULL", columns = {"id"},
+    update = function(db, rows)
+      db:exec("UPDATE ta SET new = %s WHERE id >= ? AND id <= ?", rows[1].id, rows[#rows].id)
+    end },
+  ready = function(db)
+    local n = db:query("SELECT COUNT(*) AS n FROM ta WHERE new IS NULL")[1].n
+    return n == 0, n .. " rows to go"
+  end,
+  seed = function(db)
+    for id = 1, 3 do db:exec("INSERT INTO ta (id, old) VALUES (?, ?)", id, id * 10) end
+  end,
+  contract = function(m) m:drop_column("ta", "old") end,
+  down = function(m) m:drop_column("ta", "new") end,
+  check = function(db)
+    assert(db:query("SELECT COUNT(*) AS n FROM ta WHERE new = old")[1].n == 3, "not copied")
+  end,
+}
+]]):format(update))
+        h.write_file(dir .. "/tide.plan", "a\nb\n")
+        return h.run_tide(test_args(b, dir, { "--snake" }))
+      end
+      local out, err, code = phased("old")
+      assert.equal(0, code, err .. out)
+      assert.matches("b%s+ok", out)
+      out, err, code = phased("NULL")
+      assert.equal(1, code, err .. out)
+      assert.matches("b%s+FAILED backfill", out)
+      assert.matches("b is not ready after its backfill: 3 rows to go", out, 1, true)
+    end)
+
     if b.admin then
       it("never drops a database of another's whose name it drew", function()
         -- another's database, with a table, under the name the next run draws
