@@ -112,8 +112,16 @@ end
 -- Calls hook(db) (a test hook, or a data file's load); returns ok, the
 -- error and the line of `file` where it failed (the innermost frame in
 -- that file: an assert's own line, or the line whose database call raised).
+-- What a hook must not change in tide's history: its row count and last id
+-- (nil before the first up made the table).
+local function history_mark(db)
+  local ok, rows = pcall(db.query, db, "SELECT COUNT(*) AS n, MAX(id) AS last FROM " .. history.TABLE)
+  return ok and ("%s %s"):format(rows[1].n, rows[1].last) or nil
+end
+
 local function run_hook(hook, db, file)
   local line
+  local mark = history_mark(db)
   local ok, e = xpcall(hook, function(e)
     for level = 1, 200 do
       local info = debug.getinfo(level, "Sl")
@@ -135,6 +143,12 @@ local function run_hook(hook, db, file)
   if ok and in_tx then
     pcall(db.rollback, db)
     ok, e = false, core.error { class = "misuse", message = "the hook left a transaction open (rolled back)" }
+  end
+  -- the runner owns the history too: a hook writing it would fail a later
+  -- step, under the wrong migration's name
+  if ok and mark and history_mark(db) ~= mark then
+    ok, e = false, core.error { class = "misuse", message = ("the hook changed tide's own table %s"):format(
+      history.TABLE) }
   end
   return ok, e, line
 end

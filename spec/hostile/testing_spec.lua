@@ -57,6 +57,21 @@ h.each_backend(describe, it, function(b)
       assert.is_false(exists(b, name_in(b, h.read_file(marker))))
     end)
 
+    it("names the hook that writes tide's history, not the step it breaks later", function()
+      for _, sql in ipairs({ "DELETE FROM tide_history", "DROP TABLE tide_history",
+                             "INSERT INTO tide_history (name, checksum, direction, status, started_at) " ..
+                             "VALUES ('z', 'x', 'up', 'done', '2020-01-01')" }) do
+        local dir = h.migrations({ { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})',
+                                     'm:drop_table("ta")' },
+                                   { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})',
+                                     'm:drop_table("tb")', extra = ("seed = function(db) db:exec(%q) end,"):format(sql) } })
+        local out, err, code = h.run_tide(test_args(b, dir))
+        assert.equal(1, code, err .. out)
+        assert.matches("b%s+FAILED seed", out)
+        assert.matches("the hook changed tide's own table tide_history", out, 1, true)
+      end
+    end)
+
     it("keeps a signal ignored when it started ignored (nohup)", function()
       -- the seed hangs itself up: ignored, the walk goes on and passes
       local dir = one_migration([[seed = function(db)
