@@ -64,7 +64,8 @@ h.each_backend(describe, it, function(b)
         local dir = h.migrations({ { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})',
                                      'm:drop_table("ta")' },
                                    { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})',
-                                     'm:drop_table("tb")', extra = ("seed = function(db) db:exec(%q) end,"):format(sql) } })
+                                     'm:drop_table("tb")',
+                                     extra = ("seed = function(db) db:exec(%q) end,"):format(sql) } })
         local out, err, code = h.run_tide(test_args(b, dir))
         assert.equal(1, code, err .. out)
         assert.matches("b%s+FAILED seed", out)
