@@ -7,13 +7,7 @@ local h = require "spec.helpers"
 
 -- `tide test` on backend b only (its server URL given), in folder dir.
 local function tide_test(b, dir, args, opts)
-  local full = { "--dir", dir, "test", "--backends", b.name }
-  if b.admin then
-    full[#full + 1] = "--url-" .. b.name
-    full[#full + 1] = b.admin
-  end
-  for _, a in ipairs(args or {}) do full[#full + 1] = a end
-  return h.run_tide(full, opts)
+  return h.run_tide(h.test_args(b, dir, args), opts)
 end
 
 -- The throwaway database a --json report names: (name, url).
@@ -21,13 +15,7 @@ local function database_of(json)
   return json:match('"name":"([^"]+)"'), json:match('"url":"([^"]+)"')
 end
 
--- Whether database `name` (a file for SQLite) still exists.
-local function exists(b, name)
-  if not b.admin then return h.read_file(name) ~= nil end
-  local sql = b.name == "postgres" and "SELECT 1 AS x FROM pg_database WHERE datname = ?"
-    or "SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
-  return #h.query_at(b.admin, sql, name) > 0
-end
+local exists = h.database_exists
 
 -- A migrations folder: {name, file text} pairs, in plan order.
 local function folder(files)
@@ -259,16 +247,8 @@ return {
   end,
 }
 ]]):format(marker, marker, marker, wait) } })
-      local args = { "--dir", dir, "test", "--backends", b.name }
-      if b.admin then args[#args + 1] = "--url-" .. b.name args[#args + 1] = b.admin end
-      local quoted = {}
-      for _, a in ipairs(args) do quoted[#quoted + 1] = h.shell_quote(a) end
-      local p = io.popen(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s %s 2>&1"):format(h.shell_quote(h.tide_bin),
-        table.concat(quoted, " ")), "r")
-      local pid = p:read("l")
-      local t0 = core.now_ms()
-      while not h.read_file(marker) and core.now_ms() - t0 < 60000 do core.sleep(20) end
-      local url = h.read_file(marker)
+      local p, pid = h.spawn_tide(h.test_args(b, dir))
+      local url = h.wait_file(marker)
       assert.truthy(url, "the seed was never reached")
       core.sleep(200)                            -- into the statement
       os.execute("kill -INT " .. pid)

@@ -5,24 +5,7 @@
 local core = require "tide.core"
 local h = require "helpers"
 
--- `tide test` of folder dir on backend b only (its server URL given).
-local function test_args(b, dir, args)
-  local full = { "--dir", dir, "test", "--backends", b.name }
-  if b.admin then
-    full[#full + 1] = "--url-" .. b.name
-    full[#full + 1] = b.admin
-  end
-  for _, a in ipairs(args or {}) do full[#full + 1] = a end
-  return full
-end
-
--- Whether database `name` (a file for SQLite) still exists.
-local function exists(b, name)
-  if not b.admin then return h.read_file(name) ~= nil end
-  local sql = b.name == "postgres" and "SELECT 1 AS x FROM pg_database WHERE datname = ?"
-    or "SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
-  return #h.query_at(b.admin, sql, name) > 0
-end
+local test_args, exists = h.test_args, h.database_exists
 
 -- A folder with one migration "a" creating ta, with `hooks` (Lua source of
 -- table fields) added to it.
@@ -99,16 +82,10 @@ h.each_backend(describe, it, function(b)
           extra = marker_seed(marker) },
         { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})', 'm:drop_table("tb")',
           extra = "seed = function(db) require('tide.core').sleep(30000) end," } })
-      local quoted = {}
-      for _, a in ipairs(test_args(b, dir, { "--snake" })) do quoted[#quoted + 1] = h.shell_quote(a) end
       for run = 1, 4 do
         os.remove(marker)
-        local p = io.popen(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s %s 2>&1"):format(h.shell_quote(h.tide_bin),
-          table.concat(quoted, " ")), "r")
-        local pid = p:read("l")
-        local t0 = core.now_ms()
-        while not h.read_file(marker) and core.now_ms() - t0 < 60000 do core.sleep(5) end
-        local url = h.read_file(marker)
+        local p, pid = h.spawn_tide(test_args(b, dir, { "--snake" }))
+        local url = h.wait_file(marker)
         assert.truthy(url, "the seed was never reached")
         core.sleep(math.random(0, 60))
         -- 1 to 6 signals, a few ms apart or none
