@@ -167,10 +167,12 @@ local function provision(set, name, opts)
       end
       t.on_own_server = true
     end
-    local admin <close> = core.open(admin_url)
-    if admin.backend ~= name then
-      err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), admin.backend)
+    -- refused before it is opened: opening a sqlite: URL would make its file
+    local scheme = core.parse_url(admin_url).scheme
+    if scheme ~= name then
+      err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), scheme)
     end
+    local admin <close> = core.open(admin_url)
     t.name, t.admin = throwaway.unique_name(), admin_url
     t.url = with_database(admin_url, t.name)
     t.shown = core.redact_url(t.url)

@@ -161,6 +161,17 @@ return {
     end)
 
     if b.admin then
+      it("refuses another backend's URL before opening it (no SQLite file made)", function()
+        local file = h.tmpname(".db")
+        local dir = one_migration("")
+        local out, err, code = h.run_tide({ "--dir", dir, "test", "--backends", b.name .. ",sqlite",
+                                            "--url-" .. b.name, "sqlite:" .. file })
+        assert.equal(1, code, err .. out)
+        assert.matches(("the %s URL sqlite:%s is a sqlite database"):format(b.name, file), out, 1, true)
+        assert.matches("a%s+%-%s+ok", out)
+        assert.is_nil(h.read_file(file))
+      end)
+
       it("never drops a database of another's whose name it drew", function()
         -- another's database, with a table, under the name the next run draws
         local other = b.fresh_url()
