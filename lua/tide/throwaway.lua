@@ -74,12 +74,21 @@ read -r _ || true]]):format(shell_quote(script), shell_quote(envfile), shell_quo
   local t0 = core.now_ms()
   if log then log(("starting throwaway servers (%s)"):format(script)) end
   local child = assert(io.popen("bash -c " .. shell_quote(body), "w"))
-  local servers = { env = {}, stop = function() child:close() end }
+  -- the file (it holds the servers' password) goes once the child is done:
+  -- interrupted, the child may write it after tide stopped waiting
+  local servers = { env = {}, stop = function() child:close() os.remove(envfile) end }
   local text
-  while core.now_ms() - t0 < SERVERS_TIMEOUT_MS do
-    text = read(envfile)
-    if text then break end
-    core.sleep(50)
+  local ok, e = pcall(function()
+    while core.now_ms() - t0 < SERVERS_TIMEOUT_MS do
+      text = read(envfile)
+      if text then break end
+      core.sleep(50)
+    end
+  end)
+  if not ok then
+    core.interrupts("hold")
+    servers.stop()
+    error(e, 0)
   end
   os.remove(envfile)
   for k, v in (text or ""):gmatch("([%w_]+)=([^\n]*)") do servers.env[k] = v end
@@ -200,6 +209,9 @@ end
 -- drops them all. A database that cannot be made does not stop the others.
 function throwaway.databases(opts)
   opts = opts or {}
+  if opts.backends ~= nil and type(opts.backends) ~= "table" then
+    err("misuse", "databases: backends must be a list of backend names, not a %s", type(opts.backends))
+  end
   local set = setmetatable({}, DATABASES)
   local ok, e = pcall(function()
     for _, name in ipairs(opts.backends or core.backends) do provision(set, name, opts) end

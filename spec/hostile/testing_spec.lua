@@ -193,6 +193,47 @@ return {
   end)
 end)
 
+describe("tide test starting its own servers, hostile", function()
+  -- Interrupted while the servers start: the file through which they give
+  -- their URLs (and password) must not be left behind once they are up.
+  it("leaves no file of the servers' URLs when interrupted while they start", function()
+    local token = core.sha256(h.tmpname()):sub(1, 16)
+    local started = h.tmpname(".started")
+    local script = h.tmpname(".sh")
+    h.write_file(script, ([[
+servers_start() {
+  : > %s
+  sleep 2
+  export TIDE_TEST_PG_URL="postgres://tide:%s@127.0.0.1:1/postgres"
+}
+]]):format(h.shell_quote(started), token))
+    local dir = one_migration("")
+    -- without the spec's server URLs, so that tide starts servers
+    local p = io.popen(("env -u TIDE_TEST_PG_URL -u TIDE_TEST_MYSQL_URL TIDE_SERVERS_SCRIPT=%s " ..
+      "sh -c 'echo $$; exec \"$0\" \"$@\"' %s --dir %s test --backends postgres 2>&1"):format(
+      h.shell_quote(script), h.shell_quote(h.tide_bin), h.shell_quote(dir)), "r")
+    local pid = p:read("l")
+    assert.truthy(h.wait_file(started), "the servers never started")
+    os.execute("kill -INT " .. pid)
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(130, code, out)
+    core.sleep(2500)                                  -- the script's servers are up by now
+    local g = io.popen("grep -l " .. token .. " /tmp/lua_* 2>/dev/null")
+    local left = g:read("a")
+    g:close()
+    assert.equal("", left)
+  end)
+end)
+
+describe("tide.testing.databases, hostile", function()
+  it("refuses backends that is not a list", function()
+    local ok, e = pcall(require("tide.testing").databases, { backends = "sqlite" })
+    assert.is_false(ok)
+    assert.matches("databases: backends must be a list of backend names, not a string", tostring(e), 1, true)
+  end)
+end)
+
 describe("core.interrupts, hostile", function()
   -- The connection given with "catch" is closed and collected, then a
   -- signal comes: the cancel thread must not touch its freed memory (the
