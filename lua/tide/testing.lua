@@ -119,9 +119,15 @@ local function history_mark(db)
   return ok and ("%s %s"):format(rows[1].n, rows[1].last) or nil
 end
 
+-- Where db's unqualified names go (the dialect's place_sql), or nil.
+local function place(db)
+  local sql = dialect.named(db.backend).place_sql
+  return sql and tostring(db:query(sql)[1].place)
+end
+
 local function run_hook(hook, db, file)
   local line
-  local mark = history_mark(db)
+  local mark, at = history_mark(db), place(db)
   local ok, e = xpcall(hook, function(e)
     for level = 1, 200 do
       local info = debug.getinfo(level, "Sl")
@@ -138,6 +144,13 @@ local function run_hook(hook, db, file)
   if ok and not open then
     return false, core.error { class = "misuse", message = "the hook closed the database connection (db:close())" },
       line
+  end
+  -- the walk's migrations must go on in the throwaway database (never in
+  -- another of the server's: USE, SET search_path)
+  local now = ok and place(db)
+  if ok and now ~= at then
+    return false, core.error { class = "misuse", message = ("the hook moved the connection from %s to %s, " ..
+      "where the migrations would have gone on"):format(at, now) }, line
   end
   -- the runner owns the transactions: one left open would hold what follows
   if ok and in_tx then

@@ -172,6 +172,21 @@ return {
         assert.is_nil(h.read_file(file))
       end)
 
+      it("names a hook that moves the connection to another database or schema", function()
+        local other = b.fresh_url()
+        local move = b.name == "mysql" and ("USE " .. other:match("/([%w_]+)$"))
+          or "CREATE SCHEMA elsewhere; SET search_path TO elsewhere"
+        local dir = h.migrations({
+          { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}})', 'm:drop_table("ta")',
+            extra = ("check = function(db) for s in (%q):gmatch('[^;]+') do db:exec(s) end end,"):format(move) },
+          { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})', 'm:drop_table("tb")' } })
+        local out, err, code = h.run_tide(test_args(b, dir))
+        assert.equal(1, code, err .. out)
+        assert.matches("a%s+FAILED check", out)
+        assert.matches("the hook moved the connection from .- to .-, where the migrations would have gone on", out)
+        assert.same({}, h.user_tables(other))
+      end)
+
       it("never drops a database of another's whose name it drew", function()
         -- another's database, with a table, under the name the next run draws
         local other = b.fresh_url()

@@ -21,6 +21,8 @@ pg.__index = pg
 
 -- tide test: the server URL when none is given (what scripts/servers.sh exports)
 pg.test_url_env = "TIDE_TEST_PG_URL"
+-- where unqualified names go (tide test: a hook must not move it, SET search_path)
+pg.place_sql = "SELECT current_schema() AS place"
 -- a session left on the throwaway database (an interrupted walk) does not keep it
 function pg:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) .. " WITH (FORCE)" end
 -- CREATE INDEX CONCURRENTLY: writes go on while it builds; it cannot run
