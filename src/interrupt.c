@@ -108,6 +108,12 @@ void tide_interrupt_forget(tide_conn *c) {
   pthread_mutex_unlock(&cancel_mu);
 }
 
+/* Whether a signal came while Lua code is armed: a sleep (tide_sleep_ms)
+ * ends early then, so that the hook stops it now, not when it would end. */
+int tide_interrupt_pending(void) {
+  return armed != NULL && caught != 0;
+}
+
 static void on_signal(int sig) {
   lua_State *L = armed;
   if (!caught) caught = sig;

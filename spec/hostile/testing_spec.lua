@@ -73,6 +73,26 @@ h.each_backend(describe, it, function(b)
       assert.matches("all passed: 1 migration on 1 backend", out, 1, true)
     end)
 
+    it("stops a hook sleeping for ten minutes at Ctrl-C, not when it wakes", function()
+      local marker = h.tmpname(".url")
+      local dir = one_migration(marker_seed(marker, "require('tide.core').sleep(600000)"))
+      local p, pid = h.spawn_tide(test_args(b, dir))
+      local url = h.wait_file(marker)
+      assert.truthy(url, "the seed was never reached")
+      core.sleep(100)                                  -- into the sleep
+      os.execute("kill -INT " .. pid)
+      -- a sleep that went on would hold it: bounded, then killed (exit 137)
+      local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
+      local watchdog = w:read("l")
+      w:close()
+      local out = p:read("a")
+      local _, _, code = p:close()
+      os.execute("kill " .. watchdog .. " 2>/dev/null")
+      assert.equal(130, code, out)
+      assert.matches("a%s+INTERRUPTED seed", out)
+      assert.is_false(exists(b, name_in(b, url)))
+    end)
+
     -- Ctrl-C pressed again and again, at random moments of the walk: each
     -- run ends with 130 and its database gone (never a crash, never 0).
     it("survives bursts of SIGINT at random moments, and drops the database", function()
