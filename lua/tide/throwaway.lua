@@ -65,18 +65,19 @@ local function start_servers(log)
   end
   local envfile = os.tmpname()
   os.remove(envfile)
+  -- the file of the URLs (with the servers' password) is removed by the
+  -- child too, once tide is done, whenever that was: interrupted before it
+  -- read the file, even killed, tide would leave it behind
+  local f = shell_quote(envfile)
   local body = ([[exec 1>&2
-. %s || { : > %s; exit 1; }
-servers_start
+. %s && servers_start
 env | grep '^TIDE_TEST_' > %s.part; mv %s.part %s
-read -r _ || true]]):format(shell_quote(script), shell_quote(envfile), shell_quote(envfile),
-                            shell_quote(envfile), shell_quote(envfile))
+read -r _ || true
+rm -f %s]]):format(shell_quote(script), f, f, f, f)
   local t0 = core.now_ms()
   if log then log(("starting throwaway servers (%s)"):format(script)) end
   local child = assert(io.popen("bash -c " .. shell_quote(body), "w"))
-  -- the file (it holds the servers' password) goes once the child is done:
-  -- interrupted, the child may write it after tide stopped waiting
-  local servers = { env = {}, stop = function() child:close() os.remove(envfile) end }
+  local servers = { env = {}, stop = function() child:close() end }
   local text
   local ok, e = pcall(function()
     while core.now_ms() - t0 < SERVERS_TIMEOUT_MS do

@@ -229,9 +229,11 @@ return {
 end)
 
 describe("tide test starting its own servers, hostile", function()
-  -- Interrupted while the servers start: the file through which they give
-  -- their URLs (and password) must not be left behind once they are up.
-  it("leaves no file of the servers' URLs when interrupted while they start", function()
+  -- Interrupted or killed while the servers start: the file through which
+  -- they give their URLs (and password) must not be left behind once they
+  -- are up.
+  for _, sig in ipairs({ "INT", "KILL" }) do
+  it("leaves no file of the servers' URLs when SIG" .. sig .. " comes while they start", function()
     local token = core.sha256(h.tmpname()):sub(1, 16)
     local started = h.tmpname(".started")
     local script = h.tmpname(".sh")
@@ -249,16 +251,17 @@ servers_start() {
       h.shell_quote(script), h.shell_quote(h.tide_bin), h.shell_quote(dir)), "r")
     local pid = p:read("l")
     assert.truthy(h.wait_file(started), "the servers never started")
-    os.execute("kill -INT " .. pid)
+    os.execute("kill -" .. sig .. " " .. pid)
     local out = p:read("a")
     local _, _, code = p:close()
-    assert.equal(130, code, out)
-    core.sleep(2500)                                  -- the script's servers are up by now
+    assert.equal(sig == "INT" and 130 or 137, code, out)
+    core.sleep(3000)                                  -- the script's servers are up by now
     local g = io.popen("grep -l " .. token .. " /tmp/lua_* 2>/dev/null")
     local left = g:read("a")
     g:close()
     assert.equal("", left)
   end)
+  end
 end)
 
 describe("tide.testing.databases, hostile", function()
