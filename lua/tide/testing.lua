@@ -320,7 +320,10 @@ end
 -- schema at the end. Then every migration is rolled back (check_down after
 -- each) and no table but tide's may be left. A backend stops at its first
 -- failure; the others still run. opts: dir, backends, urls, snake, data,
--- models, log(line). Every file is compiled before any database is made.
+-- models, log(line), held (signals stay held when it returns: the caller
+-- reports, then calls core.interrupts("release"), so that Ctrl-C pressed
+-- again does not kill it before the report is out). Every file is compiled
+-- before any database is made.
 -- Returns {ok, migrations = {names}, rows = {the report's rows}, backends
 -- = {per backend: status, results = {row -> {status, phase, ms}}, failure,
 -- create_ms, drop_ms, ms}, failure (the first), slowest, servers_ms,
@@ -359,8 +362,11 @@ function testing.walk(opts)
       if report.backends[i] then report.backends[i].drop_ms = t.drop_ms end
     end
   end
-  report.interrupted, report.signal = core.interrupts("release")
-  if not ok and not report.interrupted then error(e, 0) end
+  report.interrupted, report.signal = core.interrupts(opts.held and "state" or "release")
+  if not ok and not report.interrupted then
+    if opts.held then core.interrupts("release") end
+    error(e, 0)
+  end
   report.ok = not report.interrupted and report.failure == nil and #(report.drop_problems or {}) == 0
   -- the slowest migrations (their up), across backends
   local times = {}
