@@ -206,6 +206,20 @@ function helpers.spawn_tide(args)
   return p, p:read("l")
 end
 
+--- Sends SIGINT to a spawn_tide process (pipe p, pid) and waits for it: what
+-- it printed and its exit code. One that does not stop within 60 s is
+-- killed (exit 137).
+function helpers.interrupt_tide(p, pid)
+  os.execute("kill -INT " .. pid)
+  local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
+  local watchdog = w:read("l")
+  w:close()
+  local out = p:read("a")
+  local _, _, code = p:close()
+  os.execute("kill " .. watchdog .. " 2>/dev/null")     -- before the pid can be another's
+  return out, code
+end
+
 --- The bytes of file `path` once it exists (nil after 60 s without it).
 function helpers.wait_file(path)
   local t0 = core.now_ms()

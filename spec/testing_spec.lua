@@ -251,14 +251,8 @@ return {
       local url = h.wait_file(marker)
       assert.truthy(url, "the seed was never reached")
       core.sleep(200)                            -- into the statement
-      os.execute("kill -INT " .. pid)
       -- a statement that was not cancelled would hold it: bounded, then killed (exit 137)
-      local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
-      local watchdog = w:read("l")
-      w:close()
-      local out = p:read("a")
-      local _, _, code = p:close()
-      os.execute("kill " .. watchdog .. " 2>/dev/null")     -- before the pid can be another's
+      local out, code = h.interrupt_tide(p, pid)
       assert.equal(130, code, out)
       assert.matches("a%s+INTERRUPTED seed", out)
       assert.matches("interrupted by SIGINT: the throwaway databases were dropped", out, 1, true)
