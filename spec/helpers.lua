@@ -184,13 +184,65 @@ function helpers.write_file(path, text)
   f:close()
 end
 
---- A migrations folder from a list of {name, up_body, down_body or false};
+--- The arguments of `tide test` of folder dir on backend b only (its server
+-- URL given), then args.
+function helpers.test_args(b, dir, args)
+  local full = { "--dir", dir, "test", "--backends", b.name }
+  if b.admin then
+    full[#full + 1] = "--url-" .. b.name
+    full[#full + 1] = b.admin
+  end
+  for _, a in ipairs(args or {}) do full[#full + 1] = a end
+  return full
+end
+
+--- Starts the built binary with args, its output (stderr too) on a pipe;
+-- returns the pipe (read it, then close it for the exit code) and its pid.
+function helpers.spawn_tide(args)
+  local quoted = {}
+  for _, a in ipairs(args) do quoted[#quoted + 1] = shell_quote(a) end
+  local p = io.popen(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s %s 2>&1"):format(shell_quote(helpers.tide_bin),
+    table.concat(quoted, " ")), "r")
+  return p, p:read("l")
+end
+
+--- Sends SIGINT to a spawn_tide process (pipe p, pid) and waits for it: what
+-- it printed and its exit code. One that does not stop within 60 s is
+-- killed (exit 137).
+function helpers.interrupt_tide(p, pid)
+  os.execute("kill -INT " .. pid)
+  local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
+  local watchdog = w:read("l")
+  w:close()
+  local out = p:read("a")
+  local _, _, code = p:close()
+  os.execute("kill " .. watchdog .. " 2>/dev/null")     -- before the pid can be another's
+  return out, code
+end
+
+--- The bytes of file `path` once it exists (nil after 60 s without it).
+function helpers.wait_file(path)
+  local t0 = core.now_ms()
+  while not helpers.read_file(path) and core.now_ms() - t0 < 60000 do core.sleep(5) end
+  return helpers.read_file(path)
+end
+
+--- Whether database `name` on backend b's server (a file for SQLite) exists.
+function helpers.database_exists(b, name)
+  if not b.admin then return helpers.read_file(name) ~= nil end
+  local sql = b.name == "postgres" and "SELECT 1 AS x FROM pg_database WHERE datname = ?"
+    or "SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
+  return #helpers.query_at(b.admin, sql, name) > 0
+end
+
+--- A migrations folder from a list of {name, up_body, down_body or false,
+-- extra = more fields of the migration table (Lua source)};
 -- returns its path.
 function helpers.migrations(migs)
   local files = {}
   for i, mg in ipairs(migs) do
     files[i] = { mg[1], ("return {\n  up = function(m)\n%s\n  end,\n%s}\n"):format(
-      mg[2], mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or "") }
+      mg[2], (mg[3] and ("  down = function(m)\n%s\n  end,\n"):format(mg[3]) or "") .. (mg.extra or "")) }
   end
   return helpers.migration_files(files)
 end

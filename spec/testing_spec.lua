@@ -7,13 +7,7 @@ local h = require "spec.helpers"
 
 -- `tide test` on backend b only (its server URL given), in folder dir.
 local function tide_test(b, dir, args, opts)
-  local full = { "--dir", dir, "test", "--backends", b.name }
-  if b.admin then
-    full[#full + 1] = "--url-" .. b.name
-    full[#full + 1] = b.admin
-  end
-  for _, a in ipairs(args or {}) do full[#full + 1] = a end
-  return h.run_tide(full, opts)
+  return h.run_tide(h.test_args(b, dir, args), opts)
 end
 
 -- The throwaway database a --json report names: (name, url).
@@ -21,13 +15,7 @@ local function database_of(json)
   return json:match('"name":"([^"]+)"'), json:match('"url":"([^"]+)"')
 end
 
--- Whether database `name` (a file for SQLite) still exists.
-local function exists(b, name)
-  if not b.admin then return h.read_file(name) ~= nil end
-  local sql = b.name == "postgres" and "SELECT 1 AS x FROM pg_database WHERE datname = ?"
-    or "SELECT 1 AS x FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
-  return #h.query_at(b.admin, sql, name) > 0
-end
+local exists = h.database_exists
 
 local folder = h.migration_files
 
@@ -248,26 +236,12 @@ return {
   end,
 }
 ]]):format(marker, marker, marker, wait) } })
-      local args = { "--dir", dir, "test", "--backends", b.name }
-      if b.admin then args[#args + 1] = "--url-" .. b.name args[#args + 1] = b.admin end
-      local quoted = {}
-      for _, a in ipairs(args) do quoted[#quoted + 1] = h.shell_quote(a) end
-      local p = io.popen(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s %s 2>&1"):format(h.shell_quote(h.tide_bin),
-        table.concat(quoted, " ")), "r")
-      local pid = p:read("l")
-      local t0 = core.now_ms()
-      while not h.read_file(marker) and core.now_ms() - t0 < 60000 do core.sleep(20) end
-      local url = h.read_file(marker)
+      local p, pid = h.spawn_tide(h.test_args(b, dir))
+      local url = h.wait_file(marker)
       assert.truthy(url, "the seed was never reached")
       core.sleep(200)                            -- into the statement
-      os.execute("kill -INT " .. pid)
       -- a statement that was not cancelled would hold it: bounded, then killed (exit 137)
-      local w = io.popen(("(sleep 60; kill -9 %s) >/dev/null 2>&1 & echo $!"):format(pid))
-      local watchdog = w:read("l")
-      w:close()
-      local out = p:read("a")
-      local _, _, code = p:close()
-      os.execute("kill " .. watchdog .. " 2>/dev/null")     -- before the pid can be another's
+      local out, code = h.interrupt_tide(p, pid)
       assert.equal(130, code, out)
       assert.matches("a%s+INTERRUPTED seed", out)
       assert.matches("interrupted by SIGINT: the throwaway databases were dropped", out, 1, true)

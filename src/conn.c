@@ -42,6 +42,7 @@ static int open_connections;
 int tide_open_connections(void) { return open_connections; }
 
 static void close_db(tide_conn *c) {
+  tide_interrupt_forget(c);
   tide_watch_stop(c);
   while (c->stmts) tide_stmt_finalize(c->stmts);
   if (c->db) {

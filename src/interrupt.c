@@ -98,6 +98,22 @@ static void set_cancelled(tide_conn *c) {
   pthread_mutex_unlock(&cancel_mu);
 }
 
+/* A connection closing (or collected) is forgotten, whatever the Lua code
+ * did: an error between "catch" with db and "catch" without it (a second
+ * signal, during the unwinding of the first) would leave the cancel thread
+ * a pointer to freed memory. Waits for a cancel of c already running. */
+void tide_interrupt_forget(tide_conn *c) {
+  pthread_mutex_lock(&cancel_mu);
+  if (cancelled == c) cancelled = NULL;
+  pthread_mutex_unlock(&cancel_mu);
+}
+
+/* Whether a signal came while Lua code is armed: a sleep (tide_sleep_ms)
+ * ends early then, so that the hook stops it now, not when it would end. */
+int tide_interrupt_pending(void) {
+  return armed != NULL && caught != 0;
+}
+
 static void on_signal(int sig) {
   lua_State *L = armed;
   if (!caught) caught = sig;
@@ -118,7 +134,11 @@ static int l_interrupts(lua_State *L) {
       sa.sa_handler = on_signal;
       sigemptyset(&sa.sa_mask);
       caught = 0;
-      for (i = 0; i < NSIGNALS; i++) sigaction(SIGNALS[i], &sa, &previous[i]);
+      /* a signal ignored when tide started (nohup, a background job of a
+       * non-interactive shell) stays ignored */
+      for (i = 0; i < NSIGNALS; i++)
+        if (sigaction(SIGNALS[i], &sa, &previous[i]) == 0 && previous[i].sa_handler == SIG_IGN)
+          sigaction(SIGNALS[i], &previous[i], NULL);
       installed = 1;
     }
     armed = L;

@@ -26,7 +26,7 @@ uint64_t tide_now_ms(void) {
 
 void tide_sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !tide_interrupt_pending()) {}
 }
 
 /* ---- SHA-256 (FIPS 180-4) ---- */

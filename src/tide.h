@@ -220,6 +220,11 @@ void tide_open_sys(lua_State *L);
 void tide_open_interrupt(lua_State *L);
 /* process.c */
 void tide_open_process(lua_State *L);
+/* Called as c closes: a signal no longer cancels c (waits for a cancel of
+ * c already running). */
+void tide_interrupt_forget(tide_conn *c);
+/* Whether a signal core.interrupts turns into an error is on its way. */
+int tide_interrupt_pending(void);
 void tide_sha256(const unsigned char *data, size_t len, unsigned char out[32]);
 uint64_t tide_now_ms(void);
 void tide_sleep_ms(long ms);

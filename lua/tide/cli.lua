@@ -951,8 +951,10 @@ local function cmd_test(ctx, args)
   end
   local testing = require "tide.testing"
   local report = testing.walk { dir = dir, backends = backends, urls = urls, snake = o.snake, data = o.data,
-    models = models, log = ctx.verbose and function(line) io.stderr:write(line, "\n") end }
+    models = models, log = ctx.verbose and function(line) io.stderr:write(line, "\n") end, held = true }
   out(ctx, ctx.json and ui.json(report) or testing.render(report, ui))
+  io.stdout:flush()
+  core.interrupts("release")            -- Ctrl-C pressed again was held until the report was out
   if report.interrupted then return 128 + report.signal end
   return report.ok and EXIT.ok or EXIT.error
 end

@@ -478,10 +478,13 @@ server at --url-BACKEND, else at $TIDE_TEST_PG_URL / $TIDE_TEST_MYSQL_URL,
 else on throwaway servers started with tide's scripts/servers.sh (what `make
 test` uses; found beside the binary, or at $TIDE_SERVERS_SCRIPT) and stopped
 at the end. Then, for each migration in plan order: its seed(db) hook, its
-up, its check(db) hook; with --snake also its down, check_down(db) and its
-up again. At the end the schema is compared with models.lua (--models, else
-DIR/models.lua if there is one), every migration is rolled back (newest
-first, check_down after each) and no table but tide's may be left. A backend
+up (a phased migration: its expand, then its backfill, and its ready(db)
+must hold; its contract is not walked), its check(db) hook; with --snake
+also its down, check_down(db) and its up again. An SQL --data file is split
+at each ';' outside strings, quoted names and comments. At the end the
+schema is compared with models.lua (--models, else DIR/models.lua if there
+is one), every migration is rolled back (newest first, check_down after
+each) and no table but tide's may be left. A backend
 stops at its first failure; the others still run. The databases are dropped
 however the walk ends, Ctrl-C included.
 

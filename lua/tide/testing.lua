@@ -28,9 +28,44 @@ testing.databases = throwaway.databases
 
 -- ---- the walk --------------------------------------------------------------
 
+-- The statements of SQL text: split at each ";" outside a quoted string or
+-- name ('...', "...", `...`, a quote doubled inside) and outside a comment
+-- (-- to the end of the line, /* ... */); comments and empty statements
+-- left out.
+local function sql_statements(text)
+  local stmts, cur, i, n = {}, {}, 1, #text
+  local function flush()
+    local stmt = table.concat(cur):match("^%s*(.-)%s*$")
+    if stmt ~= "" then stmts[#stmts + 1] = stmt end
+    cur = {}
+  end
+  while i <= n do
+    local c = text:sub(i, i)
+    local j
+    if c == "'" or c == '"' or c == "`" then
+      j = i
+      repeat j = (text:find(c, j + 1, true) or n) + 1 until text:sub(j, j) ~= c or j > n
+      cur[#cur + 1] = text:sub(i, j - 1)
+    elseif text:sub(i, i + 1) == "--" then
+      j = (text:find("\n", i, true) or n) + 1
+    elseif text:sub(i, i + 1) == "/*" then
+      j = (select(2, text:find("*/", i + 2, true)) or n) + 1
+    elseif c == ";" then
+      flush()
+      j = i + 1
+    else
+      j = text:find("[;'\"`%-/]", i + 1) or n + 1
+      cur[#cur + 1] = text:sub(i, j - 1)
+    end
+    i = j
+  end
+  flush()
+  return stmts
+end
+
 -- A dataset for `data`: a Lua file returning {after = MIGRATION, load =
 -- function(db)}, or an SQL file whose first line is "-- after: MIGRATION"
--- and whose statements each end with ";" at the end of a line. Returns
+-- (its statements split by sql_statements). Returns
 -- {file, after, load}.
 local function load_data(path, p)
   local text = read(path)
@@ -48,17 +83,7 @@ local function load_data(path, p)
   elseif path:match("%.sql$") then
     data.after = text:match("^%-%-%s*after:%s*([^%s]+)")
     if not data.after then err("misuse", '%s: an SQL data file starts with the line "-- after: MIGRATION"', path) end
-    local stmts, cur = {}, {}
-    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-      if #cur > 0 or not line:match("^%s*%-%-") and line:match("%S") then
-        cur[#cur + 1] = line
-        if line:match(";%s*$") then
-          stmts[#stmts + 1] = table.concat(cur, "\n"):gsub(";%s*$", "")
-          cur = {}
-        end
-      end
-    end
-    if #cur > 0 then stmts[#stmts + 1] = table.concat(cur, "\n") end
+    local stmts = sql_statements(text)
     data.load = function(db)
       db:begin()
       local ok, e = pcall(function() for _, s in ipairs(stmts) do db:exec(s) end end)
@@ -87,8 +112,22 @@ end
 -- Calls hook(db) (a test hook, or a data file's load); returns ok, the
 -- error and the line of `file` where it failed (the innermost frame in
 -- that file: an assert's own line, or the line whose database call raised).
+-- What a hook must not change in tide's history: its row count and last id
+-- (nil before the first up made the table).
+local function history_mark(db)
+  local ok, rows = pcall(db.query, db, "SELECT COUNT(*) AS n, MAX(id) AS last FROM " .. history.TABLE)
+  return ok and ("%s %s"):format(rows[1].n, rows[1].last) or nil
+end
+
+-- Where db's unqualified names go (the dialect's place_sql), or nil.
+local function place(db)
+  local sql = dialect.named(db.backend).place_sql
+  return sql and tostring(db:query(sql)[1].place)
+end
+
 local function run_hook(hook, db, file)
   local line
+  local mark, at = history_mark(db), place(db)
   local ok, e = xpcall(hook, function(e)
     for level = 1, 200 do
       local info = debug.getinfo(level, "Sl")
@@ -100,10 +139,29 @@ local function run_hook(hook, db, file)
     end
     return e
   end, db)
+  -- the walk goes on with db: a hook must leave it open
+  local open, in_tx = pcall(db.in_transaction, db)
+  if ok and not open then
+    return false, core.error { class = "misuse", message = "the hook closed the database connection (db:close())" },
+      line
+  end
+  -- the walk's migrations must go on in the throwaway database (never in
+  -- another of the server's: USE, SET search_path)
+  local now = ok and place(db)
+  if ok and now ~= at then
+    return false, core.error { class = "misuse", message = ("the hook moved the connection from %s to %s, " ..
+      "where the migrations would have gone on"):format(at, now) }, line
+  end
   -- the runner owns the transactions: one left open would hold what follows
-  if ok and db:in_transaction() then
+  if ok and in_tx then
     pcall(db.rollback, db)
     ok, e = false, core.error { class = "misuse", message = "the hook left a transaction open (rolled back)" }
+  end
+  -- the runner owns the history too: a hook writing it would fail a later
+  -- step, under the wrong migration's name
+  if ok and mark and history_mark(db) ~= mark then
+    ok, e = false, core.error { class = "misuse", message = ("the hook changed tide's own table %s"):format(
+      history.TABLE) }
   end
   return ok, e, line
 end
@@ -213,6 +271,14 @@ local function walk_backend(t, p, migs, opts, r)
         run(runner.up, prefix(p, i))
         for name in pairs(table_set(db)) do if not before[name] then made_by[name] = e.name end end
       end)
+      and (not mig.migrate or phase(e.name, "backfill", function()
+        -- a phased migration's data step, then its ready(db) (its contract
+        -- is not walked: no down undoes it)
+        runner.backfill(db, prefix(p, i), e.name, { log = log })
+        local ready, msg = true, nil
+        if mig.ready then ready, msg = mig.ready(db) end
+        if not ready then err("other", "%s is not ready after its backfill: %s", e.name, tostring(msg)) end
+      end))
       and (not mig.check or phase(e.name, "check", mig.check, e))
       and (not opts.snake or down_one(e.name, e, mig) and
            phase(e.name, "up again", function() run(runner.up, prefix(p, i)) end))
@@ -254,7 +320,10 @@ end
 -- schema at the end. Then every migration is rolled back (check_down after
 -- each) and no table but tide's may be left. A backend stops at its first
 -- failure; the others still run. opts: dir, backends, urls, snake, data,
--- models, log(line). Every file is compiled before any database is made.
+-- models, log(line), held (signals stay held when it returns: the caller
+-- reports, then calls core.interrupts("release"), so that Ctrl-C pressed
+-- again does not kill it before the report is out). Every file is compiled
+-- before any database is made.
 -- Returns {ok, migrations = {names}, rows = {the report's rows}, backends
 -- = {per backend: status, results = {row -> {status, phase, ms}}, failure,
 -- create_ms, drop_ms, ms}, failure (the first), slowest, servers_ms,
@@ -293,8 +362,11 @@ function testing.walk(opts)
       if report.backends[i] then report.backends[i].drop_ms = t.drop_ms end
     end
   end
-  report.interrupted, report.signal = core.interrupts("release")
-  if not ok and not report.interrupted then error(e, 0) end
+  report.interrupted, report.signal = core.interrupts(opts.held and "state" or "release")
+  if not ok and not report.interrupted then
+    if opts.held then core.interrupts("release") end
+    error(e, 0)
+  end
   report.ok = not report.interrupted and report.failure == nil and #(report.drop_problems or {}) == 0
   -- the slowest migrations (their up), across backends
   local times = {}
@@ -385,7 +457,8 @@ function testing.render(report, ui)
   if report.interrupted then
     lines[#lines + 1] = ("interrupted by %s: the throwaway databases were dropped"):format(report.interrupted)
   elseif report.ok then
-    lines[#lines + 1] = ("all passed: %d migrations on %d backend%s%s"):format(#report.migrations, #report.backends,
+    lines[#lines + 1] = ("all passed: %d migration%s on %d backend%s%s"):format(#report.migrations,
+      #report.migrations == 1 and "" or "s", #report.backends,
       #report.backends == 1 and "" or "s", report.snake and ", down and up again after each" or "")
   end
   return table.concat(lines, "\n")

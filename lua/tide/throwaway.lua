@@ -65,21 +65,31 @@ local function start_servers(log)
   end
   local envfile = os.tmpname()
   os.remove(envfile)
+  -- the file of the URLs (with the servers' password) is removed by the
+  -- child too, once tide is done, whenever that was: interrupted before it
+  -- read the file, even killed, tide would leave it behind
+  local f = shell_quote(envfile)
   local body = ([[exec 1>&2
-. %s || { : > %s; exit 1; }
-servers_start
+. %s && servers_start
 env | grep '^TIDE_TEST_' > %s.part; mv %s.part %s
-read -r _ || true]]):format(shell_quote(script), shell_quote(envfile), shell_quote(envfile),
-                            shell_quote(envfile), shell_quote(envfile))
+read -r _ || true
+rm -f %s]]):format(shell_quote(script), f, f, f, f)
   local t0 = core.now_ms()
   if log then log(("starting throwaway servers (%s)"):format(script)) end
   local child = assert(io.popen("bash -c " .. shell_quote(body), "w"))
   local servers = { env = {}, stop = function() child:close() end }
   local text
-  while core.now_ms() - t0 < SERVERS_TIMEOUT_MS do
-    text = read(envfile)
-    if text then break end
-    core.sleep(50)
+  local ok, e = pcall(function()
+    while core.now_ms() - t0 < SERVERS_TIMEOUT_MS do
+      text = read(envfile)
+      if text then break end
+      core.sleep(50)
+    end
+  end)
+  if not ok then
+    core.interrupts("hold")
+    servers.stop()
+    error(e, 0)
   end
   os.remove(envfile)
   for k, v in (text or ""):gmatch("([%w_]+)=([^\n]*)") do servers.env[k] = v end
@@ -89,8 +99,9 @@ end
 
 -- ---- throwaway databases -------------------------------------------------
 
--- A name no other run picks: tide_test_ and 12 hex digits.
-local function unique_name()
+--- A name no other run picks: tide_test_ and 12 hex digits (a field, so
+-- that a spec can make two runs collide).
+function throwaway.unique_name()
   local seed = ("%d %s %s %.9f"):format(core.now_ms(), tostring({}), math.random(), os.clock())
   return "tide_test_" .. core.sha256(seed):sub(1, 12)
 end
@@ -166,14 +177,20 @@ local function provision(set, name, opts)
       end
       t.on_own_server = true
     end
-    local admin <close> = core.open(admin_url)
-    if admin.backend ~= name then
-      err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), admin.backend)
+    -- refused before it is opened: opening a sqlite: URL would make its file
+    local scheme = core.parse_url(admin_url).scheme
+    if scheme ~= name then
+      err("misuse", "the %s URL %s is a %s database", name, core.redact_url(admin_url), scheme)
     end
-    t.name, t.admin = unique_name(), admin_url
+    local admin <close> = core.open(admin_url)
+    t.name, t.admin = throwaway.unique_name(), admin_url
     t.url = with_database(admin_url, t.name)
     t.shown = core.redact_url(t.url)
-    admin:exec(d:create_database_sql(t.name))
+    -- a CREATE refused (the name taken, no right to create) made nothing to
+    -- drop: never drop a database of another's; interrupted, it may have
+    local made, e = pcall(admin.exec, admin, d:create_database_sql(t.name))
+    if not made and not core.interrupts("state") then t.url = nil end
+    if not made then error(e, 0) end
   end)
   t.create_ms = core.now_ms() - t0
   if not ok then
@@ -193,6 +210,9 @@ end
 -- drops them all. A database that cannot be made does not stop the others.
 function throwaway.databases(opts)
   opts = opts or {}
+  if opts.backends ~= nil and type(opts.backends) ~= "table" then
+    err("misuse", "databases: backends must be a list of backend names, not a %s", type(opts.backends))
+  end
   local set = setmetatable({}, DATABASES)
   local ok, e = pcall(function()
     for _, name in ipairs(opts.backends or core.backends) do provision(set, name, opts) end

@@ -40,6 +40,8 @@ my.__index = my
 
 -- tide test: the server URL when none is given (what scripts/servers.sh exports)
 my.test_url_env = "TIDE_TEST_MYSQL_URL"
+-- where unqualified names go (tide test: a hook must not move it, USE)
+my.place_sql = "SELECT DATABASE() AS place"
 
 -- Every name a CREATE TABLE could collide with (tables and views), as
 -- rows {name}: tide.models.create refuses before creating any.

@@ -26,6 +26,8 @@ pg.test_url_env = "TIDE_TEST_PG_URL"
 -- ...), as rows {name}: tide.models.create refuses before creating any.
 pg.relations_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " ..
   "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+-- where unqualified names go (tide test: a hook must not move it, SET search_path)
+pg.place_sql = "SELECT current_schema() AS place"
 -- a session left on the throwaway database (an interrupted walk) does not keep it
 function pg:drop_database_sql(name) return "DROP DATABASE IF EXISTS " .. self:quote(name) .. " WITH (FORCE)" end
 -- CREATE INDEX CONCURRENTLY: writes go on while it builds; it cannot run
