@@ -44,6 +44,19 @@ function fleet.load(path, getenv)
   if type(list) ~= "table" or #list == 0 then
     misuse("%s: must return a non-empty list {{name = ..., url = ...}, ...}", path)
   end
+  -- a nil in the list (a misspelt variable) or a key that is not a
+  -- position would drop a target silently
+  local last = 0
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 then
+      misuse("%s: the list holds a key %s: targets go in a plain list {{...}, {...}}", path,
+             type(k) == "string" and ("%q"):format(k) or tostring(k))
+    end
+    last = math.max(last, k)
+  end
+  for i = 1, last do
+    if list[i] == nil then misuse("%s: target %d is nil (a misspelt variable?)", path, i) end
+  end
   local targets, seen, unset = {}, {}, {}
   for i, t in ipairs(list) do
     if type(t) ~= "table" then misuse("%s: target %d is not a table", path, i) end
@@ -94,10 +107,11 @@ end
 -- Exit codes from best to worst: ok, pending, attention, error, usage.
 local RANK = { [0] = 0, [3] = 1, [4] = 2, [1] = 3, [2] = 4 }
 
---- The worse of two exit codes (an unknown code counts as an error).
+--- The worse of two exit codes; a code tide never gives (a child killed:
+-- 128 + the signal) counts as an error, 1, not passed on as the fleet's.
 function fleet.worse(a, b)
-  local ra, rb = RANK[a] or 3, RANK[b] or 3
-  return (rb > ra) and b or a
+  a, b = RANK[a] and a or 1, RANK[b] and b or 1
+  return (RANK[b] > RANK[a]) and b or a
 end
 
 -- The report line a child wrote, decoded (a Lua table literal), and its
@@ -135,34 +149,55 @@ function fleet.run(targets, argv_for, opts)
     if code == 1 or code == 2 or code > 4 then failed = true end
     if opts.on_done then opts.on_done(res) end
   end
-  while true do
-    while #running < opts.parallel and next_i <= #targets and not (failed and opts.fail_fast) do
-      start(next_i)
-      next_i = next_i + 1
-    end
-    if #running == 0 then break end
-    local fds = {}
-    for _, r in ipairs(running) do
-      for fd, buf in pairs(r.fds) do if not buf.eof then fds[#fds + 1] = fd end end
-    end
-    local ready = {}
-    for _, fd in ipairs(core.poll(fds, -1)) do ready[fd] = true end
-    for k = #running, 1, -1 do
-      local r = running[k]
-      local open = 0
-      for fd, buf in pairs(r.fds) do
-        if ready[fd] then
-          local s = core.read_fd(fd)
-          if s == nil then buf.eof = true else buf[#buf + 1] = s end
-        end
-        if not buf.eof then open = open + 1 end
+  local function drive()
+    while true do
+      -- a signal's error can be swallowed by a pcall inside the loop: the
+      -- recorded signal is checked here too
+      if core.interrupts("state") then error("interrupted", 0) end
+      while #running < opts.parallel and next_i <= #targets and not (failed and opts.fail_fast) do
+        start(next_i)
+        next_i = next_i + 1
       end
-      if open == 0 then
-        table.remove(running, k)
-        finish(r)
+      if #running == 0 then break end
+      local fds = {}
+      for _, r in ipairs(running) do
+        for fd, buf in pairs(r.fds) do if not buf.eof then fds[#fds + 1] = fd end end
+      end
+      local ready = {}
+      for _, fd in ipairs(core.poll(fds, -1)) do ready[fd] = true end
+      for k = #running, 1, -1 do
+        local r = running[k]
+        local open = 0
+        for fd, buf in pairs(r.fds) do
+          if ready[fd] then
+            local s = core.read_fd(fd)
+            if s == nil then buf.eof = true else buf[#buf + 1] = s end
+          end
+          if not buf.eof then open = open + 1 end
+        end
+        if open == 0 then
+          table.remove(running, k)
+          finish(r)
+        end
       end
     end
   end
+  -- Ctrl-C, SIGTERM or SIGHUP (or an error here) ends the children still
+  -- running, and waits for them: none is left migrating on its own.
+  core.interrupts("catch")
+  local ok, err = pcall(drive)
+  local signal = core.interrupts("hold")
+  if not ok then
+    -- the signal's error carries a position in this file: said plainly
+    if signal then err = ("interrupted by %s: %d target(s) stopped"):format(signal, #running) end
+    for _, r in ipairs(running) do core.terminate(r.pid) end
+    for _, r in ipairs(running) do
+      core.wait(r.pid)
+      for fd, buf in pairs(r.fds) do if not buf.eof then core.close_fd(fd) end end
+    end
+  end
+  core.interrupts("release")
+  if not ok then error(err, 0) end
   for i = next_i, #targets do
     local t = targets[i]
     results[i] = { name = t.name, url = core.redact_url(t.url), skipped = true }

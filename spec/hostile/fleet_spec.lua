@@ -1,0 +1,106 @@
+-- Hostile fleets: a targets list with holes, a child killed by a signal, and
+-- the parent itself stopped by SIGTERM while its children are migrating, on
+-- a fleet holding one database of each backend.
+local h = require "helpers"
+
+local function missing_backend()
+  for _, b in ipairs(h.backends()) do if b.missing then return b.missing end end
+end
+
+-- A fleet of one new database on each backend: {{name, url}}.
+local function fresh_fleet()
+  local list = {}
+  for _, b in ipairs(h.backends()) do list[#list + 1] = { b.name, b.fresh_url() } end
+  return list
+end
+
+local function targets_file(list)
+  local parts = {}
+  for _, t in ipairs(list) do parts[#parts + 1] = ("  { name = %q, url = %q },"):format(t[1], t[2]) end
+  local path = h.tmpname(".lua")
+  h.write_file(path, "return {\n" .. table.concat(parts, "\n") .. "\n}\n")
+  return path
+end
+
+local function row_of(out, name)
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^" .. name .. "%s") then return line end
+  end
+end
+
+-- The pid of the process running this code (a migration: the child tide).
+local SELF_PID = 'io.open("/proc/self/stat"):read("a"):match("^%d+")'
+
+local function alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+describe("hostile fleet", function()
+  local missing = missing_backend()
+  if missing then
+    if os.getenv("TIDE_REQUIRE_BACKENDS") == "1" then it("has its backends", function() error(missing) end) end
+    return
+  end
+  local dir = h.migrations({ h.table_migration("0001_a", "a") })
+
+  it("refuses a targets list with a nil entry or a key that is not a position, running nothing", function()
+    local lite = h.tmpname(".db")
+    for _, case in ipairs({
+      -- a misspelt variable is nil: the target after it was dropped silently
+      { ("local a = { name = 'a', url = %q }\nreturn { a, b_misspelt, { name = 'c', url = %q } }"):format(
+          "sqlite:" .. lite, "sqlite:" .. lite), "target 2 is nil" },
+      { ("return { { name = 'a', url = %q }, extra = { name = 'c', url = %q } }"):format(
+          "sqlite:" .. lite, "sqlite:" .. lite), 'the list holds a key "extra"' },
+      { ("return { [0] = { name = 'a', url = %q } , { name = 'c', url = %q } }"):format(
+          "sqlite:" .. lite, "sqlite:" .. lite), "the list holds a key 0" },
+    }) do
+      local path = h.tmpname(".lua")
+      h.write_file(path, case[1])
+      local _, err, code = h.run_tide({ "--targets", path, "--dir", dir, "up" })
+      assert.are.equal(1, code, err)
+      assert.matches("^tide: misuse: " .. path:gsub("%p", "%%%0") .. ": " .. case[2]:gsub("%p", "%%%0"), err)
+      assert.is_nil(h.read_file(lite))
+    end
+  end)
+
+  it("answers 1, not 128 + the signal, when a child is killed, and names the signal", function()
+    local killer = h.migrations({ { "0001_die", ("os.execute('kill -9 ' .. %s)"):format(SELF_PID) } })
+    local list = fresh_fleet()
+    local out, err, code = h.run_tide({ "--targets", targets_file(list), "--dir", killer, "up" })
+    assert.are.equal(1, code, err)
+    for _, t in ipairs(list) do assert.matches("failed %(killed by signal 9%)", row_of(out, t[1])) end
+  end)
+
+  it("ends its running children when it is stopped by SIGTERM", function()
+    local marks, fifo = h.tmpname(".marks"), h.tmpname(".fifo")
+    os.execute(("mkdir -p %s && mkfifo %s"):format(h.shell_quote(marks), h.shell_quote(fifo)))
+    -- each child writes its pid, then blocks opening a FIFO no one writes
+    local blocker = h.migrations({ { "0001_block", ([[
+      local pid = %s
+      local f = io.open(%q .. "/" .. pid .. ".tmp", "w") f:write(pid) f:close()
+      os.rename(%q .. "/" .. pid .. ".tmp", %q .. "/" .. pid)
+      io.open(%q, "r")]]):format(SELF_PID, marks, marks, marks, fifo) } })
+    local list = fresh_fleet()
+    local errfile = h.tmpname(".err")
+    local p = io.popen(("%s --targets %s --dir %s up --parallel %d >/dev/null 2>%s & echo $!; wait $!; echo $?")
+      :format(h.shell_quote(h.tide_bin), h.shell_quote(targets_file(list)), h.shell_quote(blocker), #list,
+              h.shell_quote(errfile)), "r")
+    local parent = p:read("l")
+    local pids
+    for _ = 1, 600 do                                  -- every child blocked (at most 60 s)
+      pids = {}
+      local ls = io.popen("ls " .. h.shell_quote(marks))
+      for name in ls:lines() do if name:match("^%d+$") then pids[#pids + 1] = name end end
+      ls:close()
+      if #pids == #list then break end
+      os.execute("sleep 0.1")
+    end
+    assert.are.equal(#list, #pids)
+    os.execute("kill -TERM " .. parent)
+    local code = tonumber(p:read("l"))
+    p:close()
+    assert.are.equal(1, code)
+    assert.matches("^tide: interrupted by SIGTERM: " .. #list .. " target%(s%) stopped\n$", h.read_file(errfile))
+    for _, pid in ipairs(pids) do assert.is_false(alive(pid), "child " .. pid .. " still running") end
+  end)
+end)
