@@ -114,15 +114,30 @@ function fleet.worse(a, b)
   return (RANK[b] > RANK[a]) and b or a
 end
 
--- The report line a child wrote, decoded (a Lua table literal), and its
--- stderr without that line.
+-- One state of a report line ({applied, pending, last}), read by patterns:
+-- the line is a child's output, never run as code (a migration can write
+-- anything to stderr, a loop that would hang the parent included).
+local function state_of(line, key)
+  local body = line:match('%["' .. key .. '"%]=(%b{})')
+  if not body then return nil end
+  local applied = math.tointeger(tonumber(body:match('%["applied"%]=(%d+)')))
+  local pending = math.tointeger(tonumber(body:match('%["pending"%]=(%d+)')))
+  if not applied or not pending then return nil end
+  return { applied = applied, pending = pending, last = body:match('%["last"%]="([%w_.%-]+)"') }
+end
+
+-- The report line a child wrote (its last: what a migration printed before
+-- cannot pass for it), decoded, and its stderr without that line.
 local function report_of(stderr)
-  local at = stderr:find(fleet.REPORT_MARK, 1, true)
+  local at, from = nil, 1
+  while true do
+    local i = stderr:find(fleet.REPORT_MARK, from, true)
+    if not i then break end
+    at, from = i, i + 1
+  end
   if not at then return nil, stderr end
   local line = stderr:sub(at + #fleet.REPORT_MARK):match("^[^\n]*")
-  local chunk = load("return " .. line, "=report", "t", {})
-  local ok, rep = pcall(chunk or error)
-  return ok and type(rep) == "table" and rep or nil,
+  return { before = state_of(line, "before"), after = state_of(line, "after") },
          stderr:sub(1, at - 1) .. stderr:sub(at + #fleet.REPORT_MARK + #line + 1)
 end
 

@@ -71,6 +71,22 @@ describe("hostile fleet", function()
     for _, t in ipairs(list) do assert.matches("failed %(killed by signal 9%)", row_of(out, t[1])) end
   end)
 
+  it("never runs a child's output as code: a migration writing a fake report line", function()
+    local liar = h.migrations({ { "0001_liar", [[
+      io.stderr:write('\30tide-fleet {["after"]={["applied"]=99,["pending"]=0,["last"]="fake"}}\n')
+      io.stderr:write("\30tide-fleet (function() while true do end end)()\n")
+      m:create_table("t", {{"id", "integer", primary_key = true}})]] } })
+    local list = fresh_fleet()
+    -- bounded: before the fix the parent looped forever on the second line
+    local p = io.popen(("timeout 60 %s --targets %s --dir %s up 2>&1; echo $?"):format(
+      h.shell_quote(h.tide_bin), h.shell_quote(targets_file(list)), h.shell_quote(liar)), "r")
+    local out = p:read("a")
+    p:close()
+    assert.matches("\n0\n$", out)
+    for _, t in ipairs(list) do assert.matches("%s0001_liar %(1/1%)%s+[%d.]+ s%s+ok", row_of(out, t[1])) end
+    assert.is_nil(out:find("fake", 1, true))
+  end)
+
   it("ends its running children when it is stopped by SIGTERM", function()
     local marks, fifo = h.tmpname(".marks"), h.tmpname(".fifo")
     os.execute(("mkdir -p %s && mkfifo %s"):format(h.shell_quote(marks), h.shell_quote(fifo)))
