@@ -17,11 +17,18 @@ local function misuse(fmt, ...)
   error(core.error { class = "misuse", message = fmt:format(...) }, 0)
 end
 
--- ${NAME} references in s, replaced from getenv; the names unset (or
--- empty) are collected in `unset`.
-local function expand(s, getenv, unset)
+-- ${NAME} references in s, replaced from getenv (once: a value holding
+-- "${X}" stays as it is); the names unset (or empty) are collected in
+-- `unset`. A reference that is no variable name (${PG-PASS}) is refused
+-- rather than kept as text, which would be a wrong password sent to the
+-- server (a literal "${" in a URL is written %24{).
+local function expand(s, getenv, unset, where)
   return (s:gsub("%${([^}]*)}", function(name)
-    local v = name:match("^[%a_][%w_]*$") and getenv(name)
+    if not name:match("^[%a_][%w_]*$") then
+      misuse("%s: ${%s} is not an environment variable name (letters, digits, '_'; write a literal $ as %%24)",
+             where, name)
+    end
+    local v = getenv(name)
     if v == nil or v == "" then unset[#unset + 1] = name return "" end
     return v
   end))
@@ -72,7 +79,7 @@ function fleet.load(path, getenv)
     if type(t.url) ~= "string" or t.url == "" then misuse("%s: target %s: needs a url", path, t.name) end
     if t.url:find("%z") then misuse("%s: target %s: the url holds a NUL byte", path, t.name) end
     local missing = {}
-    local url = expand(t.url, getenv, missing)
+    local url = expand(t.url, getenv, missing, ("%s: target %s"):format(path, t.name))
     for _, name in ipairs(missing) do unset[#unset + 1] = ("${%s} (target %s)"):format(name, t.name) end
     targets[i] = { name = t.name, url = url }
   end

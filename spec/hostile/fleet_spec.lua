@@ -22,6 +22,12 @@ local function targets_file(list)
   return path
 end
 
+local function urls_of(list)
+  local out = {}
+  for i, t in ipairs(list) do out[i] = t[2] end
+  return out
+end
+
 local function row_of(out, name)
   for line in out:gmatch("[^\n]+") do
     if line:match("^" .. name .. "%s") then return line end
@@ -60,6 +66,29 @@ describe("hostile fleet", function()
       assert.are.equal(1, code, err)
       assert.matches("^tide: misuse: " .. path:gsub("%p", "%%%0") .. ": " .. case[2]:gsub("%p", "%%%0"), err)
       assert.is_nil(h.read_file(lite))
+    end
+  end)
+
+  it("expands ${ENV} once, and refuses a reference that is no variable name instead of sending it", function()
+    local base = h.tmpname(".envdir")
+    os.execute("mkdir -p " .. h.shell_quote(base))
+    local path = h.tmpname(".lua")
+    h.write_file(path, 'return { { name = "x", url = "sqlite:${FLEET_HOSTILE_A}" } }')
+    -- the value holds a reference of its own: kept as text, not expanded again
+    local _, err, code = h.run_tide({ "--targets", path, "--dir", dir, "up" },
+      { env = { FLEET_HOSTILE_A = base .. "/${FLEET_HOSTILE_B}.db", FLEET_HOSTILE_B = "other" } })
+    assert.are.equal(0, code, err)
+    assert.is_not_nil(h.read_file(base .. "/${FLEET_HOSTILE_B}.db"))
+    assert.is_nil(h.read_file(base .. "/other.db"))
+    for _, b in ipairs(urls_of(fresh_fleet())) do
+      if b:match("://") then
+        local bad = b:gsub("^(%a+://[^:/@]+):[^@]*@", "%1:${PG-PASS}@")
+        h.write_file(path, ("return { { name = 'x', url = %q } }"):format(bad))
+        _, err, code = h.run_tide({ "--targets", path, "--dir", dir, "up" })
+        assert.are.equal(1, code, err)
+        assert.matches(": target x: ${PG%-PASS} is not an environment variable name", err)
+        assert.are.same({}, h.user_tables(b))
+      end
     end
   end)
 
