@@ -93,11 +93,17 @@ describe("hostile fleet", function()
   end)
 
   it("answers 1, not 128 + the signal, when a child is killed, and names the signal", function()
-    local killer = h.migrations({ { "0001_die", ("os.execute('kill -9 ' .. %s)"):format(SELF_PID) } })
+    -- its last words: a line that looks like tide's own, with terminal escapes
+    local killer = h.migrations({ { "0001_die", ([[io.stderr:write("tide: \27]0;retitled\7\27[2Jcleared\n")
+      io.stderr:flush()
+      os.execute('kill -9 ' .. %s)]]):format(SELF_PID) } })
     local list = fresh_fleet()
     local out, err, code = h.run_tide({ "--targets", targets_file(list), "--dir", killer, "up" })
     assert.are.equal(1, code, err)
-    for _, t in ipairs(list) do assert.matches("failed %(killed by signal 9%)", row_of(out, t[1])) end
+    for _, t in ipairs(list) do
+      assert.matches("failed %(killed by signal 9%): \\x1B%]0;retitled\\x07\\x1B%[2Jcleared", row_of(out, t[1]))
+    end
+    assert.is_nil(out:find("\27", 1, true))
   end)
 
   it("never runs a child's output as code: a migration writing a fake report line", function()
