@@ -42,8 +42,9 @@ function fleet.load(path, getenv)
   getenv = getenv or os.getenv
   local f, oerr = io.open(path, "r")
   if not f then misuse("targets file: %s", oerr) end
-  local src = f:read("a")
+  local src, rerr = f:read("a")
   f:close()
+  if not src then misuse("targets file: %s: %s", path, rerr) end    -- a directory
   local chunk, cerr = load(src, "@" .. path, "t", {})
   if not chunk then misuse("%s", cerr) end                      -- "path:LINE: ..."
   local ok, list = pcall(chunk)

@@ -67,6 +67,10 @@ describe("hostile fleet", function()
       assert.matches("^tide: misuse: " .. path:gsub("%p", "%%%0") .. ": " .. case[2]:gsub("%p", "%%%0"), err)
       assert.is_nil(h.read_file(lite))
     end
+    -- a directory opens, but cannot be read
+    local _, err, code = h.run_tide({ "--targets", h.root, "--dir", dir, "up" })
+    assert.are.equal(1, code, err)
+    assert.matches("^tide: misuse: targets file: " .. h.root:gsub("%p", "%%%0") .. ": Is a directory\n$", err)
   end)
 
   it("expands ${ENV} once, and refuses a reference that is no variable name instead of sending it", function()
