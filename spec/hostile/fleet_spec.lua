@@ -1,6 +1,7 @@
--- Hostile fleets: a targets list with holes, a child killed by a signal, and
--- the parent itself stopped by SIGTERM while its children are migrating, on
--- a fleet holding one database of each backend.
+-- Hostile fleets, on a fleet holding one database of each backend: a
+-- targets list with holes, ${ENV} edge cases, a child killed by a signal
+-- (with terminal escapes on its stderr), a migration printing a fake report
+-- line, and the parent stopped by SIGTERM while its children migrate.
 local h = require "helpers"
 
 local function missing_backend()
@@ -14,25 +15,9 @@ local function fresh_fleet()
   return list
 end
 
-local function targets_file(list)
-  local parts = {}
-  for _, t in ipairs(list) do parts[#parts + 1] = ("  { name = %q, url = %q },"):format(t[1], t[2]) end
-  local path = h.tmpname(".lua")
-  h.write_file(path, "return {\n" .. table.concat(parts, "\n") .. "\n}\n")
-  return path
-end
+local targets_file = h.targets_file
 
-local function urls_of(list)
-  local out = {}
-  for i, t in ipairs(list) do out[i] = t[2] end
-  return out
-end
-
-local function row_of(out, name)
-  for line in out:gmatch("[^\n]+") do
-    if line:match("^" .. name .. "%s") then return line end
-  end
-end
+local row_of = h.row_of
 
 -- The pid of the process running this code (a migration: the child tide).
 local SELF_PID = 'io.open("/proc/self/stat"):read("a"):match("^%d+")'
@@ -84,7 +69,8 @@ describe("hostile fleet", function()
     assert.are.equal(0, code, err)
     assert.is_not_nil(h.read_file(base .. "/${FLEET_HOSTILE_B}.db"))
     assert.is_nil(h.read_file(base .. "/other.db"))
-    for _, b in ipairs(urls_of(fresh_fleet())) do
+    for _, t in ipairs(fresh_fleet()) do
+      local b = t[2]
       if b:match("://") then
         local bad = b:gsub("^(%a+://[^:/@]+):[^@]*@", "%1:${PG-PASS}@")
         h.write_file(path, ("return { { name = 'x', url = %q } }"):format(bad))
