@@ -17,13 +17,7 @@ local function fleet_urls()
            { "my1", my.fresh_url() }, { "my2", my.fresh_url() } }
 end
 
-local function targets_file(list)
-  local parts = {}
-  for _, t in ipairs(list) do parts[#parts + 1] = ("  { name = %q, url = %q },"):format(t[1], t[2]) end
-  local path = h.tmpname(".lua")
-  h.write_file(path, "return {\n" .. table.concat(parts, "\n") .. "\n}\n")
-  return path
-end
+local targets_file = h.targets_file
 
 local function applied(url)
   local n = 0
@@ -33,11 +27,7 @@ local function applied(url)
   return n
 end
 
-local function row_of(out, name)
-  for line in out:gmatch("[^\n]+") do
-    if line:match("^" .. name .. "%s") then return line end
-  end
-end
+local row_of = h.row_of
 
 describe("fleet", function()
   local urls, missing = fleet_urls()

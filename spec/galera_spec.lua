@@ -177,6 +177,27 @@ describe("galera", function()
     assert.are.same({}, h.user_tables(at[1]))
   end)
 
+  it("takes over a dead holder whose heartbeat is in the future (a clock ahead) once it stops changing", function()
+    local at, mdir = fresh(), h.migrations({ migs[1] })
+    local _, err, code = h.run_tide({ "--url", at[1], "--dir", mdir, "up" })
+    assert.are.equal(0, code, err)
+    local addr = h.query_at(at[3], "SELECT @@wsrep_node_incoming_address AS a")[1].a
+    do   -- written on node 3 by a runner whose clock is an hour ahead, then dead
+      local c3 <close> = core.open(at[3])
+      c3:exec("SET SESSION wsrep_sync_wait = 7")
+      c3:exec("INSERT INTO tide_lock VALUES ('tide_migrate', 'skew:1:1', 'skewhost', 4343, 'node3', ?, " ..
+              "CONNECTION_ID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 1 HOUR)", addr)
+    end
+    local out = h.run_tide({ "--url", at[1], "--dir", mdir, "status" })
+    assert.matches("lock: held by skewhost pid 4343 on node node3, heartbeat [%d.]+ s in the future " ..
+                   "%(the nodes' clocks differ%)", out)
+    _, err, code = h.run_tide({ "--url", at[1], "--dir", mdir, "--lock-timeout", "90", "-v", "down" })
+    assert.are.equal(0, code, err)
+    assert.matches("took over a stale lock: skewhost pid 4343 .*%(stale: its heartbeat has not changed " ..
+                   "for 30 s %(seen from here%)%)", err)
+    assert.are.same({}, h.user_tables(at[2]))
+  end)
+
   it("takes over at once the lock of a runner killed on the same node", function()
     local slow = { migs[1], { "0001_slow", 'm.db:query("SELECT SLEEP(2)")' }, migs[3] }
     local at, mdir = fresh(), h.migrations(slow)

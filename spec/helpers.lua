@@ -348,4 +348,20 @@ function helpers.assert_same_schemas(saved)
   if os.getenv("TIDE_REQUIRE_BACKENDS") == "1" then assert(n == 2, ("%d server backends ran"):format(n)) end
 end
 
+--- A fleet's targets file from a list of {name, url}; returns its path.
+function helpers.targets_file(list)
+  local parts = {}
+  for _, t in ipairs(list) do parts[#parts + 1] = ("  { name = %q, url = %q },"):format(t[1], t[2]) end
+  local path = helpers.tmpname(".lua")
+  helpers.write_file(path, "return {\n" .. table.concat(parts, "\n") .. "\n}\n")
+  return path
+end
+
+--- The line of a table printed by tide whose first column is `name`.
+function helpers.row_of(out, name)
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^" .. name .. "%s") then return line end
+  end
+end
+
 return helpers

@@ -100,7 +100,8 @@ static int l_spawn(lua_State *L) {
 }
 
 /* core.poll(fds, timeout_ms) -> array of the fds that can be read (data or
- * end of file), possibly empty after the timeout */
+ * end of file), possibly empty after the timeout or a signal (not retried:
+ * core.interrupts stops the Lua code only once poll has returned) */
 static int l_poll(lua_State *L) {
   struct pollfd fds[256];
   int n, i, rc, k = 0;
@@ -115,7 +116,8 @@ static int l_poll(lua_State *L) {
     fds[i].revents = 0;
     lua_pop(L, 1);
   }
-  do rc = poll(fds, (nfds_t)n, timeout); while (rc < 0 && errno == EINTR);
+  rc = poll(fds, (nfds_t)n, timeout);
+  if (rc < 0 && errno == EINTR) rc = 0;
   if (rc < 0) return luaL_error(L, "poll: %s", strerror(errno));
   lua_createtable(L, rc, 0);
   for (i = 0; i < n; i++) {
@@ -157,6 +159,21 @@ static int l_wait(lua_State *L) {
   return 1;
 }
 
+/* core.terminate(pid): sends SIGTERM to a child not yet waited for (a
+ * fleet interrupted ends its children rather than leave them running) */
+static int l_terminate(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 0, 1, "not a child's pid");
+  kill(pid, SIGTERM);
+  return 0;
+}
+
+/* core.close_fd(fd): closes a pipe read_fd has not seen the end of */
+static int l_close_fd(lua_State *L) {
+  close((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
 /* core.pid() -> this process's id (the Galera lock row records it) */
 static int l_pid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
@@ -166,6 +183,7 @@ static int l_pid(lua_State *L) {
 void tide_open_process(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"pid", l_pid}, {"spawn", l_spawn}, {"poll", l_poll}, {"read_fd", l_read_fd}, {"wait", l_wait},
+    {"terminate", l_terminate}, {"close_fd", l_close_fd},
     {NULL, NULL}
   };
   luaL_setfuncs(L, fns, 0);

@@ -1047,7 +1047,12 @@ local function result_text(r)
   if RESULT[r.code] then return RESULT[r.code] end
   local msg
   for line in r.stderr:gmatch("[^\n]+") do msg = line:match("^tide: (.*)") or msg end
-  return ("failed (exit %d)%s"):format(r.code, msg and (": " .. msg) or "")
+  -- the child's own error line is printable already; a line a migration
+  -- wrote (the child killed before its own) may not be
+  msg = msg and ui.printable(msg)
+  -- core.wait gives 128 + N for a child ended by signal N
+  local how = r.code > 128 and ("killed by signal %d"):format(r.code - 128) or ("exit %d"):format(r.code)
+  return ("failed (%s)%s"):format(how, msg and (": " .. msg) or "")
 end
 
 -- Runs command `cmd` over the targets of `file`; exit code: the worst.

@@ -76,13 +76,14 @@ end
 -- heartbeat for STALE_MS, its node gone from the cluster, or (on this
 -- node) its session gone: a runner killed here is seen at once.
 function galera.holder(db, name, cluster)
-  local ok, rows = pcall(db.query, db, "SELECT owner, host, pid, node, address, session, taken_at, " ..
+  local ok, rows = pcall(db.query, db, "SELECT owner, host, pid, node, address, session, taken_at, heartbeat, " ..
     "TIMESTAMPDIFF(MICROSECOND, heartbeat, UTC_TIMESTAMP(6)) AS age_us FROM " .. galera.TABLE ..
     " WHERE name = ?", name)
   local r = ok and rows[1]
   if not r then return nil end
   local h = { owner = r.owner, host = r.host, pid = math.tointeger(r.pid), node = r.node, address = r.address,
               session = math.tointeger(r.session), taken_at = tostring(r.taken_at),
+              heartbeat = tostring(r.heartbeat),
               age_ms = math.floor((tonumber(r.age_us) or 0) / 1000) }
   if h.age_ms > galera.STALE_MS then
     h.stale, h.why = true, ("no heartbeat for %.1f s"):format(h.age_ms / 1000)
@@ -97,8 +98,12 @@ end
 
 --- One line about a holder: "host pid N on node X, heartbeat 1.2 s ago".
 function galera.describe(h)
-  return ("%s pid %s on node %s, heartbeat %.1f s ago%s"):format(h.host, tostring(h.pid), h.node,
-    h.age_ms / 1000, h.stale and (" (stale: " .. h.why .. ")") or "")
+  -- the heartbeat is the writing node's clock: one ahead of this node's
+  -- shows as a heartbeat in the future
+  local beat = h.age_ms >= 0 and ("heartbeat %.1f s ago"):format(h.age_ms / 1000)
+    or ("heartbeat %.1f s in the future (the nodes' clocks differ)"):format(-h.age_ms / 1000)
+  return ("%s pid %s on node %s, %s%s"):format(h.host, tostring(h.pid), h.node, beat,
+    h.stale and (" (stale: " .. h.why .. ")") or "")
 end
 
 local function host_name()
@@ -129,6 +134,10 @@ function galera.lock(db, name, me_owner, cluster, timeout_ms, log)
   local me_host = me_owner:match("^(.*):%d+:%x+$")
   local deadline = core.now_ms() + timeout_ms
   local holder
+  -- the heartbeat as this runner saw it change, on its own clock: a row
+  -- whose heartbeat is in the future (written by a node whose clock is
+  -- ahead) never ages on the server's clock, but stops changing
+  local seen = {}
   while true do
     local ok, e = pcall(db.exec, db, "INSERT INTO " .. galera.TABLE .. " (name, owner, host, pid, node, " ..
       "address, session, taken_at, heartbeat) VALUES (?, ?, ?, ?, ?, ?, CONNECTION_ID(), UTC_TIMESTAMP(6), " ..
@@ -137,6 +146,15 @@ function galera.lock(db, name, me_owner, cluster, timeout_ms, log)
     if not ok and not retryable(e) then error(e, 0) end
     if not ok then
       holder = galera.holder(db, name, galera.detect(db) or cluster)
+      if holder and not holder.stale and holder.owner ~= me_owner then
+        local key = holder.owner .. " " .. holder.heartbeat
+        if seen.key ~= key then
+          seen.key, seen.since = key, core.now_ms()
+        elseif core.now_ms() - seen.since > galera.STALE_MS then
+          holder.stale, holder.why = true, ("its heartbeat has not changed for %d s (seen from here)")
+            :format(galera.STALE_MS // 1000)
+        end
+      end
       if holder and (holder.stale or holder.owner == me_owner) then
         local tok, n = pcall(db.exec, db, "UPDATE " .. galera.TABLE .. " SET owner = ?, host = ?, pid = ?, " ..
           "node = ?, address = ?, session = CONNECTION_ID(), taken_at = UTC_TIMESTAMP(6), " ..
