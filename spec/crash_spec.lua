@@ -63,6 +63,8 @@ h.each_backend(describe, it, function(b)
         assert.equal(1, count, ("run %d: a migration applied twice"):format(run))
       end
       assert.equal(#require("tide.plan").load(dir).entries, n)
+      -- the plan's online step is ready once applied: its contract, then up to date
+      assert.equal(0, select(3, h.run_tide({ "--url", url, "--dir", dir, "-q", "contract" })))
       assert.equal(0, select(3, h.run_tide({ "--url", url, "--dir", dir, "status" })))
     end
     assert.is_true(interrupted >= RUNS // 2, ("only %d of %d runs were killed mid-way"):format(interrupted, RUNS))
