@@ -61,7 +61,7 @@ bench: all
 	bench/run
 
 lint:
-	luacheck lua spec bench scripts
+	luacheck lua spec bench scripts migrations
 
 # Parsers of untrusted text under libFuzzer with ASan+UBSan: each harness
 # starts from its committed corpus (fuzz/corpus/NAME, reproducers kept

@@ -55,8 +55,8 @@ if "${tide_test[@]}" --backends "$backends"; then
 else
   summary+=("tide test migrations/: FAILED"); status=1
 fi
-luacheck -q lua spec bench scripts >/dev/null && summary+=("luacheck: clean") || {
-  luacheck -q lua spec bench scripts | tail -20; summary+=("luacheck: FAILED"); status=1; }
+luacheck -q lua spec bench scripts migrations >/dev/null && summary+=("luacheck: clean") || {
+  luacheck -q lua spec bench scripts migrations | tail -20; summary+=("luacheck: FAILED"); status=1; }
 scripts/sanitize.sh && summary+=("sanitizers: clean") || { summary+=("sanitizers: FAILED"); status=1; }
 # the parsers under libFuzzer, FUZZ_SECONDS (8) each: about 30 s with the build
 if command -v clang >/dev/null; then
