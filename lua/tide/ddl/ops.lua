@@ -52,6 +52,13 @@ local function same_on_shadow(m, t, ...)
   if s then return table.pack(s, ...) end
 end
 
+-- create_table and create_shadow: the new table enters the model, and its
+-- names the name index (tide.ddl.model)
+local function add_table(m, p)
+  m._model[p.new.name] = p.new
+  model.note_names(m, p.new.name, p.new)
+end
+
 ops.create_table = {
   shows = 1, first = true,
   check = function(m, t, cols, opts)
@@ -123,10 +130,7 @@ ops.create_table = {
     return { new = tm }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p)
-    m._model[p.new.name] = p.new
-    model.note_names(m, p.new.name, p.new)
-  end,
+  apply = add_table,
   took_effect = function(v, t) return v.has_table(t) end,
 }
 
@@ -417,10 +421,7 @@ ops.create_shadow = {
     return { new = shadow.of(tm, m._dialect) }
   end,
   render = function(m, p) return m._dialect:create_table(p.new) end,
-  apply = function(m, p)
-    m._model[p.new.name] = p.new
-    model.note_names(m, p.new.name, p.new)
-  end,
+  apply = add_table,
   took_effect = function(v, t) return v.has_table(shadow.name(t)) end,
 }
 
