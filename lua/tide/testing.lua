@@ -28,10 +28,17 @@ testing.databases = throwaway.databases
 
 -- ---- the walk --------------------------------------------------------------
 
+-- The opening "$$" or "$tag$" of a dollar-quoted string at i, or nil (a "$"
+-- inside a name, as in a$b$, or a placeholder $1 opens none).
+local function dollar_tag(text, i)
+  if text:sub(i - 1, i - 1):match("[%w_$]") then return nil end
+  return text:match("^%$%$", i) or text:match("^%$[%a_][%w_]*%$", i)
+end
+
 -- The statements of SQL text: split at each ";" outside a quoted string or
--- name ('...', "...", `...`, a quote doubled inside) and outside a comment
--- (-- to the end of the line, /* ... */); comments and empty statements
--- left out.
+-- name ('...', "...", `...`, a quote doubled inside; PostgreSQL's
+-- $tag$...$tag$) and outside a comment (-- to the end of the line,
+-- /* ... */); comments and empty statements left out.
 local function sql_statements(text)
   local stmts, cur, i, n = {}, {}, 1, #text
   local function flush()
@@ -46,6 +53,10 @@ local function sql_statements(text)
       j = i
       repeat j = (text:find(c, j + 1, true) or n) + 1 until text:sub(j, j) ~= c or j > n
       cur[#cur + 1] = text:sub(i, j - 1)
+    elseif c == "$" and dollar_tag(text, i) then
+      local tag = dollar_tag(text, i)
+      j = (select(2, text:find(tag, i + #tag, true)) or n) + 1
+      cur[#cur + 1] = text:sub(i, j - 1)
     elseif text:sub(i, i + 1) == "--" then
       j = (text:find("\n", i, true) or n) + 1
     elseif text:sub(i, i + 1) == "/*" then
@@ -54,7 +65,7 @@ local function sql_statements(text)
       flush()
       j = i + 1
     else
-      j = text:find("[;'\"`%-/]", i + 1) or n + 1
+      j = text:find("[;'\"`%-/$]", i + 1) or n + 1
       cur[#cur + 1] = text:sub(i, j - 1)
     end
     i = j

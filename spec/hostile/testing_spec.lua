@@ -140,6 +140,30 @@ h.each_backend(describe, it, function(b)
       assert.matches("data .-%.sql%s+ok", out)
     end)
 
+    if b.name == "postgres" then
+      it("keeps a ';' inside a PostgreSQL dollar-quoted string in an SQL data file", function()
+        local dir = h.migrations({
+          { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}, {"v", "string", length = 40}})',
+            'm:drop_table("ta")' },
+          { "b", 'm:create_table("tb", {{"id", "integer", primary_key = true}})', 'm:drop_table("tb")',
+            extra = [[check = function(db)
+    local rows = db:query("SELECT v FROM ta ORDER BY id")
+    assert(#rows == 3, #rows .. " rows")
+    assert(rows[1].v == "a;b", rows[1].v)
+    assert(rows[2].v == "it's; $x$", rows[2].v)
+    assert(rows[3].v == "c$d$;", rows[3].v)
+  end,]] } })
+        local data = h.tmpname(".sql")
+        h.write_file(data, "-- after: a\n" ..
+          "INSERT INTO ta (id, v) VALUES (1, $$a;b$$);\n" ..
+          "INSERT INTO ta (id, v) VALUES (2, $q$it's; $x$$q$);\n" ..
+          "INSERT INTO ta (id, v) VALUES (3, 'c$d$;')")
+        local out, err, code = h.run_tide(test_args(b, dir, { "--data", data }))
+        assert.equal(0, code, err .. out)
+        assert.matches("data .-%.sql%s+ok", out)
+      end)
+    end
+
     it("walks a phased migration's backfill and ready, and names a backfill that leaves it not ready", function()
       local function phased(update)
         local dir = h.migrations({ { "a", 'm:create_table("ta", {{"id", "integer", primary_key = true}, ' ..
