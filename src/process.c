@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include "tide.h"
@@ -28,6 +31,7 @@ static void close_pair(int p[2]) {
  * the child). */
 static int l_spawn(lua_State *L) {
   int out[2] = {-1, -1}, err[2] = {-1, -1}, i, n;
+  pid_t parent = getpid();
   char **argv;
   pid_t pid;
   lua_settop(L, 2);                   /* argv, env (or nil): then the buffer */
@@ -72,7 +76,16 @@ static int l_spawn(lua_State *L) {
     return luaL_error(L, "spawn: fork: %s", strerror(e));
   }
   if (pid == 0) {
-    int devnull = open("/dev/null", O_RDONLY);
+    int devnull;
+#ifdef __linux__
+    /* a parent killed outright (kill -9) cannot end its children as it
+     * does on SIGTERM: the kernel sends them that SIGTERM instead, so none
+     * is left migrating with nobody reading its report */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(128 + SIGTERM);
+#else
+    (void)parent;
+#endif
+    devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);

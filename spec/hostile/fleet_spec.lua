@@ -22,8 +22,12 @@ local row_of = h.row_of
 -- The pid of the process running this code (a migration: the child tide).
 local SELF_PID = 'io.open("/proc/self/stat"):read("a"):match("^%d+")'
 
+-- Whether process pid runs (a zombie nobody has reaped yet has ended).
 local function alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+  local f = io.open("/proc/" .. pid .. "/stat")
+  local stat = f and f:read("a")
+  if f then f:close() end
+  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
 end
 
 describe("hostile fleet", function()
@@ -112,7 +116,9 @@ describe("hostile fleet", function()
     assert.is_nil(out:find("fake", 1, true))
   end)
 
-  it("ends its running children when it is stopped by SIGTERM", function()
+  -- A fleet whose every child blocks (each writes its pid first), its parent
+  -- sent `signal` once all are blocked: {code, stderr, pids}.
+  local function signal_blocked_fleet(signal)
     local marks, fifo = h.tmpname(".marks"), h.tmpname(".fifo")
     os.execute(("mkdir -p %s && mkfifo %s"):format(h.shell_quote(marks), h.shell_quote(fifo)))
     -- each child writes its pid, then blocks opening a FIFO no one writes
@@ -137,11 +143,28 @@ describe("hostile fleet", function()
       os.execute("sleep 0.1")
     end
     assert.are.equal(#list, #pids)
-    os.execute("kill -TERM " .. parent)
+    os.execute("kill -" .. signal .. " " .. parent)
     local code = tonumber(p:read("l"))
     p:close()
+    return code, h.read_file(errfile), pids
+  end
+
+  it("ends its running children when it is stopped by SIGTERM", function()
+    local code, err, pids = signal_blocked_fleet("TERM")
     assert.are.equal(1, code)
-    assert.matches("^tide: interrupted by SIGTERM: " .. #list .. " target%(s%) stopped\n$", h.read_file(errfile))
+    assert.matches("^tide: interrupted by SIGTERM: " .. #pids .. " target%(s%) stopped\n$", err)
     for _, pid in ipairs(pids) do assert.is_false(alive(pid), "child " .. pid .. " still running") end
+  end)
+
+  it("leaves no child running when it is killed outright (kill -9)", function()
+    local code, _, pids = signal_blocked_fleet("KILL")
+    assert.are.equal(137, code)
+    for _, pid in ipairs(pids) do
+      for _ = 1, 100 do                                -- the kernel's SIGTERM: at most 10 s to end
+        if not alive(pid) then break end
+        os.execute("sleep 0.1")
+      end
+      assert.is_false(alive(pid), "child " .. pid .. " still running")
+    end
   end)
 end)
