@@ -30,10 +30,13 @@ enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OI
  * while the loop works on this one: one PGresult per batch, where
  * single-row mode makes one per row (a copy of the column descriptions and
  * a few allocations each). The first FETCH is small (a small result is
- * read in one); later ones aim at BATCH_BYTES of memory. */
+ * read in one); later ones aim at BATCH_BYTES of memory, under glibc's
+ * 128 KiB trim threshold: a larger batch, freed at the heap's top, is
+ * given back to the system and asked for again each time (brk calls and
+ * page faults). */
 #define FIRST_BATCH 100
-#define MAX_BATCH 5000
-#define BATCH_BYTES (512 * 1024)
+#define MAX_BATCH 2000
+#define BATCH_BYTES (96 * 1024)
 
 typedef struct pg_stmt pg_stmt;
 
