@@ -37,6 +37,7 @@ typedef struct my_conn {
   my_stmt *active;                  /* statement whose rows are being read */
   MYSQL_STMT **closing;             /* closes deferred while `active` reads (close_stmt) */
   int nclosing;
+  int no_innodb_dictionary;         /* reading it failed once (no PROCESS privilege) */
 } my_conn;
 
 enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
@@ -827,6 +828,30 @@ static void check_row(lua_State *L, my_stmt *s) {
 static const char *const SCHEMA_SQL[] = {
   Q_TABLES(""), Q_COLUMNS(""), Q_INDEXES(""), Q_RULES(""), Q_FKS(""), Q_CHECKS(""), NULL
 };
+enum { Q_RULES_AT = 3, Q_FKS_AT = 4 };
+
+/* The foreign keys of the whole database from InnoDB's dictionary instead
+ * (MariaDB's only engine with foreign keys): it is read without opening a
+ * table, where KEY_COLUMN_USAGE and REFERENTIAL_CONSTRAINTS open every one
+ * (2,000 tables: ~95 ms -> ~10 ms). It names tables 'db/table' in the
+ * file-name encoding, the same as the name for [A-Za-z0-9_] only; a name
+ * with an '@' (anything else, encoded) sends the whole schema() back to
+ * information_schema, as does a database name that is not plain, or an
+ * error (the PROCESS privilege is needed). Actions are bits of TYPE. */
+#define INNODB_NAME(col) "SUBSTRING(" col ", LOCATE('/', " col ") + 1)"
+#define INNODB_THIS_DB(col) "SUBSTRING_INDEX(" col ", '/', 1) = BINARY DATABASE()"
+static const char *const INNODB_SQL[] = {
+  "SELECT " INNODB_NAME("FOR_NAME") ", " INNODB_NAME("ID") ", "
+  "CASE WHEN TYPE & 1 THEN 'CASCADE' WHEN TYPE & 2 THEN 'SET NULL' WHEN TYPE & 16 THEN 'NO ACTION' "
+  "ELSE 'RESTRICT' END, "
+  "CASE WHEN TYPE & 4 THEN 'CASCADE' WHEN TYPE & 8 THEN 'SET NULL' WHEN TYPE & 32 THEN 'NO ACTION' "
+  "ELSE 'RESTRICT' END, LOCATE('@', CONCAT(FOR_NAME, REF_NAME)) > 0 "
+  "FROM information_schema.INNODB_SYS_FOREIGN WHERE " INNODB_THIS_DB("FOR_NAME"),
+  "SELECT " INNODB_NAME("f.FOR_NAME") " AS t, " INNODB_NAME("f.ID") " AS n, c.FOR_COL_NAME, "
+  INNODB_NAME("f.REF_NAME") ", c.REF_COL_NAME FROM information_schema.INNODB_SYS_FOREIGN f "
+  "JOIN information_schema.INNODB_SYS_FOREIGN_COLS c ON c.ID = f.ID WHERE "
+  INNODB_THIS_DB("f.FOR_NAME") " ORDER BY t, n, c.POS"
+};
 static const char *const TABLE_SQL[] = {
   Q_TABLES(ONE_TABLE), Q_COLUMNS(ONE_TABLE), Q_INDEXES(ONE_TABLE), Q_RULES(ONE_TABLE),
   Q_FKS(ONE_TABLE), Q_CHECKS(ONE_TABLE), NULL
@@ -1032,16 +1057,43 @@ static int exact_checks(lua_State *L, tide_conn *c, int schema, tide_err *e) {
   return TIDE_OK;
 }
 
+/* Whether the current database's name is its file-name encoding too. */
+static int plain_database(tide_conn *c) {
+  tide_err e;
+  my_stmt *s = prepare_run(MY(c), c, "SELECT DATABASE()", 0, NULL, &e);
+  int plain = 0, rc;
+  if (!s) return 0;
+  if ((rc = my_fetch(c, s, &e)) == 1 && text(s, 0)) {
+    const char *p = text(s, 0);
+    for (plain = *p != '\0'; *p; p++)
+      if (!(isalnum((unsigned char)*p) || *p == '_')) plain = 0;
+    while (my_fetch(c, s, &e) == 1) {}
+  }
+  my_finalize(c, s);
+  return plain;
+}
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   const char *const *sql = table ? TABLE_SQL : SCHEMA_SQL;
-  int i, rc, schema;
+  int i, rc, schema, innodb = !table && !MY(c)->no_innodb_dictionary && plain_database(c);
   lua_newtable(L);
   schema = lua_gettop(L);
   for (i = 0; sql[i]; i++) {
-    my_stmt *s = prepare_run(MY(c), c, sql[i], table ? 1 : 0, &table, e);
+    int from_innodb = innodb && (i == Q_RULES_AT || i == Q_FKS_AT);
+    tide_err ie;
+    my_stmt *s = from_innodb ? prepare_run(MY(c), c, INNODB_SQL[i - Q_RULES_AT], 0, NULL, &ie)
+                             : prepare_run(MY(c), c, sql[i], table ? 1 : 0, &table, e);
+    if (!s && from_innodb && i == Q_RULES_AT) {
+      MY(c)->no_innodb_dictionary = 1;
+      innodb = 0;
+      i--;                                   /* again from information_schema */
+      continue;
+    }
+    if (!s && from_innodb) *e = ie;
     if (!s) goto fail;
-    while ((rc = my_fetch(c, s, e)) == 1) {
+    while ((rc = my_fetch(c, s, from_innodb ? &ie : e)) == 1) {
       const char *name = text(s, 0);
+      if (from_innodb && i == Q_RULES_AT && s->cols[4].ival) break;   /* an encoded name */
       /* the lookup by name may fold case: the table asked for, exactly */
       if (table && strcmp(name, table) != 0) continue;
       if (!SCHEMA_ROW[i]) {
@@ -1052,6 +1104,12 @@ static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
       lua_pop(L, 1);
     }
     my_finalize(c, s);
+    if (from_innodb && i == Q_RULES_AT && rc != 0) {   /* information_schema after all */
+      innodb = 0;
+      i--;
+      continue;
+    }
+    if (from_innodb && rc == TIDE_ERR) *e = ie;
     if (rc == TIDE_ERR) goto fail;
   }
   lua_pushnil(L);
