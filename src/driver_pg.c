@@ -59,7 +59,8 @@ struct pg_stmt {
   int cursor_ok;            /* can be DECLAREd (-1: not known yet) */
   unsigned cursor;          /* rows come through cursor tide_rows_<n>; 0: not */
   int own_tx;               /* the cursor's BEGIN was ours: its end too */
-  int queued;               /* queries of the round in flight, 0: none */
+  int queued;               /* queries of the round in flight */
+  int round;                /* a round is in flight (its sync sent) */
   int closing;              /* that round ends the cursor (COMMIT or CLOSE) */
   int batch;                /* rows the FETCH in flight asks for */
   int64_t changes;
@@ -383,6 +384,7 @@ static int read_round(pg_conn *pc, pg_stmt *s, PGresult **rows, PGresult **bad) 
     }
   }
   s->queued = 0;
+  s->round = 0;
   if (!lost && PQstatus(pc->pg) == CONNECTION_OK) {
     PGresult *sync = PQgetResult(pc->pg);
     lost = !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
@@ -406,7 +408,7 @@ static void end_cursor(pg_conn *pc, pg_stmt *s) {
  * transaction stays open, its cursor closed. */
 static void abandon(pg_conn *pc, pg_stmt *s) {
   PGresult *rows, *bad;
-  if (s->queued) {
+  if (s->round) {
     read_round(pc, s, &rows, &bad);
     PQclear(rows);
     PQclear(bad);
@@ -416,9 +418,9 @@ static void abandon(pg_conn *pc, pg_stmt *s) {
     snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
     /* an aborted transaction of the caller's refuses CLOSE: its ROLLBACK closes it */
     if (s->own_tx || PQtransactionStatus(pc->pg) == PQTRANS_INTRANS) {
-      s->queued = send(pc, s->own_tx ? "ROLLBACK" : sql) && PQpipelineSync(pc->pg);
+      s->queued = s->round = send(pc, s->own_tx ? "ROLLBACK" : sql) && PQpipelineSync(pc->pg);
       s->closing = 1;
-      if (s->queued) {
+      if (s->round) {
         read_round(pc, s, &rows, &bad);
         PQclear(rows);
         PQclear(bad);
@@ -461,9 +463,11 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
        PQsendQueryParams(pc->pg, declare, n, s->ptypes, s->values, s->lengths, s->formats, 0) &&
        ++s->queued && send_fetch(pc, s, FIRST_BATCH) && ++s->queued;
   free(declare);
-  if (!PQpipelineSync(pc->pg) || !ok) {
+  s->round = PQpipelineSync(pc->pg);
+  if (!s->round || !ok) {
     pg_error(pc, NULL, e);
     e->not_run = !s->queued;
+    if (!s->round) s->queued = 0;        /* nothing was sent to read back */
     abandon(pc, s);
     return TIDE_ERR;
   }
@@ -477,7 +481,7 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
   if (s->row && ++s->row_i < s->nrows) return 1;
   if (s->row) PQclear(s->row);
   s->row = NULL;
-  while (s->queued) {
+  while (s->round) {
     PGresult *rows, *bad;
     int closing = s->closing, n;
     if (read_round(pc, s, &rows, &bad) != 0) {
@@ -506,7 +510,9 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
       s->queued = send(pc, s->own_tx ? "COMMIT" : sql);
       s->closing = 1;
     }
-    if (!s->queued || !PQpipelineSync(pc->pg)) {
+    s->round = s->queued && PQpipelineSync(pc->pg);
+    if (!s->round) {
+      s->queued = s->closing = 0;        /* not sent: ours to end still */
       PQclear(rows);
       return cursor_error(pc, s, NULL, e);
     }
