@@ -104,6 +104,17 @@ h.each_backend(describe, it, function(b)
     db:exec("DROP TABLE n")                                -- nothing holds a lock on it
   end)
 
+  it("ends the rows when the loop's body raises: no transaction nor cursor stays open", function()
+    local ok, err = pcall(function()
+      for row in db:rows("SELECT id FROM n ORDER BY id") do if row.id == 4000 then error("boom") end end
+    end)
+    assert.is_false(ok)
+    assert.matches("boom", err)
+    assert.is_false(db:in_transaction())
+    assert.equal(0, open_cursors())
+    assert.equal(12000, count(db, "SELECT id FROM n"))
+  end)
+
   it("leaves a loop early inside a transaction: it stays open, with its work", function()
     db:exec("BEGIN")
     db:exec("INSERT INTO n (id, s) VALUES (?, ?)", 20000, "mine")
