@@ -27,7 +27,7 @@ BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
             src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
-            src/driver_pg.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c \
+            src/driver_pg.c src/pg_cursor.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c \
             src/interrupt.c src/process.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h src/sqlite_driver.h
@@ -70,7 +70,7 @@ FUZZ_SECONDS ?= 8
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZERS      := url placeholders sqlite_create
+FUZZERS      := url placeholders sqlite_create pg_cursor
 
 $(BUILD)/fuzz/url: fuzz/url_fuzz.c src/url.c src/error.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -79,6 +79,10 @@ $(BUILD)/fuzz/url: fuzz/url_fuzz.c src/url.c src/error.c $(HDRS)
 $(BUILD)/fuzz/placeholders: fuzz/placeholders_fuzz.c src/placeholders.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Isrc -o $@ fuzz/placeholders_fuzz.c src/placeholders.c
+
+$(BUILD)/fuzz/pg_cursor: fuzz/pg_cursor_fuzz.c src/pg_cursor.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Isrc -o $@ fuzz/pg_cursor_fuzz.c src/pg_cursor.c
 
 $(BUILD)/fuzz/sqlite_create: fuzz/sqlite_create_fuzz.c src/sqlite_create.c src/sqlite_driver.h $(HDRS)
 	@mkdir -p $(dir $@)

@@ -10,13 +10,13 @@ local LUA = 'LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/lib/?.so;;" 
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- Runs cmd, which prints "ms rows [peak_kb]"; returns those numbers.
-local function run(cmd)
+-- Runs cmd, which prints "ms rows [peak_kb [cpu_ms]]"; returns ms, kb, cpu_ms.
+local function run(cmd, rows_expected)
   local p = assert(io.popen(cmd))
-  local ms, rows, kb = p:read("n", "n", "n")
+  local ms, rows, kb, cpu = p:read("n", "n", "n", "n")
   assert(p:close() and rows, "failed: " .. cmd)
-  assert(rows == ROWS, ("%s: %d rows, not %d"):format(cmd, rows, ROWS))
-  return ms, kb
+  assert(rows == (rows_expected or ROWS), ("%s: %d rows, not %d"):format(cmd, rows, rows_expected or ROWS))
+  return ms, kb, cpu
 end
 
 -- Whole-process ms of a database client's command (its output discarded).
@@ -88,12 +88,13 @@ local function setup_postgres()
 import sys, time, resource, psycopg2
 c = psycopg2.connect(host=sys.argv[1], port=sys.argv[2], user=sys.argv[3], password=sys.argv[4], dbname=sys.argv[5])
 cur = c.cursor(name="fetch"); cur.itersize = 2000
-t0 = time.monotonic(); n = 0
+t0 = time.monotonic(); c0 = time.process_time(); n = 0
 cur.execute(sys.argv[6])
 for row in cur: n += 1
 ms = (time.monotonic() - t0) * 1000
+cpu = (time.process_time() - c0) * 1000
 c.commit()
-print("%d %d %d" % (ms, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))]])
+print("%d %d %d %d" % (ms, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu))]])
       .. (" %s %s %s %s %s %s"):format(u.host, u.port, u.user, q(u.password), DB, q(SQL)) }
   end
   return { url = url, luasql = "luasql.postgres", peers = peers, missing = not py and "psycopg2",
@@ -133,16 +134,21 @@ for _, b in ipairs({ { "sqlite", setup_sqlite }, { "postgres", setup_postgres },
   end
   for _, p in ipairs(s.peers or {}) do contenders[#contenders + 1] = p end
   for _, f in ipairs(s.floors) do f.ms = math.huge end
-  for _, c in ipairs(contenders) do c.ms, c.kb = math.huge, 0 end
+  for _, c in ipairs(contenders) do c.ms, c.kb, c.cpu = math.huge, 0, math.huge end
   for _ = 1, RUNS do
     for _, f in ipairs(s.floors) do     -- a client's start-up and connect are not part of it
       f.ms = math.min(f.ms, f.run and f.run() or math.max(client_ms(f.cmd) - client_ms(f.noop), 1))
     end
     for _, c in ipairs(contenders) do
-      local ms, kb = run(c.cmd)
+      local ms, kb, cpu = run(c.cmd)
       if ms < c.ms then c.ms, c.kb = ms, kb end
+      c.cpu = math.min(c.cpu, cpu or math.huge)
     end
   end
+  -- memory flat: tide's peak at a tenth of the rows
+  local small = ROWS // 10
+  local _, kb_small = run(LUA .. ("bench/fetch_client.lua tide %s %s"):format(q(s.url),
+    q(SQL .. " ORDER BY id LIMIT " .. small)), small)
   local floor = s.floors[1]
   print(("  %s"):format(backend))
   for _, f in ipairs(s.floors) do
@@ -151,13 +157,21 @@ for _, b in ipairs({ { "sqlite", setup_sqlite }, { "postgres", setup_postgres },
   end
   local tide_c = contenders[1]
   for _, c in ipairs(contenders) do
-    print(("    %-47s %6.0f ms   peak RSS %6.1f MiB   %s"):format(c.label, c.ms, c.kb / 1024,
+    print(("    %-47s %6.0f ms (CPU %s)   peak RSS %6.1f MiB   %s"):format(c.label, c.ms,
+      c.cpu < math.huge and ("%4.0f ms"):format(c.cpu) or "   ?   ", c.kb / 1024,
       c == tide_c and ("%.2fx the floor"):format(c.ms / floor.ms) or ("tide / this %.2fx"):format(tide_c.ms / c.ms)))
   end
+  print(("    tide's peak RSS at %dk rows %.1f MiB, at %dk %.1f MiB"):format(small // 1000, kb_small / 1024,
+    ROWS // 1000, tide_c.kb / 1024))
   if not has_lua(s.luasql) then print("    (" .. s.luasql .. " is not installed)") end
   if s.missing then print("    (" .. s.missing .. " is not installed)") end
   local name = ("fetch %dk x 5, %s"):format(ROWS // 1000, backend)
   measure.result(name, tide_c.ms, "ms", "floor: " .. floor.label, floor.ms, "-")
+  measure.result(name .. ", peak memory", tide_c.kb / 1024, "MiB",
+    ("tide at %dk rows (memory flat)"):format(small // 1000), kb_small / 1024, "<= 1.1")
+  if backend == "postgres" then
+    measure.result(name, tide_c.ms, "ms", "target: issue 20", 600, "<= 600 ms")
+  end
   for i = 2, #contenders do
     local c = contenders[i]
     measure.result(name, tide_c.ms, "ms", "peer: " .. c.label, c.ms, "<= 1.0")

@@ -1,7 +1,8 @@
 -- One contender of bench/fetch, run by lua5.4 in its own process (so its
 -- peak memory is its own): lua5.4 bench/fetch_client.lua tide|luasql URL SQL
 -- Streams every row into a fresh table per row (what db:rows() gives) and
--- prints "ms rows peak_rss_kb". Connecting is not timed.
+-- prints "ms rows peak_rss_kb cpu_ms" (cpu: the process's user+system time
+-- for the loop). Connecting is not timed.
 local core = require "tide.core"
 local which, url, sql = arg[1], arg[2], arg[3]
 
@@ -31,10 +32,10 @@ else
   done = function() con:close(); env:close() end
 end
 
-local t0, n, peak = core.now_ms(), 0, 0
+local t0, c0, n, peak = core.now_ms(), os.clock(), 0, 0
 for _ in next_row() do
   n = n + 1
   if n % 100000 == 0 then peak = math.max(peak, core.rss_kb()) end
 end
-print(("%d %d %d"):format(core.now_ms() - t0, n, math.max(peak, core.rss_kb())))
+print(("%d %d %d %.0f"):format(core.now_ms() - t0, n, math.max(peak, core.rss_kb()), (os.clock() - c0) * 1000))
 done()

@@ -51,7 +51,7 @@ local FLOOR = {
   -- each information_schema view on its own, filtered by the schema it
   -- looks tables up by (a join or a filter on another column makes the
   -- server open every table of every schema, per row)
-  mysql = {
+  mysql_information_schema = {
     ("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s' "
       .. "AND TABLE_TYPE = 'BASE TABLE'"):format(DB),
     ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME "
@@ -67,6 +67,19 @@ local FLOOR = {
       .. "WHERE CONSTRAINT_SCHEMA = '%s'"):format(DB),
   },
 }
+-- MariaDB's foreign keys are InnoDB's: its dictionary lists them (names as
+-- 'db/name' in the file-name encoding, actions as bits) without opening a
+-- table, where KEY_COLUMN_USAGE and REFERENTIAL_CONSTRAINTS open them all
+-- (it needs the PROCESS privilege). The cheaper of the two sets is the floor.
+FLOOR.mysql_innodb = { FLOOR.mysql_information_schema[1], FLOOR.mysql_information_schema[2],
+  FLOOR.mysql_information_schema[3],
+  ("SELECT ID, FOR_NAME, REF_NAME, TYPE FROM information_schema.INNODB_SYS_FOREIGN "
+    .. "WHERE FOR_NAME LIKE '%s/%%'"):format(DB:gsub("_", "\\_")),
+  ("SELECT ID, FOR_COL_NAME, REF_COL_NAME, POS FROM information_schema.INNODB_SYS_FOREIGN_COLS "
+    .. "WHERE ID LIKE '%s/%%'"):format(DB:gsub("_", "\\_")),
+  FLOOR.mysql_information_schema[6] }
+local FLOOR_SETS = { sqlite = { "sqlite" }, postgres = { "postgres" },
+  mysql = { "mysql_information_schema", "mysql_innodb" } }
 
 local function server_parts(url)
   local u = core.parse_url(url)
@@ -114,7 +127,9 @@ print(("introspect: db:schema() and db:describe(one) on %d tables x 10 columns, 
 sh("mkdir -p build/bench")
 local noop = "build/bench/noop.sql"
 write(noop, "SELECT 1;")
+local only = os.getenv("BACKENDS")      -- e.g. "mysql"; all three by default
 for _, backend in ipairs({ "sqlite", "postgres", "mysql" }) do
+  if only and not (("," .. only .. ","):find("," .. backend .. ",", 1, true)) then goto next end
   local url, client = setups[backend]()
   local file = "build/bench/introspect-" .. backend .. ".sql"
   write(file, ddl(backend))
@@ -125,24 +140,40 @@ for _, backend in ipairs({ "sqlite", "postgres", "mysql" }) do
   local n = 0
   for _ in pairs(db:schema()) do n = n + 1 end
   assert(n == TABLES, ("%s: schema() saw %d tables"):format(backend, n))
-  local qfile = "build/bench/introspect-" .. backend .. "-floor.sql"
-  write(qfile, (table.concat(FLOOR[backend], ";\n") .. ";\n"):rep(REPEAT))
+  local sets = {}
+  for i, name in ipairs(FLOOR_SETS[backend]) do
+    sets[i] = { name = name, file = "build/bench/introspect-" .. name .. "-floor.sql", t = math.huge }
+    write(sets[i].file, (table.concat(FLOOR[name], ";\n") .. ";\n"):rep(REPEAT))
+  end
   local one = ("t%04d"):format(TABLES // 2)
-  local t_tide, t_one, t_file, t_start = math.huge, math.huge, math.huge, math.huge
+  local t_tide, t_one, t_start = math.huge, math.huge, math.huge
+  local cpu0 = os.clock()
   for _ = 1, RUNS do
     t_tide = math.min(t_tide, measure.best(1, function() db:schema() end))
     t_one = math.min(t_one, measure.best(1, function() for _ = 1, 20 do db:describe(one) end end) / 20)
     -- the client's own start-up and connect are not part of the floor
     t_start = math.min(t_start, measure.best(1, function() sh(client(noop)) end))
-    t_file = math.min(t_file, measure.best(1, function() sh(client(qfile)) end))
+    for _, f in ipairs(sets) do f.t = math.min(f.t, measure.best(1, function() sh(client(f.file)) end)) end
   end
-  local t_raw = math.max(t_file - t_start, 1) / REPEAT
+  -- tide's own CPU for schema() and describe (the server's work is the rest)
+  local cpu_ms = (os.clock() - cpu0) * 1000 / RUNS
+  local floor = sets[1]
+  for _, f in ipairs(sets) do
+    f.raw = math.max(f.t - t_start, 1) / REPEAT
+    if f.raw < floor.raw then floor = f end
+  end
   db:close()
-  print(("  %-8s schema() %6.0f ms   floor (%d catalog queries, client) %6.0f ms   ratio %.2fx "
-    .. "(target <= 1.5)   describe(one) %5.1f ms (target < 20)   (built in %.1f s)")
-    :format(backend, t_tide, #FLOOR[backend], t_raw, t_tide / t_raw, t_one, built / 1000))
+  for _, f in ipairs(sets) do
+    print(("  %-8s floor %-26s %d catalog queries in the client %6.0f ms%s"):format(backend, f.name,
+      #FLOOR[f.name], f.raw, f == floor and " (the floor)" or ""))
+  end
+  print(("  %-8s schema() %6.0f ms   ratio %.2fx (target <= 1.5)   describe(one) %5.1f ms (target < 20)"
+    .. "   (tide's CPU for both %.0f ms per round; built in %.1f s)")
+    :format(backend, t_tide, t_tide / floor.raw, t_one, cpu_ms, built / 1000))
   measure.result(("introspect %d tables, %s schema()"):format(TABLES, backend), t_tide, "ms",
-    ("floor: %d hand-written catalog queries in the client"):format(#FLOOR[backend]), t_raw, "<= 1.5")
+    ("floor: %d hand-written catalog queries in the client (%s)"):format(#FLOOR[floor.name], floor.name),
+    floor.raw, backend == "mysql" and "<= 1.5" or "no regression")
   measure.result(("introspect %d tables, %s describe(one)"):format(TABLES, backend), t_one, "ms",
     "target: under 20 ms", 20, "< 1.0")
+  ::next::
 end

@@ -1,6 +1,8 @@
 -- The closing table of `make bench`: reads the output of every benchmark
 -- (the files named on the command line) and prints each result line (format
--- in bench/measure.lua) as one row: figure, baseline, ratio and target.
+-- in bench/measure.lua) as one row: figure, baseline, ratio, target, and
+-- whether the target is met ("<= 1.5" is a ratio, "<= 10 ms" a figure in
+-- the row's unit; a target in words is shown as it is).
 -- Plain Lua 5.4, no tide modules: run as `lua5.4 bench/summary.lua FILE...`.
 local rows = {}
 for _, path in ipairs(arg) do
@@ -11,8 +13,22 @@ for _, path in ipairs(arg) do
   end
 end
 
-local function cell(f, i) return ({ f[2], f[3] .. " " .. f[4], f[5], f[6] .. " " .. f[4], f[7] .. "x", f[8] })[i] end
-local heads = { "figure", "tide", "against", "baseline", "ratio", "target" }
+-- "yes", "NO", or "" when the target is not a comparison
+local function met(f)
+  local op, limit, unit = f[8]:match("^%s*([<>]=?)%s*([%d.]+)%s*(%S*)%s*$")
+  if not op then return "" end
+  local v = tonumber(unit ~= "" and f[3] or f[7])
+  limit = tonumber(limit)
+  if unit ~= "" and unit ~= f[4] then return "" end
+  local ok = (op == "<=" and v <= limit) or (op == "<" and v < limit) or (op == ">=" and v >= limit)
+    or (op == ">" and v > limit)
+  return ok and "yes" or "NO"
+end
+
+local function cell(f, i)
+  return ({ f[2], f[3] .. " " .. f[4], f[5], f[6] .. " " .. f[4], f[7] .. "x", f[8], met(f) })[i]
+end
+local heads = { "figure", "tide", "against", "baseline", "ratio", "target", "met" }
 local widths = {}
 for i, h in ipairs(heads) do
   widths[i] = #h
@@ -28,7 +44,10 @@ local function line(cells)
   return (table.concat(out, "  "):gsub("%s+$", ""))
 end
 print()
-print(("bench: %d figures (ratio: tide's cost over the baseline's; above 1, tide is slower)"):format(#rows))
+local missed = 0
+for _, f in ipairs(rows) do missed = missed + (met(f) == "NO" and 1 or 0) end
+print(("bench: %d figures, %d targets missed (ratio: tide's cost over the baseline's; above 1, tide "
+  .. "is slower; a shared machine's figures vary: read the ratios)"):format(#rows, missed))
 print(line(heads))
 local rule = {}
 for i = 1, #heads do rule[i] = ("-"):rep(widths[i]) end

@@ -344,3 +344,81 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 end)
+
+-- MariaDB reads a whole schema's foreign keys from InnoDB's dictionary
+-- (names 'db/table' in the file-name encoding, actions as bits), falling
+-- back to information_schema for encoded names or without the PROCESS
+-- privilege: both ways must give what describe() (information_schema) does.
+h.each_backend(describe, it, function(b)
+  if b.name ~= "mysql" then return end
+  local db, admin, dbname
+  local function q(s) return db:quote_ident(s) end
+  before_each(function()
+    db = core.open(b.fresh_url())
+    admin = core.open(b.admin)
+    dbname = db:query("SELECT DATABASE() AS d")[1].d
+    db:exec("CREATE TABLE p (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b))")
+    db:exec([[CREATE TABLE c (id INTEGER PRIMARY KEY, x INTEGER, y INTEGER, z INTEGER,
+      CONSTRAINT fk_r FOREIGN KEY (y, x) REFERENCES p (a, b) ON DELETE RESTRICT ON UPDATE CASCADE,
+      CONSTRAINT fk_n FOREIGN KEY (z, x) REFERENCES p (a, b) ON DELETE NO ACTION ON UPDATE SET NULL,
+      CONSTRAINT fk_s FOREIGN KEY (x, z) REFERENCES p (a, b) ON DELETE SET NULL ON UPDATE NO ACTION,
+      CONSTRAINT `fk é/"1"` FOREIGN KEY (z) REFERENCES c (id) ON DELETE CASCADE)]])
+    -- a database whose name only the LIKE wildcard '_' would match, with the same tables
+    for _, other in ipairs({ dbname .. "_x", (dbname:gsub("_", "x")) }) do
+      admin:exec("DROP DATABASE IF EXISTS " .. q(other))
+      admin:exec("CREATE DATABASE " .. q(other))
+      admin:exec(("CREATE TABLE %s.p (a INTEGER PRIMARY KEY, k INTEGER, CONSTRAINT fk_r FOREIGN KEY (k) "
+        .. "REFERENCES %s.p (a))"):format(q(other), q(other)))
+    end
+  end)
+  after_each(function()
+    for _, other in ipairs({ dbname .. "_x", (dbname:gsub("_", "x")) }) do
+      admin:exec("DROP DATABASE IF EXISTS " .. q(other))
+    end
+    admin:close()
+    db:close()
+  end)
+
+  local function same_as_describe(conn)
+    local s = conn:schema()
+    assert.same({}, s.p.foreign_keys)
+    assert.equal(4, #s.c.foreign_keys)
+    assert.same(conn:describe("p"), s.p)
+    assert.same(conn:describe("c"), s.c)
+    return s
+  end
+
+  it("reads every action and a name with '/' and quotes as information_schema does", function()
+    local s = same_as_describe(db)
+    local by = {}
+    for _, fk in ipairs(s.c.foreign_keys) do by[fk.name] = fk end
+    assert.same({ "y", "x" }, by.fk_r.columns)
+    assert.same({ "restrict", "cascade" }, { by.fk_r.on_delete, by.fk_r.on_update })
+    assert.same({ "no action", "set null" }, { by.fk_n.on_delete, by.fk_n.on_update })
+    assert.same({ "set null", "no action" }, { by.fk_s.on_delete, by.fk_s.on_update })
+    assert.equal("cascade", by['fk é/"1"'].on_delete)
+  end)
+
+  it("gives the same with a table name InnoDB encodes", function()
+    db:exec("CREATE TABLE `d ä` (id INTEGER PRIMARY KEY, r INTEGER, FOREIGN KEY (r) REFERENCES c (id))")
+    local s = same_as_describe(db)
+    assert.same(db:describe("d ä"), s["d ä"])
+    assert.equal("c", s["d ä"].foreign_keys[1].ref_table)
+  end)
+
+  it("gives the same without the PROCESS privilege", function()
+    local user = "tide_np_" .. dbname:sub(-12)
+    admin:exec(("CREATE USER %s@'%%' IDENTIFIED BY 'np-pw'"):format(q(user)))
+    admin:exec(("GRANT ALL PRIVILEGES ON %s.* TO %s@'%%'"):format(q(dbname), q(user)))
+    local ok, err = pcall(function()
+      local url = b.admin:gsub("^(mysql://)[^@]*(@[^/]*/)[^?]*", "%1" .. user .. ":np-pw%2" .. dbname)
+      local np = core.open(url)
+      assert.is_false(pcall(np.query, np, "SELECT 1 FROM information_schema.INNODB_SYS_FOREIGN"))
+      same_as_describe(np)
+      same_as_describe(np)                      -- once refused, not asked again
+      np:close()
+    end)
+    admin:exec(("DROP USER %s@'%%'"):format(q(user)))
+    assert(ok, err)
+  end)
+end)

@@ -466,7 +466,7 @@ static int conn_rows(lua_State *L) {
   const char *sql = check_sql(L, "rows", &len);
   int n = lua_gettop(L) - 2;
   tide_stmt *s = tide_new_stmt(L, 1, c, sql, len);
-  tide_stmt_execute(L, s, 3, n);
+  tide_stmt_execute_rows(L, s, 3, n);
   return tide_stmt_push_rows(L, -1, 1);
 }
 

@@ -37,6 +37,7 @@ typedef struct my_conn {
   my_stmt *active;                  /* statement whose rows are being read */
   MYSQL_STMT **closing;             /* closes deferred while `active` reads (close_stmt) */
   int nclosing;
+  int no_innodb_dictionary;         /* reading it failed once (no PROCESS privilege) */
 } my_conn;
 
 enum { K_INT, K_UINT, K_BOOL, K_DOUBLE, K_DECIMAL, K_STRING };
@@ -764,19 +765,20 @@ static void rules_row(lua_State *L, my_stmt *s) {
   lua_pop(L, 1);
 }
 
-/* KEY_COLUMN_USAGE rows that reference a table: a foreign key's columns. */
-static void fk_row(lua_State *L, my_stmt *s) {
+/* Adds a column of foreign key `name` to the description on top. */
+static void fk_add(lua_State *L, const char *name, const char *column, const char *ref_table,
+                   const char *ref_column) {
   int n, entry;
   tide_desc_list(L, -1, "foreign_keys");
   n = (int)lua_rawlen(L, -1);
-  tide_desc_entry(L, -1, text(s, 1));
+  tide_desc_entry(L, -1, name);
   entry = lua_gettop(L);
-  tide_desc_append(L, entry, "columns", text(s, 2));
-  tide_desc_str(L, entry, "ref_table", text(s, 3));
-  tide_desc_append(L, entry, "ref_columns", text(s, 4));
+  tide_desc_append(L, entry, "columns", column);
+  tide_desc_str(L, entry, "ref_table", ref_table);
+  tide_desc_append(L, entry, "ref_columns", ref_column);
   if ((int)lua_rawlen(L, entry - 1) != n) {         /* its first column */
     lua_getfield(L, entry - 2, "rules");
-    if (lua_istable(L, -1)) lua_getfield(L, -1, text(s, 1));
+    if (lua_istable(L, -1)) lua_getfield(L, -1, name);
     else lua_pushnil(L);
     if (lua_istable(L, -1)) {
       lua_rawgeti(L, -1, 1);
@@ -790,6 +792,9 @@ static void fk_row(lua_State *L, my_stmt *s) {
   }
   lua_settop(L, entry - 2);
 }
+
+/* KEY_COLUMN_USAGE rows that reference a table: a foreign key's columns. */
+static void fk_row(lua_State *L, my_stmt *s) { fk_add(L, text(s, 1), text(s, 2), text(s, 3), text(s, 4)); }
 
 static void check_row(lua_State *L, my_stmt *s) {
   tide_desc_list(L, -1, "checks");
@@ -827,6 +832,7 @@ static void check_row(lua_State *L, my_stmt *s) {
 static const char *const SCHEMA_SQL[] = {
   Q_TABLES(""), Q_COLUMNS(""), Q_INDEXES(""), Q_RULES(""), Q_FKS(""), Q_CHECKS(""), NULL
 };
+enum { Q_RULES_AT = 3, Q_FKS_AT = 4 };
 static const char *const TABLE_SQL[] = {
   Q_TABLES(ONE_TABLE), Q_COLUMNS(ONE_TABLE), Q_INDEXES(ONE_TABLE), Q_RULES(ONE_TABLE),
   Q_FKS(ONE_TABLE), Q_CHECKS(ONE_TABLE), NULL
@@ -834,6 +840,7 @@ static const char *const TABLE_SQL[] = {
 static void (*const SCHEMA_ROW[])(lua_State *, my_stmt *) = {
   NULL, column_row, index_row, rules_row, fk_row, check_row
 };
+
 
 /* information_schema holds defaults in a 3-byte charset: a character it
  * cannot hold (4-byte, or bytes of a binary default that are not UTF-8)
@@ -1032,14 +1039,110 @@ static int exact_checks(lua_State *L, tide_conn *c, int schema, tide_err *e) {
   return TIDE_OK;
 }
 
+/* The foreign keys of the whole database from InnoDB's dictionary instead
+ * (MariaDB's only engine with foreign keys): it is read without opening a
+ * table, where KEY_COLUMN_USAGE and REFERENTIAL_CONSTRAINTS open every one
+ * (2,000 tables: ~95 ms -> ~10 ms). It names tables 'db/table' and keys
+ * 'db/name', db and table in the file-name encoding, the same as the name
+ * for [A-Za-z0-9_] only; a table name with an '@' (anything else, encoded)
+ * sends the foreign keys back to information_schema, as does a database
+ * name that is not plain, or an error (the PROCESS privilege is needed).
+ * Actions are bits of TYPE. Its two views are joined here: joined on the
+ * server, one is read again per row of the other. */
+#define INNODB_NAME(col) "SUBSTRING(" col ", LOCATE('/', " col ") + 1)"
+#define INNODB_THIS_DB(col) " WHERE SUBSTRING_INDEX(" col ", '/', 1) = BINARY DATABASE()"
+static const char *const INNODB_SQL[] = {
+  "SELECT ID, " INNODB_NAME("FOR_NAME") ", " INNODB_NAME("REF_NAME") ", "
+  "CASE WHEN TYPE & 1 THEN 'CASCADE' WHEN TYPE & 2 THEN 'SET NULL' WHEN TYPE & 16 THEN 'NO ACTION' "
+  "ELSE 'RESTRICT' END, "
+  "CASE WHEN TYPE & 4 THEN 'CASCADE' WHEN TYPE & 8 THEN 'SET NULL' WHEN TYPE & 32 THEN 'NO ACTION' "
+  "ELSE 'RESTRICT' END, LOCATE('@', CONCAT(FOR_NAME, REF_NAME)) > 0 "
+  "FROM information_schema.INNODB_SYS_FOREIGN" INNODB_THIS_DB("FOR_NAME"),
+  "SELECT ID, FOR_COL_NAME, REF_COL_NAME FROM information_schema.INNODB_SYS_FOREIGN_COLS"
+  INNODB_THIS_DB("ID") " ORDER BY ID, POS"
+};
+
+/* Reads the foreign keys into the schema at `schema` from InnoDB's
+ * dictionary: 1 done, 0 not possible (nothing added), TIDE_ERR. */
+static int innodb_foreign_keys(lua_State *L, tide_conn *c, int schema, tide_err *e) {
+  my_conn *mc = MY(c);
+  tide_err ie;
+  my_stmt *s;
+  int keys, rc, encoded = 0;
+  if (!(s = prepare_run(mc, c, INNODB_SQL[0], 0, NULL, &ie))) {
+    mc->no_innodb_dictionary = 1;
+    return 0;
+  }
+  lua_newtable(L);                       /* ID -> {table, ref_table, delete rule, update rule} */
+  keys = lua_gettop(L);
+  while ((rc = my_fetch(c, s, &ie)) == 1 && !(encoded = s->cols[5].ival != 0)) {
+    int i;
+    lua_createtable(L, 4, 0);
+    for (i = 1; i <= 4; i++) {
+      lua_pushstring(L, text(s, i));
+      lua_rawseti(L, -2, i);
+    }
+    lua_setfield(L, keys, text(s, 0));
+  }
+  my_finalize(c, s);
+  if (rc == TIDE_ERR || encoded) return lua_settop(L, keys - 1), 0;
+  if (!(s = prepare_run(mc, c, INNODB_SQL[1], 0, NULL, e))) return lua_settop(L, keys - 1), TIDE_ERR;
+  while ((rc = my_fetch(c, s, e)) == 1) {
+    const char *id = text(s, 0), *name = strchr(id, '/');
+    if (lua_getfield(L, keys, id) == LUA_TTABLE && name) {        /* at keys + 1 */
+      lua_rawgeti(L, keys + 1, 2);                                  /* ref table, keys + 2 */
+      lua_rawgeti(L, keys + 1, 1);
+      if (lua_getfield(L, schema, lua_tostring(L, -1)) == LUA_TTABLE) {
+        /* the rules where fk_add looks for them */
+        tide_desc_list(L, -1, "rules");
+        lua_createtable(L, 2, 0);
+        lua_rawgeti(L, keys + 1, 3);
+        lua_rawseti(L, -2, 1);
+        lua_rawgeti(L, keys + 1, 4);
+        lua_rawseti(L, -2, 2);
+        lua_setfield(L, -2, name + 1);
+        lua_pop(L, 1);
+        fk_add(L, name + 1, text(s, 1), lua_tostring(L, keys + 2), text(s, 2));
+      }
+    }
+    lua_settop(L, keys);
+  }
+  my_finalize(c, s);
+  lua_settop(L, keys - 1);
+  return rc == TIDE_ERR ? TIDE_ERR : 1;
+}
+
+/* Whether the current database's name is its file-name encoding too. */
+static int plain_database(tide_conn *c) {
+  tide_err e;
+  my_stmt *s = prepare_run(MY(c), c, "SELECT DATABASE()", 0, NULL, &e);
+  int plain = 0, rc;
+  if (!s) return 0;
+  if ((rc = my_fetch(c, s, &e)) == 1 && text(s, 0)) {
+    const char *p = text(s, 0);
+    for (plain = *p != '\0'; *p; p++)
+      if (!(isalnum((unsigned char)*p) || *p == '_')) plain = 0;
+    while (my_fetch(c, s, &e) == 1) {}
+  }
+  my_finalize(c, s);
+  return plain;
+}
+
 static int my_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   const char *const *sql = table ? TABLE_SQL : SCHEMA_SQL;
-  int i, rc, schema;
+  int i, rc, schema, innodb = !table && !MY(c)->no_innodb_dictionary && plain_database(c);
   lua_newtable(L);
   schema = lua_gettop(L);
   for (i = 0; sql[i]; i++) {
-    my_stmt *s = prepare_run(MY(c), c, sql[i], table ? 1 : 0, &table, e);
-    if (!s) goto fail;
+    my_stmt *s;
+    if (innodb && i == Q_RULES_AT) {
+      if ((rc = innodb_foreign_keys(L, c, schema, e)) == TIDE_ERR) goto fail;
+      if (rc == 1) {
+        i = Q_FKS_AT;
+        continue;
+      }
+    }
+    if (!(s = prepare_run(MY(c), c, sql[i], table ? 1 : 0, &table, e))) goto fail;
     while ((rc = my_fetch(c, s, e)) == 1) {
       const char *name = text(s, 0);
       /* the lookup by name may fold case: the table asked for, exactly */

@@ -1,8 +1,9 @@
 /*
  * driver_pg.c -- the libpq driver: connect with tide's session settings,
  * parameters bound by PQsendQueryParams (typed from the Lua value), rows
- * streamed in single-row mode, error classes from SQLSTATE, catalog
- * introspection in four queries, advisory locks and PQcancel.
+ * streamed in single-row mode, or for db:rows() of a query through a
+ * server-side cursor fetched in batches, error classes from SQLSTATE,
+ * catalog introspection in four queries, advisory locks and PQcancel.
  *
  * Statements are sent unnamed each time (parse + bind + execute in one round
  * trip): parameter types follow the Lua values of each call, which a
@@ -25,6 +26,18 @@ enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OI
  * when a loop breaks early outside a transaction. */
 #define DRAIN_BEFORE_CANCEL 1000
 
+/* db:rows() of a query reads it through a cursor, FETCHing the next batch
+ * while the loop works on this one: one PGresult per batch, where
+ * single-row mode makes one per row (a copy of the column descriptions and
+ * a few allocations each). The first FETCH is small (a small result is
+ * read in one); later ones aim at BATCH_BYTES of memory, under glibc's
+ * 128 KiB trim threshold: a larger batch, freed at the heap's top, is
+ * given back to the system and asked for again each time (brk calls and
+ * page faults). */
+#define FIRST_BATCH 100
+#define MAX_BATCH 2000
+#define BATCH_BYTES (96 * 1024)
+
 typedef struct pg_stmt pg_stmt;
 
 typedef struct pg_conn {
@@ -32,14 +45,24 @@ typedef struct pg_conn {
   PGcancel *cancel;
   pg_stmt *active;          /* statement whose results are being read */
   int in_tx;                /* last known transaction state */
+  unsigned cursors;         /* cursors opened: names them apart */
 } pg_conn;
 
 struct pg_stmt {
   char *sql;                /* with ? rewritten to $n */
   size_t sql_len;
   int nparams;
-  PGresult *row;            /* the current row (single-row mode) */
+  PGresult *row;            /* the current row (single-row mode) or batch */
+  int row_i, nrows;         /* the current row's index in it, its rows */
   int running;              /* results remain to be read */
+  int stream;               /* the next execute is read one row at a time */
+  int cursor_ok;            /* can be DECLAREd (-1: not known yet) */
+  unsigned cursor;          /* rows come through cursor tide_rows_<n>; 0: not */
+  int own_tx;               /* the cursor's BEGIN was ours: its end too */
+  int queued;               /* queries of the round in flight */
+  int round;                /* a round is in flight (its sync sent) */
+  int closing;              /* that round ends the cursor (COMMIT or CLOSE) */
+  int batch;                /* rows the FETCH in flight asks for */
   int64_t changes;
   int ncols;
   int described;            /* names and types are those of the current result */
@@ -140,6 +163,7 @@ static int pg_prepare(tide_conn *c, const char *sql, size_t len, void **out, tid
   *out = NULL;
   if (!s || !(s->sql = tide_pg_placeholders(sql, len, &s->nparams))) goto oom;
   s->sql_len = len;
+  s->cursor_ok = -1;
   if (s->nparams > 0) {
     /* the parameter arrays libpq takes, in one block (widest first) */
     size_t n = (size_t)s->nparams;
@@ -181,9 +205,12 @@ static void update_tx(pg_conn *pc) {
   if (t != PQTRANS_ACTIVE) pc->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
+static void abandon(pg_conn *pc, pg_stmt *s);
+
 static void pg_reset(tide_conn *c, void *stp) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
+  if (s->cursor) abandon(pc, s);
   if (s->row) PQclear(s->row);
   s->row = NULL;
   if (s->running) drain(pc, s);
@@ -201,10 +228,16 @@ static void pg_finalize(tide_conn *c, void *stp) {
 
 static int pg_nparams(void *stp) { return ((pg_stmt *)stp)->nparams; }
 
+static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e);
+
+static void pg_stream(void *stp) { ((pg_stmt *)stp)->stream = 1; }
+
 static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
-  int i;
+  int i, stream = s->stream;
+  PGTransactionStatusType t;
+  s->stream = 0;
   if (pc->active && pc->active != s) {
     tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return TIDE_ERR;
@@ -242,6 +275,10 @@ static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, ti
       break;
     }
   }
+  if (stream && s->cursor_ok < 0) s->cursor_ok = tide_pg_cursor_ok(s->sql);
+  t = PQtransactionStatus(pc->pg);
+  if (stream && s->cursor_ok && (t == PQTRANS_IDLE || t == PQTRANS_INTRANS))
+    return open_cursor(pc, s, n, e);
   /* the values are copied into libpq's send buffer here; without any, the
    * simple protocol saves the server a parse/bind/describe exchange */
   if (n == 0 ? !PQsendQuery(pc->pg, s->sql)
@@ -308,10 +345,194 @@ static int finish(pg_conn *pc, pg_stmt *s, tide_err *e) {
   return 0;
 }
 
+/* ---- rows through a cursor ----
+ * Each round of queries is sent in pipeline mode with a sync after it:
+ * [BEGIN,] DECLARE, FETCH; then FETCH, sent before the rows of the last
+ * one are read; then COMMIT (our transaction) or CLOSE (the caller's). */
+
+static int send(pg_conn *pc, const char *sql) {
+  return PQsendQueryParams(pc->pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
+static int send_fetch(pg_conn *pc, pg_stmt *s, int rows) {
+  char sql[64];
+  snprintf(sql, sizeof sql, "FETCH %d FROM tide_rows_%u", rows, s->cursor);
+  s->batch = rows;
+  return send(pc, sql);
+}
+
+/* Reads the round in flight: its queries' results (the last rows kept in
+ * *rows) and its sync. Returns 0, or -1 with the first failed result in
+ * *bad (NULL when the connection was lost); the caller clears both. */
+static int read_round(pg_conn *pc, pg_stmt *s, PGresult **rows, PGresult **bad) {
+  int q, lost = 0;
+  *rows = *bad = NULL;
+  for (q = 0; q < s->queued && !lost; q++) {
+    PGresult *r = PQgetResult(pc->pg), *more;
+    if (!r) { lost = 1; break; }
+    while ((more = PQgetResult(pc->pg))) PQclear(more);
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK: PQclear(r); break;
+    case PGRES_TUPLES_OK:
+      PQclear(*rows);
+      *rows = r;
+      break;
+    case PGRES_PIPELINE_ABORTED: PQclear(r); break;     /* after the failed one */
+    default:
+      if (*bad) PQclear(r);
+      else *bad = r;
+    }
+  }
+  s->queued = 0;
+  s->round = 0;
+  if (!lost && PQstatus(pc->pg) == CONNECTION_OK) {
+    PGresult *sync = PQgetResult(pc->pg);
+    lost = !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+  }
+  return *bad || lost ? -1 : 0;
+}
+
+static void end_cursor(pg_conn *pc, pg_stmt *s) {
+  if (s->row) PQclear(s->row);
+  s->row = NULL;
+  PQexitPipelineMode(pc->pg);
+  s->cursor = 0;
+  s->running = 0;
+  if (pc->active == s) pc->active = NULL;
+  update_tx(pc);
+}
+
+/* Ends the cursor early (a loop left, or an error): a transaction of ours
+ * rolls back, as a statement cancelled halfway would; the caller's
+ * transaction stays open, its cursor closed. */
+static void abandon(pg_conn *pc, pg_stmt *s) {
+  PGresult *rows, *bad;
+  if (s->round) {
+    read_round(pc, s, &rows, &bad);
+    PQclear(rows);
+    PQclear(bad);
+  }
+  if (!s->closing && PQstatus(pc->pg) == CONNECTION_OK) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
+    /* an aborted transaction of the caller's refuses CLOSE: its ROLLBACK closes it */
+    if (s->own_tx || PQtransactionStatus(pc->pg) == PQTRANS_INTRANS) {
+      s->queued = s->round = send(pc, s->own_tx ? "ROLLBACK" : sql) && PQpipelineSync(pc->pg);
+      s->closing = 1;
+      if (s->round) {
+        read_round(pc, s, &rows, &bad);
+        PQclear(rows);
+        PQclear(bad);
+      }
+    }
+  }
+  end_cursor(pc, s);
+}
+
+static int cursor_error(pg_conn *pc, pg_stmt *s, PGresult *bad, tide_err *e) {
+  pg_error(pc, bad, e);
+  if (e->cls == TE_SYNTAX) tide_err_sql(e, s->sql, strlen(s->sql));
+  PQclear(bad);
+  abandon(pc, s);
+  return TIDE_ERR;
+}
+
+static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
+  static const char head[] = "DECLARE tide_rows_%u NO SCROLL CURSOR FOR ";
+  size_t size = sizeof head + 16 + strlen(s->sql);
+  char *declare = malloc(size);
+  int ok;
+  if (!declare) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+  if (!PQenterPipelineMode(pc->pg)) {
+    free(declare);
+    pg_error(pc, NULL, e);
+    e->not_run = 1;
+    return TIDE_ERR;
+  }
+  s->cursor = ++pc->cursors ? pc->cursors : ++pc->cursors;
+  snprintf(declare, size, head, s->cursor);
+  strcat(declare, s->sql);
+  s->own_tx = PQtransactionStatus(pc->pg) == PQTRANS_IDLE;
+  s->closing = 0;
+  s->described = 0;
+  s->changes = 0;
+  s->running = 1;
+  pc->active = s;
+  ok = (!s->own_tx || (send(pc, "BEGIN") && ++s->queued)) &&
+       PQsendQueryParams(pc->pg, declare, n, s->ptypes, s->values, s->lengths, s->formats, 0) &&
+       ++s->queued && send_fetch(pc, s, FIRST_BATCH) && ++s->queued;
+  free(declare);
+  s->round = PQpipelineSync(pc->pg);
+  if (!s->round || !ok) {
+    pg_error(pc, NULL, e);
+    e->not_run = !s->queued;
+    if (!s->round) s->queued = 0;        /* nothing was sent to read back */
+    abandon(pc, s);
+    return TIDE_ERR;
+  }
+  return TIDE_OK;
+}
+
+/* The next row of the batch, reading the round in flight when it is
+ * done: a batch sends the next FETCH before its rows are read, the last
+ * one (fewer rows than asked) the COMMIT or CLOSE. */
+static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
+  if (s->row && ++s->row_i < s->nrows) return 1;
+  if (s->row) PQclear(s->row);
+  s->row = NULL;
+  while (s->round) {
+    PGresult *rows, *bad;
+    int closing = s->closing, n;
+    if (read_round(pc, s, &rows, &bad) != 0) {
+      PQclear(rows);
+      return cursor_error(pc, s, bad, e);
+    }
+    if (closing || !rows) {
+      PQclear(rows);
+      break;
+    }
+    if (!s->described && keep_columns(s, rows) != TIDE_OK) {
+      PQclear(rows);
+      abandon(pc, s);
+      return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
+    }
+    s->described = 1;
+    n = PQntuples(rows);
+    s->changes += n;
+    if (n == s->batch) {
+      size_t per_row = PQresultMemorySize(rows) / (size_t)n + 1;
+      int next = BATCH_BYTES / per_row > MAX_BATCH ? MAX_BATCH : (int)(BATCH_BYTES / per_row);
+      s->queued = send_fetch(pc, s, next > 0 ? next : 1);
+    } else {
+      char sql[64];
+      snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
+      s->queued = send(pc, s->own_tx ? "COMMIT" : sql);
+      s->closing = 1;
+    }
+    s->round = s->queued && PQpipelineSync(pc->pg);
+    if (!s->round) {
+      s->queued = s->closing = 0;        /* not sent: ours to end still */
+      PQclear(rows);
+      return cursor_error(pc, s, NULL, e);
+    }
+    if (n > 0) {
+      s->row = rows;
+      s->row_i = 0;
+      s->nrows = n;
+      return 1;
+    }
+    PQclear(rows);
+  }
+  end_cursor(pc, s);
+  return 0;
+}
+
 static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
   PGresult *r;
+  if (s->cursor) return cursor_fetch(pc, s, e);
   if (s->row) PQclear(s->row);
   s->row = NULL;
   if (!s->running) return 0;
@@ -331,6 +552,7 @@ static int pg_fetch(tide_conn *c, void *stp, tide_err *e) {
     }
     s->described = 1;
     s->row = r;
+    s->row_i = 0;
     return 1;
   case PGRES_TUPLES_OK:
   case PGRES_COMMAND_OK:
@@ -405,8 +627,8 @@ static double parse_float(const char *v) {
 static void pg_push_col(lua_State *L, void *stp, int i) {
   pg_stmt *s = stp;
   const char *v;
-  v = PQgetvalue(s->row, 0, i);
-  if (!v[0] && PQgetisnull(s->row, 0, i)) {     /* a NULL's value is "" */
+  v = PQgetvalue(s->row, s->row_i, i);
+  if (!v[0] && PQgetisnull(s->row, s->row_i, i)) {     /* a NULL's value is "" */
     lua_pushnil(L);
     return;
   }
@@ -417,8 +639,8 @@ static void pg_push_col(lua_State *L, void *stp, int i) {
     break;
   case FLOAT4OID: case FLOAT8OID: lua_pushnumber(L, parse_float(v)); break;
   case NUMERICOID: tide_push_decimal(L, v); break;
-  case BYTEAOID: push_bytea(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
-  default: lua_pushlstring(L, v, (size_t)PQgetlength(s->row, 0, i)); break;
+  case BYTEAOID: push_bytea(L, v, (size_t)PQgetlength(s->row, s->row_i, i)); break;
+  default: lua_pushlstring(L, v, (size_t)PQgetlength(s->row, s->row_i, i)); break;
   }
 }
 
@@ -435,6 +657,8 @@ static int64_t pg_last_id(tide_conn *c, void *stp) {
 }
 
 static int pg_in_transaction(tide_conn *c) {
+  pg_conn *pc = PG(c);
+  if (pc->active && pc->active->cursor && pc->active->own_tx) return 0;  /* our BEGIN, not theirs */
   update_tx(PG(c));
   return PG(c)->in_tx;
 }
@@ -801,7 +1025,7 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_pg_driver = {
   .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg),
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg), .stream = pg_stream,
   .tables_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n "
                 "ON n.oid = c.relnamespace WHERE " PG_TABLE "ORDER BY c.relname"
 };

@@ -66,9 +66,13 @@ static void *sym(void *h, const char *file, const char *name) {
   X(int, PQgetisnull, (const PGresult *r, int t, int f), (r, t, f)) \
   X(int, PQgetlength, (const PGresult *r, int t, int f), (r, t, f)) \
   X(char *, PQgetvalue, (const PGresult *r, int t, int f), (r, t, f)) \
+  X(int, PQenterPipelineMode, (PGconn *c), (c)) \
+  X(int, PQexitPipelineMode, (PGconn *c), (c)) \
   X(int, PQnfields, (const PGresult *r), (r)) \
   X(int, PQntuples, (const PGresult *r), (r)) \
+  X(int, PQpipelineSync, (PGconn *c), (c)) \
   X(char *, PQresultErrorField, (const PGresult *r, int f), (r, f)) \
+  X(size_t, PQresultMemorySize, (const PGresult *r), (r)) \
   X(ExecStatusType, PQresultStatus, (const PGresult *r), (r)) \
   X(int, PQsendQuery, (PGconn *c, const char *q), (c, q)) \
   X(int, PQsendQueryParams, (PGconn *c, const char *q, int n, const Oid *t, \

@@ -99,8 +99,9 @@ static tide_stmt *check_stmt(lua_State *L, int idx) {
 #define INLINE_ARGS 16      /* statements with more arguments use a userdata */
 
 /* Binds the n values at stack [first, ...) and runs the statement; on error
- * the statement is reset (no locks held) and the error raised. */
-void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
+ * the statement is reset (no locks held) and the error raised. `stream`:
+ * a loop reads the rows one by one (the driver may fetch them in batches). */
+static void execute(lua_State *L, tide_stmt *s, int first, int n, int stream) {
   tide_conn *c = s->conn;
   tide_value inline_args[INLINE_ARGS], *args = inline_args;
   tide_err e;
@@ -115,6 +116,7 @@ void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
   if (s->executed) c->drv->reset(c, s->st);
   s->executed = 1;
   c->schema_changes += s->ddl;      /* before: a failed DDL may have done part */
+  if (stream && c->drv->stream) c->drv->stream(s->st);
   if (c->drv->execute(c, s->st, args, n, &e) != TIDE_OK) {
     c->drv->reset(c, s->st);
     s->executed = 0;
@@ -122,6 +124,11 @@ void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) {
   }
   if (args != inline_args) lua_pop(L, 1);   /* drivers keep copies, not args */
 }
+
+void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n) { execute(L, s, first, n, 0); }
+
+/* tide_stmt_execute for db:rows() and stmt:rows(). */
+void tide_stmt_execute_rows(lua_State *L, tide_stmt *s, int first, int n) { execute(L, s, first, n, 1); }
 
 /* Builds the array of column names once per statement; leaves it pushed.
  * Rows are keyed by name, so a result with two columns of one name would
@@ -261,7 +268,7 @@ static int stmt_query(lua_State *L) {
 
 static int stmt_rows(lua_State *L) {
   tide_stmt *s = check_stmt(L, 1);
-  tide_stmt_execute(L, s, 2, lua_gettop(L) - 1);
+  tide_stmt_execute_rows(L, s, 2, lua_gettop(L) - 1);
   return tide_stmt_push_rows(L, 1, 0);
 }
 

@@ -116,6 +116,9 @@ struct tide_driver {
   void (*push_col)(lua_State *L, void *st, int i);     /* current row's column i */
   void (*reset)(tide_conn *c, void *st);               /* ready for execute again */
   void (*finalize)(tide_conn *c, void *st);
+  /* optional: the next execute's rows are read one by one by a loop
+   * (db:rows, stmt:rows), so the driver may fetch them in batches */
+  void (*stream)(void *st);
   int64_t (*changes)(tide_conn *c, void *st);
   int64_t (*last_id)(tide_conn *c, void *st);
   int  (*in_transaction)(tide_conn *c);
@@ -179,6 +182,7 @@ void tide_open_conn(lua_State *L);
 tide_stmt *tide_new_stmt(lua_State *L, int conn_idx, tide_conn *c, const char *sql, size_t len);
 void tide_stmt_finalize(tide_stmt *s);
 void tide_stmt_execute(lua_State *L, tide_stmt *s, int first, int n);
+void tide_stmt_execute_rows(lua_State *L, tide_stmt *s, int first, int n);
 int tide_stmt_push_row(lua_State *L, tide_stmt *s);  /* 1 pushed a row, 0 done */
 int tide_stmt_exec(lua_State *L, tide_stmt *s, int first, int n);   /* pushes changes, id */
 int tide_stmt_query(lua_State *L, tide_stmt *s, int first, int n);  /* pushes rows, columns */
@@ -200,6 +204,8 @@ int tide_lock_wait(int (*try_lock)(void *ctx, tide_err *e), void *ctx, int timeo
 
 /* placeholders.c */
 char *tide_pg_placeholders(const char *sql, size_t len, int *nparams);
+/* pg_cursor.c */
+int tide_pg_cursor_ok(const char *sql);
 
 /* cancel.c */
 int tide_watch_arm(tide_conn *c, long ms);
