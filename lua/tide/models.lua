@@ -263,16 +263,26 @@ function models.canonical(mdl)
   return out
 end
 
---- The canonical schema of db without tide's own tables; with `mdl`, also
--- without the shadows (tide.shadow, checked by `tide archive check`) of
--- tables the models declare, unless the models declare the shadow too.
-function models.live(db, mdl)
+-- db's raw descriptions ({name = description}) without tide's own tables;
+-- with `mdl`, also without the shadows (tide.shadow, checked by `tide
+-- archive check`) of tables the models declare, unless the models declare
+-- the shadow too.
+local function live_raw(db, mdl)
   local out = {}
   for name, desc in pairs(db:schema()) do
     local base = shadow.base_of(name)
     local shadowed = mdl and base and mdl.tables[base] and not mdl.tables[name]
-    if not OWN[name:lower()] and not shadowed then out[name] = schema.canonical(desc) end
+    if not OWN[name:lower()] and not shadowed then out[name] = desc end
   end
+  return out
+end
+
+--- The canonical schema of db without tide's own tables; with `mdl`, also
+-- without the shadows (tide.shadow, checked by `tide archive check`) of
+-- tables the models declare, unless the models declare the shadow too.
+function models.live(db, mdl)
+  local out = live_raw(db, mdl)
+  for name, desc in pairs(out) do out[name] = schema.canonical(desc) end
   return out
 end
 
@@ -283,8 +293,20 @@ end
 -- follow the models' order.
 function models.diff(db, mdl)
   if type(mdl) == "string" then mdl = models.load(mdl) end
-  return schema.diff(models.canonical(mdl), models.live(db, mdl), { "models", "database" },
-                     { ignore_positions = true })
+  -- a table surely alike on both sides (most, in a check) is left out
+  -- before either is put in canonical form: that is most of the work
+  local want, have, raw = {}, {}, live_raw(db, mdl)
+  for name, desc in pairs(raw) do
+    local tm = mdl.tables[name]
+    if not (tm and schema.matches(tm, desc)) then
+      have[name] = schema.canonical(desc)
+      if tm then want[name] = canonical_table(tm) end
+    end
+  end
+  for name, tm in pairs(mdl.tables) do
+    if not raw[name] then want[name] = canonical_table(tm) end
+  end
+  return schema.diff(want, have, { "models", "database" }, { ignore_positions = true })
 end
 
 --- Builds the whole schema of models `mdl` (a models value, or a path) on

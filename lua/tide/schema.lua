@@ -506,6 +506,100 @@ local function diff_table(out, a, b, labels, opts)
   diff_entries(out, t, "check", a.checks, b.checks, labels)
 end
 
+-- Whether list a (a canonical side's uniques, indexes or foreign keys) and
+-- raw list b, with the entries of raw list c that `keep` picks, surely
+-- compare equal in diff_entries: a's keys distinct, each raw entry alike
+-- (`alike`) to a's entry of its key, and as many of them as in a.
+local function entries_match(a, alike, b, c, keep)
+  local n = 0
+  for l, list in ipairs({ b or {}, c or {} }) do
+    for _, y in ipairs(list) do
+      if l == 1 or keep(y) then
+        n = n + 1
+        local ky, hit = entry_key(y), nil
+        for _, x in ipairs(a) do if entry_key(x) == ky then hit = x break end end
+        if not hit or not alike(hit, y) then return false end
+      end
+    end
+  end
+  if n ~= #a then return false end
+  for i = 2, #a do
+    local k = entry_key(a[i])
+    for j = 1, i - 1 do if entry_key(a[j]) == k then return false end end
+  end
+  return true
+end
+
+local function no_lengths(k) return not k.lengths or next(k.lengths) == nil end
+-- as canonical(d) splits d.indexes: a unique one without WHERE is a unique
+local function raw_unique(x) return x.unique and not x.where end
+local function raw_index(x) return not raw_unique(x) end
+local function same_unique(x, y) return no_lengths(x) and no_lengths(y) and same(x.columns, y.columns) end
+local function same_index(x, y)
+  return not x.unique and not x.where and not y.where and no_lengths(x) and no_lengths(y) and
+         same(x.columns, y.columns)
+end
+local function same_fk(x, y)
+  return same(x.columns, y.columns) and x.ref_table == y.ref_table and same(x.ref_columns, y.ref_columns) and
+         fk_rule(x.on_delete) == fk_rule(y.on_delete) and fk_rule(x.on_update) == fk_rule(y.on_update)
+end
+
+-- Whether column c of a canonical side and raw column r (of a table whose
+-- primary key is `pk`, a list) are surely alike once r is canonical.
+local function column_matches(c, r, pk, quirks, blind_sizes)
+  local ptype = TYPES[r.type] or schema.portable_type(r)
+  if ptype == "enum" or c.type == "enum" or r.default_inexact or c.default_inexact then return false end
+  local auto = r.autoincrement and true or false
+  if auto and ptype == "bigint" then ptype = "integer" end
+  local ctype = c.type
+  if c.autoincrement and ctype == "bigint" then ctype = "integer" end
+  if ctype ~= ptype or c.autoincrement ~= auto then return false end
+  local nullable = r.nullable and true or false
+  if nullable then for _, k in ipairs(pk) do if k == r.name then nullable = false end end end
+  if c.nullable ~= nullable then return false end
+  if c.length ~= (ptype == "string" and r.length or nil) then return false end
+  if not blind_sizes and c.size ~= (ptype == "text" and TEXT_SIZE[r.type] or nil) then return false end
+  if ptype == "decimal" then
+    if c.precision ~= r.precision or c.scale ~= (r.scale or 0) then return false end
+  elseif ptype == "datetime" or ptype == "time" then
+    if c.precision ~= (r.length or quirks.time_precision or 6) or c.scale ~= nil then return false end
+  elseif c.precision ~= nil or c.scale ~= nil then
+    return false
+  end
+  if c.collation ~= schema.collation(r.collation) then return false end
+  local default = nil
+  if not auto then default = schema.canonical_default(r.default, ptype) end
+  return c.default == default
+end
+
+--- Whether table t, canonical or a DSL model table (tide.ddl.model: the
+-- canonical fields, its foreign key rules and autoincrement bigint not yet
+-- folded), and raw description d are surely alike: diff, with
+-- ignore_positions, reports nothing between t and canonical(d). False when
+-- unsure (checks, enums, partial or prefix indexes, ...): diff them then.
+-- What makes `tide check` cost little more than reading the schema.
+function schema.matches(t, d)
+  if #t.checks > 0 or (d.checks and #d.checks > 0) then return false end
+  local cols = d.columns or {}
+  if #cols ~= #t.columns then return false end
+  local pk = d.primary_key and d.primary_key.columns or {}
+  if not same(t.primary_key, pk) then return false end
+  local quirks = quirks_of(d)
+  -- as canonical(d) and diff_table tell whether text sizes are compared
+  local blind_sizes = t.text_sizes == false or (d.backend ~= nil and quirks.text_sizes ~= true)
+  local tcols = t.columns
+  for i, r in ipairs(cols) do
+    local c = tcols[i]
+    -- a column found elsewhere than at its place (migrations add columns
+    -- last): a column of t is found once, names being distinct on both sides
+    if not c or c.name ~= r.name then c = nil for _, x in ipairs(tcols) do if x.name == r.name then c = x end end end
+    if not c or not column_matches(c, r, pk, quirks, blind_sizes) then return false end
+  end
+  return entries_match(t.uniques, same_unique, d.uniques, d.indexes, raw_unique) and
+         entries_match(t.indexes, same_index, nil, d.indexes, raw_index) and
+         entries_match(t.foreign_keys, same_fk, d.foreign_keys)
+end
+
 --- Differences between two canonical tables or two canonical schemas, as
 -- readable lines naming table, column and what differs; {} when equal.
 -- `labels` names the two sides in the output (default {"a", "b"});
