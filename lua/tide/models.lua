@@ -102,9 +102,9 @@ end
 -- then its effect on the model; no SQL is made.
 local function validate(m, op, ...)
   local decl = ops[op]
-  rawset(m, "_op", { name = op, args = { ... } })
-  m._op.args[decl.shows + 1] = nil
-  for i = decl.shows + 2, select("#", ...) do m._op.args[i] = nil end
+  local args = { ... }
+  for i = decl.shows + 1, select("#", ...) do args[i] = nil end
+  rawset(m, "_op", { name = op, args = args })
   local p = decl.check(m, ...)
   decl.apply(m, p, p.tm)
   rawset(m, "_op", nil)
@@ -138,31 +138,34 @@ end
 -- and, for columns, to MariaDB), and a foreign key between columns of
 -- different types (PostgreSQL and MariaDB refuse it).
 local function portable(mdl, by_name)
-  local seen = {}
+  local seen, lower = {}, string.lower
+  -- made only to refuse
+  local function where(d) return ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name) end
   for _, d in ipairs(mdl.order) do
-    local tm, where = mdl.tables[d.name], ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name)
-    local other = seen[d.name:lower()]
+    local tm = mdl.tables[d.name]
+    local other = seen[lower(d.name)]
     if other then
-      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where, other)
+      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where(d), other)
     end
-    seen[d.name:lower()] = d.name
+    seen[lower(d.name)] = d.name
     local cols = {}
     for _, c in ipairs(tm.columns) do
-      local o = cols[c.name:lower()]
+      local key = lower(c.name)
+      local o = cols[key]
       if o then
         refuse("misuse", "%s: column %q: the same name as column %q but for case: SQLite and MariaDB take them for one",
-               where, c.name, o.name)
+               where(d), c.name, o.name)
       end
-      cols[c.name:lower()] = c
+      cols[key] = c
     end
     for _, fk in ipairs(tm.foreign_keys) do
       local ref = mdl.tables[fk.ref_table]
       for i, cn in ipairs(fk.columns) do
-        local c, rc = cols[cn:lower()], nil
-        for _, x in ipairs(ref.columns) do if x.name == fk.ref_columns[i] then rc = x end end
+        local c, rc, rn = cols[lower(cn)], nil, fk.ref_columns[i]
+        for _, x in ipairs(ref.columns) do if x.name == rn then rc = x end end
         if c and rc and c.type ~= rc.type then
           refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..
-                 "refuse a key between different types", where, schema.show(fk.columns), fk.ref_table,
+                 "refuse a key between different types", where(d), schema.show(fk.columns), fk.ref_table,
                  schema.show(fk.ref_columns), cn, c.type, fk.ref_table, rc.name, rc.type)
         end
       end

@@ -185,10 +185,16 @@ end
 
 -- The dialect of the backend a raw description came from (its quirks), or
 -- {} when it does not say.
+local QUIRKS = {}
 local function quirks_of(d)
-  if not d.backend then return {} end
-  local ok, dia = pcall(require("tide.dialect").named, d.backend)
-  return ok and dia or {}
+  local b = d.backend
+  if not b then return {} end
+  local q = QUIRKS[b]
+  if q then return q end
+  local ok, dia = pcall(require("tide.dialect").named, b)
+  q = ok and dia or {}
+  QUIRKS[b] = q
+  return q
 end
 
 local function starts_with(cols, prefix)
@@ -512,8 +518,11 @@ end
 -- (`alike`) to a's entry of its key, and as many of them as in a.
 local function entries_match(a, alike, b, c, keep)
   local n = 0
-  for l, list in ipairs({ b or {}, c or {} }) do
-    for _, y in ipairs(list) do
+  for l = 1, 2 do
+    local list = c
+    if l == 1 then list = b end
+    for i = 1, list and #list or 0 do
+      local y = list[i]
       if l == 1 or keep(y) then
         n = n + 1
         local ky, hit = entry_key(y), nil
@@ -544,21 +553,29 @@ local function same_fk(x, y)
          fk_rule(x.on_delete) == fk_rule(y.on_delete) and fk_rule(x.on_update) == fk_rule(y.on_update)
 end
 
+-- ptype -> raw default -> canonical default (false: none)
+local DEFAULTS = {}
+
 -- Whether column c of a canonical side and raw column r (of a table whose
 -- primary key is `pk`, a list) are surely alike once r is canonical.
 local function column_matches(c, r, pk, quirks, blind_sizes)
-  local ptype = TYPES[r.type] or schema.portable_type(r)
-  if ptype == "enum" or c.type == "enum" or r.default_inexact or c.default_inexact then return false end
+  local rtype = r.type
+  local ptype = TYPES[rtype] or schema.portable_type(r)
+  if ptype == "enum" or r.default_inexact then return false end
   local auto = r.autoincrement and true or false
   if auto and ptype == "bigint" then ptype = "integer" end
   local ctype = c.type
   if c.autoincrement and ctype == "bigint" then ctype = "integer" end
-  if ctype ~= ptype or c.autoincrement ~= auto then return false end
+  if ctype ~= ptype or c.autoincrement ~= auto or c.default_inexact then return false end
   local nullable = r.nullable and true or false
-  if nullable then for _, k in ipairs(pk) do if k == r.name then nullable = false end end end
+  if nullable then for i = 1, #pk do if pk[i] == r.name then nullable = false end end end
   if c.nullable ~= nullable then return false end
-  if c.length ~= (ptype == "string" and r.length or nil) then return false end
-  if not blind_sizes and c.size ~= (ptype == "text" and TEXT_SIZE[r.type] or nil) then return false end
+  if ptype == "string" then
+    if c.length ~= r.length then return false end
+  elseif c.length ~= nil then
+    return false
+  end
+  if not blind_sizes and c.size ~= (ptype == "text" and TEXT_SIZE[rtype] or nil) then return false end
   if ptype == "decimal" then
     if c.precision ~= r.precision or c.scale ~= (r.scale or 0) then return false end
   elseif ptype == "datetime" or ptype == "time" then
@@ -566,10 +583,20 @@ local function column_matches(c, r, pk, quirks, blind_sizes)
   elseif c.precision ~= nil or c.scale ~= nil then
     return false
   end
-  if c.collation ~= schema.collation(r.collation) then return false end
-  local default = nil
-  if not auto then default = schema.canonical_default(r.default, ptype) end
-  return c.default == default
+  local coll = r.collation
+  if coll ~= nil then coll = schema.collation(coll) end
+  if c.collation ~= coll then return false end
+  local default = r.default
+  if auto or default == nil then return c.default == nil end
+  -- the same few defaults recur in a schema: each canonical form is made once
+  local cache = DEFAULTS[ptype]
+  if not cache then cache = {} DEFAULTS[ptype] = cache end
+  local canon = cache[default]
+  if canon == nil then
+    canon = schema.canonical_default(default, ptype) or false
+    if type(default) == "string" then cache[default] = canon end
+  end
+  return c.default == (canon or nil)
 end
 
 --- Whether table t, canonical or a DSL model table (tide.ddl.model: the
