@@ -289,6 +289,25 @@ function models.live(db, mdl)
   return out
 end
 
+-- schema.diff between tables `a` ({name = t}, t put in canonical form by
+-- canon(t)) and raw descriptions `raw_b`: a table surely alike on both
+-- sides (most, in a check) is left out before either is put in canonical
+-- form, which is most of the work.
+local function diff_raw(a, canon, raw_b, labels, opts)
+  local want, have = {}, {}
+  for name, t in pairs(a) do
+    local o = raw_b[name]
+    if not (o and schema.matches(t, o, opts)) then
+      want[name] = canon(t)
+      if o then have[name] = schema.canonical(o) end
+    end
+  end
+  for name, o in pairs(raw_b) do
+    if not a[name] then have[name] = schema.canonical(o) end
+  end
+  return schema.diff(want, have, labels, opts)
+end
+
 --- Differences between models `mdl` (a models value, or a path) and the
 -- schema of db, as readable lines (`widget.name: string(30) in models,
 -- string(60) in database`); {} when in sync. The order of a table's columns
@@ -296,20 +315,19 @@ end
 -- follow the models' order.
 function models.diff(db, mdl)
   if type(mdl) == "string" then mdl = models.load(mdl) end
-  -- a table surely alike on both sides (most, in a check) is left out
-  -- before either is put in canonical form: that is most of the work
-  local want, have, raw = {}, {}, live_raw(db, mdl)
-  for name, desc in pairs(raw) do
-    local tm = mdl.tables[name]
-    if not (tm and schema.matches(tm, desc)) then
-      have[name] = schema.canonical(desc)
-      if tm then want[name] = canonical_table(tm) end
-    end
-  end
-  for name, tm in pairs(mdl.tables) do
-    if not raw[name] then want[name] = canonical_table(tm) end
-  end
-  return schema.diff(want, have, { "models", "database" }, { ignore_positions = true })
+  return diff_raw(mdl.tables, canonical_table, live_raw(db, mdl), { "models", "database" },
+                  { ignore_positions = true })
+end
+
+local function same(t) return t end
+
+--- Differences between the schemas of databases a and b, tide's own tables
+-- left out, as tide.schema.diff words them (`labels` names the sides);
+-- {} when alike. What `tide diff` prints.
+function models.compare(a, b, labels)
+  local canonical_a = {}
+  for name, d in pairs(live_raw(a)) do canonical_a[name] = schema.canonical(d) end
+  return diff_raw(canonical_a, same, live_raw(b), labels, {})
 end
 
 --- Builds the whole schema of models `mdl` (a models value, or a path) on

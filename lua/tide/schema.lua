@@ -601,11 +601,11 @@ end
 
 --- Whether table t, canonical or a DSL model table (tide.ddl.model: the
 -- canonical fields, its foreign key rules and autoincrement bigint not yet
--- folded), and raw description d are surely alike: diff, with
--- ignore_positions, reports nothing between t and canonical(d). False when
--- unsure (checks, enums, partial or prefix indexes, ...): diff them then.
--- What makes `tide check` cost little more than reading the schema.
-function schema.matches(t, d)
+-- folded), and raw description d are surely alike: diff(t, canonical(d),
+-- labels, opts) reports nothing (opts.ignore_positions as there). False
+-- when unsure (checks, enums, partial or prefix indexes, ...): diff them
+-- then. What makes `tide check` cost little more than reading the schema.
+function schema.matches(t, d, opts)
   if #t.checks > 0 or (d.checks and #d.checks > 0) then return false end
   local cols = d.columns or {}
   if #cols ~= #t.columns then return false end
@@ -619,7 +619,11 @@ function schema.matches(t, d)
     local c = tcols[i]
     -- a column found elsewhere than at its place (migrations add columns
     -- last): a column of t is found once, names being distinct on both sides
-    if not c or c.name ~= r.name then c = nil for _, x in ipairs(tcols) do if x.name == r.name then c = x end end end
+    if not c or c.name ~= r.name then
+      if not (opts and opts.ignore_positions) then return false end
+      c = nil
+      for _, x in ipairs(tcols) do if x.name == r.name then c = x end end
+    end
     if not c or not column_matches(c, r, pk, quirks, blind_sizes) then return false end
   end
   return entries_match(t.uniques, same_unique, d.uniques, d.indexes, raw_unique) and
