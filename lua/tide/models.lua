@@ -137,6 +137,8 @@ end
 -- cannot hold: two names that differ only in case (one name to SQLite
 -- and, for columns, to MariaDB), and a foreign key between columns of
 -- different types (PostgreSQL and MariaDB refuse it).
+local NONE = {}
+
 local function portable(mdl, by_name)
   local seen, lower = {}, string.lower
   -- made only to refuse
@@ -148,8 +150,12 @@ local function portable(mdl, by_name)
       refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where(d), other)
     end
     seen[lower(d.name)] = d.name
+    -- names the DSL found distinct can be one but for case only if one
+    -- has a capital: only then are they compared lower case
+    local capital = false
+    for _, c in ipairs(tm.columns) do capital = capital or lower(c.name) ~= c.name end
     local cols = {}
-    for _, c in ipairs(tm.columns) do
+    for _, c in ipairs(capital and tm.columns or NONE) do
       local key = lower(c.name)
       local o = cols[key]
       if o then
@@ -161,7 +167,9 @@ local function portable(mdl, by_name)
     for _, fk in ipairs(tm.foreign_keys) do
       local ref = mdl.tables[fk.ref_table]
       for i, cn in ipairs(fk.columns) do
-        local c, rc, rn = cols[lower(cn)], nil, fk.ref_columns[i]
+        -- (the DSL checked that tm has a column named cn)
+        local c, rc, rn = nil, nil, fk.ref_columns[i]
+        for _, x in ipairs(tm.columns) do if x.name == cn then c = x end end
         for _, x in ipairs(ref.columns) do if x.name == rn then rc = x end end
         if c and rc and c.type ~= rc.type then
           refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..

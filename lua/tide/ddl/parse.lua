@@ -32,7 +32,8 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
   for _, c in ipairs(cols) do
-    local col = model.column(m, tm, c)
+    -- a column of tm has a valid name: only another one needs its checks
+    local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
     if col and UNINDEXABLE[col.type] and what ~= "check" then
       fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend",
            c, col.type)
