@@ -348,11 +348,18 @@ local function canonical_table(d)
   return t
 end
 
+-- Whether x is one table's description (raw or canonical), not a schema
+-- ({name = description}, which may hold a table named "columns": that
+-- one's columns list has no name, a schema's entry has one).
+local function one_table(x)
+  return type(x.columns) == "table" and x.columns.name == nil
+end
+
 --- Canonical form of one raw description, or of a whole schema
 -- ({name = description}) when given one.
 function schema.canonical(d)
   assert(type(d) == "table", "canonical: expected a table description or a schema")
-  if d.columns then return canonical_table(d) end
+  if one_table(d) then return canonical_table(d) end
   local out = {}
   for name, desc in pairs(d) do out[name] = canonical_table(desc) end
   return out
@@ -638,7 +645,7 @@ end
 function schema.diff(a, b, labels, opts)
   labels, opts = labels or { "a", "b" }, opts or {}
   local out = {}
-  if a.columns or b.columns then
+  if one_table(a) or one_table(b) then
     diff_table(out, a, b, labels, opts)
     return out
   end
