@@ -38,16 +38,18 @@ end
 -- are returned in `cut` ({name =, key =}), to be made after the rest.
 function models.ordered(names, refs)
   local state, order, cut = {}, {}, {}
-  for _, n in ipairs(names) do state[n] = "new" end
+  for i = 1, #names do state[names[i]] = "new" end
   local function visit(n)
     state[n] = "open"
-    for _, r in ipairs(refs(n)) do
+    local list = refs(n)
+    for i = 1, #list do
+      local r = list[i]
       if r.ref ~= n and state[r.ref] == "open" then cut[#cut + 1] = { name = n, key = r.key }
       elseif state[r.ref] == "new" then visit(r.ref) end
     end
     state[n], order[#order + 1] = "done", n
   end
-  for _, n in ipairs(names) do if state[n] == "new" then visit(n) end end
+  for i = 1, #names do if state[names[i]] == "new" then visit(names[i]) end end
   return order, cut
 end
 
@@ -114,7 +116,9 @@ end
 -- operation (create_table, then add_foreign_key for the keys of a cycle),
 -- errors naming the file and line.
 local function declare(m, mdl, perform)
-  for _, d in ipairs(mdl.order) do
+  local order = mdl.order
+  for i = 1, #order do
+    local d = order[i]
     rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
     perform(m, "create_table", d.name, d.columns, d.options)
   end
@@ -152,8 +156,8 @@ local function portable(mdl, by_name)
     seen[lower(d.name)] = d.name
     -- names the DSL found distinct can be one but for case only if one
     -- has a capital: only then are they compared lower case
-    local capital = false
-    for _, c in ipairs(tm.columns) do capital = capital or lower(c.name) ~= c.name end
+    local capital, columns = false, tm.columns
+    for i = 1, #columns do capital = capital or lower(columns[i].name) ~= columns[i].name end
     local cols = {}
     for _, c in ipairs(capital and tm.columns or NONE) do
       local key = lower(c.name)
@@ -169,8 +173,9 @@ local function portable(mdl, by_name)
       for i, cn in ipairs(fk.columns) do
         -- (the DSL checked that tm has a column named cn)
         local c, rc, rn = nil, nil, fk.ref_columns[i]
-        for _, x in ipairs(tm.columns) do if x.name == cn then c = x end end
-        for _, x in ipairs(ref.columns) do if x.name == rn then rc = x end end
+        for j = 1, #columns do if columns[j].name == cn then c = columns[j] end end
+        local rcols = ref.columns
+        for j = 1, #rcols do if rcols[j].name == rn then rc = rcols[j] end end
         if c and rc and c.type ~= rc.type then
           refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..
                  "refuse a key between different types", where(d), schema.show(fk.columns), fk.ref_table,

@@ -533,7 +533,7 @@ local function entries_match(a, alike, b, c, keep)
       if l == 1 or keep(y) then
         n = n + 1
         local ky, hit = entry_key(y), nil
-        for _, x in ipairs(a) do if entry_key(x) == ky then hit = x break end end
+        for j = 1, #a do if entry_key(a[j]) == ky then hit = a[j] break end end
         if not hit or not alike(hit, y) then return false end
       end
     end
@@ -622,14 +622,16 @@ function schema.matches(t, d, opts)
   -- as canonical(d) and diff_table tell whether text sizes are compared
   local blind_sizes = t.text_sizes == false or (d.backend ~= nil and quirks.text_sizes ~= true)
   local tcols = t.columns
-  for i, r in ipairs(cols) do
-    local c = tcols[i]
+  -- numeric loops: ipairs costs a call a step, and this runs for every
+  -- column of a check
+  for i = 1, #cols do
+    local r, c = cols[i], tcols[i]
     -- a column found elsewhere than at its place (migrations add columns
     -- last): a column of t is found once, names being distinct on both sides
     if not c or c.name ~= r.name then
       if not (opts and opts.ignore_positions) then return false end
       c = nil
-      for _, x in ipairs(tcols) do if x.name == r.name then c = x end end
+      for j = 1, #tcols do if tcols[j].name == r.name then c = tcols[j] end end
     end
     if not c or not column_matches(c, r, pk, quirks, blind_sizes) then return false end
   end

@@ -59,7 +59,13 @@ end
 
 --- The first element of list whose `key` is `value`, and its index.
 function model.find(list, key, value)
-  for i, x in ipairs(list) do if x[key] == value then return x, i end end
+  -- a numeric loop, ended as ipairs ends it: ipairs costs a call a step,
+  -- and this runs for every key column of every table of a models file
+  for i = 1, #list do
+    local x = list[i]
+    if x == nil then return end
+    if x[key] == value then return x, i end
+  end
 end
 local find = model.find
 
@@ -168,9 +174,12 @@ local function note_all(ix, t, tm)
   local rel = "relation"
   note(ix, rel, tm.name, t)
   if #tm.primary_key > 0 and tm.primary_key_name then note(ix, rel, tm.primary_key_name, t) end
-  for _, u in ipairs(tm.uniques) do note(ix, rel, u.name, t) end
-  for _, x in ipairs(tm.indexes) do note(ix, rel, x.name, t) end
-  for _, f in ipairs(tm.foreign_keys) do note(ix, "foreign key", f.name, t) end
+  local list = tm.uniques
+  for i = 1, #list do note(ix, rel, list[i].name, t) end
+  list = tm.indexes
+  for i = 1, #list do note(ix, rel, list[i].name, t) end
+  list = tm.foreign_keys
+  for i = 1, #list do note(ix, "foreign key", list[i].name, t) end
 end
 
 -- The index of m's model: the base model's when m checks through an

@@ -106,7 +106,8 @@ ops.create_table = {
       end
     end
     if #tm.primary_key > 0 then parse.check_columns(m, tm, tm.primary_key, "primary key") end
-    for _, c in ipairs(tm.columns) do
+    for i = 1, #tm.columns do
+      local c = tm.columns[i]
       if c.autoincrement and (#tm.primary_key ~= 1 or tm.primary_key[1] ~= c.name) then
         fail(m, "misuse", "column %q: autoincrement needs it to be the whole primary key", c.name)
       end

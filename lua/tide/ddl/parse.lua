@@ -115,8 +115,11 @@ function parse.check_keys(m, tm, new)
   if #tm.primary_key > 0 and uses(tm.primary_key, new) then
     parse.check_key(m, tm, tm.primary_key, "primary key", new, nil, tm.primary_key_name or "pk")
   end
-  for _, kind in ipairs(KEY_KINDS) do
-    for _, k in ipairs(tm[kind[1]]) do
+  for i = 1, #KEY_KINDS do
+    local kind = KEY_KINDS[i]
+    local list = tm[kind[1]]
+    for j = 1, #list do
+      local k = list[j]
       if uses(k.columns, new) then parse.check_key(m, tm, k.columns, kind[2], new, k.lengths, k.name) end
     end
   end
