@@ -565,7 +565,7 @@ local function cmd_diff(ctx, args)
   local labels = { shown_a, shown_b }
   if shown_a == shown_b then labels = { shown_a .. " (A)", shown_b .. " (B)" } end
   return differences(ctx, { a = { url = shown_a, backend = a.backend }, b = { url = shown_b, backend = b.backend } },
-                     require("tide.schema").diff(tide_models.live(a), tide_models.live(b), labels),
+                     tide_models.compare(a, b, labels),
                      ("%s (%s) and %s (%s): the same schema"):format(shown_a, a.backend, shown_b, b.backend))
 end
 

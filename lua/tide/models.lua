@@ -38,16 +38,18 @@ end
 -- are returned in `cut` ({name =, key =}), to be made after the rest.
 function models.ordered(names, refs)
   local state, order, cut = {}, {}, {}
-  for _, n in ipairs(names) do state[n] = "new" end
+  for i = 1, #names do state[names[i]] = "new" end
   local function visit(n)
     state[n] = "open"
-    for _, r in ipairs(refs(n)) do
+    local list = refs(n)
+    for i = 1, #list do
+      local r = list[i]
       if r.ref ~= n and state[r.ref] == "open" then cut[#cut + 1] = { name = n, key = r.key }
       elseif state[r.ref] == "new" then visit(r.ref) end
     end
     state[n], order[#order + 1] = "done", n
   end
-  for _, n in ipairs(names) do if state[n] == "new" then visit(n) end end
+  for i = 1, #names do if state[names[i]] == "new" then visit(names[i]) end end
   return order, cut
 end
 
@@ -102,9 +104,9 @@ end
 -- then its effect on the model; no SQL is made.
 local function validate(m, op, ...)
   local decl = ops[op]
-  rawset(m, "_op", { name = op, args = { ... } })
-  m._op.args[decl.shows + 1] = nil
-  for i = decl.shows + 2, select("#", ...) do m._op.args[i] = nil end
+  local args = { ... }
+  for i = decl.shows + 1, select("#", ...) do args[i] = nil end
+  rawset(m, "_op", { name = op, args = args })
   local p = decl.check(m, ...)
   decl.apply(m, p, p.tm)
   rawset(m, "_op", nil)
@@ -114,7 +116,9 @@ end
 -- operation (create_table, then add_foreign_key for the keys of a cycle),
 -- errors naming the file and line.
 local function declare(m, mdl, perform)
-  for _, d in ipairs(mdl.order) do
+  local order = mdl.order
+  for i = 1, #order do
+    local d = order[i]
     rawset(m, "_name", ("%s:%d"):format(mdl.file, d.line))
     perform(m, "create_table", d.name, d.columns, d.options)
   end
@@ -137,32 +141,44 @@ end
 -- cannot hold: two names that differ only in case (one name to SQLite
 -- and, for columns, to MariaDB), and a foreign key between columns of
 -- different types (PostgreSQL and MariaDB refuse it).
+local NONE = {}
+
 local function portable(mdl, by_name)
-  local seen = {}
+  local seen, lower = {}, string.lower
+  -- made only to refuse
+  local function where(d) return ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name) end
   for _, d in ipairs(mdl.order) do
-    local tm, where = mdl.tables[d.name], ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name)
-    local other = seen[d.name:lower()]
+    local tm = mdl.tables[d.name]
+    local other = seen[lower(d.name)]
     if other then
-      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where, other)
+      refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where(d), other)
     end
-    seen[d.name:lower()] = d.name
+    seen[lower(d.name)] = d.name
+    -- names the DSL found distinct can be one but for case only if one
+    -- has a capital: only then are they compared lower case
+    local capital, columns = false, tm.columns
+    for i = 1, #columns do capital = capital or lower(columns[i].name) ~= columns[i].name end
     local cols = {}
-    for _, c in ipairs(tm.columns) do
-      local o = cols[c.name:lower()]
+    for _, c in ipairs(capital and tm.columns or NONE) do
+      local key = lower(c.name)
+      local o = cols[key]
       if o then
         refuse("misuse", "%s: column %q: the same name as column %q but for case: SQLite and MariaDB take them for one",
-               where, c.name, o.name)
+               where(d), c.name, o.name)
       end
-      cols[c.name:lower()] = c
+      cols[key] = c
     end
     for _, fk in ipairs(tm.foreign_keys) do
       local ref = mdl.tables[fk.ref_table]
       for i, cn in ipairs(fk.columns) do
-        local c, rc = cols[cn:lower()], nil
-        for _, x in ipairs(ref.columns) do if x.name == fk.ref_columns[i] then rc = x end end
+        -- (the DSL checked that tm has a column named cn)
+        local c, rc, rn = nil, nil, fk.ref_columns[i]
+        for j = 1, #columns do if columns[j].name == cn then c = columns[j] end end
+        local rcols = ref.columns
+        for j = 1, #rcols do if rcols[j].name == rn then rc = rcols[j] end end
         if c and rc and c.type ~= rc.type then
           refuse("misuse", "%s: foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB " ..
-                 "refuse a key between different types", where, schema.show(fk.columns), fk.ref_table,
+                 "refuse a key between different types", where(d), schema.show(fk.columns), fk.ref_table,
                  schema.show(fk.ref_columns), cn, c.type, fk.ref_table, rc.name, rc.type)
         end
       end
@@ -263,17 +279,46 @@ function models.canonical(mdl)
   return out
 end
 
---- The canonical schema of db without tide's own tables; with `mdl`, also
--- without the shadows (tide.shadow, checked by `tide archive check`) of
--- tables the models declare, unless the models declare the shadow too.
-function models.live(db, mdl)
+-- db's raw descriptions ({name = description}) without tide's own tables;
+-- with `mdl`, also without the shadows (tide.shadow, checked by `tide
+-- archive check`) of tables the models declare, unless the models declare
+-- the shadow too.
+local function live_raw(db, mdl)
   local out = {}
   for name, desc in pairs(db:schema()) do
     local base = shadow.base_of(name)
     local shadowed = mdl and base and mdl.tables[base] and not mdl.tables[name]
-    if not OWN[name:lower()] and not shadowed then out[name] = schema.canonical(desc) end
+    if not OWN[name:lower()] and not shadowed then out[name] = desc end
   end
   return out
+end
+
+--- The canonical schema of db without tide's own tables; with `mdl`, also
+-- without the shadows (tide.shadow, checked by `tide archive check`) of
+-- tables the models declare, unless the models declare the shadow too.
+function models.live(db, mdl)
+  local out = live_raw(db, mdl)
+  for name, desc in pairs(out) do out[name] = schema.canonical(desc) end
+  return out
+end
+
+-- schema.diff between tables `a` ({name = t}, t put in canonical form by
+-- canon(t)) and raw descriptions `raw_b`: a table surely alike on both
+-- sides (most, in a check) is left out before either is put in canonical
+-- form, which is most of the work.
+local function diff_raw(a, canon, raw_b, labels, opts)
+  local want, have = {}, {}
+  for name, t in pairs(a) do
+    local o = raw_b[name]
+    if not (o and schema.matches(t, o, opts)) then
+      want[name] = canon(t)
+      if o then have[name] = schema.canonical(o) end
+    end
+  end
+  for name, o in pairs(raw_b) do
+    if not a[name] then have[name] = schema.canonical(o) end
+  end
+  return schema.diff(want, have, labels, opts)
 end
 
 --- Differences between models `mdl` (a models value, or a path) and the
@@ -283,8 +328,19 @@ end
 -- follow the models' order.
 function models.diff(db, mdl)
   if type(mdl) == "string" then mdl = models.load(mdl) end
-  return schema.diff(models.canonical(mdl), models.live(db, mdl), { "models", "database" },
-                     { ignore_positions = true })
+  return diff_raw(mdl.tables, canonical_table, live_raw(db, mdl), { "models", "database" },
+                  { ignore_positions = true })
+end
+
+local function same(t) return t end
+
+--- Differences between the schemas of databases a and b, tide's own tables
+-- left out, as tide.schema.diff words them (`labels` names the sides);
+-- {} when alike. What `tide diff` prints.
+function models.compare(a, b, labels)
+  local canonical_a = {}
+  for name, d in pairs(live_raw(a)) do canonical_a[name] = schema.canonical(d) end
+  return diff_raw(canonical_a, same, live_raw(b), labels, {})
 end
 
 --- Builds the whole schema of models `mdl` (a models value, or a path) on

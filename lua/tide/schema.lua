@@ -185,10 +185,16 @@ end
 
 -- The dialect of the backend a raw description came from (its quirks), or
 -- {} when it does not say.
+local QUIRKS = {}
 local function quirks_of(d)
-  if not d.backend then return {} end
-  local ok, dia = pcall(require("tide.dialect").named, d.backend)
-  return ok and dia or {}
+  local b = d.backend
+  if not b then return {} end
+  local q = QUIRKS[b]
+  if q then return q end
+  local ok, dia = pcall(require("tide.dialect").named, b)
+  q = ok and dia or {}
+  QUIRKS[b] = q
+  return q
 end
 
 local function starts_with(cols, prefix)
@@ -342,11 +348,18 @@ local function canonical_table(d)
   return t
 end
 
+-- Whether x is one table's description (raw or canonical), not a schema
+-- ({name = description}, which may hold a table named "columns": that
+-- one's columns list has no name, a schema's entry has one).
+local function one_table(x)
+  return type(x.columns) == "table" and x.columns.name == nil
+end
+
 --- Canonical form of one raw description, or of a whole schema
 -- ({name = description}) when given one.
 function schema.canonical(d)
   assert(type(d) == "table", "canonical: expected a table description or a schema")
-  if d.columns then return canonical_table(d) end
+  if one_table(d) then return canonical_table(d) end
   local out = {}
   for name, desc in pairs(d) do out[name] = canonical_table(desc) end
   return out
@@ -506,6 +519,127 @@ local function diff_table(out, a, b, labels, opts)
   diff_entries(out, t, "check", a.checks, b.checks, labels)
 end
 
+-- Whether list a (a canonical side's uniques, indexes or foreign keys) and
+-- raw list b, with the entries of raw list c that `keep` picks, surely
+-- compare equal in diff_entries: a's keys distinct, each raw entry alike
+-- (`alike`) to a's entry of its key, and as many of them as in a.
+local function entries_match(a, alike, b, c, keep)
+  local n = 0
+  for l = 1, 2 do
+    local list = c
+    if l == 1 then list = b end
+    for i = 1, list and #list or 0 do
+      local y = list[i]
+      if l == 1 or keep(y) then
+        n = n + 1
+        local ky, hit = entry_key(y), nil
+        for j = 1, #a do if entry_key(a[j]) == ky then hit = a[j] break end end
+        if not hit or not alike(hit, y) then return false end
+      end
+    end
+  end
+  if n ~= #a then return false end
+  for i = 2, #a do
+    local k = entry_key(a[i])
+    for j = 1, i - 1 do if entry_key(a[j]) == k then return false end end
+  end
+  return true
+end
+
+local function no_lengths(k) return not k.lengths or next(k.lengths) == nil end
+-- as canonical(d) splits d.indexes: a unique one without WHERE is a unique
+local function raw_unique(x) return x.unique and not x.where end
+local function raw_index(x) return not raw_unique(x) end
+local function same_unique(x, y) return no_lengths(x) and no_lengths(y) and same(x.columns, y.columns) end
+local function same_index(x, y)
+  return not x.unique and not x.where and not y.where and no_lengths(x) and no_lengths(y) and
+         same(x.columns, y.columns)
+end
+local function same_fk(x, y)
+  return same(x.columns, y.columns) and x.ref_table == y.ref_table and same(x.ref_columns, y.ref_columns) and
+         fk_rule(x.on_delete) == fk_rule(y.on_delete) and fk_rule(x.on_update) == fk_rule(y.on_update)
+end
+
+-- ptype -> raw default -> canonical default (false: none)
+local DEFAULTS = {}
+
+-- Whether column c of a canonical side and raw column r (of a table whose
+-- primary key is `pk`, a list) are surely alike once r is canonical.
+local function column_matches(c, r, pk, quirks, blind_sizes)
+  local rtype = r.type
+  local ptype = TYPES[rtype] or schema.portable_type(r)
+  if ptype == "enum" or r.default_inexact then return false end
+  local auto = r.autoincrement and true or false
+  if auto and ptype == "bigint" then ptype = "integer" end
+  local ctype = c.type
+  if c.autoincrement and ctype == "bigint" then ctype = "integer" end
+  if ctype ~= ptype or c.autoincrement ~= auto or c.default_inexact then return false end
+  local nullable = r.nullable and true or false
+  if nullable then for i = 1, #pk do if pk[i] == r.name then nullable = false end end end
+  if c.nullable ~= nullable then return false end
+  if ptype == "string" then
+    if c.length ~= r.length then return false end
+  elseif c.length ~= nil then
+    return false
+  end
+  if not blind_sizes and c.size ~= (ptype == "text" and TEXT_SIZE[rtype] or nil) then return false end
+  if ptype == "decimal" then
+    if c.precision ~= r.precision or c.scale ~= (r.scale or 0) then return false end
+  elseif ptype == "datetime" or ptype == "time" then
+    if c.precision ~= (r.length or quirks.time_precision or 6) or c.scale ~= nil then return false end
+  elseif c.precision ~= nil or c.scale ~= nil then
+    return false
+  end
+  local coll = r.collation
+  if coll ~= nil then coll = schema.collation(coll) end
+  if c.collation ~= coll then return false end
+  local default = r.default
+  if auto or default == nil then return c.default == nil end
+  -- the same few defaults recur in a schema: each canonical form is made once
+  local cache = DEFAULTS[ptype]
+  if not cache then cache = {} DEFAULTS[ptype] = cache end
+  local canon = cache[default]
+  if canon == nil then
+    canon = schema.canonical_default(default, ptype) or false
+    if type(default) == "string" then cache[default] = canon end
+  end
+  return c.default == (canon or nil)
+end
+
+--- Whether table t, canonical or a DSL model table (tide.ddl.model: the
+-- canonical fields, its foreign key rules and autoincrement bigint not yet
+-- folded), and raw description d are surely alike: diff(t, canonical(d),
+-- labels, opts) reports nothing (opts.ignore_positions as there). False
+-- when unsure (checks, enums, partial or prefix indexes, ...): diff them
+-- then. What makes `tide check` cost little more than reading the schema.
+function schema.matches(t, d, opts)
+  if #t.checks > 0 or (d.checks and #d.checks > 0) then return false end
+  local cols = d.columns or {}
+  if #cols ~= #t.columns then return false end
+  local pk = d.primary_key and d.primary_key.columns or {}
+  if not same(t.primary_key, pk) then return false end
+  local quirks = quirks_of(d)
+  -- as canonical(d) and diff_table tell whether text sizes are compared
+  local blind_sizes = t.text_sizes == false or (d.backend ~= nil and quirks.text_sizes ~= true)
+  local tcols = t.columns
+  -- numeric loops: ipairs costs a call a step, and this runs for every
+  -- column of a check
+  for i = 1, #cols do
+    local r, c = cols[i], tcols[i]
+    -- a column found elsewhere than at its place (migrations add columns
+    -- last): a column of t is found once, names being distinct on both sides
+    if not c or c.name ~= r.name then
+      if not (opts and opts.ignore_positions) then return false end
+      c = nil
+      for j = 1, #tcols do if tcols[j].name == r.name then c = tcols[j] end end
+    end
+    if not c or not column_matches(c, r, pk, quirks, blind_sizes) then return false end
+  end
+  return entries_match(t.uniques, same_unique, d.uniques, d.indexes, raw_unique) and
+         entries_match(t.indexes, same_index, nil, d.indexes, raw_index) and
+         entries_match(t.foreign_keys, same_fk, d.foreign_keys)
+end
+
 --- Differences between two canonical tables or two canonical schemas, as
 -- readable lines naming table, column and what differs; {} when equal.
 -- `labels` names the two sides in the output (default {"a", "b"});
@@ -513,7 +647,7 @@ end
 function schema.diff(a, b, labels, opts)
   labels, opts = labels or { "a", "b" }, opts or {}
   local out = {}
-  if a.columns or b.columns then
+  if one_table(a) or one_table(b) then
     diff_table(out, a, b, labels, opts)
     return out
   end

@@ -28,7 +28,7 @@ local fail = model.fail
 function model.check_name(m, what, v)
   if type(v) ~= "string" or v == "" then fail(m, "misuse", "%s must be a non-empty string", what) end
   if #v > names.MAX then fail(m, "misuse", "%s %q is longer than %d bytes", what, v, names.MAX) end
-  if v:find("%z") then fail(m, "misuse", "%s contains a NUL byte", what) end
+  if v:find("\0", 1, true) then fail(m, "misuse", "%s contains a NUL byte", what) end
   return v
 end
 
@@ -43,7 +43,10 @@ end
 function model.copy(v)
   if type(v) ~= "table" or getmetatable(v) then return v end
   local out = {}
-  for k, x in pairs(v) do out[k] = model.copy(x) end
+  for k, x in pairs(v) do
+    if type(x) == "table" then x = model.copy(x) end
+    out[k] = x
+  end
   return out
 end
 
@@ -56,7 +59,13 @@ end
 
 --- The first element of list whose `key` is `value`, and its index.
 function model.find(list, key, value)
-  for i, x in ipairs(list) do if x[key] == value then return x, i end end
+  -- a numeric loop, ended as ipairs ends it: ipairs costs a call a step,
+  -- and this runs for every key column of every table of a models file
+  for i = 1, #list do
+    local x = list[i]
+    if x == nil then return end
+    if x[key] == value then return x, i end
+  end
 end
 local find = model.find
 
@@ -145,20 +154,32 @@ end
 -- a table is read from the database and when a table is renamed.
 local name_index = setmetatable({}, { __mode = "k" })
 
--- calls fn(kind, name) for each name table tm owns
-local function each_name(tm, fn)
-  fn("relation", tm.name)
-  if #tm.primary_key > 0 and tm.primary_key_name then fn("relation", tm.primary_key_name) end
-  for _, u in ipairs(tm.uniques) do fn("relation", u.name) end
-  for _, x in ipairs(tm.indexes) do fn("relation", x.name) end
-  for _, f in ipairs(tm.foreign_keys) do fn("foreign key", f.name) end
-end
-
+-- ix[kind][name] is the name of the one table using it (most names), or
+-- the set of them
 local function note(ix, kind, name, t)
   if name == nil then return end
-  local set = ix[kind][name]
-  if not set then set = {} ix[kind][name] = set end
-  set[t] = true
+  local names_of = ix[kind]
+  local set = names_of[name]
+  if set == nil then names_of[name] = t
+  elseif type(set) == "string" then
+    if set ~= t then names_of[name] = { [set] = true, [t] = true } end
+  else
+    set[t] = true
+  end
+end
+
+-- notes in ix each name table tm owns, as table t's (no closure: a models
+-- file notes thousands of tables)
+local function note_all(ix, t, tm)
+  local rel = "relation"
+  note(ix, rel, tm.name, t)
+  if #tm.primary_key > 0 and tm.primary_key_name then note(ix, rel, tm.primary_key_name, t) end
+  local list = tm.uniques
+  for i = 1, #list do note(ix, rel, list[i].name, t) end
+  list = tm.indexes
+  for i = 1, #list do note(ix, rel, list[i].name, t) end
+  list = tm.foreign_keys
+  for i = 1, #list do note(ix, "foreign key", list[i].name, t) end
 end
 
 -- The index of m's model: the base model's when m checks through an
@@ -169,9 +190,7 @@ local function index_of(m)
   local ix = name_index[base]
   if not ix then
     ix = { relation = {}, ["foreign key"] = {} }
-    for tn, tm in pairs(base) do
-      each_name(tm, function(kind, name) note(ix, kind, name, tn) end)
-    end
+    for tn, tm in pairs(base) do note_all(ix, tn, tm) end
     name_index[base] = ix
   end
   return ix
@@ -180,8 +199,21 @@ end
 --- Records every name of table `t` (model tm), e.g. after it was renamed
 -- or read from the database.
 function model.note_names(m, t, tm)
-  local ix = index_of(m)
-  each_name(tm, function(kind, name) note(ix, kind, name, t) end)
+  note_all(index_of(m), t, tm)
+end
+
+-- What in table tn (a user of `name` when last seen) holds that name now,
+-- or nil.
+local function held_by(m, t, name, kind, tn)
+  local tm = m._model[tn]
+  if tm and kind == "relation" then
+    local clash
+    if tm.primary_key_name == name and #tm.primary_key > 0 then clash = "primary key of " .. tn end
+    if find(tm.uniques, "name", name) or find(tm.indexes, "name", name) then clash = "an index of " .. tn end
+    return clash
+  elseif tm and tn ~= t and find(tm.foreign_keys, "name", name) then
+    return "a foreign key of " .. tn
+  end
 end
 
 --- Refuses `name` for a new table, index, unique or primary key (`kind`:
@@ -193,15 +225,14 @@ function model.check_schema_name(m, t, name, kind)
   local ix = index_of(m)
   local clash
   if kind == "relation" and m._model[name] then clash = "table " .. name end
-  for tn in pairs(not clash and ix[kind][name] or {}) do
-    local tm = m._model[tn]
-    if tm and kind == "relation" then
-      if tm.primary_key_name == name and #tm.primary_key > 0 then clash = "primary key of " .. tn end
-      if find(tm.uniques, "name", name) or find(tm.indexes, "name", name) then clash = "an index of " .. tn end
-    elseif tm and tn ~= t and find(tm.foreign_keys, "name", name) then
-      clash = "a foreign key of " .. tn
+  local users = not clash and ix[kind][name]
+  if type(users) == "string" then
+    clash = held_by(m, t, name, kind, users)
+  elseif users then
+    for tn in pairs(users) do
+      clash = held_by(m, t, name, kind, tn)
+      if clash then break end
     end
-    if clash then break end
   end
   if clash then
     fail(m, "misuse", "name %q is taken by %s (a %s name must be unique in the schema)", name, clash,

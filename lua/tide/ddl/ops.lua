@@ -59,6 +59,21 @@ local function add_table(m, p)
   model.note_names(m, p.new.name, p.new)
 end
 
+local NONE = {}
+
+-- create_table: name `name` of new table t's key `kind` (own: {name =
+-- kind} of the table's names so far), refused if used twice in the table
+-- or taken in the schema
+local function take_name(m, t, own, name, kind)
+  local first = own[name]
+  if first then
+    local function label(k) return (k == "the table" or k == "the primary key") and k or k .. " " .. name end
+    fail(m, "misuse", "name %q is used twice (%s and %s)", name, label(first), label(kind))
+  end
+  own[name] = kind
+  model.check_schema_name(m, t, name, "relation")
+end
+
 ops.create_table = {
   shows = 1, first = true,
   check = function(m, t, cols, opts)
@@ -73,9 +88,11 @@ ops.create_table = {
     end
     local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
                  foreign_keys = {}, checks = {}, primary_key_name = names.primary_key(t) }
+    local seen = {}
     for _, spec in ipairs(cols) do
       local c = parse.column(m, spec)
-      if find(tm.columns, "name", c.name) then fail(m, "misuse", "column %q appears twice", c.name) end
+      if seen[c.name] then fail(m, "misuse", "column %q appears twice", c.name) end
+      seen[c.name] = true
       if c.primary_key then tm.primary_key[#tm.primary_key + 1] = c.name end
       c.primary_key = nil
       tm.columns[#tm.columns + 1] = c
@@ -89,13 +106,14 @@ ops.create_table = {
       end
     end
     if #tm.primary_key > 0 then parse.check_columns(m, tm, tm.primary_key, "primary key") end
-    for _, c in ipairs(tm.columns) do
+    for i = 1, #tm.columns do
+      local c = tm.columns[i]
       if c.autoincrement and (#tm.primary_key ~= 1 or tm.primary_key[1] ~= c.name) then
         fail(m, "misuse", "column %q: autoincrement needs it to be the whole primary key", c.name)
       end
     end
-    for _, u in ipairs(opts.uniques or {}) do tm.uniques[#tm.uniques + 1] = parse.unique_model(m, t, tm, u) end
-    for _, ix in ipairs(opts.indexes or {}) do
+    for _, u in ipairs(opts.uniques or NONE) do tm.uniques[#tm.uniques + 1] = parse.unique_model(m, t, tm, u) end
+    for _, ix in ipairs(opts.indexes or NONE) do
       local x = parse.index_model(m, t, tm, ix)
       if x.unique and not x.where then
         tm.uniques[#tm.uniques + 1] = { name = x.name, columns = x.columns, is_index = true }
@@ -103,12 +121,12 @@ ops.create_table = {
         tm.indexes[#tm.indexes + 1] = x
       end
     end
-    for _, fk in ipairs(opts.foreign_keys or {}) do
+    for _, fk in ipairs(opts.foreign_keys or NONE) do
       local f = parse.fk_model(m, t, fk, tm)
       parse.check_columns(m, tm, f.columns, "foreign key columns")
       tm.foreign_keys[#tm.foreign_keys + 1] = f
     end
-    for _, ck in ipairs(opts.checks or {}) do
+    for _, ck in ipairs(opts.checks or NONE) do
       if type(ck) ~= "table" or type(ck[2]) ~= "string" then
         fail(m, "misuse", "a check is {name, expression}")
       end
@@ -117,15 +135,10 @@ ops.create_table = {
     end
     parse.check_keys(m, tm)
     local own = { [t] = "the table" }
-    local function take(name, what)
-      if own[name] then fail(m, "misuse", "name %q is used twice (%s and %s)", name, own[name], what) end
-      own[name] = what
-      model.check_schema_name(m, t, name, "relation")
-    end
     model.check_schema_name(m, t, t, "relation")
-    if #tm.primary_key > 0 then take(tm.primary_key_name, "the primary key") end
-    for _, u in ipairs(tm.uniques) do take(u.name, "unique " .. u.name) end
-    for _, x in ipairs(tm.indexes) do take(x.name, "index " .. x.name) end
+    if #tm.primary_key > 0 then take_name(m, t, own, tm.primary_key_name, "the primary key") end
+    for _, u in ipairs(tm.uniques) do take_name(m, t, own, u.name, "unique") end
+    for _, x in ipairs(tm.indexes) do take_name(m, t, own, x.name, "index") end
     for _, f in ipairs(tm.foreign_keys) do model.check_schema_name(m, t, f.name, "foreign key") end
     return { new = tm }
   end,

@@ -32,7 +32,8 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
   for _, c in ipairs(cols) do
-    local col = model.column(m, tm, c)
+    -- a column of tm has a valid name: only another one needs its checks
+    local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
     if col and UNINDEXABLE[col.type] and what ~= "check" then
       fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend",
            c, col.type)
@@ -61,50 +62,65 @@ end
 -- that would fail on one fails on all, before anything runs.
 parse.MAX_KEY_BYTES, parse.MAX_KEY_COLUMNS = 3072, 32
 
+local function key_label(what, named) return named and ("%s %q"):format(what, named) or what end
+
+-- The bytes column `name` takes in key `what` (see check_key).
+local function column_bytes(m, tm, name, what, new, lengths, named)
+  local c = new and name == new.name and new or model.find(tm.columns, "name", name)
+  if c and UNINDEXABLE[c.type] then      -- an altered column (MariaDB would make it a prefix)
+    fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend (%s)",
+         name, c.type, key_label(what, named))
+  end
+  local b = c and key_bytes(c) or 0
+  if lengths and lengths[name] then b = 4 * lengths[name] end      -- a prefix (MariaDB)
+  return b
+end
+
 --- Refuses key `what` (`index "name"`, ...) of model table tm on `cols` if
 -- it is too large; column `new` stands in for its namesake when given (an
--- altered column). Nothing to check when tm is not known.
-function parse.check_key(m, tm, cols, what, new, lengths)
+-- altered column). Nothing to check when tm is not known. `what` may be a
+-- kind ("index") with `named` its name: the label is made only to refuse.
+function parse.check_key(m, tm, cols, what, new, lengths, named)
   if not tm then return end
   if #cols > parse.MAX_KEY_COLUMNS then
-    fail(m, "misuse", "%s has %d columns, more than the %d a key may have", what, #cols,
+    fail(m, "misuse", "%s has %d columns, more than the %d a key may have", key_label(what, named), #cols,
          parse.MAX_KEY_COLUMNS)
   end
-  local total, parts = 0, {}
-  for i, name in ipairs(cols) do
-    local c = new and name == new.name and new or model.find(tm.columns, "name", name)
-    if c and UNINDEXABLE[c.type] then      -- an altered column (MariaDB would make it a prefix)
-      fail(m, "misuse", "column %q is %s and cannot be part of a key or index on every backend (%s)",
-           name, c.type, what)
-    end
-    local b = c and key_bytes(c) or 0
-    if lengths and lengths[name] then b = 4 * lengths[name] end      -- a prefix (MariaDB)
-    total, parts[i] = total + b, ("%s %d"):format(name, b)
-  end
+  local total = 0
+  for _, name in ipairs(cols) do total = total + column_bytes(m, tm, name, what, new, lengths, named) end
   if total > parse.MAX_KEY_BYTES then
+    local parts = {}
+    for i, name in ipairs(cols) do
+      parts[i] = ("%s %d"):format(name, column_bytes(m, tm, name, what, new, lengths, named))
+    end
     fail(m, "misuse", "%s is %d bytes (%s), more than the %d bytes a key may have (InnoDB's limit, " ..
          "4 bytes a character in utf8mb4); refused on every backend so the schema is the same everywhere",
-         what, total, table.concat(parts, " + "), parse.MAX_KEY_BYTES)
+         key_label(what, named), total, table.concat(parts, " + "), parse.MAX_KEY_BYTES)
   end
+end
+
+local KEY_KINDS = { { "uniques", "unique" }, { "indexes", "index" }, { "foreign_keys", "foreign key" } }
+
+-- whether key columns cols use altered column `new` (any key, without one)
+local function uses(cols, new)
+  if not new then return true end
+  for _, c in ipairs(cols) do if c == new.name then return true end end
+  return false
 end
 
 --- check_key for every key of model table tm (with `new`: every key using
 -- that altered column).
 function parse.check_keys(m, tm, new)
   if not tm then return end
-  local function uses(cols)
-    if not new then return true end
-    for _, c in ipairs(cols) do if c == new.name then return true end end
-    return false
+  if #tm.primary_key > 0 and uses(tm.primary_key, new) then
+    parse.check_key(m, tm, tm.primary_key, "primary key", new, nil, tm.primary_key_name or "pk")
   end
-  if #tm.primary_key > 0 and uses(tm.primary_key) then
-    parse.check_key(m, tm, tm.primary_key, ("primary key %q"):format(tm.primary_key_name or "pk"), new)
-  end
-  for _, kind in ipairs({ { "uniques", "unique" }, { "indexes", "index" }, { "foreign_keys", "foreign key" } }) do
-    for _, k in ipairs(tm[kind[1]]) do
-      if uses(k.columns) then
-        parse.check_key(m, tm, k.columns, ("%s %q"):format(kind[2], k.name), new, k.lengths)
-      end
+  for i = 1, #KEY_KINDS do
+    local kind = KEY_KINDS[i]
+    local list = tm[kind[1]]
+    for j = 1, #list do
+      local k = list[j]
+      if uses(k.columns, new) then parse.check_key(m, tm, k.columns, kind[2], new, k.lengths, k.name) end
     end
   end
 end
@@ -209,41 +225,53 @@ function parse.closest(k, options)
   return best
 end
 
--- A column spec {name, type, option = value} -> canonical column.
+-- what a column spec may hold: its name and type, and the options
+local COLUMN_KEYS = { [1] = true, [2] = true }
+for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
+-- types whose default, given as a Lua integer, is that integer's text
+local INTEGRAL = { integer = true, bigint = true, smallint = true, decimal = true }
+local math_type, find, MAX = math.type, string.find, names.MAX
+
+-- A column spec {name, type, option = value} -> canonical column. (Every
+-- column of a models file comes here: the common case is kept short.)
 function parse.column(m, spec)
   if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
-  local name = model.check_name(m, "column name", spec[1])
-  local ctype = spec[2]
+  local name, ctype = spec[1], spec[2]
+  if type(name) ~= "string" or name == "" or #name > MAX or find(name, "\0", 1, true) then
+    model.check_name(m, "column name", name)
+  end
   if not TYPES[ctype] then
     fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
   end
   for k in pairs(spec) do
-    if k ~= 1 and k ~= 2 and not COLUMN_OPTIONS[k] then
+    if not COLUMN_KEYS[k] then
       local near = type(k) == "string" and parse.closest(k, COLUMN_OPTIONS)
       fail(m, "misuse", "column %q: unknown option %q%s", name, tostring(k),
            near and (" (did you mean %q?)"):format(near) or "")
     end
   end
-  local c = { name = name, type = ctype, nullable = spec.null ~= false and not spec.primary_key,
-              autoincrement = spec.autoincrement and true or false, primary_key = spec.primary_key }
+  local pk, auto = spec.primary_key, spec.autoincrement and true or false
+  local c = { name = name, type = ctype, nullable = spec.null ~= false and not pk, autoincrement = auto,
+              primary_key = pk }
   if ctype == "string" then
-    c.length = spec.length or 255
-    if math.type(c.length) ~= "integer" or c.length < 1 or c.length > 16000 then
+    local length = spec.length or 255
+    if math_type(length) ~= "integer" or length < 1 or length > 16000 then
       fail(m, "misuse", "column %q: length must be an integer from 1 to 16000", name)
     end
+    c.length = length
   elseif spec.length then
     fail(m, "misuse", "column %q: length applies to string columns only", name)
   end
   if ctype == "decimal" then
     c.precision, c.scale = spec.precision or 10, spec.scale or 0
-    if math.type(c.precision) ~= "integer" or c.precision < 1 or c.precision > 38 or
-       math.type(c.scale) ~= "integer" or c.scale < 0 or c.scale > c.precision then
+    if math_type(c.precision) ~= "integer" or c.precision < 1 or c.precision > 38 or
+       math_type(c.scale) ~= "integer" or c.scale < 0 or c.scale > c.precision then
       fail(m, "misuse", "column %q: decimal needs 1 <= precision <= 38 and 0 <= scale <= precision", name)
     end
   elseif (ctype == "datetime" or ctype == "time") and not spec.scale then
     -- fractional seconds: 6 (microseconds) unless asked otherwise
     c.precision = spec.precision or 6
-    if math.type(c.precision) ~= "integer" or c.precision < 0 or c.precision > 6 then
+    if math_type(c.precision) ~= "integer" or c.precision < 0 or c.precision > 6 then
       fail(m, "misuse", "column %q: %s precision (fractional seconds) must be an integer from 0 to 6",
            name, ctype)
     end
@@ -270,14 +298,21 @@ function parse.column(m, spec)
   end
   if ctype == "enum" then c.values = parse.enum_values(m, name, spec.values)
   elseif spec.values ~= nil then fail(m, "misuse", "column %q: values applies to enum columns only", name) end
-  if c.autoincrement and ctype ~= "integer" and ctype ~= "bigint" then
+  if auto and ctype ~= "integer" and ctype ~= "bigint" then
     fail(m, "misuse", "column %q: autoincrement needs an integer or bigint column", name)
   end
-  c.default = parse.canonical_default(m, spec.default, ctype)
-  parse.check_enum_default(m, c)
-  if c.autoincrement and c.default then fail(m, "misuse", "column %q: autoincrement with a default", name) end
+  local default = spec.default
+  if default ~= nil then
+    -- an integer's canonical text is its own (schema.canonical_default)
+    if INTEGRAL[ctype] and math_type(default) == "integer" then c.default = tostring(default)
+    else c.default = parse.canonical_default(m, default, ctype) end
+    if ctype == "enum" then parse.check_enum_default(m, c) end
+    if auto then fail(m, "misuse", "column %q: autoincrement with a default", name) end
+  end
   return c
 end
+
+local FK_RULES = { "on_delete", "on_update" }
 
 function parse.fk_model(m, t, fk, self_model)
   if type(fk) ~= "table" then fail(m, "misuse", "a foreign key is {{cols}, ref_table, {ref_cols}, ...}") end
@@ -295,7 +330,7 @@ function parse.fk_model(m, t, fk, self_model)
   end
   local out = { columns = model.copy(cols), ref_table = ref, ref_columns = model.copy(ref_cols),
                 on_delete = fk.on_delete or "no action", on_update = fk.on_update or "no action" }
-  for _, a in ipairs({ "on_delete", "on_update" }) do
+  for _, a in ipairs(FK_RULES) do
     if not FK_ACTIONS[out[a]] then fail(m, "misuse", "%s must be cascade, set null, set default, " ..
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
