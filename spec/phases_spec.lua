@@ -168,6 +168,41 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("writes NULL through tide.objects (tide.objects.NULL), in both shapes until contract", function()
+    local dir = folder({ { "a", [[return { up = function(m)
+      m:create_table("t", { { "id", "integer", primary_key = true }, { "old_v", "integer" }, { "new_v", "boolean" },
+                            { "note", "string", length = 20 } })
+    end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local objects = require("tide").objects
+    local T = objects.define { table = "t", fields = { note = "note",
+      v = { new = "new_v", old = "old_v", boolean = true, from_old = function(x) return x ~= 0 end,
+            to_old = function(b) return b and 1 or 0 end } } }
+    local db = core.open(url)
+    assert.equal(1, T:insert(db, 1, { v = objects.NULL, note = "it's" }))
+    assert.equal(1, T:insert(db, 2, { v = true, note = objects.NULL }))
+    local function raw(id)
+      local r = db:query("SELECT old_v, new_v, note FROM t WHERE id = ?", id)[1]
+      return { r.old_v, r.new_v, r.note }
+    end
+    assert.same({ nil, nil, "it's" }, raw(1))
+    assert.same({ v = nil, note = "it's" }, T:get(db, 1))
+    assert.same({ v = true }, T:get(db, 2))
+    assert.equal(1, T:save(db, 2, { v = objects.NULL }))        -- both columns: no fallback to the old value
+    assert.same({ nil, nil, nil }, raw(2))
+    assert.is_nil(T:get(db, 2).v)
+    assert.equal(1, T:save(db, 2, { v = false, note = "x" }))
+    assert.equal(1, T:save(db, 2, { note = objects.NULL }))    -- a field left out stays as it is
+    local r = raw(2)
+    assert.same({ 0, true, nil }, { math.tointeger(r[1]), r[2] == false or r[2] == 0, r[3] })
+    assert.same({ v = false }, T:get(db, 2))
+    local p = T:make_compatible(T:to_primitive({ v = objects.NULL }), 1)
+    assert.equal(objects.NULL, p.data.old_v)
+    assert.matches("t has no field \"w\"", h.catch(T.save, T, db, 1, { w = objects.NULL }).message)
+    assert.matches("values must be a table", h.catch(T.save, T, db, 1, "x").message)
+    db:close()
+  end)
+
   it("resumes a backfill killed by kill -9, doing no row twice", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
     assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
