@@ -177,7 +177,7 @@ h.each_backend(describe, it, function(b)
     local objects = require("tide").objects
     local T = objects.define { table = "t", fields = { note = "note",
       v = { new = "new_v", old = "old_v", boolean = true, from_old = function(x) return x ~= 0 end,
-            to_old = function(b) return b and 1 or 0 end } } }
+            to_old = function(x) return x and 1 or 0 end } } }
     local db = core.open(url)
     assert.equal(1, T:insert(db, 1, { v = objects.NULL, note = "it's" }))
     assert.equal(1, T:insert(db, 2, { v = true, note = objects.NULL }))
