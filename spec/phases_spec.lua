@@ -491,12 +491,53 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, code)
     assert.matches("holds the lock", err)
     assert.equal(3, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "status" })))
-    _, err, code = tide({ "--lock-timeout", "0", "--dir", dir, "contract" })   -- not the backfill's lock
-    assert.equal(1, code)
-    assert.matches("b is not ready to contract", err)
+    assert.equal(0, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "-q", "up" })))
     holder:unlock("tide_backfill")
     holder:close()
     assert.equal(0, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "backfill" })))
+  end)
+
+  it("refuses a contract while a backfill runs, changing nothing", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(300)
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    -- a real backfill, slowed down: contract comes while it runs
+    local bf = h.spawn_lua(([[
+      local p = io.popen(%q .. " 2>&1")
+      io.write(p:read("a"))
+      local _, _, code = p:close()
+      os.exit(code)
+    ]]):format(("%s --url %s --dir %s backfill --batch 5 --sleep 30"):format(h.shell_quote(h.tide_bin),
+      h.shell_quote(url), h.shell_quote(dir))))
+    local out, err, code
+    for _ = 1, 200 do
+      out = tide({ "--dir", dir, "status" })
+      if out:match("b +migrating %d") then break end
+      core.sleep(20)
+    end
+    assert.matches("b +migrating %d", out)
+    _, err, code = tide({ "--dir", dir, "contract", "b" })
+    assert.equal(1, code)
+    assert.matches("^tide: misuse: a backfill is running on .*: contract once it has finished %(or " ..
+                   "stopped%); nothing was contracted\n$", err)
+    local text, rc = bf.wait()
+    assert.equal(0, rc, text)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    -- ready now (the backfill ran to its end), and still refused while one holds the lock
+    local holder = core.open(url)
+    assert.is_true(holder:lock("tide_backfill", 0))
+    out = tide({ "--dir", dir, "status" })
+    assert.matches("b +ready", out)
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("a backfill is running", err)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    assert.matches("b +ready", (tide({ "--dir", dir, "status" })))
+    holder:unlock("tide_backfill")
+    holder:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract" })))
+    assert.same({ "id", "n" }, columns("t"))
   end)
 
   it("settles an interrupted contract by hand with resolve", function()
