@@ -291,26 +291,9 @@ local function one_batch(db, target, mig, opts)
   error(more, 0)
 end
 
---- Runs the migrate step of target {name, entry, mig, migrate (its latest
--- migrate event, resumed unless it finished)} until it returns false, or
--- opts.max_seconds pass. opts: batch, sleep (ms between batches),
--- rows_per_second, max_seconds, max_lag_ms, progress(p), log(line),
--- on_reconnect(db) (after a lost connection: take the caller's lock again).
--- Returns {name, batches, rows, ms, finished, stopped}.
-function phases.backfill(db, target, opts)
-  local log = opts.log or function() end
-  local mig = target.mig
-  if target.migrate and target.migrate.status == "applied" and phases.is_ready(db, mig, target.migrate) then
-    return { name = target.name, batches = 0, rows = 0, ms = 0, finished = true, stopped = false }
-  end
-  -- a pass that finished but left rows to migrate (old code wrote behind
-  -- it) is followed by a new pass, a new event
-  target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
-  target.fresh = target.id == nil
-  local t0 = core.now_ms()
-  -- in floating point: a huge --max-seconds wrapped round to the past
-  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
-  local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
+-- The batches of phases.backfill, counted in res.
+local function run_batches(db, target, opts, res, t0, deadline)
+  local log, mig = opts.log or function() end, target.mig
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
     if opts.max_lag_ms then wait_for_replicas(db, opts.max_lag_ms, log, deadline) end
@@ -334,6 +317,27 @@ function phases.backfill(db, target, opts)
     if deadline then pause = math.min(pause, math.max(0, math.floor(deadline - core.now_ms()))) end
     if pause > 0 then core.sleep(pause) end
   end
+end
+
+--- Runs the migrate step of target {name, entry, mig, migrate (its latest
+-- migrate event, resumed unless it finished)} until it returns false, or
+-- opts.max_seconds pass. opts: batch, sleep (ms between batches),
+-- rows_per_second, max_seconds, max_lag_ms, progress(p), log(line),
+-- on_reconnect(db) (after a lost connection: take the caller's lock again).
+-- Returns {name, batches, rows, ms, finished, stopped}.
+function phases.backfill(db, target, opts)
+  if target.migrate and target.migrate.status == "applied" and phases.is_ready(db, target.mig, target.migrate) then
+    return { name = target.name, batches = 0, rows = 0, ms = 0, finished = true, stopped = false }
+  end
+  -- a pass that finished but left rows to migrate (old code wrote behind
+  -- it) is followed by a new pass, a new event
+  target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
+  target.fresh = target.id == nil
+  local t0 = core.now_ms()
+  -- in floating point: a huge --max-seconds wrapped round to the past
+  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
+  local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
+  dialect.of(db):batch_job(db, function() return run_batches(db, target, opts, res, t0, deadline) end)
   res.ms = core.now_ms() - t0
   return res
 end

@@ -39,6 +39,22 @@ sq.for_update = ""
 -- the database lock is free this long after each batch (waiters poll every ms)
 sq.batch_gap_ms = 2
 
+--- In WAL mode, synchronous = NORMAL for the job's connection (what
+-- SQLite recommends with WAL): a commit then waits for no fsync (the WAL is
+-- synced at checkpoints), and the database stays consistent on power loss,
+-- which may only undo the last commits. A batch commits with its progress,
+-- so an undone batch is one a rerun does again. A rollback journal is left
+-- as it is: its NORMAL is not safe from corruption on every file system,
+-- and there readers and writers block each other, so no job is online.
+-- The user's journal mode is never changed.
+function sq:batch_session(db)
+  if db:in_transaction() or db:query("PRAGMA journal_mode")[1].journal_mode ~= "wal" then return nil end
+  local was = math.tointeger(db:query("PRAGMA synchronous")[1].synchronous)
+  if not was or was <= 1 then return nil end
+  db:exec("PRAGMA synchronous = NORMAL")
+  return function() db:exec(("PRAGMA synchronous = %d"):format(was)) end
+end
+
 function sq:online_risk(o)
   if not o.rebuild then return nil end
   return { message = ("%s rebuilds %s: every row copied while the database is locked for writes"):format(o.name,
