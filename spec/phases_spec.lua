@@ -395,6 +395,47 @@ h.each_backend(describe, it, function(b)
     assert.same({ 21, 1, 1 }, { math.tointeger(r.c), math.tointeger(r.lo), math.tointeger(r.hi) })
   end)
 
+  it("walks by update_range (first and last key of each batch): a composite key, a where, resumed", function()
+    local dir = folder({ { "a", [[return { up = function(m)
+        m:create_table("t2", { { "k1", "string", length = 20 }, { "k2", "integer" }, { "f", "integer" },
+                               { "n", "integer", null = false, default = 0 } }, { primary_key = { "k1", "k2" } })
+      end }]] },
+      { "b", [[local tide = require "tide"
+        return {
+          expand = function(m) m:add_column("t2", { "x", "integer" }) end,
+          migrate = tide.phases.batches { table = "t2", where = "f = 1 AND x IS NULL", batch = 4, lock = false,
+            update_range = function(db, first, last)
+              db:exec("UPDATE t2 SET n = n + 1, x = 1 WHERE (k1, k2) >= (?, ?) AND (k1, k2) <= (?, ?) AND f = 1 " ..
+                      "AND x IS NULL", first.k1, first.k2, last.k1, last.k2)
+            end },
+        }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    local db = core.open(url)
+    local keys = { "it's", "a\"b", "\u{1F600}x", "", " ", "z", "\u{1F600}\u{1F600}" }
+    for i, k in ipairs(keys) do
+      for j = -1, 1 do db:exec("INSERT INTO t2 (k1, k2, f) VALUES (?, ?, ?)", k, i * 10 + j, (i + j) % 2) end
+    end
+    db:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local _, err, code = tide({ "--dir", dir, "backfill", "--max-seconds", "1", "--sleep", "700" })
+    assert.equal(0, code, err)                        -- stopped early: resumed below
+    local mid = h.query_at(url, "SELECT COUNT(*) AS c FROM t2 WHERE x = 1")[1]
+    assert.is_true(math.tointeger(mid.c) < 10, "stopped midway: " .. tostring(mid.c))
+    local out
+    out, err, code = tide({ "--json", "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
+    assert.matches('"finished":true', out)
+    local r = h.query_at(url, "SELECT f, COUNT(*) AS c, MIN(n) AS lo, MAX(n) AS hi FROM t2 GROUP BY f ORDER BY f")
+    assert.same({ { 0, 11, 0, 0 }, { 1, 10, 1, 1 } }, {
+      { math.tointeger(r[1].f), math.tointeger(r[1].c), math.tointeger(r[1].lo), math.tointeger(r[1].hi) },
+      { math.tointeger(r[2].f), math.tointeger(r[2].c), math.tointeger(r[2].lo), math.tointeger(r[2].hi) } })
+    -- one of update and update_range
+    local phases = require "tide.phases"
+    local both = { table = "t2", update = function() end, update_range = function() end }
+    assert.matches("give update = function%(db, rows%) or update_range", h.catch(phases.batches, both).message)
+    assert.matches("one of them", h.catch(phases.batches, { table = "t2" }).message)
+  end)
+
   it("backfills an empty table, paces by --rows-per-second and --max-lag, and stops at --max-seconds", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
     assert.equal(0, select(3, tide({ "--dir", dir, "up" })))

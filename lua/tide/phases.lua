@@ -110,12 +110,19 @@ local left_of = setmetatable({}, { __mode = "k" })
 -- spec.lock = false: the rows are not locked (update computes the new values
 -- in SQL from the rows as they are, so no write can slip in between; on
 -- PostgreSQL locking a row writes it).
+-- Instead of update, spec.update_range(db, first, last) gets the key of the
+-- batch's first and last rows ({column = value}) and updates the rows from
+-- one to the other (inclusive) that still match: no row reaches Lua but
+-- those two, the cheap form for an update computed in SQL.
 -- state holds the last key, the rows done and the total counted at the start.
 function phases.batches(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" then
     fail("misuse", "tide.phases.batches: needs {table = NAME, where = SQL, update = function(db, rows)}")
   end
-  if type(spec.update) ~= "function" then fail("misuse", "tide.phases.batches: update must be a function(db, rows)") end
+  if (type(spec.update) == "function") == (type(spec.update_range) == "function") then
+    fail("misuse", "tide.phases.batches: give update = function(db, rows) or update_range = function(db, first, " ..
+         "last), one of them")
+  end
   if spec.where ~= nil and type(spec.where) ~= "string" then
     fail("misuse", "tide.phases.batches: where must be SQL text")
   end
@@ -152,10 +159,25 @@ function phases.batches(spec)
       end
       cols = table.concat(q, ", ")
     end
+    local lock = spec.lock == false and "" or dialect.of(db).for_update
+    if spec.update_range then
+      -- the batch's last key (locking every row up to it), then its first
+      local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d%s"):format(k.list, tq, where,
+        k.list, limit - 1, lock), table.unpack(state.last or {}))[1]
+      if last then
+        local first = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list),
+          table.unpack(state.last or {}))[1]
+        spec.update_range(db, first or last, last)      -- (first: gone meanwhile, when unlocked)
+        state.last = keyset.values(last, k.columns)
+        state.rows = state.rows + limit
+        return true, limit
+      end
+      cols = k.list                                   -- the rest: fewer than a batch
+    end
     local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
-      limit, spec.lock == false and "" or dialect.of(db).for_update), table.unpack(state.last or {}))
+      limit, lock), table.unpack(state.last or {}))
     if #rows > 0 then
-      spec.update(db, rows)
+      if spec.update_range then spec.update_range(db, rows[1], rows[#rows]) else spec.update(db, rows) end
       state.last = keyset.values(rows[#rows], k.columns)
       state.rows = state.rows + #rows
     end
@@ -294,6 +316,7 @@ end
 -- The batches of phases.backfill, counted in res.
 local function run_batches(db, target, opts, res, t0, deadline)
   local log, mig = opts.log or function() end, target.mig
+  local gap_at = t0
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
     if opts.max_lag_ms then wait_for_replicas(db, opts.max_lag_ms, log, deadline) end
@@ -308,14 +331,20 @@ local function run_batches(db, target, opts, res, t0, deadline)
                       elapsed_ms = core.now_ms() - t0, finished = not more }
     end
     if not more then res.finished = true break end
-    local pause = math.max(opts.sleep or 0, dialect.of(db).batch_gap_ms)
+    local d, pause = dialect.of(db), opts.sleep or 0
+    if d.batch_gap_ms > 0 and core.now_ms() - gap_at >= d.batch_slice_ms then
+      pause = math.max(pause, d.batch_gap_ms)
+    end
     if opts.rows_per_second and n and n > 0 then
       -- the pace the batches so far would keep at the given rate
       local due = res.rows * 1000 / opts.rows_per_second - (core.now_ms() - t0)
       pause = math.max(pause, math.floor(due))
     end
     if deadline then pause = math.min(pause, math.max(0, math.floor(deadline - core.now_ms()))) end
-    if pause > 0 then core.sleep(pause) end
+    if pause > 0 then
+      core.sleep(pause)
+      gap_at = core.now_ms()
+    end
   end
 end
 

@@ -324,6 +324,12 @@ end
 -- database lock (SQLite), the gap in which a waiting writer gets in.
 base.batch_gap_ms = 0
 
+--- How long back-to-back batches may hold the database before the next
+-- gap, in ms (0: a gap after every batch). A waiting writer so waits about
+-- this long at most, and a job of short batches does not spend most of its
+-- time in gaps.
+base.batch_slice_ms = 0
+
 --- The replay lag of the slowest streaming replica in ms, or nil (no
 -- replica, or the backend cannot tell).
 function base:replica_lag_ms(_db) return nil end

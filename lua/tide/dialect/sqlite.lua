@@ -36,8 +36,12 @@ sq.relations_sql = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view
 sq.throwaway_session_sql = "PRAGMA synchronous = OFF"
 -- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
 sq.for_update = ""
--- the database lock is free this long after each batch (waiters poll every ms)
+-- the database lock is free this long between batches (waiters poll every
+-- ms), once batches have held it 20 ms since the last gap: a WAL commit
+-- without fsync takes about a millisecond, and a gap after each would be
+-- most of the job's time
 sq.batch_gap_ms = 2
+sq.batch_slice_ms = 20
 
 --- In WAL mode, synchronous = NORMAL for the job's connection (what
 -- SQLite recommends with WAL): a commit then waits for no fsync (the WAL is
