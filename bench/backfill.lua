@@ -122,9 +122,9 @@ local function contended(url, cmd)
   local t0 = core.now_ms()
   sh(("/usr/bin/time -f '%%U %%S' -o build/bench/backfill-cpu %s > /dev/null"):format(cmd))
   local ms = core.now_ms() - t0
-  local f = assert(io.open("build/bench/backfill-cpu"))
-  local user, sys = f:read("a"):match("([%d.]+) ([%d.]+)%s*$")
-  f:close()
+  local tf = assert(io.open("build/bench/backfill-cpu"))
+  local user, sys = tf:read("a"):match("([%d.]+) ([%d.]+)%s*$")
+  tf:close()
   local cpu = (tonumber(user) + tonumber(sys)) * 1000
   write(stop, "")
   local longest
