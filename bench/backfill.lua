@@ -105,6 +105,8 @@ local function postgres_setup()
       db:close()
     end,
     reset = pg.reset,
+    writer_url = pg.run_url .. "?application_name=bench_writer",
+    server_cpu = function(cmd) return measure.pg_server_cpu(pg.admin_url, pg.run_db, cmd, "bench_writer") end,
     floor = pg.psql .. "build/bench/backfill-floor-pg.sql",
     batched = pg.psql .. "build/bench/backfill-batched-pg.sql",
   }
@@ -113,15 +115,23 @@ end
 -- Runs cmd (a shell command reading no stdin: /usr/bin/time) while the
 -- writer runs; returns cmd's wall ms, the writer's longest wait in ms and
 -- cmd's CPU ms (user + sys: on SQLite all the work is the client's, and
--- steadier than wall time on a shared machine).
-local function contended(url, cmd)
+-- steadier than wall time on a shared machine) and, with s.server_cpu
+-- (PostgreSQL), the server's CPU ms for cmd (the writer's session not counted).
+local function contended(s, cmd)
   local stop, out = "build/bench/backfill-stop", "build/bench/backfill-writer"
   os.remove(stop)
-  sh(("build/tide run bench/backfill.lua writer %s %s %d > %s 2>&1 &"):format(q(url), stop, ROWS, out))
+  sh(("build/tide run bench/backfill.lua writer %s %s %d > %s 2>&1 &"):format(q(s.writer_url or s.url), stop, ROWS,
+                                                                              out))
   core.sleep(300)
   local t0 = core.now_ms()
-  sh(("/usr/bin/time -f '%%U %%S' -o build/bench/backfill-cpu %s > /dev/null"):format(cmd))
-  local ms = core.now_ms() - t0
+  local run = ("/usr/bin/time -f '%%U %%S' -o build/bench/backfill-cpu %s"):format(cmd)
+  local ms, server
+  if s.server_cpu then
+    ms, server = s.server_cpu(run)
+  else
+    sh(run .. " > /dev/null")
+    ms = core.now_ms() - t0
+  end
   local tf = assert(io.open("build/bench/backfill-cpu"))
   local user, sys = tf:read("a"):match("([%d.]+) ([%d.]+)%s*$")
   tf:close()
@@ -136,7 +146,7 @@ local function contended(url, cmd)
     if longest then break end
     core.sleep(100)
   end
-  return ms, assert(longest, "the writer printed nothing"), cpu
+  return ms, assert(longest, "the writer printed nothing"), cpu, server
 end
 
 local function left(url)
@@ -156,19 +166,23 @@ for b in (os.getenv("BACKENDS") or "sqlite,sqlite-rollback,postgres"):gmatch("[^
   local t_tide, t_floor, w_tide, w_floor = math.huge, math.huge, math.huge, math.huge
   local t_batched, w_batched = math.huge, math.huge
   local c_tide, c_floor, c_batched = math.huge, math.huge, math.huge
+  local v_tide, v_floor, v_batched = math.huge, math.huge, math.huge      -- server CPU
   for _ = 1, RUNS do
     s.reset()
-    local bms, bw, bc = contended(s.url, s.batched)
+    local bms, bw, bc, bv = contended(s, s.batched)
     assert(left(s.url) == 0, "the batched floor left rows")
     t_batched, w_batched, c_batched = math.min(t_batched, bms), math.min(w_batched, bw), math.min(c_batched, bc)
+    v_batched = math.min(v_batched, bv or math.huge)
     s.reset()
-    local ms, w, c = contended(s.url, s.floor)
+    local ms, w, c, v = contended(s, s.floor)
     assert(left(s.url) == 0, "the floor left rows")
     t_floor, w_floor, c_floor = math.min(t_floor, ms), math.min(w_floor, w), math.min(c_floor, c)
+    v_floor = math.min(v_floor, v or math.huge)
     s.reset()
-    ms, w, c = contended(s.url, ("build/tide -q --url %s --dir %s backfill --batch %d"):format(q(s.url), MIG, BATCH))
+    ms, w, c, v = contended(s, ("build/tide -q --url %s --dir %s backfill --batch %d"):format(q(s.url), MIG, BATCH))
     assert(left(s.url) == 0, "tide left rows")
     t_tide, w_tide, c_tide = math.min(t_tide, ms), math.min(w_tide, w), math.min(c_tide, c)
+    v_tide = math.min(v_tide, v or math.huge)
   end
   local target = b == "sqlite-rollback" and "(no target: readers and writers block each other, so not online)"
     or "(target <= 1.5)"
@@ -178,6 +192,10 @@ for b in (os.getenv("BACKENDS") or "sqlite,sqlite-rollback,postgres"):gmatch("[^
     :format("", BATCH, t_batched, t_tide / t_batched, w_batched))
   print(("  %-15s client CPU: tide %.0f ms, one UPDATE %.0f ms (%.2fx), %d-row transactions %.0f ms (%.2fx)")
     :format("", c_tide, c_floor, c_tide / math.max(c_floor, 1), BATCH, c_batched, c_tide / math.max(c_batched, 1)))
+  if v_tide < math.huge then
+    print(("  %-15s server CPU (its backends): tide %.0f ms, one UPDATE %.0f ms (%.2fx), %d-row transactions " ..
+           "%.0f ms (%.2fx)"):format("", v_tide, v_floor, v_tide / v_floor, BATCH, v_batched, v_tide / v_batched))
+  end
   print(("  %-15s a concurrent writer's longest wait: %d ms during the backfill (target < 100), %d ms during " ..
          "the one UPDATE"):format("", w_tide, w_floor))
   measure.result(("backfill %d rows, %s"):format(ROWS, b), t_tide, "ms", "floor: one UPDATE in the client",

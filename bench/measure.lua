@@ -82,9 +82,10 @@ end
 --- Runs shell command cmd while sampling, every 10 ms, the CPU time of the
 -- PostgreSQL backends serving database `dbname` (server of admin_url, on
 -- this machine): the server's own work for cmd, steadier than wall time on
--- a shared machine (a backend's last 10 ms may be missed). Returns wall ms
--- and server CPU ms; raises if cmd fails.
-function measure.pg_server_cpu(admin_url, dbname, cmd)
+-- a shared machine (a backend's last 10 ms may be missed). Sessions whose
+-- application_name is `except` are not counted. Returns wall ms and server
+-- CPU ms; raises if cmd fails.
+function measure.pg_server_cpu(admin_url, dbname, cmd, except)
   local done = os.tmpname()
   os.remove(done)
   local admin = core.open(admin_url)
@@ -93,7 +94,8 @@ function measure.pg_server_cpu(admin_url, dbname, cmd)
   measure.sh(("(%s > /dev/null; echo $? > %s) &"):format(cmd, done))
   local status
   repeat
-    for _, r in ipairs(admin:query("SELECT pid FROM pg_stat_activity WHERE datname = ?", dbname)) do
+    for _, r in ipairs(admin:query("SELECT pid FROM pg_stat_activity WHERE datname = ? AND application_name <> ?",
+                                   dbname, except or "")) do
       local pid = math.tointeger(r.pid)
       local ms = cpu_ms(pid)
       if ms then seen[pid] = math.max(seen[pid] or 0, ms) end
