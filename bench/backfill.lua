@@ -1,7 +1,8 @@
 -- Driven by bench/backfill (tide run): see there. `tide run
--- bench/backfill.lua writer URL STOPFILE ROWS` is the concurrent writer
--- alone: it updates one random row per statement until STOPFILE exists and
--- prints its longest wait in ms and its number of statements.
+-- bench/backfill.lua writer URL STOPFILE ROWS [SQL]` is the concurrent
+-- writer alone: it runs SQL (its session setup) when given, then updates one
+-- random row per statement until STOPFILE exists and prints its longest
+-- wait in ms and its number of statements.
 local core = tide.core
 local measure = dofile("bench/measure.lua")
 local sh, write = measure.sh, measure.write
@@ -11,6 +12,7 @@ local BATCH = 1000
 
 if arg[1] == "writer" then
   local db = tide.open(arg[2])
+  if arg[5] then db:exec(arg[5]) end
   local stop, n = arg[3], math.tointeger(tonumber(arg[4]))
   local longest, count = 0, 0
   while not io.open(stop) do
@@ -78,6 +80,9 @@ local function sqlite_setup(journal)
   write("build/bench/backfill-floor.sql", session .. "BEGIN;\n" .. FLOOR .. "COMMIT;\n")
   return {
     url = "sqlite:" .. work .. "?busy_timeout=600000",
+    -- the application writing meanwhile uses what SQLite recommends with WAL
+    -- too: with FULL each of its commits holds the write lock for an fsync
+    writer_setup = journal == "wal" and "PRAGMA synchronous = NORMAL" or nil,
     make = function(n)
       write("build/bench/backfill-batched.sql", batched_floor(n, session))
       os.remove(tmpl)
@@ -120,8 +125,8 @@ end
 local function contended(s, cmd)
   local stop, out = "build/bench/backfill-stop", "build/bench/backfill-writer"
   os.remove(stop)
-  sh(("build/tide run bench/backfill.lua writer %s %s %d > %s 2>&1 &"):format(q(s.writer_url or s.url), stop, ROWS,
-                                                                              out))
+  sh(("build/tide run bench/backfill.lua writer %s %s %d %s > %s 2>&1 &"):format(q(s.writer_url or s.url), stop, ROWS,
+                                                                                 q(s.writer_setup or ""), out))
   core.sleep(300)
   local t0 = core.now_ms()
   local run = ("/usr/bin/time -f '%%U %%S' -o build/bench/backfill-cpu %s"):format(cmd)
