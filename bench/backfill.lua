@@ -12,7 +12,7 @@ local BATCH = 1000
 
 if arg[1] == "writer" then
   local db = tide.open(arg[2])
-  if arg[5] then db:exec(arg[5]) end
+  if arg[5] and arg[5] ~= "" then db:exec(arg[5]) end
   local stop, n = arg[3], math.tointeger(tonumber(arg[4]))
   local longest, count = 0, 0
   while not io.open(stop) do
