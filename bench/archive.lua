@@ -1,6 +1,5 @@
 -- Driven by bench/archive (tide run): see there. `tide run bench/archive.lua
 -- nova URL` is the nova pattern alone, in a process of its own.
-local core = tide.core
 local measure = dofile("bench/measure.lua")
 local sh, write = measure.sh, measure.write
 local ROWS = tonumber(os.getenv("ROWS")) or 1000000
@@ -174,26 +173,10 @@ local function postgres_setup()
   }
 end
 
--- Runs cmd under /usr/bin/time; returns wall ms, peak RSS in kB and the
--- client's CPU ms (user + sys: less disturbed by other jobs than wall time;
--- on SQLite the client does all the work).
--- With setup s's server_cpu (PostgreSQL), also the server's CPU ms for cmd
--- (its backends, sampled from /proc: the work is the server's there).
-local function timed(cmd, s)
-  local t0 = core.now_ms()
-  local run = ("/usr/bin/time -f '%%M %%U %%S' -o build/bench/archive-rss %s"):format(cmd)
-  local ms, server
-  if s and s.server_cpu then
-    ms, server = s.server_cpu(run)
-  else
-    sh(run .. " > /dev/null")
-    ms = core.now_ms() - t0
-  end
-  local f = assert(io.open("build/bench/archive-rss"))
-  local rss, user, sys = f:read("a"):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
-  f:close()
-  return ms, tonumber(rss), math.floor((tonumber(user) + tonumber(sys)) * 1000 + 0.5), server
-end
+-- wall ms, peak RSS in kB, client CPU ms and, with setup s's server_cpu
+-- (PostgreSQL), the server's CPU ms for cmd (its backends: the work is the
+-- server's there).
+local function timed(cmd, s) return measure.timed(cmd, s and s.server_cpu) end
 
 local function moved(url)
   local db = tide.open(url)

@@ -128,19 +128,7 @@ local function contended(s, cmd)
   sh(("build/tide run bench/backfill.lua writer %s %s %d %s > %s 2>&1 &"):format(q(s.writer_url or s.url), stop, ROWS,
                                                                                  q(s.writer_setup or ""), out))
   core.sleep(300)
-  local t0 = core.now_ms()
-  local run = ("/usr/bin/time -f '%%U %%S' -o build/bench/backfill-cpu %s"):format(cmd)
-  local ms, server
-  if s.server_cpu then
-    ms, server = s.server_cpu(run)
-  else
-    sh(run .. " > /dev/null")
-    ms = core.now_ms() - t0
-  end
-  local tf = assert(io.open("build/bench/backfill-cpu"))
-  local user, sys = tf:read("a"):match("([%d.]+) ([%d.]+)%s*$")
-  tf:close()
-  local cpu = (tonumber(user) + tonumber(sys)) * 1000
+  local ms, _, cpu, server = measure.timed(cmd, s.server_cpu)
   write(stop, "")
   local longest
   for _ = 1, 600 do

@@ -112,6 +112,29 @@ function measure.pg_server_cpu(admin_url, dbname, cmd, except)
   return ms, total
 end
 
+--- Runs shell command cmd (reading no stdin of the caller's) under
+-- /usr/bin/time; with server_cpu (a function(cmd) -> wall ms, server CPU ms,
+-- such as a closure over measure.pg_server_cpu) through it. Returns wall
+-- ms, cmd's peak RSS in kB, its CPU ms (user + sys) and the server's CPU ms
+-- (nil without server_cpu).
+function measure.timed(cmd, server_cpu)
+  local out = os.tmpname()
+  local run = ("/usr/bin/time -f '%%M %%U %%S' -o %s %s"):format(out, cmd)
+  local t0 = core.now_ms()
+  local ms, server
+  if server_cpu then
+    ms, server = server_cpu(run)
+  else
+    measure.sh(run .. " > /dev/null")
+    ms = core.now_ms() - t0
+  end
+  local f = assert(io.open(out))
+  local rss, user, sys = f:read("a"):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
+  f:close()
+  os.remove(out)
+  return ms, tonumber(rss), math.floor((tonumber(user) + tonumber(sys)) * 1000 + 0.5), server
+end
+
 --- Best wall time in ms of `runs` calls of fn, each after prepare() (untimed).
 function measure.best(runs, fn, prepare)
   local b = math.huge
