@@ -395,7 +395,9 @@ h.each_backend(describe, it, function(b)
     assert.same({ 21, 1, 1 }, { math.tointeger(r.c), math.tointeger(r.lo), math.tointeger(r.hi) })
   end)
 
-  it("walks by update_range (first and last key of each batch): a composite key, a where, resumed", function()
+  for _, lock in ipairs({ "false", "true" }) do
+  it("walks by update_range (first and last key of each batch): a composite key, a where, resumed, lock = " ..
+     lock, function()
     local dir = folder({ { "a", [[return { up = function(m)
         m:create_table("t2", { { "k1", "string", length = 20 }, { "k2", "integer" }, { "f", "integer" },
                                { "n", "integer", null = false, default = 0 } }, { primary_key = { "k1", "k2" } })
@@ -403,7 +405,8 @@ h.each_backend(describe, it, function(b)
       { "b", [[local tide = require "tide"
         return {
           expand = function(m) m:add_column("t2", { "x", "integer" }) end,
-          migrate = tide.phases.batches { table = "t2", where = "f = 1 AND x IS NULL", batch = 4, lock = false,
+          migrate = tide.phases.batches { table = "t2", where = "f = 1 AND x IS NULL", batch = 4, lock = ]] .. lock ..
+            [[,
             update_range = function(db, first, last)
               db:exec("UPDATE t2 SET n = n + 1, x = 1 WHERE (k1, k2) >= (?, ?) AND (k1, k2) <= (?, ?) AND f = 1 " ..
                       "AND x IS NULL", first.k1, first.k2, last.k1, last.k2)
@@ -435,6 +438,7 @@ h.each_backend(describe, it, function(b)
     assert.matches("give update = function%(db, rows%) or update_range", h.catch(phases.batches, both).message)
     assert.matches("one of them", h.catch(phases.batches, { table = "t2" }).message)
   end)
+  end
 
   it("backfills an empty table, paces by --rows-per-second and --max-lag, and stops at --max-seconds", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })

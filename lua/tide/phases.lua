@@ -102,6 +102,30 @@ end
 -- still matches (rows written behind the walk, or after it ended)
 local left_of = setmetatable({}, { __mode = "k" })
 
+-- The first and the limit-th key of table tq (quoted) matching `where`
+-- (taking the arguments `args`), each a row {column = value}, or nil. Not
+-- locked (lock ""): one statement; else the limit-th first, locking every
+-- row up to it (a locking read cannot be a branch of a UNION).
+local function range_ends(db, k, tq, where, limit, lock, args)
+  local pick = ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list)
+  local at = pick .. (" OFFSET %d"):format(limit - 1)
+  if lock ~= "" then
+    local last = db:query(at .. lock, table.unpack(args))[1]
+    return last and db:query(pick, table.unpack(args))[1], last
+  end
+  local marker, taken = "tide_end", {}
+  for _, c in ipairs(k.columns) do taken[c] = true end
+  while taken[marker] do marker = marker .. "_" end
+  local both = {}
+  for _ = 1, 2 do for _, v in ipairs(args) do both[#both + 1] = v end end
+  local first, last
+  for _, r in ipairs(db:query(("SELECT %s, 0 AS %s FROM (%s) tide_first UNION ALL SELECT %s, 1 FROM (%s) tide_last")
+      :format(k.list, db:quote_ident(marker), pick, k.list, at), table.unpack(both))) do
+    if r[marker] == 0 then first = r else last = r end
+  end
+  return first, last
+end
+
 --- A `migrate` step over table spec.table in keyset batches on its primary
 -- key: each call reads the next rows matching spec.where (SQL; all rows
 -- when nil), locked for update on the servers, and hands them to
@@ -161,12 +185,8 @@ function phases.batches(spec)
     end
     local lock = spec.lock == false and "" or dialect.of(db).for_update
     if spec.update_range then
-      -- the batch's last key (locking every row up to it), then its first
-      local last = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d%s"):format(k.list, tq, where,
-        k.list, limit - 1, lock), table.unpack(state.last or {}))[1]
+      local first, last = range_ends(db, k, tq, where, limit, lock, state.last or {})
       if last then
-        local first = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list),
-          table.unpack(state.last or {}))[1]
         spec.update_range(db, first or last, last)      -- (first: gone meanwhile, when unlocked)
         state.last = keyset.values(last, k.columns)
         state.rows = state.rows + limit
