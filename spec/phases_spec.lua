@@ -553,7 +553,7 @@ h.each_backend(describe, it, function(b)
       io.write(p:read("a"))
       local _, _, code = p:close()
       os.exit(code)
-    ]]):format(("%s --url %s --dir %s backfill --batch 5 --sleep 30"):format(h.shell_quote(h.tide_bin),
+    ]]):format(("%s --url %s --dir %s backfill --batch 5 --sleep 60"):format(h.shell_quote(h.tide_bin),
       h.shell_quote(url), h.shell_quote(dir))))
     local out, err, code
     for _ = 1, 200 do
