@@ -1,6 +1,5 @@
 -- Driven by bench/archive (tide run): see there. `tide run bench/archive.lua
 -- nova URL` is the nova pattern alone, in a process of its own.
-local core = tide.core
 local measure = dofile("bench/measure.lua")
 local sh, write = measure.sh, measure.write
 local ROWS = tonumber(os.getenv("ROWS")) or 1000000
@@ -127,20 +126,25 @@ local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- backend -> fresh(n): makes the template of n rows once; reset(): a fresh
 -- copy to work on; url; floor_cmd
-local function sqlite_setup()
-  local tmpl, work = "build/bench/archive-tmpl.db", "build/bench/archive-run.db"
-  write("build/bench/archive-floor-sqlite.sql", "PRAGMA foreign_keys = ON;\n" .. FLOOR)
+-- SQLite in WAL mode (journal "wal": an online archive needs it, readers
+-- and writers block each other with a rollback journal), or "delete".
+local function sqlite_setup(journal)
+  local tmpl, work = "build/bench/archive-tmpl-" .. journal .. ".db", "build/bench/archive-run.db"
+  -- by hand in WAL mode one would set synchronous = NORMAL, as tide does for its job
+  local session = "PRAGMA foreign_keys = ON;\n" .. (journal == "wal" and "PRAGMA synchronous = NORMAL;\n" or "")
+  write("build/bench/archive-floor-sqlite.sql", session .. FLOOR)
   return {
     url = "sqlite:" .. work,
     make = function(n)
-      write("build/bench/archive-batched-sqlite.sql", batched_floor(n, "PRAGMA foreign_keys = ON;"))
+      write("build/bench/archive-batched-sqlite.sql", batched_floor(n, session))
       os.remove(tmpl)
       local db = tide.open("sqlite:" .. tmpl)
+      db:exec("PRAGMA journal_mode = " .. journal)   -- kept in the file
       generate(db, n)
       db:exec("ANALYZE")
       db:close()
     end,
-    reset = function() sh(("cp %s %s && rm -f %s-journal"):format(tmpl, work, work)) end,
+    reset = function() sh(("cp %s %s && rm -f %s-journal %s-wal %s-shm"):format(tmpl, work, work, work, work)) end,
     done = function() os.remove(tmpl) os.remove(work) end,
     floor = ("sqlite3 %s < build/bench/archive-floor-sqlite.sql"):format(work),
     batched = ("sqlite3 %s < build/bench/archive-batched-sqlite.sql"):format(work),
@@ -163,23 +167,16 @@ local function postgres_setup()
     end,
     reset = pg.reset,
     done = pg.done,
+    server_cpu = function(cmd) return measure.pg_server_cpu(pg.admin_url, pg.run_db, cmd) end,
     floor = psql .. "build/bench/archive-floor-pg.sql",
     batched = psql .. "build/bench/archive-batched-pg.sql",
   }
 end
 
--- Runs cmd under /usr/bin/time; returns wall ms, peak RSS in kB and the
--- client's CPU ms (user + sys: less disturbed by other jobs than wall time;
--- on SQLite the client does all the work).
-local function timed(cmd)
-  local t0 = core.now_ms()
-  sh(("/usr/bin/time -f '%%M %%U %%S' -o build/bench/archive-rss %s > /dev/null"):format(cmd))
-  local ms = core.now_ms() - t0
-  local f = assert(io.open("build/bench/archive-rss"))
-  local rss, user, sys = f:read("a"):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
-  f:close()
-  return ms, tonumber(rss), math.floor((tonumber(user) + tonumber(sys)) * 1000 + 0.5)
-end
+-- wall ms, peak RSS in kB, client CPU ms and, with setup s's server_cpu
+-- (PostgreSQL), the server's CPU ms for cmd (its backends: the work is the
+-- server's there).
+local function timed(cmd, s) return measure.timed(cmd, s and s.server_cpu) end
 
 local function moved(url)
   local db = tide.open(url)
@@ -194,7 +191,9 @@ end
 print(("archive: instances + instance_extra (half as many), half deleted; batches of %d; best of %d " ..
        "(machine shared with other jobs: ratios are indicative)"):format(BATCH, RUNS))
 local backends = {}
-for b in (os.getenv("BACKENDS") or "sqlite,postgres"):gmatch("[^,]+") do backends[#backends + 1] = b end
+for b in (os.getenv("BACKENDS") or "sqlite,sqlite-rollback,postgres"):gmatch("[^,]+") do backends[#backends + 1] = b end
+local SETUPS = { sqlite = function() return sqlite_setup("wal") end, postgres = function() return postgres_setup() end,
+                 ["sqlite-rollback"] = function() return sqlite_setup("delete") end }
 -- One backend's figures, with setup s.
 local function run_backend(backend, s)
   local rss_at = {}
@@ -203,19 +202,22 @@ local function run_backend(backend, s)
     local want = n // 2 + n // 4
     local t_tide, t_floor, t_batched, rss = math.huge, math.huge, math.huge, 0
     local c_tide, c_floor, c_batched = math.huge, math.huge, math.huge
+    local v_tide, v_floor, v_batched = math.huge, math.huge, math.huge      -- server CPU
     for _ = 1, RUNS do
       s.reset()
-      local ms, _, cpu = timed(s.floor)
-      t_floor, c_floor = math.min(t_floor, ms), math.min(c_floor, cpu)
+      local ms, _, cpu, v = timed(s.floor, s)
+      t_floor, c_floor, v_floor = math.min(t_floor, ms), math.min(c_floor, cpu), math.min(v_floor, v or math.huge)
       assert(moved(s.url) == want, "floor moved the wrong number of rows")
       s.reset()
-      ms, _, cpu = timed(s.batched)
+      ms, _, cpu, v = timed(s.batched, s)
       t_batched, c_batched = math.min(t_batched, ms), math.min(c_batched, cpu)
+      v_batched = math.min(v_batched, v or math.huge)
       assert(moved(s.url) == want, "the batched floor moved the wrong number of rows")
       s.reset()
       local r
-      ms, r, cpu = timed(("build/tide -q --url %s archive run --batch %d"):format(q(s.url), BATCH))
+      ms, r, cpu, v = timed(("build/tide -q --url %s archive run --batch %d"):format(q(s.url), BATCH), s)
       t_tide, rss, c_tide = math.min(t_tide, ms), math.max(rss, r), math.min(c_tide, cpu)
+      v_tide = math.min(v_tide, v or math.huge)
       assert(moved(s.url) == want, "tide moved the wrong number of rows")
     end
     s.reset()
@@ -223,22 +225,32 @@ local function run_backend(backend, s)
     assert(moved(s.url) == want, "the nova pattern moved the wrong number of rows")
     rss_at[#rss_at + 1] = rss
     local function rate(ms) return math.floor(want / (ms / 1000)) end
-    print(("  %-8s %7d rows: tide %6d ms (%d rows/s, peak RSS %d kB)   floor %6d ms (%d rows/s)   " ..
-           "ratio %.2fx (target <= 1.3)"):format(backend, want, t_tide, rate(t_tide), rss, t_floor, rate(t_floor),
-                                                 t_tide / t_floor))
-    print(("  %-8s %7s       floor in %d-row transactions %d ms (%d rows/s): ratio %.2fx")
+    local target = backend == "sqlite-rollback" and "(no target: not online, readers and writers block each other)"
+      or "(target <= 1.3)"
+    print(("  %-15s %7d rows: tide %6d ms (%d rows/s, peak RSS %d kB)   floor %6d ms (%d rows/s)   " ..
+           "ratio %.2fx %s"):format(backend, want, t_tide, rate(t_tide), rss, t_floor, rate(t_floor),
+                                    t_tide / t_floor, target))
+    measure.result(("archive %d rows, %s"):format(want, backend), t_tide, "ms",
+                   "floor: INSERT ... SELECT and DELETE per table in the client", t_floor,
+                   backend == "sqlite-rollback" and "-" or "<= 1.3")
+    print(("  %-15s %7s       floor in %d-row transactions %d ms (%d rows/s): ratio %.2fx")
       :format("", "", BATCH, t_batched, rate(t_batched), t_tide / t_batched))
-    print(("  %-8s %7s       client CPU (user+sys): tide %d ms, floor %d ms, floor in %d-row transactions %d ms")
+    print(("  %-15s %7s       client CPU (user+sys): tide %d ms, floor %d ms, floor in %d-row transactions %d ms")
       :format("", "", c_tide, c_floor, BATCH, c_batched))
-    print(("  %-8s %7s       nova pattern %d ms (%d rows/s, peak RSS %d kB): tide is %.1fx faster (target >= 5)")
+    if v_tide < math.huge then
+      print(("  %-15s %7s       server CPU (its backends): tide %d ms, floor %d ms (%.2fx), floor in %d-row " ..
+             "transactions %d ms (%.2fx)"):format("", "", v_tide, v_floor, v_tide / v_floor, BATCH, v_batched,
+                                                  v_tide / v_batched))
+    end
+    print(("  %-15s %7s       nova pattern %d ms (%d rows/s, peak RSS %d kB): tide is %.1fx faster (target >= 5)")
       :format("", "", t_nova, rate(t_nova), rss_nova, t_nova / t_tide))
   end
-  print(("  %-8s peak RSS %d kB at %d rows, %d kB at %d rows (target: the same)"):format(backend, rss_at[1],
+  print(("  %-15s peak RSS %d kB at %d rows, %d kB at %d rows (target: the same)"):format(backend, rss_at[1],
     ROWS // 10, rss_at[2], ROWS))
 end
 
 for _, backend in ipairs(backends) do
-  local s = backend == "sqlite" and sqlite_setup() or postgres_setup()
+  local s = assert(SETUPS[backend], "unknown backend " .. backend)()
   local ok, err = pcall(run_backend, backend, s)
   -- this run's databases go even when it fails (they are large)
   if s.done then s.done() end

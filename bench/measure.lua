@@ -35,7 +35,8 @@ end
 
 --- Databases NAME_tmpl (a template, made again by fresh_template()) and
 -- NAME_run (a copy of it, made again by reset()) on the PostgreSQL server
--- of $TIDE_TEST_PG_URL: {run_url, tmpl_url, fresh_template, reset, psql
+-- of $TIDE_TEST_PG_URL: {run_url, tmpl_url, run_db (NAME_run's name),
+-- admin_url, fresh_template, reset, psql
 -- (a psql command line on NAME_run, to end with a file name)}.
 function measure.pg_copies(name)
   local admin_url = os.getenv("TIDE_TEST_PG_URL")
@@ -53,7 +54,7 @@ function measure.pg_copies(name)
     a:close()
   end
   return {
-    run_url = url_of(run), tmpl_url = url_of(tmpl),
+    run_url = url_of(run), tmpl_url = url_of(tmpl), run_db = run, admin_url = admin_url,
     psql = ("env PGPASSWORD=%s psql -X -q -v ON_ERROR_STOP=1 -h %s -p %s -U %s -d %s -f ")
       :format(q(u.password or ""), u.host, u.port, q(u.user), run),
     fresh_template = function()
@@ -64,6 +65,74 @@ function measure.pg_copies(name)
     end,
     done = function() admin({ "DROP DATABASE IF EXISTS " .. run, "DROP DATABASE IF EXISTS " .. tmpl }) end,
   }
+end
+
+-- utime + stime of process pid in ms, or nil when it is gone (/proc, 100 ticks/s).
+local function cpu_ms(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local fields = {}
+  for w in (text:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = w end
+  local u, s = tonumber(fields[12]), tonumber(fields[13])
+  return u and s and (u + s) * 10
+end
+
+--- Runs shell command cmd while sampling, every 10 ms, the CPU time of the
+-- PostgreSQL backends serving database `dbname` (server of admin_url, on
+-- this machine): the server's own work for cmd, steadier than wall time on
+-- a shared machine (a backend's last 10 ms may be missed). Sessions whose
+-- application_name is `except` are not counted. Returns wall ms and server
+-- CPU ms; raises if cmd fails.
+function measure.pg_server_cpu(admin_url, dbname, cmd, except)
+  local done = os.tmpname()
+  os.remove(done)
+  local admin = core.open(admin_url)
+  local seen = {}
+  local t0 = core.now_ms()
+  measure.sh(("(%s > /dev/null; echo $? > %s) &"):format(cmd, done))
+  local status
+  repeat
+    for _, r in ipairs(admin:query("SELECT pid FROM pg_stat_activity WHERE datname = ? AND application_name <> ?",
+                                   dbname, except or "")) do
+      local pid = math.tointeger(r.pid)
+      local ms = cpu_ms(pid)
+      if ms then seen[pid] = math.max(seen[pid] or 0, ms) end
+    end
+    local f = io.open(done)
+    if f then status = f:read("a") f:close() else core.sleep(10) end
+  until status
+  local ms = core.now_ms() - t0
+  admin:close()
+  os.remove(done)
+  assert(status:match("^0"), "command failed: " .. cmd)
+  local total = 0
+  for _, v in pairs(seen) do total = total + v end
+  return ms, total
+end
+
+--- Runs shell command cmd (reading no stdin of the caller's) under
+-- /usr/bin/time; with server_cpu (a function(cmd) -> wall ms, server CPU ms,
+-- such as a closure over measure.pg_server_cpu) through it. Returns wall
+-- ms, cmd's peak RSS in kB, its CPU ms (user + sys) and the server's CPU ms
+-- (nil without server_cpu).
+function measure.timed(cmd, server_cpu)
+  local out = os.tmpname()
+  local run = ("/usr/bin/time -f '%%M %%U %%S' -o %s %s"):format(out, cmd)
+  local t0 = core.now_ms()
+  local ms, server
+  if server_cpu then
+    ms, server = server_cpu(run)
+  else
+    measure.sh(run .. " > /dev/null")
+    ms = core.now_ms() - t0
+  end
+  local f = assert(io.open(out))
+  local rss, user, sys = f:read("a"):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
+  f:close()
+  os.remove(out)
+  return ms, tonumber(rss), math.floor((tonumber(user) + tonumber(sys)) * 1000 + 0.5), server
 end
 
 --- Best wall time in ms of `runs` calls of fn, each after prepare() (untimed).

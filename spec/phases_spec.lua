@@ -168,6 +168,41 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("writes NULL through tide.objects (tide.objects.NULL), in both shapes until contract", function()
+    local dir = folder({ { "a", [[return { up = function(m)
+      m:create_table("t", { { "id", "integer", primary_key = true }, { "old_v", "integer" }, { "new_v", "boolean" },
+                            { "note", "string", length = 20 } })
+    end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local objects = require("tide").objects
+    local T = objects.define { table = "t", fields = { note = "note",
+      v = { new = "new_v", old = "old_v", boolean = true, from_old = function(x) return x ~= 0 end,
+            to_old = function(x) return x and 1 or 0 end } } }
+    local db = core.open(url)
+    assert.equal(1, T:insert(db, 1, { v = objects.NULL, note = "it's" }))
+    assert.equal(1, T:insert(db, 2, { v = true, note = objects.NULL }))
+    local function raw(id)
+      local r = db:query("SELECT old_v, new_v, note FROM t WHERE id = ?", id)[1]
+      return { r.old_v, r.new_v, r.note }
+    end
+    assert.same({ nil, nil, "it's" }, raw(1))
+    assert.same({ v = nil, note = "it's" }, T:get(db, 1))
+    assert.same({ v = true }, T:get(db, 2))
+    assert.equal(1, T:save(db, 2, { v = objects.NULL }))        -- both columns: no fallback to the old value
+    assert.same({ nil, nil, nil }, raw(2))
+    assert.is_nil(T:get(db, 2).v)
+    assert.equal(1, T:save(db, 2, { v = false, note = "x" }))
+    assert.equal(1, T:save(db, 2, { note = objects.NULL }))    -- a field left out stays as it is
+    local r = raw(2)
+    assert.same({ 0, true, nil }, { math.tointeger(r[1]), r[2] == false or r[2] == 0, r[3] })
+    assert.same({ v = false }, T:get(db, 2))
+    local p = T:make_compatible(T:to_primitive({ v = objects.NULL }), 1)
+    assert.equal(objects.NULL, p.data.old_v)
+    assert.matches("t has no field \"w\"", h.catch(T.save, T, db, 1, { w = objects.NULL }).message)
+    assert.matches("values must be a table", h.catch(T.save, T, db, 1, "x").message)
+    db:close()
+  end)
+
   it("resumes a backfill killed by kill -9, doing no row twice", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
     assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
@@ -360,6 +395,51 @@ h.each_backend(describe, it, function(b)
     assert.same({ 21, 1, 1 }, { math.tointeger(r.c), math.tointeger(r.lo), math.tointeger(r.hi) })
   end)
 
+  for _, lock in ipairs({ "false", "true" }) do
+  it("walks by update_range (first and last key of each batch): a composite key, a where, resumed, lock = " ..
+     lock, function()
+    local dir = folder({ { "a", [[return { up = function(m)
+        m:create_table("t2", { { "k1", "string", length = 20 }, { "k2", "integer" }, { "f", "integer" },
+                               { "n", "integer", null = false, default = 0 } }, { primary_key = { "k1", "k2" } })
+      end }]] },
+      { "b", [[local tide = require "tide"
+        return {
+          expand = function(m) m:add_column("t2", { "x", "integer" }) end,
+          migrate = tide.phases.batches { table = "t2", where = "f = 1 AND x IS NULL", batch = 4, lock = ]] .. lock ..
+            [[,
+            update_range = function(db, first, last)
+              db:exec("UPDATE t2 SET n = n + 1, x = 1 WHERE (k1, k2) >= (?, ?) AND (k1, k2) <= (?, ?) AND f = 1 " ..
+                      "AND x IS NULL", first.k1, first.k2, last.k1, last.k2)
+            end },
+        }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    local db = core.open(url)
+    local keys = { "it's", "a\"b", "\u{1F600}x", "", " ", "z", "\u{1F600}\u{1F600}" }
+    for i, k in ipairs(keys) do
+      for j = -1, 1 do db:exec("INSERT INTO t2 (k1, k2, f) VALUES (?, ?, ?)", k, i * 10 + j, (i + j) % 2) end
+    end
+    db:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local _, err, code = tide({ "--dir", dir, "backfill", "--max-seconds", "1", "--sleep", "700" })
+    assert.equal(0, code, err)                        -- stopped early: resumed below
+    local mid = h.query_at(url, "SELECT COUNT(*) AS c FROM t2 WHERE x = 1")[1]
+    assert.is_true(math.tointeger(mid.c) < 10, "stopped midway: " .. tostring(mid.c))
+    local out
+    out, err, code = tide({ "--json", "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
+    assert.matches('"finished":true', out)
+    local r = h.query_at(url, "SELECT f, COUNT(*) AS c, MIN(n) AS lo, MAX(n) AS hi FROM t2 GROUP BY f ORDER BY f")
+    assert.same({ { 0, 11, 0, 0 }, { 1, 10, 1, 1 } }, {
+      { math.tointeger(r[1].f), math.tointeger(r[1].c), math.tointeger(r[1].lo), math.tointeger(r[1].hi) },
+      { math.tointeger(r[2].f), math.tointeger(r[2].c), math.tointeger(r[2].lo), math.tointeger(r[2].hi) } })
+    -- one of update and update_range
+    local phases = require "tide.phases"
+    local both = { table = "t2", update = function() end, update_range = function() end }
+    assert.matches("give update = function%(db, rows%) or update_range", h.catch(phases.batches, both).message)
+    assert.matches("one of them", h.catch(phases.batches, { table = "t2" }).message)
+  end)
+  end
+
   it("backfills an empty table, paces by --rows-per-second and --max-lag, and stops at --max-seconds", function()
     local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
     assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
@@ -456,12 +536,53 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, code)
     assert.matches("holds the lock", err)
     assert.equal(3, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "status" })))
-    _, err, code = tide({ "--lock-timeout", "0", "--dir", dir, "contract" })   -- not the backfill's lock
-    assert.equal(1, code)
-    assert.matches("b is not ready to contract", err)
+    assert.equal(0, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "-q", "up" })))
     holder:unlock("tide_backfill")
     holder:close()
     assert.equal(0, select(3, tide({ "--lock-timeout", "0", "--dir", dir, "backfill" })))
+  end)
+
+  it("refuses a contract while a backfill runs, changing nothing", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", COUNT_ONCE } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    fill(300)
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    -- a real backfill, slowed down: contract comes while it runs
+    local bf = h.spawn_lua(([[
+      local p = io.popen(%q .. " 2>&1")
+      io.write(p:read("a"))
+      local _, _, code = p:close()
+      os.exit(code)
+    ]]):format(("%s --url %s --dir %s backfill --batch 5 --sleep 60"):format(h.shell_quote(h.tide_bin),
+      h.shell_quote(url), h.shell_quote(dir))))
+    local out, err, code
+    for _ = 1, 200 do
+      out = tide({ "--dir", dir, "status" })
+      if out:match("b +migrating %d") then break end
+      core.sleep(20)
+    end
+    assert.matches("b +migrating %d", out)
+    _, err, code = tide({ "--dir", dir, "contract", "b" })
+    assert.equal(1, code)
+    assert.matches("^tide: misuse: a backfill is running on .*: contract once it has finished %(or " ..
+                   "stopped%); nothing was contracted\n$", err)
+    local text, rc = bf.wait()
+    assert.equal(0, rc, text)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    -- ready now (the backfill ran to its end), and still refused while one holds the lock
+    local holder = core.open(url)
+    assert.is_true(holder:lock("tide_backfill", 0))
+    out = tide({ "--dir", dir, "status" })
+    assert.matches("b +ready", out)
+    _, err, code = tide({ "--dir", dir, "contract" })
+    assert.equal(1, code)
+    assert.matches("a backfill is running", err)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    assert.matches("b +ready", (tide({ "--dir", dir, "status" })))
+    holder:unlock("tide_backfill")
+    holder:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "contract" })))
+    assert.same({ "id", "n" }, columns("t"))
   end)
 
   it("settles an interrupted contract by hand with resolve", function()

@@ -190,4 +190,75 @@ describe("sqlite", function()
       db:close()
     end)
   end)
+
+  describe("batch jobs", function()
+    local archive, phases, history = require "tide.archive", require "tide.phases", require "tide.history"
+    -- a database with 6 soft-deleted rows in journal mode `mode`, and a
+    -- connection on it with synchronous `sync`
+    local function setup(mode, sync)
+      local path = h.tmpname(".db")
+      local db = core.open("sqlite:" .. path)
+      db:exec("PRAGMA journal_mode = " .. mode)
+      db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY, deleted INTEGER NOT NULL DEFAULT 0, deleted_at TEXT, " ..
+              "w INTEGER)")
+      for i = 1, 6 do db:exec("INSERT INTO t (id, deleted, deleted_at) VALUES (?, 1, '2020-01-01')", i) end
+      archive.init(db)
+      db:exec("PRAGMA synchronous = " .. sync)
+      return db
+    end
+    local function sync(db) return db:query("PRAGMA synchronous")[1].synchronous end
+    -- the synchronous setting each batch of archive run, purge and a
+    -- backfill saw, and after each
+    local function jobs(db)
+      local seen, after = {}, {}
+      local function note() seen[#seen + 1] = sync(db) end
+      archive.run(db, { batch = 2, progress = note })
+      after[#after + 1] = sync(db)
+      archive.purge(db, { before = "2030-01-01", batch = 2, progress = note })
+      after[#after + 1] = sync(db)
+      db:exec("INSERT INTO t (id) VALUES (1), (2), (3)")
+      history.ensure(db)
+      local migrate = phases.batches { table = "t", batch = 2, update = function(conn, rows)
+        note()
+        conn:exec("UPDATE t SET w = 1 WHERE id >= ? AND id <= ?", rows[1].id, rows[#rows].id)
+      end }
+      phases.backfill(db, { name = "b", entry = { checksum = "x" }, mig = { migrate = migrate } }, {})
+      after[#after + 1] = sync(db)
+      return seen, after
+    end
+    local function all(list, v)
+      for _, x in ipairs(list) do if x ~= v then return false end end
+      return #list > 0
+    end
+
+    it("run with synchronous = NORMAL in WAL mode, the connection's setting put back after", function()
+      local db = setup("wal", "FULL")
+      local seen, after = jobs(db)
+      assert.is_true(all(seen, 1), table.concat(seen, ","))
+      assert.same({ 2, 2, 2 }, after)
+      assert.equal(3, math.tointeger(db:query("SELECT COUNT(*) AS n FROM t WHERE w = 1")[1].n))
+      assert.equal("wal", db:query("PRAGMA journal_mode")[1].journal_mode)
+      -- put back too when the job fails
+      db:exec("UPDATE t SET deleted = 1")
+      local ok, e = pcall(archive.run, db, { progress = function() error("stop here") end })
+      assert.is_false(ok)
+      assert.matches("stop here", e)
+      assert.equal(2, sync(db))
+      db:close()
+    end)
+
+    it("leave a rollback journal, and a weaker setting, as they are", function()
+      local db = setup("delete", "FULL")
+      local seen, after = jobs(db)
+      assert.is_true(all(seen, 2), table.concat(seen, ","))
+      assert.same({ 2, 2, 2 }, after)
+      assert.equal("delete", db:query("PRAGMA journal_mode")[1].journal_mode)
+      db:close()
+      db = setup("wal", "OFF")
+      seen, after = jobs(db)
+      assert.is_true(all(seen, 0), table.concat(seen, ","))
+      assert.same({ 0, 0, 0 }, after)
+      db:close()
+    end)
+  end)
 end)

@@ -337,6 +337,59 @@ local function deleted_sql(db, d)
   return db:quote_ident(DELETED) .. (bool and " <> FALSE" or " <> 0")
 end
 
+-- The jobs of archive.run, in order; returns its result.
+local function run_jobs(db, d, s, jobs, opts)
+  local result, total, held_total, stopped = { tables = {} }, 0, 0, false
+  for _, j in ipairs(jobs) do
+    local cols = {}
+    for i, c in ipairs(s[j.table].columns) do cols[i] = db:quote_ident(c.name) end
+    local s_q = db:quote_ident(shadow.name(j.table))
+    cols = table.concat(cols, ", ")
+    j.statements = function(where) return d:archive_move(j.source, s_q, cols, where) end
+    j.open = d:archive_begin()
+    j.lock = d:archive_lock()
+    -- the move's own snapshot decides which rows are referenced; a row that
+    -- comes to be referenced while it waits for the row is refused by the
+    -- foreign key (the batch runs again), unless the key cascades: then the
+    -- rows are locked first, and the move sees what committed meanwhile
+    if not (j.cascades and j.lock) then j.next = at_once(db, d, s, j, s_q, cols) end
+    local t0 = core.now_ms()
+    local n, left
+    n, stopped, left = run_job(db, j, opts, total)
+    total = total + n
+    local held = 0
+    if j.held and left > 0 and not stopped then held = count_held(db, j, opts) end
+    held_total = held_total + held
+    local r = { table = j.table, shadow = shadow.name(j.table), moved = n, held = held,
+                ms = core.now_ms() - t0 }
+    result.tables[#result.tables + 1] = r
+    if opts.progress then
+      opts.progress { table = j.table, rows = n, total = total, held = held, elapsed_ms = r.ms, done = true }
+    end
+    if stopped then break end
+  end
+  result.moved, result.held, result.stopped = total, held_total, stopped
+  return result
+end
+
+-- The jobs of archive.purge, in order; returns its result.
+local function purge_jobs(db, jobs, opts)
+  local result, total, stopped = { tables = {} }, 0, false
+  for _, j in ipairs(jobs) do
+    local t, sname = j.table, shadow.name(j.table)
+    local t0 = core.now_ms()
+    local n
+    n, stopped = run_job(db, j, opts, total)
+    total = total + n
+    local r = { table = t, shadow = sname, purged = n, ms = core.now_ms() - t0 }
+    result.tables[#result.tables + 1] = r
+    if opts.progress then opts.progress { table = t, rows = n, total = total, elapsed_ms = r.ms, done = true } end
+    if stopped then break end
+  end
+  result.purged, result.stopped = total, stopped
+  return result
+end
+
 --- Moves soft-deleted rows into their shadows. opts: tables (list; default
 -- every table with a `deleted` column), before (timestamp: only rows with
 -- deleted_at before it), max_rows, batch (rows per transaction, default
@@ -392,37 +445,7 @@ function archive.run(db, opts)
     if before then refuse_untimed(db, j, j.table) end
   end
   local d = dialect.of(db)
-  local result, total, held_total, stopped = { tables = {} }, 0, 0, false
-  for _, j in ipairs(jobs) do
-    local cols = {}
-    for i, c in ipairs(s[j.table].columns) do cols[i] = db:quote_ident(c.name) end
-    local s_q = db:quote_ident(shadow.name(j.table))
-    cols = table.concat(cols, ", ")
-    j.statements = function(where) return d:archive_move(j.source, s_q, cols, where) end
-    j.open = d:archive_begin()
-    j.lock = d:archive_lock()
-    -- the move's own snapshot decides which rows are referenced; a row that
-    -- comes to be referenced while it waits for the row is refused by the
-    -- foreign key (the batch runs again), unless the key cascades: then the
-    -- rows are locked first, and the move sees what committed meanwhile
-    if not (j.cascades and j.lock) then j.next = at_once(db, d, s, j, s_q, cols) end
-    local t0 = core.now_ms()
-    local n, left
-    n, stopped, left = run_job(db, j, opts, total)
-    total = total + n
-    local held = 0
-    if j.held and left > 0 and not stopped then held = count_held(db, j, opts) end
-    held_total = held_total + held
-    local r = { table = j.table, shadow = shadow.name(j.table), moved = n, held = held,
-                ms = core.now_ms() - t0 }
-    result.tables[#result.tables + 1] = r
-    if opts.progress then
-      opts.progress { table = j.table, rows = n, total = total, held = held, elapsed_ms = r.ms, done = true }
-    end
-    if stopped then break end
-  end
-  result.moved, result.held, result.stopped = total, held_total, stopped
-  return result
+  return d:batch_job(db, function() return run_jobs(db, d, s, jobs, opts) end)
 end
 
 --- Deletes archived rows whose deleted_at is before opts.before from the
@@ -445,7 +468,6 @@ function archive.purge(db, opts)
     end
   end
   local d = dialect.of(db)
-  local result, total, stopped = { tables = {} }, 0, false
   local jobs = {}
   for i, t in ipairs(children_first(s, names)) do
     local sname = shadow.name(t)
@@ -458,19 +480,7 @@ function archive.purge(db, opts)
     refuse_untimed(db, j, sname)
     jobs[i] = j
   end
-  for _, j in ipairs(jobs) do
-    local t, sname = j.table, shadow.name(j.table)
-    local t0 = core.now_ms()
-    local n
-    n, stopped = run_job(db, j, opts, total)
-    total = total + n
-    local r = { table = t, shadow = sname, purged = n, ms = core.now_ms() - t0 }
-    result.tables[#result.tables + 1] = r
-    if opts.progress then opts.progress { table = t, rows = n, total = total, elapsed_ms = r.ms, done = true } end
-    if stopped then break end
-  end
-  result.purged, result.stopped = total, stopped
-  return result
+  return d:batch_job(db, function() return purge_jobs(db, jobs, opts) end)
 end
 
 --- Creates the missing shadow tables (tide.shadow.init).

@@ -324,7 +324,9 @@ phased migration not yet contracted, in plan order, or of NAME alone, each
 once its ready(db) holds (without ready: once its backfill has run to the
 end and, for tide.phases.batches with a where, no row matches it any more).
 One that is not ready is refused with ready's message, and the run
-stops there (those before it stay contracted). Locking, transactions and
+stops there (those before it stay contracted). Refused, changing nothing,
+while a backfill runs (it holds the backfill lock; contract holds it in
+turn, so no backfill starts meanwhile). Locking, transactions and
 the MariaDB journal are those of `up`; each contract is an event of the
 history. `down` refuses a contracted migration.
 

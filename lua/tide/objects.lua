@@ -13,10 +13,17 @@
 -- statement until the contract has dropped the old column (told from the
 -- schema), so old code keeps reading what new code wrote.
 -- make_compatible turns a primitive of the current version into what an
--- older reader expects (old names and forms).
+-- older reader expects (old names and forms). A Lua table cannot hold nil,
+-- so a field is set to NULL with tide.objects.NULL (a field left out is left
+-- as it is).
 local core = require "tide.core"
 
 local objects = {}
+
+--- The value that writes SQL NULL to a field (in both shapes), in save,
+-- insert, to_primitive and make_compatible.
+objects.NULL = setmetatable({}, { __tostring = function() return "tide.objects.NULL" end,
+                                  __newindex = function() error("tide.objects.NULL is read-only", 2) end })
 
 local function fail(fmt, ...)
   error(core.error { class = "misuse", message = fmt:format(...) }, 0)
@@ -118,29 +125,35 @@ function Object:read(db, key)
   return out
 end
 
--- v in the old column's form (to_old's false is a value, not "use v").
+-- v in the old column's form (to_old's false is a value, not "use v");
+-- NULL stays NULL.
 local function old_form(f, v)
+  if v == objects.NULL then return v end
   if f.to_old then return f.to_old(v) end
   return v
 end
 
 -- column = value pairs for `values`: the new column, and the old one while
--- it exists.
+-- it exists; arguments as a list with its length n (NULL binds nil).
 local function assignments(self, db, values)
+  if type(values) ~= "table" then fail("%s: values must be a table of fields, got a %s", self.name, type(values)) end
+  for k in pairs(values) do
+    if not self.fields[k] then fail("%s has no field %q", self.name, tostring(k)) end
+  end
   local have = columns(self, db)
-  local cols, args = {}, {}
+  local cols, args = {}, { n = 0 }
+  local function add(c, v)
+    cols[#cols + 1] = c
+    args.n = args.n + 1
+    if v ~= objects.NULL then args[args.n] = v end
+  end
   for _, name in ipairs(self.names) do
     local v = values[name]
     if v ~= nil then
       local f = self.fields[name]
-      cols[#cols + 1], args[#args + 1] = f.new, v
-      if f.old and have[f.old] then
-        cols[#cols + 1], args[#args + 1] = f.old, old_form(f, v)
-      end
+      add(f.new, v)
+      if f.old and have[f.old] then add(f.old, old_form(f, v)) end
     end
-  end
-  for k in pairs(values) do
-    if not self.fields[k] then fail("%s has no field %q", self.name, tostring(k)) end
   end
   return cols, args
 end
@@ -157,9 +170,10 @@ function Object:write(db, key, values)
   if #cols == 0 then return 0 end
   local set = {}
   for i, c in ipairs(cols) do set[i] = db:quote_ident(c) .. " = ?" end
-  args[#args + 1] = key
+  args.n = args.n + 1
+  args[args.n] = key
   return db:exec(("UPDATE %s SET %s WHERE %s = ?"):format(db:quote_ident(self.table), table.concat(set, ", "),
-                                                          db:quote_ident(self.key)), table.unpack(args))
+                                                          db:quote_ident(self.key)), table.unpack(args, 1, args.n))
 end
 
 --- A new row with the fields in `values` (both shapes until contract) and
@@ -171,12 +185,11 @@ end
 -- Object:insert without the second try.
 function Object:add(db, key, values)
   local cols, args = assignments(self, db, values)
-  table.insert(cols, 1, self.key)
-  table.insert(args, 1, key)
-  local q = {}
-  for i, c in ipairs(cols) do q[i] = db:quote_ident(c) end
+  local q = { db:quote_ident(self.key) }
+  for _, c in ipairs(cols) do q[#q + 1] = db:quote_ident(c) end
   return db:exec(("INSERT INTO %s (%s) VALUES (%s)"):format(db:quote_ident(self.table), table.concat(q, ", "),
-                                                            ("?, "):rep(#q - 1) .. "?"), table.unpack(args))
+                                                            ("?, "):rep(#q - 1) .. "?"), key,
+                 table.unpack(args, 1, args.n))
 end
 
 --- The primitive (what the object is sent as) of `values`: {name, version, data}.

@@ -102,6 +102,30 @@ end
 -- still matches (rows written behind the walk, or after it ended)
 local left_of = setmetatable({}, { __mode = "k" })
 
+-- The first and the limit-th key of table tq (quoted) matching `where`
+-- (taking the arguments `args`), each a row {column = value}, or nil. Not
+-- locked (lock ""): one statement; else the limit-th first, locking every
+-- row up to it (a locking read cannot be a branch of a UNION).
+local function range_ends(db, k, tq, where, limit, lock, args)
+  local pick = ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list)
+  local at = pick .. (" OFFSET %d"):format(limit - 1)
+  if lock ~= "" then
+    local last = db:query(at .. lock, table.unpack(args))[1]
+    return last and db:query(pick, table.unpack(args))[1], last
+  end
+  local marker, taken = "tide_end", {}
+  for _, c in ipairs(k.columns) do taken[c] = true end
+  while taken[marker] do marker = marker .. "_" end
+  local both = {}
+  for _ = 1, 2 do for _, v in ipairs(args) do both[#both + 1] = v end end
+  local first, last
+  for _, r in ipairs(db:query(("SELECT %s, 0 AS %s FROM (%s) tide_first UNION ALL SELECT %s, 1 FROM (%s) tide_last")
+      :format(k.list, db:quote_ident(marker), pick, k.list, at), table.unpack(both))) do
+    if r[marker] == 0 then first = r else last = r end
+  end
+  return first, last
+end
+
 --- A `migrate` step over table spec.table in keyset batches on its primary
 -- key: each call reads the next rows matching spec.where (SQL; all rows
 -- when nil), locked for update on the servers, and hands them to
@@ -110,12 +134,19 @@ local left_of = setmetatable({}, { __mode = "k" })
 -- spec.lock = false: the rows are not locked (update computes the new values
 -- in SQL from the rows as they are, so no write can slip in between; on
 -- PostgreSQL locking a row writes it).
+-- Instead of update, spec.update_range(db, first, last) gets the key of the
+-- batch's first and last rows ({column = value}) and updates the rows from
+-- one to the other (inclusive) that still match: no row reaches Lua but
+-- those two, the cheap form for an update computed in SQL.
 -- state holds the last key, the rows done and the total counted at the start.
 function phases.batches(spec)
   if type(spec) ~= "table" or type(spec.table) ~= "string" then
     fail("misuse", "tide.phases.batches: needs {table = NAME, where = SQL, update = function(db, rows)}")
   end
-  if type(spec.update) ~= "function" then fail("misuse", "tide.phases.batches: update must be a function(db, rows)") end
+  if (type(spec.update) == "function") == (type(spec.update_range) == "function") then
+    fail("misuse", "tide.phases.batches: give update = function(db, rows) or update_range = function(db, first, " ..
+         "last), one of them")
+  end
   if spec.where ~= nil and type(spec.where) ~= "string" then
     fail("misuse", "tide.phases.batches: where must be SQL text")
   end
@@ -152,10 +183,21 @@ function phases.batches(spec)
       end
       cols = table.concat(q, ", ")
     end
+    local lock = spec.lock == false and "" or dialect.of(db).for_update
+    if spec.update_range then
+      local first, last = range_ends(db, k, tq, where, limit, lock, state.last or {})
+      if last then
+        spec.update_range(db, first or last, last)      -- (first: gone meanwhile, when unlocked)
+        state.last = keyset.values(last, k.columns)
+        state.rows = state.rows + limit
+        return true, limit
+      end
+      cols = k.list                                   -- the rest: fewer than a batch
+    end
     local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
-      limit, spec.lock == false and "" or dialect.of(db).for_update), table.unpack(state.last or {}))
+      limit, lock), table.unpack(state.last or {}))
     if #rows > 0 then
-      spec.update(db, rows)
+      if spec.update_range then spec.update_range(db, rows[1], rows[#rows]) else spec.update(db, rows) end
       state.last = keyset.values(rows[#rows], k.columns)
       state.rows = state.rows + #rows
     end
@@ -291,26 +333,10 @@ local function one_batch(db, target, mig, opts)
   error(more, 0)
 end
 
---- Runs the migrate step of target {name, entry, mig, migrate (its latest
--- migrate event, resumed unless it finished)} until it returns false, or
--- opts.max_seconds pass. opts: batch, sleep (ms between batches),
--- rows_per_second, max_seconds, max_lag_ms, progress(p), log(line),
--- on_reconnect(db) (after a lost connection: take the caller's lock again).
--- Returns {name, batches, rows, ms, finished, stopped}.
-function phases.backfill(db, target, opts)
-  local log = opts.log or function() end
-  local mig = target.mig
-  if target.migrate and target.migrate.status == "applied" and phases.is_ready(db, mig, target.migrate) then
-    return { name = target.name, batches = 0, rows = 0, ms = 0, finished = true, stopped = false }
-  end
-  -- a pass that finished but left rows to migrate (old code wrote behind
-  -- it) is followed by a new pass, a new event
-  target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
-  target.fresh = target.id == nil
-  local t0 = core.now_ms()
-  -- in floating point: a huge --max-seconds wrapped round to the past
-  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
-  local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
+-- The batches of phases.backfill, counted in res.
+local function run_batches(db, target, opts, res, t0, deadline)
+  local log, mig = opts.log or function() end, target.mig
+  local gap_at = t0
   while true do
     if deadline and core.now_ms() >= deadline then res.stopped = true break end
     if opts.max_lag_ms then wait_for_replicas(db, opts.max_lag_ms, log, deadline) end
@@ -325,15 +351,42 @@ function phases.backfill(db, target, opts)
                       elapsed_ms = core.now_ms() - t0, finished = not more }
     end
     if not more then res.finished = true break end
-    local pause = math.max(opts.sleep or 0, dialect.of(db).batch_gap_ms)
+    local d, pause = dialect.of(db), opts.sleep or 0
+    if d.batch_gap_ms > 0 and core.now_ms() - gap_at >= d.batch_slice_ms then
+      pause = math.max(pause, d.batch_gap_ms)
+    end
     if opts.rows_per_second and n and n > 0 then
       -- the pace the batches so far would keep at the given rate
       local due = res.rows * 1000 / opts.rows_per_second - (core.now_ms() - t0)
       pause = math.max(pause, math.floor(due))
     end
     if deadline then pause = math.min(pause, math.max(0, math.floor(deadline - core.now_ms()))) end
-    if pause > 0 then core.sleep(pause) end
+    if pause > 0 then
+      core.sleep(pause)
+      gap_at = core.now_ms()
+    end
   end
+end
+
+--- Runs the migrate step of target {name, entry, mig, migrate (its latest
+-- migrate event, resumed unless it finished)} until it returns false, or
+-- opts.max_seconds pass. opts: batch, sleep (ms between batches),
+-- rows_per_second, max_seconds, max_lag_ms, progress(p), log(line),
+-- on_reconnect(db) (after a lost connection: take the caller's lock again).
+-- Returns {name, batches, rows, ms, finished, stopped}.
+function phases.backfill(db, target, opts)
+  if target.migrate and target.migrate.status == "applied" and phases.is_ready(db, target.mig, target.migrate) then
+    return { name = target.name, batches = 0, rows = 0, ms = 0, finished = true, stopped = false }
+  end
+  -- a pass that finished but left rows to migrate (old code wrote behind
+  -- it) is followed by a new pass, a new event
+  target.id = target.migrate and target.migrate.status ~= "applied" and target.migrate.id or nil
+  target.fresh = target.id == nil
+  local t0 = core.now_ms()
+  -- in floating point: a huge --max-seconds wrapped round to the past
+  local deadline = opts.max_seconds and t0 + opts.max_seconds * 1000.0
+  local res = { name = target.name, batches = 0, rows = 0, finished = false, stopped = false }
+  dialect.of(db):batch_job(db, function() return run_batches(db, target, opts, res, t0, deadline) end)
   res.ms = core.now_ms() - t0
   return res
 end

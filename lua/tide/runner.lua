@@ -635,6 +635,30 @@ local function phased_targets(st, name, what)
   return out
 end
 
+-- Takes the backfill lock without waiting, so that no backfill runs while a
+-- contract drops what it writes (and none starts meanwhile); refuses while
+-- one holds it. Returns the function that releases it.
+local function backfill_stopped(db, opts)
+  local ok, release = pcall(runner.lock, db, 0, { lock = runner.BACKFILL_LOCK, log = opts.log })
+  if ok then return release end
+  if core.is_error(release) and release.class == "lock_timeout" then
+    err("misuse", "a backfill is running on %s: contract once it has finished (or stopped); nothing was " ..
+        "contracted", db.url)
+  end
+  error(release, 0)
+end
+
+-- The contract of status entry s, once its ready holds; 1.
+local function contract_one(db, s, opts)
+  local ok, msg = require("tide.phases").is_ready(db, s.phase.mig, s.phase.migrate)
+  if not ok then
+    err("misuse", "%s is not ready to contract: %s", s.name, msg or "its ready(db) is false")
+  end
+  opts.compiled[s.entry] = s.phase.mig
+  run_one(db, s.entry, "contract", s.phase.contract, opts)
+  return 1
+end
+
 --- Applies the contract phase of applied phased migrations (only `name`,
 -- when given), in plan order, each once its ready(db) holds; one that is
 -- not ready is refused with ready's message, and the run stops there.
@@ -653,15 +677,15 @@ function runner.contract(db, p, name, opts)
       if not resumable then err("misuse", "%s", pb.message) end
     end
     local n = 0
-    for _, s in ipairs(phased_targets(st, name, "contract")) do
-      local ok, msg = require("tide.phases").is_ready(db, s.phase.mig, s.phase.migrate)
-      if not ok then
-        err("misuse", "%s is not ready to contract: %s", s.name, msg or "its ready(db) is false")
+    local targets = phased_targets(st, name, "contract")
+    local release = #targets > 0 and backfill_stopped(db, opts) or function() end
+    local ok, e = pcall(function()
+      for _, s in ipairs(targets) do
+        n = n + contract_one(db, s, opts)
       end
-      opts.compiled[s.entry] = s.phase.mig
-      run_one(db, s.entry, "contract", s.phase.contract, opts)
-      n = n + 1
-    end
+    end)
+    pcall(release)
+    if not ok then error(e, 0) end
     return n
   end)
 end

@@ -302,9 +302,33 @@ function base:archive_lock() return " FOR UPDATE" end
 -- ends (a backfill batch: no write slips between its read and its update).
 base.for_update = " FOR UPDATE"
 
+--- Sets connection db up for a batch job (tide backfill, archive run and
+-- purge: many short transactions, each committing its own progress) and
+-- returns the function that puts the settings back, or nil when nothing
+-- was changed. Called outside a transaction.
+function base:batch_session(_db) return nil end
+
+--- fn() run with db set up for a batch job (batch_session), the settings
+-- put back afterwards, whether fn returns or raises; returns what fn does.
+function base:batch_job(db, fn)
+  local restore = self:batch_session(db)
+  if not restore then return fn() end
+  local res = table.pack(pcall(fn))
+  -- a connection lost meanwhile has lost the settings with it
+  pcall(restore)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- A pause after each backfill batch, in ms: where writers wait for one
 -- database lock (SQLite), the gap in which a waiting writer gets in.
 base.batch_gap_ms = 0
+
+--- How long back-to-back batches may hold the database before the next
+-- gap, in ms (0: a gap after every batch). A waiting writer so waits about
+-- this long at most, and a job of short batches does not spend most of its
+-- time in gaps.
+base.batch_slice_ms = 0
 
 --- The replay lag of the slowest streaming replica in ms, or nil (no
 -- replica, or the backend cannot tell).

@@ -36,8 +36,28 @@ sq.relations_sql = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view
 sq.throwaway_session_sql = "PRAGMA synchronous = OFF"
 -- one writer at a time: a read inside BEGIN IMMEDIATE already excludes the rest
 sq.for_update = ""
--- the database lock is free this long after each batch (waiters poll every ms)
+-- the database lock is free this long between batches (waiters poll every
+-- ms), once batches have held it 20 ms since the last gap: a WAL commit
+-- without fsync takes about a millisecond, and a gap after each would be
+-- most of the job's time
 sq.batch_gap_ms = 2
+sq.batch_slice_ms = 20
+
+--- In WAL mode, synchronous = NORMAL for the job's connection (what
+-- SQLite recommends with WAL): a commit then waits for no fsync (the WAL is
+-- synced at checkpoints), and the database stays consistent on power loss,
+-- which may only undo the last commits. A batch commits with its progress,
+-- so an undone batch is one a rerun does again. A rollback journal is left
+-- as it is: its NORMAL is not safe from corruption on every file system,
+-- and there readers and writers block each other, so no job is online.
+-- The user's journal mode is never changed.
+function sq:batch_session(db)
+  if db:in_transaction() or db:query("PRAGMA journal_mode")[1].journal_mode ~= "wal" then return nil end
+  local was = math.tointeger(db:query("PRAGMA synchronous")[1].synchronous)
+  if not was or was <= 1 then return nil end
+  db:exec("PRAGMA synchronous = NORMAL")
+  return function() db:exec(("PRAGMA synchronous = %d"):format(was)) end
+end
 
 function sq:online_risk(o)
   if not o.rebuild then return nil end
