@@ -547,16 +547,20 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
     fill(300)
     assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
-    -- a real backfill, slowed down: contract comes while it runs
+    -- a real backfill, slowed down to a minute (stopped by SIGTERM once
+    -- contract has been refused): contract comes while it runs
     local bf = h.spawn_lua(([[
       local p = io.popen(%q .. " 2>&1")
+      io.write(p:read("l"), "\n")
+      io.flush()
       io.write(p:read("a"))
       local _, _, code = p:close()
       os.exit(code)
-    ]]):format(("%s --url %s --dir %s backfill --batch 5 --sleep 60"):format(h.shell_quote(h.tide_bin),
-      h.shell_quote(url), h.shell_quote(dir))))
+    ]]):format(("sh -c 'echo $$; exec \"$0\" \"$@\"' %s --url %s --dir %s backfill --batch 5 --sleep 1000")
+      :format(h.shell_quote(h.tide_bin), h.shell_quote(url), h.shell_quote(dir))))
+    local pid = assert(tonumber(bf.line()))
     local out, err, code
-    for _ = 1, 200 do
+    for _ = 1, 500 do
       out = tide({ "--dir", dir, "status" })
       if out:match("b +migrating %d") then break end
       core.sleep(20)
@@ -566,8 +570,13 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, code)
     assert.matches("^tide: misuse: a backfill is running on .*: contract once it has finished %(or " ..
                    "stopped%); nothing was contracted\n$", err)
+    os.execute("kill -TERM " .. pid)
     local text, rc = bf.wait()
-    assert.equal(0, rc, text)
+    assert.equal(143, rc, text)
+    assert.same({ "id", "n", "x" }, columns("t"))
+    -- the backfill resumed and run to its end
+    _, err, code = tide({ "--dir", dir, "backfill" })
+    assert.equal(0, code, err)
     assert.same({ "id", "n", "x" }, columns("t"))
     -- ready now (the backfill ran to its end), and still refused while one holds the lock
     local holder = core.open(url)
