@@ -112,4 +112,19 @@ function measure.race(rounds, runs, contenders)
   return r
 end
 
+--- Instructions the shell command cmd executes (its own process and
+-- what it execs, not its children), counted by valgrind's callgrind: the
+-- figure a shared machine does not blur. nil without valgrind (or
+-- INSTRUCTIONS=0); `pre` runs first, untimed.
+function measure.instructions(cmd, pre)
+  if os.getenv("INSTRUCTIONS") == "0" or not os.execute("command -v valgrind > /dev/null") then return nil end
+  if pre then measure.sh(pre) end
+  local p = assert(io.popen(("valgrind --tool=callgrind --callgrind-out-file=/dev/null %s 2>&1 >/dev/null")
+    :format(cmd)))
+  local out = p:read("a")
+  p:close()
+  local n = out:match("Collected : (%d+)")
+  return assert(n and tonumber(n), "callgrind failed: " .. cmd .. "\n" .. out)
+end
+
 return measure
