@@ -413,6 +413,7 @@ h.each_backend(describe, it, function(b)
       db:exec("CREATE TABLE t (a INTEGER)")
       assert.has_error(function() db:schema_json(function() error("boom") end) end)
       assert.has_error(function() db:schema_json(function() return {} end) end)
+      assert.has_error(function() db:schema_json(function() return 42 end) end)
       assert.equal(json_of_schema(db), db:schema_json(ui.portable_type))   -- still usable
     end
     local e = h.catch(db.schema_json, db, "not a function")

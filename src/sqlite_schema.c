@@ -459,7 +459,7 @@ static const char *portable_of(lua_State *L, int portable, int cache, const char
     lua_createtable(L, 0, 6);
     tide_desc_type(L, -1, raw);
     lua_call(L, 1, 1);
-    if (!lua_isstring(L, -1)) luaL_error(L, "portable type of %s: not a string", raw);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "portable type of %s: not a string", raw);
     lua_pushvalue(L, -1);
     lua_setfield(L, cache, raw);
   }
