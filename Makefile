@@ -26,8 +26,9 @@ BIN_LIBS := -pthread -lsqlite3 -ldl
 BUILD   ?= build
 
 CORE_SRC := src/core.c src/conn.c src/stmt.c src/error.c src/url.c src/sys.c \
-            src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_lock.c \
-            src/driver_pg.c src/pg_cursor.c src/placeholders.c src/driver_mysql.c src/cancel.c src/json.c \
+            src/value.c src/describe.c src/lock.c src/driver_sqlite.c src/sqlite_create.c src/sqlite_schema.c \
+            src/sqlite_lock.c src/driver_pg.c src/pg_cursor.c src/placeholders.c src/driver_mysql.c src/cancel.c \
+            src/json.c \
             src/interrupt.c src/process.c
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 HDRS     := src/tide.h src/sqlite_driver.h

@@ -46,6 +46,15 @@ print(("  tide %7.1f ms (%.1f)   sqlite3 shell, catalog as JSON %7.1f ms (%.1f) 
   " (target <= 1.3)"):format(r.tide[1], r.tide[2], r.floor[1], r.floor[2], r.tide[1] / r.floor[1]))
 measure.result(("inspect --json of %d tables, sqlite (median)"):format(TABLES), r.tide[1], "ms",
   "floor: sqlite3 shell, catalog as JSON", r.floor[1], "<= 1.3")
+-- instructions: the steady figure on a shared machine
+local ti = measure.instructions(("build/tide inspect --json sqlite:%s"):format(db))
+local fi = measure.instructions(("sqlite3 %s '.read build/bench/inspect_json-floor.sql'"):format(db))
+if ti then
+  print(("  instructions: tide %.0fM   sqlite3 shell, catalog as JSON %.0fM   ratio %.2fx (target <= 1.3)")
+    :format(ti / 1e6, fi / 1e6, ti / fi))
+  measure.result(("inspect --json of %d tables, sqlite (instructions)"):format(TABLES), ti / 1e6, "M instr",
+    "floor: sqlite3 shell, catalog as JSON", fi / 1e6, "<= 1.3")
+end
 
 -- the peer, with PEERS=1 (SQLAlchemy 1.4, Debian's, takes minutes here):
 -- the first python3 that has SQLAlchemy (a pyenv shim may hide Debian's)

@@ -181,4 +181,33 @@ function measure.race(rounds, runs, contenders)
   return r
 end
 
+--- CPU time (user + sys, ms) and wall time (ms) of the shell command cmd
+-- and its children (bash's `time`), output discarded; `pre` runs first,
+-- untimed. CPU time is steadier than wall time on a shared machine.
+function measure.cpu(cmd, pre)
+  if pre then measure.sh(pre) end
+  local script = ("TIMEFORMAT='%%3U %%3S %%3R'; { time { %s > /dev/null 2>&1; }; } 2>&1"):format(cmd)
+  local p = assert(io.popen("bash -c '" .. script:gsub("'", "'\\''") .. "'"))
+  local out = p:read("a")
+  assert(p:close(), "failed: " .. cmd)
+  local u, s, r = out:match("([%d.]+) ([%d.]+) ([%d.]+)%s*$")
+  assert(u, "no time from: " .. cmd .. "\n" .. out)
+  return (tonumber(u) + tonumber(s)) * 1000, tonumber(r) * 1000
+end
+
+--- Instructions the shell command cmd executes (its own process and
+-- what it execs, not its children), counted by valgrind's callgrind: the
+-- figure a shared machine does not blur. nil without valgrind (or
+-- INSTRUCTIONS=0); `pre` runs first, untimed.
+function measure.instructions(cmd, pre)
+  if os.getenv("INSTRUCTIONS") == "0" or not os.execute("command -v valgrind > /dev/null") then return nil end
+  if pre then measure.sh(pre) end
+  local p = assert(io.popen(("valgrind --tool=callgrind --callgrind-out-file=/dev/null %s 2>&1 >/dev/null")
+    :format(cmd)))
+  local out = p:read("a")
+  p:close()
+  local n = out:match("Collected : (%d+)")
+  return assert(n and tonumber(n), "callgrind failed: " .. cmd .. "\n" .. out)
+end
+
 return measure

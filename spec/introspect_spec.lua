@@ -422,3 +422,80 @@ h.each_backend(describe, it, function(b)
     assert(ok, err)
   end)
 end)
+
+-- `inspect --json` on SQLite writes its JSON straight from the catalog rows
+-- (db:schema_json), not from db:schema(): both must say the same, byte for
+-- byte, on every odd case; the other backends encode db:schema().
+local ui = require "tide.ui"
+
+local function json_of_schema(db)
+  local s = db:schema()
+  for _, d in pairs(s) do
+    for _, c in ipairs(d.columns) do c.portable_type = ui.portable_type(c) end
+  end
+  return core.json({ backend = db.backend, tables = s })
+end
+
+local ODD_SQLITE = {
+  [[CREATE TABLE "we""ird ta ble" ("select" INTEGER PRIMARY KEY AUTOINCREMENT,
+     "na me" TEXT COLLATE NOCASE NOT NULL DEFAULT 'x''y', "é😀" VARCHAR(10) UNIQUE, b BLOB,
+     "bad" TEXT DEFAULT 'caf]] .. "\xe9" .. [[', CONSTRAINT ck_a CHECK (length("na me") > 0),
+     CHECK ("select" > 0))]],
+  [[CREATE TABLE parent (a INT, b INT, c numeric(5), d decimal(8, 3), e DOUBLE PRECISION, f,
+     g "weird type"(3, 4), h VARCHAR(-2), CONSTRAINT pk_parent PRIMARY KEY (b, a),
+     CONSTRAINT uq_parent_c UNIQUE (c), UNIQUE (d, e))]],
+  [[CREATE TABLE child (id integer primary key, pa INT, pb INT, x TEXT COLLATE BINARY,
+     y int references parent, z int references "we""ird ta ble" ("select") on delete cascade
+     on update set null, CONSTRAINT fk_child_p FOREIGN KEY (pb, pa) REFERENCES parent (b, a)
+     ON DELETE SET DEFAULT, FOREIGN KEY (x) REFERENCES nowhere)]],
+  "CREATE INDEX ix_child_expr ON child (lower(x), pa)",
+  "CREATE UNIQUE INDEX ux_child_partial ON child (pa) WHERE pa > 0 AND x <> 'a)'",
+  [[CREATE INDEX "ix ""q" ON "we""ird ta ble" ("na me" DESC)]],
+  "CREATE TABLE untyped (only_col)",
+  [[CREATE TABLE gen (a INT, b INT GENERATED ALWAYS AS (a * 2) VIRTUAL,
+     c INT GENERATED ALWAYS AS (a + 1) STORED)]],
+  "CREATE TABLE wr (id INTEGER PRIMARY KEY, v TEXT) WITHOUT ROWID",
+  [[CREATE TABLE ipk (id INTEGER NOT NULL, CONSTRAINT "p k" PRIMARY KEY (id))]],
+  "CREATE TABLE \"tab\tle\" (x INTEGER)",
+  "CREATE VIEW v AS SELECT 1",
+}
+
+h.each_backend(describe, it, function(b)
+  it("inspect --json prints db:schema() with portable types, and nothing else", function()
+    local url = b.fresh_url()
+    local db = core.open(url)
+    for _, sql in ipairs(DDL) do db:exec(sql) end
+    if b.name == "sqlite" then
+      for _, sql in ipairs(ODD_SQLITE) do db:exec(sql) end
+    end
+    local expected = json_of_schema(db)
+    local direct = db:schema_json(ui.portable_type)
+    if b.name == "sqlite" then
+      assert.equal(expected, direct)
+      assert.matches('"ref_table":"we\\"ird ta ble"', direct, 1, true)
+      assert.matches('"default":"\'caf\\ufffd\'"', direct, 1, true)
+    else
+      assert.is_nil(direct)                   -- no direct path: the CLI encodes db:schema()
+    end
+    local out, err, code = h.run_tide({ "inspect", url, "--json" })
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal(expected .. "\n", out)
+    db:close()
+  end)
+
+  it("schema_json: an empty database, a portable function that fails, a bad argument", function()
+    local db = core.open(b.fresh_url())
+    if b.name == "sqlite" then
+      assert.equal('{"backend":"sqlite","tables":{}}', db:schema_json(ui.portable_type))
+      db:exec("CREATE TABLE t (a INTEGER)")
+      assert.has_error(function() db:schema_json(function() error("boom") end) end)
+      assert.has_error(function() db:schema_json(function() return {} end) end)
+      assert.has_error(function() db:schema_json(function() return 42 end) end)
+      assert.equal(json_of_schema(db), db:schema_json(ui.portable_type))   -- still usable
+    end
+    local e = h.catch(db.schema_json, db, "not a function")
+    assert.equal("misuse", e.class)
+    db:close()
+  end)
+end)

@@ -355,6 +355,20 @@ static int conn_schema(lua_State *L) {
   return 1;
 }
 
+/* db:schema_json(portable) -> the JSON text of {backend =, tables =
+ * db:schema()}, each column with portable_type = portable(column), or nil
+ * where the driver has no direct path (then encode db:schema() instead) */
+static int conn_schema_json(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  tide_err e;
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    return tide_raise_misuse(L, "schema_json: portable must be a function, got %s",
+                             luaL_typename(L, 2));
+  if (!c->drv->schema_json) return lua_pushnil(L), 1;
+  if (c->drv->schema_json(L, c, 2, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
+  return 1;
+}
+
 /* db:describe(name) -> description; raises undefined_object if absent */
 static int conn_describe(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
@@ -510,6 +524,7 @@ void tide_open_conn(lua_State *L) {
     {"savepoint", conn_savepoint}, {"release", conn_release},
     {"rollback_to", conn_rollback_to}, {"quote_ident", conn_quote_ident},
     {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema},
+    {"schema_json", conn_schema_json},
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},
     {"server_version", conn_server_version}, {"schema_queries", conn_schema_queries},

@@ -90,17 +90,15 @@ static int is_precision_type(const char *t) {
          strcmp(t, "real") == 0 || strcmp(t, "dec") == 0;
 }
 
-/* Sets raw_type, type (lower case, arguments removed, spaces folded) and
- * length or precision/scale on the column table at col_idx. */
-void tide_desc_type(lua_State *L, int col_idx, const char *raw) {
-  char base[128];
+/* Parses a declared type: the base name (lower case, arguments removed,
+ * spaces folded) and up to two numeric arguments: length, or precision and
+ * scale. */
+void tide_parse_type(const char *raw, tide_type *t) {
   size_t o = 0;
   long args[2] = {0, 0};
   int nargs = 0, space = 0;
   const char *p;
-  col_idx = lua_absindex(L, col_idx);
-  tide_desc_str(L, col_idx, "raw_type", raw);
-  for (p = raw; *p && o < sizeof base - 1; p++) {
+  for (p = raw; *p && o < sizeof t->base - 1; p++) {
     if (*p == '(') {
       char *end;
       const char *q = p + 1;
@@ -127,28 +125,42 @@ void tide_desc_type(lua_State *L, int col_idx, const char *raw) {
       space = o > 0;
       continue;
     }
-    if (space) base[o++] = ' ';
+    if (space) t->base[o++] = ' ';
     space = 0;
-    if (o < sizeof base - 1) base[o++] = (char)tolower((unsigned char)*p);
+    if (o < sizeof t->base - 1) t->base[o++] = (char)tolower((unsigned char)*p);
   }
-  base[o] = '\0';
-  tide_desc_str(L, col_idx, "type", base);
-  if (nargs == 2 || (nargs == 1 && is_precision_type(base))) {
-    lua_pushinteger(L, args[0]);
+  t->base[o] = '\0';
+  t->length = t->precision = t->scale = args[0];
+  if (nargs == 2) t->scale = args[1];
+  t->has = nargs == 2 ? TIDE_TYPE_PRECISION | TIDE_TYPE_SCALE
+         : nargs == 0 ? 0 : is_precision_type(t->base) ? TIDE_TYPE_PRECISION : TIDE_TYPE_LENGTH;
+}
+
+/* Sets raw_type, type and length or precision/scale (tide_parse_type) on
+ * the column table at col_idx. */
+void tide_desc_type(lua_State *L, int col_idx, const char *raw) {
+  tide_type t;
+  col_idx = lua_absindex(L, col_idx);
+  tide_desc_str(L, col_idx, "raw_type", raw);
+  tide_parse_type(raw, &t);
+  tide_desc_str(L, col_idx, "type", t.base);
+  if (t.has & TIDE_TYPE_PRECISION) {
+    lua_pushinteger(L, t.precision);
     lua_setfield(L, col_idx, "precision");
-    if (nargs == 2) {
-      lua_pushinteger(L, args[1]);
-      lua_setfield(L, col_idx, "scale");
-    }
-  } else if (nargs == 1) {
-    lua_pushinteger(L, args[0]);
+  }
+  if (t.has & TIDE_TYPE_SCALE) {
+    lua_pushinteger(L, t.scale);
+    lua_setfield(L, col_idx, "scale");
+  }
+  if (t.has & TIDE_TYPE_LENGTH) {
+    lua_pushinteger(L, t.length);
     lua_setfield(L, col_idx, "length");
   }
 }
 
-/* Sets tbl[field] to a foreign key action as descriptions spell it, from
- * the catalog's "CASCADE", "SET NULL", ... or PostgreSQL's one-letter code. */
-void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule) {
+/* A foreign key action as descriptions spell it, from the catalog's
+ * "CASCADE", "SET NULL", ... or PostgreSQL's one-letter code. */
+const char *tide_fk_action_name(const char *rule) {
   static const char *const names[][3] = {     /* code, SQL, description */
     {"r", "RESTRICT", "restrict"}, {"c", "CASCADE", "cascade"}, {"n", "SET NULL", "set null"},
     {"d", "SET DEFAULT", "set default"}, {NULL, NULL, NULL}
@@ -157,5 +169,10 @@ void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const cha
   int i;
   for (i = 0; rule && names[i][0]; i++)
     if (strcmp(rule, names[i][0]) == 0 || strcasecmp(rule, names[i][1]) == 0) v = names[i][2];
-  tide_desc_str(L, tbl_idx, field, v);
+  return v;
+}
+
+/* Sets tbl[field] to a foreign key action (tide_fk_action_name). */
+void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule) {
+  tide_desc_str(L, tbl_idx, field, tide_fk_action_name(rule));
 }

@@ -2,7 +2,7 @@
  * driver_sqlite.c -- the sqlite3 driver: open with tide's session settings,
  * statements with bound parameters, error classes from extended result codes
  * (and, where SQLite has no code, from the fixed start of its message),
- * PRAGMA introspection in three queries, and named locks (sqlite_lock.c).
+ * introspection (sqlite_schema.c), and named locks (sqlite_lock.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,255 +372,18 @@ static int sq_unlock(tide_conn *c, const char *name, tide_err *e) {
 
 /* ---- introspection ---- */
 
-/* Runs `sql` with ?1 = table (or NULL); calls fn for each row. */
-static int each_row(sq_conn *sc, const char *sql, const char *table,
-                    void (*fn)(lua_State *, sqlite3_stmt *, void *), lua_State *L,
-                    void *ud, tide_err *e) {
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(sc->db, sql, -1, &st, NULL);
-  if (rc != SQLITE_OK) return sq_error(sc, rc, e);
-  if (table) sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(L, st, ud);
-  if (rc != SQLITE_DONE) {
-    sq_error(sc, rc, e);
-    sqlite3_finalize(st);
-    return TIDE_ERR;
-  }
-  sqlite3_finalize(st);
-  return TIDE_OK;
-}
-
 static const char *text(sqlite3_stmt *st, int i) {
   return (const char *)sqlite3_column_text(st, i);
 }
 
-#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-#define USER_TABLES USER_TABLE "AND (?1 IS NULL OR m.name = ?1)"
-
-/* Without ORDER BY, the columns query still yields each table's columns
- * together and in cid order (the pragma is the inner loop of the join), and
- * no sorter copies every table's CREATE text once per column; tables are
- * keyed by name, so their order is free. The CREATE text of an index is read
- * only for a partial one (its WHERE), not scanned for every index. */
-static const char *const SCHEMA_SQL[] = {
-  "SELECT m.name, m.sql, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
-  "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
-  "WHERE " USER_TABLES " AND p.hidden <> 1",
-  "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
-  "CASE WHEN il.partial THEN (SELECT s.sql FROM sqlite_schema s "
-  "WHERE s.type = 'index' AND s.name = il.name) END "
-  "FROM sqlite_schema m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii "
-  "WHERE " USER_TABLES " ORDER BY m.name, il.name, ii.seqno",
-  "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete "
-  "FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
-  "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
-  NULL
-};
-
-/* Stack slots of the result being built and of name -> CREATE text. */
-typedef struct build { int schema, sqls; } build;
-
-static void column_row(lua_State *L, sqlite3_stmt *st, void *ud) {
-  build *b = ud;
-  int pk = sqlite3_column_int(st, 7);
-  const char *type = text(st, 4);
-  tide_desc_table(L, b->schema, text(st, 0));
-  if (lua_getfield(L, b->sqls, text(st, 0)) == LUA_TNIL) {
-    lua_pushstring(L, text(st, 1) ? text(st, 1) : "");
-    lua_setfield(L, b->sqls, text(st, 0));
-  }
-  lua_pop(L, 1);
-  tide_desc_list(L, -1, "columns");
-  lua_createtable(L, 0, 8);
-  tide_desc_str(L, -1, "name", text(st, 3));
-  tide_desc_type(L, -1, type ? type : "");
-  lua_pushboolean(L, !sqlite3_column_int(st, 5));
-  lua_setfield(L, -2, "nullable");
-  tide_desc_str(L, -1, "default", text(st, 6));
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "autoincrement");
-  if (pk > 0) {
-    lua_pushinteger(L, pk);
-    lua_setfield(L, -2, "pk_position");   /* temporary; removed in finish_table */
-  }
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-  lua_pop(L, 2);
-}
-
-static void index_row(lua_State *L, sqlite3_stmt *st, void *ud) {
-  const char *origin = text(st, 3);
-  if (strcmp(origin, "pk") == 0) return;
-  tide_desc_table(L, ((build *)ud)->schema, text(st, 0));
-  tide_desc_list(L, -1, strcmp(origin, "u") == 0 ? "uniques" : "indexes");
-  tide_desc_entry(L, -1, text(st, 1));
-  tide_desc_append(L, -1, "columns", text(st, 5) ? text(st, 5) : "<expression>");
-  if (strcmp(origin, "c") == 0) {
-    lua_pushboolean(L, sqlite3_column_int(st, 2));
-    lua_setfield(L, -2, "unique");
-    if (sqlite3_column_int(st, 4) && text(st, 6))
-      tide_desc_str(L, -1, "where", tide_index_where(text(st, 6)));
-  }
-  lua_pop(L, 3);
-}
-
-static void fk_row(lua_State *L, sqlite3_stmt *st, void *ud) {
-  char id[32];
-  snprintf(id, sizeof id, "#%d", sqlite3_column_int(st, 1));
-  tide_desc_table(L, ((build *)ud)->schema, text(st, 0));
-  tide_desc_list(L, -1, "foreign_keys");
-  tide_desc_entry(L, -1, id);
-  tide_desc_append(L, -1, "columns", text(st, 3));
-  if (text(st, 4)) tide_desc_append(L, -1, "ref_columns", text(st, 4));
-  tide_desc_str(L, -1, "ref_table", text(st, 2));
-  tide_desc_fk_action(L, -1, "on_update", text(st, 5));
-  tide_desc_fk_action(L, -1, "on_delete", text(st, 6));
-  lua_pop(L, 3);
-}
-
-/* Joins the array field `columns` of the table at idx with ','. */
-static void joined_columns(lua_State *L, int idx, char *buf, size_t size) {
-  lua_Integer i, n;
-  size_t o = 0;
-  buf[0] = '\0';
-  lua_getfield(L, idx, "columns");
-  n = (lua_Integer)lua_rawlen(L, -1);
-  for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
-    o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i > 1 ? "," : "",
-                          lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-/* Gives the entries of list `field` the constraint names the CREATE text
- * has for the same columns (nil where unnamed). */
-static void name_entries(lua_State *L, int desc, const char *field, int kind,
-                         const tide_create_info *info) {
-  lua_Integer i, n;
-  char cols[256];
-  int k;
-  tide_desc_list(L, desc, field);
-  n = (lua_Integer)lua_rawlen(L, -1);
-  for (i = 1; i <= n; i++) {
-    const char *name = NULL;
-    lua_rawgeti(L, -1, i);
-    joined_columns(L, -1, cols, sizeof cols);
-    for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == kind && strcmp(info->items[k].columns, cols) == 0) {
-        name = info->items[k].name[0] ? info->items[k].name : NULL;
-        break;
-      }
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "name");
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-/* Completes one description with what only the CREATE text tells:
- * primary key name, constraint names, checks. A lone INTEGER PRIMARY KEY is
- * the rowid (never NULL); it counts as autoincrement only with the
- * AUTOINCREMENT keyword, which like PostgreSQL identity and MariaDB
- * AUTO_INCREMENT never reuses an id, so the same DDL compares equal. */
-static void finish_table(lua_State *L, int desc, const char *sql, tide_create_info *info) {
-  lua_Integer i, n;
-  int k, npk = 0, nchecks = 0, cols, pkcols;
-  const char *pkname = NULL;
-  tide_parse_create(sql, info);
-  lua_getfield(L, desc, "columns");
-  cols = lua_gettop(L);
-  n = (lua_Integer)lua_rawlen(L, cols);
-  lua_newtable(L);                                 /* pk columns by position */
-  pkcols = lua_gettop(L);
-  for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, cols, i);
-    if (lua_getfield(L, -1, "pk_position") == LUA_TNUMBER) {
-      lua_getfield(L, -2, "name");
-      lua_rawseti(L, pkcols, lua_tointeger(L, -2));
-      lua_pushnil(L);
-      lua_setfield(L, -3, "pk_position");
-      npk++;
-    }
-    lua_pop(L, 2);
-  }
-  if (npk == 1) {
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, cols, i);
-      lua_getfield(L, -1, "name");
-      lua_rawgeti(L, pkcols, 1);
-      lua_getfield(L, -3, "raw_type");
-      if (lua_rawequal(L, -2, -3) && strcasecmp(lua_tostring(L, -1), "INTEGER") == 0) {
-        lua_pushboolean(L, info->autoincrement);
-        lua_setfield(L, -5, "autoincrement");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -5, "nullable");
-      }
-      lua_pop(L, 4);
-    }
-  }
-  if (npk > 0) {
-    for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == 'p' && info->items[k].name[0]) pkname = info->items[k].name;
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, pkcols);
-    lua_setfield(L, -2, "columns");
-    tide_desc_str(L, -1, "name", pkname);
-    lua_setfield(L, desc, "primary_key");
-  }
-  lua_settop(L, cols - 1);
-  name_entries(L, desc, "uniques", 'u', info);
-  name_entries(L, desc, "foreign_keys", 'f', info);
-  lua_getfield(L, desc, "checks");
-  for (k = 0; k < info->nitems; k++) {
-    if (info->items[k].kind != 'c') continue;
-    lua_createtable(L, 0, 2);
-    tide_desc_str(L, -1, "name", info->items[k].name[0] ? info->items[k].name : NULL);
-    tide_desc_str(L, -1, "expression", info->items[k].expr);
-    lua_rawseti(L, -2, ++nchecks);
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, desc, "columns");
-  for (k = 0; k < info->nitems; k++) {      /* collations, onto their columns */
-    if (info->items[k].kind != 'l') continue;
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, i);
-      lua_getfield(L, -1, "name");
-      if (strcmp(lua_tostring(L, -1), info->items[k].columns) == 0)
-        tide_desc_str(L, -2, "collation", info->items[k].expr);
-      lua_pop(L, 2);
-    }
-  }
-  lua_pop(L, 1);
-}
-
 static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
-  sq_conn *sc = SQ(c);
-  tide_create_info *info;
-  build b;
-  lua_newtable(L);                                 /* result */
-  b.schema = lua_gettop(L);
-  lua_newtable(L);                                 /* name -> CREATE text */
-  b.sqls = lua_gettop(L);
-  if (each_row(sc, SCHEMA_SQL[0],
-               table, column_row, L, &b, e) != TIDE_OK ||
-      each_row(sc, SCHEMA_SQL[1], table, index_row, L, &b, e) != TIDE_OK ||
-      each_row(sc, SCHEMA_SQL[2],
-               table, fk_row, L, &b, e) != TIDE_OK) {
-    lua_settop(L, b.schema - 1);
-    return TIDE_ERR;
-  }
-  info = malloc(sizeof *info);
-  if (!info) return tide_err_set(e, TE_OTHER, "out of memory"), TIDE_ERR;
-  lua_pushnil(L);
-  while (lua_next(L, b.sqls)) {
-    lua_getfield(L, b.schema, lua_tostring(L, -2));
-    finish_table(L, lua_gettop(L), lua_tostring(L, -2), info);
-    lua_pop(L, 2);
-  }
-  free(info);
-  lua_settop(L, b.schema);
-  return TIDE_OK;
+  int rc = tide_sqlite_schema(L, SQ(c)->db, table);
+  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
+}
+
+static int sq_schema_json(lua_State *L, tide_conn *c, int portable, tide_err *e) {
+  int rc = tide_sqlite_schema_json(L, SQ(c)->db, portable);
+  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
 }
 
 /* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in
@@ -688,7 +451,7 @@ static void sq_server_version(tide_conn *c, char *buf, size_t len, long *num) {
  * reads and then writes can fail with SQLITE_BUSY mid-way, past any wait. */
 const tide_driver tide_sqlite_driver = {
   .backend = "sqlite", .quote = '"', .begin_sql = "BEGIN IMMEDIATE",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(sq),
+  .schema_sql = tide_sqlite_schema_sql, .schema_json = sq_schema_json, TIDE_DRIVER_FUNCTIONS(sq),
   .url_params = (const char *const[]){"busy_timeout", "mode", NULL},
   .tables_sql = "SELECT m.name AS name FROM sqlite_schema m WHERE " USER_TABLE "ORDER BY m.name"
 };

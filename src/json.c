@@ -17,7 +17,7 @@
 
 /* The output, grown with realloc; a userdata with __gc frees it if an
  * error unwinds the encoder. */
-typedef struct jbuf { char *p; size_t len, cap; } jbuf;
+typedef tide_jbuf jbuf;
 
 static int jbuf_gc(lua_State *L) {
   jbuf *b = lua_touserdata(L, 1);
@@ -246,20 +246,39 @@ static void encode(lua_State *L, jbuf *b, int idx, int depth) {
   }
 }
 
-/* core.json(v) -> string */
-int tide_l_json(lua_State *L) {
-  jbuf *b;
-  lua_settop(L, 1);
-  b = lua_newuserdatauv(L, sizeof *b, 0);
+/* Pushes an empty output buffer (a userdata that frees it when collected). */
+tide_jbuf *tide_json_buffer(lua_State *L) {
+  jbuf *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->p = NULL;
   b->len = b->cap = 0;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, jbuf_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  encode(L, b, 1, 0);
+  return b;
+}
+
+/* Replaces the buffer at idx with its text as a Lua string; frees it. */
+void tide_json_result(lua_State *L, int idx, tide_jbuf *b) {
+  idx = lua_absindex(L, idx);
   lua_pushlstring(L, b->p ? b->p : "", b->len);
+  lua_replace(L, idx);
   free(b->p);
   b->p = NULL;
+}
+
+/* Writers for code that encodes from C data: bytes as they are, a string
+ * (quoted, escaped), an integer. */
+void tide_json_raw(lua_State *L, tide_jbuf *b, const char *s, size_t n) { put(L, b, s, n); }
+void tide_json_string(lua_State *L, tide_jbuf *b, const char *s) { put_string(L, b, s, strlen(s)); }
+void tide_json_integer(lua_State *L, tide_jbuf *b, long long v) { put_integer(L, b, (lua_Integer)v); }
+
+/* core.json(v) -> string */
+int tide_l_json(lua_State *L) {
+  jbuf *b;
+  lua_settop(L, 1);
+  b = tide_json_buffer(L);
+  encode(L, b, 1, 0);
+  tide_json_result(L, 2, b);
   return 1;
 }

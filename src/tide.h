@@ -127,6 +127,10 @@ struct tide_driver {
   int  (*unlock)(tide_conn *c, const char *name, tide_err *e);  /* 1 released, 0 not held */
   /* pushes {name = description} for all tables, or only `table` */
   int  (*schema)(lua_State *L, tide_conn *c, const char *table, tide_err *e);
+  /* optional: pushes the JSON text of {backend =, tables = schema()} with
+   * each column's portable_type from the function at stack index portable
+   * (what `inspect --json` prints), without building the descriptions */
+  int  (*schema_json)(lua_State *L, tide_conn *c, int portable, tide_err *e);
   int  (*ping)(tide_conn *c, tide_err *e);
   int  (*cancel)(tide_conn *c);
   void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
@@ -219,6 +223,20 @@ void tide_desc_append(lua_State *L, int tbl_idx, const char *field, const char *
 void tide_desc_str(lua_State *L, int tbl_idx, const char *field, const char *value);
 void tide_desc_type(lua_State *L, int col_idx, const char *raw);
 void tide_desc_fk_action(lua_State *L, int tbl_idx, const char *field, const char *rule);
+/* a declared type parsed: base name, and its arguments where `has` says */
+enum { TIDE_TYPE_LENGTH = 1, TIDE_TYPE_PRECISION = 2, TIDE_TYPE_SCALE = 4 };
+typedef struct tide_type { char base[128]; long length, precision, scale; int has; } tide_type;
+void tide_parse_type(const char *raw, tide_type *t);
+const char *tide_fk_action_name(const char *rule);
+
+/* json.c: the encoder's writers, for JSON written straight from C data */
+typedef struct tide_jbuf { char *p; size_t len, cap; } tide_jbuf;
+tide_jbuf *tide_json_buffer(lua_State *L);
+void tide_json_result(lua_State *L, int idx, tide_jbuf *b);
+void tide_json_raw(lua_State *L, tide_jbuf *b, const char *s, size_t n);
+void tide_json_string(lua_State *L, tide_jbuf *b, const char *s);
+void tide_json_integer(lua_State *L, tide_jbuf *b, long long v);
+#define TIDE_JSON_LIT(L, b, s) tide_json_raw(L, b, s, sizeof(s) - 1)
 
 /* sys.c */
 void tide_open_sys(lua_State *L);

@@ -153,15 +153,21 @@ local function cmd_inspect(ctx, args)
     end
     return EXIT.ok
   end
+  if ctx.json then
+    -- the driver's direct path when it has one: the same text as below
+    local text = db:schema_json(ui.portable_type)
+    if not text then
+      local s = db:schema()
+      for _, d in pairs(s) do with_portable_types(d) end
+      text = ui.json({ backend = db.backend, tables = s })
+    end
+    out(ctx, text)
+    return EXIT.ok
+  end
   local s = db:schema()
   local names = {}
   for n in pairs(s) do names[#names + 1] = n end
   table.sort(names)
-  if ctx.json then
-    for _, n in ipairs(names) do with_portable_types(s[n]) end
-    out(ctx, ui.json({ backend = db.backend, tables = s }))
-    return EXIT.ok
-  end
   local parts = { ("%s (%s): %d table%s"):format(shown, db.backend, #names,
                                                    #names == 1 and "" or "s") }
   for _, n in ipairs(names) do parts[#parts + 1] = "\n" .. ui.describe_table(s[n]) end

@@ -15,6 +15,7 @@ function base:cluster(_) return nil end
 --- Quotes an identifier (doubling the quote character inside it).
 function base:quote(name)
   local q = self.quote_char
+  if not name:find(q, 1, true) then return q .. name .. q end    -- the usual name: no copy to scan
   return q .. name:gsub(q, q .. q) .. q
 end
 

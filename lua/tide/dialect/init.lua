@@ -8,8 +8,12 @@ local dialect = {}
 
 local KNOWN = "sqlite, postgres, mysql"
 
+-- name -> dialect already loaded: the runner asks once per statement
+local loaded = {}
+
 --- The dialect called `name` ("sqlite", "postgres", "mysql", ...).
 function dialect.named(name)
+  if loaded[name] then return loaded[name] end
   local ok, d = false, nil
   if type(name) == "string" and name:match("^%l+$") and name ~= "base" and name ~= "init" then
     local mod = "tide.dialect." .. name
@@ -20,6 +24,7 @@ function dialect.named(name)
   if not ok or type(d) ~= "table" then
     error(core.error { class = "misuse", message = ("unknown dialect %q (%s)"):format(tostring(name), KNOWN) }, 0)
   end
+  loaded[name] = d
   return d
 end
 
