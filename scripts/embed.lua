@@ -7,7 +7,7 @@
 -- _ENV's, so that a message still says "global 'x'"): loading them was a
 -- sixth of the instructions of a small `tide up`, every string interned at
 -- each start.
-local out = assert(arg[1], "usage: embed.lua OUT.c FILE...")
+local out_file = assert(arg[1], "usage: embed.lua OUT.c FILE...")
 
 -- A Lua 5.4 binary chunk (string.dump, not stripped) without the names of
 -- locals and of upvalues other than _ENV. The layout is lundump.c's: sizes
@@ -81,6 +81,6 @@ for i = 2, #arg do
 end
 parts[#parts + 1] = "const embedded tide_embedded[] = {\n" .. table.concat(entries) ..
   "  {NULL, NULL, 0}\n};\n"
-local f = assert(io.open(out, "wb"))
+local f = assert(io.open(out_file, "wb"))
 f:write(table.concat(parts))
 f:close()
