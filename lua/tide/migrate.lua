@@ -256,14 +256,15 @@ function migrate.run(db, fn, opts)
   return err, steps, raw
 end
 
---- The SQL fn(m) makes for a dialect, without a database.
+--- The SQL fn(m) makes for a dialect, without a database; and the model
+-- of what it made (a body that only creates tables: their model).
 function migrate.sql(dialect_name, fn)
   if type(fn) ~= "function" then
     error(core.error { class = "misuse", message = "tide.sql: expected a function(m)" }, 0)
   end
   local m = ddl.new { dialect = dialect_name, name = "tide.sql" }
   fn(m)
-  return (ddl.finish(m))
+  return (ddl.finish(m)), m._model
 end
 
 return migrate

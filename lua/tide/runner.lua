@@ -545,8 +545,11 @@ function runner.up(db, p, opts)
   opts.compiled = {}
   for _, e in ipairs(p.entries) do opts.compiled[e] = plan.compile(e) end  -- every file loads, before anything runs
   return locked(db, opts, function()
-    history.ensure(db)
-    local st = runner.status(db, p, history.events(db, true))
+    local made = history.ensure(db)
+    -- a history just made is empty; in a database that had no table, the
+    -- model is known (no catalog read)
+    if made and made.model and not opts.model then opts.model = made.model end
+    local st = runner.status(db, p, made and {} or history.events(db, true))
     refuse_problems(st, opts, not transactional(db))
     local batch = to_apply(st, opts)
     refuse_unsafe_expand(db, batch, opts)
