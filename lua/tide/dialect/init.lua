@@ -8,8 +8,11 @@ local dialect = {}
 
 local KNOWN = "sqlite, postgres, mysql"
 
+local loaded = {}       -- name -> dialect: dialect.of runs for every step
+
 --- The dialect called `name` ("sqlite", "postgres", "mysql", ...).
 function dialect.named(name)
+  if loaded[name] then return loaded[name] end
   local ok, d = false, nil
   if type(name) == "string" and name:match("^%l+$") and name ~= "base" and name ~= "init" then
     local mod = "tide.dialect." .. name
@@ -20,6 +23,7 @@ function dialect.named(name)
   if not ok or type(d) ~= "table" then
     error(core.error { class = "misuse", message = ("unknown dialect %q (%s)"):format(tostring(name), KNOWN) }, 0)
   end
+  loaded[name] = d
   return d
 end
 
