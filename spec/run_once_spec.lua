@@ -17,13 +17,22 @@ h.each_backend(describe, it, function(b)
   after_each(function() db:close() end)
 
   local function tables() return h.user_tables(url) end
+  local function column_names(t)
+    local out = {}
+    for _, c in ipairs(db:describe(t).columns) do out[#out + 1] = c.name end
+    return out
+  end
+  -- table a (id, v), then its column w
+  local function table_a(m)
+    m:create_table("a", { { "id", "integer", primary_key = true }, { "v", "string", length = 10 } })
+    m:add_column("a", { "w", "integer" })
+  end
 
   it("evaluates a body of plain operations once and runs each statement once", function()
     local calls = 0
     local sql, steps = tide.migrate(db, function(m)
       calls = calls + 1
-      m:create_table("a", { { "id", "integer", primary_key = true }, { "v", "string", length = 10 } })
-      m:add_column("a", { "w", "integer" })
+      table_a(m)
       m:create_index("a", { "v", "w" })
       m:create_table("b", { { "id", "integer", primary_key = true }, { "a_id", "integer" } },
                      { foreign_keys = { { { "a_id" }, "a", { "id" } } } })
@@ -32,17 +41,14 @@ h.each_backend(describe, it, function(b)
     assert.equal(4, #steps)
     assert.is_true(#sql >= 4)
     assert.same({ "a", "b" }, tables())
-    local cols = {}
-    for _, c in ipairs(db:describe("a").columns) do cols[#cols + 1] = c.name end
-    assert.same({ "id", "v", "w" }, cols)
+    assert.same({ "id", "v", "w" }, column_names("a"))
   end)
 
   it("runs the steps before a data step once, the data step and the rest for real", function()
     local calls = 0
     local _, steps = tide.migrate(db, function(m)
       calls = calls + 1
-      m:create_table("a", { { "id", "integer", primary_key = true }, { "v", "string", length = 10 } })
-      m:add_column("a", { "w", "integer" })
+      table_a(m)
       m.db:exec("INSERT INTO a (id, v, w) VALUES (1, 'x', 2)")
       m:create_table("b", { { "id", "integer", primary_key = true } })
       m.db:exec("INSERT INTO b (id) SELECT w FROM a")
@@ -64,9 +70,7 @@ h.each_backend(describe, it, function(b)
     local out, err, code = h.tide_at(url, { "--dir", p, "up" })
     assert.equal(0, code, err)
     assert.equal("applied 3 migrations\n", out)
-    local cols = {}
-    for _, c in ipairs(db:describe("a").columns) do cols[#cols + 1] = c.name end
-    assert.same({ "id" }, cols)
+    assert.same({ "id" }, column_names("a"))
     assert.same({}, db:describe("a").indexes)
   end)
 
