@@ -74,6 +74,23 @@ h.each_backend(describe, it, function(b)
     assert.same({}, db:describe("a").indexes)
   end)
 
+  it("keeps a rename and odd names across the migrations of a run", function()
+    local p = h.migrations({
+      { "one", [[m:create_table("a b", {{"id", "integer", primary_key = true}, {'x"y', "string", length = 5}},
+                                {indexes = {{'x"y'}}})]] },
+      { "two", 'm:rename_table("a b", "select") m:add_column("select", {"w", "integer"})' },
+      { "three", [[m:create_table("c", {{"id", "integer", primary_key = true}, {"s", "integer"}},
+                                  {foreign_keys = {{{"s"}, "select", {"id"}}}})
+                   m:drop_index("select", 'ix_a b_x"y')]] },
+    })
+    local out, err, code = h.tide_at(url, { "--dir", p, "up" })
+    assert.equal(0, code, err)
+    assert.equal("applied 3 migrations\n", out)
+    assert.same({ "c", "select" }, tables())
+    assert.same({ "id", 'x"y', "w" }, column_names("select"))
+    assert.same({}, db:describe("select").indexes)
+  end)
+
   it("names the step and the statement the database refused, as a body run twice does", function()
     -- a view is not a table of the model: the check passes, the database refuses
     db:exec("CREATE VIEW t2 AS SELECT 1 AS x")
