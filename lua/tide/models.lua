@@ -327,7 +327,10 @@ end
 -- is not compared: the DSL adds a column last, so migrations could not
 -- follow the models' order.
 function models.diff(db, mdl)
-  if type(mdl) == "string" then mdl = models.load(mdl) end
+  if type(mdl) == "string" then
+    db:schema_prefetch()             -- the server reads its catalog while the models load
+    mdl = models.load(mdl)
+  end
   return diff_raw(mdl.tables, canonical_table, live_raw(db, mdl), { "models", "database" },
                   { ignore_positions = true })
 end
