@@ -341,6 +341,7 @@ local function same(t) return t end
 -- left out, as tide.schema.diff words them (`labels` names the sides);
 -- {} when alike. What `tide diff` prints.
 function models.compare(a, b, labels)
+  b:schema_prefetch()                -- b's server reads its catalog while a's is read
   local canonical_a = {}
   for name, d in pairs(live_raw(a)) do canonical_a[name] = schema.canonical(d) end
   return diff_raw(canonical_a, same, live_raw(b), labels, {})
