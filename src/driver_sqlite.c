@@ -376,14 +376,23 @@ static const char *text(sqlite3_stmt *st, int i) {
   return (const char *)sqlite3_column_text(st, i);
 }
 
+/* The end of an introspection call: its error, then the rollback of the
+ * read transaction it left open (after, not to lose the message). */
+static int schema_done(sq_conn *sc, int rc, int opened, tide_err *e) {
+  if (rc == SQLITE_OK) return TIDE_OK;
+  sq_error(sc, rc, e);
+  if (opened) sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+  return TIDE_ERR;
+}
+
 static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
-  int rc = tide_sqlite_schema(L, SQ(c)->db, table);
-  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
+  int opened = 0, rc = tide_sqlite_schema(L, SQ(c)->db, table, &opened);
+  return schema_done(SQ(c), rc, opened, e);
 }
 
 static int sq_schema_json(lua_State *L, tide_conn *c, int portable, tide_err *e) {
-  int rc = tide_sqlite_schema_json(L, SQ(c)->db, portable);
-  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
+  int opened = 0, rc = tide_sqlite_schema_json(L, SQ(c)->db, portable, &opened);
+  return schema_done(SQ(c), rc, opened, e);
 }
 
 /* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in

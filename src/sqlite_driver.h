@@ -25,14 +25,16 @@ typedef struct tide_create_info {
 void tide_parse_create(const char *sql, tide_create_info *out);
 const char *tide_index_where(const char *sql);
 
-/* sqlite_schema.c: introspection; each returns an SQLite result code */
+/* sqlite_schema.c: introspection; each returns an SQLite result code, and
+ * on an error sets *opened if it left its own read transaction open (roll
+ * it back once the error message is read) */
 #define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
 extern const char *const tide_sqlite_schema_sql[];
 /* pushes {name = description} for all tables, or only `table` */
-int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table);
+int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened);
 /* pushes the JSON text of {backend = "sqlite", tables = {name = description}}
  * with each column's portable_type from the function at stack index portable */
-int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable);
+int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable, int *opened);
 
 /* sqlite_lock.c: db:lock() on SQLite, keyed by the database file itself */
 typedef struct tide_sqlite_held tide_sqlite_held;      /* one held name */

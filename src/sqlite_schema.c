@@ -17,19 +17,21 @@
 
 /* The CREATE text is read once per table, not once per column row. Rows of
  * one index or foreign key arrive together (ORDER BY); the CREATE text of an
- * index is read only for a partial one (its WHERE). */
+ * index is read only for a partial one (its WHERE). Every name is looked up
+ * in main: a TEMP table or index of the same name would shadow it. */
 const char *const tide_sqlite_schema_sql[] = {
-  "SELECT m.name, m.sql FROM sqlite_schema m WHERE " USER_TABLES,
+  "SELECT m.name, m.sql FROM main.sqlite_schema m WHERE " USER_TABLES,
   "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
-  "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
+  "FROM main.sqlite_schema m JOIN pragma_table_xinfo(m.name, 'main') p "
   "WHERE " USER_TABLES " AND p.hidden <> 1",
   "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
-  "CASE WHEN il.partial THEN (SELECT s.sql FROM sqlite_schema s "
+  "CASE WHEN il.partial THEN (SELECT s.sql FROM main.sqlite_schema s "
   "WHERE s.type = 'index' AND s.name = il.name) END "
-  "FROM sqlite_schema m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii "
+  "FROM main.sqlite_schema m JOIN pragma_index_list(m.name, 'main') il "
+  "JOIN pragma_index_info(il.name, 'main') ii "
   "WHERE " USER_TABLES " AND il.origin <> 'pk' ORDER BY m.name, il.name, ii.seqno",
   "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete "
-  "FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
+  "FROM main.sqlite_schema m JOIN pragma_foreign_key_list(m.name, 'main') f "
   "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
   NULL
 };
@@ -234,8 +236,13 @@ static int each_row(sqlite3 *db, int q, const char *table, model *m,
 }
 
 /* Pushes the model of the catalog (a userdata) and returns it, or NULL
- * with *rc set. */
-static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) {
+ * with *rc set. The four queries read one snapshot: inside the caller's
+ * transaction or savepoint if one is open, else inside a read transaction of
+ * their own, so another connection's schema change cannot land between two
+ * of them. That transaction ends here once all is read (no Lua code runs
+ * inside it); on an error it is left open with *opened set, for the caller
+ * to roll back once it has read the error message. */
+static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc, int *opened) {
   model *m = lua_newuserdatauv(L, sizeof *m, 0);
   size_t i;
   memset(m, 0, sizeof *m);
@@ -243,6 +250,11 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) 
   lua_pushcfunction(L, model_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  *opened = 0;
+  if (sqlite3_get_autocommit(db)) {
+    if ((*rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) return NULL;
+    *opened = 1;
+  }
   if ((*rc = each_row(db, 0, table, m, table_row)) != SQLITE_OK) return NULL;
   if (!(m->order = malloc((m->nt ? m->nt : 1) * sizeof *m->order))) return *rc = SQLITE_NOMEM, NULL;
   for (i = 0; i < m->nt; i++) m->order[i] = i;
@@ -253,6 +265,8 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) 
       (*rc = each_row(db, 2, table, m, index_row)) != SQLITE_OK ||
       (*rc = each_row(db, 3, table, m, fk_row)) != SQLITE_OK)
     return NULL;
+  if (*opened && (*rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) return NULL;
+  *opened = 0;
   return m;
 }
 
@@ -402,11 +416,11 @@ static void push_table(lua_State *L, const model *m, const tbl *t, const tide_cr
   lua_setfield(L, -2, "checks");
 }
 
-int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table) {
+int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened) {
   int rc, top = lua_gettop(L);
   size_t i;
   tide_create_info *info;
-  model *m = read_model(L, db, table, &rc);
+  model *m = read_model(L, db, table, &rc, opened);
   if (!m) return lua_settop(L, top), rc;
   if (!(info = malloc(sizeof *info))) return lua_settop(L, top), SQLITE_NOMEM;
   lua_createtable(L, 0, (int)m->nt);
@@ -565,7 +579,7 @@ static void json_table(lua_State *L, tide_jbuf *b, const model *m, const tbl *t,
   LIT("}");
 }
 
-int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable) {
+int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable, int *opened) {
   int rc, top = lua_gettop(L), cache, first = 1;
   size_t i;
   tide_create_info *info;
@@ -574,7 +588,7 @@ int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable) {
   portable = lua_absindex(L, portable);
   lua_newtable(L);
   cache = lua_gettop(L);
-  if (!(m = read_model(L, db, NULL, &rc))) return lua_settop(L, top), rc;
+  if (!(m = read_model(L, db, NULL, &rc, opened))) return lua_settop(L, top), rc;
   if (!(info = lua_newuserdatauv(L, sizeof *info, 0))) return lua_settop(L, top), SQLITE_NOMEM;
   b = tide_json_buffer(L);
   LIT("{\"backend\":\"sqlite\",\"tables\":{");
