@@ -399,20 +399,20 @@ static int sq_schema_json(lua_State *L, tide_conn *c, int portable, tide_err *e)
  * the CREATE text, else a unique index on exactly those columns. */
 static void find_unique_name(sq_conn *sc, tide_err *e) {
   sqlite3_stmt *st = NULL;
-  tide_create_info *info;
+  tide_create_info info = {0};
   char cols[256] = "", cur[128] = "";
   int k, rc;
   if (!e->table[0] || !e->columns[0]) return;
   if (sqlite3_prepare_v2(sc->db, "SELECT sql FROM sqlite_schema WHERE type = 'table' "
                          "AND name = ?1", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, e->table, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && text(st, 0) && (info = malloc(sizeof *info))) {
-      tide_parse_create(text(st, 0), info);
-      for (k = 0; k < info->nitems; k++)
-        if ((info->items[k].kind == 'u' || info->items[k].kind == 'p') &&
-            info->items[k].name[0] && strcmp(info->items[k].columns, e->columns) == 0)
-          snprintf(e->constraint, sizeof e->constraint, "%s", info->items[k].name);
-      free(info);
+    if (sqlite3_step(st) == SQLITE_ROW && text(st, 0)) {
+      tide_parse_create(text(st, 0), &info);
+      for (k = 0; k < info.nitems; k++)
+        if ((info.items[k].kind == 'u' || info.items[k].kind == 'p') &&
+            info.items[k].name[0] && strcmp(info.items[k].columns, e->columns) == 0)
+          snprintf(e->constraint, sizeof e->constraint, "%s", info.items[k].name);
+      tide_create_free(&info);
     }
     sqlite3_finalize(st);
   }

@@ -270,13 +270,34 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc, 
   return m;
 }
 
-/* The parts of key k joined with ',', as the CREATE reader lists columns. */
-static void joined(const model *m, const key *k, char *buf, size_t size) {
-  size_t o = 0, i;
-  buf[0] = '\0';
-  for (i = 0; i < k->nparts; i++)
-    o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i > 0 ? "," : "",
-                          S(m, m->p[k->part0 + i].col));
+/* Whether `list` (comma separated, as the CREATE reader lists columns)
+ * names the parts of key k, in order. */
+static int same_columns(const model *m, const key *k, const char *list) {
+  size_t i, n;
+  for (i = 0; i < k->nparts; i++) {
+    const char *c = S(m, m->p[k->part0 + i].col);
+    if (i > 0 && *list++ != ',') return 0;
+    n = strlen(c);
+    if (strncmp(list, c, n) != 0) return 0;
+    list += n;
+  }
+  return *list == '\0';
+}
+
+/* Pushes a CREATE reader's result holder, freed when collected (an error
+ * raised while it is in use leaks nothing). */
+static int info_gc(lua_State *L) {
+  tide_create_free(lua_touserdata(L, 1));
+  return 0;
+}
+static tide_create_info *new_info(lua_State *L) {
+  tide_create_info *info = lua_newuserdatauv(L, sizeof *info, 0);
+  memset(info, 0, sizeof *info);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, info_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  return info;
 }
 
 /* Completes table t with what only the CREATE text (parsed into info)
@@ -289,6 +310,7 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
   size_t i, npk = 0, pk1 = NONE;
   int k;
   tide_parse_create(S(m, t->sql), info);
+  if (info->oom) m->oom = 1;
   for (i = t->cols[0]; i != NONE; i = m->c[i].next)
     if (m->c[i].pk > 0) {
       npk++;
@@ -302,12 +324,10 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
     if (info->items[k].kind == 'p' && info->items[k].name[0]) t->pkname = str(m, info->items[k].name);
   for (i = t->keys[0]; i != NONE; i = m->k[i].next) {
     key *x = &m->k[i];
-    char cols[256];
     if (x->kind == 'i') continue;
-    joined(m, x, cols, sizeof cols);
     x->name = 0;
     for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == x->kind && strcmp(info->items[k].columns, cols) == 0) {
+      if (info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
         x->name = info->items[k].name[0] ? str(m, info->items[k].name) : 0;
         break;
       }
@@ -422,7 +442,7 @@ int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened
   tide_create_info *info;
   model *m = read_model(L, db, table, &rc, opened);
   if (!m) return lua_settop(L, top), rc;
-  if (!(info = malloc(sizeof *info))) return lua_settop(L, top), SQLITE_NOMEM;
+  info = new_info(L);
   lua_createtable(L, 0, (int)m->nt);
   for (i = 0; i < m->nt && !m->oom; i++) {
     tbl *t = &m->t[i];
@@ -431,9 +451,9 @@ int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened
     push_table(L, m, t, info);
     lua_setfield(L, -2, S(m, t->name));
   }
-  free(info);
   if (m->oom) return lua_settop(L, top), SQLITE_NOMEM;
-  lua_remove(L, -2);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   return SQLITE_OK;
 }
 
@@ -589,7 +609,7 @@ int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable, int *opened
   lua_newtable(L);
   cache = lua_gettop(L);
   if (!(m = read_model(L, db, NULL, &rc, opened))) return lua_settop(L, top), rc;
-  if (!(info = lua_newuserdatauv(L, sizeof *info, 0))) return lua_settop(L, top), SQLITE_NOMEM;
+  info = new_info(L);
   b = tide_json_buffer(L);
   LIT("{\"backend\":\"sqlite\",\"tables\":{");
   for (i = 0; i < m->nt && !m->oom; i++) {

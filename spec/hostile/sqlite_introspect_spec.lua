@@ -47,6 +47,35 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("reads every constraint of the CREATE text, however many and however long", function()
+    local db = core.open(b.fresh_url())
+    local defs, checks = {}, {}
+    for i = 1, 100 do
+      defs[i] = ("c%d TEXT COLLATE NOCASE"):format(i)
+      checks[i] = ("CONSTRAINT ck%d CHECK (c%d <> 'x')"):format(i, i)
+    end
+    db:exec("CREATE TABLE w (" .. table.concat(defs, ", ") .. ", " .. table.concat(checks, ", ") .. ")")
+    local d = db:describe("w")
+    assert.equal(100, #d.checks)
+    assert.same({ name = "ck100", expression = "c100 <> 'x'" }, d.checks[100])
+    for _, c in ipairs(d.columns) do assert.equal("NOCASE", c.collation, c.name) end
+    -- a long CHECK with a 4-byte character where a 1 KB buffer cut it once
+    local expr = "a <> '" .. ("x"):rep(1016) .. "\u{1F600}" .. ("y"):rep(500) .. "'"
+    local long = ("n"):rep(200)
+    db:exec(('CREATE TABLE l ("%s" TEXT COLLATE RTRIM, a TEXT, CONSTRAINT "%s" UNIQUE ("%s", a), CHECK (%s))')
+      :format(long, long, long, expr))
+    d = db:describe("l")
+    assert.equal(expr, d.checks[1].expression)
+    assert.equal("RTRIM", d.columns[1].collation)
+    assert.equal(long, d.uniques[1].name)
+    local s = db:schema()
+    for _, t in pairs(s) do
+      for _, c in ipairs(t.columns) do c.portable_type = ui.portable_type(c) end
+    end
+    assert.equal(core.json({ backend = "sqlite", tables = s }), db:schema_json(ui.portable_type))
+    db:close()
+  end)
+
   it("an error while reading the catalog leaves no read transaction open", function()
     local path = h.tmpname(".db")
     local db = core.open("sqlite:" .. path)
