@@ -485,7 +485,7 @@ static void json_parts(lua_State *L, tide_jbuf *b, const model *m, const key *x,
  * raw type (cached in the table at cache). A description's portable type
  * depends on its type fields only, and those come from the raw type alone
  * (tide_desc_type), so one call serves every column of that type. */
-static const char *portable_of(lua_State *L, int portable, int cache, const char *raw) {
+static const char *portable_of(lua_State *L, int portable, int cache, const char *raw, size_t *len) {
   const char *s;
   if (lua_getfield(L, cache, raw) != LUA_TSTRING) {
     lua_pop(L, 1);
@@ -497,7 +497,7 @@ static const char *portable_of(lua_State *L, int portable, int cache, const char
     lua_pushvalue(L, -1);
     lua_setfield(L, cache, raw);
   }
-  s = lua_tostring(L, -1);          /* anchored in the cache */
+  s = lua_tolstring(L, -1, len);    /* anchored in the cache */
   lua_pop(L, 1);
   return s;
 }
@@ -505,6 +505,8 @@ static const char *portable_of(lua_State *L, int portable, int cache, const char
 static void json_column(lua_State *L, tide_jbuf *b, const model *m, const col *c,
                         int portable, int cache) {
   tide_type ty;
+  const char *pt;
+  size_t npt;
   tide_parse_type(S(m, c->raw), &ty);
   if (c->autoinc) LIT("{\"autoincrement\":true"); else LIT("{\"autoincrement\":false");
   json_member(L, b, ",\"collation\":", S(m, c->collation));
@@ -512,7 +514,9 @@ static void json_column(lua_State *L, tide_jbuf *b, const model *m, const col *c
   if (ty.has & TIDE_TYPE_LENGTH) { LIT(",\"length\":"); tide_json_integer(L, b, ty.length); }
   json_member(L, b, ",\"name\":", S(m, c->name));
   if (c->nullable) LIT(",\"nullable\":true"); else LIT(",\"nullable\":false");
-  json_member(L, b, ",\"portable_type\":", portable_of(L, portable, cache, S(m, c->raw)));
+  pt = portable_of(L, portable, cache, S(m, c->raw), &npt);
+  LIT(",\"portable_type\":");
+  tide_json_lstring(L, b, pt, npt);
   if (ty.has & TIDE_TYPE_PRECISION) { LIT(",\"precision\":"); tide_json_integer(L, b, ty.precision); }
   json_member(L, b, ",\"raw_type\":", S(m, c->raw));
   if (ty.has & TIDE_TYPE_SCALE) { LIT(",\"scale\":"); tide_json_integer(L, b, ty.scale); }

@@ -30,6 +30,18 @@ h.each_backend(describe, it, function(b)
 end)
 
 h.each_backend(describe, it, function(b)
+  it("describe of a name holding a NUL byte is no table, not the table named by its head", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE t (a INTEGER)")
+    local e = h.catch(db.describe, db, "t\0junk")
+    assert.equal("undefined_object", e.class)
+    assert.matches("no such table: t (the name holds a NUL byte)", e.message, 1, true)
+    assert.equal("a", db:describe("t").columns[1].name)
+    db:close()
+  end)
+end)
+
+h.each_backend(describe, it, function(b)
   if b.name ~= "sqlite" then return end
 
   it("a TEMP table or index of the same name does not shadow the table of main", function()
@@ -73,6 +85,16 @@ h.each_backend(describe, it, function(b)
       for _, c in ipairs(t.columns) do c.portable_type = ui.portable_type(c) end
     end
     assert.equal(core.json({ backend = "sqlite", tables = s }), db:schema_json(ui.portable_type))
+    db:close()
+  end)
+
+  it("schema_json writes a portable type holding a NUL byte whole, as core.json does", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE t (a INTEGER, b TEXT)")
+    local s = db:schema()
+    for _, c in ipairs(s.t.columns) do c.portable_type = "x\0y" end
+    assert.equal(core.json({ backend = "sqlite", tables = s }),
+                 db:schema_json(function() return "x\0y" end))
     db:close()
   end)
 
