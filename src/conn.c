@@ -383,11 +383,18 @@ static int conn_schema_json(lua_State *L) {
 static int conn_describe(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   const char *name;
+  size_t len;
   tide_err e;
   if (lua_type(L, 2) != LUA_TSTRING)
     return tide_raise_misuse(L, "describe: table name must be a string, got %s",
                              luaL_typename(L, 2));
-  name = lua_tostring(L, 2);
+  name = lua_tolstring(L, 2, &len);
+  /* no table has a NUL in its name; the catalog would see only its head */
+  if (strlen(name) != len) {
+    tide_err_set(&e, TE_UNDEFINED, "no such table: %s (the name holds a NUL byte)", name);
+    snprintf(e.table, sizeof e.table, "%s", name);
+    return tide_raise(L, &e, c->drv->backend);
+  }
   if (c->drv->schema(L, c, name, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
   mark_backend(L, c->drv->backend);
   if (lua_getfield(L, -1, name) == LUA_TNIL) {

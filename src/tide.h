@@ -239,6 +239,7 @@ tide_jbuf *tide_json_buffer(lua_State *L);
 void tide_json_result(lua_State *L, int idx, tide_jbuf *b);
 void tide_json_raw(lua_State *L, tide_jbuf *b, const char *s, size_t n);
 void tide_json_string(lua_State *L, tide_jbuf *b, const char *s);
+void tide_json_lstring(lua_State *L, tide_jbuf *b, const char *s, size_t n);
 void tide_json_integer(lua_State *L, tide_jbuf *b, long long v);
 #define TIDE_JSON_LIT(L, b, s) tide_json_raw(L, b, s, sizeof(s) - 1)
 
