@@ -105,13 +105,16 @@ local left_of = setmetatable({}, { __mode = "k" })
 -- The first and the limit-th key of table tq (quoted) matching `where`
 -- (taking the arguments `args`), each a row {column = value}, or nil. Not
 -- locked (lock ""): one statement; else the limit-th first, locking every
--- row up to it (a locking read cannot be a branch of a UNION).
+-- row up to it (a locking read cannot be a branch of a UNION), then the
+-- first, locked too: a plain read on MariaDB sees the transaction's
+-- snapshot, older than the rows the locking read counted (a row committed
+-- meanwhile before the snapshot's first would fall outside the range).
 local function range_ends(db, k, tq, where, limit, lock, args)
   local pick = ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list)
   local at = pick .. (" OFFSET %d"):format(limit - 1)
   if lock ~= "" then
     local last = db:query(at .. lock, table.unpack(args))[1]
-    return last and db:query(pick, table.unpack(args))[1], last
+    return last and db:query(pick .. lock, table.unpack(args))[1], last
   end
   local marker, taken = "tide_end", {}
   for _, c in ipairs(k.columns) do taken[c] = true end
