@@ -24,6 +24,38 @@ h.each_backend(describe, it, function(b)
     return out
   end
 
+  it("tide.objects refuses NULL, nil or a table as a key, and a table other than NULL as a value, " ..
+     "changing nothing", function()
+    local objects = require "tide.objects"
+    local db = core.open(url)
+    db:exec("CREATE TABLE w (id integer PRIMARY KEY, status integer, status_flag boolean)")
+    db:exec("INSERT INTO w (id, status, status_flag) VALUES (1, 1, ?)", true)
+    local W = objects.define { name = "Widget", table = "w", fields = { status = { new = "status_flag",
+      old = "status", boolean = true, to_old = function(v) return v and 1 or 0 end } } }
+    local N = objects.NULL
+    for _, c in ipairs({
+      { "get", "Widget:get: the key is tide.objects.NULL %(NULL is no row's key%)", N },
+      { "get", "Widget:get: the key is nil %(it matches no row%)", nil },
+      { "save", "Widget:save: the key is tide.objects.NULL", N, { status = false } },
+      { "save", "Widget:save: the key is nil %(it matches no row%)", nil, { status = false } },
+      { "save", "Widget:save: the key is a table", { 1 }, { status = false } },
+      { "insert", "Widget:insert: the key is tide.objects.NULL", N, { status = false } },
+      { "save", "Widget: field status is a table; give a value %(tide.objects.NULL writes NULL%)", 1,
+        { status = {} } },
+      -- a value whose own __eq says yes to anything is not NULL
+      { "save", "Widget: field status is a table", 1,
+        { status = setmetatable({}, { __eq = function() return true end }) } },
+    }) do
+      local e = h.catch(W[c[1]], W, db, c[3], c[4])
+      assert.matches("^" .. c[2], e.message)
+      assert.equal("misuse", e.class)
+    end
+    local r = db:query("SELECT COUNT(*) AS n, MIN(status) AS s FROM w")[1]
+    assert.same({ 1, 1 }, { math.tointeger(r.n), math.tointeger(r.s) })
+    assert.equal(true, W:get(db, 1).status)
+    db:close()
+  end)
+
   for _, lock in ipairs({ true, false }) do
     it("update_range (lock = " .. tostring(lock) .. "): a row committed ahead of the walk once the batch's " ..
        "transaction has read is in its range, never skipped", function()
