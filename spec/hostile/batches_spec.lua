@@ -128,3 +128,24 @@ h.each_backend(describe, it, function(b)
     end)
   end
 end)
+
+describe("sqlite batch jobs", function()
+  it("leave a synchronous = EXTRA the user set as it is, in WAL mode too", function()
+    local archive = require "tide.archive"
+    local db = core.open("sqlite:" .. h.tmpname(".db"))
+    db:exec("PRAGMA journal_mode = WAL")
+    db:exec("CREATE TABLE t (id INTEGER PRIMARY KEY, deleted INTEGER NOT NULL DEFAULT 0, deleted_at TEXT)")
+    for i = 1, 4 do db:exec("INSERT INTO t (id, deleted, deleted_at) VALUES (?, 1, '2020-01-01')", i) end
+    archive.init(db)
+    db:exec("PRAGMA synchronous = EXTRA")
+    local seen = {}
+    local res = archive.run(db, { batch = 2, progress = function()
+      seen[#seen + 1] = math.tointeger(db:query("PRAGMA synchronous")[1].synchronous)
+    end })
+    assert.equal(4, res.moved)
+    assert.is_true(#seen >= 2)
+    for _, s in ipairs(seen) do assert.equal(3, s) end
+    assert.equal(3, math.tointeger(db:query("PRAGMA synchronous")[1].synchronous))
+    db:close()
+  end)
+end)
