@@ -56,6 +56,39 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("refuses the down of an expand while a backfill runs (it dropped the column the backfill writes, which " ..
+     "then failed on it), changing nothing; other downs go on", function()
+    local dir = folder({ { "a", CREATE_T }, { "b", [[local tide = require "tide"
+      return {
+        expand = function(m) m:add_column("t", { "x", "integer" }) end,
+        down = function(m) m:drop_column("t", "x") end,
+        migrate = tide.phases.batches { table = "t", where = "x IS NULL",
+          update_range = function(db, first, last)
+            db:exec("UPDATE t SET x = 1 WHERE id >= ? AND id <= ? AND x IS NULL", first.id, last.id)
+          end },
+        contract = function(m) m:drop_column("t", "n") end,
+      }]] }, { "c", [[return {
+        up = function(m) m:create_table("c", { { "id", "integer", primary_key = true } }) end,
+        down = function(m) m:drop_table("c") end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local holder = core.open(url)                  -- as a running backfill does
+    assert.is_true(holder:lock("tide_backfill", 0))
+    assert.equal(0, select(3, tide({ "--dir", dir, "down" })))            -- c: no backfill of its own
+    assert.same({ "t" }, h.user_tables(url))
+    local _, err, code = tide({ "--dir", dir, "down" })
+    assert.equal(1, code)
+    assert.matches("^tide: misuse: a backfill is running on .*: roll back once it has finished %(or stopped%); " ..
+                   "nothing was rolled back\n$", err)
+    assert.same({ "id", "n", "x" }, h.column_names(url, "t"))
+    _, err, code = tide({ "--dir", dir, "down", "--to", "a" })
+    assert.equal(1, code)
+    assert.matches("a backfill is running", err)
+    holder:unlock("tide_backfill")
+    holder:close()
+    assert.equal(0, select(3, tide({ "--dir", dir, "down" })))
+    assert.same({ "id", "n" }, h.column_names(url, "t"))
+  end)
+
   for _, lock in ipairs({ true, false }) do
     it("update_range (lock = " .. tostring(lock) .. "): a row committed ahead of the walk once the batch's " ..
        "transaction has read is in its range, never skipped", function()
