@@ -187,6 +187,9 @@ function phases.batches(spec)
       cols = table.concat(q, ", ")
     end
     local lock = spec.lock == false and "" or dialect.of(db).for_update
+    local function next_rows(c)
+      return ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(c, tq, where, k.list, limit, lock)
+    end
     if spec.update_range then
       local first, last = range_ends(db, k, tq, where, limit, lock, state.last or {})
       if last then
@@ -195,12 +198,24 @@ function phases.batches(spec)
         state.rows = state.rows + limit
         return true, limit
       end
-      cols = k.list                                   -- the rest: fewer than a batch
+      -- the rest, fewer than a batch: streamed, its ends alone kept (a
+      -- --batch of a million read all the keys into Lua)
+      local n = 0
+      first = nil
+      for r in db:rows(next_rows(k.list), table.unpack(state.last or {})) do
+        n = n + 1
+        first, last = first or r, r
+      end
+      if n > 0 then
+        spec.update_range(db, first, last)
+        state.last = keyset.values(last, k.columns)
+        state.rows = state.rows + n
+      end
+      return n == limit, n
     end
-    local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
-      limit, lock), table.unpack(state.last or {}))
+    local rows = db:query(next_rows(cols), table.unpack(state.last or {}))
     if #rows > 0 then
-      if spec.update_range then spec.update_range(db, rows[1], rows[#rows]) else spec.update(db, rows) end
+      spec.update(db, rows)
       state.last = keyset.values(rows[#rows], k.columns)
       state.rows = state.rows + #rows
     end

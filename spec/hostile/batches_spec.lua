@@ -90,6 +90,41 @@ h.each_backend(describe, it, function(b)
   end)
 
   for _, lock in ipairs({ true, false }) do
+    it("update_range (lock = " .. tostring(lock) .. "): a last batch under a huge batch size keeps only its " ..
+       "ends in Lua (all its keys were read into a table)", function()
+      local phases = require "tide.phases"
+      local db = core.open(url)
+      db:exec("CREATE TABLE t (id integer PRIMARY KEY, x integer)")
+      db:begin()
+      for c = 0, 19 do
+        local v = {}
+        for i = 1, 1000 do v[i] = ("(%d)"):format(c * 1000 + i) end
+        db:exec("INSERT INTO t (id) VALUES " .. table.concat(v, ", "))
+      end
+      db:commit()
+      local live, ends
+      local step = phases.batches { table = "t", where = "x IS NULL", lock = lock,
+        update_range = function(conn, first, last)
+          collectgarbage("collect")
+          live = collectgarbage("count")
+          ends = { first.id, last.id }
+          conn:exec("UPDATE t SET x = 1 WHERE id >= ? AND id <= ? AND x IS NULL", first.id, last.id)
+        end }
+      local state = {}
+      collectgarbage("collect")
+      local before = collectgarbage("count")
+      db:begin()
+      local more, n = step(db, state, { batch = 1000000 })
+      db:commit()
+      assert.same({ false, 20000 }, { more, n })
+      assert.same({ 1, 20000 }, ends)
+      assert.same({ 20000, { 20000 } }, { state.rows, state.last })
+      -- 20000 rows held would be a megabyte and more
+      assert.is_true(live - before < 256, ("%.0f KB more in Lua"):format(live - before))
+      assert.equal(20000, math.tointeger(db:query("SELECT COUNT(*) AS n FROM t WHERE x = 1")[1].n))
+      db:close()
+    end)
+
     it("update_range (lock = " .. tostring(lock) .. "): a row committed ahead of the walk once the batch's " ..
        "transaction has read is in its range, never skipped", function()
       local phases = require "tide.phases"
