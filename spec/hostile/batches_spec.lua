@@ -89,6 +89,41 @@ h.each_backend(describe, it, function(b)
     assert.same({ "id", "n" }, h.column_names(url, "t"))
   end)
 
+  it("a backfill started while a contract runs waits for it, then refuses the contracted migration (no " ..
+     "batch against the dropped column)", function()
+    local mark, go = h.tmpname(".mark"), h.tmpname(".go")
+    local dir = folder({ { "a", CREATE_T }, { "b", ([[local tide = require "tide"
+      return {
+        expand = function(m) m:add_column("t", { "x", "integer" }) end,
+        migrate = tide.phases.batches { table = "t", where = "x IS NULL",
+          update_range = function(db, first, last)
+            db:exec("UPDATE t SET x = n WHERE id >= ? AND id <= ? AND x IS NULL", first.id, last.id)
+          end },
+        ready = function() return true end,
+        contract = function(m)
+          io.open(%q, "w"):close()
+          while not io.open(%q) do require("tide.core").sleep(5) end
+          m:drop_column("t", "n")
+        end,
+      }]]):format(mark, go) } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up", "--to", "a" })))
+    h.fill_ids(url, "t", 30)
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local cp = h.spawn_tide({ "--url", url, "--dir", dir, "contract" })
+    assert.truthy(h.wait_file(mark))                -- the contract holds the backfill lock
+    local bp = h.spawn_tide({ "--url", url, "--dir", dir, "--lock-timeout", "60000", "backfill", "b" })
+    h.write_file(go, "")
+    local out = cp:read("a")
+    local _, _, code = cp:close()
+    assert.equal(0, code, out)
+    out = bp:read("a")
+    _, _, code = bp:close()
+    assert.equal(1, code, out)
+    assert.matches("b is contracted already", out)
+    assert.same({ "id", "x" }, h.column_names(url, "t"))
+    assert.equal(0, math.tointeger(h.query_at(url, "SELECT COUNT(*) AS n FROM t WHERE x IS NOT NULL")[1].n))
+  end)
+
   for _, lock in ipairs({ true, false }) do
     it("update_range (lock = " .. tostring(lock) .. "): a last batch under a huge batch size keeps only its " ..
        "ends in Lua (all its keys were read into a table)", function()
