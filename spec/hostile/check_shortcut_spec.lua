@@ -96,8 +96,8 @@ id integer primary key, a integer, b integer, unique (a), unique (b)
 id integer primary key, a integer, b integer, unique (a), unique (a collate nocase)
 id integer primary key, a integer, b integer, foreign key (a) references p(id), foreign key (b) references p(id)
 id integer primary key, a integer, b integer, foreign key (a) references p(id), foreign key (a) references p(id)
-id integer primary key, a integer, b integer, constraint fk foreign key (a) references p, constraint fk2 foreign key (b) references p
-id integer primary key, a integer, b integer, constraint fk foreign key (a) references p, constraint fk foreign key (a) references p
+id int primary key, a int, b int, constraint fk foreign key(a) references p, constraint fk2 foreign key(b) references p
+id int primary key, a int, b int, constraint fk foreign key(a) references p, constraint fk foreign key(a) references p
 ]],
   postgres = [[
 id integer primary key, "A" integer
