@@ -494,23 +494,31 @@ static void joined_columns(lua_State *L, int idx, char *buf, size_t size) {
 }
 
 /* Gives the entries of list `field` the constraint names the CREATE text
- * has for the same columns (nil where unnamed). */
-static void name_entries(lua_State *L, int desc, const char *field, int kind,
+ * has for the same columns (nil where unnamed). Each item names one entry:
+ * two keys on the same columns (other targets, other collations) keep
+ * their own names. The entries come in the text's order, foreign keys in
+ * the reverse one (`reversed`: pragma_foreign_key_list's ids count from the
+ * last declared). */
+static void name_entries(lua_State *L, int desc, const char *field, int kind, int reversed,
                          const tide_create_info *info) {
   lua_Integer i, n;
   char cols[256];
-  int k;
+  char used[sizeof info->items / sizeof info->items[0]] = {0};
+  int j, k;
   tide_desc_list(L, desc, field);
   n = (lua_Integer)lua_rawlen(L, -1);
   for (i = 1; i <= n; i++) {
     const char *name = NULL;
     lua_rawgeti(L, -1, i);
     joined_columns(L, -1, cols, sizeof cols);
-    for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == kind && strcmp(info->items[k].columns, cols) == 0) {
+    for (j = 0; j < info->nitems; j++) {
+      k = reversed ? info->nitems - 1 - j : j;
+      if (!used[k] && info->items[k].kind == kind && strcmp(info->items[k].columns, cols) == 0) {
+        used[k] = 1;
         name = info->items[k].name[0] ? info->items[k].name : NULL;
         break;
       }
+    }
     lua_pushstring(L, name);
     lua_setfield(L, -2, "name");
     lua_pop(L, 1);
@@ -569,8 +577,8 @@ static void finish_table(lua_State *L, int desc, const char *sql, tide_create_in
     lua_setfield(L, desc, "primary_key");
   }
   lua_settop(L, cols - 1);
-  name_entries(L, desc, "uniques", 'u', info);
-  name_entries(L, desc, "foreign_keys", 'f', info);
+  name_entries(L, desc, "uniques", 'u', 0, info);
+  name_entries(L, desc, "foreign_keys", 'f', 1, info);
   lua_getfield(L, desc, "checks");
   for (k = 0; k < info->nitems; k++) {
     if (info->items[k].kind != 'c') continue;

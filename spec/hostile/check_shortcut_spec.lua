@@ -182,6 +182,31 @@ h.each_backend(describe, it, function(b)
     assert.is_true(alike >= 2 * #raws)
   end)
 
+  -- SQLite's catalog names no foreign key: its names are read from the
+  -- CREATE text, each once (two keys on one column are two names)
+  it("two foreign keys on the same column keep their own names, in check and diff", function()
+    local path = h.tmpname(".models.lua")
+    h.write_file(path, [[
+create_table("p", { { "id", "integer", primary_key = true } })
+create_table("q", { { "id", "integer", primary_key = true } })
+create_table("t", { { "id", "integer", primary_key = true }, { "r", "integer" }, { "s", "integer" } },
+  { foreign_keys = { { { "r" }, "p", { "id" }, name = "fa" }, { { "r" }, "q", { "id" }, name = "fb" },
+                     { { "s" }, "p", { "id" }, name = "fc" },
+                     { { "r" }, "p", { "id" }, name = "fd", on_delete = "cascade" } } })
+]])
+    local url, lite = b.fresh_url(), "sqlite:" .. h.tmpname(".db")
+    for _, u in ipairs({ url, lite }) do
+      local db <close> = core.open(u)
+      tide.models.create(db, path)
+    end
+    local out, _, code = h.tide_at(url, { "check", "--models", path })
+    assert.equal("", out:match("t:[^\n]*") or "")
+    assert.equal(0, code)
+    out, _, code = h.run_tide({ "diff", url, lite })
+    assert.equal("", out:match("t:[^\n]*") or "")
+    assert.equal(0, code)
+  end)
+
   if b.name ~= "sqlite" then return end
 
   -- SQLite keeps unnamed keys on the same columns apart (a collation tells
