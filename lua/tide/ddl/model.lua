@@ -32,6 +32,19 @@ function model.check_name(m, what, v)
   return v
 end
 
+--- Refuses list v (a table) with a hole: ipairs would end it there, and
+-- what follows (a column, an enum value, a key's column) would be dropped
+-- unsaid. `fmt, ...` name the list (formatted only to refuse).
+function model.check_holes(m, v, fmt, ...)
+  local n = 0
+  while v[n + 1] ~= nil do n = n + 1 end
+  for k in pairs(v) do
+    if math.type(k) == "integer" and k > n then
+      fail(m, "misuse", "%s: item %d is nil but item %d is not (a list with a hole)", fmt:format(...), n + 1, k)
+    end
+  end
+end
+
 --- A table name, which may not be one the runner owns.
 function model.check_table(m, what, v)
   model.check_name(m, what, v)

@@ -80,10 +80,17 @@ ops.create_table = {
     model.check_table(m, "table name", t)
     if m._model[t] then fail(m, "misuse", "table %q exists already", t) end
     if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
+    model.check_holes(m, cols, "the list of columns")
     opts = opts or {}
-    for k in pairs(opts) do
+    if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+    for k, v in pairs(opts) do
       if k ~= "primary_key" and k ~= "uniques" and k ~= "indexes" and k ~= "foreign_keys" and k ~= "checks" then
         fail(m, "misuse", "unknown option %q", tostring(k))
+      end
+      -- (a string's ipairs is empty: its keys would be dropped unsaid)
+      if k ~= "primary_key" then
+        if type(v) ~= "table" then fail(m, "misuse", "%s must be a list", k) end
+        model.check_holes(m, v, "%s", k)
       end
     end
     local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
@@ -470,6 +477,7 @@ ops.create_index = {
   check = function(m, t, cols, opts)
     local tm = model.table(m, t)
     local spec = {}
+    if type(cols) == "table" then model.check_holes(m, cols, "index columns") end
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     for k, v in pairs(opts or {}) do
       if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" and k ~= "concurrently" then
@@ -580,6 +588,7 @@ ops.add_unique = {
     opts = check_options(m, opts, { name = true, remove_duplicates = true })
     local tm = model.table(m, t)
     local spec = {}
+    if type(cols) == "table" then model.check_holes(m, cols, "unique columns") end
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     spec.name = opts.name
     local u = parse.unique_model(m, t, tm, spec)

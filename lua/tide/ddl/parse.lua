@@ -31,6 +31,7 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 --- Columns of model table tm named in `cols` (a key, an index, a check).
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
+  model.check_holes(m, cols, "%s", what)
   for _, c in ipairs(cols) do
     -- a column of tm has a valid name: only another one needs its checks
     local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
@@ -157,6 +158,7 @@ function parse.enum_values(m, name, values)
   if type(values) ~= "table" or #values == 0 then
     fail(m, "misuse", "column %q: enum needs values = {\"a\", \"b\", ...}, a non-empty list of strings", name)
   end
+  model.check_holes(m, values, "column %q: enum values", name)
   if #values > ENUM_MAX_VALUES then
     fail(m, "misuse", "column %q: enum has %d values, more than %d", name, #values, ENUM_MAX_VALUES)
   end
@@ -225,6 +227,13 @@ function parse.closest(k, options)
   return best
 end
 
+-- Refuses option k of `what` ("column \"a\"", ...), naming the closest of
+-- `options` if k looks like a typo of one.
+local function unknown_option(m, what, k, options)
+  local near = type(k) == "string" and parse.closest(k, options)
+  fail(m, "misuse", "%s: unknown option %q%s", what, tostring(k), near and (" (did you mean %q?)"):format(near) or "")
+end
+
 -- what a column spec may hold: its name and type, and the options
 local COLUMN_KEYS = { [1] = true, [2] = true }
 for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
@@ -244,11 +253,7 @@ function parse.column(m, spec)
     fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
   end
   for k in pairs(spec) do
-    if not COLUMN_KEYS[k] then
-      local near = type(k) == "string" and parse.closest(k, COLUMN_OPTIONS)
-      fail(m, "misuse", "column %q: unknown option %q%s", name, tostring(k),
-           near and (" (did you mean %q?)"):format(near) or "")
-    end
+    if not COLUMN_KEYS[k] then unknown_option(m, ("column %q"):format(name), k, COLUMN_OPTIONS) end
   end
   local pk, auto = spec.primary_key, spec.autoincrement and true or false
   local c = { name = name, type = ctype, nullable = spec.null ~= false and not pk, autoincrement = auto,
@@ -322,6 +327,8 @@ function parse.fk_model(m, t, fk, self_model)
   if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
     fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
   end
+  model.check_holes(m, cols, "foreign key to %q: columns", ref)
+  model.check_holes(m, ref_cols, "foreign key to %q: referenced columns", ref)
   for _, c in ipairs(ref_cols) do model.column(m, rm, c) end
   for k in pairs(fk) do
     if k ~= 1 and k ~= 2 and k ~= 3 and k ~= "on_delete" and k ~= "on_update" and k ~= "name" then
@@ -364,8 +371,25 @@ function parse.index_lengths(m, tm, name, cols, lengths, unique)
   return next(out) and out or nil
 end
 
+-- what an index or unique spec {cols..., option = value} may hold besides
+-- its columns
+local INDEX_OPTIONS = { name = true, unique = true, where = true, lengths = true }
+local UNIQUE_OPTIONS = { name = true }
+
+-- Refuses a key spec with a hole in its columns or an unknown option (a
+-- misspelt `unique` would make a plain index unsaid).
+local function check_key_spec(m, spec, options, what)
+  model.check_holes(m, spec, "%s", what)
+  for k in pairs(spec) do
+    if not (math.type(k) == "integer" and k >= 1) and not options[k] then
+      unknown_option(m, what, k, options)
+    end
+  end
+end
+
 function parse.index_model(m, t, tm, spec, unique)
   if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
+  check_key_spec(m, spec, INDEX_OPTIONS, "index")
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "index columns")
@@ -389,6 +413,7 @@ function parse.unique_model(m, t, tm, spec)
     fail(m, "misuse", "a unique constraint cannot have prefix lengths (it would be unique on the prefix " ..
          "on MariaDB only)")
   end
+  check_key_spec(m, spec, UNIQUE_OPTIONS, "unique")
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "unique columns")
