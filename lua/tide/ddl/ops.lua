@@ -134,11 +134,13 @@ ops.create_table = {
       tm.foreign_keys[#tm.foreign_keys + 1] = f
     end
     for _, ck in ipairs(opts.checks or NONE) do
-      if type(ck) ~= "table" or type(ck[2]) ~= "string" then
+      if type(ck) ~= "table" or type(ck[2]) ~= "string" or ck[2] == "" then
         fail(m, "misuse", "a check is {name, expression}")
       end
-      tm.checks[#tm.checks + 1] = { name = names.check(t, model.check_name(m, "check name", ck[1])),
-                                    source = ck[2], expression = schema.canonical_expression(ck[2]) }
+      local name = names.check(t, model.check_name(m, "check name", ck[1]))
+      -- (SQLite would keep both, PostgreSQL and MariaDB refuse the table)
+      if find(tm.checks, "name", name) then fail(m, "misuse", "check %q is given twice", name) end
+      tm.checks[#tm.checks + 1] = { name = name, source = ck[2], expression = schema.canonical_expression(ck[2]) }
     end
     parse.check_keys(m, tm)
     local own = { [t] = "the table" }

@@ -126,6 +126,8 @@ function parse.check_keys(m, tm, new)
   end
 end
 
+local INTEGERS = { integer = true, bigint = true, smallint = true }
+
 function parse.canonical_default(m, v, ctype)
   if v == nil then return nil end
   if v == parse.now then
@@ -139,10 +141,20 @@ function parse.canonical_default(m, v, ctype)
     if ctype ~= "boolean" then fail(m, "misuse", "boolean default for a %s column", ctype) end
     return tostring(v)
   elseif tv == "number" then
+    -- refused here, not by one backend at run time (or rounded by MariaDB
+    -- and PostgreSQL: the models would differ from the database at once)
+    if v ~= v or v == math.huge or v == -math.huge then
+      fail(m, "misuse", "default %s is not a finite number", tostring(v))
+    end
+    if INTEGERS[ctype] and v ~= math.floor(v) then
+      fail(m, "misuse", "default %s for a %s column is not a whole number", tostring(v), ctype)
+    end
     -- a Lua float as its shortest exact text (0.1, not 0.10000000000000001)
     return schema.canonical_default(math.type(v) == "integer" and tostring(v) or expression.float_text(v), ctype)
   elseif tv == "string" then
     if v:find("%z") then fail(m, "misuse", "default contains a NUL byte") end
+    -- PostgreSQL and MariaDB refuse the table
+    if ctype == "boolean" then fail(m, "misuse", "string default %q for a boolean column", v) end
     return "'" .. v:gsub("'", "''") .. "'"
   end
   fail(m, "misuse", "default must be a number, string, boolean or m.now, got %s", tv)

@@ -1,10 +1,13 @@
--- Attacks on the DSL's checks of create_table with lists that are not
--- quite lists, on every backend, in a migration (`tide up`) and in a models
+-- Attacks on the DSL's checks of create_table: lists that are not quite
+-- lists, on every backend, in a migration (`tide up`) and in a models
 -- file (`tide check`): a hole in a list (a column, an enum value or a key's
 -- column after a nil was dropped unsaid), an option list given as a string
 -- (its ipairs is empty), options that are not a table (a Lua error once), a
 -- misspelt option of an index or unique (`uniqe = true` made a plain
--- index). Each is a one-line error naming the table and what is wrong, a
+-- index), and what one backend alone would refuse or change when the
+-- table is made (two checks of one name, a default an integer column
+-- rounds or no SQL can write, a string default for a boolean). Each is a
+-- one-line error naming the table and what is wrong, a
 -- non-zero exit, and the database is left unchanged.
 local h = require "helpers"
 
@@ -35,6 +38,17 @@ local CASES = {
   { ("{ %s, %s }, { indexes = { { \"a\", [0] = \"id\" } } }"):format(ID, A), 'index: unknown option "0"' },
   { ("{ %s, %s }, { uniques = { { \"a\", nmae = \"u\" } } }"):format(ID, A),
     'unique: unknown option "nmae" (did you mean "name"?)' },
+  { ("{ %s, %s }, { checks = { { \"c\", \"a > 0\" }, { \"c\", \"a > 1\" } } }"):format(ID, A),
+    'check "ck_t_c" is given twice' },
+  { ("{ %s, %s }, { checks = { { \"c\", \"\" } } }"):format(ID, A), "a check is {name, expression}" },
+  { ('{ %s, { "a", "integer", default = 1.5 } }'):format(ID),
+    "default 1.5 for a integer column is not a whole number" },
+  { ('{ %s, { "a", "smallint", default = -0.5 } }'):format(ID),
+    "default -0.5 for a smallint column is not a whole number" },
+  { ('{ %s, { "a", "integer", default = 0/0 } }'):format(ID), "is not a finite number" },
+  { ('{ %s, { "a", "double", default = math.huge } }'):format(ID), "default inf is not a finite number" },
+  { ('{ %s, { "a", "decimal", default = -math.huge } }'):format(ID), "default -inf is not a finite number" },
+  { ('{ %s, { "a", "boolean", default = "x" } }'):format(ID), 'string default "x" for a boolean column' },
 }
 
 h.each_backend(describe, it, function(b)
