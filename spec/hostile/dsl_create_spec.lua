@@ -6,7 +6,8 @@
 -- misspelt option of an index or unique (`uniqe = true` made a plain
 -- index), and what one backend alone would refuse or change when the
 -- table is made (two checks of one name, a default an integer column
--- rounds or no SQL can write, a string default for a boolean). Each is a
+-- rounds or no SQL can write, a string default for a boolean, a name with
+-- a 4-byte character or not UTF-8). Each is a
 -- one-line error naming the table and what is wrong, a
 -- non-zero exit, and the database is left unchanged.
 local h = require "helpers"
@@ -49,6 +50,14 @@ local CASES = {
   { ('{ %s, { "a", "double", default = math.huge } }'):format(ID), "default inf is not a finite number" },
   { ('{ %s, { "a", "decimal", default = -math.huge } }'):format(ID), "default -inf is not a finite number" },
   { ('{ %s, { "a", "boolean", default = "x" } }'):format(ID), 'string default "x" for a boolean column' },
+  -- names MariaDB (4-byte characters) or PostgreSQL and MariaDB (not UTF-8) refuse
+  { ('{ %s, { "a\240\159\152\128", "integer" } }'):format(ID),
+    'column name "a\240\159\152\128" has a 4-byte character (MariaDB keeps names in 3-byte UTF-8)' },
+  { ('{ %s, { "a\255", "integer" } }'):format(ID), 'is not UTF-8' },
+  { ('{ %s, %s }, { indexes = { { "a", name = "i\240\159\152\128" } } }'):format(ID, A),
+    'index name "i\240\159\152\128" has a 4-byte character (MariaDB keeps names in 3-byte UTF-8)' },
+  { ('{ %s, %s }, { checks = { { "c\240\159\152\128", "a > 0" } } }'):format(ID, A),
+    'check name "c\240\159\152\128" has a 4-byte character (MariaDB keeps names in 3-byte UTF-8)' },
 }
 
 h.each_backend(describe, it, function(b)

@@ -78,6 +78,7 @@ ops.create_table = {
   shows = 1, first = true,
   check = function(m, t, cols, opts)
     model.check_table(m, "table name", t)
+    model.check_new_name(m, "table name", t)
     if m._model[t] then fail(m, "misuse", "table %q exists already", t) end
     if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
     model.check_holes(m, cols, "the list of columns")
@@ -137,7 +138,7 @@ ops.create_table = {
       if type(ck) ~= "table" or type(ck[2]) ~= "string" or ck[2] == "" then
         fail(m, "misuse", "a check is {name, expression}")
       end
-      local name = names.check(t, model.check_name(m, "check name", ck[1]))
+      local name = names.check(t, model.check_new_name(m, "check name", ck[1]))
       -- (SQLite would keep both, PostgreSQL and MariaDB refuse the table)
       if find(tm.checks, "name", name) then fail(m, "misuse", "check %q is given twice", name) end
       tm.checks[#tm.checks + 1] = { name = name, source = ck[2], expression = schema.canonical_expression(ck[2]) }
@@ -177,6 +178,7 @@ ops.rename_table = {
   check = function(m, old, new)
     local tm = model.table(m, old)
     model.check_table(m, "new table name", new)
+    model.check_new_name(m, "new table name", new)
     if m._model[new] then fail(m, "misuse", "table %q exists already", new) end
     model.check_schema_name(m, old, new, "relation")
     return { tm = tm, old = old, new = new }
@@ -267,7 +269,7 @@ ops.rename_column = {
   check = function(m, t, old, new)
     local tm = model.table(m, t)
     model.column(m, tm, old)
-    model.check_name(m, "new column name", new)
+    model.check_new_name(m, "new column name", new)
     if tm and find(tm.columns, "name", new) then fail(m, "misuse", "column %q exists already", new) end
     local col = tm and find(tm.columns, "name", old)
     local plan = { tm = tm, t = t, old = old, new = new, enum = col and col.type == "enum" }
@@ -352,7 +354,7 @@ ops.alter_column = {
     if spec.size == parse.none then spec.size = nil end         -- back to plain text
     if spec.collation == parse.none then spec.collation = nil end -- back to the default
     if changes.null ~= nil then spec.null = changes.null end
-    local new = parse.column(m, spec)
+    local new = parse.column(m, spec, true)
     new.primary_key = nil
     new.autoincrement = old.autoincrement
     if changes.default == parse.none then
@@ -710,7 +712,7 @@ ops.add_check = {
   shows = 2,
   check = function(m, t, name, expression)
     local tm = model.table(m, t)
-    model.check_name(m, "check name", name)
+    model.check_new_name(m, "check name", name)
     if type(expression) ~= "string" or expression == "" then fail(m, "misuse", "expression must be SQL text") end
     local ck = { name = names.check(t, name), source = expression,
                  expression = schema.canonical_expression(expression) }

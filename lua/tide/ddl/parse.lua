@@ -251,16 +251,19 @@ local COLUMN_KEYS = { [1] = true, [2] = true }
 for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
 -- types whose default, given as a Lua integer, is that integer's text
 local INTEGRAL = { integer = true, bigint = true, smallint = true, decimal = true }
-local math_type, find, MAX = math.type, string.find, names.MAX
+local math_type, find, MAX, portable_name = math.type, string.find, names.MAX, model.portable_name
 
--- A column spec {name, type, option = value} -> canonical column. (Every
+-- A column spec {name, type, option = value} -> canonical column; `existing`:
+-- the column is one the database has (altered), its name is not new. (Every
 -- column of a models file comes here: the common case is kept short.)
-function parse.column(m, spec)
+function parse.column(m, spec, existing)
   if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
   local name, ctype = spec[1], spec[2]
   if type(name) ~= "string" or name == "" or #name > MAX or find(name, "\0", 1, true) then
     model.check_name(m, "column name", name)
   end
+  -- a column altered keeps its name, which the database took
+  if not existing and not portable_name(name) then model.check_new_name(m, "column name", name) end
   if not TYPES[ctype] then
     fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
   end
@@ -353,7 +356,7 @@ function parse.fk_model(m, t, fk, self_model)
     if not FK_ACTIONS[out[a]] then fail(m, "misuse", "%s must be cascade, set null, set default, " ..
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
-  out.name = fk.name and model.check_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
+  out.name = fk.name and model.check_new_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
   return out
 end
 
@@ -413,7 +416,7 @@ function parse.index_model(m, t, tm, spec, unique)
     end
   end
   local is_unique = unique or spec.unique and true or false
-  local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
+  local name = spec.name and model.check_new_name(m, "index name", spec.name) or names.index(t, cols)
   local lengths = spec.lengths ~= nil and parse.index_lengths(m, tm, name, cols, spec.lengths, is_unique)
   return { name = name, columns = cols, unique = is_unique, where = where, source = where,
            lengths = lengths or nil }
@@ -429,7 +432,7 @@ function parse.unique_model(m, t, tm, spec)
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "unique columns")
-  return { name = spec.name and model.check_name(m, "unique name", spec.name) or names.unique(t, cols),
+  return { name = spec.name and model.check_new_name(m, "unique name", spec.name) or names.unique(t, cols),
            columns = cols }
 end
 
