@@ -308,7 +308,8 @@ static tide_create_info *new_info(lua_State *L) {
  * equal. Checks are read from info as they are written. */
 static void complete(model *m, tbl *t, tide_create_info *info) {
   size_t i, npk = 0, pk1 = NONE;
-  int k;
+  int j, k;
+  char *used;
   tide_parse_create(S(m, t->sql), info);
   if (info->oom) m->oom = 1;
   for (i = t->cols[0]; i != NONE; i = m->c[i].next)
@@ -322,16 +323,26 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
   }
   for (k = 0; k < info->nitems; k++)
     if (info->items[k].kind == 'p' && info->items[k].name[0]) t->pkname = str(m, info->items[k].name);
-  for (i = t->keys[0]; i != NONE; i = m->k[i].next) {
+  /* each item of the text names one key: two keys on the same columns
+   * (other targets, other collations) keep their own names. Uniques come
+   * in the text's order, foreign keys in the reverse one (the ids of
+   * pragma_foreign_key_list count from the last declared) */
+  used = info->nitems ? calloc((size_t)info->nitems, 1) : NULL;
+  if (info->nitems && !used) m->oom = 1;
+  for (i = t->keys[0]; used && i != NONE; i = m->k[i].next) {
     key *x = &m->k[i];
     if (x->kind == 'i') continue;
     x->name = 0;
-    for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
+    for (j = 0; j < info->nitems; j++) {
+      k = x->kind == 'f' ? info->nitems - 1 - j : j;
+      if (!used[k] && info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
+        used[k] = 1;
         x->name = info->items[k].name[0] ? str(m, info->items[k].name) : 0;
         break;
       }
+    }
   }
+  free(used);
   for (k = 0; k < info->nitems; k++)          /* collations, onto their columns */
     if (info->items[k].kind == 'l')
       for (i = t->cols[0]; i != NONE; i = m->c[i].next)
