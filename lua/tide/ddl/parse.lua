@@ -231,6 +231,7 @@ for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
 -- types whose default, given as a Lua integer, is that integer's text
 local INTEGRAL = { integer = true, bigint = true, smallint = true, decimal = true }
 local math_type, find, MAX = math.type, string.find, names.MAX
+local FLAGS = { "null", "primary_key", "autoincrement" }
 
 -- A column spec {name, type, option = value} -> canonical column. (Every
 -- column of a models file comes here: the common case is kept short.)
@@ -251,6 +252,12 @@ function parse.column(m, spec)
     end
   end
   local pk, auto = spec.primary_key, spec.autoincrement and true or false
+  for i = 1, #FLAGS do          -- (a flag given as "no" or 0 would count as true)
+    local v = spec[FLAGS[i]]
+    if v ~= nil and type(v) ~= "boolean" then
+      fail(m, "misuse", "column %q: %s must be true or false, got %s", name, FLAGS[i], tostring(v))
+    end
+  end
   local c = { name = name, type = ctype, nullable = spec.null ~= false and not pk, autoincrement = auto,
               primary_key = pk }
   if ctype == "string" then
@@ -375,6 +382,9 @@ function parse.index_model(m, t, tm, spec, unique)
     if not m._dialect.partial_indexes then
       fail(m, "misuse", "partial indexes (where = ...) are not supported by %s", m._dialect.name)
     end
+  end
+  if spec.unique ~= nil and type(spec.unique) ~= "boolean" then
+    fail(m, "misuse", "unique must be true or false, got %s", tostring(spec.unique))
   end
   local is_unique = unique or spec.unique and true or false
   local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
