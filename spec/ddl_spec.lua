@@ -211,6 +211,15 @@ h.each_backend(describe, it, function(b)
         { function(m) m:create_index("t0", { "id" }, { unique = "yes" }) end, "unique must be true or false, got yes" },
         { function(m) m:create_table("t1", { { "id", "integer" } }, { indexes = { { "id", unique = 1 } } }) end,
           "unique must be true or false, got 1" },
+        -- a key between different types: MariaDB refused it once the steps before it ran
+        { function(m)
+            m:create_table("t1", { { "id", "integer", primary_key = true }, { "r", "bigint" } },
+                           { foreign_keys = { { { "r" }, "t0", { "id" } } } })
+          end, 'create_table(t1): foreign key (r) -> t0(id): column "r" is bigint, t0.id is integer' },
+        { function(m)
+            m:create_table("t1", { { "id", "integer", primary_key = true }, { "r", "string", length = 5 } })
+            m:add_foreign_key("t1", { "r" }, "t0", { "id" })
+          end, 'add_foreign_key(t1, {r}, t0): foreign key (r) -> t0(id): column "r" is string, t0.id is integer' },
       }
       for _, c in ipairs(cases) do
         -- the first operation succeeds on its own; the bad one comes second

@@ -342,6 +342,18 @@ function parse.fk_model(m, t, fk, self_model)
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
   out.name = fk.name and model.check_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
+  -- MariaDB refuses a key between columns of different types (PostgreSQL
+  -- most such keys) once the steps before it ran: refused everywhere
+  -- first, as the models file refuses it
+  for i, cn in ipairs(self_model and rm and cols or {}) do
+    local c = type(cn) == "string" and model.find(self_model.columns, "name", cn)
+    local rc = model.find(rm.columns, "name", ref_cols[i])
+    if c and rc and c.type ~= rc.type then
+      fail(m, "misuse", "foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB refuse " ..
+           "a key between different types", schema.show(cols), ref, schema.show(ref_cols), cn, c.type, ref, rc.name,
+           rc.type)
+    end
+  end
   return out
 end
 
