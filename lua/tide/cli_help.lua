@@ -113,6 +113,8 @@ Examples:
     summary = "roll back the last migration (or more)",
     body = [[
 Rolls back applied migrations, newest first, with their down functions.
+The down of a phased migration's expand is refused, changing nothing,
+while a backfill runs (it would drop what the backfill writes).
 
   --steps N     the last N applied migrations (N >= 1, default 1)
   --to NAME     every applied migration after NAME (NAME stays applied)

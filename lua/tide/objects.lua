@@ -29,6 +29,19 @@ local function fail(fmt, ...)
   error(core.error { class = "misuse", message = fmt:format(...) }, 0)
 end
 
+-- Whether v is tide.objects.NULL (raw: a value's own __eq must not say so).
+local function is_null(v) return rawequal(v, objects.NULL) end
+
+-- Refuses a key that names no row: NULL (or nil, where a row is looked
+-- up: `key = NULL` is never true) or a table, which cannot be bound.
+local function check_key(self, key, what, nil_ok)
+  if (key == nil and not nil_ok) or type(key) == "table" then
+    fail("%s:%s: the key is %s; give the row's key value", self.name, what,
+         key == nil and "nil (it matches no row)" or is_null(key) and "tide.objects.NULL (NULL is no row's key)" or
+         "a table")
+  end
+end
+
 local Object = {}
 Object.__index = Object
 
@@ -96,6 +109,7 @@ end
 
 --- The object with key `key`, as a table of field values (nil if none).
 function Object:get(db, key)
+  check_key(self, key, "get")
   return fresh(db, function() return self:read(db, key) end)
 end
 
@@ -128,7 +142,7 @@ end
 -- v in the old column's form (to_old's false is a value, not "use v");
 -- NULL stays NULL.
 local function old_form(f, v)
-  if v == objects.NULL then return v end
+  if is_null(v) then return v end
   if f.to_old then return f.to_old(v) end
   return v
 end
@@ -145,11 +159,14 @@ local function assignments(self, db, values)
   local function add(c, v)
     cols[#cols + 1] = c
     args.n = args.n + 1
-    if v ~= objects.NULL then args[args.n] = v end
+    if not is_null(v) then args[args.n] = v end
   end
   for _, name in ipairs(self.names) do
     local v = values[name]
     if v ~= nil then
+      if type(v) == "table" and not is_null(v) then
+        fail("%s: field %s is a table; give a value (tide.objects.NULL writes NULL)", self.name, name)
+      end
       local f = self.fields[name]
       add(f.new, v)
       if f.old and have[f.old] then add(f.old, old_form(f, v)) end
@@ -161,6 +178,7 @@ end
 --- Writes the fields in `values` of the object with key `key` (both shapes
 -- until contract), in one statement. Returns the rows changed.
 function Object:save(db, key, values)
+  check_key(self, key, "save")
   return fresh(db, function() return self:write(db, key, values) end)
 end
 
@@ -179,6 +197,7 @@ end
 --- A new row with the fields in `values` (both shapes until contract) and
 -- key `key`.
 function Object:insert(db, key, values)
+  check_key(self, key, "insert", true)
   return fresh(db, function() return self:add(db, key, values) end)
 end
 

@@ -105,13 +105,16 @@ local left_of = setmetatable({}, { __mode = "k" })
 -- The first and the limit-th key of table tq (quoted) matching `where`
 -- (taking the arguments `args`), each a row {column = value}, or nil. Not
 -- locked (lock ""): one statement; else the limit-th first, locking every
--- row up to it (a locking read cannot be a branch of a UNION).
+-- row up to it (a locking read cannot be a branch of a UNION), then the
+-- first, locked too: a plain read on MariaDB sees the transaction's
+-- snapshot, older than the rows the locking read counted (a row committed
+-- meanwhile before the snapshot's first would fall outside the range).
 local function range_ends(db, k, tq, where, limit, lock, args)
   local pick = ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1"):format(k.list, tq, where, k.list)
   local at = pick .. (" OFFSET %d"):format(limit - 1)
   if lock ~= "" then
     local last = db:query(at .. lock, table.unpack(args))[1]
-    return last and db:query(pick, table.unpack(args))[1], last
+    return last and db:query(pick .. lock, table.unpack(args))[1], last
   end
   local marker, taken = "tide_end", {}
   for _, c in ipairs(k.columns) do taken[c] = true end
@@ -184,6 +187,9 @@ function phases.batches(spec)
       cols = table.concat(q, ", ")
     end
     local lock = spec.lock == false and "" or dialect.of(db).for_update
+    local function next_rows(c)
+      return ("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(c, tq, where, k.list, limit, lock)
+    end
     if spec.update_range then
       local first, last = range_ends(db, k, tq, where, limit, lock, state.last or {})
       if last then
@@ -192,12 +198,24 @@ function phases.batches(spec)
         state.rows = state.rows + limit
         return true, limit
       end
-      cols = k.list                                   -- the rest: fewer than a batch
+      -- the rest, fewer than a batch: streamed, its ends alone kept (a
+      -- --batch of a million read all the keys into Lua)
+      local n = 0
+      first = nil
+      for r in db:rows(next_rows(k.list), table.unpack(state.last or {})) do
+        n = n + 1
+        first, last = first or r, r
+      end
+      if n > 0 then
+        spec.update_range(db, first, last)
+        state.last = keyset.values(last, k.columns)
+        state.rows = state.rows + n
+      end
+      return n == limit, n
     end
-    local rows = db:query(("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d%s"):format(cols, tq, where, k.list,
-      limit, lock), table.unpack(state.last or {}))
+    local rows = db:query(next_rows(cols), table.unpack(state.last or {}))
     if #rows > 0 then
-      if spec.update_range then spec.update_range(db, rows[1], rows[#rows]) else spec.update(db, rows) end
+      spec.update(db, rows)
       state.last = keyset.values(rows[#rows], k.columns)
       state.rows = state.rows + #rows
     end

@@ -587,6 +587,20 @@ function runner.up_at_once(db, batch, opts)
   return #batch
 end
 
+-- Takes the backfill lock without waiting, so that no backfill runs while a
+-- contract (or the down of an expand) drops what it reads or writes (and
+-- none starts meanwhile); refuses while one holds it, saying what `doing`
+-- waits for and what was not `done`. Returns the function that releases it.
+local function backfill_stopped(db, opts, doing, done)
+  local ok, release = pcall(runner.lock, db, 0, { lock = runner.BACKFILL_LOCK, log = opts.log })
+  if ok then return release end
+  if core.is_error(release) and release.class == "lock_timeout" then
+    err("misuse", "a backfill is running on %s: %s once it has finished (or stopped); nothing was %s",
+        db.url, doing, done)
+  end
+  error(release, 0)
+end
+
 --- Rolls back applied migrations: the last opts.steps (default 1), or all
 -- after opts.to.
 function runner.down(db, p, opts)
@@ -602,10 +616,22 @@ function runner.down(db, p, opts)
             "migration", s.name)
       end
     end
-    for i, s in ipairs(batch) do
-      if opts.progress then opts.progress(i, #batch, s.name, "down") end
-      run_one(db, s.entry, "down", s.event, opts)
+    -- the down of an expand drops what its backfill writes
+    local release = function() end
+    for _, s in ipairs(batch) do
+      if s.phase and s.phase.mig.migrate then
+        release = backfill_stopped(db, opts, "roll back", "rolled back")
+        break
+      end
     end
+    local ok, e = pcall(function()
+      for i, s in ipairs(batch) do
+        if opts.progress then opts.progress(i, #batch, s.name, "down") end
+        run_one(db, s.entry, "down", s.event, opts)
+      end
+    end)
+    pcall(release)
+    if not ok then error(e, 0) end
     return #batch
   end)
 end
@@ -639,19 +665,6 @@ local function phased_targets(st, name, what)
   return out
 end
 
--- Takes the backfill lock without waiting, so that no backfill runs while a
--- contract drops what it writes (and none starts meanwhile); refuses while
--- one holds it. Returns the function that releases it.
-local function backfill_stopped(db, opts)
-  local ok, release = pcall(runner.lock, db, 0, { lock = runner.BACKFILL_LOCK, log = opts.log })
-  if ok then return release end
-  if core.is_error(release) and release.class == "lock_timeout" then
-    err("misuse", "a backfill is running on %s: contract once it has finished (or stopped); nothing was " ..
-        "contracted", db.url)
-  end
-  error(release, 0)
-end
-
 -- The contract of status entry s, once its ready holds; 1.
 local function contract_one(db, s, opts)
   local ok, msg = require("tide.phases").is_ready(db, s.phase.mig, s.phase.migrate)
@@ -682,7 +695,7 @@ function runner.contract(db, p, name, opts)
     end
     local n = 0
     local targets = phased_targets(st, name, "contract")
-    local release = #targets > 0 and backfill_stopped(db, opts) or function() end
+    local release = #targets > 0 and backfill_stopped(db, opts, "contract", "contracted") or function() end
     local ok, e = pcall(function()
       for _, s in ipairs(targets) do
         n = n + contract_one(db, s, opts)

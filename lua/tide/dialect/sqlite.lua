@@ -50,11 +50,13 @@ sq.batch_slice_ms = 20
 -- so an undone batch is one a rerun does again. A rollback journal is left
 -- as it is: its NORMAL is not safe from corruption on every file system,
 -- and there readers and writers block each other, so no job is online.
--- The user's journal mode is never changed.
+-- The user's journal mode is never changed, nor a synchronous other than
+-- FULL (SQLite's default): OFF and NORMAL are weaker already, and EXTRA is
+-- never a default, so someone asked for it.
 function sq:batch_session(db)
   if db:in_transaction() or db:query("PRAGMA journal_mode")[1].journal_mode ~= "wal" then return nil end
   local was = math.tointeger(db:query("PRAGMA synchronous")[1].synchronous)
-  if not was or was <= 1 then return nil end
+  if was ~= 2 then return nil end
   db:exec("PRAGMA synchronous = NORMAL")
   return function() db:exec(("PRAGMA synchronous = %d"):format(was)) end
 end
