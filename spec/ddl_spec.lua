@@ -196,6 +196,30 @@ h.each_backend(describe, it, function(b)
         { function(m) m:create_table("t1", { { "id", "integer" }, { "id", "text" } }) end, "appears twice" },
         { function(m) m:create_table("t1", { { "d", "text" } }, { uniques = { { "d" } } }) end,
           "cannot be part of a key" },
+        -- options that are not a table, and flags that are not booleans ("no" would count as true)
+        { function(m) m:create_table("t1", { { "id", "integer" } }, "x") end,
+          "create_table(t1): options must be a table" },
+        { function(m) m:create_index("t0", { "id" }, "x") end, "create_index(t0, {id}): options must be a table" },
+        { function(m) m:add_foreign_key("t0", { "id" }, "t0", { "id" }, "x") end, "options must be a table" },
+        { function(m) m:create_table("t1", { { "id", "integer", null = "no" } }) end,
+          'column "id": null must be true or false, got no' },
+        { function(m) m:create_table("t1", { { "id", "integer", primary_key = 1 } }) end,
+          'column "id": primary_key must be true or false, got 1' },
+        { function(m) m:create_table("t1", { { "id", "integer", primary_key = true, autoincrement = "y" } }) end,
+          'column "id": autoincrement must be true or false, got y' },
+        { function(m) m:alter_column("t0", "id", { null = 0 }) end, 'column "id": null must be true or false, got 0' },
+        { function(m) m:create_index("t0", { "id" }, { unique = "yes" }) end, "unique must be true or false, got yes" },
+        { function(m) m:create_table("t1", { { "id", "integer" } }, { indexes = { { "id", unique = 1 } } }) end,
+          "unique must be true or false, got 1" },
+        -- a key between different types: MariaDB refused it once the steps before it ran
+        { function(m)
+            m:create_table("t1", { { "id", "integer", primary_key = true }, { "r", "bigint" } },
+                           { foreign_keys = { { { "r" }, "t0", { "id" } } } })
+          end, 'create_table(t1): foreign key (r) -> t0(id): column "r" is bigint, t0.id is integer' },
+        { function(m)
+            m:create_table("t1", { { "id", "integer", primary_key = true }, { "r", "string", length = 5 } })
+            m:add_foreign_key("t1", { "r" }, "t0", { "id" })
+          end, 'add_foreign_key(t1, {r}, t0): foreign key (r) -> t0(id): column "r" is string, t0.id is integer' },
       }
       for _, c in ipairs(cases) do
         -- the first operation succeeds on its own; the bad one comes second

@@ -1,7 +1,7 @@
 -- A migration body is evaluated once where it can be: its check renders
 -- every statement before anything reaches the database, and then that SQL
--- runs, step by step (tide.migrate's replay). Past a data step, where the
--- check stops, the body runs for real with the steps already run skipped.
+-- runs, step by step (tide.migrate's replay). A body with a data step, where
+-- the check stops, runs whole for real (a second evaluation is its own).
 -- Whatever runs, the database, the steps and the errors are those of a body
 -- evaluated twice: on every backend.
 local core = require "tide.core"
@@ -44,7 +44,7 @@ h.each_backend(describe, it, function(b)
     assert.same({ "id", "v", "w" }, column_names("a"))
   end)
 
-  it("runs the steps before a data step once, the data step and the rest for real", function()
+  it("runs a body with a data step for real, each step once", function()
     local calls = 0
     local _, steps = tide.migrate(db, function(m)
       calls = calls + 1
@@ -107,5 +107,58 @@ h.each_backend(describe, it, function(b)
     else
       assert.same({}, tables())             -- rolled back whole
     end
+  end)
+
+  it("runs a data step the body wraps in pcall (the check's stop caught is no end of the body)", function()
+    local p = h.migrations({
+      { "one", [[m:create_table("a", {{"id", "integer", primary_key = true}})
+                 local ok = pcall(function() m.db:exec("INSERT INTO a (id) VALUES (7)") end)
+                 assert(ok, "the insert failed")
+                 m:create_table("b", {{"id", "integer", primary_key = true}})]] },
+    })
+    local out, err, code = h.tide_at(url, { "--dir", p, "up" })
+    assert.equal(0, code, err)
+    assert.equal("applied 1 migration\n", out)
+    assert.same({ "a", "b" }, tables())
+    assert.same({ { id = 7 } }, db:query("SELECT id FROM a"))
+    -- --sql shows the statements before the data step, and no more
+    out, err, code = h.tide_at(b.fresh_url(), { "--dir", p, "up", "--sql" })
+    assert.equal(0, code, err)
+    assert.matches('CREATE TABLE [`"]a[`"]', out)
+    assert.not_matches('CREATE TABLE [`"]b[`"]', out)
+    assert.matches("a data step follows", out, 1, true)
+  end)
+
+  it("goes on past a data step whose rows the body's check did not get, even caught", function()
+    -- the check gets no rows: the code after the caught stop fails there,
+    -- which is not the migration's mistake
+    local _, steps = tide.migrate(db, function(m)
+      table_a(m)
+      local ok, rows = pcall(function() return m.db:query("SELECT COUNT(*) AS n FROM a") end)
+      assert(ok)
+      if math.tointeger(rows[1].n) == 0 then m:create_table("b", { { "id", "integer", primary_key = true } }) end
+    end, { name = "caught" })
+    assert.equal(3, #steps)
+    assert.same({ "a", "b" }, tables())
+  end)
+
+  it("runs the steps of one evaluation of the body: a name from a counter meets its data step", function()
+    -- evaluated twice (the check stops at the data step), the second run
+    -- of the body must make the table its data step then fills
+    local p = h.migration_files({
+      { "one", [[local n = 0
+        return { up = function(m)
+          n = n + 1
+          local t = "backup_" .. n
+          m:create_table(t, {{"id", "integer", primary_key = true}})
+          m.db:exec("INSERT INTO " .. t .. " (id) VALUES (1)")
+        end }]] },
+    })
+    local out, err, code = h.tide_at(url, { "--dir", p, "up" })
+    assert.equal(0, code, err)
+    assert.equal("applied 1 migration\n", out)
+    local list = tables()
+    assert.equal(1, #list)
+    assert.same({ { id = 1 } }, db:query("SELECT id FROM " .. list[1]))
   end)
 end)

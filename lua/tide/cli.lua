@@ -556,7 +556,14 @@ local function cmd_check(ctx, args)
   local o, rest = options("check", args, { ["--models"] = "value" })
   if #rest > 0 then usage_error("check: unexpected " .. rest[1]) end
   local file = models_file(ctx, o)
-  local db <close>, shown = open_readonly(resolve_url(ctx))
+  -- connected first, so that the server reads its catalog while the models
+  -- load (models.diff); a models file's own error is still told first
+  local opened, db, shown = pcall(open_readonly, resolve_url(ctx))
+  if not opened then
+    tide_models.load(file)
+    error(db, 0)
+  end
+  local _ <close> = db
   return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, file),
                      ("%s (%s): in sync with %s"):format(shown, db.backend, file))
 end

@@ -101,15 +101,22 @@ end
 -- step (which needs the database, so the check ends there). Returns the
 -- number of steps if it saw them all. With opts.past_data the check goes
 -- on past data steps, as far as the migration's code goes without their
--- results; the third result says a data step was passed over.
+-- results; the third result says a data step was passed over. The fourth
+-- is the SQL the check rendered, when it is all of the migration and may
+-- run as it is (see replay).
 local function check(db, fn, name, model, opts)
   local on_op = opts.on_op
-  local passed, m = false, nil
+  -- passed: a data step was passed over; stopped: the check stopped at one
+  -- (which the body may have caught with pcall and gone on)
+  local passed, stopped, m = false, false, nil
   -- each step's number, description and statements, while every operation is plain
   local steps, plain, cur = {}, not opts.resume_from, nil
   m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
                 on_db = function()
-                  if not opts.past_data then error(STOP, 0) end
+                  if not opts.past_data then
+                    stopped = true
+                    error(STOP, 0)
+                  end
                   passed = true
                   return passed_over(m)
                 end, resume_from = opts.resume_from,
@@ -126,19 +133,20 @@ local function check(db, fn, name, model, opts)
   local ok, err = pcall(fn, m)
   ddl.close(m)
   -- past a data step, the code may fail on rows it did not get
-  if not ok and err ~= STOP and not passed then error(ddl.locate(err, name), 0) end
-  local seen_all = ok and not passed
-  plain = plain and (seen_all or err == STOP) and not rawget(m, "_failed") and not m._pending and
-          next(m._dirty) == nil
+  if not ok and err ~= STOP and not passed and not stopped then error(ddl.locate(err, name), 0) end
+  -- (a body that caught the stop went on without the data step: not all seen)
+  local seen_all = ok and not passed and not stopped
+  plain = plain and seen_all and not rawget(m, "_failed") and not m._pending and next(m._dirty) == nil
   if plain then
     for _, sql in ipairs(m._sql) do if type(sql) ~= "string" then plain = false end end
   end
   -- every step seen (when no data step stopped it); whether one must run
-  -- outside a transaction; the checked SQL, when it may run as it is: all
-  -- of the migration, or the steps before its first data step (`count`)
+  -- outside a transaction; the checked SQL, when it may run as it is. Up to
+  -- a data step it may not: the body's run there is its second evaluation,
+  -- which may make other steps than the check's (a name from a counter or
+  -- the clock), and the steps after the data step are its own.
   return seen_all and m._op_count or nil, rawget(m, "_outside") or false, passed,
-         plain and { steps = steps, sql = m._sql, ddl_steps = m._steps, count = m._op_count,
-                     whole = seen_all } or nil
+         plain and { steps = steps, sql = m._sql, ddl_steps = m._steps } or nil
 end
 
 -- Runs the SQL the check pass rendered (`checked`, from check), step by
@@ -196,11 +204,9 @@ function migrate.run(db, fn, opts)
   local checked_model = overlay(model)
   local planned, _, _, checked = check(db, fn, name, checked_model, opts)
   if opts.on_plan then opts.on_plan(planned) end
-  -- The body is evaluated once: what its check rendered runs. Past a data
-  -- step (where the check stopped) the body runs for real, skipping the
-  -- steps already run; an operation that reads the database makes the whole
-  -- body run for real.
-  if checked and checked.count == 0 and not checked.whole then checked = nil end
+  -- The body is evaluated once where it can be: what its check rendered
+  -- runs. A data step, or an operation that reads the database, makes the
+  -- body run for real (its check was only a check).
   local d = dialect.of(db)
   local outer = db:in_transaction()
   -- opts.outside: a step that cannot run in a transaction (the runner journals it)
@@ -211,29 +217,21 @@ function migrate.run(db, fn, opts)
   end
   local m
   local ok, err, steps, raw = pcall(function()
-    local done_sql, done_steps
     if checked then
-      done_sql, done_steps = replay(db, checked, name, opts)
+      local done_sql, done_steps = replay(db, checked, name, opts)
       keep_overlay(checked_model)
-      if checked.whole then
-        if not outer then d:check_batch(db, false) end
-        if opts.after then opts.after(db, done_steps) end
-        return done_sql, done_steps, nil
-      end
+      if not outer then d:check_batch(db, false) end
+      if opts.after then opts.after(db, done_steps) end
+      return done_sql, done_steps, nil
     end
     m = ddl.new { db = db, dialect = db.backend, model = model, complete = true,
                         name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
                         wrap_data = opts.wrap_data,
-                        resume_from = checked and checked.count + 1 or opts.resume_from,
-                        took_effect = opts.took_effect,
+                        resume_from = opts.resume_from, took_effect = opts.took_effect,
                         reserved = opts.reserved, log = opts.log,
                         on_op = opts.on_op and function(o) opts.on_op(o, false) end }
     fn(m)
     local sql, steps = ddl.finish(m)
-    if done_sql then
-      sql = table.move(sql, 1, #sql, #done_sql + 1, table.move(done_sql, 1, #done_sql, 1, {}))
-      steps = table.move(steps, 1, #steps, #done_steps + 1, table.move(done_steps, 1, #done_steps, 1, {}))
-    end
     if transactional and not db:in_transaction() then
       error(core.error { class = "misuse", message = ("%s: the migration ended the runner's " ..
         "transaction (a COMMIT or ROLLBACK inside it); the runner owns the transaction"):format(name) }, 0)

@@ -762,13 +762,20 @@ function runner.sql(db, p, direction, opts)
     local fn = direction == "up" and (mig.up or mig.expand) or mig.down
     out[#out + 1] = ("-- %s %s%s"):format(direction, s.name, mig.description and (": " .. mig.description) or "")
     if not fn then err("misuse", "%s has no down function", s.name) end
-    local stopped = false
-    local m = ddl.new { dialect = db.backend, model = model, complete = true, name = s.name, reader = db,
-                        reserved = RESERVED,
-                        on_db = function() stopped = true error("tide:stop", 0) end }
+    -- the statements made before the first data step (a body that caught
+    -- the stop with pcall went on, without it: what follows is not shown)
+    local stopped, shown = false, nil
+    local m
+    m = ddl.new { dialect = db.backend, model = model, complete = true, name = s.name, reader = db,
+                  reserved = RESERVED,
+                  on_db = function()
+                    if not stopped then stopped, shown = true, #m._sql end
+                    error("tide:stop", 0)
+                  end }
     local ok, e = pcall(fn, m)
     if not ok and not stopped then error(e, 0) end
-    for _, sql in ipairs((ddl.finish(m))) do out[#out + 1] = sql .. ";" end
+    local sqls = stopped and m._sql or ddl.finish(m)
+    for i = 1, shown or #sqls do out[#out + 1] = sqls[i] .. ";" end
     if stopped then
       out[#out + 1] = "-- (a data step follows, which needs the database: the rest of " .. s.name ..
                       " is not shown)"

@@ -70,10 +70,14 @@ h.each_backend(describe, it, function(b)
         'the same name as table "' },
       { ONE .. 'create_table("b", { { "id", "string", length = 5, primary_key = true } },\n' ..
         '  { foreign_keys = { { { "id" }, "one", { "id" } } } })\n',
-        ':2: table "b": foreign key (id) -> one(id): column "id" is string, one.id is integer' },
+        ':2: create_table(b): foreign key (id) -> one(id): column "id" is string, one.id is integer' },
       { ONE .. 'create_table("c", { { "id", "integer", primary_key = true }, { "Ref", "bigint" } },\n' ..
         '  { foreign_keys = { { { "Ref" }, "one", { "id" } } } })\n',
-        ':2: table "c": foreign key (Ref) -> one(id): column "Ref" is bigint, one.id is integer' },
+        ':2: create_table(c): foreign key (Ref) -> one(id): column "Ref" is bigint, one.id is integer' },
+      -- a key to a table declared later
+      { 'create_table("c", { { "id", "integer", primary_key = true }, { "Ref", "bigint" } },\n' ..
+        '  { foreign_keys = { { { "Ref" }, "one", { "id" } } } })\n' .. ONE,
+        ':1: create_table(c): foreign key (Ref) -> one(id): column "Ref" is bigint, one.id is integer' },
     }
     for _, c in ipairs(cases) do
       local file = models_file(c[1])

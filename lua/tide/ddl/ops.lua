@@ -61,6 +61,17 @@ end
 
 local NONE = {}
 
+-- opts must be nil or a table with only the keys `allowed` lists (any
+-- keys, without `allowed`).
+local function check_options(m, opts, allowed)
+  if opts == nil then return NONE end
+  if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+  for k in pairs(allowed and opts or NONE) do
+    if not allowed[k] then fail(m, "misuse", "unknown option %q", tostring(k)) end
+  end
+  return opts
+end
+
 -- create_table: name `name` of new table t's key `kind` (own: {name =
 -- kind} of the table's names so far), refused if used twice in the table
 -- or taken in the schema
@@ -74,6 +85,8 @@ local function take_name(m, t, own, name, kind)
   model.check_schema_name(m, t, name, "relation")
 end
 
+local TABLE_OPTIONS = { primary_key = true, uniques = true, indexes = true, foreign_keys = true, checks = true }
+
 ops.create_table = {
   shows = 1, first = true,
   check = function(m, t, cols, opts)
@@ -82,12 +95,8 @@ ops.create_table = {
     if m._model[t] then fail(m, "misuse", "table %q exists already", t) end
     if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
     model.check_holes(m, cols, "the list of columns")
-    opts = opts or {}
-    if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+    opts = check_options(m, opts, TABLE_OPTIONS)
     for k, v in pairs(opts) do
-      if k ~= "primary_key" and k ~= "uniques" and k ~= "indexes" and k ~= "foreign_keys" and k ~= "checks" then
-        fail(m, "misuse", "unknown option %q", tostring(k))
-      end
       -- (a string's ipairs is empty: its keys would be dropped unsaid)
       if k ~= "primary_key" then
         if type(v) ~= "table" then fail(m, "misuse", "%s must be a list", k) end
@@ -476,6 +485,8 @@ local function replaced_implied(tm, ix)
   return out
 end
 
+local INDEX_OPTIONS = { unique = true, name = true, where = true, lengths = true, concurrently = true }
+
 ops.create_index = {
   shows = 2, first = true,
   check = function(m, t, cols, opts)
@@ -483,10 +494,7 @@ ops.create_index = {
     local spec = {}
     if type(cols) == "table" then model.check_holes(m, cols, "index columns") end
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
-    for k, v in pairs(opts or {}) do
-      if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" and k ~= "concurrently" then
-        fail(m, "misuse", "unknown option %q", tostring(k))
-      end
+    for k, v in pairs(check_options(m, opts, INDEX_OPTIONS)) do
       if k ~= "concurrently" then spec[k] = v end
     end
     local concurrently = opts and opts.concurrently
@@ -573,16 +581,6 @@ local function known_table(m, t)
   return tm
 end
 
--- opts must be nil or a table with only the keys `allowed` lists.
-local function check_options(m, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
-  for k in pairs(opts) do
-    if not allowed[k] then fail(m, "misuse", "unknown option %q", tostring(k)) end
-  end
-  return opts
-end
-
 --- m:add_unique(t, cols, {name =, remove_duplicates = "newest" | "oldest"}):
 -- with remove_duplicates, the duplicates among live rows go first (see
 -- remove_duplicates), in the same step.
@@ -652,7 +650,7 @@ ops.add_foreign_key = {
   check = function(m, t, cols, ref, ref_cols, opts)
     local tm = model.table(m, t)
     local spec = { cols, ref, ref_cols }
-    for k, v in pairs(opts or {}) do spec[k] = v end
+    for k, v in pairs(check_options(m, opts)) do spec[k] = v end
     local fk = parse.fk_model(m, t, spec, tm)
     parse.check_columns(m, tm, fk.columns, "foreign key columns")
     if tm and find(tm.foreign_keys, "name", fk.name) then

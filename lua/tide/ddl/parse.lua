@@ -252,6 +252,7 @@ for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
 -- types whose default, given as a Lua integer, is that integer's text
 local INTEGRAL = { integer = true, bigint = true, smallint = true, decimal = true }
 local math_type, find, MAX, portable_name = math.type, string.find, names.MAX, model.portable_name
+local FLAGS = { "null", "primary_key", "autoincrement" }
 
 -- A column spec {name, type, option = value} -> canonical column; `existing`:
 -- the column is one the database has (altered), its name is not new. (Every
@@ -271,6 +272,12 @@ function parse.column(m, spec, existing)
     if not COLUMN_KEYS[k] then unknown_option(m, ("column %q"):format(name), k, COLUMN_OPTIONS) end
   end
   local pk, auto = spec.primary_key, spec.autoincrement and true or false
+  for i = 1, #FLAGS do          -- (a flag given as "no" or 0 would count as true)
+    local v = spec[FLAGS[i]]
+    if v ~= nil and type(v) ~= "boolean" then
+      fail(m, "misuse", "column %q: %s must be true or false, got %s", name, FLAGS[i], tostring(v))
+    end
+  end
   local c = { name = name, type = ctype, nullable = spec.null ~= false and not pk, autoincrement = auto,
               primary_key = pk }
   if ctype == "string" then
@@ -357,6 +364,18 @@ function parse.fk_model(m, t, fk, self_model)
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
   out.name = fk.name and model.check_new_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
+  -- MariaDB refuses a key between columns of different types (PostgreSQL
+  -- most such keys) once the steps before it ran: refused everywhere
+  -- first, as the models file refuses it
+  for i, cn in ipairs(self_model and rm and cols or {}) do
+    local c = type(cn) == "string" and model.find(self_model.columns, "name", cn)
+    local rc = model.find(rm.columns, "name", ref_cols[i])
+    if c and rc and c.type ~= rc.type then
+      fail(m, "misuse", "foreign key %s -> %s%s: column %q is %s, %s.%s is %s: PostgreSQL and MariaDB refuse " ..
+           "a key between different types", schema.show(cols), ref, schema.show(ref_cols), cn, c.type, ref, rc.name,
+           rc.type)
+    end
+  end
   return out
 end
 
@@ -414,6 +433,9 @@ function parse.index_model(m, t, tm, spec, unique)
     if not m._dialect.partial_indexes then
       fail(m, "misuse", "partial indexes (where = ...) are not supported by %s", m._dialect.name)
     end
+  end
+  if spec.unique ~= nil and type(spec.unique) ~= "boolean" then
+    fail(m, "misuse", "unique must be true or false, got %s", tostring(spec.unique))
   end
   local is_unique = unique or spec.unique and true or false
   local name = spec.name and model.check_new_name(m, "index name", spec.name) or names.index(t, cols)
