@@ -161,4 +161,36 @@ h.each_backend(describe, it, function(b)
     assert.equal(1, #list)
     assert.same({ { id = 1 } }, db:query("SELECT id FROM " .. list[1]))
   end)
+
+  it("runs the statements --sql shows, migration by migration (model kept across them)", function()
+    local p = h.migrations({
+      { "one", [[m:create_table("select", {{"id", "integer", primary_key = true}, {"a b", "string", length = 9},
+                                            {"deleted", "boolean", default = false, null = false}},
+                                 {indexes = {{"a b"}}})
+                 m:create_table("c", {{"id", "integer", primary_key = true}, {"s", "integer"}},
+                                {foreign_keys = {{{"s"}, "select", {"id"}}}})]] },
+      { "two", [[m:create_index("c", {"s", "id"}) m:rename_table("select", "sel") m:add_column("sel", {"n", "integer"})
+                 m:create_shadow("sel")]] },
+      { "three", [[m:drop_index("sel", "ix_select_a b") m:drop_column("sel", "n") m:drop_table("c")
+                   m:create_table("c", {{"id", "bigint", primary_key = true}})]] },
+    })
+    local out, err, code = h.tide_at(url, { "--dir", p, "up", "--sql" })
+    assert.equal(0, code, err)
+    local shown = {}
+    for line in out:gmatch("[^\n]+") do
+      if not line:match("^%-%- ") then shown[#shown + 1] = line end
+    end
+    local migrate, ran = require "tide.migrate", {}
+    local run = migrate.run
+    migrate.run = function(...)
+      local sql = run(...)
+      for _, x in ipairs(sql) do ran[#ran + 1] = x .. ";" end
+      return sql
+    end
+    local ok, e = pcall(require("tide.runner").up, db, require("tide.plan").load(p), {})
+    migrate.run = run
+    assert(ok, tostring(e))
+    assert.same(table.concat(shown, "\n"), table.concat(ran, "\n"))
+    assert.same({ "c", "sel", "shadow_sel" }, tables())
+  end)
 end)
