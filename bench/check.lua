@@ -72,7 +72,7 @@ for _, backend in ipairs({ "sqlite", "postgres" }) do
     t_canon = math.min(t_canon, measure.best(1, function() tide.schema.canonical(db:schema()) end))
     collectgarbage()
     t_check = math.min(t_check, measure.best(1, function() c_check = math.min(c_check, cpu(function()
-      tide.models.diff(db, tide.models.load(models_path)) end)) end))
+      tide.models.diff(db, models_path) end)) end))
     t_load = math.min(t_load, measure.best(1, function() tide.models.load(models_path) end))
   end
   db:close()

@@ -157,25 +157,27 @@ end
 
 --- Median and best ms of RUNS fork+exec runs of argv string cmd
 -- (build/bench/spawn, built by the bench's shell script), each after the
--- shell command pre when given (untimed).
+-- shell command pre when given (untimed); then the median and best CPU ms
+-- of the command (user + system).
 function measure.spawn(runs, cmd, pre)
   local p = assert(io.popen(("build/bench/spawn %d %s%s"):format(runs, pre and ("-pre '" .. pre .. "' ") or "",
                                                                  cmd)))
-  local median, best = p:read("n", "n")
+  local median, best, cpu_median, cpu_best = p:read("n", "n", "n", "n")
   assert(p:close() and median, "failed: " .. cmd)
-  return median, best
+  return median, best, cpu_median, cpu_best
 end
 
 --- The contenders {name = {cmd, pre}} take turns, `rounds` rounds of
 -- `runs` runs each, so that all see the same machine (it is shared);
--- returns name -> {best median, best run} in ms.
+-- returns name -> {best median, best run, best CPU median, best CPU run}
+-- in ms.
 function measure.race(rounds, runs, contenders)
   local r = {}
-  for name in pairs(contenders) do r[name] = { math.huge, math.huge } end
+  for name in pairs(contenders) do r[name] = { math.huge, math.huge, math.huge, math.huge } end
   for _ = 1, rounds do
     for name, c in pairs(contenders) do
-      local m, b = measure.spawn(runs, c[1], c[2])
-      r[name] = { math.min(r[name][1], m), math.min(r[name][2], b) }
+      local got = { measure.spawn(runs, c[1], c[2]) }
+      for i = 1, 4 do r[name][i] = math.min(r[name][i], got[i] or math.huge) end
     end
   end
   return r

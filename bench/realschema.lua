@@ -46,6 +46,9 @@ local function run(label, tide_pre, tide_cmd, raw_pre, raw_cmd, tide_url, raw_ur
   local r = measure.race(ROUNDS, RUNS, { tide = { tide_cmd, tide_pre }, raw = { raw_cmd, raw_pre } })
   print(("  %-12s tide up %8.1f ms (%.1f)   client %8.1f ms (%.1f)   ratio %.2fx   target <= 1.3")
     :format(label, r.tide[1], r.tide[2], r.raw[1], r.raw[2], r.tide[1] / r.raw[1]))
+  print(("  %-12s CPU     %8.1f ms (%.1f)   client %8.1f ms (%.1f)   ratio %.2fx   (user + system of the " ..
+         "client process; the server's work is in the wall time)")
+    :format("", r.tide[3], r.tide[4], r.raw[3], r.raw[4], r.tide[3] / r.raw[3]))
   -- the library alone (no runner: no lock, history or MariaDB step
   -- journal; no process start either), to tell where the time goes
   local mig = dofile("spec/fixtures/neutron_kilo_tide.lua")

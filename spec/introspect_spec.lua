@@ -499,3 +499,71 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 end)
+
+-- db:schema_prefetch() sends the next db:schema()'s queries at once
+-- (PostgreSQL, so that `tide check` loads its models while the server
+-- reads its catalog): whatever runs on the connection in between, schema()
+-- says what is there when it is called.
+h.each_backend(describe, it, function(b)
+  describe("schema_prefetch", function()
+    local db
+    before_each(function()
+      db = core.open(b.fresh_url())
+      for _, sql in ipairs(DDL) do db:exec(sql) end
+    end)
+    after_each(function() db:close() end)
+
+    it("gives the same schema, and is sent only where the driver can", function()
+      local plain = db:schema()
+      assert.equal(b.name == "postgres", db:schema_prefetch())
+      assert.same(plain, db:schema())
+      assert.same(plain, db:schema())            -- the next one asks again
+    end)
+
+    it("leaves every other use of the connection as it was, and sees what changed meanwhile", function()
+      local uses = {
+        function() assert.equal(1, db:query("SELECT 1 AS x")[1].x) end,
+        function() assert.equal("owner", db:describe("owner").name) end,
+        function() db:exec("CREATE TABLE later (id INTEGER PRIMARY KEY)") end,
+        function() local n = 0 for _ in db:rows("SELECT id FROM owner") do n = n + 1 end assert.equal(0, n) end,
+        function() assert.is_true(db:lock("tide_spec_prefetch", 0)) db:unlock("tide_spec_prefetch") end,
+        function() db:transaction(function() db:exec("INSERT INTO owner (id, email) VALUES (1, 'a')") end) end,
+        function() assert.is_false(db:in_transaction()) end,
+        function() db:schema_prefetch() end,   -- a second one before the first is read
+      }
+      for i, use in ipairs(uses) do
+        db:schema_prefetch()
+        use()
+        local s = db:schema()
+        assert.truthy(s.widget and s.owner, "use " .. i)
+        assert.equal(i >= 3, s.later ~= nil, "use " .. i)
+      end
+      assert.equal(1, db:query("SELECT COUNT(*) AS n FROM owner")[1].n)
+    end)
+
+    it("sends nothing while a statement's rows are being read, and reads on", function()
+      db:exec("INSERT INTO owner (id, email) VALUES (1, 'a'), (2, 'b')")
+      local seen = {}
+      for r in db:rows("SELECT id FROM owner ORDER BY id") do
+        assert.is_false(db:schema_prefetch())
+        seen[#seen + 1] = r.id
+      end
+      assert.same({ 1, 2 }, seen)
+      assert.truthy(db:schema().owner)
+    end)
+
+    it("raises schema()'s error, and the connection works on", function()
+      if b.name ~= "postgres" then return end
+      db:exec("BEGIN")
+      assert.is_not_nil(h.catch(db.exec, db, "SELECT 1 / 0"))   -- the transaction is aborted
+      local plain = h.catch(db.schema, db)
+      assert.is_true(db:schema_prefetch())
+      local e = h.catch(db.schema, db)
+      assert.equal(plain.class, e.class)
+      assert.equal(plain.message, e.message)
+      db:exec("ROLLBACK")
+      assert.equal(1, db:query("SELECT 1 AS x")[1].x)
+      assert.truthy(db:schema().widget)
+    end)
+  end)
+end)

@@ -355,6 +355,16 @@ static int conn_schema(lua_State *L) {
   return 1;
 }
 
+/* db:schema_prefetch() -> whether the queries of the next db:schema() were
+ * sent now, to run on the server while this process does something else
+ * (PostgreSQL; false elsewhere, or while a statement's rows are being
+ * read); any other use of db first reads and drops their results */
+static int conn_schema_prefetch(lua_State *L) {
+  tide_conn *c = tide_check_conn(L, 1);
+  lua_pushboolean(L, c->drv->schema_send && c->drv->schema_send(c));
+  return 1;
+}
+
 /* db:schema_json(portable) -> the JSON text of {backend =, tables =
  * db:schema()}, each column with portable_type = portable(column), or nil
  * where the driver has no direct path (then encode db:schema() instead) */
@@ -373,11 +383,18 @@ static int conn_schema_json(lua_State *L) {
 static int conn_describe(lua_State *L) {
   tide_conn *c = tide_check_conn(L, 1);
   const char *name;
+  size_t len;
   tide_err e;
   if (lua_type(L, 2) != LUA_TSTRING)
     return tide_raise_misuse(L, "describe: table name must be a string, got %s",
                              luaL_typename(L, 2));
-  name = lua_tostring(L, 2);
+  name = lua_tolstring(L, 2, &len);
+  /* no table has a NUL in its name; the catalog would see only its head */
+  if (strlen(name) != len) {
+    tide_err_set(&e, TE_UNDEFINED, "no such table: %s (the name holds a NUL byte)", name);
+    snprintf(e.table, sizeof e.table, "%s", name);
+    return tide_raise(L, &e, c->drv->backend);
+  }
   if (c->drv->schema(L, c, name, &e) != TIDE_OK) return tide_raise(L, &e, c->drv->backend);
   mark_backend(L, c->drv->backend);
   if (lua_getfield(L, -1, name) == LUA_TNIL) {
@@ -523,7 +540,7 @@ void tide_open_conn(lua_State *L) {
     {"rollback", conn_rollback}, {"in_transaction", conn_in_transaction},
     {"savepoint", conn_savepoint}, {"release", conn_release},
     {"rollback_to", conn_rollback_to}, {"quote_ident", conn_quote_ident},
-    {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema},
+    {"lock", conn_lock}, {"unlock", conn_unlock}, {"schema", conn_schema}, {"schema_prefetch", conn_schema_prefetch},
     {"schema_json", conn_schema_json},
     {"describe", conn_describe}, {"tables", conn_tables}, {"ping", conn_ping},
     {"reconnect", conn_reconnect}, {"cancel", conn_cancel}, {"cancel_after", conn_cancel_after},

@@ -46,6 +46,7 @@ typedef struct pg_conn {
   pg_stmt *active;          /* statement whose results are being read */
   int in_tx;                /* last known transaction state */
   unsigned cursors;         /* cursors opened: names them apart */
+  int prefetched;           /* schema()'s queries sent (schema_send), unread */
 } pg_conn;
 
 struct pg_stmt {
@@ -232,12 +233,15 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e);
 
 static void pg_stream(void *stp) { ((pg_stmt *)stp)->stream = 1; }
 
+static void drop_prefetch(pg_conn *pc);
+
 static int pg_execute(tide_conn *c, void *stp, const tide_value *args, int n, tide_err *e) {
   pg_stmt *s = stp;
   pg_conn *pc = PG(c);
   int i, stream = s->stream;
   PGTransactionStatusType t;
   s->stream = 0;
+  drop_prefetch(pc);
   if (pc->active && pc->active != s) {
     tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return TIDE_ERR;
@@ -789,6 +793,7 @@ fail:
 
 static PGresult *query(pg_conn *pc, const char *sql, int n, const char *const *vals, tide_err *e) {
   PGresult *r;
+  drop_prefetch(pc);
   if (pc->active) {
     tide_err_set(e, TE_MISUSE, TIDE_BUSY_MESSAGE);
     return NULL;
@@ -917,17 +922,79 @@ static const char *const SCHEMA_SQL[] = {
   NULL
 };
 
+/* The results of a prefetch (schema_send) in a pipeline: each query's
+ * result then its end (NULL), and the pipeline's sync after the last. */
+static PGresult *prefetched_result(pg_conn *pc, int first, int last, tide_err *e) {
+  PGresult *r = PQgetResult(pc->pg), *end;
+  if (first && r && PQresultStatus(r) == PGRES_TUPLES_OK) {  /* the pipeline's empty first query */
+    PQclear(r);
+    while ((end = PQgetResult(pc->pg)) != NULL) PQclear(end);
+    r = PQgetResult(pc->pg);
+  }
+  if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {   /* the first failure: the rest are aborted */
+    pg_error(pc, r, e);
+    PQclear(r);
+    drop_prefetch(pc);
+    return NULL;
+  }
+  while ((end = PQgetResult(pc->pg)) != NULL) PQclear(end);
+  if (last) drop_prefetch(pc);            /* reads the sync, leaves the pipeline */
+  return r;
+}
+
+/* Sends the whole-schema queries in pipeline mode without waiting, so the
+ * server works while the caller does (tide check loads its models file);
+ * schema(NULL) reads their results. Any other use of the connection reads
+ * and drops them first. Returns 1 when sent; 0 when a statement is running
+ * or the send failed (schema() then asks as usual). */
+static int pg_schema_send(tide_conn *c) {
+  pg_conn *pc = PG(c);
+  const char *vals[1] = {NULL};
+  int i, ok;
+  if (pc->prefetched) return 1;
+  if (pc->active || PQpipelineStatus(pc->pg) != PQ_PIPELINE_OFF || !PQenterPipelineMode(pc->pg)) return 0;
+  pc->prefetched = 1;
+  /* libpq (up to 16 at least) applies a single-row mode left set by the
+   * connection's last query to a pipeline's first query: an empty query
+   * takes it, not the catalog's rows */
+  ok = PQsendQueryParams(pc->pg, "SELECT WHERE false", 0, NULL, NULL, NULL, NULL, 0);
+  for (i = 0; ok && SCHEMA_SQL[i]; i++)
+    ok = PQsendQueryParams(pc->pg, SCHEMA_SQL[i], 1, NULL, vals, NULL, NULL, 0);
+  if (!ok || !PQpipelineSync(pc->pg)) drop_prefetch(pc);
+  return pc->prefetched;
+}
+
+/* Reads and drops what a prefetch sent, to the pipeline's sync, and leaves
+ * pipeline mode: the connection as it was before schema_send. */
+static void drop_prefetch(pg_conn *pc) {
+  PGresult *r;
+  int nulls = 0;
+  if (!pc->prefetched) return;
+  pc->prefetched = 0;
+  /* at most one NULL between results; two in a row: nothing more comes
+   * (a lost connection) */
+  while (nulls < 2) {
+    r = PQgetResult(pc->pg);
+    if (!r) { nulls++; continue; }
+    nulls = 0;
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) { PQclear(r); break; }
+    PQclear(r);
+  }
+  PQexitPipelineMode(pc->pg);
+  update_tx(pc);
+}
+
 static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
   pg_conn *pc = PG(c);
   const char *vals[1] = {table};
   PGresult *r;
   const char *def;
-  int i, n, schema, attnames, autoinc;
+  int i, n, schema, attnames, autoinc, pre = pc->prefetched && !table;
   lua_newtable(L);
   schema = lua_gettop(L);
   lua_newtable(L);                       /* table name -> {attnum -> column name} */
   attnames = lua_gettop(L);
-  if (!(r = query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
+  if (!(r = pre ? prefetched_result(pc, 1, 0, e) : query(pc, SCHEMA_SQL[0], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     tide_desc_list(L, attnames, val(r, i, 0));
     lua_pushstring(L, val(r, i, 1));
@@ -950,7 +1017,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pop(L, 2);
   }
   PQclear(r);
-  if (!(r = query(pc, SCHEMA_SQL[1], 1, vals, e))) goto fail;
+  if (!(r = pre ? prefetched_result(pc, 0, 0, e) : query(pc, SCHEMA_SQL[1], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     char type = val(r, i, 2)[0];
     tide_desc_list(L, attnames, val(r, i, 0));
@@ -982,7 +1049,7 @@ static int pg_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e)
     lua_pop(L, 2);
   }
   PQclear(r);
-  if (!(r = query(pc, SCHEMA_SQL[2], 1, vals, e))) goto fail;
+  if (!(r = pre ? prefetched_result(pc, 0, 1, e) : query(pc, SCHEMA_SQL[2], 1, vals, e))) goto fail;
   for (i = 0, n = PQntuples(r); i < n; i++) {
     tide_desc_list(L, attnames, val(r, i, 0));
     tide_desc_table(L, schema, val(r, i, 0));
@@ -1025,7 +1092,7 @@ static void pg_server_version(tide_conn *c, char *buf, size_t len, long *num) {
 
 const tide_driver tide_pg_driver = {
   .backend = "postgres", .quote = '"', .begin_sql = "BEGIN",
-  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg), .stream = pg_stream,
+  .schema_sql = SCHEMA_SQL, TIDE_DRIVER_FUNCTIONS(pg), .stream = pg_stream, .schema_send = pg_schema_send,
   .tables_sql = "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n "
                 "ON n.oid = c.relnamespace WHERE " PG_TABLE "ORDER BY c.relname"
 };

@@ -376,34 +376,43 @@ static const char *text(sqlite3_stmt *st, int i) {
   return (const char *)sqlite3_column_text(st, i);
 }
 
+/* The end of an introspection call: its error, then the rollback of the
+ * read transaction it left open (after, not to lose the message). */
+static int schema_done(sq_conn *sc, int rc, int opened, tide_err *e) {
+  if (rc == SQLITE_OK) return TIDE_OK;
+  sq_error(sc, rc, e);
+  if (opened) sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+  return TIDE_ERR;
+}
+
 static int sq_schema(lua_State *L, tide_conn *c, const char *table, tide_err *e) {
-  int rc = tide_sqlite_schema(L, SQ(c)->db, table);
-  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
+  int opened = 0, rc = tide_sqlite_schema(L, SQ(c)->db, table, &opened);
+  return schema_done(SQ(c), rc, opened, e);
 }
 
 static int sq_schema_json(lua_State *L, tide_conn *c, int portable, tide_err *e) {
-  int rc = tide_sqlite_schema_json(L, SQ(c)->db, portable);
-  return rc == SQLITE_OK ? TIDE_OK : sq_error(SQ(c), rc, e);
+  int opened = 0, rc = tide_sqlite_schema_json(L, SQ(c)->db, portable, &opened);
+  return schema_done(SQ(c), rc, opened, e);
 }
 
 /* The constraint behind a unique violation: a named UNIQUE/PRIMARY KEY in
  * the CREATE text, else a unique index on exactly those columns. */
 static void find_unique_name(sq_conn *sc, tide_err *e) {
   sqlite3_stmt *st = NULL;
-  tide_create_info *info;
+  tide_create_info info = {0};
   char cols[256] = "", cur[128] = "";
   int k, rc;
   if (!e->table[0] || !e->columns[0]) return;
   if (sqlite3_prepare_v2(sc->db, "SELECT sql FROM sqlite_schema WHERE type = 'table' "
                          "AND name = ?1", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_bind_text(st, 1, e->table, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && text(st, 0) && (info = malloc(sizeof *info))) {
-      tide_parse_create(text(st, 0), info);
-      for (k = 0; k < info->nitems; k++)
-        if ((info->items[k].kind == 'u' || info->items[k].kind == 'p') &&
-            info->items[k].name[0] && strcmp(info->items[k].columns, e->columns) == 0)
-          snprintf(e->constraint, sizeof e->constraint, "%s", info->items[k].name);
-      free(info);
+    if (sqlite3_step(st) == SQLITE_ROW && text(st, 0)) {
+      tide_parse_create(text(st, 0), &info);
+      for (k = 0; k < info.nitems; k++)
+        if ((info.items[k].kind == 'u' || info.items[k].kind == 'p') &&
+            info.items[k].name[0] && strcmp(info.items[k].columns, e->columns) == 0)
+          snprintf(e->constraint, sizeof e->constraint, "%s", info.items[k].name);
+      tide_create_free(&info);
     }
     sqlite3_finalize(st);
   }

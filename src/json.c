@@ -268,9 +268,10 @@ void tide_json_result(lua_State *L, int idx, tide_jbuf *b) {
 }
 
 /* Writers for code that encodes from C data: bytes as they are, a string
- * (quoted, escaped), an integer. */
+ * (quoted, escaped; lstring: of n bytes, NULs included), an integer. */
 void tide_json_raw(lua_State *L, tide_jbuf *b, const char *s, size_t n) { put(L, b, s, n); }
 void tide_json_string(lua_State *L, tide_jbuf *b, const char *s) { put_string(L, b, s, strlen(s)); }
+void tide_json_lstring(lua_State *L, tide_jbuf *b, const char *s, size_t n) { put_string(L, b, s, n); }
 void tide_json_integer(lua_State *L, tide_jbuf *b, long long v) { put_integer(L, b, (lua_Integer)v); }
 
 /* core.json(v) -> string */

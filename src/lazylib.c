@@ -70,6 +70,7 @@ static void *sym(void *h, const char *file, const char *name) {
   X(int, PQexitPipelineMode, (PGconn *c), (c)) \
   X(int, PQnfields, (const PGresult *r), (r)) \
   X(int, PQntuples, (const PGresult *r), (r)) \
+  X(PGpipelineStatus, PQpipelineStatus, (const PGconn *c), (c)) \
   X(int, PQpipelineSync, (PGconn *c), (c)) \
   X(char *, PQresultErrorField, (const PGresult *r, int f), (r, f)) \
   X(size_t, PQresultMemorySize, (const PGresult *r), (r)) \

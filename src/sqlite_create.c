@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -66,9 +67,23 @@ static int is_kw(tok t, const char *kw) {
 
 static int is_p(tok t, char c) { return t.kind == 'p' && *t.s == c; }
 
-/* Copies the identifier's text, unquoted, into buf. */
-static void ident(tok t, char *buf, size_t size) {
-  size_t o = 0, i = 0, n = t.n;
+/* Room for n more bytes of text; 0 if out of memory (then nothing more is
+ * added: the items read so far stay whole). */
+static int room(tide_create_info *info, size_t n) {
+  size_t c = info->captext ? info->captext : 1024;
+  char *p;
+  if (info->oom) return 0;
+  if (info->captext - info->ntext >= n) return 1;
+  while (c - info->ntext < n) c *= 2;
+  if (!(p = realloc(info->text, c))) return info->oom = 1, 0;
+  info->text = p;
+  info->captext = c;
+  return 1;
+}
+
+/* Appends the identifier's text, unquoted, to the text (no terminator). */
+static void append_ident(tide_create_info *info, tok t) {
+  size_t i = 0, n = t.n;
   const char *s = t.s;
   char q = 0;
   if (n >= 2 && (*s == '"' || *s == '`' || *s == '[' || *s == '\'')) {
@@ -76,11 +91,25 @@ static void ident(tok t, char *buf, size_t size) {
     s++;
     n -= 2;
   }
-  for (; i < n && o < size - 1; i++) {
-    buf[o++] = s[i];
+  if (!room(info, n + 1)) return;
+  for (; i < n; i++) {
+    info->text[info->ntext++] = s[i];
     if (q && q != ']' && s[i] == q && i + 1 < n && s[i + 1] == q) i++;
   }
-  buf[o] = '\0';
+}
+
+/* Ends the string begun at `at` (a NUL); returns at, or 0 ("") if out of memory. */
+static size_t end_string(tide_create_info *info, size_t at) {
+  if (!room(info, 1)) return 0;
+  info->text[info->ntext++] = '\0';
+  return at;
+}
+
+/* The identifier's text, unquoted, as a string of the text. */
+static size_t ident(tide_create_info *info, tok t) {
+  size_t at = info->ntext;
+  append_ident(info, t);
+  return end_string(info, at);
 }
 
 /* After an opening '(' was read: skips to the matching ')'; returns the
@@ -97,38 +126,41 @@ static const char *skip_parens(lexer *lx) {
 }
 
 /* Reads "(a, b COLLATE x DESC, ...)" after its '(' into a comma list. */
-static void column_list(lexer *lx, char *out, size_t size) {
+static size_t column_list(tide_create_info *info, lexer *lx) {
   int depth = 1, want = 1;
-  size_t o = 0;
+  size_t at = info->ntext;
   tok t;
-  out[0] = '\0';
   while ((t = next(lx)).kind) {
     if (is_p(t, '(')) depth++;
-    else if (is_p(t, ')') && --depth == 0) return;
+    else if (is_p(t, ')') && --depth == 0) break;
     else if (depth == 1 && is_p(t, ',')) want = 1;
     else if (depth == 1 && want && t.kind == 'i') {
-      char name[128];
-      ident(t, name, sizeof name);
-      if (o && o < size - 1) out[o++] = ',';
-      o += (size_t)snprintf(out + o, size - o, "%s", name);
-      if (o >= size) o = size - 1;
+      if (info->ntext > at && room(info, 1)) info->text[info->ntext++] = ',';
+      append_ident(info, t);
       want = 0;
     }
   }
+  return end_string(info, at);
 }
 
-static tide_create_item *add(tide_create_info *info, int kind, const char *name) {
+/* A new item (its strings "" until set), or NULL if out of memory. */
+static tide_create_item *add(tide_create_info *info, int kind, size_t name) {
   tide_create_item *it;
-  if (info->nitems >= (int)(sizeof info->items / sizeof info->items[0])) return NULL;
+  if ((size_t)info->nitems == info->capitems) {
+    size_t c = info->capitems ? info->capitems * 2 : 16;
+    if (info->oom || !(it = realloc(info->items, c * sizeof *it))) return info->oom = 1, NULL;
+    info->items = it;
+    info->capitems = c;
+  }
   it = &info->items[info->nitems++];
   memset(it, 0, sizeof *it);
   it->kind = kind;
-  snprintf(it->name, sizeof it->name, "%s", name);
+  it->at[0] = name;
   return it;
 }
 
 /* CHECK ( expr ): after CHECK, reads the parenthesised expression. */
-static void read_check(lexer *lx, tide_create_item *it) {
+static void read_check(tide_create_info *info, lexer *lx, tide_create_item *it) {
   tok t = next(lx);
   const char *start, *end;
   size_t n;
@@ -138,22 +170,22 @@ static void read_check(lexer *lx, tide_create_item *it) {
   while (start < end && isspace((unsigned char)*start)) start++;
   while (end > start && isspace((unsigned char)end[-1])) end--;
   n = (size_t)(end - start);
-  if (it) {
-    if (n >= sizeof it->expr) n = sizeof it->expr - 1;
-    memcpy(it->expr, start, n);
-    it->expr[n] = '\0';
+  if (it && room(info, n + 1)) {
+    memcpy(info->text + info->ntext, start, n);
+    info->ntext += n;
+    it->at[2] = end_string(info, info->ntext - n);
   }
 }
 
 /* One element of the definition list; leaves lx after its ',' or ')'. */
 static int definition(lexer *lx, tide_create_info *info) {
-  char name[128] = "", column[128] = "";
+  size_t name = 0, column = 0;  /* strings of the text; 0 is "" */
   int in_fk = 0;            /* REFERENCES after FOREIGN KEY (...) is the same item */
   tok t = next(lx);
   int is_column = !(is_kw(t, "CONSTRAINT") || is_kw(t, "PRIMARY") || is_kw(t, "UNIQUE") ||
                     is_kw(t, "FOREIGN") || is_kw(t, "CHECK"));
   if (is_column) {
-    ident(t, column, sizeof column);
+    column = ident(info, t);
     t = next(lx);
   }
   while (t.kind) {
@@ -163,7 +195,7 @@ static int definition(lexer *lx, tide_create_info *info) {
     if (is_p(t, '(')) {
       skip_parens(lx);
     } else if (is_kw(t, "CONSTRAINT")) {
-      ident(next(lx), name, sizeof name);
+      name = ident(info, next(lx));
     } else if (is_kw(t, "AUTOINCREMENT")) {
       info->autoincrement = 1;
     } else if (is_column && is_kw(t, "COLLATE")) {
@@ -171,27 +203,26 @@ static int definition(lexer *lx, tide_create_info *info) {
       t = next(lx);
       if (is_p(t, ',')) return 1;
       if (is_p(t, ')') || !t.kind) return 0;
-      it = add(info, 'l', "");
-      if (it) {
-        snprintf(it->columns, sizeof it->columns, "%s", column);
-        ident(t, it->expr, sizeof it->expr);
+      if ((it = add(info, 'l', 0))) {
+        it->at[1] = column;
+        it->at[2] = ident(info, t);
       }
     } else if (is_kw(t, "CHECK")) {
       it = add(info, 'c', name);
-      read_check(lx, it);
-      name[0] = '\0';
+      read_check(info, lx, it);
+      name = 0;
     } else if (is_kw(t, "PRIMARY") || is_kw(t, "UNIQUE") || is_kw(t, "FOREIGN") ||
                (is_kw(t, "REFERENCES") && !in_fk)) {
       int kind = is_kw(t, "PRIMARY") ? 'p' : is_kw(t, "UNIQUE") ? 'u' : 'f';
       in_fk = kind == 'f';
       it = add(info, kind, name);
-      name[0] = '\0';
+      name = 0;
       if (it && is_column) {
-        snprintf(it->columns, sizeof it->columns, "%s", column);
+        it->at[1] = column;
       } else if (it) {
         if (kind != 'u') t = next(lx);          /* KEY */
         t = next(lx);
-        if (is_p(t, '(')) column_list(lx, it->columns, sizeof it->columns);
+        if (is_p(t, '(')) it->at[1] = column_list(info, lx);
       }
     }
     t = next(lx);
@@ -202,12 +233,27 @@ static int definition(lexer *lx, tide_create_info *info) {
 void tide_parse_create(const char *sql, tide_create_info *out) {
   lexer lx = {sql};
   tok t;
-  /* not memset: items is ~90 KB and add() clears each item it uses */
+  int k;
   out->autoincrement = 0;
   out->nitems = 0;
+  out->ntext = 0;
+  out->oom = 0;
+  if (room(out, 1)) out->text[out->ntext++] = '\0';        /* offset 0: "" */
   while ((t = next(&lx)).kind && !is_p(t, '(')) {}
-  if (!t.kind) return;
-  while (definition(&lx, out)) {}
+  if (t.kind)
+    while (definition(&lx, out)) {}
+  for (k = 0; k < out->nitems; k++) {        /* the text no longer moves: its strings */
+    tide_create_item *it = &out->items[k];
+    it->name = out->text ? out->text + it->at[0] : "";
+    it->columns = out->text ? out->text + it->at[1] : "";
+    it->expr = out->text ? out->text + it->at[2] : "";
+  }
+}
+
+void tide_create_free(tide_create_info *info) {
+  free(info->items);
+  free(info->text);
+  memset(info, 0, sizeof *info);
 }
 
 /* The expression after the top-level WHERE of a CREATE INDEX, or NULL. */

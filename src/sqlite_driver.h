@@ -13,26 +13,35 @@
 typedef struct tide_create_item {
   int kind;                 /* 'p' primary key, 'u' unique, 'f' foreign key, 'c' check,
                                'l' a column's COLLATE (its name in expr) */
-  char name[128];           /* constraint name, "" if unnamed */
-  char columns[256];        /* comma separated; for a column constraint, that column */
-  char expr[1024];          /* check expression */
+  const char *name;         /* constraint name, "" if unnamed */
+  const char *columns;      /* comma separated; for a column constraint, that column */
+  const char *expr;         /* check expression */
+  size_t at[3];             /* (private) those three as offsets in the text while parsing */
 } tide_create_item;
+/* Zero it before the first parse; its items and strings (no length limit)
+ * stay valid until the next parse; tide_create_free releases them. Out of
+ * memory, the items read so far are kept. */
 typedef struct tide_create_info {
   int autoincrement;        /* AUTOINCREMENT keyword present */
-  int nitems;
-  tide_create_item items[64];
+  int nitems, oom;
+  tide_create_item *items;
+  size_t capitems, ntext, captext;
+  char *text;
 } tide_create_info;
 void tide_parse_create(const char *sql, tide_create_info *out);
+void tide_create_free(tide_create_info *info);
 const char *tide_index_where(const char *sql);
 
-/* sqlite_schema.c: introspection; each returns an SQLite result code */
+/* sqlite_schema.c: introspection; each returns an SQLite result code, and
+ * on an error sets *opened if it left its own read transaction open (roll
+ * it back once the error message is read) */
 #define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
 extern const char *const tide_sqlite_schema_sql[];
 /* pushes {name = description} for all tables, or only `table` */
-int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table);
+int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened);
 /* pushes the JSON text of {backend = "sqlite", tables = {name = description}}
  * with each column's portable_type from the function at stack index portable */
-int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable);
+int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable, int *opened);
 
 /* sqlite_lock.c: db:lock() on SQLite, keyed by the database file itself */
 typedef struct tide_sqlite_held tide_sqlite_held;      /* one held name */

@@ -17,19 +17,21 @@
 
 /* The CREATE text is read once per table, not once per column row. Rows of
  * one index or foreign key arrive together (ORDER BY); the CREATE text of an
- * index is read only for a partial one (its WHERE). */
+ * index is read only for a partial one (its WHERE). Every name is looked up
+ * in main: a TEMP table or index of the same name would shadow it. */
 const char *const tide_sqlite_schema_sql[] = {
-  "SELECT m.name, m.sql FROM sqlite_schema m WHERE " USER_TABLES,
+  "SELECT m.name, m.sql FROM main.sqlite_schema m WHERE " USER_TABLES,
   "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk "
-  "FROM sqlite_schema m JOIN pragma_table_xinfo(m.name) p "
+  "FROM main.sqlite_schema m JOIN pragma_table_xinfo(m.name, 'main') p "
   "WHERE " USER_TABLES " AND p.hidden <> 1",
   "SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, ii.name, "
-  "CASE WHEN il.partial THEN (SELECT s.sql FROM sqlite_schema s "
+  "CASE WHEN il.partial THEN (SELECT s.sql FROM main.sqlite_schema s "
   "WHERE s.type = 'index' AND s.name = il.name) END "
-  "FROM sqlite_schema m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii "
+  "FROM main.sqlite_schema m JOIN pragma_index_list(m.name, 'main') il "
+  "JOIN pragma_index_info(il.name, 'main') ii "
   "WHERE " USER_TABLES " AND il.origin <> 'pk' ORDER BY m.name, il.name, ii.seqno",
   "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete "
-  "FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f "
+  "FROM main.sqlite_schema m JOIN pragma_foreign_key_list(m.name, 'main') f "
   "WHERE " USER_TABLES " ORDER BY m.name, f.id, f.seq",
   NULL
 };
@@ -234,8 +236,13 @@ static int each_row(sqlite3 *db, int q, const char *table, model *m,
 }
 
 /* Pushes the model of the catalog (a userdata) and returns it, or NULL
- * with *rc set. */
-static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) {
+ * with *rc set. The four queries read one snapshot: inside the caller's
+ * transaction or savepoint if one is open, else inside a read transaction of
+ * their own, so another connection's schema change cannot land between two
+ * of them. That transaction ends here once all is read (no Lua code runs
+ * inside it); on an error it is left open with *opened set, for the caller
+ * to roll back once it has read the error message. */
+static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc, int *opened) {
   model *m = lua_newuserdatauv(L, sizeof *m, 0);
   size_t i;
   memset(m, 0, sizeof *m);
@@ -243,6 +250,11 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) 
   lua_pushcfunction(L, model_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  *opened = 0;
+  if (sqlite3_get_autocommit(db)) {
+    if ((*rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) return NULL;
+    *opened = 1;
+  }
   if ((*rc = each_row(db, 0, table, m, table_row)) != SQLITE_OK) return NULL;
   if (!(m->order = malloc((m->nt ? m->nt : 1) * sizeof *m->order))) return *rc = SQLITE_NOMEM, NULL;
   for (i = 0; i < m->nt; i++) m->order[i] = i;
@@ -253,16 +265,39 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc) 
       (*rc = each_row(db, 2, table, m, index_row)) != SQLITE_OK ||
       (*rc = each_row(db, 3, table, m, fk_row)) != SQLITE_OK)
     return NULL;
+  if (*opened && (*rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) return NULL;
+  *opened = 0;
   return m;
 }
 
-/* The parts of key k joined with ',', as the CREATE reader lists columns. */
-static void joined(const model *m, const key *k, char *buf, size_t size) {
-  size_t o = 0, i;
-  buf[0] = '\0';
-  for (i = 0; i < k->nparts; i++)
-    o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i > 0 ? "," : "",
-                          S(m, m->p[k->part0 + i].col));
+/* Whether `list` (comma separated, as the CREATE reader lists columns)
+ * names the parts of key k, in order. */
+static int same_columns(const model *m, const key *k, const char *list) {
+  size_t i, n;
+  for (i = 0; i < k->nparts; i++) {
+    const char *c = S(m, m->p[k->part0 + i].col);
+    if (i > 0 && *list++ != ',') return 0;
+    n = strlen(c);
+    if (strncmp(list, c, n) != 0) return 0;
+    list += n;
+  }
+  return *list == '\0';
+}
+
+/* Pushes a CREATE reader's result holder, freed when collected (an error
+ * raised while it is in use leaks nothing). */
+static int info_gc(lua_State *L) {
+  tide_create_free(lua_touserdata(L, 1));
+  return 0;
+}
+static tide_create_info *new_info(lua_State *L) {
+  tide_create_info *info = lua_newuserdatauv(L, sizeof *info, 0);
+  memset(info, 0, sizeof *info);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, info_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  return info;
 }
 
 /* Completes table t with what only the CREATE text (parsed into info)
@@ -273,8 +308,10 @@ static void joined(const model *m, const key *k, char *buf, size_t size) {
  * equal. Checks are read from info as they are written. */
 static void complete(model *m, tbl *t, tide_create_info *info) {
   size_t i, npk = 0, pk1 = NONE;
-  int k;
+  int j, k;
+  char *used;
   tide_parse_create(S(m, t->sql), info);
+  if (info->oom) m->oom = 1;
   for (i = t->cols[0]; i != NONE; i = m->c[i].next)
     if (m->c[i].pk > 0) {
       npk++;
@@ -286,18 +323,26 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
   }
   for (k = 0; k < info->nitems; k++)
     if (info->items[k].kind == 'p' && info->items[k].name[0]) t->pkname = str(m, info->items[k].name);
-  for (i = t->keys[0]; i != NONE; i = m->k[i].next) {
+  /* each item of the text names one key: two keys on the same columns
+   * (other targets, other collations) keep their own names. Uniques come
+   * in the text's order, foreign keys in the reverse one (the ids of
+   * pragma_foreign_key_list count from the last declared) */
+  used = info->nitems ? calloc((size_t)info->nitems, 1) : NULL;
+  if (info->nitems && !used) m->oom = 1;
+  for (i = t->keys[0]; used && i != NONE; i = m->k[i].next) {
     key *x = &m->k[i];
-    char cols[256];
     if (x->kind == 'i') continue;
-    joined(m, x, cols, sizeof cols);
     x->name = 0;
-    for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == x->kind && strcmp(info->items[k].columns, cols) == 0) {
+    for (j = 0; j < info->nitems; j++) {
+      k = x->kind == 'f' ? info->nitems - 1 - j : j;
+      if (!used[k] && info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
+        used[k] = 1;
         x->name = info->items[k].name[0] ? str(m, info->items[k].name) : 0;
         break;
       }
+    }
   }
+  free(used);
   for (k = 0; k < info->nitems; k++)          /* collations, onto their columns */
     if (info->items[k].kind == 'l')
       for (i = t->cols[0]; i != NONE; i = m->c[i].next)
@@ -402,13 +447,13 @@ static void push_table(lua_State *L, const model *m, const tbl *t, const tide_cr
   lua_setfield(L, -2, "checks");
 }
 
-int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table) {
+int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened) {
   int rc, top = lua_gettop(L);
   size_t i;
   tide_create_info *info;
-  model *m = read_model(L, db, table, &rc);
+  model *m = read_model(L, db, table, &rc, opened);
   if (!m) return lua_settop(L, top), rc;
-  if (!(info = malloc(sizeof *info))) return lua_settop(L, top), SQLITE_NOMEM;
+  info = new_info(L);
   lua_createtable(L, 0, (int)m->nt);
   for (i = 0; i < m->nt && !m->oom; i++) {
     tbl *t = &m->t[i];
@@ -417,9 +462,9 @@ int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table) {
     push_table(L, m, t, info);
     lua_setfield(L, -2, S(m, t->name));
   }
-  free(info);
   if (m->oom) return lua_settop(L, top), SQLITE_NOMEM;
-  lua_remove(L, -2);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   return SQLITE_OK;
 }
 
@@ -451,7 +496,7 @@ static void json_parts(lua_State *L, tide_jbuf *b, const model *m, const key *x,
  * raw type (cached in the table at cache). A description's portable type
  * depends on its type fields only, and those come from the raw type alone
  * (tide_desc_type), so one call serves every column of that type. */
-static const char *portable_of(lua_State *L, int portable, int cache, const char *raw) {
+static const char *portable_of(lua_State *L, int portable, int cache, const char *raw, size_t *len) {
   const char *s;
   if (lua_getfield(L, cache, raw) != LUA_TSTRING) {
     lua_pop(L, 1);
@@ -463,7 +508,7 @@ static const char *portable_of(lua_State *L, int portable, int cache, const char
     lua_pushvalue(L, -1);
     lua_setfield(L, cache, raw);
   }
-  s = lua_tostring(L, -1);          /* anchored in the cache */
+  s = lua_tolstring(L, -1, len);    /* anchored in the cache */
   lua_pop(L, 1);
   return s;
 }
@@ -471,6 +516,8 @@ static const char *portable_of(lua_State *L, int portable, int cache, const char
 static void json_column(lua_State *L, tide_jbuf *b, const model *m, const col *c,
                         int portable, int cache) {
   tide_type ty;
+  const char *pt;
+  size_t npt;
   tide_parse_type(S(m, c->raw), &ty);
   if (c->autoinc) LIT("{\"autoincrement\":true"); else LIT("{\"autoincrement\":false");
   json_member(L, b, ",\"collation\":", S(m, c->collation));
@@ -478,7 +525,9 @@ static void json_column(lua_State *L, tide_jbuf *b, const model *m, const col *c
   if (ty.has & TIDE_TYPE_LENGTH) { LIT(",\"length\":"); tide_json_integer(L, b, ty.length); }
   json_member(L, b, ",\"name\":", S(m, c->name));
   if (c->nullable) LIT(",\"nullable\":true"); else LIT(",\"nullable\":false");
-  json_member(L, b, ",\"portable_type\":", portable_of(L, portable, cache, S(m, c->raw)));
+  pt = portable_of(L, portable, cache, S(m, c->raw), &npt);
+  LIT(",\"portable_type\":");
+  tide_json_lstring(L, b, pt, npt);
   if (ty.has & TIDE_TYPE_PRECISION) { LIT(",\"precision\":"); tide_json_integer(L, b, ty.precision); }
   json_member(L, b, ",\"raw_type\":", S(m, c->raw));
   if (ty.has & TIDE_TYPE_SCALE) { LIT(",\"scale\":"); tide_json_integer(L, b, ty.scale); }
@@ -565,7 +614,7 @@ static void json_table(lua_State *L, tide_jbuf *b, const model *m, const tbl *t,
   LIT("}");
 }
 
-int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable) {
+int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable, int *opened) {
   int rc, top = lua_gettop(L), cache, first = 1;
   size_t i;
   tide_create_info *info;
@@ -574,8 +623,8 @@ int tide_sqlite_schema_json(lua_State *L, sqlite3 *db, int portable) {
   portable = lua_absindex(L, portable);
   lua_newtable(L);
   cache = lua_gettop(L);
-  if (!(m = read_model(L, db, NULL, &rc))) return lua_settop(L, top), rc;
-  if (!(info = lua_newuserdatauv(L, sizeof *info, 0))) return lua_settop(L, top), SQLITE_NOMEM;
+  if (!(m = read_model(L, db, NULL, &rc, opened))) return lua_settop(L, top), rc;
+  info = new_info(L);
   b = tide_json_buffer(L);
   LIT("{\"backend\":\"sqlite\",\"tables\":{");
   for (i = 0; i < m->nt && !m->oom; i++) {

@@ -131,6 +131,10 @@ struct tide_driver {
    * each column's portable_type from the function at stack index portable
    * (what `inspect --json` prints), without building the descriptions */
   int  (*schema_json)(lua_State *L, tide_conn *c, int portable, tide_err *e);
+  /* optional: sends the queries of the next schema() of all tables without
+   * waiting for them (the server works while the caller does); any other
+   * use of the connection first reads and drops their results. 1 sent, 0 not */
+  int  (*schema_send)(tide_conn *c);
   int  (*ping)(tide_conn *c, tide_err *e);
   int  (*cancel)(tide_conn *c);
   void (*server_version)(tide_conn *c, char *buf, size_t len, long *num);
@@ -235,6 +239,7 @@ tide_jbuf *tide_json_buffer(lua_State *L);
 void tide_json_result(lua_State *L, int idx, tide_jbuf *b);
 void tide_json_raw(lua_State *L, tide_jbuf *b, const char *s, size_t n);
 void tide_json_string(lua_State *L, tide_jbuf *b, const char *s);
+void tide_json_lstring(lua_State *L, tide_jbuf *b, const char *s, size_t n);
 void tide_json_integer(lua_State *L, tide_jbuf *b, long long v);
 #define TIDE_JSON_LIT(L, b, s) tide_json_raw(L, b, s, sizeof(s) - 1)
 

@@ -556,9 +556,8 @@ local function cmd_check(ctx, args)
   local o, rest = options("check", args, { ["--models"] = "value" })
   if #rest > 0 then usage_error("check: unexpected " .. rest[1]) end
   local file = models_file(ctx, o)
-  local mdl = tide_models.load(file)
   local db <close>, shown = open_readonly(resolve_url(ctx))
-  return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, mdl),
+  return differences(ctx, { url = shown, backend = db.backend, models = file }, tide_models.diff(db, file),
                      ("%s (%s): in sync with %s"):format(shown, db.backend, file))
 end
 

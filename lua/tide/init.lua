@@ -50,7 +50,7 @@ end
 --- The list of SQL statements fn(m) makes for a dialect ("sqlite",
 -- "postgres", "mysql"), without a database.
 function tide.sql(dialect, fn)
-  return migrate.sql(dialect, fn)
+  return (migrate.sql(dialect, fn))
 end
 
 -- tide.now and tide.none (ON_USE above) are the DSL sentinels m.now and m.none.

@@ -33,6 +33,7 @@ local function overlay(base)
   local own, gone = {}, {}
   return setmetatable({}, {
     base = base,     -- tide.ddl.model keeps its name index on the base
+    own = own, gone = gone,                          -- (for keep_overlay)
     __index = function(_, k)
       if gone[k] then return nil end
       if own[k] == nil and base[k] ~= nil then own[k] = deep_copy(base[k]) end
@@ -58,6 +59,25 @@ local function overlay(base)
     end,
   })
 end
+
+-- Makes what the check pass changed in overlay `o` part of its base model
+-- (when its SQL ran without evaluating the body again).
+local function keep_overlay(o)
+  local mt = getmetatable(o)
+  for k, v in pairs(mt.own) do mt.base[k] = v end
+  for k in pairs(mt.gone) do mt.base[k] = nil end
+end
+
+-- Operations whose run only sends the SQL their check rendered and changes
+-- the model as the check did: they read nothing from the database (unlike
+-- alter_column's data checks, drop_foreign_key's render on MariaDB, the
+-- soft-delete and duplicate operations, raw SQL, or a rename_column, after
+-- which the table is read again). A migration made only of these, fully
+-- checked and without a rebuild, runs the checked SQL (see replay).
+local PLAIN = { create_table = true, drop_table = true, rename_table = true, add_column = true,
+                drop_column = true, create_index = true, drop_index = true, add_foreign_key = true,
+                add_check = true, drop_check = true, drop_unique = true, create_shadow = true,
+                drop_shadow = true }
 
 -- What m.db stands for in a check with opts.past_data: data steps do
 -- nothing and read no rows (a statement that writes counts as a step, as
@@ -85,6 +105,8 @@ end
 local function check(db, fn, name, model, opts)
   local on_op = opts.on_op
   local passed, m = false, nil
+  -- each step's number, description and statements, while every operation is plain
+  local steps, plain, cur = {}, not opts.resume_from, nil
   m = ddl.new { dialect = db.backend, model = model, complete = true, name = name,
                 on_db = function()
                   if not opts.past_data then error(STOP, 0) end
@@ -92,14 +114,52 @@ local function check(db, fn, name, model, opts)
                   return passed_over(m)
                 end, resume_from = opts.resume_from,
                 took_effect = opts.took_effect, reserved = opts.reserved,
-                on_op = on_op and function(o) on_op(o, true) end }
+                on_step = function(n, desc) cur = { n = n, desc = desc, from = #m._sql + 1 } end,
+                on_step_end = function()
+                  cur.to = #m._sql
+                  steps[#steps + 1] = cur
+                end,
+                on_op = function(o)
+                  if o.rebuild or not PLAIN[o.name] then plain = false end
+                  if on_op then on_op(o, true) end
+                end }
   local ok, err = pcall(fn, m)
   ddl.close(m)
   -- past a data step, the code may fail on rows it did not get
   if not ok and err ~= STOP and not passed then error(ddl.locate(err, name), 0) end
+  local seen_all = ok and not passed
+  plain = plain and (seen_all or err == STOP) and not rawget(m, "_failed") and not m._pending and
+          next(m._dirty) == nil
+  if plain then
+    for _, sql in ipairs(m._sql) do if type(sql) ~= "string" then plain = false end end
+  end
   -- every step seen (when no data step stopped it); whether one must run
-  -- outside a transaction
-  return ok and not passed and m._op_count or nil, rawget(m, "_outside") or false, passed
+  -- outside a transaction; the checked SQL, when it may run as it is: all
+  -- of the migration, or the steps before its first data step (`count`)
+  return seen_all and m._op_count or nil, rawget(m, "_outside") or false, passed,
+         plain and { steps = steps, sql = m._sql, ddl_steps = m._steps, count = m._op_count,
+                     whole = seen_all } or nil
+end
+
+-- Runs the SQL the check pass rendered (`checked`, from check), step by
+-- step, as the body's run would: on_step / on_step_end around each step,
+-- a failure located at its step and statement. Returns the SQL and steps.
+local function replay(db, checked, name, opts)
+  for _, st in ipairs(checked.steps) do
+    if opts.on_step then opts.on_step(st.n, st.desc) end
+    for i = st.from, st.to do
+      local sql = checked.sql[i]
+      local ok, e = pcall(db.exec, db, sql)
+      if not ok then
+        e = ddl.locate(e, name, st.n, st.desc)
+        if core.is_error(e) and e.statement == nil then e.statement = sql end
+        if opts.on_step_end then opts.on_step_end(st.n, st.desc, e, i == st.from) end
+        error(e, 0)
+      end
+    end
+    if opts.on_step_end then opts.on_step_end(st.n, st.desc, nil, st.to < st.from) end
+  end
+  return checked.sql, checked.ddl_steps
 end
 
 --- Checks fn(m) against db's schema (or opts.model) without running it, up
@@ -133,8 +193,14 @@ function migrate.run(db, fn, opts)
     error(core.error { class = "misuse", message = "tide.migrate: expected a function(m)" }, 0)
   end
   local model = opts.model or load_model(db)
-  local planned = check(db, fn, name, overlay(model), opts)
+  local checked_model = overlay(model)
+  local planned, _, _, checked = check(db, fn, name, checked_model, opts)
   if opts.on_plan then opts.on_plan(planned) end
+  -- The body is evaluated once: what its check rendered runs. Past a data
+  -- step (where the check stopped) the body runs for real, skipping the
+  -- steps already run; an operation that reads the database makes the whole
+  -- body run for real.
+  if checked and checked.count == 0 and not checked.whole then checked = nil end
   local d = dialect.of(db)
   local outer = db:in_transaction()
   -- opts.outside: a step that cannot run in a transaction (the runner journals it)
@@ -145,14 +211,29 @@ function migrate.run(db, fn, opts)
   end
   local m
   local ok, err, steps, raw = pcall(function()
+    local done_sql, done_steps
+    if checked then
+      done_sql, done_steps = replay(db, checked, name, opts)
+      keep_overlay(checked_model)
+      if checked.whole then
+        if not outer then d:check_batch(db, false) end
+        if opts.after then opts.after(db, done_steps) end
+        return done_sql, done_steps, nil
+      end
+    end
     m = ddl.new { db = db, dialect = db.backend, model = model, complete = true,
                         name = name, on_step = opts.on_step, on_step_end = opts.on_step_end,
                         wrap_data = opts.wrap_data,
-                        resume_from = opts.resume_from, took_effect = opts.took_effect,
+                        resume_from = checked and checked.count + 1 or opts.resume_from,
+                        took_effect = opts.took_effect,
                         reserved = opts.reserved, log = opts.log,
                         on_op = opts.on_op and function(o) opts.on_op(o, false) end }
     fn(m)
     local sql, steps = ddl.finish(m)
+    if done_sql then
+      sql = table.move(sql, 1, #sql, #done_sql + 1, table.move(done_sql, 1, #done_sql, 1, {}))
+      steps = table.move(steps, 1, #steps, #done_steps + 1, table.move(done_steps, 1, #done_steps, 1, {}))
+    end
     if transactional and not db:in_transaction() then
       error(core.error { class = "misuse", message = ("%s: the migration ended the runner's " ..
         "transaction (a COMMIT or ROLLBACK inside it); the runner owns the transaction"):format(name) }, 0)
@@ -175,14 +256,15 @@ function migrate.run(db, fn, opts)
   return err, steps, raw
 end
 
---- The SQL fn(m) makes for a dialect, without a database.
+--- The SQL fn(m) makes for a dialect, without a database; and the model
+-- of what it made (a body that only creates tables: their model).
 function migrate.sql(dialect_name, fn)
   if type(fn) ~= "function" then
     error(core.error { class = "misuse", message = "tide.sql: expected a function(m)" }, 0)
   end
   local m = ddl.new { dialect = dialect_name, name = "tide.sql" }
   fn(m)
-  return (ddl.finish(m))
+  return (ddl.finish(m)), m._model
 end
 
 return migrate

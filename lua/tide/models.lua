@@ -327,7 +327,10 @@ end
 -- is not compared: the DSL adds a column last, so migrations could not
 -- follow the models' order.
 function models.diff(db, mdl)
-  if type(mdl) == "string" then mdl = models.load(mdl) end
+  if type(mdl) == "string" then
+    db:schema_prefetch()             -- the server reads its catalog while the models load
+    mdl = models.load(mdl)
+  end
   return diff_raw(mdl.tables, canonical_table, live_raw(db, mdl), { "models", "database" },
                   { ignore_positions = true })
 end
@@ -338,6 +341,7 @@ local function same(t) return t end
 -- left out, as tide.schema.diff words them (`labels` names the sides);
 -- {} when alike. What `tide diff` prints.
 function models.compare(a, b, labels)
+  b:schema_prefetch()                -- b's server reads its catalog while a's is read
   local canonical_a = {}
   for name, d in pairs(live_raw(a)) do canonical_a[name] = schema.canonical(d) end
   return diff_raw(canonical_a, same, live_raw(b), labels, {})

@@ -384,16 +384,17 @@ local function run_one(db, e, direction, latest, opts)
   ev.status = "running"
   ev.message = resume and ("resumed at step %d"):format(resume) or ev.message
   local id = history.add(db, ev, true)
+  local journal = history.journal(db, id)
   local count, marked = 0, false
   local ok, res, _, raw = pcall(migrate.run, db, fn, {
     name = e.name, resume_from = resume, took_effect = resume and took_effect(db, e.name, latest),
     model = not resume and opts.model or nil, reserved = RESERVED, log = opts.log, on_op = on_op,
     outside = outside,
-    on_plan = function(steps) if steps then history.update(db, id, { steps = steps }) end end,
+    on_plan = function(steps) if steps then journal.update({ steps = steps }) end end,
     on_step = function(n, op)
       if opts.checkpoint then opts.checkpoint() end
       count = n
-      history.update(db, id, { step = n, step_op = op:sub(1, 240) })
+      journal.update({ step = n, step_op = op:sub(1, 240) })
     end,
     -- a data step commits with its journal mark where its statement lets it
     wrap_data = function(desc, f, sql)
@@ -402,7 +403,7 @@ local function run_one(db, e, direction, latest, opts)
         db:begin()
         local res = table.pack(pcall(f))
         if res[1] then
-          history.update(db, id, { step_op = desc:sub(1, 240) .. DONE })
+          journal.update({ step_op = desc:sub(1, 240) .. DONE })
           db:commit()
           marked = true
           return table.unpack(res, 2, res.n)
@@ -416,16 +417,16 @@ local function run_one(db, e, direction, latest, opts)
       if marked then marked = false return end
       local mark = failure == nil and op:sub(1, 5) == "m.db:" and DONE or
         failure ~= nil and clean and core.is_error(failure) and failure.class ~= "connection" and FAILED
-      if mark then history.update(db, id, { step_op = op:sub(1, 240) .. mark }) end
+      if mark then journal.update({ step_op = op:sub(1, 240) .. mark }) end
     end,
   })
   if raw or not ok or resume then opts.model = nil end
-  if ok then
-    history.update(db, id, { status = "applied", steps = count, duration_ms = core.now_ms() - t0 })
-  else
-    history.update(db, id, { status = "failed", message = failure_note(res), duration_ms = core.now_ms() - t0 })
-    error(res, 0)
-  end
+  local last = ok and { status = "applied", steps = count, duration_ms = core.now_ms() - t0 }
+    or { status = "failed", message = failure_note(res), duration_ms = core.now_ms() - t0 }
+  local recorded, failure = pcall(journal.update, last)
+  journal.close()
+  if not recorded then error(failure, 0) end
+  if not ok then error(res, 0) end
 end
 
 -- Refuses to run over problems, except those opts allows.
@@ -545,8 +546,11 @@ function runner.up(db, p, opts)
   opts.compiled = {}
   for _, e in ipairs(p.entries) do opts.compiled[e] = plan.compile(e) end  -- every file loads, before anything runs
   return locked(db, opts, function()
-    history.ensure(db)
-    local st = runner.status(db, p, history.events(db, true))
+    local made = history.ensure(db)
+    -- a history just made is empty; in a database that had no table, the
+    -- model is known (no catalog read)
+    if made and made.model and not opts.model then opts.model = made.model end
+    local st = runner.status(db, p, made and {} or history.events(db, true))
     refuse_problems(st, opts, not transactional(db))
     local batch = to_apply(st, opts)
     refuse_unsafe_expand(db, batch, opts)

@@ -519,10 +519,19 @@ local function diff_table(out, a, b, labels, opts)
   diff_entries(out, t, "check", a.checks, b.checks, labels)
 end
 
+-- Whether raw list b, or an entry of raw list c that `keep` picks, has an
+-- entry of key k.
+local function has_key(b, c, keep, k)
+  for i = 1, b and #b or 0 do if entry_key(b[i]) == k then return true end end
+  for i = 1, c and #c or 0 do if keep(c[i]) and entry_key(c[i]) == k then return true end end
+  return false
+end
+
 -- Whether list a (a canonical side's uniques, indexes or foreign keys) and
 -- raw list b, with the entries of raw list c that `keep` picks, surely
 -- compare equal in diff_entries: a's keys distinct, each raw entry alike
--- (`alike`) to a's entry of its key, and as many of them as in a.
+-- (`alike`) to a's entry of its key, as many of them as in a, and every
+-- key of a among them.
 local function entries_match(a, alike, b, c, keep)
   local n = 0
   for l = 1, 2 do
@@ -539,9 +548,12 @@ local function entries_match(a, alike, b, c, keep)
     end
   end
   if n ~= #a then return false end
-  for i = 2, #a do
+  for i = 1, #a do
     local k = entry_key(a[i])
     for j = 1, i - 1 do if entry_key(a[j]) == k then return false end end
+    -- raw keys may repeat (SQLite: unnamed keys on the same columns, a
+    -- name given twice): as many entries is not yet every key of a
+    if not has_key(b, c, keep, k) then return false end
   end
   return true
 end

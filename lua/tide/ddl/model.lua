@@ -32,6 +32,35 @@ function model.check_name(m, what, v)
   return v
 end
 
+--- Refuses list v (a table) with a hole: ipairs would end it there, and
+-- what follows (a column, an enum value, a key's column) would be dropped
+-- unsaid. `fmt, ...` name the list (formatted only to refuse).
+function model.check_holes(m, v, fmt, ...)
+  local n = 0
+  while v[n + 1] ~= nil do n = n + 1 end
+  for k in pairs(v) do
+    if math.type(k) == "integer" and k > n then
+      fail(m, "misuse", "%s: item %d is nil but item %d is not (a list with a hole)", fmt:format(...), n + 1, k)
+    end
+  end
+end
+
+--- Whether name v (a string) can be a name on every backend: UTF-8
+-- (PostgreSQL and MariaDB refuse other bytes) without a 4-byte character
+-- (MariaDB keeps names in 3-byte UTF-8).
+function model.portable_name(v)
+  return utf8.len(v) ~= nil and not v:find("[\240-\247]")
+end
+
+--- A valid identifier for something new (a table, column, key...), or a
+-- misuse error naming `what`: check_name, and a name every backend takes.
+function model.check_new_name(m, what, v)
+  model.check_name(m, what, v)
+  if model.portable_name(v) then return v end
+  if not utf8.len(v) then fail(m, "misuse", "%s %q is not UTF-8", what, v) end
+  fail(m, "misuse", "%s %q has a 4-byte character (MariaDB keeps names in 3-byte UTF-8)", what, v)
+end
+
 --- A table name, which may not be one the runner owns.
 function model.check_table(m, what, v)
   model.check_name(m, what, v)

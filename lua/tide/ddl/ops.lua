@@ -78,12 +78,20 @@ ops.create_table = {
   shows = 1, first = true,
   check = function(m, t, cols, opts)
     model.check_table(m, "table name", t)
+    model.check_new_name(m, "table name", t)
     if m._model[t] then fail(m, "misuse", "table %q exists already", t) end
     if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "needs a list of columns") end
+    model.check_holes(m, cols, "the list of columns")
     opts = opts or {}
-    for k in pairs(opts) do
+    if type(opts) ~= "table" then fail(m, "misuse", "options must be a table") end
+    for k, v in pairs(opts) do
       if k ~= "primary_key" and k ~= "uniques" and k ~= "indexes" and k ~= "foreign_keys" and k ~= "checks" then
         fail(m, "misuse", "unknown option %q", tostring(k))
+      end
+      -- (a string's ipairs is empty: its keys would be dropped unsaid)
+      if k ~= "primary_key" then
+        if type(v) ~= "table" then fail(m, "misuse", "%s must be a list", k) end
+        model.check_holes(m, v, "%s", k)
       end
     end
     local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
@@ -127,11 +135,13 @@ ops.create_table = {
       tm.foreign_keys[#tm.foreign_keys + 1] = f
     end
     for _, ck in ipairs(opts.checks or NONE) do
-      if type(ck) ~= "table" or type(ck[2]) ~= "string" then
+      if type(ck) ~= "table" or type(ck[2]) ~= "string" or ck[2] == "" then
         fail(m, "misuse", "a check is {name, expression}")
       end
-      tm.checks[#tm.checks + 1] = { name = names.check(t, model.check_name(m, "check name", ck[1])),
-                                    source = ck[2], expression = schema.canonical_expression(ck[2]) }
+      local name = names.check(t, model.check_new_name(m, "check name", ck[1]))
+      -- (SQLite would keep both, PostgreSQL and MariaDB refuse the table)
+      if find(tm.checks, "name", name) then fail(m, "misuse", "check %q is given twice", name) end
+      tm.checks[#tm.checks + 1] = { name = name, source = ck[2], expression = schema.canonical_expression(ck[2]) }
     end
     parse.check_keys(m, tm)
     local own = { [t] = "the table" }
@@ -168,6 +178,7 @@ ops.rename_table = {
   check = function(m, old, new)
     local tm = model.table(m, old)
     model.check_table(m, "new table name", new)
+    model.check_new_name(m, "new table name", new)
     if m._model[new] then fail(m, "misuse", "table %q exists already", new) end
     model.check_schema_name(m, old, new, "relation")
     return { tm = tm, old = old, new = new }
@@ -258,7 +269,7 @@ ops.rename_column = {
   check = function(m, t, old, new)
     local tm = model.table(m, t)
     model.column(m, tm, old)
-    model.check_name(m, "new column name", new)
+    model.check_new_name(m, "new column name", new)
     if tm and find(tm.columns, "name", new) then fail(m, "misuse", "column %q exists already", new) end
     local col = tm and find(tm.columns, "name", old)
     local plan = { tm = tm, t = t, old = old, new = new, enum = col and col.type == "enum" }
@@ -343,7 +354,7 @@ ops.alter_column = {
     if spec.size == parse.none then spec.size = nil end         -- back to plain text
     if spec.collation == parse.none then spec.collation = nil end -- back to the default
     if changes.null ~= nil then spec.null = changes.null end
-    local new = parse.column(m, spec)
+    local new = parse.column(m, spec, true)
     new.primary_key = nil
     new.autoincrement = old.autoincrement
     if changes.default == parse.none then
@@ -470,6 +481,7 @@ ops.create_index = {
   check = function(m, t, cols, opts)
     local tm = model.table(m, t)
     local spec = {}
+    if type(cols) == "table" then model.check_holes(m, cols, "index columns") end
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     for k, v in pairs(opts or {}) do
       if k ~= "unique" and k ~= "name" and k ~= "where" and k ~= "lengths" and k ~= "concurrently" then
@@ -580,6 +592,7 @@ ops.add_unique = {
     opts = check_options(m, opts, { name = true, remove_duplicates = true })
     local tm = model.table(m, t)
     local spec = {}
+    if type(cols) == "table" then model.check_holes(m, cols, "unique columns") end
     for i, c in ipairs(type(cols) == "table" and cols or {}) do spec[i] = c end
     spec.name = opts.name
     local u = parse.unique_model(m, t, tm, spec)
@@ -699,7 +712,7 @@ ops.add_check = {
   shows = 2,
   check = function(m, t, name, expression)
     local tm = model.table(m, t)
-    model.check_name(m, "check name", name)
+    model.check_new_name(m, "check name", name)
     if type(expression) ~= "string" or expression == "" then fail(m, "misuse", "expression must be SQL text") end
     local ck = { name = names.check(t, name), source = expression,
                  expression = schema.canonical_expression(expression) }

@@ -31,6 +31,7 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 --- Columns of model table tm named in `cols` (a key, an index, a check).
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
+  model.check_holes(m, cols, "%s", what)
   for _, c in ipairs(cols) do
     -- a column of tm has a valid name: only another one needs its checks
     local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
@@ -125,6 +126,8 @@ function parse.check_keys(m, tm, new)
   end
 end
 
+local INTEGERS = { integer = true, bigint = true, smallint = true }
+
 function parse.canonical_default(m, v, ctype)
   if v == nil then return nil end
   if v == parse.now then
@@ -138,10 +141,20 @@ function parse.canonical_default(m, v, ctype)
     if ctype ~= "boolean" then fail(m, "misuse", "boolean default for a %s column", ctype) end
     return tostring(v)
   elseif tv == "number" then
+    -- refused here, not by one backend at run time (or rounded by MariaDB
+    -- and PostgreSQL: the models would differ from the database at once)
+    if v ~= v or v == math.huge or v == -math.huge then
+      fail(m, "misuse", "default %s is not a finite number", tostring(v))
+    end
+    if INTEGERS[ctype] and v ~= math.floor(v) then
+      fail(m, "misuse", "default %s for a %s column is not a whole number", tostring(v), ctype)
+    end
     -- a Lua float as its shortest exact text (0.1, not 0.10000000000000001)
     return schema.canonical_default(math.type(v) == "integer" and tostring(v) or expression.float_text(v), ctype)
   elseif tv == "string" then
     if v:find("%z") then fail(m, "misuse", "default contains a NUL byte") end
+    -- PostgreSQL and MariaDB refuse the table
+    if ctype == "boolean" then fail(m, "misuse", "string default %q for a boolean column", v) end
     return "'" .. v:gsub("'", "''") .. "'"
   end
   fail(m, "misuse", "default must be a number, string, boolean or m.now, got %s", tv)
@@ -157,6 +170,7 @@ function parse.enum_values(m, name, values)
   if type(values) ~= "table" or #values == 0 then
     fail(m, "misuse", "column %q: enum needs values = {\"a\", \"b\", ...}, a non-empty list of strings", name)
   end
+  model.check_holes(m, values, "column %q: enum values", name)
   if #values > ENUM_MAX_VALUES then
     fail(m, "misuse", "column %q: enum has %d values, more than %d", name, #values, ENUM_MAX_VALUES)
   end
@@ -225,30 +239,36 @@ function parse.closest(k, options)
   return best
 end
 
+-- Refuses option k of `what` ("column \"a\"", ...), naming the closest of
+-- `options` if k looks like a typo of one.
+local function unknown_option(m, what, k, options)
+  local near = type(k) == "string" and parse.closest(k, options)
+  fail(m, "misuse", "%s: unknown option %q%s", what, tostring(k), near and (" (did you mean %q?)"):format(near) or "")
+end
+
 -- what a column spec may hold: its name and type, and the options
 local COLUMN_KEYS = { [1] = true, [2] = true }
 for k in pairs(COLUMN_OPTIONS) do COLUMN_KEYS[k] = true end
 -- types whose default, given as a Lua integer, is that integer's text
 local INTEGRAL = { integer = true, bigint = true, smallint = true, decimal = true }
-local math_type, find, MAX = math.type, string.find, names.MAX
+local math_type, find, MAX, portable_name = math.type, string.find, names.MAX, model.portable_name
 
--- A column spec {name, type, option = value} -> canonical column. (Every
+-- A column spec {name, type, option = value} -> canonical column; `existing`:
+-- the column is one the database has (altered), its name is not new. (Every
 -- column of a models file comes here: the common case is kept short.)
-function parse.column(m, spec)
+function parse.column(m, spec, existing)
   if type(spec) ~= "table" then fail(m, "misuse", "a column must be a table {name, type, ...}") end
   local name, ctype = spec[1], spec[2]
   if type(name) ~= "string" or name == "" or #name > MAX or find(name, "\0", 1, true) then
     model.check_name(m, "column name", name)
   end
+  -- a column altered keeps its name, which the database took
+  if not existing and not portable_name(name) then model.check_new_name(m, "column name", name) end
   if not TYPES[ctype] then
     fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
   end
   for k in pairs(spec) do
-    if not COLUMN_KEYS[k] then
-      local near = type(k) == "string" and parse.closest(k, COLUMN_OPTIONS)
-      fail(m, "misuse", "column %q: unknown option %q%s", name, tostring(k),
-           near and (" (did you mean %q?)"):format(near) or "")
-    end
+    if not COLUMN_KEYS[k] then unknown_option(m, ("column %q"):format(name), k, COLUMN_OPTIONS) end
   end
   local pk, auto = spec.primary_key, spec.autoincrement and true or false
   local c = { name = name, type = ctype, nullable = spec.null ~= false and not pk, autoincrement = auto,
@@ -322,6 +342,8 @@ function parse.fk_model(m, t, fk, self_model)
   if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
     fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
   end
+  model.check_holes(m, cols, "foreign key to %q: columns", ref)
+  model.check_holes(m, ref_cols, "foreign key to %q: referenced columns", ref)
   for _, c in ipairs(ref_cols) do model.column(m, rm, c) end
   for k in pairs(fk) do
     if k ~= 1 and k ~= 2 and k ~= 3 and k ~= "on_delete" and k ~= "on_update" and k ~= "name" then
@@ -334,7 +356,7 @@ function parse.fk_model(m, t, fk, self_model)
     if not FK_ACTIONS[out[a]] then fail(m, "misuse", "%s must be cascade, set null, set default, " ..
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
-  out.name = fk.name and model.check_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
+  out.name = fk.name and model.check_new_name(m, "foreign key name", fk.name) or names.foreign_key(t, cols, ref)
   return out
 end
 
@@ -364,8 +386,25 @@ function parse.index_lengths(m, tm, name, cols, lengths, unique)
   return next(out) and out or nil
 end
 
+-- what an index or unique spec {cols..., option = value} may hold besides
+-- its columns
+local INDEX_OPTIONS = { name = true, unique = true, where = true, lengths = true }
+local UNIQUE_OPTIONS = { name = true }
+
+-- Refuses a key spec with a hole in its columns or an unknown option (a
+-- misspelt `unique` would make a plain index unsaid).
+local function check_key_spec(m, spec, options, what)
+  model.check_holes(m, spec, "%s", what)
+  for k in pairs(spec) do
+    if not (math.type(k) == "integer" and k >= 1) and not options[k] then
+      unknown_option(m, what, k, options)
+    end
+  end
+end
+
 function parse.index_model(m, t, tm, spec, unique)
   if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
+  check_key_spec(m, spec, INDEX_OPTIONS, "index")
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "index columns")
@@ -377,7 +416,7 @@ function parse.index_model(m, t, tm, spec, unique)
     end
   end
   local is_unique = unique or spec.unique and true or false
-  local name = spec.name and model.check_name(m, "index name", spec.name) or names.index(t, cols)
+  local name = spec.name and model.check_new_name(m, "index name", spec.name) or names.index(t, cols)
   local lengths = spec.lengths ~= nil and parse.index_lengths(m, tm, name, cols, spec.lengths, is_unique)
   return { name = name, columns = cols, unique = is_unique, where = where, source = where,
            lengths = lengths or nil }
@@ -389,10 +428,11 @@ function parse.unique_model(m, t, tm, spec)
     fail(m, "misuse", "a unique constraint cannot have prefix lengths (it would be unique on the prefix " ..
          "on MariaDB only)")
   end
+  check_key_spec(m, spec, UNIQUE_OPTIONS, "unique")
   local cols = {}
   for i, c in ipairs(spec) do cols[i] = c end
   parse.check_columns(m, tm, cols, "unique columns")
-  return { name = spec.name and model.check_name(m, "unique name", spec.name) or names.unique(t, cols),
+  return { name = spec.name and model.check_new_name(m, "unique name", spec.name) or names.unique(t, cols),
            columns = cols }
 end
 
