@@ -124,6 +124,36 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, math.tointeger(h.query_at(url, "SELECT COUNT(*) AS n FROM t WHERE x IS NOT NULL")[1].n))
   end)
 
+  it("update_range on an empty table, one row at batch 1, and rows at a batch of their count", function()
+    local phases = require "tide.phases"
+    local db = core.open(url)
+    db:exec("CREATE TABLE t (id integer PRIMARY KEY, x integer)")
+    local function walk(batch)
+      local ranges, state, more, n = {}, {}, true, 0
+      local step = phases.batches { table = "t", where = "x IS NULL", batch = batch,
+        update_range = function(conn, first, last)
+          ranges[#ranges + 1] = first.id .. "-" .. last.id
+          conn:exec("UPDATE t SET x = 1 WHERE id >= ? AND id <= ?", first.id, last.id)
+        end }
+      while more and n < 20 do
+        db:begin()
+        more = step(db, state, {})
+        db:commit()
+        n = n + 1
+      end
+      db:exec("UPDATE t SET x = NULL")
+      return table.concat(ranges, ","), n, state.rows
+    end
+    assert.same({ "", 1, 0 }, { walk(1) })
+    db:exec("INSERT INTO t (id) VALUES (7)")
+    assert.same({ "7-7", 2, 1 }, { walk(1) })
+    db:exec("INSERT INTO t (id) VALUES (8), (9)")
+    assert.same({ "7-9", 2, 3 }, { walk(3) })
+    assert.same({ "7-9", 1, 3 }, { walk(4) })
+    assert.same({ "7-8,9-9", 2, 3 }, { walk(2) })
+    db:close()
+  end)
+
   it("walks a float key (a real on PostgreSQL, read back as 0.1) to its end, each row once", function()
     local phases = require "tide.phases"
     local dir = folder({ { "a", [[return { up = function(m)
