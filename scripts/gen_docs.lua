@@ -332,7 +332,8 @@ the history with each batch, so `tide backfill` resumes where it stopped.
 primary key in batches, locking each batch's rows; `update_range =
 function(db, first, last)` instead of `update` gets only the keys of each
 batch's first and last rows, the cheap form when the update is computed
-in SQL (no row read into Lua). `tide contract` runs
+in SQL (no row read into Lua; on PostgreSQL compare a `real` key with
+`CAST(? AS real)`: it reads back as its shortest decimal). `tide contract` runs
 `contract` once `ready(db)` returns true (a boolean: a count of rows left
 is refused), or without `ready` once the backfill ran to its end and no row
 matches the `where` of its `batches`. `tide status` shows the phase and exits 3

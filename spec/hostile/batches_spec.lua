@@ -124,6 +124,68 @@ h.each_backend(describe, it, function(b)
     assert.equal(0, math.tointeger(h.query_at(url, "SELECT COUNT(*) AS n FROM t WHERE x IS NOT NULL")[1].n))
   end)
 
+  it("update_range on an empty table, one row at batch 1, and rows at a batch of their count", function()
+    local phases = require "tide.phases"
+    local db = core.open(url)
+    db:exec("CREATE TABLE t (id integer PRIMARY KEY, x integer)")
+    local function walk(batch)
+      local ranges, state, more, n = {}, {}, true, 0
+      local step = phases.batches { table = "t", where = "x IS NULL", batch = batch,
+        update_range = function(conn, first, last)
+          ranges[#ranges + 1] = first.id .. "-" .. last.id
+          conn:exec("UPDATE t SET x = 1 WHERE id >= ? AND id <= ?", first.id, last.id)
+        end }
+      while more and n < 20 do
+        db:begin()
+        more = step(db, state, {})
+        db:commit()
+        n = n + 1
+      end
+      db:exec("UPDATE t SET x = NULL")
+      return table.concat(ranges, ","), n, state.rows
+    end
+    assert.same({ "", 1, 0 }, { walk(1) })
+    db:exec("INSERT INTO t (id) VALUES (7)")
+    assert.same({ "7-7", 2, 1 }, { walk(1) })
+    db:exec("INSERT INTO t (id) VALUES (8), (9)")
+    assert.same({ "7-9", 2, 3 }, { walk(3) })
+    assert.same({ "7-9", 1, 3 }, { walk(4) })
+    assert.same({ "7-8,9-9", 2, 3 }, { walk(2) })
+    db:close()
+  end)
+
+  it("walks a float key (a real on PostgreSQL, read back as 0.1) to its end, each row once", function()
+    local phases = require "tide.phases"
+    local dir = folder({ { "a", [[return { up = function(m)
+      m:create_table("f", { { "k", "float" }, { "j", "integer" }, { "x", "integer" } }, { primary_key = { "k", "j" } })
+    end }]] } })
+    assert.equal(0, select(3, tide({ "--dir", dir, "up" })))
+    local db = core.open(url)
+    for i, v in ipairs({ 0.1, 0.2, 0.3, 1.7, -2.5 }) do
+      for j = 1, 2 do db:exec("INSERT INTO f (k, j) VALUES (?, ?)", v, i * 10 + j) end
+    end
+    for _, batch in ipairs({ 1, 3 }) do
+      local seen, n = {}, 0
+      local step = phases.batches { table = "f", batch = batch, update = function(_, rows)
+        for _, r in ipairs(rows) do
+          local key = ("%s/%d"):format(r.k, r.j)
+          assert.is_nil(seen[key], key .. " twice")
+          seen[key], n = true, n + 1
+        end
+      end }
+      local state, more, calls = {}, true, 0
+      while more and calls < 50 do
+        db:begin()
+        more = step(db, state, {})
+        db:commit()
+        calls = calls + 1
+      end
+      assert.is_false(more)
+      assert.equal(10, n)
+    end
+    db:close()
+  end)
+
   for _, lock in ipairs({ true, false }) do
     it("update_range (lock = " .. tostring(lock) .. "): a last batch under a huge batch size keeps only its " ..
        "ends in Lua (all its keys were read into a table)", function()
