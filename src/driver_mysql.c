@@ -67,6 +67,7 @@ struct my_stmt {
   my_col *cols;
   char **names;
   int running;
+  int returning;                    /* DML ... RETURNING: its rows are its changes */
   int64_t changes, last_id;
 };
 
@@ -322,6 +323,13 @@ static int run(my_conn *mc, my_stmt *s, tide_err *e) {
   if (mysql_stmt_execute(s->st) != 0) return stmt_error(s, e);
   s->changes = s->ncols > 0 ? 0 : (int64_t)mysql_stmt_affected_rows(s->st);
   s->last_id = (int64_t)mysql_stmt_insert_id(s->st);
+  /* INSERT/DELETE ... RETURNING: prepare announced no columns, the execute
+   * brings one result set (a CALL's come with more results after them) */
+  if (s->ncols == 0 && mysql_stmt_field_count(s->st) > 0 && !mysql_more_results(mc->m)) {
+    if (setup_result(s, e) != TIDE_OK) return TIDE_ERR;
+    s->returning = 1;
+    s->changes = 0;
+  }
   if (s->ncols == 0 && (mysql_stmt_field_count(s->st) > 0 || mysql_more_results(mc->m)) &&
       call_results(s, e) != TIDE_OK)
     return TIDE_ERR;
@@ -422,6 +430,7 @@ static int my_fetch(tide_conn *c, void *stp, tide_err *e) {
   }
   for (i = 0; i < s->ncols; i++)
     if (s->cols[i].buf) s->cols[i].buf[s->cols[i].len < s->cols[i].cap ? s->cols[i].len : s->cols[i].cap] = '\0';
+  if (s->returning) s->changes++;
   return 1;
 }
 

@@ -137,3 +137,26 @@ h.each_backend(describe, it, function(b)
     assert.equal(7, got[3])
   end)
 end)
+
+-- INSERT / DELETE ... RETURNING (SQLite 3.35, PostgreSQL, MariaDB 10.5):
+-- MariaDB's prepare announces no columns for them, and their rows were
+-- refused as a CALL's
+h.each_backend(describe, it, function(b)
+  it("INSERT and DELETE ... RETURNING give their rows, and exec counts them", function()
+    local db <close> = core.open(b.fresh_url())
+    db:exec("CREATE TABLE r (id INTEGER PRIMARY KEY, v VARCHAR(10))")
+    local rows = db:query("INSERT INTO r (id, v) VALUES (1, ?), (2, ?) RETURNING id, v", "a", "b")
+    table.sort(rows, function(x, y) return x.id < y.id end)
+    assert.same({ { id = 1, v = "a" }, { id = 2, v = "b" } }, rows)
+    assert.equal(1, db:exec("INSERT INTO r (id, v) VALUES (3, 'c') RETURNING id"))
+    local seen = {}
+    for row in db:rows("DELETE FROM r WHERE id >= ? RETURNING id", 2) do seen[#seen + 1] = row.id end
+    table.sort(seen)
+    assert.same({ 2, 3 }, seen)
+    local st = db:prepare("INSERT INTO r (id, v) VALUES (?, 'x') RETURNING v")   -- executed twice
+    assert.same({ { v = "x" } }, st:query(10))
+    assert.same({ { v = "x" } }, st:query(11))
+    st:close()
+    assert.equal(3, db:query("SELECT COUNT(*) AS n FROM r")[1].n)
+  end)
+end)
