@@ -143,8 +143,33 @@ end
 -- different types (PostgreSQL and MariaDB refuse it).
 local NONE = {}
 
+-- Column name `name` as MariaDB compares it: lower case, beyond ASCII too
+-- (É and é are one column there; SQLite folds ASCII only). The capitals
+-- of Latin-1, Latin Extended-A, basic Greek and Cyrillic; `lower` alone
+-- for ASCII.
+local function folded(name)
+  local lower = string.lower(name)
+  if utf8.len(name) == #name then return lower end
+  local out = {}
+  for _, cp in utf8.codes(lower) do
+    if cp >= 0xC0 and cp <= 0xDE and cp ~= 0xD7 or cp >= 0x391 and cp <= 0x3AB and cp ~= 0x3A2 or
+       cp >= 0x410 and cp <= 0x42F then
+      cp = cp + 0x20
+    elseif cp >= 0x400 and cp <= 0x40F then
+      cp = cp + 0x50
+    elseif cp == 0x178 then
+      cp = 0xFF
+    elseif (cp >= 0x100 and cp <= 0x137 or cp >= 0x14A and cp <= 0x177) and cp % 2 == 0 or
+           (cp >= 0x139 and cp <= 0x148 or cp >= 0x179 and cp <= 0x17E) and cp % 2 == 1 then
+      cp = cp + 1
+    end
+    out[#out + 1] = utf8.char(cp)
+  end
+  return table.concat(out)
+end
+
 local function portable(mdl, by_name)
-  local seen, lower = {}, string.lower
+  local seen, lower, utf8_len = {}, string.lower, utf8.len
   -- made only to refuse
   local function where(d) return ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name) end
   for _, d in ipairs(mdl.order) do
@@ -155,16 +180,21 @@ local function portable(mdl, by_name)
     end
     seen[lower(d.name)] = d.name
     -- names the DSL found distinct can be one but for case only if one
-    -- has a capital: only then are they compared lower case
+    -- has a capital: only then are they compared folded
     local capital, columns = false, tm.columns
-    for i = 1, #columns do capital = capital or lower(columns[i].name) ~= columns[i].name end
+    -- (a name beyond ASCII is compared folded whatever it holds)
+    for i = 1, #columns do
+      local n = columns[i].name
+      capital = capital or lower(n) ~= n or utf8_len(n) ~= #n
+    end
     local cols = {}
     for _, c in ipairs(capital and tm.columns or NONE) do
-      local key = lower(c.name)
+      local key = folded(c.name)
       local o = cols[key]
       if o then
-        refuse("misuse", "%s: column %q: the same name as column %q but for case: SQLite and MariaDB take them for one",
-               where(d), c.name, o.name)
+        local who = lower(c.name) == lower(o.name) and "SQLite and MariaDB take them" or "MariaDB takes them"
+        refuse("misuse", "%s: column %q: the same name as column %q but for case: %s for one",
+               where(d), c.name, o.name, who)
       end
       cols[key] = c
     end

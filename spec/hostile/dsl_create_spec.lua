@@ -86,4 +86,24 @@ h.each_backend(describe, it, function(b)
     end
     assert.same({}, h.user_tables(url))
   end)
+
+  -- MariaDB compares column names without case beyond ASCII too
+  it("a models file: two columns one but for a non-ASCII capital are refused", function()
+    local url = b.fresh_url()
+    local pairs_ = { { "\195\137", "\195\169" }, { "\206\169x", "\207\137x" }, { "\208\148a", "\208\180a" },
+                     { "\196\128", "\196\129" }, { "\197\184", "\195\191" } }
+    for _, pair in ipairs(pairs_) do
+      local path = h.tmpname(".models.lua")
+      h.write_file(path, ('create_table("t", { %s, { %q, "integer" }, { %q, "integer" } })\n'):format(
+                   ID, pair[1], pair[2]))
+      local _, err, code = h.tide_at(url, { "check", "--models", path })
+      assert.are_not.equal(0, code, pair[1])
+      assert.equal(('column "%s": the same name as column "%s" but for case: MariaDB takes them for one'):format(
+                   pair[2], pair[1]), err:match("[^\n]*"):match('column ".*'))
+    end
+    -- an accent is not a case: e and é stay two columns
+    local path = h.tmpname(".models.lua")
+    h.write_file(path, ('create_table("t", { %s, { "e", "integer" }, { "\195\169", "integer" } })\n'):format(ID))
+    assert.equal(3, #require("tide").models.load(path).tables.t.columns)
+  end)
 end)

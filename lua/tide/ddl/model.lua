@@ -23,6 +23,7 @@ function model.fail(m, class, fmt, ...)
   error(core.error { class = class, message = ("%s: %s: %s"):format(m._name, where, fmt:format(...)) }, 0)
 end
 local fail = model.fail
+local math_type = math.type
 
 --- A valid identifier, or a misuse error naming `what`.
 function model.check_name(m, what, v)
@@ -36,10 +37,19 @@ end
 -- what follows (a column, an enum value, a key's column) would be dropped
 -- unsaid. `fmt, ...` name the list (formatted only to refuse).
 function model.check_holes(m, v, fmt, ...)
+  -- a plain list's keys come 1, 2, 3... (its array part, in order): no
+  -- hole, nothing else to look at
+  local i = 0
+  for k in next, v do
+    i = i + 1
+    if k ~= i then i = nil break end
+  end
+  if i then return end
+  -- where ipairs would end (items an __index gives count too)
   local n = 0
   while v[n + 1] ~= nil do n = n + 1 end
-  for k in pairs(v) do
-    if math.type(k) == "integer" and k > n then
+  for k in next, v do
+    if math_type(k) == "integer" and k > n then
       fail(m, "misuse", "%s: item %d is nil but item %d is not (a list with a hole)", fmt:format(...), n + 1, k)
     end
   end
@@ -49,7 +59,9 @@ end
 -- (PostgreSQL and MariaDB refuse other bytes) without a 4-byte character
 -- (MariaDB keeps names in 3-byte UTF-8).
 function model.portable_name(v)
-  return utf8.len(v) ~= nil and not v:find("[\240-\247]")
+  local n = utf8.len(v)
+  -- (the byte count only for ASCII: no pattern needed)
+  return n == #v or n ~= nil and not v:find("[\240-\247]")
 end
 
 --- A valid identifier for something new (a table, column, key...), or a

@@ -98,10 +98,8 @@ ops.create_table = {
     opts = check_options(m, opts, TABLE_OPTIONS)
     for k, v in pairs(opts) do
       -- (a string's ipairs is empty: its keys would be dropped unsaid)
-      if k ~= "primary_key" then
-        if type(v) ~= "table" then fail(m, "misuse", "%s must be a list", k) end
-        model.check_holes(m, v, "%s", k)
-      end
+      if k ~= "primary_key" and type(v) ~= "table" then fail(m, "misuse", "%s must be a list", k) end
+      if type(v) == "table" then model.check_holes(m, v, "%s", k) end
     end
     local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
                  foreign_keys = {}, checks = {}, primary_key_name = names.primary_key(t) }

@@ -31,7 +31,6 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 --- Columns of model table tm named in `cols` (a key, an index, a check).
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
-  model.check_holes(m, cols, "%s", what)
   for _, c in ipairs(cols) do
     -- a column of tm has a valid name: only another one needs its checks
     local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
@@ -264,7 +263,9 @@ function parse.column(m, spec, existing)
     model.check_name(m, "column name", name)
   end
   -- a column altered keeps its name, which the database took
-  if not existing and not portable_name(name) then model.check_new_name(m, "column name", name) end
+  if not existing and not portable_name(name) then
+    model.check_new_name(m, "column name", name)
+  end
   if not TYPES[ctype] then
     fail(m, "misuse", "column %q: unknown type %q (portable types: %s)", name, tostring(ctype), TYPE_LIST)
   end
@@ -413,9 +414,12 @@ local UNIQUE_OPTIONS = { name = true }
 -- Refuses a key spec with a hole in its columns or an unknown option (a
 -- misspelt `unique` would make a plain index unsaid).
 local function check_key_spec(m, spec, options, what)
-  model.check_holes(m, spec, "%s", what)
+  local n = 0
+  while spec[n + 1] ~= nil do n = n + 1 end
   for k in pairs(spec) do
-    if not (math.type(k) == "integer" and k >= 1) and not options[k] then
+    if math_type(k) == "integer" and k >= 1 then
+      if k > n then model.check_holes(m, spec, "%s", what) end
+    elseif not options[k] then
       unknown_option(m, what, k, options)
     end
   end
