@@ -35,7 +35,11 @@ const char *tide_index_where(const char *sql);
 /* sqlite_schema.c: introspection; each returns an SQLite result code, and
  * on an error sets *opened if it left its own read transaction open (roll
  * it back once the error message is read) */
-#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+/* A user's table: not SQLite's own, nor a shadow table a virtual table
+ * (FTS5, R*Tree) keeps its data in, which belongs to that virtual table. */
+#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
+  "AND m.name NOT IN (SELECT s.name FROM pragma_table_list s " \
+  "WHERE s.schema = 'main' AND s.type = 'shadow') "
 extern const char *const tide_sqlite_schema_sql[];
 /* pushes {name = description} for all tables, or only `table` */
 int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened);

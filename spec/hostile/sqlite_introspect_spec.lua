@@ -98,6 +98,22 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("shows virtual tables but not the shadow tables they keep their data in", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE docs_note (a INTEGER)")           -- looks like a shadow name, is not
+    db:exec("CREATE VIRTUAL TABLE docs USING fts5 (body)")
+    db:exec("CREATE VIRTUAL TABLE geo USING rtree (id, x0, x1)")
+    assert.same({ "docs", "docs_note", "geo" }, db:tables())
+    local names = {}
+    for name in pairs(db:schema()) do names[#names + 1] = name end
+    table.sort(names)
+    assert.same({ "docs", "docs_note", "geo" }, names)
+    assert.equal("undefined_object", h.catch(db.describe, db, "docs_data").class)
+    assert.equal("undefined_object", h.catch(db.describe, db, "geo_node").class)
+    assert.is_nil(db:schema_json(ui.portable_type):find("docs_content", 1, true))
+    db:close()
+  end)
+
   it("an error while reading the catalog leaves no read transaction open", function()
     local path = h.tmpname(".db")
     local db = core.open("sqlite:" .. path)
