@@ -114,6 +114,23 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("introspection inside a db:rows() loop of a writing statement leaves its rows whole", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE t (a INTEGER)")
+    db:exec("INSERT INTO t VALUES (1), (2), (3)")
+    db:exec("CREATE TABLE u (a INTEGER)")
+    local n = 0
+    for _ in db:rows("INSERT INTO u SELECT a FROM t RETURNING a") do
+      n = n + 1
+      assert.is_table(db:schema().u)
+      assert.is_string(db:schema_json(ui.portable_type))
+    end
+    assert.equal(3, n)
+    assert.equal(3, db:query("SELECT count(*) AS n FROM u")[1].n)
+    assert.is_false(db:in_transaction())
+    db:close()
+  end)
+
   it("an error while reading the catalog leaves no read transaction open", function()
     local path = h.tmpname(".db")
     local db = core.open("sqlite:" .. path)
