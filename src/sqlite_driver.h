@@ -15,7 +15,7 @@ typedef struct tide_create_item {
                                'l' a column's COLLATE (its name in expr) */
   const char *name;         /* constraint name, "" if unnamed */
   const char *columns;      /* comma separated; for a column constraint, that column */
-  const char *expr;         /* check expression */
+  const char *expr;         /* check expression; collation; a foreign key's table */
   size_t at[3];             /* (private) those three as offsets in the text while parsing */
 } tide_create_item;
 /* Zero it before the first parse; its items and strings (no length limit)

@@ -338,7 +338,8 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
     if (x->kind == 'i') continue;
     x->name = 0;
     for (k = 0; k < info->nitems; k++)
-      if (info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
+      if (info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns) &&
+          (x->kind != 'f' || !x->ref_table || strcasecmp(info->items[k].expr, S(m, x->ref_table)) == 0)) {
         x->name = info->items[k].name[0] ? str(m, info->items[k].name) : 0;
         break;
       }

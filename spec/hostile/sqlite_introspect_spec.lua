@@ -92,6 +92,22 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("names each foreign key by its own constraint when two share their columns", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE p1 (id INTEGER PRIMARY KEY)")
+    db:exec([[CREATE TABLE "p ""2" (id INTEGER PRIMARY KEY)]])
+    db:exec([[CREATE TABLE c (a INTEGER CONSTRAINT fk_col REFERENCES P1 (id), b INTEGER,
+      CONSTRAINT fk_one FOREIGN KEY (b) REFERENCES p1 (id),
+      CONSTRAINT fk_two FOREIGN KEY (b) REFERENCES "p ""2" (id))]])
+    local names = {}
+    for _, f in ipairs(db:describe("c").foreign_keys) do
+      names[#names + 1] = f.name .. " " .. table.concat(f.columns, ",") .. " -> " .. f.ref_table
+    end
+    table.sort(names)
+    assert.same({ "fk_col a -> P1", "fk_one b -> p1", 'fk_two b -> p "2' }, names)
+    db:close()
+  end)
+
   it("schema_json writes a portable type holding a NUL byte whole, as core.json does", function()
     local db = core.open(b.fresh_url())
     db:exec("CREATE TABLE t (a INTEGER, b TEXT)")
