@@ -181,6 +181,7 @@ static void read_check(tide_create_info *info, lexer *lx, tide_create_item *it) 
 static int definition(lexer *lx, tide_create_info *info) {
   size_t name = 0, column = 0;  /* strings of the text; 0 is "" */
   int in_fk = 0;            /* REFERENCES after FOREIGN KEY (...) is the same item */
+  int fk = -1;              /* that item's index */
   tok t = next(lx);
   int is_column = !(is_kw(t, "CONSTRAINT") || is_kw(t, "PRIMARY") || is_kw(t, "UNIQUE") ||
                     is_kw(t, "FOREIGN") || is_kw(t, "CHECK"));
@@ -217,6 +218,7 @@ static int definition(lexer *lx, tide_create_info *info) {
       in_fk = kind == 'f';
       it = add(info, kind, name);
       name = 0;
+      fk = kind == 'f' && it ? info->nitems - 1 : -1;
       if (it && is_column) {
         it->at[1] = column;
       } else if (it) {
@@ -224,6 +226,12 @@ static int definition(lexer *lx, tide_create_info *info) {
         t = next(lx);
         if (is_p(t, '(')) it->at[1] = column_list(info, lx);
       }
+    }
+    if (is_kw(t, "REFERENCES")) {               /* the referenced table, in expr */
+      t = next(lx);
+      if (is_p(t, ',')) return 1;
+      if (is_p(t, ')') || !t.kind) return 0;
+      if (fk >= 0 && t.kind == 'i') info->items[fk].at[2] = ident(info, t);
     }
     t = next(lx);
   }

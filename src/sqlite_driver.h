@@ -15,7 +15,7 @@ typedef struct tide_create_item {
                                'l' a column's COLLATE (its name in expr) */
   const char *name;         /* constraint name, "" if unnamed */
   const char *columns;      /* comma separated; for a column constraint, that column */
-  const char *expr;         /* check expression */
+  const char *expr;         /* check expression; collation; a foreign key's table */
   size_t at[3];             /* (private) those three as offsets in the text while parsing */
 } tide_create_item;
 /* Zero it before the first parse; its items and strings (no length limit)
@@ -35,7 +35,11 @@ const char *tide_index_where(const char *sql);
 /* sqlite_schema.c: introspection; each returns an SQLite result code, and
  * on an error sets *opened if it left its own read transaction open (roll
  * it back once the error message is read) */
-#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+/* A user's table: not SQLite's own, nor a shadow table a virtual table
+ * (FTS5, R*Tree) keeps its data in, which belongs to that virtual table. */
+#define USER_TABLE "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' " \
+  "AND m.name NOT IN (SELECT s.name FROM pragma_table_list s " \
+  "WHERE s.schema = 'main' AND s.type = 'shadow') "
 extern const char *const tide_sqlite_schema_sql[];
 /* pushes {name = description} for all tables, or only `table` */
 int tide_sqlite_schema(lua_State *L, sqlite3 *db, const char *table, int *opened);

@@ -235,9 +235,20 @@ static int each_row(sqlite3 *db, int q, const char *table, model *m,
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* Whether a statement of db is running (stepped, not yet reset): SQLite
+ * then keeps the connection's read transaction open until it ends, and a
+ * COMMIT there fails while that statement writes. */
+static int statement_running(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  while ((st = sqlite3_next_stmt(db, st)))
+    if (sqlite3_stmt_busy(st)) return 1;
+  return 0;
+}
+
 /* Pushes the model of the catalog (a userdata) and returns it, or NULL
  * with *rc set. The four queries read one snapshot: inside the caller's
- * transaction or savepoint if one is open, else inside a read transaction of
+ * transaction or savepoint if one is open, or the read transaction a running
+ * statement holds (a db:rows() loop), else inside a read transaction of
  * their own, so another connection's schema change cannot land between two
  * of them. That transaction ends here once all is read (no Lua code runs
  * inside it); on an error it is left open with *opened set, for the caller
@@ -251,7 +262,7 @@ static model *read_model(lua_State *L, sqlite3 *db, const char *table, int *rc, 
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   *opened = 0;
-  if (sqlite3_get_autocommit(db)) {
+  if (sqlite3_get_autocommit(db) && !statement_running(db)) {
     if ((*rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) return NULL;
     *opened = 1;
   }
@@ -335,7 +346,8 @@ static void complete(model *m, tbl *t, tide_create_info *info) {
     x->name = 0;
     for (j = 0; j < info->nitems; j++) {
       k = x->kind == 'f' ? info->nitems - 1 - j : j;
-      if (!used[k] && info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns)) {
+      if (!used[k] && info->items[k].kind == x->kind && same_columns(m, x, info->items[k].columns) &&
+          (x->kind != 'f' || !x->ref_table || strcasecmp(info->items[k].expr, S(m, x->ref_table)) == 0)) {
         used[k] = 1;
         x->name = info->items[k].name[0] ? str(m, info->items[k].name) : 0;
         break;

@@ -44,7 +44,7 @@ end)
 h.each_backend(describe, it, function(b)
   if b.name ~= "sqlite" then return end
 
-  it("a TEMP table or index of the same name does not shadow the table of main", function()
+  it("a TEMP or attached table or index of the same name does not shadow the table of main", function()
     local db = core.open(b.fresh_url())
     db:exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT REFERENCES t (a))")
     db:exec("CREATE INDEX ix ON t (b)")
@@ -52,6 +52,10 @@ h.each_backend(describe, it, function(b)
     db:exec("CREATE TEMP TABLE t (zzz INTEGER UNIQUE)")
     db:exec("CREATE TEMP TABLE u (q INTEGER)")
     db:exec("CREATE INDEX temp.ix ON u (q)")
+    db:exec("ATTACH '" .. h.tmpname(".db") .. "' AS aux")
+    db:exec("CREATE TABLE aux.t (other INTEGER)")
+    db:exec("CREATE TABLE aux.only_aux (x INTEGER)")
+    assert.same({ "t" }, db:tables())
     assert.equal(expected, core.json(db:describe("t")))
     assert.equal(expected, core.json(db:schema().t))
     assert.is_nil(db:schema().u)
@@ -88,6 +92,22 @@ h.each_backend(describe, it, function(b)
     db:close()
   end)
 
+  it("names each foreign key by its own constraint when two share their columns", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE p1 (id INTEGER PRIMARY KEY)")
+    db:exec([[CREATE TABLE "p ""2" (id INTEGER PRIMARY KEY)]])
+    db:exec([[CREATE TABLE c (a INTEGER CONSTRAINT fk_col REFERENCES P1 (id), b INTEGER,
+      CONSTRAINT fk_one FOREIGN KEY (b) REFERENCES p1 (id),
+      CONSTRAINT fk_two FOREIGN KEY (b) REFERENCES "p ""2" (id))]])
+    local names = {}
+    for _, f in ipairs(db:describe("c").foreign_keys) do
+      names[#names + 1] = f.name .. " " .. table.concat(f.columns, ",") .. " -> " .. f.ref_table
+    end
+    table.sort(names)
+    assert.same({ "fk_col a -> P1", "fk_one b -> p1", 'fk_two b -> p "2' }, names)
+    db:close()
+  end)
+
   it("schema_json writes a portable type holding a NUL byte whole, as core.json does", function()
     local db = core.open(b.fresh_url())
     db:exec("CREATE TABLE t (a INTEGER, b TEXT)")
@@ -95,6 +115,39 @@ h.each_backend(describe, it, function(b)
     for _, c in ipairs(s.t.columns) do c.portable_type = "x\0y" end
     assert.equal(core.json({ backend = "sqlite", tables = s }),
                  db:schema_json(function() return "x\0y" end))
+    db:close()
+  end)
+
+  it("shows virtual tables but not the shadow tables they keep their data in", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE docs_note (a INTEGER)")           -- looks like a shadow name, is not
+    db:exec("CREATE VIRTUAL TABLE docs USING fts5 (body)")
+    db:exec("CREATE VIRTUAL TABLE geo USING rtree (id, x0, x1)")
+    assert.same({ "docs", "docs_note", "geo" }, db:tables())
+    local names = {}
+    for name in pairs(db:schema()) do names[#names + 1] = name end
+    table.sort(names)
+    assert.same({ "docs", "docs_note", "geo" }, names)
+    assert.equal("undefined_object", h.catch(db.describe, db, "docs_data").class)
+    assert.equal("undefined_object", h.catch(db.describe, db, "geo_node").class)
+    assert.is_nil(db:schema_json(ui.portable_type):find("docs_content", 1, true))
+    db:close()
+  end)
+
+  it("introspection inside a db:rows() loop of a writing statement leaves its rows whole", function()
+    local db = core.open(b.fresh_url())
+    db:exec("CREATE TABLE t (a INTEGER)")
+    db:exec("INSERT INTO t VALUES (1), (2), (3)")
+    db:exec("CREATE TABLE u (a INTEGER)")
+    local n = 0
+    for _ in db:rows("INSERT INTO u SELECT a FROM t RETURNING a") do
+      n = n + 1
+      assert.is_table(db:schema().u)
+      assert.is_string(db:schema_json(ui.portable_type))
+    end
+    assert.equal(3, n)
+    assert.equal(3, db:query("SELECT count(*) AS n FROM u")[1].n)
+    assert.is_false(db:in_transaction())
     db:close()
   end)
 
