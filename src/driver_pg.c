@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,10 @@ typedef struct pg_conn {
   pg_stmt *active;          /* statement whose results are being read */
   int in_tx;                /* last known transaction state */
   unsigned cursors;         /* cursors opened: names them apart */
+  /* set by pg_cancel (another thread or a signal handler): a cursor's
+   * rows stop at the next batch, since between FETCHes the server has no
+   * statement running for PQcancel to stop */
+  atomic_int cancelled;
 } pg_conn;
 
 struct pg_stmt {
@@ -454,12 +459,18 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
   snprintf(declare, size, head, s->cursor);
   strcat(declare, s->sql);
   s->own_tx = PQtransactionStatus(pc->pg) == PQTRANS_IDLE;
+  atomic_store(&pc->cancelled, 0);
   s->closing = 0;
   s->described = 0;
   s->changes = 0;
   s->running = 1;
   pc->active = s;
-  ok = (!s->own_tx || (send(pc, "BEGIN") && ++s->queued)) &&
+  /* the session idles in our transaction while the loop works on a batch,
+   * where one statement sending its rows was running: a server's
+   * idle_in_transaction_session_timeout must not end it there */
+  ok = (!s->own_tx || (send(pc, "BEGIN") && ++s->queued &&
+                       send(pc, "SET LOCAL idle_in_transaction_session_timeout = 0") &&
+                       ++s->queued)) &&
        PQsendQueryParams(pc->pg, declare, n, s->ptypes, s->values, s->lengths, s->formats, 0) &&
        ++s->queued && send_fetch(pc, s, FIRST_BATCH) && ++s->queued;
   free(declare);
@@ -481,6 +492,11 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
   if (s->row && ++s->row_i < s->nrows) return 1;
   if (s->row) PQclear(s->row);
   s->row = NULL;
+  if (s->round && !s->closing && atomic_load(&pc->cancelled)) {
+    tide_err_set(e, TE_OTHER, "canceling statement due to user request");
+    abandon(pc, s);
+    return TIDE_ERR;
+  }
   while (s->round) {
     PGresult *rows, *bad;
     int closing = s->closing, n;
@@ -1013,6 +1029,7 @@ static int pg_ping(tide_conn *c, tide_err *e) {
 static int pg_cancel(tide_conn *c) {
   char buf[256];
   pg_conn *pc = PG(c);
+  atomic_store(&pc->cancelled, 1);
   return pc->cancel && PQcancel(pc->cancel, buf, sizeof buf) ? TIDE_OK : TIDE_ERR;
 }
 

@@ -1,0 +1,50 @@
+-- Hostile: db:rows() loops whose body takes its time. PostgreSQL reads a
+-- query's rows through a cursor, so between two FETCHes the server has no
+-- statement running: a cancel must still stop the rows, and a server's
+-- idle_in_transaction_session_timeout must not end the session.
+local core = require "tide.core"
+local h = require "helpers"
+
+local SERIES = {
+  sqlite = "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300000) "
+    .. "SELECT i, printf('%200s', 'x') AS pad FROM g",
+  postgres = "SELECT g AS i, repeat('x', 200) AS pad FROM generate_series(1, 300000) g",
+  mysql = "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 300000) "
+    .. "SELECT i, REPEAT('x', 200) AS pad FROM g",
+}
+
+h.each_backend(describe, it, function(b)
+  local db
+  before_each(function()
+    db = core.open(b.fresh_url())
+    if b.name == "mysql" then db:exec("SET SESSION max_recursive_iterations = 1000000") end
+  end)
+  after_each(function() db:close() end)
+
+  it("a cancel sent while the loop works on a row stops the rows, and the session goes on", function()
+    local k = 0
+    local e = h.catch(function()
+      for _ in db:rows(SERIES[b.name]) do
+        k = k + 1
+        if k == 150 then db:cancel() end
+      end
+    end)
+    assert.truthy(e and e.class, "the rows were read to their end (" .. k .. ") after a cancel")
+    assert.is_true(k < 300000)
+    assert.is_false(db:in_transaction())
+    assert.equal(1, db:query("SELECT 1 AS one")[1].one)
+  end)
+
+  it("a loop idle longer than idle_in_transaction_session_timeout keeps its session", function()
+    if b.name ~= "postgres" then return end
+    db:exec("SET idle_in_transaction_session_timeout = '1s'")
+    local k = 0
+    for _ in db:rows("SELECT g FROM generate_series(1, 5000) g") do
+      k = k + 1
+      if k == 150 then core.sleep(1500) end
+    end
+    assert.equal(5000, k)
+    assert.is_false(db:in_transaction())
+    assert.equal("1s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+  end)
+end)
