@@ -375,7 +375,10 @@ static int read_round(pg_conn *pc, pg_stmt *s, PGresult **rows, PGresult **bad) 
   for (q = 0; q < s->queued && !lost; q++) {
     PGresult *r = PQgetResult(pc->pg), *more;
     if (!r) { lost = 1; break; }
-    while ((more = PQgetResult(pc->pg))) PQclear(more);
+    /* a query's last result says how it ended: the first query of a
+     * round may come in single-row mode, which libpq's pipeline keeps
+     * from the statement before it */
+    while ((more = PQgetResult(pc->pg))) PQclear(r), r = more;
     switch (PQresultStatus(r)) {
     case PGRES_COMMAND_OK: PQclear(r); break;
     case PGRES_TUPLES_OK:
@@ -408,6 +411,24 @@ static void end_cursor(pg_conn *pc, pg_stmt *s) {
   update_tx(pc);
 }
 
+/* The caller's idle_in_transaction_session_timeout, set to 0 for the
+ * cursor's life (see open_cursor) and put back before its CLOSE. */
+#define SAVE_IDLE "SELECT set_config('tide.idle_in_transaction', " \
+  "current_setting('idle_in_transaction_session_timeout'), true)"
+#define RESTORE_IDLE "SELECT set_config('idle_in_transaction_session_timeout', " \
+  "current_setting('tide.idle_in_transaction'), true)"
+
+/* Sends the cursor's end: `ours` (COMMIT or ROLLBACK) for a transaction
+ * of ours, else the caller's setting back and CLOSE. Returns the queries
+ * sent (0: none could be). */
+static int send_end(pg_conn *pc, pg_stmt *s, const char *ours) {
+  char sql[64];
+  if (s->own_tx) return send(pc, ours);
+  snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
+  if (!send(pc, RESTORE_IDLE)) return 0;
+  return send(pc, sql) ? 2 : 1;
+}
+
 /* Ends the cursor early (a loop left, or an error): a transaction of ours
  * rolls back, as a statement cancelled halfway would; the caller's
  * transaction stays open, its cursor closed. */
@@ -419,11 +440,10 @@ static void abandon(pg_conn *pc, pg_stmt *s) {
     PQclear(bad);
   }
   if (!s->closing && PQstatus(pc->pg) == CONNECTION_OK) {
-    char sql[64];
-    snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
     /* an aborted transaction of the caller's refuses CLOSE: its ROLLBACK closes it */
     if (s->own_tx || PQtransactionStatus(pc->pg) == PQTRANS_INTRANS) {
-      s->queued = s->round = send(pc, s->own_tx ? "ROLLBACK" : sql) && PQpipelineSync(pc->pg);
+      s->queued = send_end(pc, s, "ROLLBACK");
+      s->round = s->queued && PQpipelineSync(pc->pg);
       s->closing = 1;
       if (s->round) {
         read_round(pc, s, &rows, &bad);
@@ -465,12 +485,12 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
   s->changes = 0;
   s->running = 1;
   pc->active = s;
-  /* the session idles in our transaction while the loop works on a batch,
+  /* the session idles in a transaction while the loop works on a batch,
    * where one statement sending its rows was running: a server's
-   * idle_in_transaction_session_timeout must not end it there */
-  ok = (!s->own_tx || (send(pc, "BEGIN") && ++s->queued &&
-                       send(pc, "SET LOCAL idle_in_transaction_session_timeout = 0") &&
-                       ++s->queued)) &&
+   * idle_in_transaction_session_timeout must not end it there (ours
+   * ends with our transaction, the caller's is put back at CLOSE) */
+  ok = (s->own_tx ? send(pc, "BEGIN") : send(pc, SAVE_IDLE)) && ++s->queued &&
+       send(pc, "SET LOCAL idle_in_transaction_session_timeout = 0") && ++s->queued &&
        PQsendQueryParams(pc->pg, declare, n, s->ptypes, s->values, s->lengths, s->formats, 0) &&
        ++s->queued && send_fetch(pc, s, FIRST_BATCH) && ++s->queued;
   free(declare);
@@ -521,9 +541,7 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
       int next = BATCH_BYTES / per_row > MAX_BATCH ? MAX_BATCH : (int)(BATCH_BYTES / per_row);
       s->queued = send_fetch(pc, s, next > 0 ? next : 1);
     } else {
-      char sql[64];
-      snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
-      s->queued = send(pc, s->own_tx ? "COMMIT" : sql);
+      s->queued = send_end(pc, s, "COMMIT");
       s->closing = 1;
     }
     s->round = s->queued && PQpipelineSync(pc->pg);

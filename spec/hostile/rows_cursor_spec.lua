@@ -47,4 +47,26 @@ h.each_backend(describe, it, function(b)
     assert.is_false(db:in_transaction())
     assert.equal("1s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
   end)
+
+  it("so does one inside the caller's transaction, whose own timeout is back after the loop", function()
+    if b.name ~= "postgres" then return end
+    db:exec("SET idle_in_transaction_session_timeout = '1s'")
+    db:exec("CREATE TABLE t (x integer)")
+    db:exec("BEGIN")
+    db:exec("SET LOCAL idle_in_transaction_session_timeout = '2s'")
+    db:exec("INSERT INTO t (x) VALUES (1)")
+    local k = 0
+    for _ in db:rows("SELECT g FROM generate_series(1, 5000) g") do
+      k = k + 1
+      if k == 150 then core.sleep(2500) end
+    end
+    assert.equal(5000, k)
+    assert.is_true(db:in_transaction())
+    assert.equal("2s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    for row in db:rows("SELECT g FROM generate_series(1, 5000) g") do if row.g == 300 then break end end
+    assert.equal("2s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    db:exec("COMMIT")
+    assert.equal("1s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    assert.equal(1, #db:query("SELECT x FROM t"))
+  end)
 end)
