@@ -30,12 +30,14 @@ enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OI
 /* db:rows() of a query reads it through a cursor, FETCHing the next batch
  * while the loop works on this one: one PGresult per batch, where
  * single-row mode makes one per row (a copy of the column descriptions and
- * a few allocations each). The first FETCH is small (a small result is
- * read in one); later ones aim at BATCH_BYTES of memory, under glibc's
+ * a few allocations each). The first FETCH asks for one row, whose size
+ * sizes the next (asking for 100 at first held 100 rows of a table of
+ * 50 MB values at once: 5 GB, where single-row mode held one); later ones
+ * aim at BATCH_BYTES of memory, under glibc's
  * 128 KiB trim threshold: a larger batch, freed at the heap's top, is
  * given back to the system and asked for again each time (brk calls and
  * page faults). */
-#define FIRST_BATCH 100
+#define FIRST_BATCH 1
 #define MAX_BATCH 2000
 #define BATCH_BYTES (96 * 1024)
 
@@ -505,6 +507,15 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
   return TIDE_OK;
 }
 
+/* The memory one row of r takes: its values and their descriptors (the
+ * size of a one-row result is mostly the result's own header). */
+static size_t row_bytes(const PGresult *r) {
+  size_t bytes = 1;
+  int i, n = PQnfields(r);
+  for (i = 0; i < n; i++) bytes += (size_t)PQgetlength(r, 0, i) + 1 + sizeof(void *) + sizeof(int);
+  return bytes;
+}
+
 /* The next row of the batch, reading the round in flight when it is
  * done: a batch sends the next FETCH before its rows are read, the last
  * one (fewer rows than asked) the COMMIT or CLOSE. */
@@ -537,7 +548,7 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
     n = PQntuples(rows);
     s->changes += n;
     if (n == s->batch) {
-      size_t per_row = PQresultMemorySize(rows) / (size_t)n + 1;
+      size_t per_row = n > 1 ? PQresultMemorySize(rows) / (size_t)n + 1 : row_bytes(rows);
       int next = BATCH_BYTES / per_row > MAX_BATCH ? MAX_BATCH : (int)(BATCH_BYTES / per_row);
       s->queued = send_fetch(pc, s, next > 0 ? next : 1);
     } else {

@@ -1,7 +1,8 @@
 -- Hostile: db:rows() loops whose body takes its time. PostgreSQL reads a
 -- query's rows through a cursor, so between two FETCHes the server has no
 -- statement running: a cancel must still stop the rows, and a server's
--- idle_in_transaction_session_timeout must not end the session.
+-- idle_in_transaction_session_timeout must not end the session. Rows of
+-- megabytes each are held one (or a few) at a time, never a batch of them.
 local core = require "tide.core"
 local h = require "helpers"
 
@@ -33,6 +34,24 @@ h.each_backend(describe, it, function(b)
     assert.is_true(k < 300000)
     assert.is_false(db:in_transaction())
     assert.equal(1, db:query("SELECT 1 AS one")[1].one)
+  end)
+
+  it("reads a table of 2 MB values without holding many of them at once", function()
+    local TEXT = { sqlite = "TEXT", postgres = "TEXT", mysql = "LONGTEXT" }
+    db:exec(("CREATE TABLE big (id INTEGER PRIMARY KEY, t %s)"):format(TEXT[b.name]))
+    local value = ("\u{1F600}x"):rep(2 * 1024 * 1024 // 5)
+    for i = 1, 40 do db:exec("INSERT INTO big (id, t) VALUES (?, ?)", i, i .. value) end
+    collectgarbage()
+    local rss0, grew, k = core.rss_kb(), 0, 0
+    for row in db:rows("SELECT id, t FROM big ORDER BY id") do
+      k = k + 1
+      assert.equal(k .. value, row.t)
+      row = nil                                        -- luacheck: ignore 311
+      collectgarbage()
+      grew = math.max(grew, core.rss_kb() - rss0)
+    end
+    assert.equal(40, k)
+    if not h.sanitized then assert.is_true(grew < 40 * 1024, "RSS grew by " .. grew .. " KB") end
   end)
 
   it("a loop idle longer than idle_in_transaction_session_timeout keeps its session", function()
