@@ -54,17 +54,25 @@ h.each_backend(describe, it, function(b)
     if not h.sanitized then assert.is_true(grew < 40 * 1024, "RSS grew by " .. grew .. " KB") end
   end)
 
-  it("a loop idle longer than idle_in_transaction_session_timeout keeps its session", function()
-    if b.name ~= "postgres" then return end
-    db:exec("SET idle_in_transaction_session_timeout = '1s'")
+  -- PostgreSQL: rows read by a loop that idles ms once, after its 150th row
+  local function idle_loop(ms)
     local k = 0
     for _ in db:rows("SELECT g FROM generate_series(1, 5000) g") do
       k = k + 1
-      if k == 150 then core.sleep(1500) end
+      if k == 150 then core.sleep(ms) end
     end
-    assert.equal(5000, k)
+    return k
+  end
+  local function idle_timeout()
+    return db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout
+  end
+
+  it("a loop idle longer than idle_in_transaction_session_timeout keeps its session", function()
+    if b.name ~= "postgres" then return end
+    db:exec("SET idle_in_transaction_session_timeout = '1s'")
+    assert.equal(5000, idle_loop(1500))
     assert.is_false(db:in_transaction())
-    assert.equal("1s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    assert.equal("1s", idle_timeout())
   end)
 
   it("so does one inside the caller's transaction, whose own timeout is back after the loop", function()
@@ -74,18 +82,13 @@ h.each_backend(describe, it, function(b)
     db:exec("BEGIN")
     db:exec("SET LOCAL idle_in_transaction_session_timeout = '2s'")
     db:exec("INSERT INTO t (x) VALUES (1)")
-    local k = 0
-    for _ in db:rows("SELECT g FROM generate_series(1, 5000) g") do
-      k = k + 1
-      if k == 150 then core.sleep(2500) end
-    end
-    assert.equal(5000, k)
+    assert.equal(5000, idle_loop(2500))
     assert.is_true(db:in_transaction())
-    assert.equal("2s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    assert.equal("2s", idle_timeout())
     for row in db:rows("SELECT g FROM generate_series(1, 5000) g") do if row.g == 300 then break end end
-    assert.equal("2s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    assert.equal("2s", idle_timeout())
     db:exec("COMMIT")
-    assert.equal("1s", db:query("SHOW idle_in_transaction_session_timeout")[1].idle_in_transaction_session_timeout)
+    assert.equal("1s", idle_timeout())
     assert.equal(1, #db:query("SELECT x FROM t"))
   end)
 end)
