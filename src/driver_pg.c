@@ -105,7 +105,9 @@ static tide_errclass class_of(const char *st) {
     {"42703", TE_UNDEFINED}, {"42883", TE_UNDEFINED}, {"42704", TE_UNDEFINED},
     {"3D000", TE_UNDEFINED}, {"3F000", TE_UNDEFINED}, {"3B001", TE_UNDEFINED},
     {"42501", TE_PERMISSION}, {"57P01", TE_CONNECTION}, {"57P02", TE_CONNECTION},
-    {"57P03", TE_CONNECTION}, {"25P02", TE_MISUSE}, {NULL, TE_OTHER}
+    {"57P03", TE_CONNECTION}, {"57P05", TE_CONNECTION}, /* idle_session_timeout */
+    {"25P03", TE_CONNECTION},                            /* idle_in_transaction_... */
+    {"25P02", TE_MISUSE}, {NULL, TE_OTHER}
   };
   int i;
   for (i = 0; exact[i].code; i++)

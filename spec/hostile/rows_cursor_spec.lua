@@ -75,7 +75,22 @@ h.each_backend(describe, it, function(b)
     assert.equal("1s", idle_timeout())
   end)
 
-  it("so does one inside the caller's transaction, whose own timeout is back after the loop", function()
+  it("a session ended by the server's idle timeouts is a lost connection (retryable), not another error", function()
+    if b.name ~= "postgres" then return end
+    db:exec("SET idle_in_transaction_session_timeout = '200ms'")
+    db:exec("BEGIN")
+    core.sleep(600)
+    local e = h.catch(db.query, db, "SELECT 1 AS one")
+    assert.equal("connection", e.class)
+    assert.is_true(e.retryable)
+    db:reconnect()
+    db:exec("SET idle_session_timeout = '200ms'")
+    core.sleep(600)
+    e = h.catch(db.query, db, "SELECT 1 AS one")
+    assert.equal("connection", e.class)
+  end)
+
+  it("a loop idle inside the caller's transaction keeps its session, and the caller's timeout after it", function()
     if b.name ~= "postgres" then return end
     db:exec("SET idle_in_transaction_session_timeout = '1s'")
     db:exec("CREATE TABLE t (x integer)")
