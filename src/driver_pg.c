@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +30,14 @@ enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OI
 /* db:rows() of a query reads it through a cursor, FETCHing the next batch
  * while the loop works on this one: one PGresult per batch, where
  * single-row mode makes one per row (a copy of the column descriptions and
- * a few allocations each). The first FETCH is small (a small result is
- * read in one); later ones aim at BATCH_BYTES of memory, under glibc's
+ * a few allocations each). The first FETCH asks for one row, whose size
+ * sizes the next (asking for 100 at first held 100 rows of a table of
+ * 50 MB values at once: 5 GB, where single-row mode held one); later ones
+ * aim at BATCH_BYTES of memory, under glibc's
  * 128 KiB trim threshold: a larger batch, freed at the heap's top, is
  * given back to the system and asked for again each time (brk calls and
  * page faults). */
-#define FIRST_BATCH 100
+#define FIRST_BATCH 1
 #define MAX_BATCH 2000
 #define BATCH_BYTES (96 * 1024)
 
@@ -47,6 +50,10 @@ typedef struct pg_conn {
   int in_tx;                /* last known transaction state */
   unsigned cursors;         /* cursors opened: names them apart */
   int prefetched;           /* schema()'s queries sent (schema_send), unread */
+  /* set by pg_cancel (another thread or a signal handler): a cursor's
+   * rows stop at the next batch, since between FETCHes the server has no
+   * statement running for PQcancel to stop */
+  atomic_int cancelled;
 } pg_conn;
 
 struct pg_stmt {
@@ -99,7 +106,9 @@ static tide_errclass class_of(const char *st) {
     {"42703", TE_UNDEFINED}, {"42883", TE_UNDEFINED}, {"42704", TE_UNDEFINED},
     {"3D000", TE_UNDEFINED}, {"3F000", TE_UNDEFINED}, {"3B001", TE_UNDEFINED},
     {"42501", TE_PERMISSION}, {"57P01", TE_CONNECTION}, {"57P02", TE_CONNECTION},
-    {"57P03", TE_CONNECTION}, {"25P02", TE_MISUSE}, {NULL, TE_OTHER}
+    {"57P03", TE_CONNECTION}, {"57P05", TE_CONNECTION}, /* idle_session_timeout */
+    {"25P03", TE_CONNECTION},                            /* idle_in_transaction_... */
+    {"25P02", TE_MISUSE}, {NULL, TE_OTHER}
   };
   int i;
   for (i = 0; exact[i].code; i++)
@@ -374,7 +383,10 @@ static int read_round(pg_conn *pc, pg_stmt *s, PGresult **rows, PGresult **bad) 
   for (q = 0; q < s->queued && !lost; q++) {
     PGresult *r = PQgetResult(pc->pg), *more;
     if (!r) { lost = 1; break; }
-    while ((more = PQgetResult(pc->pg))) PQclear(more);
+    /* a query's last result says how it ended: the first query of a
+     * round may come in single-row mode, which libpq's pipeline keeps
+     * from the statement before it */
+    while ((more = PQgetResult(pc->pg))) PQclear(r), r = more;
     switch (PQresultStatus(r)) {
     case PGRES_COMMAND_OK: PQclear(r); break;
     case PGRES_TUPLES_OK:
@@ -407,6 +419,24 @@ static void end_cursor(pg_conn *pc, pg_stmt *s) {
   update_tx(pc);
 }
 
+/* The caller's idle_in_transaction_session_timeout, set to 0 for the
+ * cursor's life (see open_cursor) and put back before its CLOSE. */
+#define SAVE_IDLE "SELECT set_config('tide.idle_in_transaction', " \
+  "current_setting('idle_in_transaction_session_timeout'), true)"
+#define RESTORE_IDLE "SELECT set_config('idle_in_transaction_session_timeout', " \
+  "current_setting('tide.idle_in_transaction'), true)"
+
+/* Sends the cursor's end: `ours` (COMMIT or ROLLBACK) for a transaction
+ * of ours, else the caller's setting back and CLOSE. Returns the queries
+ * sent (0: none could be). */
+static int send_end(pg_conn *pc, pg_stmt *s, const char *ours) {
+  char sql[64];
+  if (s->own_tx) return send(pc, ours);
+  snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
+  if (!send(pc, RESTORE_IDLE)) return 0;
+  return send(pc, sql) ? 2 : 1;
+}
+
 /* Ends the cursor early (a loop left, or an error): a transaction of ours
  * rolls back, as a statement cancelled halfway would; the caller's
  * transaction stays open, its cursor closed. */
@@ -418,11 +448,10 @@ static void abandon(pg_conn *pc, pg_stmt *s) {
     PQclear(bad);
   }
   if (!s->closing && PQstatus(pc->pg) == CONNECTION_OK) {
-    char sql[64];
-    snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
     /* an aborted transaction of the caller's refuses CLOSE: its ROLLBACK closes it */
     if (s->own_tx || PQtransactionStatus(pc->pg) == PQTRANS_INTRANS) {
-      s->queued = s->round = send(pc, s->own_tx ? "ROLLBACK" : sql) && PQpipelineSync(pc->pg);
+      s->queued = send_end(pc, s, "ROLLBACK");
+      s->round = s->queued && PQpipelineSync(pc->pg);
       s->closing = 1;
       if (s->round) {
         read_round(pc, s, &rows, &bad);
@@ -458,12 +487,18 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
   snprintf(declare, size, head, s->cursor);
   strcat(declare, s->sql);
   s->own_tx = PQtransactionStatus(pc->pg) == PQTRANS_IDLE;
+  atomic_store(&pc->cancelled, 0);
   s->closing = 0;
   s->described = 0;
   s->changes = 0;
   s->running = 1;
   pc->active = s;
-  ok = (!s->own_tx || (send(pc, "BEGIN") && ++s->queued)) &&
+  /* the session idles in a transaction while the loop works on a batch,
+   * where one statement sending its rows was running: a server's
+   * idle_in_transaction_session_timeout must not end it there (ours
+   * ends with our transaction, the caller's is put back at CLOSE) */
+  ok = (s->own_tx ? send(pc, "BEGIN") : send(pc, SAVE_IDLE)) && ++s->queued &&
+       send(pc, "SET LOCAL idle_in_transaction_session_timeout = 0") && ++s->queued &&
        PQsendQueryParams(pc->pg, declare, n, s->ptypes, s->values, s->lengths, s->formats, 0) &&
        ++s->queued && send_fetch(pc, s, FIRST_BATCH) && ++s->queued;
   free(declare);
@@ -478,6 +513,15 @@ static int open_cursor(pg_conn *pc, pg_stmt *s, int n, tide_err *e) {
   return TIDE_OK;
 }
 
+/* The memory one row of r takes: its values and their descriptors (the
+ * size of a one-row result is mostly the result's own header). */
+static size_t row_bytes(const PGresult *r) {
+  size_t bytes = 1;
+  int i, n = PQnfields(r);
+  for (i = 0; i < n; i++) bytes += (size_t)PQgetlength(r, 0, i) + 1 + sizeof(void *) + sizeof(int);
+  return bytes;
+}
+
 /* The next row of the batch, reading the round in flight when it is
  * done: a batch sends the next FETCH before its rows are read, the last
  * one (fewer rows than asked) the COMMIT or CLOSE. */
@@ -485,6 +529,11 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
   if (s->row && ++s->row_i < s->nrows) return 1;
   if (s->row) PQclear(s->row);
   s->row = NULL;
+  if (s->round && !s->closing && atomic_load(&pc->cancelled)) {
+    tide_err_set(e, TE_OTHER, "canceling statement due to user request");
+    abandon(pc, s);
+    return TIDE_ERR;
+  }
   while (s->round) {
     PGresult *rows, *bad;
     int closing = s->closing, n;
@@ -505,13 +554,11 @@ static int cursor_fetch(pg_conn *pc, pg_stmt *s, tide_err *e) {
     n = PQntuples(rows);
     s->changes += n;
     if (n == s->batch) {
-      size_t per_row = PQresultMemorySize(rows) / (size_t)n + 1;
+      size_t per_row = n > 1 ? PQresultMemorySize(rows) / (size_t)n + 1 : row_bytes(rows);
       int next = BATCH_BYTES / per_row > MAX_BATCH ? MAX_BATCH : (int)(BATCH_BYTES / per_row);
       s->queued = send_fetch(pc, s, next > 0 ? next : 1);
     } else {
-      char sql[64];
-      snprintf(sql, sizeof sql, "CLOSE tide_rows_%u", s->cursor);
-      s->queued = send(pc, s->own_tx ? "COMMIT" : sql);
+      s->queued = send_end(pc, s, "COMMIT");
       s->closing = 1;
     }
     s->round = s->queued && PQpipelineSync(pc->pg);
@@ -1080,6 +1127,7 @@ static int pg_ping(tide_conn *c, tide_err *e) {
 static int pg_cancel(tide_conn *c) {
   char buf[256];
   pg_conn *pc = PG(c);
+  atomic_store(&pc->cancelled, 1);
   return pc->cancel && PQcancel(pc->cancel, buf, sizeof buf) ? TIDE_OK : TIDE_ERR;
 }
 
