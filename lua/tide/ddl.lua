@@ -207,6 +207,9 @@ local function data_db(m)
   return w
 end
 
+-- stepped(k) per operation, made once (m.create_table is read per call)
+local STEPPED = {}
+
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
   if rawget(m, "_closed") and (k == "db" or ops[k]) then
@@ -224,7 +227,14 @@ local function index(m, k)
     end
     return data_db(m)
   end
-  if ops[k] then return stepped(k) end
+  if ops[k] then
+    local f = STEPPED[k]
+    if not f then
+      f = stepped(k)
+      STEPPED[k] = f
+    end
+    return f
+  end
 end
 
 --- A new DSL object. opts: db (a connection, or nil to only render),
