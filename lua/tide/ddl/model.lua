@@ -9,6 +9,12 @@ local model = {}
 
 --- "a, {b, c}": an operation's arguments as shown in errors and steps.
 function model.fmt_args(args)
+  -- (every step's description: the usual one or two strings need no list)
+  local a1, a2 = args[1], args[2]
+  if type(a1) == "string" then
+    if a2 == nil then return a1 end
+    if type(a2) == "string" and args[3] == nil then return a1 .. ", " .. a2 end
+  end
   local out = {}
   for i, a in ipairs(args) do
     out[i] = type(a) == "table" and (type(a[1]) == "string" and ("{" .. table.concat(a, ", ") .. "}")
