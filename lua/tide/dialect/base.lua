@@ -20,6 +20,7 @@ function base:quote(name)
 end
 
 function base:quote_list(cols)
+  if #cols == 1 then return self:quote(cols[1]) end    -- most keys: no list to join
   local out = {}
   for i, c in ipairs(cols) do out[i] = self:quote(c) end
   return table.concat(out, ", ")
@@ -65,14 +66,15 @@ end
 --- Column definition without table-level constraints. A column read from
 -- the database keeps its exact raw type and default text.
 function base:column_sql(c)
-  local parts = { self:quote(c.name), c.raw_type or self:type_sql(c) }
-  if c.collation then parts[#parts + 1] = "COLLATE " .. self.binary_collation end
-  if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
-  if not c.nullable then parts[#parts + 1] = "NOT NULL" end
-  if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
-  elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default, c) end
-  if c.type == "enum" and not self.native_enum then parts[#parts + 1] = self:enum_check_sql(c) end
-  return table.concat(parts, " ")
+  -- (joined as it goes: every column of every table comes here)
+  local sql = self:quote(c.name) .. " " .. (c.raw_type or self:type_sql(c))
+  if c.collation then sql = sql .. " COLLATE " .. self.binary_collation end
+  if c.autoincrement then sql = sql .. " " .. self.autoincrement_sql end
+  if not c.nullable then sql = sql .. " NOT NULL" end
+  if c.default_sql then sql = sql .. " DEFAULT " .. c.default_sql
+  elseif c.default ~= nil then sql = sql .. " DEFAULT " .. self:literal(c.default, c) end
+  if c.type == "enum" and not self.native_enum then sql = sql .. " " .. self:enum_check_sql(c) end
+  return sql
 end
 
 function base:fk_sql(fk)
