@@ -109,6 +109,11 @@ end
 -- operation may have changed it. Fails if it does not exist (when known).
 function model.table(m, t)
   model.check_table(m, "table name", t)
+  return model.known(m, t)
+end
+
+--- model.table for a name check_table has passed.
+function model.known(m, t)
   if m.db_ and m._dirty[t] then
     m._dirty[t] = nil
     local ok, d = pcall(m.db_.describe, m.db_, t)

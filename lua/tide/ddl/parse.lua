@@ -318,7 +318,7 @@ function parse.fk_model(m, t, fk, self_model)
   if type(fk) ~= "table" then fail(m, "misuse", "a foreign key is {{cols}, ref_table, {ref_cols}, ...}") end
   local cols, ref, ref_cols = fk[1], fk[2], fk[3]
   model.check_table(m, "referenced table", ref)
-  local rm = ref == t and self_model or model.table(m, ref)
+  local rm = ref == t and self_model or model.known(m, ref)
   if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
     fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
   end
