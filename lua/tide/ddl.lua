@@ -212,7 +212,9 @@ local STEPPED = {}
 
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
-  if rawget(m, "_closed") and (k == "db" or ops[k]) then
+  -- (every unset field of m, m._op after an operation, ... comes here)
+  if k ~= "db" and not ops[k] then return nil end
+  if rawget(m, "_closed") then
     m._op = nil
     fail(m, "misuse", "m.%s used after the migration returned (m and m.db live only while it runs)", k)
   end
@@ -227,14 +229,12 @@ local function index(m, k)
     end
     return data_db(m)
   end
-  if ops[k] then
-    local f = STEPPED[k]
-    if not f then
-      f = stepped(k)
-      STEPPED[k] = f
-    end
-    return f
+  local f = STEPPED[k]
+  if not f then
+    f = stepped(k)
+    STEPPED[k] = f
   end
+  return f
 end
 
 --- A new DSL object. opts: db (a connection, or nil to only render),
