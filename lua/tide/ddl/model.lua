@@ -49,7 +49,7 @@ end
 function model.copy(v)
   if type(v) ~= "table" or getmetatable(v) then return v end
   local out = {}
-  for k, x in pairs(v) do
+  for k, x in next, v do     -- (no metatable: pairs would be next)
     if type(x) == "table" then x = model.copy(x) end
     out[k] = x
   end
