@@ -100,7 +100,9 @@ end
 -- statement keeps them inline (`keys_inline`: one atomic statement).
 function base:create_table(t)
   local defs, after = {}, {}
-  for _, c in ipairs(t.columns) do defs[#defs + 1] = "  " .. self:column_sql(c, t) end
+  -- (numeric loops over the model's lists: ipairs costs a call a step)
+  local list = t.columns
+  for i = 1, #list do defs[i] = "  " .. self:column_sql(list[i], t) end
   local seen = {}
   if #t.primary_key > 0 then
     seen[table.concat(t.primary_key, "\0")] = true
@@ -131,11 +133,13 @@ function base:create_table(t)
       after[#after + 1] = self:create_index(t.name, ix)[1]
     end
   end
-  for _, fk in ipairs(t.foreign_keys) do defs[#defs + 1] = "  " .. self:fk_sql(fk) end
-  for _, ck in ipairs(t.checks) do defs[#defs + 1] = "  " .. self:check_sql(ck) end
+  list = t.foreign_keys
+  for i = 1, #list do defs[#defs + 1] = "  " .. self:fk_sql(list[i]) end
+  list = t.checks
+  for i = 1, #list do defs[#defs + 1] = "  " .. self:check_sql(list[i]) end
   local out = { ("CREATE TABLE %s (\n%s\n)%s"):format(self:quote(t.name), table.concat(defs, ",\n"),
                                                        self.table_suffix or "") }
-  for _, sql in ipairs(after) do out[#out + 1] = sql end
+  for i = 1, #after do out[i + 1] = after[i] end
   return out
 end
 
