@@ -96,8 +96,9 @@ for _ = 1, tonumber(os.getenv("ROUNDS")) or 5 do
     best[name] = { math.min(best[name][1], cpu), math.min(best[name][2], wall) }
   end
 end
-print(("  sqlite   tide up --single-transaction (whole process) %d ms CPU (%d wall); sqlite3 shell, same " ..
-  "statements %d ms CPU (%d wall); ratio %.2fx CPU (target <= 1.3); alembic (issue 10) 2750 ms")
+-- (%.0f: a sum of two times read to the millisecond need not be an integral float)
+print(("  sqlite   tide up --single-transaction (whole process) %.0f ms CPU (%.0f wall); sqlite3 shell, same " ..
+  "statements %.0f ms CPU (%.0f wall); ratio %.2fx CPU (target <= 1.3); alembic (issue 10) 2750 ms")
   :format(best.cli[1], best.cli[2], best.shell[1], best.shell[2], best.cli[1] / best.shell[1]))
 measure.result(("%d migrations, one transaction, sqlite, whole process (CPU)"):format(N), best.cli[1], "ms",
   "floor: sqlite3 shell, same statements", best.shell[1], "<= 1.3")

@@ -207,9 +207,14 @@ local function data_db(m)
   return w
 end
 
+-- stepped(k) per operation, made once (m.create_table is read per call)
+local STEPPED = {}
+
 -- m.db flushes a queued rebuild first, so data steps see the schema so far.
 local function index(m, k)
-  if rawget(m, "_closed") and (k == "db" or ops[k]) then
+  -- (every unset field of m, m._op after an operation, ... comes here)
+  if k ~= "db" and not ops[k] then return nil end
+  if rawget(m, "_closed") then
     m._op = nil
     fail(m, "misuse", "m.%s used after the migration returned (m and m.db live only while it runs)", k)
   end
@@ -224,7 +229,12 @@ local function index(m, k)
     end
     return data_db(m)
   end
-  if ops[k] then return stepped(k) end
+  local f = STEPPED[k]
+  if not f then
+    f = stepped(k)
+    STEPPED[k] = f
+  end
+  return f
 end
 
 --- A new DSL object. opts: db (a connection, or nil to only render),

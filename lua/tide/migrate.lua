@@ -21,7 +21,11 @@ local load_model = migrate.load_model
 local function deep_copy(v)
   if type(v) ~= "table" then return v end
   local out = {}
-  for k, x in pairs(v) do out[k] = deep_copy(x) end
+  -- (a call only for a table: most values are strings, numbers, booleans)
+  for k, x in pairs(v) do
+    if type(x) == "table" then x = deep_copy(x) end
+    out[k] = x
+  end
   return out
 end
 

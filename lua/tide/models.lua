@@ -169,24 +169,26 @@ local function folded(name)
 end
 
 local function portable(mdl, by_name)
-  local seen, lower, utf8_len = {}, string.lower, utf8.len
+  local seen, lower, concat, utf8_len = {}, string.lower, table.concat, utf8.len
   -- made only to refuse
   local function where(d) return ("%s:%d: table %q"):format(mdl.file, by_name[d.name].line, d.name) end
+  local names = {}
   for _, d in ipairs(mdl.order) do
     local tm = mdl.tables[d.name]
-    local other = seen[lower(d.name)]
+    local low = lower(d.name)
+    local other = seen[low]
     if other then
       refuse("misuse", "%s: the same name as table %q but for case: SQLite takes them for one", where(d), other)
     end
-    seen[lower(d.name)] = d.name
+    seen[low] = d.name
     -- names the DSL found distinct can be one but for case only if one
-    -- has a capital: only then are they compared folded
-    local capital, columns = false, tm.columns
-    -- (a name beyond ASCII is compared folded whatever it holds)
-    for i = 1, #columns do
-      local n = columns[i].name
-      capital = capital or lower(n) ~= n or utf8_len(n) ~= #n
-    end
+    -- has a capital or a name beyond ASCII (compared folded whatever it
+    -- holds): only then are they compared folded (one lower() of all the
+    -- names: it is called for every table of the file)
+    local columns = tm.columns
+    for i = 1, #columns do names[i] = columns[i].name end
+    local all = concat(names, "\0", 1, #columns)
+    local capital = lower(all) ~= all or utf8_len(all) ~= #all
     local cols = {}
     for _, c in ipairs(capital and tm.columns or NONE) do
       local key = folded(c.name)

@@ -9,6 +9,12 @@ local model = {}
 
 --- "a, {b, c}": an operation's arguments as shown in errors and steps.
 function model.fmt_args(args)
+  -- (every step's description: the usual one or two strings need no list)
+  local a1, a2 = args[1], args[2]
+  if type(a1) == "string" then
+    if a2 == nil then return a1 end
+    if type(a2) == "string" and args[3] == nil then return a1 .. ", " .. a2 end
+  end
   local out = {}
   for i, a in ipairs(args) do
     out[i] = type(a) == "table" and (type(a[1]) == "string" and ("{" .. table.concat(a, ", ") .. "}")
@@ -84,7 +90,7 @@ end
 function model.copy(v)
   if type(v) ~= "table" or getmetatable(v) then return v end
   local out = {}
-  for k, x in pairs(v) do
+  for k, x in next, v do     -- (no metatable: pairs would be next)
     if type(x) == "table" then x = model.copy(x) end
     out[k] = x
   end
@@ -144,6 +150,11 @@ end
 -- operation may have changed it. Fails if it does not exist (when known).
 function model.table(m, t)
   model.check_table(m, "table name", t)
+  return model.known(m, t)
+end
+
+--- model.table for a name check_table has passed.
+function model.known(m, t)
   if m.db_ and m._dirty[t] then
     m._dirty[t] = nil
     local ok, d = pcall(m.db_.describe, m.db_, t)

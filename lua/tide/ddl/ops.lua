@@ -104,7 +104,11 @@ ops.create_table = {
     local tm = { name = t, columns = {}, primary_key = {}, uniques = {}, indexes = {},
                  foreign_keys = {}, checks = {}, primary_key_name = names.primary_key(t) }
     local seen = {}
-    for _, spec in ipairs(cols) do
+    -- (numeric loops over lists checked to be tables: ipairs costs a call
+    -- a step; a nil ends them where ipairs would)
+    for i = 1, #cols do
+      local spec = cols[i]
+      if spec == nil then break end
       local c = parse.column(m, spec)
       if seen[c.name] then fail(m, "misuse", "column %q appears twice", c.name) end
       seen[c.name] = true
@@ -115,7 +119,10 @@ ops.create_table = {
     if opts.primary_key then
       if #tm.primary_key > 0 then fail(m, "misuse", "primary key given twice") end
       parse.check_columns(m, tm, opts.primary_key, "primary_key")
-      for i, c in ipairs(opts.primary_key) do
+      local pk = opts.primary_key
+      for i = 1, #pk do
+        local c = pk[i]
+        if c == nil then break end
         tm.primary_key[i] = c
         find(tm.columns, "name", c).nullable = false
       end

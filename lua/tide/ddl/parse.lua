@@ -31,7 +31,9 @@ parse.none = setmetatable({}, { __tostring = function() return "m.none" end })
 --- Columns of model table tm named in `cols` (a key, an index, a check).
 function parse.check_columns(m, tm, cols, what)
   if type(cols) ~= "table" or #cols == 0 then fail(m, "misuse", "%s must be a list of column names", what) end
-  for _, c in ipairs(cols) do
+  for i = 1, #cols do       -- (ipairs costs a call a step; a nil ends it as there)
+    local c = cols[i]
+    if c == nil then break end
     -- a column of tm has a valid name: only another one needs its checks
     local col = tm and model.find(tm.columns, "name", c) or model.column(m, tm, c)
     if col and UNINDEXABLE[col.type] and what ~= "check" then
@@ -87,7 +89,11 @@ function parse.check_key(m, tm, cols, what, new, lengths, named)
          parse.MAX_KEY_COLUMNS)
   end
   local total = 0
-  for _, name in ipairs(cols) do total = total + column_bytes(m, tm, name, what, new, lengths, named) end
+  for i = 1, #cols do
+    local name = cols[i]
+    if name == nil then break end
+    total = total + column_bytes(m, tm, name, what, new, lengths, named)
+  end
   if total > parse.MAX_KEY_BYTES then
     local parts = {}
     for i, name in ipairs(cols) do
@@ -346,7 +352,7 @@ function parse.fk_model(m, t, fk, self_model)
   if type(fk) ~= "table" then fail(m, "misuse", "a foreign key is {{cols}, ref_table, {ref_cols}, ...}") end
   local cols, ref, ref_cols = fk[1], fk[2], fk[3]
   model.check_table(m, "referenced table", ref)
-  local rm = ref == t and self_model or model.table(m, ref)
+  local rm = ref == t and self_model or model.known(m, ref)
   if type(ref_cols) ~= "table" or #ref_cols == 0 or type(cols) ~= "table" or #ref_cols ~= #cols then
     fail(m, "misuse", "foreign key to %q: columns and referenced columns must be lists of one length", ref)
   end
@@ -360,7 +366,8 @@ function parse.fk_model(m, t, fk, self_model)
   end
   local out = { columns = model.copy(cols), ref_table = ref, ref_columns = model.copy(ref_cols),
                 on_delete = fk.on_delete or "no action", on_update = fk.on_update or "no action" }
-  for _, a in ipairs(FK_RULES) do
+  for i = 1, #FK_RULES do
+    local a = FK_RULES[i]
     if not FK_ACTIONS[out[a]] then fail(m, "misuse", "%s must be cascade, set null, set default, " ..
                                         "restrict or no action, got %q", a, tostring(out[a])) end
   end
@@ -429,7 +436,11 @@ function parse.index_model(m, t, tm, spec, unique)
   if type(spec) ~= "table" then fail(m, "misuse", "an index is a list of columns {cols..., unique =, where =}") end
   check_key_spec(m, spec, INDEX_OPTIONS, "index")
   local cols = {}
-  for i, c in ipairs(spec) do cols[i] = c end
+  for i = 1, #spec do
+    local c = spec[i]
+    if c == nil then break end
+    cols[i] = c
+  end
   parse.check_columns(m, tm, cols, "index columns")
   local where = spec.where
   if where ~= nil then
@@ -456,7 +467,11 @@ function parse.unique_model(m, t, tm, spec)
   end
   check_key_spec(m, spec, UNIQUE_OPTIONS, "unique")
   local cols = {}
-  for i, c in ipairs(spec) do cols[i] = c end
+  for i = 1, #spec do
+    local c = spec[i]
+    if c == nil then break end
+    cols[i] = c
+  end
   parse.check_columns(m, tm, cols, "unique columns")
   return { name = spec.name and model.check_new_name(m, "unique name", spec.name) or names.unique(t, cols),
            columns = cols }

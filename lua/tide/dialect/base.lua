@@ -20,6 +20,7 @@ function base:quote(name)
 end
 
 function base:quote_list(cols)
+  if #cols == 1 then return self:quote(cols[1]) end    -- most keys: no list to join
   local out = {}
   for i, c in ipairs(cols) do out[i] = self:quote(c) end
   return table.concat(out, ", ")
@@ -65,14 +66,15 @@ end
 --- Column definition without table-level constraints. A column read from
 -- the database keeps its exact raw type and default text.
 function base:column_sql(c)
-  local parts = { self:quote(c.name), c.raw_type or self:type_sql(c) }
-  if c.collation then parts[#parts + 1] = "COLLATE " .. self.binary_collation end
-  if c.autoincrement then parts[#parts + 1] = self.autoincrement_sql end
-  if not c.nullable then parts[#parts + 1] = "NOT NULL" end
-  if c.default_sql then parts[#parts + 1] = "DEFAULT " .. c.default_sql
-  elseif c.default ~= nil then parts[#parts + 1] = "DEFAULT " .. self:literal(c.default, c) end
-  if c.type == "enum" and not self.native_enum then parts[#parts + 1] = self:enum_check_sql(c) end
-  return table.concat(parts, " ")
+  -- (joined as it goes: every column of every table comes here)
+  local sql = self:quote(c.name) .. " " .. (c.raw_type or self:type_sql(c))
+  if c.collation then sql = sql .. " COLLATE " .. self.binary_collation end
+  if c.autoincrement then sql = sql .. " " .. self.autoincrement_sql end
+  if not c.nullable then sql = sql .. " NOT NULL" end
+  if c.default_sql then sql = sql .. " DEFAULT " .. c.default_sql
+  elseif c.default ~= nil then sql = sql .. " DEFAULT " .. self:literal(c.default, c) end
+  if c.type == "enum" and not self.native_enum then sql = sql .. " " .. self:enum_check_sql(c) end
+  return sql
 end
 
 function base:fk_sql(fk)
@@ -98,7 +100,9 @@ end
 -- statement keeps them inline (`keys_inline`: one atomic statement).
 function base:create_table(t)
   local defs, after = {}, {}
-  for _, c in ipairs(t.columns) do defs[#defs + 1] = "  " .. self:column_sql(c, t) end
+  -- (numeric loops over the model's lists: ipairs costs a call a step)
+  local list = t.columns
+  for i = 1, #list do defs[i] = "  " .. self:column_sql(list[i], t) end
   local seen = {}
   if #t.primary_key > 0 then
     seen[table.concat(t.primary_key, "\0")] = true
@@ -129,11 +133,13 @@ function base:create_table(t)
       after[#after + 1] = self:create_index(t.name, ix)[1]
     end
   end
-  for _, fk in ipairs(t.foreign_keys) do defs[#defs + 1] = "  " .. self:fk_sql(fk) end
-  for _, ck in ipairs(t.checks) do defs[#defs + 1] = "  " .. self:check_sql(ck) end
+  list = t.foreign_keys
+  for i = 1, #list do defs[#defs + 1] = "  " .. self:fk_sql(list[i]) end
+  list = t.checks
+  for i = 1, #list do defs[#defs + 1] = "  " .. self:check_sql(list[i]) end
   local out = { ("CREATE TABLE %s (\n%s\n)%s"):format(self:quote(t.name), table.concat(defs, ",\n"),
                                                        self.table_suffix or "") }
-  for _, sql in ipairs(after) do out[#out + 1] = sql end
+  for i = 1, #after do out[i + 1] = after[i] end
   return out
 end
 
