@@ -46,7 +46,7 @@ h.each_backend(describe, it, function(b)
       else
         -- the run ended before its kill: runs are quicker now than the
         -- clean ones were (a machine busy then), so later kills come sooner
-        took = math.max(1, took * 0.6)
+        took = math.max(1, math.floor(took * 0.6))
       end
       p:close()
       local _, err, code = h.run_tide({ "--url", url, "--dir", dir, "status" })
