@@ -30,12 +30,16 @@ local DDL = {
         ON DELETE CASCADE ON UPDATE CASCADE)]],
 }
 
+-- A fresh database of backend b holding DDL.
+local function with_ddl(b)
+  local db = core.open(b.fresh_url())
+  for _, sql in ipairs(DDL) do db:exec(sql) end
+  return db
+end
+
 h.each_backend(describe, it, function(b)
   local db
-  before_each(function()
-    db = core.open(b.fresh_url())
-    for _, sql in ipairs(DDL) do db:exec(sql) end
-  end)
+  before_each(function() db = with_ddl(b) end)
   after_each(function() db:close() end)
 
   it("lists tables sorted", function()
@@ -507,10 +511,7 @@ end)
 h.each_backend(describe, it, function(b)
   describe("schema_prefetch", function()
     local db
-    before_each(function()
-      db = core.open(b.fresh_url())
-      for _, sql in ipairs(DDL) do db:exec(sql) end
-    end)
+    before_each(function() db = with_ddl(b) end)
     after_each(function() db:close() end)
 
     it("gives the same schema, and is sent only where the driver can", function()
